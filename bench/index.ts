@@ -1,0 +1,54 @@
+// `npm run bench`: the figures of the project's speed targets, printed.
+//   PKI:     a 5-member etcd PKI (CA, 10 member certificates, 3 clients)   target < 3 s
+//   cluster: from nothing to a healthy 3-member TLS cluster in Docker
+// Needs `bash scripts/setup` first (Docker engine, local etcd image).
+import { issueEtcdPki, memberCertificateFiles, planEtcdCluster, planEtcdPki, planTopology } from "../src";
+import { realizePlan, removeByLabel } from "../test/harness/docker";
+import { ETCD_35_IMAGE, requireImages } from "../test/support/images";
+
+const RUN_ID = "bench";
+
+function seconds(ms: number): string {
+    return `${(ms / 1000).toFixed(2)} s`;
+}
+
+function median(values: number[]): number {
+    const sorted = [...values].sort((a, b) => a - b);
+    return sorted[Math.floor(sorted.length / 2)]!;
+}
+
+function benchPki(runs: number): number[] {
+    const members = Array.from({ length: 5 }, (_, i) => ({ name: `etcd-${i}`, ip: `10.0.0.${11 + i}` }));
+    const plan = planEtcdPki({ clusterName: "bench", members });
+    return Array.from({ length: runs }, () => {
+        const start = process.hrtime.bigint();
+        issueEtcdPki(plan);
+        return Number(process.hrtime.bigint() - start) / 1e6;
+    });
+}
+
+async function benchCluster(): Promise<{ total: number; pki: number }> {
+    await requireImages(ETCD_35_IMAGE);
+    await removeByLabel(RUN_ID);
+    const start = Date.now();
+    const input = { clusterName: "bench-etcd", size: 3, network: { mode: "bridge" as const, subnet: "172.31.233.0/24" }, image: ETCD_35_IMAGE };
+    const members = planTopology(input).members;
+    const pki = issueEtcdPki(planEtcdPki({ clusterName: input.clusterName, members }));
+    const pkiDone = Date.now();
+    const live = await realizePlan(planEtcdCluster(input, (m) => memberCertificateFiles(pki, m.name)).plan, { runId: RUN_ID, timeoutMs: 180_000 });
+    const total = Date.now() - start;
+    await live.destroy();
+    return { total, pki: pkiDone - start };
+}
+
+async function main(): Promise<void> {
+    const pkiRuns = benchPki(5);
+    console.log(`pki.5members            median ${seconds(median(pkiRuns))}  runs ${pkiRuns.map(seconds).join(", ")}  (target < 3 s)`);
+    const cluster = await benchCluster();
+    console.log(`cluster.3members.healthy ${seconds(cluster.total)}  (of which PKI ${seconds(cluster.pki)})`);
+}
+
+main().catch((error: unknown) => {
+    console.error(error instanceof Error ? error.stack : error);
+    process.exit(1);
+});

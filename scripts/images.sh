@@ -1,0 +1,239 @@
+#!/usr/bin/env bash
+# Builds the local test images with `docker import` of a root filesystem
+# tarball: no Dockerfile, no base image, nothing pulled. Image names and tags
+# come from test/support/images.ts; a binary whose version does not match its
+# tag stops the build. An image is rebuilt only when the hash of what went into
+# it (binaries + this script) differs from its `etcd-recovery.source-sha256` label.
+#
+#   bash scripts/images.sh [all|etcd|etcd34|kube-apiserver|uploader ...]
+#
+#   etcd            etcd 3.5 from scripts/tools.sh (static): etcd, etcdctl, etcdutl; no shell
+#   etcd34          Debian's etcd 3.4 + the libraries ldd lists + the loader; no shell
+#   kube-apiserver  static kube-apiserver from scripts/tools.sh; no shell
+#   uploader        Debian's rclone (+ its libraries), busybox (sh, sha256sum, gzip, ...), CA certificates
+#   all             all four (fails when kube-apiserver has not been built)
+#
+# Needs a running engine: bash scripts/docker.sh
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+CACHE="${ETCD_RECOVERY_CACHE:-$HOME/.cache/etcd-recovery}"
+BIN="$CACHE/bin"
+IMAGES_TS="$ROOT/test/support/images.ts"
+SOURCE_LABEL=etcd-recovery.source-sha256
+export DEBIAN_FRONTEND=noninteractive
+mkdir -p "$CACHE"
+
+# ldd fails on binaries that load no shared libraries (and needs no `file` package).
+is_static() { ! ldd "$1" >/dev/null 2>&1; }
+
+die() { echo "images.sh: ERROR: $*" >&2; exit 1; }
+
+# The string value of `export const <name> = "..."` in test/support/images.ts.
+image_tag() { # <constant>
+    local tag
+    tag="$(sed -n "s/^export const $1 = \"\([^\"]*\)\";.*/\1/p" "$IMAGES_TS")"
+    [[ -n "$tag" ]] || die "$IMAGES_TS does not define $1"
+    echo "$tag"
+}
+
+# Stops when a binary's version is not the one its image tag promises.
+expect_version() { # <constant> <tag> <version the binary reports>
+    local want="${2##*:}"
+    want="${want#rclone-}"
+    local have="${3#v}"; want="${want#v}"
+    # "1.60.1-DEV" is version 1.60.1; "3.5.350" is not 3.5.35.
+    [[ "$have" == "$want" || "$have" == "$want"-* ]] \
+        || die "the binary reports version '$3' but $1 is '$2': update $1 in $IMAGES_TS (or rebuild the binary)"
+}
+
+apt_install() { # <packages...>
+    local log="$CACHE/apt.log"
+    apt-get install -y --no-install-recommends "$@" </dev/null >"$log" 2>&1 && return 0
+    apt-get update </dev/null >>"$log" 2>&1 || true
+    apt-get install -y --no-install-recommends "$@" </dev/null >>"$log" 2>&1 \
+        || { tail -n 20 "$log" >&2; die "apt-get install $* failed; log: $log"; }
+}
+
+require_command() { # <path> <debian package>
+    [[ -x "$1" ]] || apt_install "$2"
+    [[ -x "$1" ]] || die "$1 is missing after installing $2"
+}
+
+source_hash() { # <files...>
+    { sha256sum "$@" | cut -d' ' -f1; sha256sum "${BASH_SOURCE[0]}" | cut -d' ' -f1; } | sha256sum | cut -c1-32
+}
+
+image_is_current() { # <tag> <hash>
+    [[ "$(docker image inspect --format "{{ index .Config.Labels \"$SOURCE_LABEL\" }}" "$1" 2>/dev/null)" == "$2" ]]
+}
+
+# ------------------------------------------------------------ root filesystem
+ROOTFS=""
+cleanup() { [[ -z "$ROOTFS" ]] || rm -rf "$ROOTFS"; }
+trap cleanup EXIT
+trap 'echo "images.sh: ERROR: command failed at line $LINENO: $BASH_COMMAND" >&2' ERR
+
+new_rootfs() {
+    cleanup
+    ROOTFS="$(mktemp -d "$CACHE/rootfs.XXXXXX")"
+    chmod 0755 "$ROOTFS"
+    # What distroless images have: users, a world-writable /tmp, root's home.
+    mkdir -p "$ROOTFS/etc" "$ROOTFS/tmp" "$ROOTFS/root"
+    chmod 1777 "$ROOTFS/tmp"
+    chmod 0700 "$ROOTFS/root"
+    printf '%s\n' 'root:x:0:0:root:/root:/sbin/nologin' 'nobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin' >"$ROOTFS/etc/passwd"
+    printf '%s\n' 'root:x:0:' 'nogroup:x:65534:' >"$ROOTFS/etc/group"
+    echo 'hosts: files dns' >"$ROOTFS/etc/nsswitch.conf"
+}
+
+add_file() { # <source> <path in image> [mode]
+    install -D -m "${3:-0755}" "$(readlink -f "$1")" "$ROOTFS$2"
+}
+
+# The shared libraries and the loader a dynamic binary needs, at the paths
+# ldd prints (the loader's path is compiled into the binary).
+add_libraries() { # <binaries...>
+    local lib
+    while read -r lib; do
+        add_file "$lib" "$lib"
+    done < <(ldd "$@" | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// && $1 !~ /:$/ { print $1 }' | sort -u)
+}
+
+# Imports $ROOTFS as <tag>, owned by root, with the label that says what built it.
+import_rootfs() { # <tag> <hash> <docker import --change values...>
+    local tag="$1" hash="$2"; shift 2
+    local changes=(--change "LABEL $SOURCE_LABEL=$hash" --change "LABEL etcd-recovery.image=1")
+    local change; for change in "$@"; do changes+=(--change "$change"); done
+    tar --sort=name --numeric-owner --owner=0 --group=0 --mtime=@0 -C "$ROOTFS" -c . \
+        | docker import "${changes[@]}" - "$tag" >/dev/null
+    cleanup; ROOTFS=""
+}
+
+# Builds <tag> with <build function> unless it is current; prints one line.
+build_image() { # <tag> <hash> <build function> [args...]
+    local tag="$1" hash="$2" fn="$3" start=$SECONDS; shift 3
+    if image_is_current "$tag" "$hash"; then
+        printf '%-44s cached  %4ds  %s\n' "$tag" $((SECONDS - start)) "$(image_size "$tag")"
+        return
+    fi
+    local previous; previous="$(docker image inspect --format '{{ .Id }}' "$tag" 2>/dev/null || true)"
+    "$fn" "$tag" "$hash" "$@"
+    # The replaced build is now untagged; drop it unless a container still uses it.
+    [[ -z "$previous" ]] || docker image rm "$previous" >/dev/null 2>&1 || true
+    image_is_current "$tag" "$hash" || die "building $tag did not produce an image labelled with its source hash"
+    printf '%-44s built   %4ds  %s\n' "$tag" $((SECONDS - start)) "$(image_size "$tag")"
+}
+
+image_size() { # <tag>
+    docker image inspect --format '{{ .Size }}' "$1" | awk '{ printf "%.1f MB", $1 / 1000000 }'
+}
+
+# ------------------------------------------------------------ images
+ETCD_ENV=(
+    "ENV PATH=/usr/local/bin:/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin"
+    "WORKDIR /"
+    "EXPOSE 2379 2380"
+    'CMD ["/usr/local/bin/etcd"]'
+)
+
+build_etcd35() { # <tag> <hash>
+    new_rootfs
+    local b; for b in etcd etcdctl etcdutl; do add_file "$BIN/$b" "/usr/local/bin/$b"; done
+    mkdir -p -m 0700 "$ROOTFS/var/lib/etcd"
+    import_rootfs "$1" "$2" "${ETCD_ENV[@]}"
+}
+
+image_etcd() {
+    local tag; tag="$(image_tag ETCD_35_IMAGE)"
+    local b; for b in etcd etcdctl etcdutl; do
+        [[ -x "$BIN/$b" ]] || die "$BIN/$b is missing: run bash scripts/tools.sh etcd"
+    done
+    is_static "$BIN/etcd" || die "$BIN/etcd is not statically linked"
+    expect_version ETCD_35_IMAGE "$tag" "$("$BIN/etcd" --version | awk '/^etcd Version:/ { print $3 }')"
+    build_image "$tag" "$(source_hash "$BIN/etcd" "$BIN/etcdctl" "$BIN/etcdutl")" build_etcd35
+}
+
+build_etcd34() { # <tag> <hash>
+    new_rootfs
+    add_file /usr/bin/etcd /usr/local/bin/etcd
+    add_file /usr/bin/etcdctl /usr/local/bin/etcdctl
+    add_libraries /usr/bin/etcd /usr/bin/etcdctl
+    mkdir -p -m 0700 "$ROOTFS/var/lib/etcd"
+    import_rootfs "$1" "$2" "${ETCD_ENV[@]}"
+}
+
+image_etcd34() {
+    local tag; tag="$(image_tag ETCD_34_IMAGE)"
+    require_command /usr/bin/etcd etcd-server
+    require_command /usr/bin/etcdctl etcd-client
+    expect_version ETCD_34_IMAGE "$tag" "$(/usr/bin/etcd --version | awk '/^etcd Version:/ { print $3 }')"
+    build_image "$tag" "$(source_hash /usr/bin/etcd /usr/bin/etcdctl)" build_etcd34
+}
+
+build_kube_apiserver() { # <tag> <hash>
+    new_rootfs
+    add_file "$BIN/kube-apiserver" /usr/local/bin/kube-apiserver
+    import_rootfs "$1" "$2" \
+        "ENV PATH=/usr/local/bin:/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin" \
+        "WORKDIR /" \
+        'ENTRYPOINT ["/usr/local/bin/kube-apiserver"]'
+}
+
+image_kube_apiserver() {
+    local tag; tag="$(image_tag KUBE_APISERVER_IMAGE)"
+    [[ -x "$BIN/kube-apiserver" ]] || die "$BIN/kube-apiserver is missing: run bash scripts/tools.sh kube-apiserver"
+    is_static "$BIN/kube-apiserver" || die "$BIN/kube-apiserver is not statically linked"
+    expect_version KUBE_APISERVER_IMAGE "$tag" "$("$BIN/kube-apiserver" --version | awk '{ print $2 }')"
+    build_image "$tag" "$(source_hash "$BIN/kube-apiserver")" build_kube_apiserver
+}
+
+build_uploader() { # <tag> <hash>
+    new_rootfs
+    add_file /usr/bin/rclone /usr/local/bin/rclone
+    add_libraries /usr/bin/rclone
+    add_file /bin/busybox /bin/busybox
+    # One link per applet (sh, sha256sum, gzip, ls, ...), the way busybox images do it.
+    local applet
+    for applet in $(/bin/busybox --list); do
+        [[ -e "$ROOTFS/bin/$applet" ]] || ln -s busybox "$ROOTFS/bin/$applet"
+    done
+    add_file /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt 0644
+    import_rootfs "$1" "$2" \
+        "ENV PATH=/usr/local/bin:/bin" \
+        "ENV HOME=/root" \
+        "ENV SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt" \
+        "WORKDIR /root" \
+        'CMD ["/bin/sh"]'
+}
+
+image_uploader() {
+    local tag; tag="$(image_tag UPLOADER_IMAGE)"
+    require_command /usr/bin/rclone rclone
+    require_command /bin/busybox busybox-static
+    is_static /bin/busybox || die "/bin/busybox is not the static build: apt-get install busybox-static"
+    [[ -f /etc/ssl/certs/ca-certificates.crt ]] || apt_install ca-certificates
+    expect_version UPLOADER_IMAGE "$tag" "$(/usr/bin/rclone version | awk 'NR == 1 { print $2 }')"
+    build_image "$tag" "$(source_hash /usr/bin/rclone /bin/busybox /etc/ssl/certs/ca-certificates.crt)" build_uploader
+}
+
+# ------------------------------------------------------------ main
+ALL_IMAGES=(etcd etcd34 kube-apiserver uploader)
+
+main() {
+    local targets=("$@") started=$SECONDS
+    [[ ${#targets[@]} -gt 0 ]] || targets=(all)
+    [[ " ${targets[*]} " == *" all "* ]] && targets=("${ALL_IMAGES[@]}")
+    local t
+    for t in "${targets[@]}"; do
+        declare -F "image_${t//-/_}" >/dev/null || die "unknown image '$t' (known: all ${ALL_IMAGES[*]})"
+    done
+    docker info >/dev/null 2>&1 || die "the Docker engine does not answer: run bash scripts/docker.sh"
+    # One build at a time: parallel callers would import the same image twice.
+    exec {lock}>"$CACHE/images.lock"
+    flock "$lock"
+    for t in "${targets[@]}"; do "image_${t//-/_}"; done
+    printf '%-44s         %4ds\n' total $((SECONDS - started))
+}
+
+main "$@"

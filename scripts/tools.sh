@@ -1,0 +1,301 @@
+#!/usr/bin/env bash
+# Builds the project's external tools from Go modules (the only way to get them
+# offline), caches them by version and links them into one bin directory.
+#
+#   bash scripts/tools.sh [all|etcd|pulumi|plugins|kube-apiserver|s3|cfssl ...]
+#
+# Cache:  ${ETCD_RECOVERY_CACHE:-$HOME/.cache/etcd-recovery}/
+#   <tool>-<version>/   binaries + .stamp (hash of the inputs that built them)
+#   bin/                symlinks, put first on PATH by scripts/pulumi-env.sh
+#   go/mod, go/build    GOMODCACHE / GOCACHE, reused by later runs
+#   logs/               one build log per tool
+# `plugins` (not in `all`) checks ${PULUMI_HOME:-$HOME/.pulumi}/plugins: the
+# provider plugins cannot be built offline (tools/README.md says why).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+CACHE="${ETCD_RECOVERY_CACHE:-$HOME/.cache/etcd-recovery}"
+BIN="$CACHE/bin"
+LOGS="$CACHE/logs"
+PULUMI_PLUGINS="${PULUMI_HOME:-$HOME/.pulumi}/plugins"
+mkdir -p "$BIN" "$LOGS" "$CACHE/go/mod" "$CACHE/go/build" "$PULUMI_PLUGINS"
+
+# One Go environment for every build: our own caches, static binaries, no
+# checksum database (unreachable here), never a toolchain download.
+export GOMODCACHE="$CACHE/go/mod" GOCACHE="$CACHE/go/build"
+export GOFLAGS=-mod=mod GOSUMDB=off GOTOOLCHAIN=local CGO_ENABLED=0
+export GOOS=linux GOARCH="$(go env GOHOSTARCH)"
+
+die() { echo "tools.sh: ERROR: $*" >&2; exit 1; }
+command -v go >/dev/null || die "go is not on PATH"
+
+# Version of a module as required by a wrapper module's go.mod.
+required_version() { # <wrapper dir> <module path>
+    local version
+    version="$(awk -v m="$2" '$1 == m && $2 ~ /^v/ { print $2; exit } $1 == "require" && $2 == m { print $3; exit }' "$1/go.mod")"
+    [[ -n "$version" ]] || die "$1/go.mod does not require $2"
+    echo "$version"
+}
+
+# Version of an npm package as installed (what the Pulumi engine will ask for).
+npm_version() { # <package name>
+    local manifest="$ROOT/node_modules/$1/package.json"
+    [[ -f "$manifest" ]] || die "$1 is not installed: run 'npm ci' in $ROOT first"
+    node -p "require('$manifest').version"
+}
+
+# Hash of everything that decides what a build produces; a change rebuilds.
+inputs_hash() { # <files...> then extra strings via INPUTS_EXTRA
+    { cat "$@"; echo "${INPUTS_EXTRA:-}"; go version; } | sha256sum | cut -c1-16
+}
+
+# Runs <build function> into a temporary dir next to <dest> unless <dest> holds
+# a build of the same inputs; then moves it in place. Prints one timing line.
+# A lock keeps parallel callers from building the same tool twice.
+cached_build() { # <label> <dest dir> <hash> <build function> [args...]
+    local label="$1" dest="$2" fn="$4" hash
+    # The build recipe itself is an input too: editing it rebuilds.
+    hash="$(echo "$3 $(declare -f "$fn")" | sha256sum | cut -c1-16)"
+    shift 4
+    local log="$LOGS/$(basename "$dest").log" start=$SECONDS
+    exec {lock}>"$dest.lock"
+    flock "$lock"
+    if [[ -f "$dest/.stamp" && "$(cat "$dest/.stamp")" == "$hash" ]]; then
+        printf '%-34s cached   %4ds  %s\n' "$label" $((SECONDS - start)) "$dest"
+    else
+        local tmp="$dest.tmp.$$"
+        rm -rf "$tmp" && mkdir -p "$tmp"
+        # Subshell outside any `if`, so `set -e` stays in force inside the build.
+        local rc=0
+        set +e
+        ( set -e; "$fn" "$tmp" "$@" ) >"$log" 2>&1
+        rc=$?
+        set -e
+        if [[ $rc -ne 0 ]]; then
+            rm -rf "$tmp"
+            tail -n 30 "$log" >&2
+            die "building $label failed; full log: $log"
+        fi
+        echo "$hash" >"$tmp/.stamp"
+        rm -rf "$dest" && mv "$tmp" "$dest"
+        printf '%-34s built    %4ds  %s\n' "$label" $((SECONDS - start)) "$dest"
+    fi
+    flock -u "$lock"
+    exec {lock}>&-
+}
+
+link() { # <target> <name in bin>
+    ln -sfn "$1" "$BIN/$2"
+}
+
+# ---------------------------------------------------------------- etcd
+ETCD_WRAPPER="$ROOT/tools/etcd"
+
+build_etcd() { # <out dir> <version>
+    local out="$1" version="$2"
+    # Upstream stamps only the git SHA (the version is in api/v3/version); a
+    # module zip has no git, so say where the build came from instead.
+    local ldflags="-s -w -X go.etcd.io/etcd/api/v3/version.GitSHA=go-module-$version"
+    cd "$ETCD_WRAPPER"
+    go build -trimpath -ldflags "$ldflags" -o "$out/etcd" go.etcd.io/etcd/server/v3
+    go build -trimpath -ldflags "$ldflags" -o "$out/etcdctl" go.etcd.io/etcd/etcdctl/v3
+    go build -trimpath -ldflags "$ldflags" -o "$out/etcdutl" go.etcd.io/etcd/etcdutl/v3
+    "$out/etcd" --version
+}
+
+tool_etcd() {
+    local version dest
+    version="$(required_version "$ETCD_WRAPPER" go.etcd.io/etcd/server/v3)"
+    dest="$CACHE/etcd-$version"
+    cached_build "etcd $version" "$dest" "$(inputs_hash "$ETCD_WRAPPER/go.mod" "$ETCD_WRAPPER/go.sum")" build_etcd "$version"
+    local b; for b in etcd etcdctl etcdutl; do link "$dest/$b" "$b"; done
+}
+
+# ---------------------------------------------------------------- pulumi
+PULUMI_WRAPPER="$ROOT/tools/pulumi"
+
+# The CLI must be the release of the installed @pulumi/pulumi SDK.
+pulumi_version() {
+    local version npm
+    version="$(required_version "$PULUMI_WRAPPER" github.com/pulumi/pulumi/pkg/v3)"
+    npm="v$(npm_version @pulumi/pulumi)"
+    [[ "$version" == "$npm" ]] ||
+        die "tools/pulumi pins the CLI at $version but @pulumi/pulumi is $npm: run 'bash tools/generate.sh pulumi'"
+    echo "$version"
+}
+
+build_pulumi() { # <out dir> <version>
+    local out="$1" version="$2"
+    cd "$PULUMI_WRAPPER"
+    go build -trimpath -ldflags "-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$version" \
+        -o "$out/pulumi" github.com/pulumi/pulumi/pkg/v3/cmd/pulumi
+    # Dynamic providers run through this launcher, which the CLI release ships
+    # beside its binary; the engine looks there and on PATH.
+    local sdk
+    sdk="$(go list -m -f '{{.Dir}}' github.com/pulumi/pulumi/sdk/v3)"
+    install -m 0755 "$sdk/nodejs/dist/pulumi-resource-pulumi-nodejs" "$out/"
+    "$out/pulumi" version
+}
+
+tool_pulumi() {
+    local version dest
+    version="$(pulumi_version)"
+    dest="$CACHE/pulumi-$version"
+    cached_build "pulumi $version" "$dest" "$(inputs_hash "$PULUMI_WRAPPER/go.mod" "$PULUMI_WRAPPER/go.sum")" build_pulumi "$version"
+    link "$dest/pulumi" pulumi
+    link "$dest/pulumi-resource-pulumi-nodejs" pulumi-resource-pulumi-nodejs
+}
+
+# ---------------------------------------------------------------- nodejs language host
+# The language host that runs Pulumi programs written in TypeScript. Its own
+# module (sdk/nodejs/cmd/pulumi-language-nodejs/v3) is refused by the module
+# proxy at every version; until v3.68.0 the same program lived inside the
+# sdk/v3 module, which is served. The gRPC protocol between the CLI and
+# language hosts is stable, and this host works with the CLI built above
+# (tested by the e2e suite: up, preview, destroy, dynamic providers).
+LANGUAGE_HOST_WRAPPER="$ROOT/tools/language-host"
+
+build_language_host() { # <out dir> <version>
+    local out="$1" version="$2"
+    cd "$LANGUAGE_HOST_WRAPPER"
+    go build -trimpath -ldflags "-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$version" \
+        -o "$out/pulumi-language-nodejs" github.com/pulumi/pulumi/sdk/v3/nodejs/cmd/pulumi-language-nodejs
+    test -x "$out/pulumi-language-nodejs"
+}
+
+tool_language_host() {
+    local version dest
+    version="$(required_version "$LANGUAGE_HOST_WRAPPER" github.com/pulumi/pulumi/sdk/v3)"
+    dest="$CACHE/pulumi-language-nodejs-$version"
+    cached_build "pulumi-language-nodejs $version" "$dest" \
+        "$(inputs_hash "$LANGUAGE_HOST_WRAPPER/go.mod" "$LANGUAGE_HOST_WRAPPER/go.sum")" build_language_host "$version"
+    link "$dest/pulumi-language-nodejs" pulumi-language-nodejs
+}
+
+# ---------------------------------------------------------------- kube-apiserver
+KUBE_WRAPPER="$ROOT/tools/kube-apiserver"
+
+# One field (Time, Origin.Hash) of a module version's proxy record; empty
+# when the proxy did not record it.
+module_info() { # <module@version> <field path, e.g. Origin.Hash>
+    local info
+    info="$(go mod download -json "$1" | node -p 'JSON.parse(require("fs").readFileSync(0)).Info')"
+    node -e '
+        let v = JSON.parse(require("fs").readFileSync(process.argv[1]));
+        for (const k of process.argv[2].split(".")) v = v?.[k];
+        console.log(v ?? "");' "$info" "$2"
+}
+
+build_kube_apiserver() { # <out dir> <version>
+    local out="$1" version="$2"
+    cd "$KUBE_WRAPPER"
+    # What upstream's hack/lib/version.sh stamps, from the release's own tag.
+    local commit date minor pkg ldflags=""
+    commit="$(module_info "k8s.io/kubernetes@$version" Origin.Hash)"
+    date="$(module_info "k8s.io/kubernetes@$version" Time)"
+    minor="$(cut -d. -f2 <<<"$version")"
+    for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+        ldflags+=" -X $pkg.gitVersion=$version -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor"
+        # An empty commit beats the unexpanded "$Format:%H$" placeholder.
+        ldflags+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=$date -X $pkg.gitCommit=$commit"
+    done
+    go build -trimpath -ldflags "-s -w $ldflags" -o "$out/kube-apiserver" k8s.io/kubernetes/cmd/kube-apiserver
+    "$out/kube-apiserver" --version
+}
+
+tool_kube_apiserver() {
+    local version dest
+    version="$(required_version "$KUBE_WRAPPER" k8s.io/kubernetes)"
+    dest="$CACHE/kube-apiserver-$version"
+    cached_build "kube-apiserver $version" "$dest" "$(inputs_hash "$KUBE_WRAPPER/go.mod" "$KUBE_WRAPPER/go.sum")" build_kube_apiserver "$version"
+    link "$dest/kube-apiserver" kube-apiserver
+}
+
+# ---------------------------------------------------------------- s3 (MinIO)
+S3_WRAPPER="$ROOT/tools/s3"
+
+build_s3() { # <out dir> <version>
+    local out="$1" version="$2"
+    cd "$S3_WRAPPER"
+    # MinIO versions are commit times; take it and the commit from the
+    # pseudo-version (vX.0.0-YYYYMMDDhhmmss-commit) as buildscripts/gen-ldflags.go would.
+    local stamp="${version#*-}" commit="${version##*-}" when tag
+    stamp="${stamp%%-*}"
+    when="${stamp:0:4}-${stamp:4:2}-${stamp:6:2}T${stamp:8:2}:${stamp:10:2}:${stamp:12:2}Z"
+    tag="DEVELOPMENT.${when//:/-}"
+    local cmd=github.com/minio/minio/cmd
+    go build -tags kqueue -trimpath -ldflags "-s -w -X $cmd.Version=$when -X $cmd.ReleaseTag=$tag \
+        -X $cmd.CopyrightYear=${stamp:0:4} -X $cmd.CommitID=$commit -X $cmd.ShortCommitID=$commit" \
+        -o "$out/minio" github.com/minio/minio
+    "$out/minio" --version
+}
+
+tool_s3() {
+    local version dest
+    version="$(required_version "$S3_WRAPPER" github.com/minio/minio)"
+    dest="$CACHE/minio-$version"
+    cached_build "s3-server (minio) ${version##*-}" "$dest" "$(inputs_hash "$S3_WRAPPER/go.mod" "$S3_WRAPPER/go.sum")" build_s3 "$version"
+    link "$dest/minio" minio
+    link "$dest/minio" s3-server
+}
+
+# ---------------------------------------------------------------- cfssl
+CFSSL_WRAPPER="$ROOT/tools/cfssl"
+
+# The real cfssl, for the test that compares src/pki with it.
+build_cfssl() { # <out dir> <version>
+    local out="$1" version="$2"
+    cd "$CFSSL_WRAPPER"
+    # What upstream's Makefile stamps: the tag without its "v".
+    local ldflags="-s -w -X github.com/cloudflare/cfssl/cli/version.version=${version#v}"
+    go build -trimpath -ldflags "$ldflags" -o "$out/cfssl" github.com/cloudflare/cfssl/cmd/cfssl
+    go build -trimpath -ldflags "$ldflags" -o "$out/cfssljson" github.com/cloudflare/cfssl/cmd/cfssljson
+    "$out/cfssl" version
+}
+
+tool_cfssl() {
+    local version dest
+    version="$(required_version "$CFSSL_WRAPPER" github.com/cloudflare/cfssl)"
+    dest="$CACHE/cfssl-$version"
+    cached_build "cfssl $version" "$dest" "$(inputs_hash "$CFSSL_WRAPPER/go.mod" "$CFSSL_WRAPPER/go.sum")" build_cfssl "$version"
+    local b; for b in cfssl cfssljson; do link "$dest/$b" "$b"; done
+}
+
+# ---------------------------------------------------------------- plugins
+# The engine asks for the resource plugins at exactly the npm packages'
+# versions. Their Go modules are refused by the module proxy at every version
+# tried (see tools/README.md), so they cannot be built here: this target only
+# checks whether they are installed (e.g. copied in by hand) and fails loudly
+# when they are not. It is not part of `all`.
+tool_plugins() {
+    local name version missing=()
+    for name in kubernetes command docker; do
+        version="$(npm_version "@pulumi/$name")"
+        if [[ -x "$PULUMI_PLUGINS/resource-$name-v$version/pulumi-resource-$name" ]]; then
+            printf '%-34s present        %s\n' "plugin $name v$version" "$PULUMI_PLUGINS/resource-$name-v$version"
+        else
+            missing+=("resource-$name-v$version")
+        fi
+    done
+    [[ ${#missing[@]} -eq 0 ]] || die "resource plugins missing from $PULUMI_PLUGINS: ${missing[*]}.
+  They cannot be built offline: the module proxy refuses their provider modules
+  (see tools/README.md). Install them with
+  'pulumi plugin install resource NAME VERSION --file PATH' from a machine that has them."
+}
+
+# ---------------------------------------------------------------- main
+ALL_TOOLS=(etcd pulumi language-host kube-apiserver s3 cfssl)
+
+main() {
+    local tools=("$@") started=$SECONDS
+    [[ ${#tools[@]} -gt 0 ]] || tools=(all)
+    [[ " ${tools[*]} " == *" all "* ]] && tools=("${ALL_TOOLS[@]}")
+    local t
+    for t in "${tools[@]}"; do
+        declare -F "tool_${t//-/_}" >/dev/null || die "unknown tool '$t' (known: all ${ALL_TOOLS[*]} plugins)"
+    done
+    for t in "${tools[@]}"; do "tool_${t//-/_}"; done
+    printf '%-34s total    %4ds  bin: %s\n' "all requested tools" $((SECONDS - started)) "$BIN"
+}
+
+main "$@"

@@ -1,0 +1,565 @@
+/**
+ * EtcdBackup plan (pure): typed arguments → the Kubernetes objects of a
+ * scheduled, verified etcd backup (seed 001, done right). Plain JSON objects,
+ * no Pulumi, no I/O; the component and the tests realize the same objects.
+ *
+ * The pod: init container `snapshot` (etcd image, exec form: etcdctl snapshot
+ * save into an emptyDir) → init container `verify` (etcd image, exec form:
+ * etcdutl snapshot status; a damaged file stops the pod here) → container
+ * `upload` (rclone image: script from a ConfigMap, rclone config with the
+ * credentials from a Secret volume).
+ */
+import { DEFAULT_ETCD_IMAGE } from "../etcd/plan";
+import { InputError } from "../errors";
+import { rcloneObscure, rcloneSection } from "./rclone";
+import { renderBackupScript } from "./script";
+import { validateSchedule, validateTimeZone } from "./validate";
+
+/** Upstream rclone image (alpine with a shell); pinned, override for air-gapped registries. */
+export const DEFAULT_UPLOADER_IMAGE = "rclone/rclone:1.60.1";
+
+/** Where each distribution keeps an etcd client certificate on control-plane/etcd nodes. */
+export const CERTIFICATE_PRESETS = {
+    /** kubeadm: the health-check client certificate kubeadm makes for etcd probes. */
+    kubeadm: { path: "/etc/kubernetes/pki/etcd", caFile: "ca.crt", certFile: "healthcheck-client.crt", keyFile: "healthcheck-client.key" },
+    /** RKE1: kube-apiserver's own etcd client certificate (signed by kube-ca, which etcd trusts). */
+    rke: { path: "/etc/kubernetes/ssl", caFile: "kube-ca.pem", certFile: "kube-node.pem", keyFile: "kube-node-key.pem" },
+    /** kubespray: the per-node admin certificate; $(NODE_NAME) is the Kubernetes node name (kubespray's inventory name). */
+    kubespray: { path: "/etc/ssl/etcd/ssl", caFile: "ca.pem", certFile: "admin-$(NODE_NAME).pem", keyFile: "admin-$(NODE_NAME)-key.pem" },
+} as const;
+export type CertificatePreset = keyof typeof CERTIFICATE_PRESETS;
+
+/** Node label and taints of the nodes that run etcd, per distribution. */
+export const NODE_ROLE_PRESETS = {
+    "control-plane": { labelKey: "node-role.kubernetes.io/control-plane", taintKeys: ["node-role.kubernetes.io/control-plane"] },
+    /** RKE: etcd nodes carry node-role.kubernetes.io/etcd=true and the NoExecute taint of the same key. */
+    etcd: { labelKey: "node-role.kubernetes.io/etcd", taintKeys: ["node-role.kubernetes.io/etcd", "node-role.kubernetes.io/controlplane"] },
+    /** Clusters from before Kubernetes 1.20 (seed 001). */
+    master: { labelKey: "node-role.kubernetes.io/master", taintKeys: ["node-role.kubernetes.io/master"] },
+} as const;
+export type NodeRolePreset = keyof typeof NODE_ROLE_PRESETS;
+
+export type CertificateSource<S = string> =
+    | { preset: CertificatePreset }
+    | { hostPath: { path: string; caFile: string; certFile: string; keyFile: string } }
+    /** PEMs, e.g. from EtcdPki outputs: put into a Secret `<name>-etcd-client`. */
+    | { secret: { caPem: S; certPem: S; keyPem: S } };
+
+export interface S3Store<S = string> {
+    /** S3 API URL (Ceph RGW, MinIO, …). Default: AWS for `region`. */
+    endpoint?: string;
+    bucket: string;
+    /** Default "us-east-1". */
+    region?: string;
+    /** rclone S3 provider. Default "Other" with an endpoint, "AWS" without. */
+    provider?: "AWS" | "Ceph" | "Minio" | "Other";
+    accessKeyId: S;
+    secretAccessKey: S;
+    /** Path-style bucket addressing. Default true (Ceph, MinIO). */
+    forcePathStyle?: boolean;
+    /** PEM bundle of the CA(s) that signed the endpoint's certificate. Default: the image's CA certificates. */
+    caBundle?: string;
+}
+
+export interface SftpStore<S = string> {
+    host: string;
+    /** Default 22. */
+    port?: number;
+    user: string;
+    /** Exactly one of password and privateKey. */
+    password?: S;
+    privateKey?: S;
+    /** known_hosts lines for the server (required: host keys are always checked). */
+    knownHosts: string;
+    /** Base directory on the server. Default: the login directory. */
+    path?: string;
+}
+
+export type BackupStore<S = string> =
+    | { s3: S3Store<S> }
+    | { sftp: SftpStore<S> }
+    /** A directory on the node that runs the job. */
+    | { hostPath: { path: string } }
+    | { pvc: { claimName: string } };
+
+export interface ResourceRequirements {
+    requests?: { cpu?: string; memory?: string };
+    limits?: { cpu?: string; memory?: string };
+}
+
+/** Inputs of the plan; `S` is the type of secret values (string here, placeholders in the component). */
+export interface EtcdBackupPlanInput<S = string> {
+    /** Name of the CronJob and the prefix of every other object. */
+    name: string;
+    /** Default "kube-system" (hostPath and hostNetwork need a privileged namespace). */
+    namespace?: string;
+    /** Create the namespace (labelled for the privileged Pod Security level). Default false. */
+    createNamespace?: boolean;
+    /** Name of the cluster in object paths. */
+    clusterName: string;
+    /** 5-field cron expression or @hourly/@daily/… */
+    schedule: string;
+    /** IANA time zone of the schedule. Default "Etc/UTC". */
+    timeZone?: string;
+    /** One etcd client URL (etcdctl snapshot save talks to one member). Default ["https://127.0.0.1:2379"] with hostNetwork. */
+    endpoints?: string[];
+    /** Run on the node's network so 127.0.0.1:2379 is the local member. Default true. */
+    hostNetwork?: boolean;
+    /** Default { preset: "kubeadm" }. */
+    certificates?: CertificateSource<S>;
+    /** Nodes to run on. Default "control-plane"; "any" for explicit endpoints with Secret certificates. */
+    nodeRole?: NodeRolePreset | "any" | { labelKey: string; labelValue?: string; tolerateTaints?: string[] };
+    storage: BackupStore<S>;
+    /** Keep the newest N good backups. Default 5 (seed 001's BACKUP_COUNTS). */
+    keep?: number;
+    /** Default "gzip". */
+    compression?: "gzip" | "none";
+    /** Path prefix inside the store. Default "etcd-backup". */
+    prefix?: string;
+    /** Default DEFAULT_ETCD_IMAGE; use the version of the cluster's etcd. */
+    etcdImage?: string;
+    /** Default DEFAULT_UPLOADER_IMAGE. */
+    uploaderImage?: string;
+    /** Default 300. */
+    startingDeadlineSeconds?: number;
+    /** Default 1800. */
+    activeDeadlineSeconds?: number;
+    /** Default 1. */
+    backoffLimit?: number;
+    /** Defaults 3 and 3. */
+    successfulJobsHistoryLimit?: number;
+    failedJobsHistoryLimit?: number;
+    /** etcdctl --command-timeout for the snapshot; also how long an unreachable etcd takes to fail the job (etcdctl 3.5 retries refused dials until then). Default 300. */
+    snapshotTimeoutSeconds?: number;
+    /** Per container. Default requests 50m/64Mi, limits 256Mi. */
+    resources?: ResourceRequirements;
+    /** emptyDir size limit for the snapshot (and its compressed copy). Default "8Gi" (etcd's quota maximum). */
+    workVolumeSizeLimit?: string;
+}
+
+/** A Kubernetes object as plain JSON. */
+export type KubeObject = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string; labels?: Record<string, string> }; [field: string]: unknown };
+
+export interface EtcdBackupPlan {
+    namespace: string;
+    cronJobName: string;
+    /** Objects in apply order. */
+    objects: KubeObject[];
+    namespaceObject?: KubeObject;
+    serviceAccount: KubeObject;
+    /** rclone.conf and store credentials. */
+    storeSecret: KubeObject & { stringData: Record<string, string> };
+    /** Present with `certificates: { secret }`. */
+    etcdClientSecret?: KubeObject & { stringData: Record<string, string> };
+    scriptConfigMap: KubeObject & { data: Record<string, string> };
+    cronJob: KubeObject;
+    /** e.g. "s3://bucket/etcd-backup/prod/etcd-snapshot-<UTC timestamp>-rev<revision>.db.gz" */
+    storeUrlPattern: string;
+    /** Runs a backup now. */
+    runNowCommand: string;
+}
+
+export const WORK_DIR = "/var/lib/etcd-backup";
+export const SNAPSHOT_PATH = `${WORK_DIR}/snapshot.db`;
+export const CERT_DIR = "/etc/etcd-backup/pki";
+export const STORE_CONFIG_DIR = "/etc/etcd-backup/store";
+export const SCRIPT_DIR = "/etc/etcd-backup/script";
+export const LOCAL_STORE_DIR = "/backup-store";
+const REMOTE = "store";
+
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+
+function dnsName(argument: string, value: unknown, maxLength: number): string {
+    if (typeof value !== "string" || value.length > maxLength || !DNS_LABEL.test(value)) {
+        throw new InputError(argument, value, `use lower-case letters, digits and "-", at most ${maxLength} characters`);
+    }
+    return value;
+}
+
+function positiveInteger(argument: string, value: number | undefined, fallback: number, min = 1): number {
+    const n = value ?? fallback;
+    if (!Number.isInteger(n) || n < min) throw new InputError(argument, value, `give an integer >= ${min}`);
+    return n;
+}
+
+/** Values written into rclone.conf lines must not break out of their line. */
+function configValue<S>(argument: string, value: S | undefined): S {
+    if (value === undefined || value === null || (typeof value === "string" && value === "")) {
+        throw new InputError(argument, undefined, "give the credential (a Pulumi secret)");
+    }
+    if (typeof value === "string" && /[\r\n]/.test(value)) throw new InputError(argument, "<hidden>", "must be a single line");
+    return value;
+}
+
+function storePath(...parts: (string | undefined)[]): string {
+    return parts
+        .filter((p): p is string => p !== undefined && p !== "")
+        .map((p) => p.replace(/^\/+|\/+$/g, ""))
+        .filter((p) => p !== "")
+        .join("/");
+}
+
+interface RenderedStore {
+    kind: "s3" | "sftp" | "hostPath" | "pvc";
+    rcloneConfig: string;
+    /** Extra files of the store Secret (CA bundle, SSH key, known_hosts). */
+    files: Record<string, string>;
+    remoteDir: string;
+    storeUrl: string;
+    volume?: Record<string, unknown>;
+}
+
+function renderStore(storage: BackupStore<string>, prefix: string, clusterName: string): RenderedStore {
+    const keys = storage && typeof storage === "object" ? Object.keys(storage) : [];
+    if (keys.length !== 1 || !["s3", "sftp", "hostPath", "pvc"].includes(keys[0]!)) {
+        throw new InputError("storage", keys.length ? keys : storage, "give exactly one of { s3 }, { sftp }, { hostPath }, { pvc }");
+    }
+    const dir = storePath(prefix, clusterName);
+    if ("s3" in storage) {
+        const s3 = storage.s3;
+        if (typeof s3.bucket !== "string" || !/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(s3.bucket)) {
+            throw new InputError("storage.s3.bucket", s3.bucket, "give an S3 bucket name (3-63 lower-case letters, digits, '.', '-')");
+        }
+        if (s3.endpoint !== undefined && !/^https?:\/\/[^\s/]+/.test(s3.endpoint)) {
+            throw new InputError("storage.s3.endpoint", s3.endpoint, 'give the URL of the S3 API, e.g. "https://rgw.example.internal:7480"');
+        }
+        const accessKeyId = configValue("storage.s3.accessKeyId", s3.accessKeyId);
+        const secretAccessKey = configValue("storage.s3.secretAccessKey", s3.secretAccessKey);
+        const files: Record<string, string> = {};
+        if (s3.caBundle !== undefined) {
+            if (!s3.caBundle.includes("-----BEGIN CERTIFICATE-----")) throw new InputError("storage.s3.caBundle", s3.caBundle, "give PEM certificates");
+            files["ca-bundle.pem"] = s3.caBundle;
+        }
+        return {
+            kind: "s3",
+            rcloneConfig: rcloneSection(REMOTE, {
+                type: "s3",
+                provider: s3.provider ?? (s3.endpoint ? "Other" : "AWS"),
+                access_key_id: accessKeyId,
+                secret_access_key: secretAccessKey,
+                region: s3.region ?? "us-east-1",
+                endpoint: s3.endpoint,
+                force_path_style: s3.forcePathStyle ?? true,
+                // The bucket is the user's: never try to create it.
+                no_check_bucket: true,
+            }),
+            files,
+            remoteDir: `${REMOTE}:${storePath(s3.bucket, dir)}`,
+            storeUrl: `s3://${storePath(s3.bucket, dir)}`,
+        };
+    }
+    if ("sftp" in storage) {
+        const sftp = storage.sftp;
+        if (typeof sftp.host !== "string" || sftp.host === "" || /[\s/]/.test(sftp.host)) throw new InputError("storage.sftp.host", sftp.host, "give a host name or IP address");
+        const port = positiveInteger("storage.sftp.port", sftp.port, 22);
+        if (port > 65535) throw new InputError("storage.sftp.port", sftp.port, "give a TCP port 1-65535");
+        if (typeof sftp.user !== "string" || sftp.user === "" || /\s/.test(sftp.user)) throw new InputError("storage.sftp.user", sftp.user, "give the login name");
+        const hasPassword = sftp.password !== undefined;
+        const hasKey = sftp.privateKey !== undefined;
+        if (hasPassword === hasKey) {
+            throw new InputError("storage.sftp", hasPassword ? "password and privateKey" : "neither password nor privateKey", "give exactly one of password and privateKey");
+        }
+        if (typeof sftp.knownHosts !== "string" || sftp.knownHosts.trim() === "") {
+            throw new InputError("storage.sftp.knownHosts", sftp.knownHosts, "give the server's known_hosts line(s) (ssh-keyscan -p PORT HOST): host keys are always checked");
+        }
+        const files: Record<string, string> = { known_hosts: sftp.knownHosts.endsWith("\n") ? sftp.knownHosts : `${sftp.knownHosts}\n` };
+        let auth: Record<string, string>;
+        if (hasPassword) {
+            const password = configValue("storage.sftp.password", sftp.password);
+            auth = { pass: rcloneObscure(password) };
+        } else {
+            const key = sftp.privateKey as string;
+            if (key === "") throw new InputError("storage.sftp.privateKey", undefined, "give the private key PEM (a Pulumi secret)");
+            files["ssh-key"] = key.endsWith("\n") ? key : `${key}\n`;
+            auth = { key_file: `${STORE_CONFIG_DIR}/ssh-key` };
+        }
+        const base = storePath(sftp.path, dir);
+        return {
+            kind: "sftp",
+            rcloneConfig: rcloneSection(REMOTE, {
+                type: "sftp",
+                host: sftp.host,
+                port,
+                user: sftp.user,
+                ...auth,
+                known_hosts_file: `${STORE_CONFIG_DIR}/known_hosts`,
+            }),
+            files,
+            remoteDir: `${REMOTE}:${sftp.path?.startsWith("/") ? "/" : ""}${base}`,
+            storeUrl: `sftp://${sftp.user}@${sftp.host}:${port}/${base}`,
+        };
+    }
+    const local = rcloneSection(REMOTE, { type: "local" });
+    if ("hostPath" in storage) {
+        const p = storage.hostPath?.path;
+        if (typeof p !== "string" || !p.startsWith("/")) throw new InputError("storage.hostPath.path", p, "give an absolute directory on the node");
+        return {
+            kind: "hostPath",
+            rcloneConfig: local,
+            files: {},
+            remoteDir: `${REMOTE}:${LOCAL_STORE_DIR}/${dir}`,
+            storeUrl: `file://<node>${storePath(p, dir).replace(/^/, "/")}`,
+            volume: { name: "store", hostPath: { path: p, type: "DirectoryOrCreate" } },
+        };
+    }
+    const claim = storage.pvc?.claimName;
+    dnsName("storage.pvc.claimName", claim, 253);
+    return {
+        kind: "pvc",
+        rcloneConfig: local,
+        files: {},
+        remoteDir: `${REMOTE}:${LOCAL_STORE_DIR}/${dir}`,
+        storeUrl: `pvc://${claim}/${dir}`,
+        volume: { name: "store", persistentVolumeClaim: { claimName: claim } },
+    };
+}
+
+function certificateMount(source: CertificateSource<string>, name: string): { files: { ca: string; cert: string; key: string }; volume: Record<string, unknown>; secret?: Record<string, string> } {
+    if ("preset" in source) {
+        const preset = CERTIFICATE_PRESETS[source.preset];
+        if (!preset) throw new InputError("certificates.preset", source.preset, `give one of ${Object.keys(CERTIFICATE_PRESETS).join(", ")}`);
+        return certificateMount({ hostPath: preset }, name);
+    }
+    if ("hostPath" in source) {
+        const h = source.hostPath;
+        if (!h.path?.startsWith("/")) throw new InputError("certificates.hostPath.path", h.path, "give the absolute directory holding the etcd client certificate");
+        for (const [field, file] of Object.entries({ caFile: h.caFile, certFile: h.certFile, keyFile: h.keyFile })) {
+            if (typeof file !== "string" || file === "" || file.includes("/")) throw new InputError(`certificates.hostPath.${field}`, file, "give a file name inside the directory");
+        }
+        return {
+            files: { ca: `${CERT_DIR}/${h.caFile}`, cert: `${CERT_DIR}/${h.certFile}`, key: `${CERT_DIR}/${h.keyFile}` },
+            volume: { name: "etcd-certs", hostPath: { path: h.path, type: "Directory" } },
+        };
+    }
+    if ("secret" in source) {
+        const s = source.secret;
+        const pem = (field: string, value: string, marker: RegExp) => {
+            if (typeof value !== "string" || !marker.test(value)) throw new InputError(`certificates.secret.${field}`, field === "keyPem" ? "<hidden>" : value, "give a PEM (e.g. from EtcdPki outputs)");
+            return value;
+        };
+        return {
+            files: { ca: `${CERT_DIR}/ca.crt`, cert: `${CERT_DIR}/tls.crt`, key: `${CERT_DIR}/tls.key` },
+            volume: { name: "etcd-certs", secret: { secretName: `${name}-etcd-client`, defaultMode: 0o400 } },
+            secret: {
+                "ca.crt": pem("caPem", s.caPem, /BEGIN CERTIFICATE|^__SECRET/),
+                "tls.crt": pem("certPem", s.certPem, /BEGIN CERTIFICATE|^__SECRET/),
+                "tls.key": pem("keyPem", s.keyPem, /PRIVATE KEY|^__SECRET/),
+            },
+        };
+    }
+    throw new InputError("certificates", source, 'give { preset: "kubeadm" | "rke" | "kubespray" }, { hostPath: {...} } or { secret: {...} }');
+}
+
+function placement(nodeRole: EtcdBackupPlanInput["nodeRole"]): Record<string, unknown> {
+    const role = nodeRole ?? "control-plane";
+    if (role === "any") return {};
+    let labelKey: string;
+    let labelValue: string | undefined;
+    let taints: readonly string[];
+    if (typeof role === "string") {
+        const preset = NODE_ROLE_PRESETS[role as NodeRolePreset];
+        if (!preset) throw new InputError("nodeRole", role, `give one of ${[...Object.keys(NODE_ROLE_PRESETS), "any"].join(", ")} or { labelKey }`);
+        labelKey = preset.labelKey;
+        taints = preset.taintKeys;
+    } else {
+        if (typeof role.labelKey !== "string" || role.labelKey === "") throw new InputError("nodeRole.labelKey", role.labelKey, "give the node label that marks etcd nodes");
+        labelKey = role.labelKey;
+        labelValue = role.labelValue;
+        taints = role.tolerateTaints ?? [];
+    }
+    const expression = labelValue === undefined ? { key: labelKey, operator: "Exists" } : { key: labelKey, operator: "In", values: [labelValue] };
+    return {
+        affinity: { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [{ matchExpressions: [expression] }] } } },
+        // Any effect (NoSchedule, NoExecute): these nodes are where the job must run.
+        tolerations: taints.map((key) => ({ key, operator: "Exists" })),
+    };
+}
+
+const securityContext = {
+    runAsUser: 0, // the certificates on the node are root-owned 0600 files
+    allowPrivilegeEscalation: false,
+    readOnlyRootFilesystem: true,
+    capabilities: { drop: ["ALL"] },
+    seccompProfile: { type: "RuntimeDefault" },
+};
+
+/** The plan. Throws InputError naming the argument, the value and the fix. */
+export function planEtcdBackup(input: EtcdBackupPlanInput<string>): EtcdBackupPlan {
+    const name = dnsName("name", input.name, 52); // CronJob names leave room for the Job suffix
+    const namespace = dnsName("namespace", input.namespace ?? "kube-system", 63);
+    if (typeof input.clusterName !== "string" || !/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(input.clusterName)) {
+        throw new InputError("clusterName", input.clusterName, "use letters, digits, '.', '_' and '-' (it becomes a path in the store)");
+    }
+    const schedule = validateSchedule(input.schedule);
+    const timeZone = validateTimeZone(input.timeZone ?? "Etc/UTC");
+    const keep = input.keep ?? 5;
+    if (!Number.isInteger(keep) || keep < 1) throw new InputError("keep", input.keep, "keep at least 1 backup (the newest good one is never deleted)");
+    const compression = input.compression ?? "gzip";
+    if (compression !== "gzip" && compression !== "none") throw new InputError("compression", input.compression, 'give "gzip" or "none"');
+    const prefix = input.prefix ?? "etcd-backup";
+    if (typeof prefix !== "string" || /(^|\/)\.\.?(\/|$)|[\s'"\\]/.test(prefix)) throw new InputError("prefix", input.prefix, "give a plain path such as etcd-backup");
+
+    const hostNetwork = input.hostNetwork ?? true;
+    if (!hostNetwork && input.endpoints === undefined) {
+        throw new InputError("endpoints", undefined, "without hostNetwork, 127.0.0.1 is the pod itself: give the etcd client URL, or keep hostNetwork: true");
+    }
+    const endpoints = input.endpoints ?? ["https://127.0.0.1:2379"];
+    if (!Array.isArray(endpoints) || endpoints.length !== 1 || !/^https?:\/\/[^\s,]+$/.test(endpoints[0]!)) {
+        throw new InputError("endpoints", input.endpoints, "give exactly one client URL such as https://127.0.0.1:2379: etcdctl snapshot save reads from one member");
+    }
+    const endpoint = endpoints[0]!;
+
+    const certs = certificateMount(input.certificates ?? { preset: "kubeadm" }, name);
+    const store = renderStore(input.storage, prefix, input.clusterName);
+    const etcdImage = input.etcdImage ?? DEFAULT_ETCD_IMAGE;
+    const uploaderImage = input.uploaderImage ?? DEFAULT_UPLOADER_IMAGE;
+    const snapshotTimeout = positiveInteger("snapshotTimeoutSeconds", input.snapshotTimeoutSeconds, 300);
+    const activeDeadline = positiveInteger("activeDeadlineSeconds", input.activeDeadlineSeconds, 1800);
+    if (activeDeadline <= snapshotTimeout) {
+        throw new InputError("activeDeadlineSeconds", activeDeadline, `must exceed snapshotTimeoutSeconds (${snapshotTimeout}) to leave time for the upload`);
+    }
+    const resources = {
+        requests: { cpu: "50m", memory: "64Mi", ...input.resources?.requests },
+        limits: { memory: "256Mi", ...input.resources?.limits },
+    };
+    const labels = { "app.kubernetes.io/name": "etcd-backup", "app.kubernetes.io/instance": name, "app.kubernetes.io/managed-by": "etcd-recovery" };
+    const meta = (objectName: string) => ({ name: objectName, namespace, labels });
+
+    const script = renderBackupScript({
+        clusterName: input.clusterName,
+        remoteDir: store.remoteDir,
+        storeUrl: store.storeUrl,
+        keep,
+        compression,
+        snapshotPath: SNAPSHOT_PATH,
+        workDir: WORK_DIR,
+        etcdImage,
+        endpoint,
+        rcloneConnectTimeoutSeconds: 10,
+        rcloneIoTimeoutSeconds: 60,
+        rcloneRetries: 3,
+    });
+
+    const nodeNameEnv = { name: "NODE_NAME", valueFrom: { fieldRef: { fieldPath: "spec.nodeName" } } };
+    const workMount = { name: "work", mountPath: WORK_DIR };
+    const certMount = { name: "etcd-certs", mountPath: CERT_DIR, readOnly: true };
+    const etcdContainer = (containerName: string, command: string[], args: string[]) => ({
+        name: containerName,
+        image: etcdImage,
+        command,
+        args,
+        env: [nodeNameEnv, { name: "ETCDCTL_API", value: "3" }],
+        volumeMounts: containerName === "snapshot" ? [workMount, certMount] : [workMount],
+        resources,
+        securityContext,
+    });
+
+    const storeSecretData: Record<string, string> = { "rclone.conf": store.rcloneConfig, ...store.files };
+    const volumes: Record<string, unknown>[] = [
+        { name: "work", emptyDir: { sizeLimit: input.workVolumeSizeLimit ?? "8Gi" } },
+        certs.volume,
+        { name: "store-config", secret: { secretName: `${name}-store`, defaultMode: 0o400 } },
+        { name: "script", configMap: { name: `${name}-script`, defaultMode: 0o555 } },
+        ...(store.volume ? [store.volume] : []),
+    ];
+    const uploadMounts = [
+        workMount,
+        { name: "store-config", mountPath: STORE_CONFIG_DIR, readOnly: true },
+        { name: "script", mountPath: SCRIPT_DIR, readOnly: true },
+        ...(store.volume ? [{ name: "store", mountPath: LOCAL_STORE_DIR }] : []),
+    ];
+    const podSpec = {
+        serviceAccountName: name,
+        automountServiceAccountToken: false,
+        restartPolicy: "Never",
+        hostNetwork,
+        dnsPolicy: hostNetwork ? "ClusterFirstWithHostNet" : "ClusterFirst",
+        priorityClassName: namespace === "kube-system" ? "system-cluster-critical" : undefined,
+        ...placement(input.nodeRole),
+        initContainers: [
+            etcdContainer(
+                "snapshot",
+                ["etcdctl"],
+                [
+                    `--endpoints=${endpoint}`,
+                    `--cacert=${certs.files.ca}`,
+                    `--cert=${certs.files.cert}`,
+                    `--key=${certs.files.key}`,
+                    "--dial-timeout=10s",
+                    `--command-timeout=${snapshotTimeout}s`,
+                    "snapshot",
+                    "save",
+                    SNAPSHOT_PATH,
+                ],
+            ),
+            etcdContainer("verify", ["etcdutl"], ["snapshot", "status", SNAPSHOT_PATH, "--write-out=json"]),
+        ],
+        containers: [
+            {
+                name: "upload",
+                image: uploaderImage,
+                command: ["/bin/sh", `${SCRIPT_DIR}/backup.sh`],
+                env: [
+                    nodeNameEnv,
+                    { name: "RCLONE_CONFIG", value: `${STORE_CONFIG_DIR}/rclone.conf` },
+                    { name: "HOME", value: WORK_DIR },
+                    ...(store.files["ca-bundle.pem"] ? [{ name: "RCLONE_CA_CERT", value: `${STORE_CONFIG_DIR}/ca-bundle.pem` }] : []),
+                ],
+                volumeMounts: uploadMounts,
+                resources,
+                securityContext,
+            },
+        ],
+        volumes,
+    };
+    const cleanPodSpec = JSON.parse(JSON.stringify(podSpec)) as Record<string, unknown>; // drops undefined fields
+
+    const namespaceObject: KubeObject | undefined = input.createNamespace
+        ? {
+              apiVersion: "v1",
+              kind: "Namespace",
+              metadata: { name: namespace, labels: { ...labels, "pod-security.kubernetes.io/enforce": "privileged" } },
+          }
+        : undefined;
+    const serviceAccount: KubeObject = { apiVersion: "v1", kind: "ServiceAccount", metadata: meta(name), automountServiceAccountToken: false };
+    const storeSecret = { apiVersion: "v1", kind: "Secret", metadata: meta(`${name}-store`), type: "Opaque", stringData: storeSecretData };
+    const etcdClientSecret = certs.secret
+        ? { apiVersion: "v1", kind: "Secret", metadata: meta(`${name}-etcd-client`), type: "Opaque", stringData: certs.secret }
+        : undefined;
+    const scriptConfigMap = { apiVersion: "v1", kind: "ConfigMap", metadata: meta(`${name}-script`), data: { "backup.sh": script } };
+    const cronJob: KubeObject = {
+        apiVersion: "batch/v1",
+        kind: "CronJob",
+        metadata: meta(name),
+        spec: {
+            schedule,
+            timeZone,
+            concurrencyPolicy: "Forbid",
+            startingDeadlineSeconds: positiveInteger("startingDeadlineSeconds", input.startingDeadlineSeconds, 300),
+            successfulJobsHistoryLimit: positiveInteger("successfulJobsHistoryLimit", input.successfulJobsHistoryLimit, 3, 0),
+            failedJobsHistoryLimit: positiveInteger("failedJobsHistoryLimit", input.failedJobsHistoryLimit, 3, 0),
+            jobTemplate: {
+                metadata: { labels },
+                spec: {
+                    backoffLimit: positiveInteger("backoffLimit", input.backoffLimit, 1, 0),
+                    activeDeadlineSeconds: activeDeadline,
+                    template: { metadata: { labels }, spec: cleanPodSpec },
+                },
+            },
+        },
+    };
+    const ext = compression === "gzip" ? ".db.gz" : ".db";
+    return {
+        namespace,
+        cronJobName: name,
+        objects: [namespaceObject, serviceAccount, storeSecret, etcdClientSecret, scriptConfigMap, cronJob].filter((o): o is KubeObject => o !== undefined),
+        ...(namespaceObject ? { namespaceObject } : {}),
+        serviceAccount,
+        storeSecret,
+        ...(etcdClientSecret ? { etcdClientSecret } : {}),
+        scriptConfigMap,
+        cronJob,
+        storeUrlPattern: `${store.storeUrl}/etcd-snapshot-<UTC timestamp>-rev<revision>${ext}`,
+        runNowCommand: `kubectl create job --from=cronjob/${name} ${name}-manual -n ${namespace}`,
+    };
+}

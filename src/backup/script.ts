@@ -1,0 +1,211 @@
+/**
+ * The uploader's shell script (pure rendering). It runs in the rclone image
+ * (a POSIX sh with busybox tools) after the etcd image's init containers
+ * saved the snapshot (`etcdctl snapshot save`) and checked it (`etcdutl
+ * snapshot status`, whose exit code gates this container).
+ *
+ * Why the script reads the revision itself: etcdutl only prints to stdout
+ * and the etcd image has no shell to redirect it, so nothing it says can
+ * reach this container. The revision etcdutl reports is the main revision of
+ * the last key in the bbolt bucket "key"; `snapshot_revision` reads exactly
+ * that from the file with od and awk (the integration tests compare it with
+ * etcdutl's on real snapshots).
+ *
+ * No value in here is secret: credentials are in the rclone config file that
+ * rclone reads from the Secret volume named by $RCLONE_CONFIG.
+ */
+
+export interface BackupScriptArgs {
+    clusterName: string;
+    /** rclone remote path of the cluster's directory, e.g. "store:bucket/etcd-backup/prod". */
+    remoteDir: string;
+    /** Human form of the same place, for logs and metadata, e.g. "s3://bucket/etcd-backup/prod". */
+    storeUrl: string;
+    /** Keep the newest `keep` good backups (>= 1). */
+    keep: number;
+    compression: "gzip" | "none";
+    /** Snapshot written by the init container (in the shared emptyDir). */
+    snapshotPath: string;
+    /** Scratch directory (the same emptyDir). */
+    workDir: string;
+    etcdImage: string;
+    /** The etcd endpoint the snapshot came from (metadata only). */
+    endpoint: string;
+    /** rclone --contimeout / --timeout / --retries. */
+    rcloneConnectTimeoutSeconds: number;
+    rcloneIoTimeoutSeconds: number;
+    rcloneRetries: number;
+}
+
+/** Single-quotes a value for POSIX sh. */
+export function shellQuote(value: string): string {
+    return `'${value.replace(/'/g, `'\\''`)}'`;
+}
+
+const BOLT_FUNCTIONS = String.raw`
+# --- bbolt reading (etcd's snapshot format) --------------------------------
+bolt_uint() { # file offset length -> unsigned little-endian integer
+  od -A n -v -t u1 -j "$2" -N "$3" "$1" | awk '{for(i=1;i<=NF;i++) b[n++]=$i} END{v=0; for(i=n-1;i>=0;i--) v=v*256+b[i]; printf "%.0f\n", v}'
+}
+bolt_hex() { # file offset length -> hex string
+  od -A n -v -t x1 -j "$2" -N "$3" "$1" | tr -d ' \n'
+}
+# The main revision of the last key in bucket "key": what etcdutl reports as the revision.
+snapshot_revision() {
+  f=$1
+  [ "$(bolt_uint "$f" 16 4)" = "3977042669" ] || { echo "not a bbolt file" >&2; return 1; }
+  ps=$(bolt_uint "$f" 24 4)
+  tx0=$(bolt_uint "$f" 64 8); tx1=$(bolt_uint "$f" $((ps + 64)) 8)
+  meta=0; [ "$tx1" -gt "$tx0" ] && meta=$ps
+  page=$(( $(bolt_uint "$f" $((meta + 32)) 8) * ps ))
+  while :; do # descend the root bucket to the leaf holding "key" (6b6579)
+    flags=$(bolt_uint "$f" $((page + 8)) 2); count=$(bolt_uint "$f" $((page + 10)) 2)
+    if [ $((flags & 1)) -eq 1 ]; then
+      next=""; i=0
+      while [ $i -lt "$count" ]; do
+        e=$((page + 16 + i * 16)); pos=$(bolt_uint "$f" "$e" 4); ks=$(bolt_uint "$f" $((e + 4)) 4)
+        k=$(bolt_hex "$f" $((e + pos)) "$ks")
+        [ $i -eq 0 ] || awk -v a="$k" 'BEGIN{exit !(a <= "6b6579")}' || break
+        next=$(bolt_uint "$f" $((e + 8)) 8); i=$((i + 1))
+      done
+      page=$((next * ps)); continue
+    fi
+    found=""; i=0
+    while [ $i -lt "$count" ]; do
+      e=$((page + 16 + i * 16)); pos=$(bolt_uint "$f" $((e + 4)) 4); ks=$(bolt_uint "$f" $((e + 8)) 4)
+      if [ "$(bolt_hex "$f" $((e + pos)) "$ks")" = "6b6579" ]; then found=$((e + pos + ks)); break; fi
+      i=$((i + 1))
+    done
+    [ -n "$found" ] || { echo "no bucket \"key\" in the snapshot" >&2; return 1; }
+    break
+  done
+  root=$(bolt_uint "$f" "$found" 8)
+  if [ "$root" = "0" ]; then page=$((found + 16)); else page=$((root * ps)); fi
+  while :; do # rightmost leaf of bucket "key"
+    flags=$(bolt_uint "$f" $((page + 8)) 2); count=$(bolt_uint "$f" $((page + 10)) 2)
+    [ "$count" -gt 0 ] || { echo 0; return 0; }
+    e=$((page + 16 + (count - 1) * 16))
+    if [ $((flags & 1)) -eq 1 ]; then page=$(( $(bolt_uint "$f" $((e + 8)) 8) * ps )); continue; fi
+    pos=$(bolt_uint "$f" $((e + 4)) 4)
+    od -A n -v -t u1 -j $((e + pos)) -N 8 "$f" | awk '{for(i=1;i<=NF;i++) v=v*256+$i} END{printf "%.0f\n", v}'
+    return 0
+  done
+}
+`;
+
+const MAIN = String.raw`
+# --- logging: every line says its step; a failure says step=<name> error=... ---
+step=start
+failed=0
+now() { date -u +%Y-%m-%dT%H:%M:%SZ; }
+log() { echo "$(now) step=$step $*"; }
+fail() { failed=1; echo "$(now) step=$step error=\"$*\"" >&2; exit 1; }
+on_exit() { rc=$?; if [ "$rc" -ne 0 ] && [ "$failed" -eq 0 ]; then echo "$(now) step=$step error=\"exit code $rc\"" >&2; fi; }
+trap on_exit EXIT
+rc() { rclone --contimeout "$RCLONE_CONNECT_TIMEOUT" --timeout "$RCLONE_IO_TIMEOUT" --retries "$RCLONE_RETRIES" --low-level-retries "$RCLONE_RETRIES" "$@"; }
+
+[ -n "\${RCLONE_CONFIG:-}" ] && [ -r "$RCLONE_CONFIG" ] || fail "rclone config \${RCLONE_CONFIG:-unset} is not readable"
+case "$KEEP" in ''|*[!0-9]*) fail "KEEP=$KEEP is not a number";; esac
+[ "$KEEP" -ge 1 ] || fail "KEEP=$KEEP: at least 1 backup must be kept"
+
+step=inspect
+[ -s "$SNAPSHOT" ] || fail "snapshot $SNAPSHOT is missing or empty"
+snapshot_size=$(wc -c < "$SNAPSHOT" | tr -d ' ')
+revision=$(snapshot_revision "$SNAPSHOT") || fail "cannot read the revision of $SNAPSHOT"
+case "$revision" in ''|*[!0-9]*) fail "revision \"$revision\" is not a number";; esac
+snapshot_sha256=$(sha256sum "$SNAPSHOT" | cut -d ' ' -f 1) || fail "sha256sum $SNAPSHOT"
+log "size=$snapshot_size revision=$revision sha256=$snapshot_sha256"
+
+step=prepare
+stamp=$(date -u +%Y%m%dT%H%M%SZ)
+base="etcd-snapshot-$stamp-rev$revision"
+if [ "$COMPRESSION" = "gzip" ]; then
+  object="$base.db.gz"
+  gzip -c "$SNAPSHOT" > "$WORK/$object" || fail "gzip $SNAPSHOT"
+  gzip -t "$WORK/$object" || fail "gzip -t $object"
+  upload="$WORK/$object"
+else
+  object="$base.db"
+  upload="$SNAPSHOT"
+fi
+size=$(wc -c < "$upload" | tr -d ' ')
+sha256=$(sha256sum "$upload" | cut -d ' ' -f 1) || fail "sha256sum $upload"
+printf '%s  %s\n' "$sha256" "$object" > "$WORK/$object.sha256"
+cat > "$WORK/$base.json" <<METADATA
+{"cluster":"$CLUSTER_NAME","object":"$object","revision":$revision,"size":$size,"sha256":"$sha256","snapshotSize":$snapshot_size,"snapshotSha256":"$snapshot_sha256","compression":"$COMPRESSION","createdAt":"$stamp","node":"\${NODE_NAME:-}","endpoint":"$ENDPOINT","etcdImage":"$ETCD_IMAGE"}
+METADATA
+log "object=$object size=$size sha256=$sha256"
+
+step=upload
+rc copyto "$upload" "$REMOTE_DIR/$object" || fail "upload of $object to $STORE_URL failed"
+rc copyto "$WORK/$base.json" "$REMOTE_DIR/$base.json" || fail "upload of $base.json to $STORE_URL failed"
+log "uploaded=$STORE_URL/$object"
+
+step=verify
+remote_size=$(rc lsf --format s "$REMOTE_DIR/$object") || fail "cannot stat $object on the store"
+[ "$remote_size" = "$size" ] || fail "size on the store is $remote_size, expected $size"
+remote_sha256=$(rc cat "$REMOTE_DIR/$object" | sha256sum | cut -d ' ' -f 1) || fail "cannot read $object back from the store"
+[ "$remote_sha256" = "$sha256" ] || fail "sha256 read back is $remote_sha256, expected $sha256"
+log "size=$remote_size sha256=$remote_sha256 verified=true"
+
+# The sidecar goes last: only a backup with a .sha256 on the store counts as good.
+step=seal
+rc copyto "$WORK/$object.sha256" "$REMOTE_DIR/$object.sha256" || fail "upload of $object.sha256 failed"
+[ "$(rc cat "$REMOTE_DIR/$object.sha256")" = "$(cat "$WORK/$object.sha256")" ] || fail "$object.sha256 read back differs"
+log "sealed=$STORE_URL/$object.sha256"
+
+step=retention
+good=$(rc lsf --files-only --include 'etcd-snapshot-*.sha256' "$REMOTE_DIR" | sort) || fail "cannot list $STORE_URL"
+total=$(printf '%s\n' "$good" | grep -c . || true)
+printf '%s\n' "$good" | grep -cxF "$object.sha256" > /dev/null || fail "the new backup $object.sha256 is not in the listing; deleting nothing"
+expired=""
+if [ "$total" -gt "$KEEP" ]; then
+  expired=$(printf '%s\n' "$good" | head -n $((total - KEEP)))
+fi
+deleted=0
+for sidecar in $expired; do
+  [ "$sidecar" != "$object.sha256" ] || continue # never the backup this run made
+  old=\${sidecar%.sha256}
+  old_base=\${old%.gz}; old_base=\${old_base%.db}
+  # Sidecar first: a half-deleted backup no longer counts as good.
+  rc deletefile "$REMOTE_DIR/$sidecar" || fail "delete $sidecar"
+  rc deletefile "$REMOTE_DIR/$old" || fail "delete $old"
+  if [ -n "$(rc lsf --files-only --include "$old_base.json" "$REMOTE_DIR")" ]; then
+    rc deletefile "$REMOTE_DIR/$old_base.json" || fail "delete $old_base.json"
+  fi
+  log "deleted=$old"
+  deleted=$((deleted + 1))
+done
+log "good=$total keep=$KEEP deleted=$deleted"
+
+step=done
+log "object=$STORE_URL/$object revision=$revision size=$size sha256=$sha256"
+`;
+
+/** The whole script; its settings are plain assignments at the top. */
+export function renderBackupScript(args: BackupScriptArgs): string {
+    const settings: [string, string][] = [
+        ["CLUSTER_NAME", args.clusterName],
+        ["REMOTE_DIR", args.remoteDir],
+        ["STORE_URL", args.storeUrl],
+        ["KEEP", String(args.keep)],
+        ["COMPRESSION", args.compression],
+        ["SNAPSHOT", args.snapshotPath],
+        ["WORK", args.workDir],
+        ["ETCD_IMAGE", args.etcdImage],
+        ["ENDPOINT", args.endpoint],
+        ["RCLONE_CONNECT_TIMEOUT", `${args.rcloneConnectTimeoutSeconds}s`],
+        ["RCLONE_IO_TIMEOUT", `${args.rcloneIoTimeoutSeconds}s`],
+        ["RCLONE_RETRIES", String(args.rcloneRetries)],
+    ];
+    return [
+        "#!/bin/sh",
+        "# etcd backup uploader, rendered by etcd-recovery (src/backup/script.ts). Holds no secrets.",
+        "set -eu",
+        "set -o pipefail",
+        ...settings.map(([name, value]) => `${name}=${shellQuote(value)}`),
+        BOLT_FUNCTIONS,
+        // String.raw keeps "\\${" (written so to stay out of TypeScript's interpolation); the shell wants "${".
+        MAIN.replace(/\\\$\{/g, "${"),
+    ].join("\n");
+}

@@ -1,0 +1,20 @@
+// Public API of etcd-recovery. Components first, then the pure plan functions
+// they are built from (usable without Pulumi).
+export { EtcdCluster, EtcdClusterArgs } from "./etcd/cluster";
+export { EtcdPki, EtcdPkiArgs, MemberCertificates } from "./pki/etcd-pki";
+
+// cfssl-equivalent PKI: initCa, genCert, CertificateAuthority, Certificate, cfssl document types.
+export * from "./pki";
+export { planEtcdPki, cfsslLayout, kubeadmLayout, EtcdPkiPlan, EtcdPkiPlanInput, EtcdPkiPems, ETCD_CLIENT_COMMON_NAMES } from "./pki/etcd-pki-plan";
+export { issueEtcdPki } from "./pki/etcd-pki-issue";
+
+// etcd knowledge.
+export { planEtcdCluster, memberCertificateFiles, DEFAULT_ETCD_IMAGE, EtcdClusterPlan, EtcdClusterPlanInput, MemberCertificateFiles } from "./etcd/plan";
+export { planTopology, EtcdTopology, EtcdMemberInput, EtcdNetworkInput, EtcdMember } from "./etcd/topology";
+export { etcdMemberFlags, etcdHealthCheckCommand, snapshotRestoreCommand, resolveTunables, EtcdTunables, etcdCertPaths } from "./etcd/flags";
+export { kubeApiserverEtcdFlags, kubeadmExternalEtcdYaml, KUBEADM_ETCD_CLIENT_PATHS } from "./etcd/clients";
+
+// Docker plans and their realization.
+export * from "./docker/plan";
+export { realizeDockerPlan } from "./docker/realize";
+export { InputError } from "./errors";

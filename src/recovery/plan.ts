@@ -1,0 +1,259 @@
+/**
+ * The recovery environment as plain data: a snapshot restored into one fresh
+ * etcd member and a kube-apiserver that reads it exactly as the original did,
+ * on a network that cannot reach anything but the Docker host.
+ *
+ * Why there is no published port: Docker does not publish ports of containers
+ * on internal networks, and putting kube-apiserver on a second, non-internal
+ * network would give it a NAT'd default route. A restored apiserver holds
+ * production's APIServices, CRD conversion webhooks and Service IPs, and would
+ * dial them. So the apiserver stays on the internal network alone, and the
+ * API URL is its address on that network: the Docker host reaches it through
+ * the bridge, Docker's isolation rules drop anything forwarded into or out of
+ * an internal network, so nothing off the host can reach it and it can reach
+ * nothing off the host. (Services that listen on the Docker host's own
+ * addresses remain reachable from inside, as for any bridge network.)
+ */
+import { InputError } from "../errors";
+import { ContainerFile, ContainerSpec, DockerPlan } from "../docker/plan";
+import { DEFAULT_ETCD_IMAGE, MemberCertificateFiles, planEtcdCluster } from "../etcd/plan";
+import { ETCD_BIN_DIR, etcdVersionFromImage, usesEtcdutl } from "../etcd/flags";
+import { assertDns1123Label, ETCD_CLIENT_PORT } from "../etcd/topology";
+import { cidrContains, isUsableHost, nthHost, parseIpv4Cidr } from "../net/ipv4";
+import { OriginalCluster } from "./source";
+
+export type RecoveryMode = "single";
+
+export interface RecoveryEnvironmentPlanInput {
+    /** DNS-1123 label; prefixes every network, volume and container. */
+    name: string;
+    original: OriginalCluster;
+    /** The snapshot file on the machine that runs the deployment (check it first with verifySnapshotFile). */
+    snapshotPath: string;
+    /** Only "single" (one fresh member, fresh certificates) so far. Default "single". */
+    mode?: RecoveryMode;
+    /** Subnet of the internal recovery network. Default "172.30.250.0/24"; side-by-side environments need different ones. */
+    subnet?: string;
+    /** etcd image (etcd, etcdctl, and etcdutl for 3.5+ in /usr/local/bin). Default DEFAULT_ETCD_IMAGE: 3.5 restores 3.3/3.4 snapshots too. */
+    etcdImage?: string;
+    /** etcd version of etcdImage when its tag does not show it. */
+    etcdVersion?: string;
+    /** kube-apiserver image (kube-apiserver in /usr/local/bin). Default: registry.k8s.io/kube-apiserver at the original's version, else DEFAULT_KUBE_APISERVER_IMAGE. */
+    kubeApiserverImage?: string;
+}
+
+/** Files the environment's containers need; `C` is string or pulumi.Output<string>. */
+export interface RecoveryFiles<C> {
+    etcd: MemberCertificateFiles<C>;
+    /** Client certificate kube-apiserver presents to etcd. */
+    apiserverEtcdClient: { certPem: C; keyPem: C };
+    /** CA that signed the serving certificate and the admin client certificate. */
+    kubeCaCertPem: C;
+    apiserverServing: { certPem: C; keyPem: C };
+    serviceAccount: { publicKeyPem: C; privateKeyPem: C };
+    /** The original EncryptionConfiguration; required when the original encrypts (original.encryption). */
+    encryptionConfig?: C;
+}
+
+export interface RecoveryAddresses {
+    subnet: string;
+    etcdIp: string;
+    apiserverIp: string;
+    /** The API as the Docker host reaches it. */
+    apiUrl: string;
+}
+
+export interface RecoveryEnvironmentPlan<C> {
+    plan: DockerPlan<C>;
+    addresses: RecoveryAddresses;
+    containerNames: { snapshotCheck: string; restore: string; etcd: string; kubeApiserver: string };
+    etcdImage: string;
+    kubeApiserverImage: string;
+    /** The exact kube-apiserver arguments (for display; no secret is ever an argument). */
+    kubeApiserverArgs: string[];
+}
+
+export const DEFAULT_RECOVERY_SUBNET = "172.30.250.0/24";
+export const DEFAULT_KUBE_APISERVER_IMAGE = "registry.k8s.io/kube-apiserver:v1.34.4";
+export const KUBE_APISERVER_PORT = 6443;
+/** Host numbers inside the subnet; the gateway takes .1. */
+const ETCD_HOST = 11;
+const APISERVER_HOST = 20;
+const SNAPSHOT_PATH_IN_CONTAINER = "/var/lib/etcd-seed/snapshot.db";
+const APISERVER_DIR = "/etc/kubernetes/recovery";
+export const RECOVERY_MEMBER_NAME = "etcd";
+
+export const apiserverPaths = {
+    etcdCa: `${APISERVER_DIR}/etcd-ca.crt`,
+    etcdClientCert: `${APISERVER_DIR}/apiserver-etcd-client.crt`,
+    etcdClientKey: `${APISERVER_DIR}/apiserver-etcd-client.key`,
+    clientCa: `${APISERVER_DIR}/ca.crt`,
+    servingCert: `${APISERVER_DIR}/apiserver.crt`,
+    servingKey: `${APISERVER_DIR}/apiserver.key`,
+    serviceAccountPublic: `${APISERVER_DIR}/sa.pub`,
+    serviceAccountPrivate: `${APISERVER_DIR}/sa.key`,
+    encryptionConfig: `${APISERVER_DIR}/encryption-config.yaml`,
+} as const;
+
+/**
+ * Admission plugins that call out (webhooks) or act on policy objects restored
+ * from production; the environment is for reading, so none is needed.
+ */
+export const DISABLED_ADMISSION_PLUGINS = ["MutatingAdmissionWebhook", "ValidatingAdmissionWebhook", "ValidatingAdmissionPolicy"];
+/** kube-apiserver's default when the original did not set --service-cluster-ip-range. */
+const DEFAULT_SERVICE_CLUSTER_IP_RANGE = "10.0.0.0/24";
+
+/** Where the environment's members live; needed before certificates can be issued for them. */
+export function recoveryAddresses(subnet: string = DEFAULT_RECOVERY_SUBNET): RecoveryAddresses {
+    const cidr = parseIpv4Cidr(subnet, "subnet");
+    if (cidr.prefix > 27) throw new InputError("subnet", subnet, "use a /27 or larger subnet (the environment uses host numbers 11 and 20)");
+    const etcdIp = nthHost(cidr, ETCD_HOST);
+    const apiserverIp = nthHost(cidr, APISERVER_HOST);
+    if (!cidrContains(cidr, apiserverIp) || !isUsableHost(cidr, apiserverIp)) throw new InputError("subnet", subnet, "the subnet is too small");
+    return { subnet, etcdIp, apiserverIp, apiUrl: `https://${apiserverIp}:${KUBE_APISERVER_PORT}` };
+}
+
+function checkImage(argument: string, image: unknown): string {
+    if (typeof image !== "string" || image.trim() === "" || /\s/.test(image)) {
+        throw new InputError(argument, image, "give an image reference such as registry.k8s.io/kube-apiserver:v1.34.4");
+    }
+    return image;
+}
+
+/** Only the original's arguments that decide how objects are stored and served, plus what this environment needs to serve. */
+export function recoveryApiserverArgs(original: OriginalCluster, addresses: RecoveryAddresses): string[] {
+    return [
+        `--advertise-address=${addresses.apiserverIp}`,
+        "--bind-address=0.0.0.0",
+        `--secure-port=${KUBE_APISERVER_PORT}`,
+        `--tls-cert-file=${apiserverPaths.servingCert}`,
+        `--tls-private-key-file=${apiserverPaths.servingKey}`,
+        `--client-ca-file=${apiserverPaths.clientCa}`,
+        `--etcd-servers=https://${addresses.etcdIp}:${ETCD_CLIENT_PORT}`,
+        `--etcd-cafile=${apiserverPaths.etcdCa}`,
+        `--etcd-certfile=${apiserverPaths.etcdClientCert}`,
+        `--etcd-keyfile=${apiserverPaths.etcdClientKey}`,
+        // Data-shaping arguments of the original.
+        `--etcd-prefix=${original.etcdPrefix}`,
+        ...(original.storageMediaType ? [`--storage-media-type=${original.storageMediaType}`] : []),
+        ...(original.encryption ? [`--encryption-provider-config=${apiserverPaths.encryptionConfig}`] : []),
+        ...(original.runtimeConfig ? [`--runtime-config=${original.runtimeConfig}`] : []),
+        ...(original.featureGates ? [`--feature-gates=${original.featureGates}`] : []),
+        `--service-cluster-ip-range=${original.serviceClusterIpRange ?? DEFAULT_SERVICE_CLUSTER_IP_RANGE}`,
+        // Serving: fresh service-account keys, certificates only, nothing that reaches out.
+        `--service-account-key-file=${apiserverPaths.serviceAccountPublic}`,
+        `--service-account-signing-key-file=${apiserverPaths.serviceAccountPrivate}`,
+        "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+        "--authorization-mode=RBAC",
+        "--anonymous-auth=false",
+        "--enable-admission-plugins=NamespaceLifecycle",
+        `--disable-admission-plugins=${DISABLED_ADMISSION_PLUGINS.join(",")}`,
+        // Reads go straight to etcd: no cache to fill before /readyz (faster on big snapshots), and a
+        // resource the environment cannot decrypt fails its own reads instead of keeping the API unready.
+        "--watch-cache=false",
+        // Do not rewrite the restored `kubernetes` Endpoints with this environment's address.
+        "--endpoint-reconciler-type=none",
+        "--profiling=false",
+    ];
+}
+
+export function planRecoveryEnvironment<C>(input: RecoveryEnvironmentPlanInput, files: RecoveryFiles<C>): RecoveryEnvironmentPlan<C> {
+    assertDns1123Label(input.name, "name");
+    const mode = input.mode ?? "single";
+    if (mode !== "single") throw new InputError("mode", mode, 'only "single" is implemented so far (one fresh member with fresh certificates)');
+    if (typeof input.snapshotPath !== "string" || input.snapshotPath === "") {
+        throw new InputError("snapshotPath", input.snapshotPath, "give the path of the etcd snapshot file on the machine that runs the deployment");
+    }
+    const original = input.original;
+    if (original.encryption && files.encryptionConfig === undefined) {
+        throw new InputError(
+            "encryptionConfig",
+            undefined,
+            `the original kube-apiserver encrypts resources with ${original.encryption.configPath} (--encryption-provider-config); ` +
+                "without that file's content the encrypted objects (usually Secrets) cannot be read — provide it",
+        );
+    }
+    const etcdImage = checkImage("etcdImage", input.etcdImage ?? DEFAULT_ETCD_IMAGE);
+    const etcdVersion = input.etcdVersion ?? etcdVersionFromImage(etcdImage);
+    if (etcdVersion === undefined) throw new InputError("etcdVersion", etcdVersion, `the tag of ${etcdImage} does not show the etcd version; set etcdVersion, e.g. "3.5.21"`);
+    const kubeApiserverImage = checkImage(
+        "kubeApiserverImage",
+        input.kubeApiserverImage ?? (original.kubeApiserver.version ? `registry.k8s.io/kube-apiserver:v${original.kubeApiserver.version}` : DEFAULT_KUBE_APISERVER_IMAGE),
+    );
+    const addresses = recoveryAddresses(input.subnet ?? DEFAULT_RECOVERY_SUBNET);
+    const labels = { "etcd-recovery.environment": input.name };
+
+    const etcd = planEtcdCluster<C>(
+        {
+            clusterName: input.name,
+            members: [{ name: RECOVERY_MEMBER_NAME, ip: addresses.etcdIp }],
+            network: { mode: "bridge", subnet: addresses.subnet, internal: true },
+            image: etcdImage,
+            etcdVersion,
+            seedSnapshotPath: input.snapshotPath,
+        },
+        () => files.etcd,
+    );
+    const restore = etcd.plan.containers.find((c) => c.runToCompletion)!;
+    const member = etcd.plan.containers.find((c) => !c.runToCompletion)!;
+    const network = etcd.plan.networks[0];
+
+    const tool = usesEtcdutl(etcdVersion) ? "etcdutl" : "etcdctl";
+    const snapshotCheck: ContainerSpec<C> = {
+        name: `${input.name}-snapshot-check`,
+        image: etcdImage,
+        entrypoint: [`${ETCD_BIN_DIR}/${tool}`],
+        command: ["snapshot", "status", SNAPSHOT_PATH_IN_CONTAINER, "--write-out=json"],
+        files: [{ path: SNAPSHOT_PATH_IN_CONTAINER, sourcePath: input.snapshotPath, mode: 0o600 }],
+        mounts: [],
+        network: { none: true },
+        labels: { ...labels, "etcd-recovery.role": "snapshot-check" },
+        runToCompletion: true,
+        restart: "no",
+    };
+
+    const cert = (path: string, content: C): ContainerFile<C> => ({ path, content, mode: 0o644 });
+    const secret = (path: string, content: C): ContainerFile<C> => ({ path, content, mode: 0o600, secret: true });
+    const kubeApiserverArgs = recoveryApiserverArgs(original, addresses);
+    const apiserver: ContainerSpec<C> = {
+        name: `${input.name}-kube-apiserver`,
+        image: kubeApiserverImage,
+        entrypoint: ["/usr/local/bin/kube-apiserver"],
+        command: kubeApiserverArgs,
+        files: [
+            cert(apiserverPaths.etcdCa, files.etcd.caCertPem),
+            cert(apiserverPaths.etcdClientCert, files.apiserverEtcdClient.certPem),
+            secret(apiserverPaths.etcdClientKey, files.apiserverEtcdClient.keyPem),
+            cert(apiserverPaths.clientCa, files.kubeCaCertPem),
+            cert(apiserverPaths.servingCert, files.apiserverServing.certPem),
+            secret(apiserverPaths.servingKey, files.apiserverServing.keyPem),
+            cert(apiserverPaths.serviceAccountPublic, files.serviceAccount.publicKeyPem),
+            secret(apiserverPaths.serviceAccountPrivate, files.serviceAccount.privateKeyPem),
+            ...(original.encryption && files.encryptionConfig !== undefined ? [secret(apiserverPaths.encryptionConfig, files.encryptionConfig)] : []),
+        ],
+        mounts: [],
+        network: { name: network.name, ipv4Address: addresses.apiserverIp, aliases: ["kube-apiserver"] },
+        hostname: "kube-apiserver",
+        labels: { ...labels, "etcd-recovery.role": "kube-apiserver" },
+        restart: "unless-stopped",
+        after: [member.name],
+    };
+
+    return {
+        plan: {
+            networks: etcd.plan.networks.map((n) => ({ ...n, internal: true, labels: { ...(n.labels ?? {}), ...labels } })),
+            volumes: etcd.plan.volumes.map((v) => ({ ...v, labels: { ...(v.labels ?? {}), ...labels } })),
+            containers: [
+                snapshotCheck,
+                { ...restore, labels: { ...(restore.labels ?? {}), ...labels }, after: [snapshotCheck.name] },
+                { ...member, labels: { ...(member.labels ?? {}), ...labels } },
+                apiserver,
+            ],
+        },
+        addresses,
+        containerNames: { snapshotCheck: snapshotCheck.name, restore: restore.name, etcd: member.name, kubeApiserver: apiserver.name },
+        etcdImage,
+        kubeApiserverImage,
+        kubeApiserverArgs,
+    };
+}

@@ -1,0 +1,337 @@
+// Real runs of the rendered EtcdBackup pod: its init containers and container
+// run in Docker (test/support/pod-to-docker.ts) with the same images, commands,
+// env, mounts and Secret/ConfigMap contents, against a real 1-member TLS etcd
+// holding data, storing to a host directory (hostPath) and a real S3 server
+// (MinIO on 127.0.0.1). The pod runs with hostNetwork, as the CronJob does, and
+// reaches etcd at https://127.0.0.1:<published client port>.
+import { randomBytes } from "crypto";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { issueEtcdPki, memberCertificateFiles, planEtcdCluster, planEtcdPki } from "../../src";
+import { EtcdBackupPlan, EtcdBackupPlanInput, planEtcdBackup } from "../../src/backup/plan";
+import { EtcdClusterPlanInput } from "../../src/etcd/plan";
+import { RealizedPlan, dockerAvailable, realizePlan, removeByLabel } from "../harness/docker";
+import { run } from "../harness/exec";
+import { ETCD_35_IMAGE, UPLOADER_IMAGE, requireImages } from "../support/images";
+import { K8sPodSpec, PodRun, runPod } from "../support/pod-to-docker";
+import { ManagedProcess, freePorts, requireTool, startProcess, waitFor } from "../support/processes";
+
+const RUN_PREFIX = "it-backup";
+const BIN = {
+    etcd: requireTool("etcd"),
+    etcdctl: requireTool("etcdctl"),
+    etcdutl: requireTool("etcdutl"),
+    minio: requireTool("minio"),
+};
+
+let workDir: string;
+let etcd: RealizedPlan;
+let etcdPort: number;
+let etcdctl: (args: string[]) => Promise<string>;
+let certDir: string;
+let minio: ManagedProcess;
+let s3: { endpoint: string; accessKeyId: string; secretAccessKey: string; bucket: string; hostRcloneConfig: string };
+const runIds: string[] = [];
+const liveRuns: RealizedPlan[] = [];
+let runCounter = 0;
+
+/** Host rclone; AWS_CA_BUNDLE (set on some machines) breaks rclone 1.60's S3 client, and MinIO here is plain HTTP. */
+function rclone(args: string[]): Promise<string> {
+    const env = { ...process.env };
+    delete env.AWS_CA_BUNDLE;
+    return run("rclone", ["--config", s3.hostRcloneConfig, ...args], { env }).then((r) => r.stdout);
+}
+
+function baseInput(storage: EtcdBackupPlanInput["storage"], overrides: Partial<EtcdBackupPlanInput> = {}): EtcdBackupPlanInput {
+    return {
+        name: "etcd-backup",
+        clusterName: "it-prod",
+        schedule: "0 */6 * * *",
+        endpoints: [`https://127.0.0.1:${etcdPort}`],
+        certificates: { preset: "kubeadm" },
+        storage,
+        etcdImage: ETCD_35_IMAGE,
+        uploaderImage: UPLOADER_IMAGE,
+        ...overrides,
+    };
+}
+
+/** Runs the CronJob's pod once, as the Job controller would start it. */
+async function runBackup(plan: EtcdBackupPlan, storeDir?: string): Promise<PodRun> {
+    const runId = `${RUN_PREFIX}-${process.pid}-${++runCounter}`;
+    runIds.push(runId);
+    const pod = (plan.cronJob as any).spec.jobTemplate.spec.template.spec as K8sPodSpec;
+    const secrets: Record<string, Record<string, string>> = { [plan.storeSecret.metadata.name]: plan.storeSecret.stringData };
+    if (plan.etcdClientSecret) secrets[plan.etcdClientSecret.metadata.name] = plan.etcdClientSecret.stringData;
+    const result = await runPod(
+        pod,
+        {
+            secrets,
+            configMaps: { [plan.scriptConfigMap.metadata.name]: plan.scriptConfigMap.data },
+            hostPaths: { "/etc/kubernetes/pki/etcd": certDir, ...(storeDir ? { "/var/backups/etcd": storeDir } : {}) },
+            fieldValues: { "spec.nodeName": "cp-1" },
+        },
+        `${runId}`,
+        runId,
+    );
+    if (result.succeeded) liveRuns.push(result.live);
+    return result;
+}
+
+function expectSucceeded(result: PodRun): asserts result is Extract<PodRun, { succeeded: true }> {
+    if (!result.succeeded) throw new Error(`backup pod failed in ${result.failedContainer} (exit ${result.exitCode}):\n${result.output}`);
+}
+
+/** The object name the run reports in its step=done line. */
+function reportedObject(result: Extract<PodRun, { succeeded: true }>): string {
+    const done = /step=done object=(\S+)/.exec(result.logs.upload ?? "");
+    if (!done) throw new Error(`no step=done line in:\n${result.logs.upload}`);
+    return path.posix.basename(done[1]!);
+}
+
+/** Restores a snapshot file with etcdutl, starts etcd on it and reads a key. */
+async function restoreAndRead(snapshotFile: string, key: string): Promise<string> {
+    const dataDir = path.join(fs.mkdtempSync(path.join(workDir, "restore-")), "data");
+    await run(BIN.etcdutl, ["snapshot", "restore", snapshotFile, `--data-dir=${dataDir}`, "--name=r", "--initial-cluster=r=http://127.0.0.1:1", "--initial-advertise-peer-urls=http://127.0.0.1:1"]);
+    const [client, peer] = await freePorts(2);
+    const proc = startProcess({
+        name: "etcd-restored",
+        command: BIN.etcd,
+        args: [
+            `--data-dir=${dataDir}`,
+            "--name=r",
+            `--listen-client-urls=http://127.0.0.1:${client}`,
+            `--advertise-client-urls=http://127.0.0.1:${client}`,
+            `--listen-peer-urls=http://127.0.0.1:${peer}`,
+            "--initial-cluster=r=http://127.0.0.1:1",
+            "--initial-advertise-peer-urls=http://127.0.0.1:1",
+        ],
+        logFile: path.join(dataDir, "..", "etcd.log"),
+    });
+    try {
+        let value = "";
+        await waitFor(
+            "restored etcd answers",
+            async () => {
+                value = (await run(BIN.etcdctl, [`--endpoints=http://127.0.0.1:${client}`, "--command-timeout=3s", "get", key, "--print-value-only"])).stdout.trim();
+                return true;
+            },
+            { deadlineMs: 30_000, aborted: () => (proc.isRunning() ? undefined : "etcd exited"), describe: () => proc.logTail() },
+        );
+        return value;
+    } finally {
+        await proc.stop();
+    }
+}
+
+async function snapshotStatus(file: string): Promise<{ revision: number; totalKey: number }> {
+    return JSON.parse((await run(BIN.etcdutl, ["snapshot", "status", file, "-w", "json"])).stdout);
+}
+
+beforeAll(async () => {
+    await dockerAvailable();
+    await requireImages(ETCD_35_IMAGE, UPLOADER_IMAGE);
+    workDir = fs.mkdtempSync(path.join(os.tmpdir(), "backup-it-"));
+
+    // A real 1-member TLS etcd, client port published on 127.0.0.1 only.
+    [etcdPort] = await freePorts(1);
+    const input: EtcdClusterPlanInput = {
+        clusterName: "it-backup-etcd",
+        size: 1,
+        network: { mode: "bridge", subnet: "172.31.220.0/24" },
+        image: ETCD_35_IMAGE,
+        publishClientPorts: { ip: "127.0.0.1", firstHostPort: etcdPort! },
+    };
+    const none = { caCertPem: "", serverCertPem: "", serverKeyPem: "", peerCertPem: "", peerKeyPem: "", healthcheckCertPem: "", healthcheckKeyPem: "" };
+    const members = planEtcdCluster(input, () => none).topology.members;
+    const pki = issueEtcdPki(planEtcdPki({ clusterName: input.clusterName, members }));
+    const cluster = planEtcdCluster(input, (member) => memberCertificateFiles(pki, member.name));
+    await removeByLabel("it-backup-etcd");
+    etcd = await realizePlan(cluster.plan, { runId: "it-backup-etcd", waitHealthy: true, timeoutMs: 120_000 });
+
+    // The kubeadm layout on a control-plane node: /etc/kubernetes/pki/etcd.
+    certDir = fs.mkdtempSync(path.join(workDir, "pki-etcd-"));
+    fs.writeFileSync(path.join(certDir, "ca.crt"), pki.caCertPem, { mode: 0o644 });
+    fs.writeFileSync(path.join(certDir, "healthcheck-client.crt"), pki.clients.healthcheck.certPem, { mode: 0o644 });
+    fs.writeFileSync(path.join(certDir, "healthcheck-client.key"), pki.clients.healthcheck.keyPem, { mode: 0o600 });
+    const tls = [`--cacert=${path.join(certDir, "ca.crt")}`, `--cert=${path.join(certDir, "healthcheck-client.crt")}`, `--key=${path.join(certDir, "healthcheck-client.key")}`];
+    etcdctl = async (args) => (await run(BIN.etcdctl, [`--endpoints=https://127.0.0.1:${etcdPort}`, "--command-timeout=10s", ...tls, ...args])).stdout;
+    await etcdctl(["put", "/registry/configmaps/default/backup-probe", "seed-001"]);
+    for (let i = 0; i < 40; i++) await etcdctl(["put", `/registry/secrets/default/s${i}`, randomBytes(200).toString("hex")]);
+
+    // A real S3 server on 127.0.0.1 with random credentials.
+    const [s3Port, consolePort] = await freePorts(2);
+    const minioDir = fs.mkdtempSync(path.join(workDir, "minio-"));
+    const accessKeyId = `ak${randomBytes(8).toString("hex")}`;
+    const secretAccessKey = `sk${randomBytes(18).toString("hex")}`;
+    minio = startProcess({
+        name: "minio",
+        command: BIN.minio,
+        args: ["server", path.join(minioDir, "data"), "--address", `127.0.0.1:${s3Port}`, "--console-address", `127.0.0.1:${consolePort}`],
+        logFile: path.join(minioDir, "minio.log"),
+        env: { ...process.env, MINIO_ROOT_USER: accessKeyId, MINIO_ROOT_PASSWORD: secretAccessKey, MINIO_BROWSER: "off" },
+    });
+    const hostRcloneConfig = path.join(minioDir, "rclone.conf");
+    fs.writeFileSync(
+        hostRcloneConfig,
+        `[minio]\ntype = s3\nprovider = Minio\naccess_key_id = ${accessKeyId}\nsecret_access_key = ${secretAccessKey}\nendpoint = http://127.0.0.1:${s3Port}\nregion = us-east-1\nforce_path_style = true\n`,
+        { mode: 0o600 },
+    );
+    s3 = { endpoint: `http://127.0.0.1:${s3Port}`, accessKeyId, secretAccessKey, bucket: "etcd-backups", hostRcloneConfig };
+    await waitFor("minio serves S3", async () => (await rclone(["mkdir", `minio:${s3.bucket}`]), true), {
+        deadlineMs: 60_000,
+        aborted: () => (minio.isRunning() ? undefined : "minio exited"),
+        describe: () => minio.logTail(),
+    });
+}, 240_000);
+
+afterAll(async () => {
+    for (const live of liveRuns) await live.destroy();
+    for (const id of runIds) await removeByLabel(id);
+    await etcd?.destroy();
+    await minio?.stop();
+    fs.rmSync(workDir, { recursive: true, force: true });
+});
+
+describe("EtcdBackup pod on real etcd 3.5, in Docker", () => {
+    test("hostPath store, gzip: uploads a verified snapshot that restores and holds the data", async () => {
+        const storeDir = fs.mkdtempSync(path.join(workDir, "store-"));
+        const plan = planEtcdBackup(baseInput({ hostPath: { path: "/var/backups/etcd" } }, { keep: 3 }));
+        const result = await runBackup(plan, storeDir);
+        expectSucceeded(result);
+
+        const object = reportedObject(result);
+        expect(object).toMatch(/^etcd-snapshot-\d{8}T\d{6}Z-rev\d+\.db\.gz$/);
+        const dir = path.join(storeDir, "etcd-backup", "it-prod");
+        const base = object.replace(/\.db\.gz$/, "");
+        expect(fs.readdirSync(dir).sort()).toEqual([`${base}.json`, object, `${object}.sha256`].sort());
+
+        // The sidecar is sha256sum -c format and matches the stored bytes.
+        const stored = fs.readFileSync(path.join(dir, object));
+        const sha = (await run("sha256sum", [path.join(dir, object)])).stdout.split(" ")[0];
+        expect(fs.readFileSync(path.join(dir, `${object}.sha256`), "utf8")).toBe(`${sha}  ${object}\n`);
+
+        // Decompress, then etcdutl agrees with the revision in the name and the metadata.
+        const dbFile = path.join(workDir, `${base}.db`);
+        fs.writeFileSync(dbFile, require("zlib").gunzipSync(stored));
+        const status = await snapshotStatus(dbFile);
+        expect(object).toContain(`-rev${status.revision}.db`);
+        const metadata = JSON.parse(fs.readFileSync(path.join(dir, `${base}.json`), "utf8"));
+        expect(metadata).toMatchObject({ cluster: "it-prod", object, revision: status.revision, size: stored.length, sha256: sha, compression: "gzip", node: "cp-1", etcdImage: ETCD_35_IMAGE });
+        expect(metadata.snapshotSize).toBe(fs.statSync(dbFile).size);
+
+        expect(await restoreAndRead(dbFile, "/registry/configmaps/default/backup-probe")).toBe("seed-001");
+
+        // Every step logged; the verify init container's etcdutl JSON is in its log.
+        for (const step of ["inspect", "prepare", "upload", "verify", "seal", "retention", "done"]) expect(result.logs.upload).toMatch(new RegExp(`step=${step} `));
+        expect(JSON.parse(result.logs.verify!.trim().split("\n").pop()!).revision).toBe(status.revision);
+    });
+
+    test("S3 (MinIO): N+3 runs keep exactly the newest N, every one verified; no credential in env, command line, logs or ConfigMap", async () => {
+        const keep = 2;
+        const plan = planEtcdBackup(
+            baseInput(
+                { s3: { endpoint: s3.endpoint, bucket: s3.bucket, region: "us-east-1", accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey, prefix: undefined } as any },
+                { keep, compression: "none", prefix: "nightly" },
+            ),
+        );
+        const made: string[] = [];
+        const timings: number[] = [];
+        for (let i = 0; i < keep + 3; i++) {
+            await etcdctl(["put", "/registry/configmaps/default/run", `run-${i}`]);
+            const result = await runBackup(plan);
+            expectSucceeded(result);
+            timings.push(result.durationMs);
+            made.push(reportedObject(result));
+            // Names carry a one-second timestamp: keep runs in distinct seconds.
+            await new Promise((r) => setTimeout(r, 1100));
+
+            for (const spec of result.plan.containers) {
+                const inspect = await result.live.inspect(spec.name);
+                const visible = JSON.stringify([inspect.Config.Env, inspect.Config.Cmd, inspect.Config.Entrypoint, inspect.Args, inspect.Path]);
+                expect(visible).not.toContain(s3.secretAccessKey);
+                expect(visible).not.toContain(s3.accessKeyId);
+            }
+            const allLogs = Object.values(result.logs).join("\n");
+            expect(allLogs).not.toContain(s3.secretAccessKey);
+            expect(allLogs).not.toContain(s3.accessKeyId);
+        }
+        console.log(`backup pod run times (ms): ${timings.join(", ")}`);
+        expect(JSON.stringify(plan.scriptConfigMap)).not.toContain(s3.secretAccessKey);
+        expect(JSON.stringify(plan.cronJob)).not.toContain(s3.secretAccessKey);
+
+        const listing = (await rclone(["lsf", `minio:${s3.bucket}/nightly/it-prod`])).split("\n").filter(Boolean).sort();
+        const newest = made.slice(-keep);
+        expect(listing).toEqual(newest.flatMap((o) => [o.replace(/\.db$/, ".json"), o, `${o}.sha256`]).sort());
+
+        // The newest one restores and holds the last write.
+        const local = path.join(workDir, newest[keep - 1]!);
+        await rclone(["copyto", `minio:${s3.bucket}/nightly/it-prod/${newest[keep - 1]}`, local]);
+        expect(await restoreAndRead(local, "/registry/configmaps/default/run")).toBe(`run-${keep + 2}`);
+    });
+
+    test("wrong S3 credentials: the run fails at step=upload and deletes nothing", async () => {
+        const before = (await rclone(["lsf", "-R", `minio:${s3.bucket}`])).split("\n").filter(Boolean).sort();
+        expect(before.length).toBeGreaterThan(0);
+        const plan = planEtcdBackup(
+            baseInput({ s3: { endpoint: s3.endpoint, bucket: s3.bucket, accessKeyId: s3.accessKeyId, secretAccessKey: "wrong-secret-0123456789" } }, { keep: 1, compression: "none", prefix: "nightly" }),
+        );
+        const result = await runBackup(plan);
+        expect(result.succeeded).toBe(false);
+        if (result.succeeded) return;
+        expect(result.failedContainer).toBe("upload");
+        expect(result.output).toMatch(/step=upload error="upload of etcd-snapshot-\S+ to s3:\/\/etcd-backups\/nightly\/it-prod failed"/);
+        expect(result.output).not.toContain("wrong-secret-0123456789");
+        expect((await rclone(["lsf", "-R", `minio:${s3.bucket}`])).split("\n").filter(Boolean).sort()).toEqual(before);
+    });
+
+    test("store unreachable: the run fails at step=upload and the store keeps its backups", async () => {
+        const storeDir = fs.mkdtempSync(path.join(workDir, "store-"));
+        const [closedPort] = await freePorts(1);
+        const plan = planEtcdBackup(
+            baseInput({ s3: { endpoint: `http://127.0.0.1:${closedPort}`, bucket: s3.bucket, accessKeyId: "x", secretAccessKey: "y" } }, { keep: 1 }),
+        );
+        const started = Date.now();
+        const result = await runBackup(plan, storeDir);
+        expect(result.succeeded).toBe(false);
+        if (result.succeeded) return;
+        expect(result.failedContainer).toBe("upload");
+        expect(result.output).toMatch(/step=upload error=/);
+        expect(result.output).not.toMatch(/step=retention/);
+        console.log(`unreachable store: failed after ${Date.now() - started} ms`);
+        expect((await rclone(["lsf", `minio:${s3.bucket}/nightly/it-prod`])).split("\n").filter(Boolean)).toHaveLength(6);
+    });
+
+    test("etcd unreachable: the snapshot init container fails, nothing is uploaded", async () => {
+        const storeDir = fs.mkdtempSync(path.join(workDir, "store-"));
+        const [closedPort] = await freePorts(1);
+        const plan = planEtcdBackup(baseInput({ hostPath: { path: "/var/backups/etcd" } }, { endpoints: [`https://127.0.0.1:${closedPort}`], snapshotTimeoutSeconds: 10 }));
+        const result = await runBackup(plan, storeDir);
+        expect(result.succeeded).toBe(false);
+        if (result.succeeded) return;
+        expect(result.failedContainer).toBe("snapshot");
+        // etcdctl 3.5 does not fail on a refused dial: it gives up at --command-timeout.
+        expect(result.output).toMatch(/connection refused[\s\S]*context deadline exceeded/);
+        expect(fs.readdirSync(storeDir)).toEqual([]);
+    });
+
+    test("truncated snapshot: etcdutl snapshot status fails the verify init container, nothing is uploaded", async () => {
+        const storeDir = fs.mkdtempSync(path.join(workDir, "store-"));
+        const plan = planEtcdBackup(baseInput({ hostPath: { path: "/var/backups/etcd" } }));
+        // Fault injection: one extra init container (uploader image) cuts the saved snapshot short
+        // between the real snapshot and the real verify container.
+        const pod = (plan.cronJob as any).spec.jobTemplate.spec.template.spec;
+        pod.initContainers.splice(1, 0, {
+            name: "truncate",
+            image: UPLOADER_IMAGE,
+            command: ["/bin/sh", "-c", "head -c 8192 /var/lib/etcd-backup/snapshot.db > /var/lib/etcd-backup/t && mv /var/lib/etcd-backup/t /var/lib/etcd-backup/snapshot.db"],
+            volumeMounts: [{ name: "work", mountPath: "/var/lib/etcd-backup" }],
+        });
+        const result = await runBackup(plan, storeDir);
+        expect(result.succeeded).toBe(false);
+        if (result.succeeded) return;
+        expect(result.failedContainer).toBe("verify");
+        expect(fs.readdirSync(storeDir)).toEqual([]);
+    });
+});

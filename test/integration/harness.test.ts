@@ -1,0 +1,292 @@
+/**
+ * The Docker harness against the real engine: a plan with an internal network,
+ * static addresses, files with modes, a volume, exec-form health checks, a
+ * published port, start order and clean-up, all on the shell-less etcd image.
+ * Needs: bash scripts/docker.sh && bash scripts/images.sh etcd
+ */
+import * as http from "http";
+import type { ContainerSpec, DockerPlan, HealthCheckSpec } from "../../src/docker/plan";
+import { callJson, callRaw } from "../harness/api";
+import { dockerAvailable, realizePlan, RealizedPlan, removeByLabel, RUN_LABEL, TEST_LABEL } from "../harness/docker";
+import { ETCD_35_IMAGE, requireImages } from "../support/images";
+
+const RUN = "harness-test-main";
+const FAILING_RUN = "harness-test-failing";
+const SUBNET = "172.31.240.0/24";
+const PUBLISHED_SUBNET = "172.31.241.0/24";
+const A_IP = "172.31.240.10";
+const B_IP = "172.31.240.11";
+
+const HEALTH: HealthCheckSpec = {
+    test: ["CMD", "etcdctl", "--endpoints=http://127.0.0.1:2379", "endpoint", "health"],
+    intervalSeconds: 1,
+    timeoutSeconds: 5,
+    retries: 30,
+    startPeriodSeconds: 0,
+};
+
+/** A plain-HTTP etcd member of the two-member cluster "a"/"b" on the internal network. */
+function member(name: "a" | "b", ip: string, extra: Partial<ContainerSpec> = {}): ContainerSpec {
+    return {
+        name: `erh-etcd-${name}`,
+        image: ETCD_35_IMAGE,
+        command: [
+            "etcd",
+            `--name=${name}`,
+            `--data-dir=/var/lib/etcd/${name}`,
+            "--listen-client-urls=http://0.0.0.0:2379",
+            `--advertise-client-urls=http://${ip}:2379`,
+            "--listen-peer-urls=http://0.0.0.0:2380",
+            `--initial-advertise-peer-urls=http://${ip}:2380`,
+            `--initial-cluster=a=http://${A_IP}:2380,b=http://${B_IP}:2380`,
+            "--initial-cluster-token=erh",
+        ],
+        files: [],
+        mounts: [],
+        network: { name: "erh-internal", ipv4Address: ip },
+        healthCheck: HEALTH,
+        hostname: `etcd-${name}`,
+        ...extra,
+    };
+}
+
+function mainPlan(): DockerPlan {
+    return {
+        networks: [
+            { name: "erh-internal", subnet: SUBNET, internal: true, labels: { purpose: "members" } },
+            { name: "erh-published", subnet: PUBLISHED_SUBNET },
+        ],
+        volumes: [{ name: "erh-data" }],
+        containers: [
+            // A one-shot as a non-root user; every member starts after it has finished.
+            {
+                name: "erh-oneshot",
+                image: ETCD_35_IMAGE,
+                command: ["etcdutl", "version"],
+                user: "65534:65534",
+                files: [{ path: "/etc/erh/owned.txt", content: "readable by root only\n", mode: 0o640 }],
+                mounts: [],
+                network: { none: true },
+                runToCompletion: true,
+            },
+            member("a", A_IP, {
+                files: [
+                    { path: "/etc/erh/pki/member.key", content: "not a real key\n", mode: 0o600, secret: true },
+                    { path: "/etc/erh/pki/ca.crt", content: "not a real certificate\n", mode: 0o644 },
+                    { path: "/tmp/scratch.txt", content: "x", mode: 0o644 },
+                ],
+                mounts: [{ source: "erh-data", target: "/var/lib/etcd" }],
+                env: { ETCD_LOG_LEVEL: "warn" },
+                labels: { role: "member" },
+                after: ["erh-oneshot"],
+            }),
+            member("b", B_IP, { after: ["erh-oneshot"] }),
+            {
+                name: "erh-etcd-published",
+                image: ETCD_35_IMAGE,
+                command: [
+                    "etcd",
+                    "--data-dir=/tmp/data",
+                    "--listen-client-urls=http://0.0.0.0:2379",
+                    "--advertise-client-urls=http://127.0.0.1:2379",
+                ],
+                files: [],
+                mounts: [],
+                network: { name: "erh-published", ipv4Address: "172.31.241.20" },
+                ports: [{ internal: 2379 }],
+                healthCheck: HEALTH,
+                restart: "unless-stopped",
+                after: ["erh-oneshot"],
+            },
+        ],
+    };
+}
+
+function httpGet(url: string): Promise<{ status: number; body: string }> {
+    return new Promise((resolve, reject) => {
+        const req = http.get(url, { agent: false, timeout: 5_000 }, (res) => {
+            let body = "";
+            res.on("data", (chunk) => (body += chunk));
+            res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+        });
+        req.on("timeout", () => req.destroy(new Error(`GET ${url} timed out`)));
+        req.on("error", reject);
+    });
+}
+
+/** What the engine still holds with a run's labels. */
+async function leftovers(runId: string): Promise<{ containers: number; networks: number; volumes: number }> {
+    const filters = JSON.stringify({ label: [`${TEST_LABEL}=1`, `${RUN_LABEL}=${runId}`] });
+    const containers = await callJson<unknown[]>({ method: "GET", path: "/containers/json", query: { all: 1, filters } });
+    const networks = await callJson<unknown[]>({ method: "GET", path: "/networks", query: { filters } });
+    const volumes = await callJson<{ Volumes: unknown[] | null }>({ method: "GET", path: "/volumes", query: { filters } });
+    return { containers: containers.length, networks: networks.length, volumes: (volumes.Volumes ?? []).length };
+}
+
+const NOTHING = { containers: 0, networks: 0, volumes: 0 };
+
+beforeAll(async () => {
+    await dockerAvailable();
+    await requireImages(ETCD_35_IMAGE);
+    await removeByLabel(RUN);
+    await removeByLabel(FAILING_RUN);
+});
+
+describe("a realized plan on the shell-less etcd 3.5 image", () => {
+    let realized: RealizedPlan;
+
+    beforeAll(async () => {
+        realized = await realizePlan(mainPlan(), { runId: RUN, timeoutMs: 90_000 });
+    }, 120_000);
+
+    afterAll(async () => {
+        await realized?.destroy();
+    });
+
+    test("members get their static addresses on the internal network and form a healthy cluster", async () => {
+        expect(realized.containers["erh-etcd-a"].ipAddress).toBe(A_IP);
+        expect(realized.containers["erh-etcd-b"].ipAddress).toBe(B_IP);
+        for (const name of ["erh-etcd-a", "erh-etcd-b", "erh-etcd-published"]) {
+            const info = await realized.inspect(name);
+            expect(info.State.Health.Status).toBe("healthy");
+            expect(info.Config.Healthcheck.Test).toEqual(HEALTH.test);
+            expect(info.Config.Healthcheck.Interval).toBe(1e9);
+        }
+        const members = await realized.exec("erh-etcd-b", ["etcdctl", `--endpoints=http://${A_IP}:2379`, "member", "list"]);
+        expect(members.exitCode).toBe(0);
+        expect(members.stdout).toContain(`http://${A_IP}:2380`);
+        expect(members.stdout).toContain(`http://${B_IP}:2380`);
+    });
+
+    test("the internal network is internal, has the subnet and the plan's labels", async () => {
+        const network = await callJson<any>({ method: "GET", path: "/networks/erh-internal" });
+        expect(network.Internal).toBe(true);
+        expect(network.IPAM.Config[0].Subnet).toBe(SUBNET);
+        expect(network.Labels).toMatchObject({ purpose: "members", [TEST_LABEL]: "1", [RUN_LABEL]: RUN });
+    });
+
+    test("container settings: hostname, env, labels, volume mount, restart policy", async () => {
+        const a = await realized.inspect("erh-etcd-a");
+        expect(a.Config.Hostname).toBe("etcd-a");
+        expect(a.Config.Env).toContain("ETCD_LOG_LEVEL=warn");
+        expect(a.Config.Labels).toMatchObject({ role: "member", [RUN_LABEL]: RUN });
+        expect(a.Mounts).toEqual([expect.objectContaining({ Type: "volume", Name: "erh-data", Destination: "/var/lib/etcd", RW: true })]);
+        const db = await realized.readFile("erh-etcd-a", "/var/lib/etcd/a/member/snap/db");
+        expect(db.content.length).toBeGreaterThan(0);
+        const published = await realized.inspect("erh-etcd-published");
+        expect(published.HostConfig.RestartPolicy.Name).toBe("unless-stopped");
+    });
+
+    test("files are in place with their modes; existing directories keep theirs", async () => {
+        const key = await realized.readFile("erh-etcd-a", "/etc/erh/pki/member.key");
+        expect(key.mode).toBe(0o600);
+        expect(key.uid).toBe(0);
+        expect(key.content.toString()).toBe("not a real key\n");
+        expect((await realized.readFile("erh-etcd-a", "/etc/erh/pki/ca.crt")).mode).toBe(0o644);
+        // /tmp is 1777 in the image; putting a file there must not reset it.
+        const id = realized.containers["erh-etcd-a"].id;
+        const stat = await callRaw({ method: "HEAD", path: `/containers/${id}/archive`, query: { path: "/tmp" } });
+        const tmp = JSON.parse(Buffer.from(String(stat.headers["x-docker-container-path-stat"]), "base64").toString("utf8"));
+        const GO_MODE_STICKY = 1 << 20;
+        expect(tmp.mode & 0o777).toBe(0o777);
+        expect(tmp.mode & GO_MODE_STICKY).toBe(GO_MODE_STICKY);
+    });
+
+    test("files are owned by root, as @pulumi/docker uploads are, whatever the container's user", async () => {
+        const owned = await realized.readFile("erh-oneshot", "/etc/erh/owned.txt");
+        expect({ mode: owned.mode, uid: owned.uid, gid: owned.gid }).toEqual({ mode: 0o640, uid: 0, gid: 0 });
+        expect((await realized.inspect("erh-oneshot")).Config.User).toBe("65534:65534");
+    });
+
+    test("members start only after the one-shot container has finished", async () => {
+        const oneshot = await realized.inspect("erh-oneshot");
+        expect(oneshot.State.ExitCode).toBe(0);
+        expect(await realized.logs("erh-oneshot")).toMatch(/etcdutl version: 3\.5\./);
+        for (const name of ["erh-etcd-a", "erh-etcd-b", "erh-etcd-published"]) {
+            const started = Date.parse((await realized.inspect(name)).State.StartedAt);
+            expect(started).toBeGreaterThanOrEqual(Date.parse(oneshot.State.FinishedAt));
+        }
+    });
+
+    test("a published port on 127.0.0.1 is reachable from the host", async () => {
+        const port = realized.containers["erh-etcd-published"].hostPorts[2379];
+        expect(port).toBeGreaterThan(0);
+        const info = await realized.inspect("erh-etcd-published");
+        expect(info.NetworkSettings.Ports["2379/tcp"][0].HostIp).toBe("127.0.0.1");
+        const health = await httpGet(`http://127.0.0.1:${port}/health`);
+        expect(health.status).toBe(200);
+        expect(JSON.parse(health.body).health).toBe("true");
+    });
+
+    test("the host reaches members on the internal network by their static address", async () => {
+        const health = await httpGet(`http://${A_IP}:2379/health`);
+        expect(JSON.parse(health.body).health).toBe("true");
+    });
+
+    test("exec passes standard input and reports exit codes", async () => {
+        const put = await realized.exec("erh-etcd-a", ["etcdctl", "put", "from-stdin"], { input: Buffer.from("hello from stdin") });
+        expect(put).toMatchObject({ exitCode: 0, stdout: "OK\n" });
+        const get = await realized.exec("erh-etcd-b", ["etcdctl", `--endpoints=http://${B_IP}:2379`, "get", "from-stdin", "--print-value-only"]);
+        expect(get.stdout.trim()).toBe("hello from stdin");
+        const missing = await realized.exec("erh-etcd-a", ["etcdctl", "get", "--no-such-flag"]);
+        expect(missing.exitCode).not.toBe(0);
+        expect(missing.stderr).toMatch(/unknown flag/);
+    });
+
+    test("the etcd 3.5 image has no shell", async () => {
+        for (const shell of ["sh", "/bin/sh", "/bin/bash", "busybox"]) {
+            const result = await realized.exec("erh-etcd-a", [shell, "-c", "true"]);
+            // 126/127: the engine could not start the program at all.
+            expect([126, 127]).toContain(result.exitCode);
+            expect(result.stdout + result.stderr).toMatch(/executable file not found|no such file or directory/);
+        }
+    });
+
+    test("stop and start keep the address and bring the member back to healthy", async () => {
+        await realized.stop("erh-etcd-b");
+        expect((await realized.inspect("erh-etcd-b")).State.Running).toBe(false);
+        await realized.start("erh-etcd-b");
+        await realized.waitHealthy("erh-etcd-b", 60_000);
+        expect(realized.containers["erh-etcd-b"].ipAddress).toBe(B_IP);
+    });
+
+    test("destroy leaves nothing behind and can be repeated", async () => {
+        await realized.destroy();
+        expect(await leftovers(RUN)).toEqual(NOTHING);
+        await realized.destroy();
+    });
+});
+
+describe("a failing run-to-completion container", () => {
+    const plan: DockerPlan = {
+        networks: [{ name: "erh-failing", subnet: "172.31.242.0/24", internal: true }],
+        volumes: [{ name: "erh-failing-data" }],
+        containers: [
+            {
+                name: "erh-failing-oneshot",
+                image: ETCD_35_IMAGE,
+                command: ["etcdutl", "snapshot", "status", "/data/missing.db"],
+                files: [{ path: "/etc/erh/note", content: "x", mode: 0o600 }],
+                mounts: [{ source: "erh-failing-data", target: "/data" }],
+                network: { name: "erh-failing", ipv4Address: "172.31.242.5" },
+                runToCompletion: true,
+            },
+            {
+                name: "erh-failing-after",
+                image: ETCD_35_IMAGE,
+                command: ["etcd", "--data-dir=/tmp/data"],
+                files: [],
+                mounts: [],
+                network: { name: "erh-failing" },
+                after: ["erh-failing-oneshot"],
+            },
+        ],
+    };
+
+    test("makes realize throw with its logs and leaves nothing behind", async () => {
+        await expect(realizePlan(plan, { runId: FAILING_RUN, timeoutMs: 60_000 })).rejects.toThrow(
+            /erh-failing-oneshot exited with code 1[\s\S]*last log lines of erh-failing-oneshot[\s\S]*missing\.db/,
+        );
+        expect(await leftovers(FAILING_RUN)).toEqual(NOTHING);
+    });
+});

@@ -1,0 +1,36 @@
+/**
+ * Local test images, built by `bash scripts/images.sh` with `docker import`
+ * (nothing can be pulled here). scripts/images.sh reads these constants and
+ * fails when a binary's version no longer matches its tag, so this file is the
+ * one place that names them.
+ */
+import { imageExists } from "../harness/docker";
+
+/** Like registry.k8s.io/etcd: etcd, etcdctl, etcdutl in /usr/local/bin, no shell. */
+export const ETCD_35_IMAGE = "etcd-recovery/etcd:3.5.35";
+/** Debian's etcd 3.4 (etcd, etcdctl in /usr/local/bin) with its libc, no shell: for version-difference tests. */
+export const ETCD_34_IMAGE = "etcd-recovery/etcd:3.4.23";
+/** kube-apiserver in /usr/local/bin, no shell. */
+export const KUBE_APISERVER_IMAGE = "etcd-recovery/kube-apiserver:v1.34.4";
+/** rclone + busybox shell and tools (sh, sha256sum, gzip, ...) + CA certificates. */
+export const UPLOADER_IMAGE = "etcd-recovery/uploader:rclone-1.60.1";
+
+/** The argument of scripts/images.sh that builds each image. */
+const BUILD_TARGET: Record<string, string> = {
+    [ETCD_35_IMAGE]: "etcd",
+    [ETCD_34_IMAGE]: "etcd34",
+    [KUBE_APISERVER_IMAGE]: "kube-apiserver",
+    [UPLOADER_IMAGE]: "uploader",
+};
+
+/** Throws, naming the command that builds them, when any of the images is not in the local engine. */
+export async function requireImages(...images: string[]): Promise<void> {
+    const missing: string[] = [];
+    for (const image of images) {
+        if (!(await imageExists(image))) missing.push(image);
+    }
+    if (missing.length > 0) {
+        const targets = missing.map((image) => BUILD_TARGET[image] ?? image).join(" ");
+        throw new Error(`missing local images ${missing.join(", ")}: run bash scripts/images.sh ${targets}`);
+    }
+}

@@ -1,0 +1,152 @@
+/**
+ * Runs a rendered Kubernetes pod spec in the Docker engine through the
+ * harness, with the same images, commands, args, env, mounts and
+ * Secret/ConfigMap contents: init containers one after the other to
+ * completion, then the containers. The pod's volumes become:
+ *   emptyDir → a Docker volume; hostPath → a bind mount of a test directory
+ *   (`hostPaths` maps node paths to test paths); persistentVolumeClaim → a
+ *   bind mount (`claims`); secret / configMap → files with their modes.
+ * Only hostNetwork pods are supported (a pod network would need a CNI).
+ */
+import type { ContainerFile, ContainerSpec, DockerPlan, VolumeMount } from "../../src/docker/plan";
+import { RealizedPlan, realizePlan } from "../harness/docker";
+
+export interface PodData {
+    /** Secret name → key → content (stringData). */
+    secrets: Record<string, Record<string, string>>;
+    /** ConfigMap name → key → content. */
+    configMaps: Record<string, Record<string, string>>;
+    /** Node path → test directory. Every hostPath volume must be mapped. */
+    hostPaths: Record<string, string>;
+    /** PVC claim name → test directory. */
+    claims?: Record<string, string>;
+    /** Downward API values, e.g. { "spec.nodeName": "cp-1" }. */
+    fieldValues?: Record<string, string>;
+}
+
+type K8sEnv = { name: string; value?: string; valueFrom?: { fieldRef?: { fieldPath: string } } };
+type K8sContainer = {
+    name: string;
+    image: string;
+    command?: string[];
+    args?: string[];
+    env?: K8sEnv[];
+    volumeMounts?: { name: string; mountPath: string; readOnly?: boolean }[];
+    securityContext?: { runAsUser?: number };
+};
+type K8sVolume = {
+    name: string;
+    emptyDir?: object;
+    hostPath?: { path: string };
+    persistentVolumeClaim?: { claimName: string };
+    secret?: { secretName: string; defaultMode?: number };
+    configMap?: { name: string; defaultMode?: number };
+};
+export type K8sPodSpec = { hostNetwork?: boolean; initContainers?: K8sContainer[]; containers: K8sContainer[]; volumes?: K8sVolume[] };
+
+/** Kubernetes' $(VAR) expansion in command and args; $$(VAR) escapes it. */
+export function expandVars(text: string, env: Record<string, string>): string {
+    return text.replace(/\$\$|\$\(([A-Za-z_][A-Za-z0-9_]*)\)/g, (match, name: string | undefined) => {
+        if (match === "$$") return "$";
+        return name !== undefined && name in env ? env[name]! : match;
+    });
+}
+
+function envOf(container: K8sContainer, data: PodData): Record<string, string> {
+    const env: Record<string, string> = {};
+    for (const entry of container.env ?? []) {
+        if (entry.value !== undefined) env[entry.name] = expandVars(entry.value, env);
+        else if (entry.valueFrom?.fieldRef) {
+            const value = data.fieldValues?.[entry.valueFrom.fieldRef.fieldPath];
+            if (value === undefined) throw new Error(`env ${entry.name} of ${container.name}: no fieldValues["${entry.valueFrom.fieldRef.fieldPath}"] given`);
+            env[entry.name] = value;
+        } else throw new Error(`env ${entry.name} of ${container.name}: only value and fieldRef are supported`);
+    }
+    return env;
+}
+
+/** The DockerPlan of one pod run; container names are `${prefix}-<container>`. */
+export function podToDockerPlan(pod: K8sPodSpec, data: PodData, prefix: string): DockerPlan {
+    if (!pod.hostNetwork) throw new Error("podToDockerPlan supports hostNetwork pods only");
+    const volumes = new Map((pod.volumes ?? []).map((v) => [v.name, v]));
+    const plan: DockerPlan = { networks: [], volumes: [], containers: [] };
+    for (const volume of pod.volumes ?? []) {
+        if (volume.emptyDir) plan.volumes.push({ name: `${prefix}-${volume.name}` });
+    }
+    const translate = (container: K8sContainer, runToCompletion: boolean, after: string[]): ContainerSpec => {
+        const env = envOf(container, data);
+        const mounts: VolumeMount[] = [];
+        const files: ContainerFile[] = [];
+        for (const mount of container.volumeMounts ?? []) {
+            const volume = volumes.get(mount.name);
+            if (!volume) throw new Error(`${container.name} mounts ${mount.name}, which is not a pod volume`);
+            const readOnly = mount.readOnly ?? false;
+            if (volume.emptyDir) mounts.push({ source: `${prefix}-${volume.name}`, target: mount.mountPath, readOnly });
+            else if (volume.hostPath) {
+                const source = data.hostPaths[volume.hostPath.path];
+                if (!source) throw new Error(`hostPath ${volume.hostPath.path} is not mapped to a test directory`);
+                mounts.push({ source, target: mount.mountPath, hostPath: true, readOnly });
+            } else if (volume.persistentVolumeClaim) {
+                const source = data.claims?.[volume.persistentVolumeClaim.claimName];
+                if (!source) throw new Error(`claim ${volume.persistentVolumeClaim.claimName} is not mapped to a test directory`);
+                mounts.push({ source, target: mount.mountPath, hostPath: true, readOnly });
+            } else if (volume.secret || volume.configMap) {
+                const content = volume.secret ? data.secrets[volume.secret.secretName] : data.configMaps[volume.configMap!.name];
+                if (!content) throw new Error(`${volume.secret ? "Secret" : "ConfigMap"} ${volume.secret?.secretName ?? volume.configMap?.name} has no data given`);
+                // Kubernetes' default mode for secret and configMap volumes is 0644.
+                const mode = (volume.secret ?? volume.configMap)!.defaultMode ?? 0o644;
+                for (const [key, text] of Object.entries(content)) {
+                    files.push({ path: `${mount.mountPath}/${key}`, content: text, mode, secret: volume.secret !== undefined });
+                }
+            } else throw new Error(`volume ${volume.name}: unsupported kind`);
+        }
+        const expand = (list?: string[]) => (list ?? []).map((item) => expandVars(item, env));
+        return {
+            name: `${prefix}-${container.name}`,
+            image: container.image,
+            ...(container.command ? { entrypoint: expand(container.command) } : {}),
+            command: expand(container.args),
+            env,
+            files,
+            mounts,
+            network: { host: true },
+            ...(container.securityContext?.runAsUser !== undefined ? { user: String(container.securityContext.runAsUser) } : {}),
+            runToCompletion,
+            after,
+            labels: { "etcd-recovery.pod-container": container.name },
+        };
+    };
+    let previous: string[] = [];
+    for (const container of pod.initContainers ?? []) {
+        const spec = translate(container, true, previous);
+        plan.containers.push(spec);
+        previous = [spec.name];
+    }
+    for (const container of pod.containers) plan.containers.push(translate(container, true, previous));
+    return plan;
+}
+
+export type PodRun =
+    | { succeeded: true; live: RealizedPlan; logs: Record<string, string>; plan: DockerPlan; durationMs: number }
+    | { succeeded: false; failedContainer: string; exitCode: number; output: string; plan: DockerPlan; durationMs: number };
+
+/**
+ * Runs the pod to completion. A successful run keeps its containers (for
+ * logs and inspect) until `live.destroy()`; a failed run is cleaned up by
+ * the harness and reports the failing container, its exit code and log tail.
+ */
+export async function runPod(pod: K8sPodSpec, data: PodData, prefix: string, runId: string, timeoutMs = 180_000): Promise<PodRun> {
+    const plan = podToDockerPlan(pod, data, prefix);
+    const started = Date.now();
+    try {
+        const live = await realizePlan(plan, { runId, waitHealthy: false, timeoutMs });
+        const logs: Record<string, string> = {};
+        for (const spec of plan.containers) logs[spec.name.slice(prefix.length + 1)] = await live.logs(spec.name);
+        return { succeeded: true, live, logs, plan, durationMs: Date.now() - started };
+    } catch (error) {
+        const message = (error as Error).message;
+        const failed = /container (\S+) exited with code (\d+)/.exec(message);
+        if (!failed) throw error;
+        return { succeeded: false, failedContainer: failed[1]!.slice(prefix.length + 1), exitCode: Number(failed[2]), output: message, plan, durationMs: Date.now() - started };
+    }
+}

@@ -1,0 +1,104 @@
+// EtcdBackup under Pulumi mocks: children and parents, secrets only in
+// Secrets (stringData from Pulumi secrets), bad input fails before any child.
+import * as pulumi from "@pulumi/pulumi";
+
+interface Registered {
+    type: string;
+    name: string;
+    inputs: Record<string, any>;
+    secretPaths: string[];
+    parent?: string;
+}
+const registered: Registered[] = [];
+const SECRET_SIG = "4dabf18193072939515e22adb298388d";
+const secretPaths = (v: any, at = ""): string[] =>
+    v && typeof v === "object" ? (v[SECRET_SIG] ? [at] : Object.entries(v).flatMap(([k, x]) => secretPaths(x, at ? `${at}.${k}` : k))) : [];
+const unwrap = (v: any): any =>
+    v && typeof v === "object" ? (v[SECRET_SIG] ? unwrap(v.value) : Array.isArray(v) ? v.map(unwrap) : Object.fromEntries(Object.entries(v).map(([k, x]) => [k, unwrap(x)]))) : v;
+
+pulumi.runtime.setMocks(
+    {
+        newResource(args) {
+            registered.push({ type: args.type, name: args.name, inputs: unwrap(args.inputs), secretPaths: secretPaths(args.inputs) });
+            return { id: `${args.name}-id`, state: args.inputs };
+        },
+        call: (args) => args.inputs,
+    },
+    "etcd-recovery",
+    "test",
+    false,
+);
+
+import { EtcdBackup, EtcdBackupArgs } from "../../src/backup/component";
+
+const value = <T>(output: pulumi.Output<T>): Promise<T> => new Promise((resolve) => output.apply(resolve));
+const SECRET = "sk-zz9-very-secret";
+const args = (overrides: Partial<EtcdBackupArgs> = {}): EtcdBackupArgs => ({
+    clusterName: "prod",
+    schedule: "0 */6 * * *",
+    storage: { s3: { endpoint: "http://rgw:7480", bucket: "etcd-backups", accessKeyId: pulumi.secret("AKID-zz9"), secretAccessKey: pulumi.secret(SECRET) } },
+    ...overrides,
+});
+/** Waits for every registration the component started. */
+const settle = () => new Promise((resolve) => setTimeout(resolve, 200));
+
+beforeEach(() => {
+    registered.length = 0;
+});
+
+describe("EtcdBackup", () => {
+    test("children: ServiceAccount, store Secret, script ConfigMap, CronJob, all under the component", async () => {
+        const backup = new EtcdBackup("nightly", args({ namespace: "etcd-backup", createNamespace: true }));
+        expect(await value(backup.cronJobName)).toBe("nightly");
+        expect(await value(backup.runNowCommand)).toBe("kubectl create job --from=cronjob/nightly nightly-manual -n etcd-backup");
+        expect(await value(backup.storeUrlPattern)).toBe("s3://etcd-backups/etcd-backup/prod/etcd-snapshot-<UTC timestamp>-rev<revision>.db.gz");
+        expect(await value(backup.cronJob.urn)).toBe("urn:pulumi:test::etcd-recovery::etcd-recovery:index:EtcdBackup$kubernetes:batch/v1:CronJob::nightly-cronjob");
+        await settle();
+        // Registration order depends on when each Output resolves; the set is what matters.
+        expect(registered.map((r) => `${r.type} ${r.name}`).sort()).toEqual([
+            "etcd-recovery:index:EtcdBackup nightly",
+            "kubernetes:core/v1:Namespace nightly-namespace",
+            "kubernetes:core/v1:ServiceAccount nightly-service-account",
+            "kubernetes:core/v1:Secret nightly-store-secret",
+            "kubernetes:core/v1:ConfigMap nightly-script",
+            "kubernetes:batch/v1:CronJob nightly-cronjob",
+        ].sort());
+        const cron = registered.find((r) => r.type === "kubernetes:batch/v1:CronJob")!;
+        expect(cron.inputs.spec.concurrencyPolicy).toBe("Forbid");
+        expect(cron.inputs.metadata).toMatchObject({ name: "nightly", namespace: "etcd-backup" });
+    });
+
+    test("credentials: only in the Secret's stringData, which is a Pulumi secret", async () => {
+        new EtcdBackup("s3", args());
+        await settle();
+        const secret = registered.find((r) => r.type === "kubernetes:core/v1:Secret")!;
+        expect(secret.secretPaths).toEqual(["stringData"]);
+        expect(secret.inputs.stringData["rclone.conf"]).toContain(`secret_access_key = ${SECRET}`);
+        for (const other of registered.filter((r) => r.type !== "kubernetes:core/v1:Secret")) {
+            expect(JSON.stringify(other.inputs)).not.toContain(SECRET);
+            expect(JSON.stringify(other.inputs)).not.toContain("AKID-zz9");
+        }
+    });
+
+    test("certificates from EtcdPki-style outputs go into a second Secret", async () => {
+        new EtcdBackup("pki", args({ certificates: { secret: { caPem: pulumi.output("-----BEGIN CERTIFICATE-----ca"), certPem: pulumi.output("-----BEGIN CERTIFICATE-----c"), keyPem: pulumi.secret("-----BEGIN RSA PRIVATE KEY-----k") } }, nodeRole: "any" }));
+        await settle();
+        const secret = registered.find((r) => r.name === "pki-etcd-client-secret")!;
+        expect(secret.secretPaths).toEqual(["stringData"]);
+        expect(secret.inputs.stringData["tls.key"]).toBe("-----BEGIN RSA PRIVATE KEY-----k");
+        expect(JSON.stringify(registered.find((r) => r.type === "kubernetes:batch/v1:CronJob")!.inputs)).not.toContain("PRIVATE KEY");
+    });
+
+    test.each<[string, Partial<EtcdBackupArgs>, RegExp]>([
+        ["bad cron", { schedule: "61 * * * *" }, /schedule: "61 \* \* \* \*"/],
+        ["bad time zone", { timeZone: "Nowhere/Land" }, /timeZone: "Nowhere\/Land"/],
+        ["keep < 1", { keep: 0 }, /keep: 0/],
+        ["missing credentials", { storage: { s3: { bucket: "etcd-backups", accessKeyId: pulumi.secret("a") } as any } }, /storage.s3.secretAccessKey: missing/],
+        ["password and key", { storage: { sftp: { host: "h", user: "u", password: pulumi.secret("p"), privateKey: pulumi.secret("k"), knownHosts: "h k" } } }, /give exactly one of password and privateKey/],
+        ["unknown store", { storage: { azure: {} } as any }, /storage: \["azure"\]/],
+    ])("%s: a ResourceError before any child exists", async (_case, overrides, message) => {
+        expect(() => new EtcdBackup("bad", args(overrides))).toThrow(message);
+        await settle();
+        expect(registered.filter((r) => r.type !== "etcd-recovery:index:EtcdBackup")).toEqual([]);
+    });
+});

@@ -1,0 +1,185 @@
+// The EtcdBackup plan: rendered objects per preset and store, secrets only in
+// Secrets, and every validation error naming argument, value and fix.
+import { CERTIFICATE_PRESETS, EtcdBackupPlanInput, planEtcdBackup } from "../../src/backup/plan";
+import { renderBackupScript } from "../../src/backup/script";
+import { validateSchedule, validateTimeZone } from "../../src/backup/validate";
+import { InputError } from "../../src/errors";
+
+const SECRET = "S3CR3T-value-zz9";
+const KEY_ID = "AKIA-KEYID-zz9";
+const s3 = { s3: { endpoint: "http://rgw.internal:7480", bucket: "etcd-backups", accessKeyId: KEY_ID, secretAccessKey: SECRET } };
+const base = (overrides: Partial<EtcdBackupPlanInput> = {}): EtcdBackupPlanInput => ({ name: "etcd-backup", clusterName: "prod", schedule: "*/30 * * * *", storage: s3, ...overrides });
+const podOf = (plan: ReturnType<typeof planEtcdBackup>) => (plan.cronJob as any).spec.jobTemplate.spec.template.spec;
+
+function inputError(fn: () => unknown): InputError {
+    try {
+        fn();
+    } catch (error) {
+        if (error instanceof InputError) return error;
+        throw error;
+    }
+    throw new Error("expected an InputError");
+}
+
+describe("planEtcdBackup", () => {
+    test("CronJob: batch/v1, schedule, time zone, Forbid, deadlines, history, backoff, resources", () => {
+        const plan = planEtcdBackup(base({ timeZone: "Asia/Shanghai" }));
+        expect(plan.cronJob.apiVersion).toBe("batch/v1");
+        const spec = (plan.cronJob as any).spec;
+        expect(spec).toMatchObject({ schedule: "*/30 * * * *", timeZone: "Asia/Shanghai", concurrencyPolicy: "Forbid", startingDeadlineSeconds: 300, successfulJobsHistoryLimit: 3, failedJobsHistoryLimit: 3 });
+        expect(spec.jobTemplate.spec).toMatchObject({ backoffLimit: 1, activeDeadlineSeconds: 1800 });
+        const pod = podOf(plan);
+        expect(pod).toMatchObject({ restartPolicy: "Never", hostNetwork: true, dnsPolicy: "ClusterFirstWithHostNet", serviceAccountName: "etcd-backup", automountServiceAccountToken: false });
+        for (const c of [...pod.initContainers, ...pod.containers]) expect(c.resources).toEqual({ requests: { cpu: "50m", memory: "64Mi" }, limits: { memory: "256Mi" } });
+        expect(plan.objects.map((o) => o.kind)).toEqual(["ServiceAccount", "Secret", "ConfigMap", "CronJob"]);
+        expect(plan.runNowCommand).toBe("kubectl create job --from=cronjob/etcd-backup etcd-backup-manual -n kube-system");
+        expect(plan.storeUrlPattern).toBe("s3://etcd-backups/etcd-backup/prod/etcd-snapshot-<UTC timestamp>-rev<revision>.db.gz");
+    });
+
+    test("pod: etcdctl and etcdutl in exec form from the etcd image, then the rclone uploader", () => {
+        const pod = podOf(planEtcdBackup(base({ etcdImage: "registry.local/etcd:3.5.21-0" })));
+        const [snapshot, verify] = pod.initContainers;
+        expect(snapshot).toMatchObject({ name: "snapshot", image: "registry.local/etcd:3.5.21-0", command: ["etcdctl"] });
+        expect(snapshot.args).toEqual([
+            "--endpoints=https://127.0.0.1:2379",
+            "--cacert=/etc/etcd-backup/pki/ca.crt",
+            "--cert=/etc/etcd-backup/pki/healthcheck-client.crt",
+            "--key=/etc/etcd-backup/pki/healthcheck-client.key",
+            "--dial-timeout=10s",
+            "--command-timeout=300s",
+            "snapshot",
+            "save",
+            "/var/lib/etcd-backup/snapshot.db",
+        ]);
+        expect(verify).toMatchObject({ name: "verify", command: ["etcdutl"], args: ["snapshot", "status", "/var/lib/etcd-backup/snapshot.db", "--write-out=json"] });
+        expect(pod.containers[0]).toMatchObject({ name: "upload", image: "rclone/rclone:1.60.1", command: ["/bin/sh", "/etc/etcd-backup/script/backup.sh"] });
+        for (const c of [snapshot, verify, ...pod.containers]) expect(c.securityContext).toMatchObject({ readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] } });
+    });
+
+    test.each(Object.entries(CERTIFICATE_PRESETS))("certificate preset %s: read-only hostPath with the distribution's files", (preset, files) => {
+        const pod = podOf(planEtcdBackup(base({ certificates: { preset: preset as keyof typeof CERTIFICATE_PRESETS } })));
+        expect(pod.volumes.find((v: any) => v.name === "etcd-certs")).toEqual({ name: "etcd-certs", hostPath: { path: files.path, type: "Directory" } });
+        expect(pod.initContainers[0].volumeMounts).toContainEqual({ name: "etcd-certs", mountPath: "/etc/etcd-backup/pki", readOnly: true });
+        expect(pod.initContainers[0].args).toContain(`--cert=/etc/etcd-backup/pki/${files.certFile}`);
+        expect(pod.initContainers[0].env).toContainEqual({ name: "NODE_NAME", valueFrom: { fieldRef: { fieldPath: "spec.nodeName" } } });
+    });
+
+    test("certificates from a Secret (EtcdPki outputs): own Secret, mode 0400, never a hostPath", () => {
+        const plan = planEtcdBackup(base({ certificates: { secret: { caPem: "-----BEGIN CERTIFICATE-----ca", certPem: "-----BEGIN CERTIFICATE-----c", keyPem: "-----BEGIN RSA PRIVATE KEY-----k" } }, nodeRole: "any" }));
+        expect(plan.etcdClientSecret?.stringData).toEqual({ "ca.crt": "-----BEGIN CERTIFICATE-----ca", "tls.crt": "-----BEGIN CERTIFICATE-----c", "tls.key": "-----BEGIN RSA PRIVATE KEY-----k" });
+        const pod = podOf(plan);
+        expect(pod.volumes.find((v: any) => v.name === "etcd-certs")).toEqual({ name: "etcd-certs", secret: { secretName: "etcd-backup-etcd-client", defaultMode: 0o400 } });
+        expect(pod.affinity).toBeUndefined();
+        expect(JSON.stringify([plan.cronJob, plan.scriptConfigMap])).not.toContain("PRIVATE KEY");
+    });
+
+    test.each([
+        ["control-plane", "node-role.kubernetes.io/control-plane", ["node-role.kubernetes.io/control-plane"]],
+        ["etcd", "node-role.kubernetes.io/etcd", ["node-role.kubernetes.io/etcd", "node-role.kubernetes.io/controlplane"]],
+        ["master", "node-role.kubernetes.io/master", ["node-role.kubernetes.io/master"]],
+    ])("node role %s: affinity and matching tolerations", (role, label, taints) => {
+        const pod = podOf(planEtcdBackup(base({ nodeRole: role as any })));
+        expect(pod.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms).toEqual([{ matchExpressions: [{ key: label, operator: "Exists" }] }]);
+        expect(pod.tolerations).toEqual(taints.map((key) => ({ key, operator: "Exists" })));
+    });
+
+    test("S3: credentials only in the store Secret's rclone.conf; CA bundle wired by path", () => {
+        const plan = planEtcdBackup(base({ storage: { s3: { ...s3.s3, caBundle: "-----BEGIN CERTIFICATE-----\nx\n-----END CERTIFICATE-----\n" } } }));
+        expect(plan.storeSecret.stringData["rclone.conf"]).toBe(
+            `[store]\ntype = s3\nprovider = Other\naccess_key_id = ${KEY_ID}\nsecret_access_key = ${SECRET}\nregion = us-east-1\nendpoint = http://rgw.internal:7480\nforce_path_style = true\nno_check_bucket = true\n`,
+        );
+        const elsewhere = JSON.stringify(plan.objects.filter((o) => o.kind !== "Secret"));
+        expect(elsewhere).not.toContain(SECRET);
+        expect(elsewhere).not.toContain(KEY_ID);
+        expect(podOf(plan).containers[0].env).toContainEqual({ name: "RCLONE_CA_CERT", value: "/etc/etcd-backup/store/ca-bundle.pem" });
+        expect(podOf(plan).volumes).toContainEqual({ name: "store-config", secret: { secretName: "etcd-backup-store", defaultMode: 0o400 } });
+    });
+
+    test("SFTP: obscured password or key file, known_hosts always checked", () => {
+        const password = planEtcdBackup(base({ storage: { sftp: { host: "10.0.0.9", port: 1022, user: "backup", password: "pw-zz9", knownHosts: "[10.0.0.9]:1022 ssh-ed25519 AAAA", path: "/srv/etcd" } } }));
+        const conf = password.storeSecret.stringData["rclone.conf"]!;
+        expect(conf).toMatch(/^\[store\]\ntype = sftp\nhost = 10.0.0.9\nport = 1022\nuser = backup\npass = [A-Za-z0-9_-]+\nknown_hosts_file = \/etc\/etcd-backup\/store\/known_hosts\n$/);
+        expect(conf).not.toContain("pw-zz9");
+        expect(JSON.stringify(password.objects)).not.toContain("pw-zz9");
+        expect(password.storeUrlPattern).toBe("sftp://backup@10.0.0.9:1022/srv/etcd/etcd-backup/prod/etcd-snapshot-<UTC timestamp>-rev<revision>.db.gz");
+        const key = planEtcdBackup(base({ storage: { sftp: { host: "h", user: "u", privateKey: "-----BEGIN OPENSSH PRIVATE KEY-----\nk\n-----END OPENSSH PRIVATE KEY-----", knownHosts: "h ssh-ed25519 AAAA" } } }));
+        expect(key.storeSecret.stringData["ssh-key"]).toContain("OPENSSH PRIVATE KEY");
+        expect(key.storeSecret.stringData["rclone.conf"]).toContain("key_file = /etc/etcd-backup/store/ssh-key");
+    });
+
+    test("hostPath and PVC stores mount the directory and use rclone's local backend", () => {
+        const host = planEtcdBackup(base({ storage: { hostPath: { path: "/var/backups/etcd" } }, compression: "none" }));
+        expect(podOf(host).volumes).toContainEqual({ name: "store", hostPath: { path: "/var/backups/etcd", type: "DirectoryOrCreate" } });
+        expect(host.storeSecret.stringData["rclone.conf"]).toBe("[store]\ntype = local\n");
+        expect(host.storeUrlPattern).toBe("file://<node>/var/backups/etcd/etcd-backup/prod/etcd-snapshot-<UTC timestamp>-rev<revision>.db");
+        const pvc = planEtcdBackup(base({ storage: { pvc: { claimName: "etcd-backups" } } }));
+        expect(podOf(pvc).volumes).toContainEqual({ name: "store", persistentVolumeClaim: { claimName: "etcd-backups" } });
+        expect(podOf(pvc).containers[0].volumeMounts).toContainEqual({ name: "store", mountPath: "/backup-store" });
+    });
+
+    test("createNamespace adds a privileged Pod Security namespace first", () => {
+        const plan = planEtcdBackup(base({ namespace: "etcd-backup", createNamespace: true }));
+        expect(plan.objects[0]).toMatchObject({ kind: "Namespace", metadata: { name: "etcd-backup", labels: { "pod-security.kubernetes.io/enforce": "privileged" } } });
+        expect(plan.objects.slice(1).every((o) => o.metadata.namespace === "etcd-backup")).toBe(true);
+    });
+
+    test.each<[string, Partial<EtcdBackupPlanInput>, RegExp]>([
+        ["bad cron (4 fields)", { schedule: "0 * * *" }, /^schedule: "0 \* \* \*" — give 5 fields/],
+        ["bad cron (minute 60)", { schedule: "60 * * * *" }, /^schedule: .*minute field: "60" is outside 0-59/],
+        ["bad cron (TZ prefix)", { schedule: "TZ=UTC 0 * * * *" }, /timeZone argument/],
+        ["bad time zone", { timeZone: "Mars/Olympus" }, /^timeZone: "Mars\/Olympus" — give an IANA time zone/],
+        ["time zone case", { timeZone: "utc" }, /case-sensitive: use "UTC"/],
+        ["keep 0", { keep: 0 }, /^keep: 0 — keep at least 1 backup/],
+        ["keep fraction", { keep: 1.5 }, /^keep: 1.5/],
+        ["missing S3 secret", { storage: { s3: { bucket: "etcd-backups", accessKeyId: "a" } as any } }, /^storage.s3.secretAccessKey: missing — give the credential/],
+        ["missing SFTP credentials", { storage: { sftp: { host: "h", user: "u", knownHosts: "h k" } } }, /^storage.sftp: "neither password nor privateKey" — give exactly one/],
+        ["password and key", { storage: { sftp: { host: "h", user: "u", password: "p", privateKey: "k", knownHosts: "h k" } } }, /^storage.sftp: "password and privateKey" — give exactly one/],
+        ["SFTP without known_hosts", { storage: { sftp: { host: "h", user: "u", password: "p" } as any } }, /^storage.sftp.knownHosts: missing — .*host keys are always checked/],
+        ["unknown store", { storage: { gcs: { bucket: "b" } } as any }, /^storage: \["gcs"\] — give exactly one of/],
+        ["two stores", { storage: { hostPath: { path: "/a" }, pvc: { claimName: "b" } } as any }, /^storage: \["hostPath","pvc"\]/],
+        ["two endpoints", { endpoints: ["https://10.0.0.1:2379", "https://10.0.0.2:2379"] }, /^endpoints: .* exactly one client URL/],
+        ["no hostNetwork, no endpoints", { hostNetwork: false }, /^endpoints: missing — without hostNetwork/],
+        ["unknown preset", { certificates: { preset: "k3s" as any } }, /^certificates.preset: "k3s"/],
+        ["credential with a newline", { storage: { s3: { ...s3.s3, secretAccessKey: "a\nb" } } }, /^storage.s3.secretAccessKey: "<hidden>" — must be a single line/],
+    ])("%s", (_case, overrides, message) => {
+        const error = inputError(() => planEtcdBackup(base(overrides)));
+        expect(error.message).toMatch(message);
+        expect(error.message).not.toContain(SECRET);
+    });
+});
+
+describe("schedule and time zone validation", () => {
+    test.each(["0 */6 * * *", "*/5 1-5 * * mon-fri", "0 0 1,15 jan-jun ?", "@daily", "30 2 * * 0", "0 3 * * 7"])("accepts %s", (s) => expect(validateSchedule(s)).toBeTruthy());
+    test.each(["", "* * * * * *", "*/0 * * * *", "5-1 * * * *", "0 24 * * *", "0 0 0 * *", "0 0 * 13 *", "@every 1h", "a * * * *"])("rejects %j", (s) => expect(() => validateSchedule(s)).toThrow(InputError));
+    test.each(["Etc/UTC", "UTC", "Europe/Berlin", "America/New_York"])("accepts %s", (tz) => expect(validateTimeZone(tz)).toBe(tz));
+    test.each(["", "Europe/Atlantis", "+01:00", "europe/berlin"])("rejects %j", (tz) => expect(() => validateTimeZone(tz)).toThrow(InputError));
+});
+
+describe("renderBackupScript", () => {
+    const script = renderBackupScript({
+        clusterName: "prod",
+        remoteDir: "store:b/etcd-backup/prod",
+        storeUrl: "s3://b/etcd-backup/prod",
+        keep: 3,
+        compression: "gzip",
+        snapshotPath: "/var/lib/etcd-backup/snapshot.db",
+        workDir: "/var/lib/etcd-backup",
+        etcdImage: "it's/etcd",
+        endpoint: "https://127.0.0.1:2379",
+        rcloneConnectTimeoutSeconds: 10,
+        rcloneIoTimeoutSeconds: 60,
+        rcloneRetries: 3,
+    });
+    test("strict shell, quoted settings, retention only after verify and seal", () => {
+        expect(script.startsWith("#!/bin/sh\n")).toBe(true);
+        expect(script).toContain("set -eu\nset -o pipefail\n");
+        expect(script).toContain("ETCD_IMAGE='it'\\''s/etcd'");
+        expect(script).toContain("KEEP='3'");
+        const order = ["step=inspect", "step=upload", "step=verify", "step=seal", "step=retention", "step=done"].map((s) => script.indexOf(`\n${s}\n`));
+        expect(order.every((i) => i > 0)).toBe(true);
+        expect([...order].sort((a, b) => a - b)).toEqual(order);
+        expect(script.indexOf("deletefile")).toBeGreaterThan(script.indexOf("\nstep=retention\n"));
+        expect(script).not.toMatch(/\\\$\{/); // the TypeScript escape never reaches the shell
+        expect(script).toContain('"${NODE_NAME:-}"');
+    });
+});
