@@ -18,3 +18,11 @@ export { kubeApiserverEtcdFlags, kubeadmExternalEtcdYaml, KUBEADM_ETCD_CLIENT_PA
 export * from "./docker/plan";
 export { realizeDockerPlan } from "./docker/realize";
 export { InputError } from "./errors";
+
+// Scheduled backups: the EtcdBackup CronJob (@pulumi/kubernetes) and its pure plan.
+export { EtcdBackup, EtcdBackupArgs } from "./backup/component";
+export * from "./backup/plan";
+export { validateSchedule, validateTimeZone } from "./backup/validate";
+
+// The recovery environment: importers, plan, snapshot checks, export of lost objects.
+export * from "./recovery";

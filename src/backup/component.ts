@@ -1,7 +1,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { planOrFail, typeToken } from "../component";
-import { BackupStore, CertificateSource, EtcdBackupPlan, EtcdBackupPlanInput, KubeObject, planEtcdBackup } from "./plan";
+import { BackupStore, CertificateSource, EtcdBackupPlan, EtcdBackupPlanInput, RenderedKubeObject, planEtcdBackup } from "./plan";
 
 /**
  * Arguments of EtcdBackup: those of the plan (see EtcdBackupPlanInput for
@@ -76,7 +76,7 @@ export class EtcdBackup extends pulumi.ComponentResource {
             ...(args.provider ? { provider: args.provider } : {}),
             ...(dependsOn.length ? { dependsOn } : {}),
         });
-        const meta = (object: KubeObject) => object.metadata as k8s.types.input.meta.v1.ObjectMeta;
+        const meta = (object: RenderedKubeObject) => object.metadata as k8s.types.input.meta.v1.ObjectMeta;
 
         const namespace = dryPlan.namespaceObject ? new k8s.core.v1.Namespace(`${name}-namespace`, { metadata: meta(dryPlan.namespaceObject) }, childOpts()) : undefined;
         const after = namespace ? [namespace] : [];

@@ -138,21 +138,21 @@ export interface EtcdBackupPlanInput<S = string> {
 }
 
 /** A Kubernetes object as plain JSON. */
-export type KubeObject = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string; labels?: Record<string, string> }; [field: string]: unknown };
+export type RenderedKubeObject = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string; labels?: Record<string, string> }; [field: string]: unknown };
 
 export interface EtcdBackupPlan {
     namespace: string;
     cronJobName: string;
     /** Objects in apply order. */
-    objects: KubeObject[];
-    namespaceObject?: KubeObject;
-    serviceAccount: KubeObject;
+    objects: RenderedKubeObject[];
+    namespaceObject?: RenderedKubeObject;
+    serviceAccount: RenderedKubeObject;
     /** rclone.conf and store credentials. */
-    storeSecret: KubeObject & { stringData: Record<string, string> };
+    storeSecret: RenderedKubeObject & { stringData: Record<string, string> };
     /** Present with `certificates: { secret }`. */
-    etcdClientSecret?: KubeObject & { stringData: Record<string, string> };
-    scriptConfigMap: KubeObject & { data: Record<string, string> };
-    cronJob: KubeObject;
+    etcdClientSecret?: RenderedKubeObject & { stringData: Record<string, string> };
+    scriptConfigMap: RenderedKubeObject & { data: Record<string, string> };
+    cronJob: RenderedKubeObject;
     /** e.g. "s3://bucket/etcd-backup/prod/etcd-snapshot-<UTC timestamp>-rev<revision>.db.gz" */
     storeUrlPattern: string;
     /** Runs a backup now. */
@@ -514,20 +514,20 @@ export function planEtcdBackup(input: EtcdBackupPlanInput<string>): EtcdBackupPl
     };
     const cleanPodSpec = JSON.parse(JSON.stringify(podSpec)) as Record<string, unknown>; // drops undefined fields
 
-    const namespaceObject: KubeObject | undefined = input.createNamespace
+    const namespaceObject: RenderedKubeObject | undefined = input.createNamespace
         ? {
               apiVersion: "v1",
               kind: "Namespace",
               metadata: { name: namespace, labels: { ...labels, "pod-security.kubernetes.io/enforce": "privileged" } },
           }
         : undefined;
-    const serviceAccount: KubeObject = { apiVersion: "v1", kind: "ServiceAccount", metadata: meta(name), automountServiceAccountToken: false };
+    const serviceAccount: RenderedKubeObject = { apiVersion: "v1", kind: "ServiceAccount", metadata: meta(name), automountServiceAccountToken: false };
     const storeSecret = { apiVersion: "v1", kind: "Secret", metadata: meta(`${name}-store`), type: "Opaque", stringData: storeSecretData };
     const etcdClientSecret = certs.secret
         ? { apiVersion: "v1", kind: "Secret", metadata: meta(`${name}-etcd-client`), type: "Opaque", stringData: certs.secret }
         : undefined;
     const scriptConfigMap = { apiVersion: "v1", kind: "ConfigMap", metadata: meta(`${name}-script`), data: { "backup.sh": script } };
-    const cronJob: KubeObject = {
+    const cronJob: RenderedKubeObject = {
         apiVersion: "batch/v1",
         kind: "CronJob",
         metadata: meta(name),
@@ -552,7 +552,7 @@ export function planEtcdBackup(input: EtcdBackupPlanInput<string>): EtcdBackupPl
     return {
         namespace,
         cronJobName: name,
-        objects: [namespaceObject, serviceAccount, storeSecret, etcdClientSecret, scriptConfigMap, cronJob].filter((o): o is KubeObject => o !== undefined),
+        objects: [namespaceObject, serviceAccount, storeSecret, etcdClientSecret, scriptConfigMap, cronJob].filter((o): o is RenderedKubeObject => o !== undefined),
         ...(namespaceObject ? { namespaceObject } : {}),
         serviceAccount,
         storeSecret,
