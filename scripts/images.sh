@@ -5,13 +5,14 @@
 # tag stops the build. An image is rebuilt only when the hash of what went into
 # it (binaries + this script) differs from its `etcd-recovery.source-sha256` label.
 #
-#   bash scripts/images.sh [all|etcd|etcd34|kube-apiserver|uploader ...]
+#   bash scripts/images.sh [all|etcd|etcd34|kube-apiserver|uploader|sshd ...]
 #
 #   etcd            etcd 3.5 from scripts/tools.sh (static): etcd, etcdctl, etcdutl; no shell
 #   etcd34          Debian's etcd 3.4 + the libraries ldd lists + the loader; no shell
 #   kube-apiserver  static kube-apiserver from scripts/tools.sh; no shell
 #   uploader        Debian's rclone (+ its libraries), busybox (sh, sha256sum, gzip, ...), CA certificates
-#   all             all four (fails when kube-apiserver has not been built)
+#   sshd            Debian's openssh-server sshd (+ its libraries) and busybox: the SFTP store of the backup tests
+#   all             all of them (fails when kube-apiserver has not been built)
 #
 # Needs a running engine: bash scripts/docker.sh
 set -euo pipefail
@@ -217,8 +218,98 @@ image_uploader() {
     build_image "$tag" "$(source_hash /usr/bin/rclone /bin/busybox /etc/ssl/certs/ca-certificates.crt)" build_uploader
 }
 
+# An SFTP server for the backup tests: Debian's sshd (internal-sftp, no
+# sftp-server binary needed) + its libraries + busybox as the login shell.
+# Users: root, sshd (privilege separation), backup (uid 1000, home /home/backup).
+# The test supplies sshd_config, host keys, /etc/shadow and authorized keys.
+SSHD_DEBS="$CACHE/debs/openssh-server"
+
+build_sshd() { # <tag> <hash>
+    new_rootfs
+    add_file "$SSHD_DEBS/root/usr/sbin/sshd" /usr/sbin/sshd
+    add_libraries "$SSHD_DEBS/root/usr/sbin/sshd"
+    add_file /bin/busybox /bin/busybox
+    ln -s busybox "$ROOTFS/bin/sh"
+    printf '%s\n' 'sshd:x:100:65534::/run/sshd:/usr/sbin/nologin' 'backup:x:1000:1000:backup:/home/backup:/bin/sh' >>"$ROOTFS/etc/passwd"
+    echo 'backup:x:1000:' >>"$ROOTFS/etc/group"
+    printf '%s\n' 'root:*:19000:0:99999:7:::' 'sshd:*:19000:0:99999:7:::' 'backup:!:19000:0:99999:7:::' >"$ROOTFS/etc/shadow"
+    chmod 0640 "$ROOTFS/etc/shadow"
+    mkdir -p -m 0755 "$ROOTFS/run/sshd" "$ROOTFS/etc/ssh" "$ROOTFS/var/empty"
+    install -d -m 0755 -o 1000 -g 1000 "$ROOTFS/home/backup"
+    import_rootfs "$1" "$2" \
+        "ENV PATH=/usr/sbin:/bin" \
+        "WORKDIR /" \
+        'ENTRYPOINT ["/usr/sbin/sshd", "-D", "-e"]'
+}
+
+image_sshd() {
+    local tag; tag="$(image_tag SSHD_IMAGE)"
+    require_command /bin/busybox busybox-static
+    if [[ ! -x "$SSHD_DEBS/root/usr/sbin/sshd" ]]; then
+        # Only the package file: installing openssh-server would start an sshd on this machine.
+        rm -rf "$SSHD_DEBS"; mkdir -p "$SSHD_DEBS/root"
+        (cd "$SSHD_DEBS" && apt-get download openssh-server </dev/null >"$CACHE/apt-download.log" 2>&1) \
+            || { tail -n 20 "$CACHE/apt-download.log" >&2; die "apt-get download openssh-server failed"; }
+        dpkg-deb -x "$SSHD_DEBS"/openssh-server_*.deb "$SSHD_DEBS/root"
+    fi
+    # Its shared libraries come from this machine (same Debian release).
+    if ldd "$SSHD_DEBS/root/usr/sbin/sshd" | grep -q 'not found'; then apt_install libwrap0; fi
+    ! ldd "$SSHD_DEBS/root/usr/sbin/sshd" | grep 'not found' || die "sshd needs libraries this machine lacks"
+    expect_version SSHD_IMAGE "$tag" "$(dpkg-deb -f "$SSHD_DEBS"/openssh-server_*.deb Version | sed 's/^[0-9]*://')"
+    build_image "$tag" "$(source_hash "$SSHD_DEBS/root/usr/sbin/sshd" /bin/busybox)" build_sshd
+}
+
+# A "node" for the restore runbooks: Debian's sshd (+ the libraries ldd lists),
+# busybox for a shell and tools, procps' pgrep and util-linux's mountpoint,
+# and the etcd 3.5 binaries. Users root (shell /bin/sh, key login only), etcd
+# (kubespray runs etcd as it) and sshd (privilege separation). No host keys,
+# no sshd_config: tests put their own in, so every run pins fresh keys.
+build_node() { # <tag> <hash>
+    new_rootfs
+    add_file /usr/sbin/sshd /usr/sbin/sshd
+    add_file /usr/bin/pgrep /usr/bin/pgrep
+    add_file /usr/bin/mountpoint /usr/bin/mountpoint
+    add_libraries /usr/sbin/sshd /usr/bin/pgrep /usr/bin/mountpoint
+    add_file /bin/busybox /bin/busybox
+    local applet
+    for applet in $(/bin/busybox --list); do
+        [[ -e "$ROOTFS/bin/$applet" || -e "$ROOTFS/usr/bin/$applet" ]] || ln -s busybox "$ROOTFS/bin/$applet"
+    done
+    local b; for b in etcd etcdctl etcdutl; do add_file "$BIN/$b" "/usr/local/bin/$b"; done
+    printf '%s\n' 'root:x:0:0:root:/root:/bin/sh' 'sshd:x:100:65534::/run/sshd:/sbin/nologin' \
+        'etcd:x:998:998:etcd:/var/lib/etcd:/sbin/nologin' 'nobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin' >"$ROOTFS/etc/passwd"
+    printf '%s\n' 'root:x:0:' 'etcd:x:998:' 'nogroup:x:65534:' >"$ROOTFS/etc/group"
+    # "*": no password, and not locked (sshd refuses key logins of locked accounts).
+    printf '%s\n' 'root:*:19000:0:99999:7:::' 'sshd:*:19000:0:99999:7:::' 'etcd:*:19000:0:99999:7:::' >"$ROOTFS/etc/shadow"
+    chmod 0640 "$ROOTFS/etc/shadow"
+    echo 'passwd: files' >>"$ROOTFS/etc/nsswitch.conf"
+    echo 'group: files' >>"$ROOTFS/etc/nsswitch.conf"
+    echo 'shadow: files' >>"$ROOTFS/etc/nsswitch.conf"
+    mkdir -p -m 0755 "$ROOTFS/run/sshd" "$ROOTFS/etc/ssh" "$ROOTFS/var/log" "$ROOTFS/var/lib" "$ROOTFS/usr/local/sbin"
+    mkdir -p -m 0700 "$ROOTFS/root/.ssh"
+    import_rootfs "$1" "$2" \
+        "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
+        "WORKDIR /root" \
+        "EXPOSE 22 2379 2380" \
+        'CMD ["/usr/sbin/sshd", "-D", "-e"]'
+}
+
+image_node() {
+    local tag; tag="$(image_tag NODE_IMAGE)"
+    local b; for b in etcd etcdctl etcdutl; do
+        [[ -x "$BIN/$b" ]] || die "$BIN/$b is missing: run bash scripts/tools.sh etcd"
+    done
+    require_command /usr/sbin/sshd openssh-server
+    require_command /bin/busybox busybox-static
+    require_command /usr/bin/pgrep procps
+    require_command /usr/bin/mountpoint util-linux
+    is_static /bin/busybox || die "/bin/busybox is not the static build: apt-get install busybox-static"
+    expect_version NODE_IMAGE "$tag" "$("$BIN/etcd" --version | awk '/^etcd Version:/ { print $3 }')"
+    build_image "$tag" "$(source_hash /usr/sbin/sshd /usr/bin/pgrep /usr/bin/mountpoint /bin/busybox "$BIN/etcd" "$BIN/etcdctl" "$BIN/etcdutl")" build_node
+}
+
 # ------------------------------------------------------------ main
-ALL_IMAGES=(etcd etcd34 kube-apiserver uploader)
+ALL_IMAGES=(etcd etcd34 kube-apiserver uploader sshd)
 
 main() {
     local targets=("$@") started=$SECONDS

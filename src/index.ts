@@ -23,6 +23,7 @@ export { InputError } from "./errors";
 export { EtcdBackup, EtcdBackupArgs } from "./backup/component";
 export * from "./backup/plan";
 export { validateSchedule, validateTimeZone } from "./backup/validate";
+export { retainedBackups, RetentionPolicy } from "./backup/retention";
 
 // The recovery environment: importers, plan, snapshot checks, export of lost objects.
 export * from "./recovery";

@@ -22,6 +22,8 @@ const SECRET_PATHS: SecretPath[] = [
     { get: (a) => s3Of(a.storage)?.secretAccessKey, set: (i, v) => (s3Of(i.storage)!.secretAccessKey = v) },
     { get: (a) => sftpOf(a.storage)?.password, set: (i, v) => (sftpOf(i.storage)!.password = v) },
     { get: (a) => sftpOf(a.storage)?.privateKey, set: (i, v) => (sftpOf(i.storage)!.privateKey = v) },
+    { get: (a) => a.encryption?.password, set: (i, v) => (i.encryption!.password = v) },
+    { get: (a) => a.encryption?.salt, set: (i, v) => (i.encryption!.salt = v) },
     { get: (a) => secretCertsOf(a.certificates)?.caPem, set: (i, v) => (secretCertsOf(i.certificates)!.caPem = v) },
     { get: (a) => secretCertsOf(a.certificates)?.certPem, set: (i, v) => (secretCertsOf(i.certificates)!.certPem = v) },
     { get: (a) => secretCertsOf(a.certificates)?.keyPem, set: (i, v) => (secretCertsOf(i.certificates)!.keyPem = v) },

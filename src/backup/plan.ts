@@ -8,6 +8,14 @@
  * etcdutl snapshot status; a damaged file stops the pod here) → container
  * `upload` (rclone image: script from a ConfigMap, rclone config with the
  * credentials from a Secret volume).
+ *
+ * With a restore drill the upload becomes an init container too (it uploads,
+ * reads the object back and leaves the decompressed copy in the emptyDir),
+ * followed by `drill-status` (etcdutl snapshot status) and optionally
+ * `drill-restore` (etcdutl snapshot restore into the emptyDir), both exec form
+ * from the etcd image; the container `finalize` then seals the backup and
+ * applies retention. A failed drill fails the pod before anything is sealed
+ * or deleted.
  */
 import { DEFAULT_ETCD_IMAGE } from "../etcd/plan";
 import { InputError } from "../errors";
@@ -71,8 +79,21 @@ export interface SftpStore<S = string> {
     privateKey?: S;
     /** known_hosts lines for the server (required: host keys are always checked). */
     knownHosts: string;
-    /** Base directory on the server. Default: the login directory. */
+    /** Base directory on the server (absolute, or relative to the login directory). Default: the login directory. */
     path?: string;
+}
+
+/**
+ * Client-side encryption with rclone crypt (NaCl secretbox, XSalsa20 +
+ * Poly1305) wrapping the store, so it works on every store. File names stay
+ * readable with a ".bin" suffix; contents (snapshot, sidecar, metadata) are
+ * encrypted. Decrypt with an rclone crypt remote using the same password and salt.
+ */
+export interface BackupEncryption<S = string> {
+    /** The encryption password (a Pulumi secret). Lose it and the backups are unreadable. */
+    password: S;
+    /** rclone crypt's password2 (salt). Default: none (rclone's built-in salt). */
+    salt?: S;
 }
 
 export type BackupStore<S = string> =
@@ -112,6 +133,19 @@ export interface EtcdBackupPlanInput<S = string> {
     storage: BackupStore<S>;
     /** Keep the newest N good backups. Default 5 (seed 001's BACKUP_COUNTS). */
     keep?: number;
+    /** Also keep the newest good backup of each of the newest D UTC days that have one. Default 0. */
+    keepDaily?: number;
+    /** Also keep the newest good backup of each of the newest W ISO weeks (UTC) that have one. Default 0. */
+    keepWeekly?: number;
+    /** Client-side encryption (rclone crypt) on any store. Default: none. */
+    encryption?: BackupEncryption<S>;
+    /**
+     * After upload and read-back, check the copy from the store with the etcd image:
+     * "status" runs `etcdutl snapshot status`, "restore" also a trial
+     * `etcdutl snapshot restore` into a temporary directory. A failed drill fails
+     * the Job and nothing is sealed or deleted. Default "off".
+     */
+    restoreDrill?: "off" | "status" | "restore";
     /** Default "gzip". */
     compression?: "gzip" | "none";
     /** Path prefix inside the store. Default "etcd-backup". */
@@ -165,7 +199,11 @@ export const CERT_DIR = "/etc/etcd-backup/pki";
 export const STORE_CONFIG_DIR = "/etc/etcd-backup/store";
 export const SCRIPT_DIR = "/etc/etcd-backup/script";
 export const LOCAL_STORE_DIR = "/backup-store";
+/** Where the upload phase leaves the read-back, decompressed snapshot for the drill. */
+export const DRILL_SNAPSHOT_PATH = `${WORK_DIR}/drill/snapshot.db`;
+export const DRILL_RESTORE_DIR = `${WORK_DIR}/drill/restore`;
 const REMOTE = "store";
+const CRYPT_REMOTE = "crypt";
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
@@ -204,7 +242,10 @@ interface RenderedStore {
     rcloneConfig: string;
     /** Extra files of the store Secret (CA bundle, SSH key, known_hosts). */
     files: Record<string, string>;
-    remoteDir: string;
+    /** rclone path of the store's root (bucket, base directory), e.g. "store:bucket". */
+    remoteRoot: string;
+    /** The cluster's directory below remoteRoot. */
+    dirInRoot: string;
     storeUrl: string;
     volume?: Record<string, unknown>;
 }
@@ -244,7 +285,8 @@ function renderStore(storage: BackupStore<string>, prefix: string, clusterName: 
                 no_check_bucket: true,
             }),
             files,
-            remoteDir: `${REMOTE}:${storePath(s3.bucket, dir)}`,
+            remoteRoot: `${REMOTE}:${s3.bucket}`,
+            dirInRoot: dir,
             storeUrl: `s3://${storePath(s3.bucket, dir)}`,
         };
     }
@@ -274,6 +316,7 @@ function renderStore(storage: BackupStore<string>, prefix: string, clusterName: 
             auth = { key_file: `${STORE_CONFIG_DIR}/ssh-key` };
         }
         const base = storePath(sftp.path, dir);
+        const root = storePath(sftp.path);
         return {
             kind: "sftp",
             rcloneConfig: rcloneSection(REMOTE, {
@@ -283,9 +326,13 @@ function renderStore(storage: BackupStore<string>, prefix: string, clusterName: 
                 user: sftp.user,
                 ...auth,
                 known_hosts_file: `${STORE_CONFIG_DIR}/known_hosts`,
+                // Backup servers often allow SFTP only (ForceCommand internal-sftp): run no remote
+                // commands; the script verifies by reading the object back instead.
+                shell_type: "none",
             }),
             files,
-            remoteDir: `${REMOTE}:${sftp.path?.startsWith("/") ? "/" : ""}${base}`,
+            remoteRoot: `${REMOTE}:${sftp.path?.startsWith("/") ? "/" : ""}${root}`,
+            dirInRoot: dir,
             storeUrl: `sftp://${sftp.user}@${sftp.host}:${port}/${base}`,
         };
     }
@@ -297,7 +344,8 @@ function renderStore(storage: BackupStore<string>, prefix: string, clusterName: 
             kind: "hostPath",
             rcloneConfig: local,
             files: {},
-            remoteDir: `${REMOTE}:${LOCAL_STORE_DIR}/${dir}`,
+            remoteRoot: `${REMOTE}:${LOCAL_STORE_DIR}`,
+            dirInRoot: dir,
             storeUrl: `file://<node>${storePath(p, dir).replace(/^/, "/")}`,
             volume: { name: "store", hostPath: { path: p, type: "DirectoryOrCreate" } },
         };
@@ -308,9 +356,36 @@ function renderStore(storage: BackupStore<string>, prefix: string, clusterName: 
         kind: "pvc",
         rcloneConfig: local,
         files: {},
-        remoteDir: `${REMOTE}:${LOCAL_STORE_DIR}/${dir}`,
+        remoteRoot: `${REMOTE}:${LOCAL_STORE_DIR}`,
+        dirInRoot: dir,
         storeUrl: `pvc://${claim}/${dir}`,
         volume: { name: "store", persistentVolumeClaim: { claimName: claim } },
+    };
+}
+
+/** "store:" + "a/b" → "store:a/b"; "store:bucket" + "a/b" → "store:bucket/a/b". */
+function joinRemote(root: string, dir: string): string {
+    if (dir === "") return root;
+    return root.endsWith(":") || root.endsWith("/") ? `${root}${dir}` : `${root}/${dir}`;
+}
+
+/** The rclone crypt section wrapping the store's root, or nothing. */
+function renderEncryption(encryption: BackupEncryption<string> | undefined, store: RenderedStore): { rcloneConfig: string; remoteDir: string } {
+    if (encryption === undefined) return { rcloneConfig: "", remoteDir: joinRemote(store.remoteRoot, store.dirInRoot) };
+    if (typeof encryption !== "object" || encryption === null) throw new InputError("encryption", encryption, "give { password } (a Pulumi secret)");
+    const password = configValue("encryption.password", encryption.password);
+    const salt = encryption.salt === undefined ? undefined : configValue("encryption.salt", encryption.salt);
+    return {
+        rcloneConfig: rcloneSection(CRYPT_REMOTE, {
+            type: "crypt",
+            remote: store.remoteRoot,
+            // Names stay readable (restores find backups by name); contents are encrypted.
+            filename_encryption: "off",
+            directory_name_encryption: false,
+            password: rcloneObscure(password),
+            password2: salt === undefined ? undefined : rcloneObscure(salt),
+        }),
+        remoteDir: `${CRYPT_REMOTE}:${store.dirInRoot}`,
     };
 }
 
@@ -394,6 +469,10 @@ export function planEtcdBackup(input: EtcdBackupPlanInput<string>): EtcdBackupPl
     const timeZone = validateTimeZone(input.timeZone ?? "Etc/UTC");
     const keep = input.keep ?? 5;
     if (!Number.isInteger(keep) || keep < 1) throw new InputError("keep", input.keep, "keep at least 1 backup (the newest good one is never deleted)");
+    const keepDaily = positiveInteger("keepDaily", input.keepDaily, 0, 0);
+    const keepWeekly = positiveInteger("keepWeekly", input.keepWeekly, 0, 0);
+    const restoreDrill = input.restoreDrill ?? "off";
+    if (!["off", "status", "restore"].includes(restoreDrill)) throw new InputError("restoreDrill", input.restoreDrill, 'give "off", "status" or "restore"');
     const compression = input.compression ?? "gzip";
     if (compression !== "gzip" && compression !== "none") throw new InputError("compression", input.compression, 'give "gzip" or "none"');
     const prefix = input.prefix ?? "etcd-backup";
@@ -411,6 +490,7 @@ export function planEtcdBackup(input: EtcdBackupPlanInput<string>): EtcdBackupPl
 
     const certs = certificateMount(input.certificates ?? { preset: "kubeadm" }, name);
     const store = renderStore(input.storage, prefix, input.clusterName);
+    const crypt = renderEncryption(input.encryption, store);
     const etcdImage = input.etcdImage ?? DEFAULT_ETCD_IMAGE;
     const uploaderImage = input.uploaderImage ?? DEFAULT_UPLOADER_IMAGE;
     const snapshotTimeout = positiveInteger("snapshotTimeoutSeconds", input.snapshotTimeoutSeconds, 300);
@@ -427,10 +507,14 @@ export function planEtcdBackup(input: EtcdBackupPlanInput<string>): EtcdBackupPl
 
     const script = renderBackupScript({
         clusterName: input.clusterName,
-        remoteDir: store.remoteDir,
+        remoteDir: crypt.remoteDir,
         storeUrl: store.storeUrl,
         keep,
+        keepDaily,
+        keepWeekly,
         compression,
+        encrypted: input.encryption !== undefined,
+        drillSnapshotPath: DRILL_SNAPSHOT_PATH,
         snapshotPath: SNAPSHOT_PATH,
         workDir: WORK_DIR,
         etcdImage,
@@ -454,7 +538,7 @@ export function planEtcdBackup(input: EtcdBackupPlanInput<string>): EtcdBackupPl
         securityContext,
     });
 
-    const storeSecretData: Record<string, string> = { "rclone.conf": store.rcloneConfig, ...store.files };
+    const storeSecretData: Record<string, string> = { "rclone.conf": store.rcloneConfig + crypt.rcloneConfig, ...store.files };
     const volumes: Record<string, unknown>[] = [
         { name: "work", emptyDir: { sizeLimit: input.workVolumeSizeLimit ?? "8Gi" } },
         certs.volume,
@@ -468,6 +552,20 @@ export function planEtcdBackup(input: EtcdBackupPlanInput<string>): EtcdBackupPl
         { name: "script", mountPath: SCRIPT_DIR, readOnly: true },
         ...(store.volume ? [{ name: "store", mountPath: LOCAL_STORE_DIR }] : []),
     ];
+    const uploaderContainer = (containerName: string, phase: "all" | "upload" | "finalize") => ({
+        name: containerName,
+        image: uploaderImage,
+        command: ["/bin/sh", `${SCRIPT_DIR}/backup.sh`, phase],
+        env: [
+            nodeNameEnv,
+            { name: "RCLONE_CONFIG", value: `${STORE_CONFIG_DIR}/rclone.conf` },
+            { name: "HOME", value: WORK_DIR },
+            ...(store.files["ca-bundle.pem"] ? [{ name: "RCLONE_CA_CERT", value: `${STORE_CONFIG_DIR}/ca-bundle.pem` }] : []),
+        ],
+        volumeMounts: uploadMounts,
+        resources,
+        securityContext,
+    });
     const podSpec = {
         serviceAccountName: name,
         automountServiceAccountToken: false,
@@ -493,23 +591,17 @@ export function planEtcdBackup(input: EtcdBackupPlanInput<string>): EtcdBackupPl
                 ],
             ),
             etcdContainer("verify", ["etcdutl"], ["snapshot", "status", SNAPSHOT_PATH, "--write-out=json"]),
+            ...(restoreDrill === "off"
+                ? []
+                : [
+                      uploaderContainer("upload", "upload"),
+                      etcdContainer("drill-status", ["etcdutl"], ["snapshot", "status", DRILL_SNAPSHOT_PATH, "--write-out=json"]),
+                      ...(restoreDrill === "restore"
+                          ? [etcdContainer("drill-restore", ["etcdutl"], ["snapshot", "restore", DRILL_SNAPSHOT_PATH, `--data-dir=${DRILL_RESTORE_DIR}`])]
+                          : []),
+                  ]),
         ],
-        containers: [
-            {
-                name: "upload",
-                image: uploaderImage,
-                command: ["/bin/sh", `${SCRIPT_DIR}/backup.sh`],
-                env: [
-                    nodeNameEnv,
-                    { name: "RCLONE_CONFIG", value: `${STORE_CONFIG_DIR}/rclone.conf` },
-                    { name: "HOME", value: WORK_DIR },
-                    ...(store.files["ca-bundle.pem"] ? [{ name: "RCLONE_CA_CERT", value: `${STORE_CONFIG_DIR}/ca-bundle.pem` }] : []),
-                ],
-                volumeMounts: uploadMounts,
-                resources,
-                securityContext,
-            },
-        ],
+        containers: [restoreDrill === "off" ? uploaderContainer("upload", "all") : uploaderContainer("finalize", "finalize")],
         volumes,
     };
     const cleanPodSpec = JSON.parse(JSON.stringify(podSpec)) as Record<string, unknown>; // drops undefined fields
@@ -548,7 +640,8 @@ export function planEtcdBackup(input: EtcdBackupPlanInput<string>): EtcdBackupPl
             },
         },
     };
-    const ext = compression === "gzip" ? ".db.gz" : ".db";
+    // rclone crypt with filename_encryption "off" stores "<name>.bin".
+    const ext = `${compression === "gzip" ? ".db.gz" : ".db"}${input.encryption ? ".bin" : ""}`;
     return {
         namespace,
         cronJobName: name,

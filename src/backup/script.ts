@@ -4,6 +4,16 @@
  * saved the snapshot (`etcdctl snapshot save`) and checked it (`etcdutl
  * snapshot status`, whose exit code gates this container).
  *
+ * Phases (the script's first argument):
+ *   all       inspect → prepare → upload → verify → seal → retention → done
+ *   upload    inspect → prepare → upload → verify, and leaves the read-back,
+ *             decompressed snapshot at DRILL_SNAPSHOT for the restore drill
+ *             (etcd image init containers, exec form) plus a state file
+ *   finalize  seal → retention → done, after the drill succeeded
+ * A backup counts as good only once sealed (its .sha256 sidecar on the store),
+ * so nothing that failed verification or the drill is ever counted or kept in
+ * place of an older good one, and retention never runs after a failure.
+ *
  * Why the script reads the revision itself: etcdutl only prints to stdout
  * and the etcd image has no shell to redirect it, so nothing it says can
  * reach this container. The revision etcdutl reports is the main revision of
@@ -23,6 +33,12 @@ export interface BackupScriptArgs {
     storeUrl: string;
     /** Keep the newest `keep` good backups (>= 1). */
     keep: number;
+    /** Also keep the newest good backup of each of the newest `keepDaily` UTC days that have one. */
+    keepDaily: number;
+    /** Also keep the newest good backup of each of the newest `keepWeekly` ISO weeks (UTC) that have one. */
+    keepWeekly: number;
+    /** Where phase "upload" leaves the read-back, decompressed snapshot for the drill. */
+    drillSnapshotPath: string;
     compression: "gzip" | "none";
     /** Snapshot written by the init container (in the shared emptyDir). */
     snapshotPath: string;
@@ -31,6 +47,8 @@ export interface BackupScriptArgs {
     etcdImage: string;
     /** The etcd endpoint the snapshot came from (metadata only). */
     endpoint: string;
+    /** True when REMOTE_DIR is an rclone crypt remote (metadata only: the script is the same). */
+    encrypted: boolean;
     /** rclone --contimeout / --timeout / --retries. */
     rcloneConnectTimeoutSeconds: number;
     rcloneIoTimeoutSeconds: number;
@@ -93,7 +111,29 @@ snapshot_revision() {
 }
 `;
 
-const MAIN = String.raw`
+const MAIN = String.raw`# --- retention: which good backups to keep (mirror of retainedBackups() in retention.ts) ---
+# stdin: good backup names, newest first. stdout: the names to keep. A name
+# without a parsable timestamp is always kept: never delete what we cannot date.
+retention_keep() {
+  awk -v keep="$KEEP" -v daily="$KEEP_DAILY" -v weekly="$KEEP_WEEKLY" '
+    function epoch_day(y, m, d,   era, yoe, doy) { # days since 1970-01-01 (proleptic Gregorian)
+      y -= (m <= 2); era = int(y / 400); yoe = y - era * 400
+      doy = int((153 * (m > 2 ? m - 3 : m + 9) + 2) / 5) + d - 1
+      return era * 146097 + yoe * 365 + int(yoe / 4) - int(yoe / 100) + doy - 719468
+    }
+    NF == 0 { next }
+    {
+      n++; kept = (n <= keep)
+      if ($0 !~ /^etcd-snapshot-[0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9]T[0-9][0-9][0-9][0-9][0-9][0-9]Z-/) { print; next }
+      day = substr($0, 15, 8)
+      dn = epoch_day(substr(day, 1, 4) + 0, substr(day, 5, 2) + 0, substr(day, 7, 2) + 0)
+      week = dn - (dn + 3) % 7 # the Monday of its ISO week (1970-01-01 was a Thursday)
+      if (!(day in days)) { days[day] = 1; ndays++; if (ndays <= daily) kept = 1 }
+      if (!(week in weeks)) { weeks[week] = 1; nweeks++; if (nweeks <= weekly) kept = 1 }
+      if (kept) print
+    }'
+}
+
 # --- logging: every line says its step; a failure says step=<name> error=... ---
 step=start
 failed=0
@@ -103,16 +143,21 @@ fail() { failed=1; echo "$(now) step=$step error=\"$*\"" >&2; exit 1; }
 on_exit() { rc=$?; if [ "$rc" -ne 0 ] && [ "$failed" -eq 0 ]; then echo "$(now) step=$step error=\"exit code $rc\"" >&2; fi; }
 trap on_exit EXIT
 rc() { rclone --contimeout "$RCLONE_CONNECT_TIMEOUT" --timeout "$RCLONE_IO_TIMEOUT" --retries "$RCLONE_RETRIES" --low-level-retries "$RCLONE_RETRIES" "$@"; }
+number() { case "$2" in ''|*[!0-9]*) fail "$1=$2 is not a number";; esac; }
 
+phase=\${1:-all}
+case "$phase" in all|upload|finalize) ;; *) fail "unknown phase \"$phase\" (all, upload, finalize)";; esac
 [ -n "\${RCLONE_CONFIG:-}" ] && [ -r "$RCLONE_CONFIG" ] || fail "rclone config \${RCLONE_CONFIG:-unset} is not readable"
-case "$KEEP" in ''|*[!0-9]*) fail "KEEP=$KEEP is not a number";; esac
+number KEEP "$KEEP"; number KEEP_DAILY "$KEEP_DAILY"; number KEEP_WEEKLY "$KEEP_WEEKLY"
 [ "$KEEP" -ge 1 ] || fail "KEEP=$KEEP: at least 1 backup must be kept"
+STATE="$WORK/backup-state.env"
 
+if [ "$phase" != finalize ]; then
 step=inspect
 [ -s "$SNAPSHOT" ] || fail "snapshot $SNAPSHOT is missing or empty"
 snapshot_size=$(wc -c < "$SNAPSHOT" | tr -d ' ')
 revision=$(snapshot_revision "$SNAPSHOT") || fail "cannot read the revision of $SNAPSHOT"
-case "$revision" in ''|*[!0-9]*) fail "revision \"$revision\" is not a number";; esac
+number revision "$revision"
 snapshot_sha256=$(sha256sum "$SNAPSHOT" | cut -d ' ' -f 1) || fail "sha256sum $SNAPSHOT"
 log "size=$snapshot_size revision=$revision sha256=$snapshot_sha256"
 
@@ -132,7 +177,7 @@ size=$(wc -c < "$upload" | tr -d ' ')
 sha256=$(sha256sum "$upload" | cut -d ' ' -f 1) || fail "sha256sum $upload"
 printf '%s  %s\n' "$sha256" "$object" > "$WORK/$object.sha256"
 cat > "$WORK/$base.json" <<METADATA
-{"cluster":"$CLUSTER_NAME","object":"$object","revision":$revision,"size":$size,"sha256":"$sha256","snapshotSize":$snapshot_size,"snapshotSha256":"$snapshot_sha256","compression":"$COMPRESSION","createdAt":"$stamp","node":"\${NODE_NAME:-}","endpoint":"$ENDPOINT","etcdImage":"$ETCD_IMAGE"}
+{"cluster":"$CLUSTER_NAME","object":"$object","revision":$revision,"size":$size,"sha256":"$sha256","snapshotSize":$snapshot_size,"snapshotSha256":"$snapshot_sha256","compression":"$COMPRESSION","encrypted":$ENCRYPTED,"createdAt":"$stamp","node":"\${NODE_NAME:-}","endpoint":"$ENDPOINT","etcdImage":"$ETCD_IMAGE"}
 METADATA
 log "object=$object size=$size sha256=$sha256"
 
@@ -141,12 +186,41 @@ rc copyto "$upload" "$REMOTE_DIR/$object" || fail "upload of $object to $STORE_U
 rc copyto "$WORK/$base.json" "$REMOTE_DIR/$base.json" || fail "upload of $base.json to $STORE_URL failed"
 log "uploaded=$STORE_URL/$object"
 
+# Read the object back from the store (through the decryption when encrypted):
+# size and sha256 must be what was uploaded before anything counts as good.
 step=verify
 remote_size=$(rc lsf --format s "$REMOTE_DIR/$object") || fail "cannot stat $object on the store"
 [ "$remote_size" = "$size" ] || fail "size on the store is $remote_size, expected $size"
-remote_sha256=$(rc cat "$REMOTE_DIR/$object" | sha256sum | cut -d ' ' -f 1) || fail "cannot read $object back from the store"
+if [ "$phase" = upload ]; then
+  # The drill restores the copy read back from the store, not the local file.
+  rm -f "$WORK/$object" "$SNAPSHOT"
+  mkdir -p "$(dirname "$DRILL_SNAPSHOT")"
+  remote_sha256=$(rc cat "$REMOTE_DIR/$object" | tee "$WORK/readback" | sha256sum | cut -d ' ' -f 1) || fail "cannot read $object back from the store"
+else
+  remote_sha256=$(rc cat "$REMOTE_DIR/$object" | sha256sum | cut -d ' ' -f 1) || fail "cannot read $object back from the store"
+fi
 [ "$remote_sha256" = "$sha256" ] || fail "sha256 read back is $remote_sha256, expected $sha256"
 log "size=$remote_size sha256=$remote_sha256 verified=true"
+
+if [ "$phase" = upload ]; then
+  if [ "$COMPRESSION" = "gzip" ]; then
+    gunzip -c "$WORK/readback" > "$DRILL_SNAPSHOT" || fail "gunzip of the read-back $object"
+    rm -f "$WORK/readback"
+  else
+    mv "$WORK/readback" "$DRILL_SNAPSHOT"
+  fi
+  drill_sha256=$(sha256sum "$DRILL_SNAPSHOT" | cut -d ' ' -f 1)
+  [ "$drill_sha256" = "$snapshot_sha256" ] || fail "the read-back snapshot's sha256 is $drill_sha256, expected $snapshot_sha256"
+  printf "object='%s'\nbase='%s'\nrevision='%s'\nsize='%s'\nsha256='%s'\n" "$object" "$base" "$revision" "$size" "$sha256" > "$STATE"
+  log "drill_snapshot=$DRILL_SNAPSHOT sha256=$drill_sha256 next=restore-drill"
+  exit 0
+fi
+else
+  step=drill
+  [ -r "$STATE" ] || fail "$STATE is missing: the upload phase did not finish"
+  . "$STATE"
+  log "object=$object passed the restore drill"
+fi
 
 # The sidecar goes last: only a backup with a .sha256 on the store counts as good.
 step=seal
@@ -155,20 +229,18 @@ rc copyto "$WORK/$object.sha256" "$REMOTE_DIR/$object.sha256" || fail "upload of
 log "sealed=$STORE_URL/$object.sha256"
 
 step=retention
-good=$(rc lsf --files-only --include 'etcd-snapshot-*.sha256' "$REMOTE_DIR" | sort) || fail "cannot list $STORE_URL"
+good=$(rc lsf --files-only --include 'etcd-snapshot-*.sha256' "$REMOTE_DIR" | sed 's/\.sha256$//' | sort -r) || fail "cannot list $STORE_URL"
 total=$(printf '%s\n' "$good" | grep -c . || true)
-printf '%s\n' "$good" | grep -cxF "$object.sha256" > /dev/null || fail "the new backup $object.sha256 is not in the listing; deleting nothing"
-expired=""
-if [ "$total" -gt "$KEEP" ]; then
-  expired=$(printf '%s\n' "$good" | head -n $((total - KEEP)))
-fi
+printf '%s\n' "$good" | grep -qxF "$object" || fail "the new backup $object.sha256 is not in the listing; deleting nothing"
+printf '%s\n' "$good" | retention_keep > "$WORK/kept" || fail "retention selection failed; deleting nothing"
+grep -qxF "$(printf '%s\n' "$good" | head -n 1)" "$WORK/kept" || fail "the newest good backup would be deleted; deleting nothing"
+expired=$(printf '%s\n' "$good" | grep -vxFf "$WORK/kept" | sort || true) # oldest first
 deleted=0
-for sidecar in $expired; do
-  [ "$sidecar" != "$object.sha256" ] || continue # never the backup this run made
-  old=\${sidecar%.sha256}
+for old in $expired; do
+  [ "$old" != "$object" ] || continue # never the backup this run made
   old_base=\${old%.gz}; old_base=\${old_base%.db}
   # Sidecar first: a half-deleted backup no longer counts as good.
-  rc deletefile "$REMOTE_DIR/$sidecar" || fail "delete $sidecar"
+  rc deletefile "$REMOTE_DIR/$old.sha256" || fail "delete $old.sha256"
   rc deletefile "$REMOTE_DIR/$old" || fail "delete $old"
   if [ -n "$(rc lsf --files-only --include "$old_base.json" "$REMOTE_DIR")" ]; then
     rc deletefile "$REMOTE_DIR/$old_base.json" || fail "delete $old_base.json"
@@ -176,7 +248,7 @@ for sidecar in $expired; do
   log "deleted=$old"
   deleted=$((deleted + 1))
 done
-log "good=$total keep=$KEEP deleted=$deleted"
+log "good=$total keep=$KEEP keep_daily=$KEEP_DAILY keep_weekly=$KEEP_WEEKLY kept=$(grep -c . "$WORK/kept" || true) deleted=$deleted"
 
 step=done
 log "object=$STORE_URL/$object revision=$revision size=$size sha256=$sha256"
@@ -189,8 +261,12 @@ export function renderBackupScript(args: BackupScriptArgs): string {
         ["REMOTE_DIR", args.remoteDir],
         ["STORE_URL", args.storeUrl],
         ["KEEP", String(args.keep)],
+        ["KEEP_DAILY", String(args.keepDaily)],
+        ["KEEP_WEEKLY", String(args.keepWeekly)],
         ["COMPRESSION", args.compression],
+        ["ENCRYPTED", args.encrypted ? "true" : "false"],
         ["SNAPSHOT", args.snapshotPath],
+        ["DRILL_SNAPSHOT", args.drillSnapshotPath],
         ["WORK", args.workDir],
         ["ETCD_IMAGE", args.etcdImage],
         ["ENDPOINT", args.endpoint],

@@ -31,6 +31,8 @@ export function run(file: string, args: string[], options: RunOptions = {}): Pro
                 resolve({ stdout: String(stdout), stderr: String(stderr) });
             },
         );
+        // A program may exit without reading its input (EPIPE): its exit status, not the pipe, says how it went.
+        child.stdin?.on("error", () => undefined);
         child.stdin?.end(options.input ?? "");
     });
 }

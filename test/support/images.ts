@@ -14,6 +14,11 @@ export const ETCD_34_IMAGE = "etcd-recovery/etcd:3.4.23";
 export const KUBE_APISERVER_IMAGE = "etcd-recovery/kube-apiserver:v1.34.4";
 /** rclone + busybox shell and tools (sh, sha256sum, gzip, ...) + CA certificates. */
 export const UPLOADER_IMAGE = "etcd-recovery/uploader:rclone-1.60.1";
+/** A restore-runbook node: sshd (no host keys, no config: tests add them), busybox sh, pgrep, mountpoint, etcd 3.5 binaries; users root and etcd. */
+export const NODE_IMAGE = "etcd-recovery/node:3.5.35";
+
+/** Debian's sshd (internal-sftp) + busybox; user backup (uid 1000): the SFTP store of the backup tests. */
+export const SSHD_IMAGE = "etcd-recovery/sshd:9.2p1";
 
 /** The argument of scripts/images.sh that builds each image. */
 const BUILD_TARGET: Record<string, string> = {
@@ -21,6 +26,8 @@ const BUILD_TARGET: Record<string, string> = {
     [ETCD_34_IMAGE]: "etcd34",
     [KUBE_APISERVER_IMAGE]: "kube-apiserver",
     [UPLOADER_IMAGE]: "uploader",
+    [NODE_IMAGE]: "node",
+    [SSHD_IMAGE]: "sshd",
 };
 
 /** Throws, naming the command that builds them, when any of the images is not in the local engine. */

@@ -80,6 +80,22 @@ describe("EtcdBackup", () => {
         }
     });
 
+    test("encryption password and salt (Pulumi secrets) only in the store Secret, obscured in rclone.conf", async () => {
+        const backup = new EtcdBackup("enc", args({ encryption: { password: pulumi.secret("crypt-pw-zz9"), salt: pulumi.secret("crypt-salt-zz9") } }));
+        expect(await value(backup.storeUrlPattern)).toMatch(/\.db\.gz\.bin$/);
+        await settle();
+        const secret = registered.find((r) => r.type === "kubernetes:core/v1:Secret")!;
+        expect(secret.secretPaths).toEqual(["stringData"]);
+        const conf = secret.inputs.stringData["rclone.conf"] as string;
+        expect(conf).toMatch(/\[crypt\]\ntype = crypt\nremote = store:etcd-backups\nfilename_encryption = off\ndirectory_name_encryption = false\npassword = [A-Za-z0-9_-]+\npassword2 = [A-Za-z0-9_-]+\n$/);
+        for (const r of registered) {
+            expect(JSON.stringify(r.inputs)).not.toContain("crypt-pw-zz9");
+            expect(JSON.stringify(r.inputs)).not.toContain("crypt-salt-zz9");
+        }
+        const script = registered.find((r) => r.type === "kubernetes:core/v1:ConfigMap")!;
+        expect(script.inputs.data["backup.sh"]).toContain("REMOTE_DIR='crypt:etcd-backup/prod'");
+    });
+
     test("certificates from EtcdPki-style outputs go into a second Secret", async () => {
         new EtcdBackup("pki", args({ certificates: { secret: { caPem: pulumi.output("-----BEGIN CERTIFICATE-----ca"), certPem: pulumi.output("-----BEGIN CERTIFICATE-----c"), keyPem: pulumi.secret("-----BEGIN RSA PRIVATE KEY-----k") } }, nodeRole: "any" }));
         await settle();

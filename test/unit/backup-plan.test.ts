@@ -52,7 +52,7 @@ describe("planEtcdBackup", () => {
             "/var/lib/etcd-backup/snapshot.db",
         ]);
         expect(verify).toMatchObject({ name: "verify", command: ["etcdutl"], args: ["snapshot", "status", "/var/lib/etcd-backup/snapshot.db", "--write-out=json"] });
-        expect(pod.containers[0]).toMatchObject({ name: "upload", image: "rclone/rclone:1.60.1", command: ["/bin/sh", "/etc/etcd-backup/script/backup.sh"] });
+        expect(pod.containers[0]).toMatchObject({ name: "upload", image: "rclone/rclone:1.60.1", command: ["/bin/sh", "/etc/etcd-backup/script/backup.sh", "all"] });
         for (const c of [snapshot, verify, ...pod.containers]) expect(c.securityContext).toMatchObject({ readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] } });
     });
 
@@ -98,7 +98,7 @@ describe("planEtcdBackup", () => {
     test("SFTP: obscured password or key file, known_hosts always checked", () => {
         const password = planEtcdBackup(base({ storage: { sftp: { host: "10.0.0.9", port: 1022, user: "backup", password: "pw-zz9", knownHosts: "[10.0.0.9]:1022 ssh-ed25519 AAAA", path: "/srv/etcd" } } }));
         const conf = password.storeSecret.stringData["rclone.conf"]!;
-        expect(conf).toMatch(/^\[store\]\ntype = sftp\nhost = 10.0.0.9\nport = 1022\nuser = backup\npass = [A-Za-z0-9_-]+\nknown_hosts_file = \/etc\/etcd-backup\/store\/known_hosts\n$/);
+        expect(conf).toMatch(/^\[store\]\ntype = sftp\nhost = 10.0.0.9\nport = 1022\nuser = backup\npass = [A-Za-z0-9_-]+\nknown_hosts_file = \/etc\/etcd-backup\/store\/known_hosts\nshell_type = none\n$/);
         expect(conf).not.toContain("pw-zz9");
         expect(JSON.stringify(password.objects)).not.toContain("pw-zz9");
         expect(password.storeUrlPattern).toBe("sftp://backup@10.0.0.9:1022/srv/etcd/etcd-backup/prod/etcd-snapshot-<UTC timestamp>-rev<revision>.db.gz");
@@ -115,6 +115,51 @@ describe("planEtcdBackup", () => {
         const pvc = planEtcdBackup(base({ storage: { pvc: { claimName: "etcd-backups" } } }));
         expect(podOf(pvc).volumes).toContainEqual({ name: "store", persistentVolumeClaim: { claimName: "etcd-backups" } });
         expect(podOf(pvc).containers[0].volumeMounts).toContainEqual({ name: "store", mountPath: "/backup-store" });
+    });
+
+    test("encryption: an rclone crypt remote over the store's root in the Secret; the script writes through it", () => {
+        const plan = planEtcdBackup(base({ encryption: { password: "enc-pw-zz9" }, prefix: "nightly" }));
+        const conf = plan.storeSecret.stringData["rclone.conf"]!;
+        expect(conf).toContain("[store]\ntype = s3\n");
+        expect(conf).toMatch(/\n\[crypt\]\ntype = crypt\nremote = store:etcd-backups\nfilename_encryption = off\ndirectory_name_encryption = false\npassword = [A-Za-z0-9_-]+\n$/);
+        expect(conf).not.toContain("enc-pw-zz9");
+        expect(JSON.stringify(plan.objects)).not.toContain("enc-pw-zz9");
+        expect(plan.scriptConfigMap.data["backup.sh"]).toContain("REMOTE_DIR='crypt:nightly/prod'");
+        expect(plan.scriptConfigMap.data["backup.sh"]).toContain("ENCRYPTED='true'");
+        expect(plan.storeUrlPattern).toBe("s3://etcd-backups/nightly/prod/etcd-snapshot-<UTC timestamp>-rev<revision>.db.gz.bin");
+        // Every store: SFTP (relative and absolute base), hostPath.
+        const sftp = (path?: string) => planEtcdBackup(base({ encryption: { password: "p" }, storage: { sftp: { host: "h", user: "u", password: "x", knownHosts: "h k", path } } }));
+        expect(sftp().storeSecret.stringData["rclone.conf"]).toContain("remote = store:\n");
+        expect(sftp("/srv/b").storeSecret.stringData["rclone.conf"]).toContain("remote = store:/srv/b\n");
+        expect(sftp("/srv/b").scriptConfigMap.data["backup.sh"]).toContain("REMOTE_DIR='crypt:etcd-backup/prod'");
+        const host = planEtcdBackup(base({ encryption: { password: "p" }, storage: { hostPath: { path: "/var/backups" } } }));
+        expect(host.storeSecret.stringData["rclone.conf"]).toContain("remote = store:/backup-store\n");
+        // Without encryption the script writes to the store directly.
+        expect(planEtcdBackup(base()).scriptConfigMap.data["backup.sh"]).toContain("REMOTE_DIR='store:etcd-backups/etcd-backup/prod'");
+        expect(sftp("/srv/b").storeSecret.stringData["rclone.conf"]).toContain("shell_type = none\n");
+    });
+
+    test.each<["status" | "restore", string[]]>([
+        ["status", ["snapshot", "verify", "upload", "drill-status"]],
+        ["restore", ["snapshot", "verify", "upload", "drill-status", "drill-restore"]],
+    ])("restore drill %s: upload as an init container, drill in the etcd image (exec form), then finalize", (drill, initNames) => {
+        const pod = podOf(planEtcdBackup(base({ restoreDrill: drill, etcdImage: "registry.local/etcd:3.5.21-0" })));
+        expect(pod.initContainers.map((c: any) => c.name)).toEqual(initNames);
+        const upload = pod.initContainers[2];
+        expect(upload.command).toEqual(["/bin/sh", "/etc/etcd-backup/script/backup.sh", "upload"]);
+        expect(pod.initContainers[3]).toMatchObject({ image: "registry.local/etcd:3.5.21-0", command: ["etcdutl"], args: ["snapshot", "status", "/var/lib/etcd-backup/drill/snapshot.db", "--write-out=json"] });
+        if (drill === "restore") {
+            expect(pod.initContainers[4]).toMatchObject({ command: ["etcdutl"], args: ["snapshot", "restore", "/var/lib/etcd-backup/drill/snapshot.db", "--data-dir=/var/lib/etcd-backup/drill/restore"] });
+        }
+        expect(pod.containers).toHaveLength(1);
+        expect(pod.containers[0]).toMatchObject({ name: "finalize", command: ["/bin/sh", "/etc/etcd-backup/script/backup.sh", "finalize"] });
+        expect(pod.containers[0].volumeMounts).toEqual(upload.volumeMounts);
+    });
+
+    test("retention tiers reach the script", () => {
+        const script = planEtcdBackup(base({ keep: 3, keepDaily: 7, keepWeekly: 4 })).scriptConfigMap.data["backup.sh"]!;
+        expect(script).toContain("KEEP='3'\nKEEP_DAILY='7'\nKEEP_WEEKLY='4'\n");
+        expect(planEtcdBackup(base()).scriptConfigMap.data["backup.sh"]).toContain("KEEP='5'\nKEEP_DAILY='0'\nKEEP_WEEKLY='0'\n");
     });
 
     test("createNamespace adds a privileged Pod Security namespace first", () => {
@@ -140,6 +185,11 @@ describe("planEtcdBackup", () => {
         ["two endpoints", { endpoints: ["https://10.0.0.1:2379", "https://10.0.0.2:2379"] }, /^endpoints: .* exactly one client URL/],
         ["no hostNetwork, no endpoints", { hostNetwork: false }, /^endpoints: missing — without hostNetwork/],
         ["unknown preset", { certificates: { preset: "k3s" as any } }, /^certificates.preset: "k3s"/],
+        ["keepDaily negative", { keepDaily: -1 }, /^keepDaily: -1 — give an integer >= 0/],
+        ["keepWeekly fraction", { keepWeekly: 1.5 }, /^keepWeekly: 1.5 — give an integer >= 0/],
+        ["unknown drill", { restoreDrill: "full" as any }, /^restoreDrill: "full" — give "off", "status" or "restore"/],
+        ["encryption without password", { encryption: {} as any }, /^encryption.password: missing — give the credential/],
+        ["encryption password with a newline", { encryption: { password: "a\nb" } }, /^encryption.password: "<hidden>" — must be a single line/],
         ["credential with a newline", { storage: { s3: { ...s3.s3, secretAccessKey: "a\nb" } } }, /^storage.s3.secretAccessKey: "<hidden>" — must be a single line/],
     ])("%s", (_case, overrides, message) => {
         const error = inputError(() => planEtcdBackup(base(overrides)));
@@ -169,6 +219,10 @@ describe("renderBackupScript", () => {
         rcloneConnectTimeoutSeconds: 10,
         rcloneIoTimeoutSeconds: 60,
         rcloneRetries: 3,
+        keepDaily: 7,
+        keepWeekly: 4,
+        encrypted: false,
+        drillSnapshotPath: "/var/lib/etcd-backup/drill/snapshot.db",
     });
     test("strict shell, quoted settings, retention only after verify and seal", () => {
         expect(script.startsWith("#!/bin/sh\n")).toBe(true);

@@ -1,0 +1,248 @@
+// The rendered uploader script, run by busybox sh with busybox applets (what
+// the uploader image has) and the real rclone on a real snapshot, against a
+// local-directory store. rclone is reached through a recording wrapper that
+// can also corrupt what the store returns on read-back, so the order of store
+// operations and "nothing is deleted after a failed read-back" are checked on
+// real runs, not on the script text.
+import { spawnSync } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { retainedBackups } from "../../src/backup/retention";
+import { BackupScriptArgs, renderBackupScript } from "../../src/backup/script";
+import { run } from "../harness/exec";
+import { freePorts, requireTool, startProcess, waitFor } from "../support/processes";
+
+const BUSYBOX = "/bin/busybox";
+const RCLONE = "/usr/bin/rclone";
+for (const [tool, fix] of [
+    [BUSYBOX, "apt-get install busybox-static"],
+    [RCLONE, "apt-get install rclone"],
+]) {
+    if (!fs.existsSync(tool!)) throw new Error(`${tool} is missing: run ${fix}`);
+}
+const BIN = { etcd: requireTool("etcd"), etcdctl: requireTool("etcdctl") };
+
+let root: string;
+let snapshotFile: string;
+let appletDir: string;
+let runCount = 0;
+
+beforeAll(async () => {
+    root = fs.mkdtempSync(path.join(os.tmpdir(), "backup-script-"));
+    // busybox applets only, like the uploader image's /bin.
+    appletDir = path.join(root, "applets");
+    fs.mkdirSync(appletDir);
+    for (const applet of spawnSync(BUSYBOX, ["--list"], { encoding: "utf8" }).stdout.split("\n").filter(Boolean)) {
+        fs.symlinkSync(BUSYBOX, path.join(appletDir, applet));
+    }
+    // A real snapshot of a small etcd.
+    const [client, peer] = await freePorts(2);
+    const dataDir = path.join(root, "etcd");
+    const etcd = startProcess({
+        name: "etcd",
+        command: BIN.etcd,
+        args: [`--data-dir=${dataDir}`, `--listen-client-urls=http://127.0.0.1:${client}`, `--advertise-client-urls=http://127.0.0.1:${client}`, `--listen-peer-urls=http://127.0.0.1:${peer}`, `--initial-advertise-peer-urls=http://127.0.0.1:${peer}`, `--initial-cluster=default=http://127.0.0.1:${peer}`],
+        logFile: path.join(root, "etcd.log"),
+    });
+    try {
+        const ctl = (args: string[]) => run(BIN.etcdctl, [`--endpoints=http://127.0.0.1:${client}`, "--command-timeout=5s", ...args]);
+        await waitFor("etcd answers", async () => (await ctl(["put", "/probe", "1"]), true), { deadlineMs: 30_000, aborted: () => (etcd.isRunning() ? undefined : "etcd exited"), describe: () => etcd.logTail() });
+        for (let i = 0; i < 30; i++) await ctl(["put", `/registry/k${i}`, `value-${i}`]);
+        snapshotFile = path.join(root, "snapshot.db");
+        await ctl(["snapshot", "save", snapshotFile]);
+    } finally {
+        await etcd.stop();
+    }
+}, 60_000);
+
+afterAll(() => {
+    if (root) fs.rmSync(root, { recursive: true, force: true });
+});
+
+interface ScriptRun {
+    code: number;
+    stdout: string;
+    stderr: string;
+    /** rclone subcommand lines as the wrapper saw them (options stripped). */
+    calls: string[];
+    work: string;
+}
+
+/** The wrapper's faults: "corrupt-cat" flips a byte of every snapshot object read back; "wrong-size" lies about its size. */
+type Fault = "none" | "corrupt-cat" | "wrong-size";
+
+function newStore(): string {
+    const dir = path.join(root, `store-${++runCount}`);
+    fs.mkdirSync(dir);
+    return dir;
+}
+
+function runScript(store: string, phase: string, overrides: Partial<BackupScriptArgs> = {}, fault: Fault = "none", work?: string): ScriptRun {
+    const id = ++runCount;
+    const dir = work ?? path.join(root, `work-${id}`);
+    if (!work) {
+        fs.mkdirSync(dir);
+        fs.copyFileSync(snapshotFile, path.join(dir, "snapshot.db"));
+    }
+    const args: BackupScriptArgs = {
+        clusterName: "prod",
+        remoteDir: `store:${store}/etcd-backup/prod`,
+        storeUrl: `file://${store}/etcd-backup/prod`,
+        keep: 2,
+        keepDaily: 0,
+        keepWeekly: 0,
+        compression: "gzip",
+        encrypted: false,
+        snapshotPath: path.join(dir, "snapshot.db"),
+        drillSnapshotPath: path.join(dir, "drill", "snapshot.db"),
+        workDir: dir,
+        etcdImage: "etcd:test",
+        endpoint: "https://127.0.0.1:2379",
+        rcloneConnectTimeoutSeconds: 5,
+        rcloneIoTimeoutSeconds: 10,
+        rcloneRetries: 1,
+        ...overrides,
+    };
+    const scriptFile = path.join(root, `backup-${id}.sh`);
+    fs.writeFileSync(scriptFile, renderBackupScript(args));
+    const fakeBin = path.join(root, `fakebin-${id}`);
+    fs.mkdirSync(fakeBin);
+    const callLog = path.join(root, `calls-${id}.log`);
+    // Logs the subcommand and its operands (rc() puts 8 option words first), then runs the real rclone.
+    fs.writeFileSync(
+        path.join(fakeBin, "rclone"),
+        `#!/bin/sh
+shift 8
+echo "$*" >> '${callLog}'
+if [ "$1" = cat ] && [ '${fault}' = corrupt-cat ] && case "$2" in *.db|*.db.gz) true;; *) false;; esac; then
+  ${RCLONE} cat "$2" > '${callLog}.obj' || exit 1
+  printf '\\377' | dd of='${callLog}.obj' bs=1 seek=100 conv=notrunc 2>/dev/null
+  exec cat '${callLog}.obj'
+fi
+if [ "$1" = lsf ] && [ "$2" = --format ] && [ '${fault}' = wrong-size ]; then echo 12345; exit 0; fi
+exec ${RCLONE} "$@"
+`,
+        { mode: 0o755 },
+    );
+    const conf = path.join(root, `rclone-${id}.conf`);
+    fs.writeFileSync(conf, "[store]\ntype = local\n", { mode: 0o600 });
+    const result = spawnSync(BUSYBOX, ["sh", scriptFile, phase], {
+        encoding: "utf8",
+        env: { PATH: `${fakeBin}:${appletDir}`, RCLONE_CONFIG: conf, HOME: dir, NODE_NAME: "cp-1" },
+        timeout: 60_000,
+    });
+    const calls = fs.existsSync(callLog) ? fs.readFileSync(callLog, "utf8").split("\n").filter(Boolean) : [];
+    return { code: result.status ?? -1, stdout: result.stdout, stderr: result.stderr, calls, work: dir };
+}
+
+const listing = (store: string) => (fs.existsSync(path.join(store, "etcd-backup/prod")) ? fs.readdirSync(path.join(store, "etcd-backup/prod")).sort() : []);
+const verb = (call: string) => call.split(" ")[0]!;
+const objectOf = (r: ScriptRun) => /step=done object=\S+\/(etcd-snapshot-\S+)/.exec(r.stdout)?.[1];
+
+/** A sealed backup made by hand, with the given name timestamp. */
+function fakeBackup(store: string, stamp: string): string {
+    const dir = path.join(store, "etcd-backup/prod");
+    fs.mkdirSync(dir, { recursive: true });
+    const object = `etcd-snapshot-${stamp}-rev7.db.gz`;
+    fs.writeFileSync(path.join(dir, object), "old backup");
+    fs.writeFileSync(path.join(dir, `${object}.sha256`), `0  ${object}\n`);
+    fs.writeFileSync(path.join(dir, `etcd-snapshot-${stamp}-rev7.json`), "{}");
+    return object;
+}
+
+describe("uploader script on a real snapshot and a real rclone store", () => {
+    test("order: upload, read back (size, sha256), seal, then list and delete; keeps the newest N", () => {
+        const store = newStore();
+        const old = ["20240101T000000Z", "20240102T000000Z", "20240103T000000Z"].map((s) => fakeBackup(store, s));
+        const r = runScript(store, "all");
+        expect(r.stderr).toBe("");
+        expect(r.code).toBe(0);
+        const object = objectOf(r)!;
+        const dir = `${store}/etcd-backup/prod`;
+        const verbs = r.calls.map(verb);
+        expect(r.calls.slice(0, 6)).toEqual([
+            `copyto ${r.work}/${object} store:${dir}/${object}`,
+            `copyto ${r.work}/${object.replace(/\.db\.gz$/, ".json")} store:${dir}/${object.replace(/\.db\.gz$/, ".json")}`,
+            `lsf --format s store:${dir}/${object}`,
+            `cat store:${dir}/${object}`,
+            `copyto ${r.work}/${object}.sha256 store:${dir}/${object}.sha256`,
+            `cat store:${dir}/${object}.sha256`,
+        ]);
+        expect(verbs.indexOf("deletefile")).toBeGreaterThan(5);
+        // Each expired backup: sidecar first, then the object, then its metadata.
+        const deletes = r.calls.filter((c) => verb(c) === "deletefile").map((c) => path.posix.basename(c.split(" ")[1]!));
+        expect(deletes).toEqual(old.slice(0, 2).flatMap((o) => [`${o}.sha256`, o, o.replace(/\.db\.gz$/, ".json")]));
+        expect(listing(store)).toEqual([old[2]!, `${old[2]}.sha256`, old[2]!.replace(/\.db\.gz$/, ".json"), object, `${object}.sha256`, object.replace(/\.db\.gz$/, ".json")].sort());
+        expect(r.stdout).toMatch(/step=verify size=\d+ sha256=[0-9a-f]{64} verified=true/);
+    });
+
+    test.each<[Fault, RegExp]>([
+        ["corrupt-cat", /step=verify error="sha256 read back is [0-9a-f]{64}, expected [0-9a-f]{64}"/],
+        ["wrong-size", /step=verify error="size on the store is 12345, expected \d+"/],
+    ])("read-back fault %s: fails at step=verify, seals nothing, deletes nothing", (fault, message) => {
+        const store = newStore();
+        ["20240101T000000Z", "20240102T000000Z", "20240103T000000Z"].forEach((s) => fakeBackup(store, s));
+        const before = listing(store);
+        const r = runScript(store, "all", { keep: 1 }, fault);
+        expect(r.code).not.toBe(0);
+        expect(r.stderr).toMatch(message);
+        expect(r.calls.map(verb)).not.toContain("deletefile");
+        expect(r.stdout).not.toMatch(/step=(seal|retention)/);
+        // The unverified object stays unsealed (no .sha256): it never counts as good.
+        const after = listing(store);
+        expect(after.filter((f) => f.endsWith(".sha256"))).toEqual(before.filter((f) => f.endsWith(".sha256")));
+        expect(after.filter((f) => !before.includes(f)).some((f) => f.endsWith(".sha256"))).toBe(false);
+    });
+
+    test.each<["gzip" | "none"]>([["gzip"], ["none"]])("phases upload + finalize (%s): the read-back, decompressed copy equals the snapshot; sealing waits for finalize", (compression) => {
+        const store = newStore();
+        const up = runScript(store, "upload", { compression });
+        expect(up.stderr).toBe("");
+        expect(up.code).toBe(0);
+        expect(fs.readFileSync(path.join(up.work, "drill", "snapshot.db")).equals(fs.readFileSync(snapshotFile))).toBe(true);
+        expect(fs.existsSync(path.join(up.work, "snapshot.db"))).toBe(false); // the drill must use the store's copy
+        expect(listing(store).some((f) => f.endsWith(".sha256"))).toBe(false);
+        expect(up.calls.map(verb)).not.toContain("deletefile");
+
+        const fin = runScript(store, "finalize", { compression }, "none", up.work);
+        expect(fin.stderr).toBe("");
+        expect(fin.code).toBe(0);
+        expect(fin.stdout).toMatch(/step=drill object=etcd-snapshot-\S+ passed the restore drill/);
+        expect(listing(store).filter((f) => f.endsWith(".sha256"))).toHaveLength(1);
+    });
+
+    test("finalize without a finished upload phase fails and touches nothing", () => {
+        const store = newStore();
+        const r = runScript(store, "finalize");
+        expect(r.code).not.toBe(0);
+        expect(r.stderr).toMatch(/step=drill error=".*backup-state.env is missing: the upload phase did not finish"/);
+        expect(r.calls).toEqual([]);
+    });
+
+    test("daily and weekly tiers on a real store: what stays is exactly retainedBackups()", () => {
+        const store = newStore();
+        // Two backups a day at 00:00 and 12:00 over the 30 days before today.
+        const stamps: string[] = [];
+        const today = Date.UTC(new Date().getUTCFullYear(), new Date().getUTCMonth(), new Date().getUTCDate());
+        for (let d = 30; d >= 1; d--) {
+            for (const hour of [0, 12]) {
+                const t = new Date(today - d * 86_400_000 + hour * 3_600_000).toISOString();
+                stamps.push(`${t.slice(0, 4)}${t.slice(5, 7)}${t.slice(8, 10)}T${t.slice(11, 13)}0000Z`);
+            }
+        }
+        const old = stamps.map((s) => fakeBackup(store, s));
+        const policy = { keep: 2, daily: 5, weekly: 3 };
+        const r = runScript(store, "all", { keep: policy.keep, keepDaily: policy.daily, keepWeekly: policy.weekly });
+        expect(r.stderr).toBe("");
+        expect(r.code).toBe(0);
+        const object = objectOf(r)!;
+        const expected = retainedBackups([...old, object], policy);
+        // The new one and 1 more of the newest, the newest of 4 older days, and older weeks' newest.
+        expect(expected.length).toBeGreaterThanOrEqual(2 + 4);
+        expect(expected.length).toBeLessThan(old.length - 40);
+        const sealed = listing(store).filter((f) => f.endsWith(".sha256")).map((f) => f.replace(/\.sha256$/, ""));
+        expect(sealed.sort()).toEqual([...expected].sort());
+        expect(r.stdout).toMatch(new RegExp(`step=retention good=${old.length + 1} keep=2 keep_daily=5 keep_weekly=3 kept=${expected.length} deleted=${old.length + 1 - expected.length}`));
+    });
+});
