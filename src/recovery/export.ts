@@ -117,6 +117,13 @@ export function selectionArgs(selection: Selection, index = 0): string[] {
     ];
 }
 
+/** "configmaps shop/app-config", "secrets -l app=shop in shop", … for messages. */
+export function describeSelection(selection: Selection): string {
+    const where = selection.allNamespaces ? " in all namespaces" : selection.namespace ? ` in ${selection.namespace}` : "";
+    const what = selection.name ? ` ${selection.name}` : selection.labelSelector ? ` -l ${selection.labelSelector}` : "";
+    return `${selection.kind}${what}${where}`;
+}
+
 /** Multi-document YAML, apply-ready. */
 export function toApplyYaml(objects: KubeObject[]): string {
     return objects.map((o) => `---\n${yaml.dump(o, { noRefs: true, lineWidth: -1 })}`).join("");
@@ -136,6 +143,10 @@ export interface ExportOptions extends CleanOptions {
     /** kubectl binary. Default "kubectl" on PATH. */
     kubectl?: string;
     timeoutMs?: number;
+    /** A selection by name that finds nothing gives no object instead of an error (for reading the live side of a diff). Default false. */
+    ignoreNotFound?: boolean;
+    /** Called after each selection with a one-line progress message (for long runs). */
+    onProgress?: (message: string) => void;
 }
 
 export interface ExportResult {
@@ -164,7 +175,8 @@ export async function exportObjects(options: ExportOptions): Promise<ExportResul
     const objects: KubeObject[] = [];
     const notes: string[] = [];
     for (const [i, selection] of options.selections.entries()) {
-        const args = [`--kubeconfig=${options.kubeconfigPath}`, ...selectionArgs(selection, i), "--output=json"];
+        const started = Date.now();
+        const args = [`--kubeconfig=${options.kubeconfigPath}`, ...selectionArgs(selection, i), "--output=json", ...(options.ignoreNotFound ? ["--ignore-not-found"] : [])];
         let out: string;
         try {
             out = await runKubectl(kubectl, args, options.timeoutMs ?? 60_000);
@@ -178,8 +190,11 @@ export async function exportObjects(options: ExportOptions): Promise<ExportResul
             }
             throw error;
         }
-        const parsed = JSON.parse(out) as KubeObject;
+        const parsed = (out.trim() === "" ? { items: [] } : JSON.parse(out)) as KubeObject;
         const items: KubeObject[] = Array.isArray(parsed.items) ? parsed.items : [parsed];
+        options.onProgress?.(
+            `[${i + 1}/${options.selections.length}] ${describeSelection(selection)}: ${items.length} object${items.length === 1 ? "" : "s"} (${((Date.now() - started) / 1000).toFixed(1)} s)`,
+        );
         for (const item of items) {
             const cleaned = cleanForApply(item, options);
             objects.push(cleaned.object);

@@ -1,10 +1,10 @@
 /**
  * Certificates minted for one recovery environment: nothing of the original
  * cluster's PKI is needed to read its data. Issued at once, without Pulumi,
- * for scripts, tests and the demo; the component will use Certificate
- * resources so keys are made once and kept (as secrets) in state.
+ * for scripts, tests and the demo, with the same names and profiles as the
+ * RecoveryEnvironment component, whose Certificate resources make keys once
+ * and keep them (as secrets) in state.
  */
-import { generateKeyPairSync } from "crypto";
 import { genCert, initCa } from "../pki/cfssl";
 import { CfsslConfig, CfsslCsr } from "../pki/cfssl-types";
 import { issueEtcdPki } from "../pki/etcd-pki-issue";
@@ -34,7 +34,7 @@ export interface RecoveryPki {
 }
 
 /** SANs the serving certificate needs: the address the host uses, and the in-cluster names. */
-function servingHosts(addresses: RecoveryAddresses): string[] {
+export function recoveryServingHosts(addresses: RecoveryAddresses): string[] {
     return [addresses.apiserverIp, "127.0.0.1", "localhost", "kube-apiserver", "kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local"];
 }
 
@@ -45,19 +45,16 @@ export function issueRecoveryPki(name: string, addresses: RecoveryAddresses, ori
         const { certPem, keyPem } = genCert({ caCertPem: kubeCa.certPem, caKeyPem: kubeCa.keyPem, config: SIGNING, profile, csr });
         return { certPem, keyPem };
     };
-    const sa = generateKeyPairSync("rsa", {
-        modulusLength: 2048,
-        publicKeyEncoding: { type: "spki", format: "pem" },
-        privateKeyEncoding: { type: "pkcs8", format: "pem" },
-    });
+    // As the component does: kube-apiserver reads the verifying key out of a certificate.
+    const sa = issue("client", { CN: "service-account-signer", key: KEY });
     const encryptionConfig = original?.encryption?.content;
     return {
         files: {
             etcd: memberCertificateFiles(etcdPki, RECOVERY_MEMBER_NAME),
             apiserverEtcdClient: etcdPki.clients.apiserver,
             kubeCaCertPem: kubeCa.certPem,
-            apiserverServing: issue("server", { CN: "kube-apiserver", hosts: servingHosts(addresses), key: KEY }),
-            serviceAccount: { publicKeyPem: sa.publicKey, privateKeyPem: sa.privateKey },
+            apiserverServing: issue("server", { CN: "kube-apiserver", hosts: recoveryServingHosts(addresses), key: KEY }),
+            serviceAccount: { publicKeyPem: sa.certPem, privateKeyPem: sa.keyPem },
             ...(encryptionConfig !== undefined ? { encryptionConfig } : {}),
         },
         kubeCaCertPem: kubeCa.certPem,

@@ -11,8 +11,9 @@
  * API URL is its address on that network: the Docker host reaches it through
  * the bridge, Docker's isolation rules drop anything forwarded into or out of
  * an internal network, so nothing off the host can reach it and it can reach
- * nothing off the host. (Services that listen on the Docker host's own
- * addresses remain reachable from inside, as for any bridge network.)
+ * nothing off the host. The Docker host's own addresses remain reachable from
+ * inside, as for any bridge network; the component closes them with one
+ * iptables rule (host-guard.ts), measured in test/integration/recovery-etcd34.
  */
 import { InputError } from "../errors";
 import { ContainerFile, ContainerSpec, DockerPlan } from "../docker/plan";

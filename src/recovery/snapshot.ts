@@ -8,7 +8,7 @@
  * container, which checks the database itself.
  */
 import { createHash } from "crypto";
-import { createReadStream, promises as fs } from "fs";
+import { closeSync, createReadStream, openSync, promises as fs, readSync, statSync } from "fs";
 
 /** bbolt's meta page magic, little-endian at offset 16 of the first page. */
 const BOLT_MAGIC = 0xed0cdaed;
@@ -26,6 +26,8 @@ export interface SnapshotFileCheck {
     sizeBytes: number;
     /** Hex SHA-256 of the database part, as stored at the end of the file. */
     sha256: string;
+    /** The file's modification time (ISO 8601): when it was saved or copied here. */
+    modifiedAt: string;
 }
 
 async function sha256Of(path: string, length: number): Promise<Buffer> {
@@ -41,27 +43,8 @@ async function sha256Of(path: string, length: number): Promise<Buffer> {
     return hash.digest();
 }
 
-/** Throws a SnapshotError that says what is wrong; resolves with the file's size and hash when it is intact. */
-export async function verifySnapshotFile(path: string): Promise<SnapshotFileCheck> {
-    let size: number;
-    try {
-        const stat = await fs.stat(path);
-        if (!stat.isFile()) throw new SnapshotError(path, "is not a regular file");
-        size = stat.size;
-    } catch (error) {
-        if (error instanceof SnapshotError) throw error;
-        throw new SnapshotError(path, `cannot be read: ${(error as Error).message}`);
-    }
-    if (size < 4096 + SHA256_SIZE) throw new SnapshotError(path, `is truncated or not an etcd snapshot: ${size} bytes is less than one database page and its hash`);
-    const handle = await fs.open(path, "r");
-    const header = Buffer.alloc(20);
-    const trailer = Buffer.alloc(SHA256_SIZE);
-    try {
-        await handle.read(header, 0, header.length, 0);
-        await handle.read(trailer, 0, SHA256_SIZE, size - SHA256_SIZE);
-    } finally {
-        await handle.close();
-    }
+/** What the first page and the last 32 bytes say; throws a SnapshotError, or returns the stored hash. */
+function checkLayout(path: string, size: number, header: Buffer, trailer: Buffer): void {
     if (header.readUInt32LE(16) !== BOLT_MAGIC) {
         throw new SnapshotError(path, "is not an etcd snapshot: it does not start with a bbolt database header");
     }
@@ -74,9 +57,81 @@ export async function verifySnapshotFile(path: string): Promise<SnapshotFileChec
     if (size % 512 !== SHA256_SIZE) {
         throw new SnapshotError(path, `is truncated or corrupt: its size ${size} is not a whole number of database pages plus the 32-byte hash that etcdctl snapshot save appends`);
     }
-    const actual = await sha256Of(path, size - SHA256_SIZE);
+}
+
+function checkSize(path: string, size: number): void {
+    if (size < 4096 + SHA256_SIZE) throw new SnapshotError(path, `is truncated or not an etcd snapshot: ${size} bytes is less than one database page and its hash`);
+}
+
+function checkHash(path: string, actual: Buffer, trailer: Buffer): void {
     if (!actual.equals(trailer)) {
         throw new SnapshotError(path, "is corrupt: the SHA-256 of its database does not match the hash stored at its end");
     }
-    return { path, sizeBytes: size, sha256: trailer.toString("hex") };
+}
+
+function statFile(path: string, stat: () => { isFile(): boolean; size: number; mtime: Date }): { size: number; mtime: Date } {
+    try {
+        const s = stat();
+        if (!s.isFile()) throw new SnapshotError(path, "is not a regular file");
+        return { size: s.size, mtime: s.mtime };
+    } catch (error) {
+        if (error instanceof SnapshotError) throw error;
+        throw new SnapshotError(path, `cannot be read: ${(error as Error).message}`);
+    }
+}
+
+/** Throws a SnapshotError that says what is wrong; resolves with the file's size and hash when it is intact. */
+export async function verifySnapshotFile(path: string): Promise<SnapshotFileCheck> {
+    let stat: { size: number; mtime: Date };
+    try {
+        const s = await fs.stat(path);
+        stat = statFile(path, () => s);
+    } catch (error) {
+        stat = statFile(path, () => {
+            throw error;
+        });
+    }
+    const size = stat.size;
+    checkSize(path, size);
+    const handle = await fs.open(path, "r");
+    const header = Buffer.alloc(20);
+    const trailer = Buffer.alloc(SHA256_SIZE);
+    try {
+        await handle.read(header, 0, header.length, 0);
+        await handle.read(trailer, 0, SHA256_SIZE, size - SHA256_SIZE);
+    } finally {
+        await handle.close();
+    }
+    checkLayout(path, size, header, trailer);
+    checkHash(path, await sha256Of(path, size - SHA256_SIZE), trailer);
+    return { path, sizeBytes: size, sha256: trailer.toString("hex"), modifiedAt: stat.mtime.toISOString() };
+}
+
+/**
+ * The same check, synchronously: a component constructor runs it, so a corrupt
+ * file fails `pulumi preview` before any resource is registered.
+ */
+export function verifySnapshotFileSync(path: string): SnapshotFileCheck {
+    const { size, mtime } = statFile(path, () => statSync(path));
+    checkSize(path, size);
+    const fd = openSync(path, "r");
+    try {
+        const header = Buffer.alloc(20);
+        const trailer = Buffer.alloc(SHA256_SIZE);
+        readSync(fd, header, 0, header.length, 0);
+        readSync(fd, trailer, 0, SHA256_SIZE, size - SHA256_SIZE);
+        checkLayout(path, size, header, trailer);
+        const hash = createHash("sha256");
+        const chunk = Buffer.alloc(1 << 20);
+        for (let offset = 0; offset < size - SHA256_SIZE; ) {
+            const n = readSync(fd, chunk, 0, Math.min(chunk.length, size - SHA256_SIZE - offset), offset);
+            if (n === 0) throw new SnapshotError(path, "changed while it was read");
+            hash.update(chunk.subarray(0, n));
+            offset += n;
+        }
+        checkHash(path, hash.digest(), trailer);
+        return { path, sizeBytes: size, sha256: trailer.toString("hex"), modifiedAt: mtime.toISOString() };
+    } finally {
+        closeSync(fd);
+    }
 }

@@ -18,6 +18,7 @@ import {
     toApplyYaml,
     validateOriginalCluster,
     verifySnapshotFile,
+    verifySnapshotFileSync,
 } from "../../src/recovery";
 import { isIssuedBy } from "../../src/pki";
 
@@ -194,7 +195,9 @@ describe("verifySnapshotFile", () => {
 
     test("an intact file passes with its size and hash", async () => {
         const { file, content } = snapshotFile("ok.db");
-        await expect(verifySnapshotFile(file)).resolves.toEqual({ path: file, sizeBytes: content.length, sha256: content.subarray(-32).toString("hex") });
+        const expected = { path: file, sizeBytes: content.length, sha256: content.subarray(-32).toString("hex"), modifiedAt: fs.statSync(file).mtime.toISOString() };
+        await expect(verifySnapshotFile(file)).resolves.toEqual(expected);
+        expect(verifySnapshotFileSync(file)).toEqual(expected);
     });
 
     test.each([
@@ -207,6 +210,7 @@ describe("verifySnapshotFile", () => {
         const { file, content } = snapshotFile("damaged.db");
         fs.writeFileSync(file, damage(Buffer.from(content)));
         await expect(verifySnapshotFile(file)).rejects.toThrow(message);
+        expect(() => verifySnapshotFileSync(file)).toThrow(message);
     });
 
     test("a missing file", async () => {

@@ -1,0 +1,170 @@
+/**
+ * Getting objects back from a recovery environment, from the command line:
+ *
+ *   npx ts-node src/cli/recovery.ts export --kubeconfig recovery.kubeconfig --kind configmaps -n shop --name app-config [-o out.yaml]
+ *   npx ts-node src/cli/recovery.ts diff --kubeconfig recovery.kubeconfig --live-kubeconfig ~/.kube/config --kind configmaps -n shop
+ *
+ * Every `--kind` starts a new selection; the -n/--name/-l/-A after it refine
+ * that selection. YAML goes to stdout (or -o FILE, written 0600: it may hold
+ * Secrets); progress and notes go to stderr. `diff` exits 0 when snapshot and
+ * live agree, 1 when they differ, 2 on an error (as diff(1) does).
+ */
+import * as fs from "fs";
+import { diffObjects, renderDiffReport } from "../recovery/diff";
+import { exportObjects, Selection } from "../recovery/export";
+
+export const USAGE = `usage:
+  recovery export --kubeconfig FILE --kind KIND [--name NAME | -l SELECTOR] [-n NAMESPACE | -A] [--kind KIND ...]
+                  [--owner-references drop|keep] [-o FILE] [--kubectl PATH]
+  recovery diff   --kubeconfig FILE --live-kubeconfig FILE --kind KIND [...as for export] [--kubectl PATH]
+
+  --kubeconfig       the recovery environment's kubeconfig (pulumi stack output kubeconfig --show-secrets > FILE)
+  --live-kubeconfig  the live (production) cluster's kubeconfig, read only
+  --kind             a resource as kubectl names it: configmaps, secrets, deployments.apps, widgets.example.com
+  -o, --output       write the YAML to FILE (mode 0600) instead of stdout
+  --owner-references drop (default: owners are often re-created with a new uid) or keep
+`;
+
+export class UsageError extends Error {
+    constructor(message: string) {
+        super(message);
+        this.name = "UsageError";
+    }
+}
+
+export interface CliCommand {
+    command: "export" | "diff";
+    kubeconfig: string;
+    liveKubeconfig?: string;
+    selections: Selection[];
+    output?: string;
+    ownerReferences: "drop" | "keep";
+    kubectl?: string;
+}
+
+/** argv without node and the script; throws UsageError naming the flag at fault. */
+export function parseCliArgs(argv: string[]): CliCommand {
+    const [command, ...rest] = argv;
+    if (command !== "export" && command !== "diff") throw new UsageError(command === undefined ? "give a command: export or diff" : `unknown command "${command}": use export or diff`);
+    const selections: Selection[] = [];
+    const options: Partial<CliCommand> = {};
+    const current = (flag: string): Selection => {
+        const last = selections[selections.length - 1];
+        if (!last) throw new UsageError(`${flag} refines a selection: put --kind KIND before it`);
+        return last;
+    };
+    for (let i = 0; i < rest.length; i++) {
+        const flag = rest[i]!;
+        const valueOf = (): string => {
+            const v = rest[++i];
+            if (v === undefined || v.startsWith("-")) throw new UsageError(`${flag} needs a value`);
+            return v;
+        };
+        switch (flag) {
+            case "--kubeconfig":
+                options.kubeconfig = valueOf();
+                break;
+            case "--live-kubeconfig":
+                options.liveKubeconfig = valueOf();
+                break;
+            case "--kind":
+                selections.push({ kind: valueOf() });
+                break;
+            case "-n":
+            case "--namespace":
+                current(flag).namespace = valueOf();
+                break;
+            case "--name":
+                current(flag).name = valueOf();
+                break;
+            case "-l":
+            case "--selector":
+                current(flag).labelSelector = valueOf();
+                break;
+            case "-A":
+            case "--all-namespaces":
+                current(flag).allNamespaces = true;
+                break;
+            case "-o":
+            case "--output":
+                options.output = valueOf();
+                break;
+            case "--owner-references": {
+                const v = valueOf();
+                if (v !== "drop" && v !== "keep") throw new UsageError(`--owner-references ${v}: use drop or keep`);
+                options.ownerReferences = v;
+                break;
+            }
+            case "--kubectl":
+                options.kubectl = valueOf();
+                break;
+            default:
+                throw new UsageError(`unknown flag ${flag}`);
+        }
+    }
+    if (!options.kubeconfig) throw new UsageError("--kubeconfig FILE is required (the recovery environment's kubeconfig)");
+    if (selections.length === 0) throw new UsageError("select something: --kind KIND [--name NAME | -l SELECTOR] [-n NAMESPACE | -A]");
+    if (command === "diff" && !options.liveKubeconfig) throw new UsageError("diff needs --live-kubeconfig FILE (the live cluster to compare with)");
+    if (command === "export" && options.liveKubeconfig) throw new UsageError("--live-kubeconfig belongs to diff; export reads the recovery environment only");
+    if (command === "diff" && options.output) throw new UsageError("diff prints its report; -o belongs to export");
+    return {
+        command,
+        kubeconfig: options.kubeconfig,
+        selections,
+        ownerReferences: options.ownerReferences ?? "drop",
+        ...(options.liveKubeconfig ? { liveKubeconfig: options.liveKubeconfig } : {}),
+        ...(options.output ? { output: options.output } : {}),
+        ...(options.kubectl ? { kubectl: options.kubectl } : {}),
+    };
+}
+
+export interface CliIo {
+    stdout: (text: string) => void;
+    stderr: (text: string) => void;
+}
+
+/** Runs one command; resolves with the exit code. */
+export async function runRecoveryCli(argv: string[], io: CliIo): Promise<number> {
+    let cli: CliCommand;
+    try {
+        cli = parseCliArgs(argv);
+    } catch (error) {
+        if (!(error instanceof UsageError)) throw error;
+        io.stderr(`error: ${error.message}\n\n${USAGE}`);
+        return 2;
+    }
+    const progress = (side: string) => (message: string) => io.stderr(`${side} ${message}\n`);
+    const common = { selections: cli.selections, ownerReferences: cli.ownerReferences, ...(cli.kubectl ? { kubectl: cli.kubectl } : {}) };
+    try {
+        if (cli.command === "export") {
+            const result = await exportObjects({ ...common, kubeconfigPath: cli.kubeconfig, onProgress: progress("export") });
+            for (const note of result.notes) io.stderr(`note: ${note}\n`);
+            if (cli.output) {
+                fs.writeFileSync(cli.output, result.yaml, { mode: 0o600 });
+                fs.chmodSync(cli.output, 0o600);
+                io.stderr(`wrote ${result.objects.length} objects to ${cli.output}\n`);
+            } else {
+                io.stdout(result.yaml);
+            }
+            return 0;
+        }
+        const snapshot = await exportObjects({ ...common, kubeconfigPath: cli.kubeconfig, onProgress: progress("snapshot") });
+        const live = await exportObjects({ ...common, kubeconfigPath: cli.liveKubeconfig!, ignoreNotFound: true, onProgress: progress("live") });
+        const diffs = diffObjects(snapshot.objects, live.objects);
+        io.stdout(renderDiffReport(diffs));
+        return diffs.every((d) => d.state === "same") ? 0 : 1;
+    } catch (error) {
+        io.stderr(`error: ${(error as Error).message}\n`);
+        return 2;
+    }
+}
+
+if (require.main === module) {
+    runRecoveryCli(process.argv.slice(2), { stdout: (t) => process.stdout.write(t), stderr: (t) => process.stderr.write(t) }).then(
+        (code) => (process.exitCode = code),
+        (error) => {
+            process.stderr.write(`error: ${(error as Error).stack ?? error}\n`);
+            process.exitCode = 2;
+        },
+    );
+}

@@ -1,0 +1,239 @@
+/**
+ * The recovery environment as a Pulumi component: `planRecoveryEnvironment`
+ * realized with @pulumi/docker, its certificates from our PKI dynamic
+ * resources (made once, kept in state as secrets, stable across updates).
+ * The test harness realizes the same plan in the Docker engine.
+ */
+import * as command from "@pulumi/command";
+import * as docker from "@pulumi/docker";
+import * as pulumi from "@pulumi/pulumi";
+import { planOrFail, typeToken } from "../component";
+import { RealizedDockerPlan, realizeDockerPlan } from "../docker/realize";
+import { InputError } from "../errors";
+import { memberCertificateFiles, NO_CERTIFICATE_FILES } from "../etcd/plan";
+import { CfsslConfig, CfsslCsr } from "../pki/cfssl-types";
+import { EtcdPki } from "../pki/etcd-pki";
+import { Certificate, CertificateAuthority } from "../pki/resources";
+import { hostGuardCommands } from "./host-guard";
+import { assertNoCollision, assertSubnetAvoidsOriginal, assertUsableBridgeSubnet, deriveRecoveryNaming, RecoveryNaming } from "./naming";
+import { RECOVERY_MEMBER_NAME, RecoveryEnvironmentPlan, RecoveryFiles, RecoveryMode, planRecoveryEnvironment, recoveryAddresses } from "./plan";
+import { recoveryKubeconfig, recoveryServingHosts } from "./pki";
+import { SnapshotError, SnapshotFileCheck, verifySnapshotFileSync } from "./snapshot";
+import { OriginalCluster, validateOriginalCluster } from "./source";
+
+export interface RecoveryEnvironmentArgs {
+    /**
+     * The original cluster, from an importer (fromDockerInspectFiles, fromKubeadmManifests,
+     * fromRkeState) or a hand-written description (it is validated again here).
+     * A plain value: it decides the kube-apiserver's arguments.
+     */
+    original: OriginalCluster;
+    /** The etcd snapshot file on the machine that runs Pulumi; checked (size, header, SHA-256) on every preview and up. */
+    snapshotPath: string;
+    /** "single" (default): one fresh etcd member and fresh certificates; the original's IPs and certificates are not needed. */
+    mode?: RecoveryMode;
+    /** Prefix of every Docker network, volume and container. Default: `<stack>-<component name>` (see deriveRecoveryNaming). */
+    environmentName?: string;
+    /** The internal network's subnet (/27 or larger). Default: a /24 of 172.30.0.0/16 derived from the stack and component name. */
+    subnet?: string;
+    /** etcd image. Default registry.k8s.io/etcd:3.5.x (restores 3.3/3.4 snapshots too); air-gapped users give a `docker load`ed tag. */
+    etcdImage?: string;
+    /** etcd version of etcdImage when its tag does not show it, e.g. "3.4.23". */
+    etcdVersion?: string;
+    /** kube-apiserver image. Default: registry.k8s.io/kube-apiserver at the original's version. */
+    kubeApiserverImage?: string;
+    /**
+     * The original EncryptionConfiguration (content); required when the original encrypts at rest.
+     * Default: original.encryption.content. Kept as a secret; a file (0600) in the container, never an argument.
+     */
+    encryptionConfig?: pulumi.Input<string>;
+    /** Certificates are replaced this close to expiry on the next update. Default 24 hours (they live 30 days). */
+    earlyRenewalHours?: pulumi.Input<number>;
+    /**
+     * Add an iptables rule on the machine running Pulumi that drops new connections from the
+     * recovery subnet to the host itself (see host-guard.ts: an internal network still reaches the
+     * host's own addresses). Needs root and iptables there, and that machine must be the Docker host.
+     * Default true. With a remote Docker engine, set false and run `hostGuardCommands(...)` there.
+     */
+    guardHost?: boolean;
+    /** The Docker provider. Default: the default provider. */
+    dockerProvider?: docker.Provider;
+}
+
+/** Environments constructed in this program, by Docker name: two in one program must not collide. */
+const environmentsInThisProgram = new Map<string, RecoveryNaming>();
+
+const KEY = { algo: "rsa" as const, size: 2048 };
+/** Long enough for an incident, short enough that a forgotten environment's keys expire. */
+const EXPIRY = "720h";
+export const RECOVERY_SIGNING: CfsslConfig = {
+    signing: {
+        default: { expiry: EXPIRY },
+        profiles: {
+            server: { expiry: EXPIRY, usages: ["signing", "key encipherment", "server auth"] },
+            client: { expiry: EXPIRY, usages: ["signing", "key encipherment", "client auth"] },
+        },
+    },
+};
+
+/** `etcdutl snapshot status --write-out=json` output → revision; undefined when the log does not hold it. */
+export function revisionFromStatusLog(log: string | undefined): number | undefined {
+    const match = /"revision"\s*:\s*(\d+)/.exec(log ?? "");
+    return match ? Number(match[1]) : undefined;
+}
+
+function nameAndSubnet(name: string, args: RecoveryEnvironmentArgs): RecoveryNaming {
+    const derived = deriveRecoveryNaming(pulumi.getStack(), name);
+    return { name: args.environmentName ?? derived.name, subnet: args.subnet ?? derived.subnet };
+}
+
+/**
+ * Seed 000 as one `pulumi up`: the snapshot restored into a fresh etcd member
+ * and a kube-apiserver reading it exactly as the original did, on an internal
+ * Docker network with no route off the host. Read the lost objects through
+ * `kubeconfig` (see exportObjects and the CLI), then `pulumi destroy`.
+ */
+export class RecoveryEnvironment extends pulumi.ComponentResource {
+    /** Admin kubeconfig for the environment's API. Secret (it embeds a private key). */
+    public readonly kubeconfig: pulumi.Output<string>;
+    /** The API as the Docker host reaches it (kube-apiserver's address on the internal network). */
+    public readonly apiUrl: pulumi.Output<string>;
+    /** The snapshot's etcd revision, from `etcdutl snapshot status` run in the etcd image before the restore. */
+    public readonly snapshotRevision: pulumi.Output<number | undefined>;
+    /** The snapshot file's modification time (ISO 8601). */
+    public readonly snapshotTime: pulumi.Output<string>;
+    /** SHA-256 of the snapshot's database, as stored at its end. */
+    public readonly snapshotSha256: pulumi.Output<string>;
+    /** Docker name prefix and subnet in use. */
+    public readonly environmentName: pulumi.Output<string>;
+    public readonly subnet: pulumi.Output<string>;
+    /** Container names (snapshot check, restore, etcd, kube-apiserver). */
+    public readonly containerNames: pulumi.Output<RecoveryEnvironmentPlan<string>["containerNames"]>;
+    /** The CA of the API and the admin client certificate (the key is in kubeconfig). */
+    public readonly caCertPem: pulumi.Output<string>;
+    public readonly etcdPki: EtcdPki;
+    /** The iptables rule on the Docker host (absent with guardHost: false). */
+    public readonly hostGuard?: command.local.Command;
+    public readonly plan: RecoveryEnvironmentPlan<pulumi.Output<string>>;
+    public readonly docker: RealizedDockerPlan;
+
+    constructor(name: string, args: RecoveryEnvironmentArgs, opts?: pulumi.ComponentResourceOptions) {
+        super(typeToken("RecoveryEnvironment"), name, {}, opts);
+        const fail = (error: InputError | SnapshotError) => new pulumi.ResourceError(error.message, this);
+
+        // Everything that can be refused is refused here, before any child exists.
+        const original = planOrFail(this, () => validateOriginalCluster(args.original, "original"));
+        const naming = planOrFail(this, () => nameAndSubnet(name, args));
+        planOrFail(this, () => {
+            assertUsableBridgeSubnet(naming.subnet);
+            assertSubnetAvoidsOriginal(naming.subnet, original);
+            assertNoCollision(naming, [...environmentsInThisProgram.values()]);
+        });
+        const encryptionConfig = args.encryptionConfig ?? original.encryption?.content;
+        const planInput = {
+            name: naming.name,
+            original,
+            snapshotPath: args.snapshotPath,
+            subnet: naming.subnet,
+            ...(args.mode !== undefined ? { mode: args.mode } : {}),
+            ...(args.etcdImage !== undefined ? { etcdImage: args.etcdImage } : {}),
+            ...(args.etcdVersion !== undefined ? { etcdVersion: args.etcdVersion } : {}),
+            ...(args.kubeApiserverImage !== undefined ? { kubeApiserverImage: args.kubeApiserverImage } : {}),
+        };
+        planOrFail(this, () => planRecoveryEnvironment(planInput, placeholderFiles(encryptionConfig !== undefined)));
+        let snapshot: SnapshotFileCheck;
+        try {
+            snapshot = verifySnapshotFileSync(args.snapshotPath);
+        } catch (error) {
+            if (error instanceof SnapshotError) throw fail(error);
+            throw error;
+        }
+        environmentsInThisProgram.set(naming.name, naming);
+
+        const addresses = recoveryAddresses(naming.subnet);
+        const earlyRenewalHours = args.earlyRenewalHours ?? 24;
+        this.etcdPki = new EtcdPki(
+            `${name}-etcd-pki`,
+            { clusterName: `${naming.name}-recovery`, members: [{ name: RECOVERY_MEMBER_NAME, ip: addresses.etcdIp }], certificateExpiry: EXPIRY, caExpiry: EXPIRY, earlyRenewalHours },
+            { parent: this },
+        );
+        const kubeCa = new CertificateAuthority(
+            `${name}-kube-ca`,
+            { csr: { CN: `${naming.name} recovery kubernetes CA`, key: KEY, ca: { expiry: EXPIRY } }, earlyRenewalHours },
+            { parent: this },
+        );
+        const issue = (role: string, profile: "server" | "client", csr: CfsslCsr) => {
+            const cert = new Certificate(
+                `${name}-${role}`,
+                { caCertPem: kubeCa.certPem, caKeyPem: kubeCa.keyPem, config: RECOVERY_SIGNING, profile, csr, earlyRenewalHours, requireHosts: profile === "server" },
+                { parent: this },
+            );
+            return { certPem: cert.certPem, keyPem: pulumi.secret(cert.keyPem) };
+        };
+        const serving = issue("apiserver-serving", "server", { CN: "kube-apiserver", hosts: recoveryServingHosts(addresses), key: KEY });
+        const admin = issue("admin", "client", { CN: "recovery-admin", names: [{ O: "system:masters" }], key: KEY });
+        // kube-apiserver reads the verifying key out of a certificate as well as out of a bare public key.
+        const serviceAccount = issue("service-account", "client", { CN: "service-account-signer", key: KEY });
+
+        const pems = this.etcdPki.pems;
+        const files: RecoveryFiles<pulumi.Output<string>> = {
+            etcd: memberCertificateFiles(pems, RECOVERY_MEMBER_NAME),
+            apiserverEtcdClient: pems.clients.apiserver,
+            kubeCaCertPem: kubeCa.certPem,
+            apiserverServing: serving,
+            serviceAccount: { publicKeyPem: serviceAccount.certPem, privateKeyPem: serviceAccount.keyPem },
+            ...(encryptionConfig !== undefined ? { encryptionConfig: pulumi.secret(pulumi.output(encryptionConfig)) } : {}),
+        };
+        this.plan = planOrFail(this, () => planRecoveryEnvironment(planInput, files));
+        // In place before any container starts, removed after the last one is gone.
+        const guard = args.guardHost ?? true ? planOrFail(this, () => hostGuardCommands(naming.name, naming.subnet)) : undefined;
+        this.hostGuard = guard
+            ? new command.local.Command(`${name}-host-guard`, { create: guard.create, delete: guard.delete, triggers: [naming.subnet] }, { parent: this })
+            : undefined;
+        this.docker = realizeDockerPlan(this.plan.plan, {
+            parent: this,
+            providerNamePrefix: name,
+            ...(args.dockerProvider ? { provider: args.dockerProvider } : {}),
+            dependsOn: [this.etcdPki, kubeCa, ...(this.hostGuard ? [this.hostGuard] : [])],
+        });
+
+        const check = this.docker.containers[this.plan.containerNames.snapshotCheck]!;
+        this.kubeconfig = pulumi.secret(
+            pulumi
+                .all([kubeCa.certPem, admin.certPem, admin.keyPem])
+                .apply(([caCertPem, certPem, keyPem]) => recoveryKubeconfig({ name: naming.name, url: addresses.apiUrl, caCertPem, certPem, keyPem })),
+        );
+        this.apiUrl = pulumi.output(addresses.apiUrl);
+        this.snapshotRevision = check.containerLogs.apply(revisionFromStatusLog);
+        this.snapshotTime = pulumi.output(snapshot.modifiedAt);
+        this.snapshotSha256 = pulumi.output(snapshot.sha256);
+        this.environmentName = pulumi.output(naming.name);
+        this.subnet = pulumi.output(naming.subnet);
+        this.containerNames = pulumi.output(this.plan.containerNames);
+        this.caCertPem = kubeCa.certPem;
+        this.registerOutputs({
+            kubeconfig: this.kubeconfig,
+            apiUrl: this.apiUrl,
+            snapshotRevision: this.snapshotRevision,
+            snapshotTime: this.snapshotTime,
+            snapshotSha256: this.snapshotSha256,
+            environmentName: this.environmentName,
+            subnet: this.subnet,
+            containerNames: this.containerNames,
+            caCertPem: this.caCertPem,
+        });
+    }
+}
+
+/** Empty files, for validating the plan before any certificate exists. */
+function placeholderFiles(withEncryption: boolean): RecoveryFiles<string> {
+    const pair = { certPem: "", keyPem: "" };
+    return {
+        etcd: NO_CERTIFICATE_FILES,
+        apiserverEtcdClient: pair,
+        kubeCaCertPem: "",
+        apiserverServing: pair,
+        serviceAccount: { publicKeyPem: "", privateKeyPem: "" },
+        ...(withEncryption ? { encryptionConfig: "" } : {}),
+    };
+}
