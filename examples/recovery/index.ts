@@ -8,7 +8,7 @@
 //   pulumi config set --path 'sourceFiles[0]' ./k8s01-docker-inspect.json
 //   pulumi preview && pulumi up
 //   pulumi stack output kubeconfig --show-secrets > recovery.kubeconfig   (0600)
-//   npx ts-node src/cli/recovery.ts export --kubeconfig recovery.kubeconfig --kind configmaps -n shop --name app-config > app-config.yaml
+//   npx etcd-recovery export --kubeconfig recovery.kubeconfig --kind configmaps -n shop --name app-config > app-config.yaml
 //   pulumi destroy && pulumi stack rm
 import * as pulumi from "@pulumi/pulumi";
 import { OriginalSourceKind, RecoveryEnvironment, loadOriginalCluster } from "../../src";

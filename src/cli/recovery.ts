@@ -1,8 +1,9 @@
+#!/usr/bin/env node
 /**
  * Getting objects back from a recovery environment, from the command line:
  *
- *   npx ts-node src/cli/recovery.ts export --kubeconfig recovery.kubeconfig --kind configmaps -n shop --name app-config [-o out.yaml]
- *   npx ts-node src/cli/recovery.ts diff --kubeconfig recovery.kubeconfig --live-kubeconfig ~/.kube/config --kind configmaps -n shop
+ *   npx etcd-recovery export --kubeconfig recovery.kubeconfig --kind configmaps -n shop --name app-config [-o out.yaml]
+ *   npx etcd-recovery diff --kubeconfig recovery.kubeconfig --live-kubeconfig ~/.kube/config --kind configmaps -n shop
  *
  * Every `--kind` starts a new selection; the -n/--name/-l/-A after it refine
  * that selection. YAML goes to stdout (or -o FILE, written 0600: it may hold
@@ -14,9 +15,9 @@ import { diffObjects, renderDiffReport } from "../recovery/diff";
 import { exportObjects, Selection } from "../recovery/export";
 
 export const USAGE = `usage:
-  recovery export --kubeconfig FILE --kind KIND [--name NAME | -l SELECTOR] [-n NAMESPACE | -A] [--kind KIND ...]
-                  [--owner-references drop|keep] [-o FILE] [--kubectl PATH]
-  recovery diff   --kubeconfig FILE --live-kubeconfig FILE --kind KIND [...as for export] [--kubectl PATH]
+  etcd-recovery export --kubeconfig FILE --kind KIND [--name NAME | -l SELECTOR] [-n NAMESPACE | -A] [--kind KIND ...]
+                        [--owner-references drop|keep] [-o FILE] [--kubectl PATH]
+  etcd-recovery diff   --kubeconfig FILE --live-kubeconfig FILE --kind KIND [...as for export] [--kubectl PATH]
 
   --kubeconfig       the recovery environment's kubeconfig (pulumi stack output kubeconfig --show-secrets > FILE)
   --live-kubeconfig  the live (production) cluster's kubeconfig, read only
@@ -125,6 +126,10 @@ export interface CliIo {
 
 /** Runs one command; resolves with the exit code. */
 export async function runRecoveryCli(argv: string[], io: CliIo): Promise<number> {
+    if (argv.length === 1 && ["--help", "-h", "help"].includes(argv[0]!)) {
+        io.stdout(USAGE);
+        return 0;
+    }
     let cli: CliCommand;
     try {
         cli = parseCliArgs(argv);

@@ -160,3 +160,21 @@ describe("runRecoveryCli against a stand-in kubectl", () => {
         expect(b.out.stderr).toMatch(/kubectl not found at .*no-kubectl/);
     });
 });
+
+describe("the etcd-recovery command (package.json bin)", () => {
+    test("--help prints the usage and exits 0; no command is a usage error (exit 2)", async () => {
+        const out: string[] = [];
+        const err: string[] = [];
+        const io = { stdout: (t: string) => out.push(t), stderr: (t: string) => err.push(t) };
+        expect(await runRecoveryCli(["--help"], io)).toBe(0);
+        expect(out.join("")).toMatch(/etcd-recovery export --kubeconfig FILE/);
+        expect(await runRecoveryCli([], io)).toBe(2);
+        expect(err.join("")).toMatch(/give a command: export or diff/);
+    });
+
+    test("package.json names the built CLI, which starts with a node shebang", () => {
+        const pkg = JSON.parse(fs.readFileSync(path.join(__dirname, "..", "..", "package.json"), "utf8"));
+        expect(pkg.bin).toEqual({ "etcd-recovery": "bin/cli/recovery.js" });
+        expect(fs.readFileSync(path.join(__dirname, "..", "..", "src", "cli", "recovery.ts"), "utf8").startsWith("#!/usr/bin/env node\n")).toBe(true);
+    });
+});
