@@ -1,10 +1,13 @@
 // `npm run bench`: the figures of the project's speed targets, printed.
 //   PKI:     a 5-member etcd PKI (CA, 10 member certificates, 3 clients)   target < 3 s
 //   cluster: from nothing to a healthy 3-member TLS cluster in Docker
-// Needs `bash scripts/setup` first (Docker engine, local etcd image).
+//   backup:  EtcdBackup pod on a ~1 GiB database vs raw etcdctl + rclone  target <= 1.3x, < 256 MiB
+// Needs `bash scripts/setup` first (Docker engine, local images, tools).
+// `npm run bench -- pki cluster` runs only the named parts (pki, cluster, backup).
 import { generateKeyPemAsync, genCert, initCa, issueEtcdPki, memberCertificateFiles, planEtcdCluster, planEtcdPki, planTopology } from "../src";
 import { realizePlan, removeByLabel } from "../test/harness/docker";
 import { ETCD_35_IMAGE, requireImages } from "../test/support/images";
+import { benchBackup } from "./backup";
 
 const RUN_ID = "bench";
 
@@ -61,15 +64,25 @@ async function benchCluster(): Promise<{ total: number; pki: number }> {
     return { total, pki: pkiDone - start };
 }
 
+const PARTS: Record<string, () => Promise<void>> = {
+    pki: async () => {
+        const pkiRuns = benchPki(5);
+        console.log(`pki.5members            median ${seconds(median(pkiRuns))}  runs ${pkiRuns.map(seconds).join(", ")}  (target < 3 s)`);
+        const parallel = await benchPkiParallel(5);
+        console.log(`pki.15keys.parallel     median ${seconds(median(parallel.wallMs))} wall, ${seconds(median(parallel.cpuMs))} CPU  (target < 3 s)`);
+    },
+    cluster: async () => {
+        const cluster = await benchCluster();
+        console.log(`cluster.3members.healthy ${seconds(cluster.total)}  (of which PKI ${seconds(cluster.pki)})`);
+    },
+    backup: benchBackup,
+};
+
 async function main(): Promise<void> {
-    const pkiRuns = benchPki(5);
-    console.log(`pki.5members            median ${seconds(median(pkiRuns))}  runs ${pkiRuns.map(seconds).join(", ")}  (target < 3 s)`);
-    const parallel = await benchPkiParallel(5);
-    console.log(
-        `pki.15keys.parallel     median ${seconds(median(parallel.wallMs))} wall, ${seconds(median(parallel.cpuMs))} CPU  (target < 3 s)`,
-    );
-    const cluster = await benchCluster();
-    console.log(`cluster.3members.healthy ${seconds(cluster.total)}  (of which PKI ${seconds(cluster.pki)})`);
+    const wanted = process.argv.slice(2);
+    const unknown = wanted.filter((part) => !(part in PARTS));
+    if (unknown.length > 0) throw new Error(`unknown bench part(s) ${unknown.join(", ")}: choose from ${Object.keys(PARTS).join(", ")}`);
+    for (const part of wanted.length > 0 ? wanted : Object.keys(PARTS)) await PARTS[part]!();
 }
 
 main().catch((error: unknown) => {

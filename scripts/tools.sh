@@ -2,7 +2,7 @@
 # Builds the project's external tools from Go modules (the only way to get them
 # offline), caches them by version and links them into one bin directory.
 #
-#   bash scripts/tools.sh [all|etcd|pulumi|plugins|kube-apiserver|s3|cfssl ...]
+#   bash scripts/tools.sh [all|etcd|pulumi|plugins|kube-apiserver|kubectl|s3|cfssl ...]
 #
 # Cache:  ${ETCD_RECOVERY_CACHE:-$HOME/.cache/etcd-recovery}/
 #   <tool>-<version>/   binaries + .stamp (hash of the inputs that built them)
@@ -186,11 +186,9 @@ module_info() { # <module@version> <field path, e.g. Origin.Hash>
         console.log(v ?? "");' "$info" "$2"
 }
 
-build_kube_apiserver() { # <out dir> <version>
-    local out="$1" version="$2"
-    cd "$KUBE_WRAPPER"
-    # What upstream's hack/lib/version.sh stamps, from the release's own tag.
-    local commit date minor pkg ldflags=""
+# What upstream's hack/lib/version.sh stamps, from the release's own tag.
+kube_version_ldflags() { # <version>
+    local version="$1" commit date minor pkg ldflags=""
     commit="$(module_info "k8s.io/kubernetes@$version" Origin.Hash)"
     date="$(module_info "k8s.io/kubernetes@$version" Time)"
     minor="$(cut -d. -f2 <<<"$version")"
@@ -199,8 +197,34 @@ build_kube_apiserver() { # <out dir> <version>
         # An empty commit beats the unexpanded "$Format:%H$" placeholder.
         ldflags+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=$date -X $pkg.gitCommit=$commit"
     done
-    go build -trimpath -ldflags "-s -w $ldflags" -o "$out/kube-apiserver" k8s.io/kubernetes/cmd/kube-apiserver
+    echo "$ldflags"
+}
+
+build_kube_apiserver() { # <out dir> <version>
+    local out="$1" version="$2"
+    cd "$KUBE_WRAPPER"
+    go build -trimpath -ldflags "-s -w $(kube_version_ldflags "$version")" -o "$out/kube-apiserver" k8s.io/kubernetes/cmd/kube-apiserver
     "$out/kube-apiserver" --version
+}
+
+# kubectl of the same Kubernetes release, built in a copy of the wrapper module:
+# resolving kubectl's extra packages must not rewrite the pinned go.mod/go.sum.
+build_kubectl() { # <out dir> <version>
+    local out="$1" version="$2" work
+    work="$(mktemp -d)"
+    cp "$KUBE_WRAPPER/go.mod" "$KUBE_WRAPPER/go.sum" "$work/"
+    cd "$work"
+    go build -trimpath -ldflags "-s -w $(kube_version_ldflags "$version")" -o "$out/kubectl" k8s.io/kubernetes/cmd/kubectl
+    cd "$ROOT" && rm -rf "$work"
+    "$out/kubectl" version --client
+}
+
+tool_kubectl() {
+    local version dest
+    version="$(required_version "$KUBE_WRAPPER" k8s.io/kubernetes)"
+    dest="$CACHE/kubectl-$version"
+    cached_build "kubectl $version" "$dest" "$(inputs_hash "$KUBE_WRAPPER/go.mod" "$KUBE_WRAPPER/go.sum")" build_kubectl "$version"
+    link "$dest/kubectl" kubectl
 }
 
 tool_kube_apiserver() {
@@ -284,7 +308,7 @@ tool_plugins() {
 }
 
 # ---------------------------------------------------------------- main
-ALL_TOOLS=(etcd pulumi language-host kube-apiserver s3 cfssl)
+ALL_TOOLS=(etcd pulumi language-host kube-apiserver kubectl s3 cfssl)
 
 main() {
     local tools=("$@") started=$SECONDS

@@ -128,7 +128,7 @@ beforeAll(async () => {
     for (const tool of ["etcd", "etcdctl"]) {
         if (!fs.existsSync(path.join(DEBIAN_ETCD_DIR, tool))) throw new Error(`${DEBIAN_ETCD_DIR}/${tool} is missing: apt-get install etcd-server etcd-client (Debian's etcd 3.4)`);
     }
-    if (!fs.existsSync(KUBECTL)) throw new Error(`kubectl not found at ${KUBECTL}: install kubectl or set KUBECTL`);
+    if (!fs.existsSync(KUBECTL)) throw new Error(`kubectl not found at ${KUBECTL}: run bash scripts/setup (it builds kubectl) or set KUBECTL`);
     await removeByLabel(RUN_ID);
     // A run killed half-way may have left its guard rule; removing it is idempotent.
     await host("sh", ["-c", hostGuardCommands(ENV_35, ENV_35_SUBNET).delete]);

@@ -93,7 +93,7 @@ function comparable(object: any) {
 beforeAll(async () => {
     await dockerAvailable();
     await requireImages(ETCD_35_IMAGE, KUBE_APISERVER_IMAGE);
-    if (!fs.existsSync(KUBECTL)) throw new Error(`kubectl not found at ${KUBECTL}: install kubectl or set KUBECTL`);
+    if (!fs.existsSync(KUBECTL)) throw new Error(`kubectl not found at ${KUBECTL}: run bash scripts/setup (it builds kubectl) or set KUBECTL`);
     requireTool("etcdctl");
     await removeByLabel(RUN_ID);
     workDir = fs.mkdtempSync(path.join(os.tmpdir(), "recovery-single-it-"));

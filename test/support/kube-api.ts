@@ -361,11 +361,13 @@ export async function startKubeApi(opts: KubeApiOptions = {}): Promise<KubeApi> 
     }
 }
 
-export const KUBECTL = process.env.KUBECTL ?? "/usr/bin/kubectl";
+/** kubectl of the tested Kubernetes release, built by `bash scripts/tools.sh kubectl` (part of scripts/setup). */
+export const KUBECTL =
+    process.env.KUBECTL ?? path.join(process.env.ETCD_RECOVERY_CACHE ?? path.join(os.homedir(), ".cache", "etcd-recovery"), "bin", "kubectl");
 
 export function runKubectl(kubeconfigPath: string, args: string[], input?: string): Promise<string> {
     if (!fs.existsSync(KUBECTL)) {
-        return Promise.reject(new Error(`kubectl not found at ${KUBECTL} — install it or set KUBECTL`));
+        return Promise.reject(new Error(`kubectl not found at ${KUBECTL} — run bash scripts/setup (it builds kubectl) or set KUBECTL`));
     }
     return new Promise((resolve, reject) => {
         const child = execFile(

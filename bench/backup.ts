@@ -1,0 +1,385 @@
+// `npm run bench` (EtcdBackup): a backup of a ~1 GiB etcd database, our pod next to the raw path.
+//   raw:  `etcdctl snapshot save` (etcd image) + `rclone copy` (uploader image) to MinIO
+//   pod:  the rendered EtcdBackup pod through pod-to-docker, same MinIO      target ≤ 1.3× raw
+//   memory: peak of the pod's containers (they run one after another)        target < 256 MiB
+// The pod's containers run under the pod's own memory limit (limits.memory, as the kubelet sets
+// it), so a pod that does not fit is OOM-killed and the bench fails.
+// Memory is read from each container's cgroup v1 files every 100 ms while it runs:
+//   rss           memory.stat rss: anonymous memory, what the limit cannot reclaim (the figure judged)
+//   working set   usage_in_bytes − total_inactive_file (what kubelet and `kubectl top` report)
+//   max usage     memory.max_usage_in_bytes: includes page cache, so any container that writes or
+//                 reads 1 GiB reaches its limit; reported, not judged.
+// Needs `bash scripts/setup` (Docker engine), `bash scripts/images.sh etcd uploader`, `bash scripts/tools.sh`.
+import { ChildProcess, spawn } from "child_process";
+import { randomBytes } from "crypto";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { issueEtcdPki, memberCertificateFiles, planEtcdCluster, planEtcdPki } from "../src";
+import { planEtcdBackup, EtcdBackupPlan } from "../src/backup/plan";
+import { EtcdClusterPlanInput } from "../src/etcd/plan";
+import { RealizedPlan, RUN_LABEL, TEST_LABEL, dockerAvailable, realizePlan, removeByLabel } from "../test/harness/docker";
+import { run } from "../test/harness/exec";
+import { BIN, BackupFixture } from "../test/support/backup-fixture";
+import { ETCD_35_IMAGE, UPLOADER_IMAGE, requireImages } from "../test/support/images";
+import { K8sPodSpec, runPod } from "../test/support/pod-to-docker";
+import { freePorts } from "../test/support/processes";
+
+const LABEL = "bench-backup";
+const SUBNET = "172.31.236.0/24";
+const VALUE_BYTES = 1024 * 1024;
+/** BENCH_BACKUP_MIB: database size in MiB (default 1024); smaller only to try the bench out quickly. */
+const VALUE_COUNT = Number(process.env.BENCH_BACKUP_MIB ?? 1024);
+const FILL_CONCURRENCY = 4;
+const BUCKET = "etcd-bench";
+const TIME_TARGET_RATIO = 1.3;
+const MEMORY_TARGET_BYTES = 256 * 1024 * 1024;
+const MEMORY_CGROUP_ROOT = "/sys/fs/cgroup/memory/docker";
+const SAMPLE_MS = 100;
+const POD_TIMEOUT_MS = 30 * 60_000;
+const MiB = 1024 * 1024;
+
+const seconds = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
+const mib = (bytes: number): string => `${(bytes / MiB).toFixed(0)} MiB`;
+const gib = (bytes: number): string => `${(bytes / 1024 ** 3).toFixed(2)} GiB`;
+const pad = (name: string): string => name.padEnd(30);
+
+interface BigEtcd {
+    port: number;
+    certDir: string;
+    live: RealizedPlan;
+    etcdctl(args: string[], input?: Buffer): Promise<string>;
+}
+
+/** Fails loudly, with what to run, when a host tool the bench calls is missing. */
+async function requireHostTools(): Promise<void> {
+    for (const [tool, args, fix] of [
+        ["docker", ["version", "--format", "{{.Server.Version}}"], "bash scripts/setup (Debian docker.io, dockerd running)"],
+        ["rclone", ["version"], "apt-get install rclone"],
+    ] as const) {
+        await run(tool, [...args]).catch((error: Error) => {
+            throw new Error(`${tool} is missing or not working (${error.message.split("\n")[0]}): run ${fix}`);
+        });
+    }
+    if (!fs.existsSync(MEMORY_CGROUP_ROOT)) throw new Error(`${MEMORY_CGROUP_ROOT} does not exist: this bench reads cgroup v1 memory files of dockerd's cgroupfs driver`);
+}
+
+/** A 1-member TLS etcd 3.5 in Docker, client port on 127.0.0.1, quota raised to hold the data; kubeadm cert layout in certDir. */
+async function startBigEtcd(workDir: string): Promise<BigEtcd> {
+    const [port] = await freePorts(1);
+    const input: EtcdClusterPlanInput = {
+        clusterName: `${LABEL}-etcd`,
+        size: 1,
+        network: { mode: "bridge", subnet: SUBNET },
+        image: ETCD_35_IMAGE,
+        publishClientPorts: { ip: "127.0.0.1", firstHostPort: port! },
+        tunables: { quotaBackendBytes: 4 * 1024 ** 3 },
+    };
+    const none = { caCertPem: "", serverCertPem: "", serverKeyPem: "", peerCertPem: "", peerKeyPem: "", healthcheckCertPem: "", healthcheckKeyPem: "" };
+    const members = planEtcdCluster(input, () => none).topology.members;
+    const pki = issueEtcdPki(planEtcdPki({ clusterName: input.clusterName, members }));
+    const cluster = planEtcdCluster(input, (member) => memberCertificateFiles(pki, member.name));
+    const live = await realizePlan(cluster.plan, { runId: `${LABEL}-etcd`, waitHealthy: true, timeoutMs: 120_000 });
+
+    const certDir = fs.mkdtempSync(path.join(workDir, "pki-etcd-"));
+    fs.writeFileSync(path.join(certDir, "ca.crt"), pki.caCertPem, { mode: 0o644 });
+    fs.writeFileSync(path.join(certDir, "healthcheck-client.crt"), pki.clients.healthcheck.certPem, { mode: 0o644 });
+    fs.writeFileSync(path.join(certDir, "healthcheck-client.key"), pki.clients.healthcheck.keyPem, { mode: 0o600 });
+    const tls = ["ca.crt", "healthcheck-client.crt", "healthcheck-client.key"].map((file, i) => `--${["cacert", "cert", "key"][i]}=${path.join(certDir, file)}`);
+    const etcdctl = async (args: string[], input?: Buffer) =>
+        (await run(BIN.etcdctl, [`--endpoints=https://127.0.0.1:${port}`, "--command-timeout=60s", ...tls, ...args], { input, timeoutMs: 120_000 })).stdout;
+    return { port: port!, certDir, live, etcdctl };
+}
+
+/** `count` puts of `valueBytes` random bytes (value on stdin: too long for an argument), `concurrency` at a time. */
+async function fillEtcd(etcd: BigEtcd, count: number, valueBytes: number, concurrency: number): Promise<number> {
+    const started = Date.now();
+    let next = 0;
+    const worker = async () => {
+        while (next < count) {
+            const i = next++;
+            await etcd.etcdctl(["put", `/registry/bench/blob-${String(i).padStart(5, "0")}`], randomBytes(valueBytes));
+        }
+    };
+    await Promise.all(Array.from({ length: concurrency }, worker));
+    await etcd.etcdctl(["put", "/registry/configmaps/default/backup-probe", "bench"]);
+    return Date.now() - started;
+}
+
+async function endpointStatus(etcd: BigEtcd): Promise<{ dbSize: number; revision: number }> {
+    const status = JSON.parse(await etcd.etcdctl(["endpoint", "status", "-w", "json"]))[0].Status;
+    return { dbSize: status.dbSize, revision: status.header.revision };
+}
+
+/** `docker run --rm` with the labels removeByLabel(runId) clears, host network. */
+async function dockerRun(runId: string, args: string[]): Promise<void> {
+    await run("docker", ["run", "--rm", "--network", "host", "--label", `${TEST_LABEL}=1`, "--label", `${RUN_LABEL}=${runId}`, ...args], { timeoutMs: POD_TIMEOUT_MS });
+}
+
+/** What an operator does by hand: etcdctl snapshot save to a local directory, then rclone copy to the bucket. */
+async function rawBackup(etcd: BigEtcd, workDir: string, rcloneConfig: string, runId: string): Promise<{ snapshotMs: number; copyMs: number; bytes: number }> {
+    const outDir = fs.mkdtempSync(path.join(workDir, "raw-"));
+    const started = Date.now();
+    await dockerRun(runId, [
+        "-v", `${etcd.certDir}:/certs:ro`,
+        "-v", `${outDir}:/out`,
+        ETCD_35_IMAGE,
+        "etcdctl", `--endpoints=https://127.0.0.1:${etcd.port}`, "--cacert=/certs/ca.crt", "--cert=/certs/healthcheck-client.crt", "--key=/certs/healthcheck-client.key",
+        "--command-timeout=300s", "snapshot", "save", "/out/snapshot.db",
+    ]); // prettier-ignore
+    const saved = Date.now();
+    await dockerRun(runId, ["-v", `${rcloneConfig}:/config/rclone.conf:ro`, "-v", `${outDir}:/data:ro`, UPLOADER_IMAGE, "rclone", "--config", "/config/rclone.conf", "copy", "/data/snapshot.db", `minio:${BUCKET}/raw/`]);
+    const copied = Date.now();
+    const bytes = fs.statSync(path.join(outDir, "snapshot.db")).size;
+    fs.rmSync(outDir, { recursive: true, force: true });
+    return { snapshotMs: saved - started, copyMs: copied - saved, bytes };
+}
+
+// ------------------------------------------------------------------ memory of the pod's containers
+
+interface ContainerMemory {
+    name: string;
+    limit: number;
+    samples: number;
+    peakRss: number;
+    peakWorkingSet: number;
+    maxUsage: number;
+}
+
+function readStat(dir: string): Record<string, number> {
+    const stat: Record<string, number> = {};
+    for (const line of fs.readFileSync(path.join(dir, "memory.stat"), "utf8").split("\n")) {
+        const [key, value] = line.split(" ");
+        if (key && value) stat[key] = Number(value);
+    }
+    return stat;
+}
+
+const readNumber = (dir: string, file: string): number => Number(fs.readFileSync(path.join(dir, file), "utf8").trim());
+
+/**
+ * Follows one pod run's containers through `docker events` (replayed from `--since`, so none is
+ * missed): on create it sets the pod's memory limit (`docker update`, before the harness starts
+ * the container), while it runs it samples its memory cgroup.
+ */
+class PodMemoryMonitor {
+    private readonly events: ChildProcess;
+    private readonly byId = new Map<string, ContainerMemory>();
+    private readonly updates: Promise<unknown>[] = [];
+    private readonly timer: NodeJS.Timeout;
+    private readonly running = new Set<string>();
+    private buffer = "";
+    private failure: Error | undefined;
+
+    constructor(runId: string, private readonly limitOf: (containerName: string) => number) {
+        const since = Math.floor(Date.now() / 1000) - 1;
+        this.events = spawn("docker", ["events", "--since", String(since), "--filter", `label=${RUN_LABEL}=${runId}`, "--filter", "type=container", "--format", "{{json .}}"], {
+            stdio: ["ignore", "pipe", "pipe"],
+        });
+        this.events.stdout!.on("data", (chunk: Buffer) => this.onData(chunk.toString("utf8")));
+        this.events.on("error", (error) => (this.failure = error));
+        this.timer = setInterval(() => this.sample(), SAMPLE_MS);
+    }
+
+    private onData(text: string): void {
+        this.buffer += text;
+        const lines = this.buffer.split("\n");
+        this.buffer = lines.pop()!;
+        for (const line of lines.filter(Boolean)) {
+            const event = JSON.parse(line) as { Action: string; id: string; Actor: { Attributes: { name: string } } };
+            if (event.Action === "create") this.onCreate(event.id, event.Actor.Attributes.name);
+            else if (event.Action === "start") this.running.add(event.id);
+            else if (event.Action === "die") {
+                this.sample(); // usually too late (the cgroup goes with the process), harmless
+                this.running.delete(event.id);
+            }
+        }
+    }
+
+    private onCreate(id: string, name: string): void {
+        const limit = this.limitOf(name);
+        this.byId.set(id, { name, limit, samples: 0, peakRss: 0, peakWorkingSet: 0, maxUsage: 0 });
+        const bytes = String(limit);
+        this.updates.push(run("docker", ["update", "--memory", bytes, "--memory-swap", bytes, id]).catch((error: Error) => (this.failure = error)));
+    }
+
+    private sample(): void {
+        for (const id of this.running) {
+            const memory = this.byId.get(id);
+            const dir = path.join(MEMORY_CGROUP_ROOT, id);
+            if (!memory) continue;
+            try {
+                const stat = readStat(dir);
+                const usage = readNumber(dir, "memory.usage_in_bytes");
+                const limit = readNumber(dir, "memory.limit_in_bytes");
+                if (limit > memory.limit) this.failure ??= new Error(`${memory.name} ran without its limit (cgroup limit ${limit}): the monitor's docker update came too late`);
+                memory.peakRss = Math.max(memory.peakRss, stat.total_rss ?? stat.rss ?? 0);
+                memory.peakWorkingSet = Math.max(memory.peakWorkingSet, usage - (stat.total_inactive_file ?? 0));
+                memory.maxUsage = Math.max(memory.maxUsage, readNumber(dir, "memory.max_usage_in_bytes"));
+                memory.samples++;
+            } catch (error) {
+                if ((error as NodeJS.ErrnoException).code !== "ENOENT") this.failure ??= error as Error; // ENOENT: not started yet or gone
+            }
+        }
+    }
+
+    /** Stops following; throws when a limit could not be set or a container was never sampled. */
+    async stop(): Promise<ContainerMemory[]> {
+        clearInterval(this.timer);
+        this.events.kill("SIGTERM");
+        await Promise.all(this.updates);
+        if (this.failure) throw this.failure;
+        const containers = [...this.byId.values()];
+        const unsampled = containers.filter((c) => c.samples === 0).map((c) => c.name);
+        if (unsampled.length > 0) throw new Error(`no memory sample of ${unsampled.join(", ")}: they ran for less than ${SAMPLE_MS} ms or their cgroup is not under ${MEMORY_CGROUP_ROOT}`);
+        return containers;
+    }
+
+    /** Kills the events process without reporting (cleanup after a failure). */
+    abort(): void {
+        clearInterval(this.timer);
+        this.events.kill("SIGKILL");
+    }
+}
+
+/** Kubernetes memory quantity (Ki/Mi/Gi/plain) → bytes. */
+function memoryQuantity(quantity: string): number {
+    const match = /^(\d+)(Ki|Mi|Gi)?$/.exec(quantity);
+    if (!match) throw new Error(`cannot read memory quantity ${quantity}`);
+    return Number(match[1]) * { Ki: 1024, Mi: MiB, Gi: 1024 * MiB, "": 1 }[match[2] ?? ""]!;
+}
+
+// ------------------------------------------------------------------ the pod
+
+interface PodFigures {
+    durationMs: number;
+    containers: { name: string; ms: number }[];
+    uploadSteps: { step: string; ms: number }[];
+    memory: ContainerMemory[];
+    objectBytes: number;
+}
+
+const isoMs = (iso: string): number => Date.parse(iso.replace(/(\.\d{3})\d*Z$/, "$1Z"));
+
+/** Step durations of the uploader from its `<UTC time> step=<step> ...` log lines (one-second resolution). */
+function stepDurations(log: string, startedMs: number): { step: string; ms: number }[] {
+    const steps: { step: string; ms: number }[] = [];
+    let previous = Math.floor(startedMs / 1000) * 1000; // same resolution as the log lines
+    for (const match of log.matchAll(/^(\S+Z) step=(\S+) /gm)) {
+        const at = Date.parse(match[1]!);
+        const last = steps[steps.length - 1];
+        if (last?.step === match[2]) last.ms += at - previous;
+        else steps.push({ step: match[2]!, ms: at - previous });
+        previous = at;
+    }
+    return steps;
+}
+
+async function podBackup(plan: EtcdBackupPlan, etcd: BigEtcd, runId: string, uploader: string): Promise<PodFigures> {
+    await removeByLabel(runId);
+    const pod = JSON.parse(JSON.stringify((plan.cronJob as any).spec.jobTemplate.spec.template.spec)) as K8sPodSpec & { initContainers: any[]; containers: any[] };
+    const limits = new Map<string, number>([...pod.initContainers, ...pod.containers].map((c) => [`${runId}-${c.name}`, memoryQuantity(c.resources.limits.memory)]));
+    const monitor = new PodMemoryMonitor(runId, (name) => {
+        const limit = limits.get(name);
+        if (limit === undefined) throw new Error(`container ${name} is not in the pod`);
+        return limit;
+    });
+    let result: Awaited<ReturnType<typeof runPod>>;
+    try {
+        result = await runPod(
+            pod,
+            {
+                secrets: { [plan.storeSecret.metadata.name]: plan.storeSecret.stringData },
+                configMaps: { [plan.scriptConfigMap.metadata.name]: plan.scriptConfigMap.data },
+                hostPaths: { "/etc/kubernetes/pki/etcd": etcd.certDir },
+                fieldValues: { "spec.nodeName": "cp-1" },
+            },
+            runId,
+            runId,
+            POD_TIMEOUT_MS,
+        );
+    } catch (error) {
+        monitor.abort();
+        throw error;
+    }
+    if (!result.succeeded) {
+        monitor.abort();
+        throw new Error(`backup pod failed in ${result.failedContainer} (exit ${result.exitCode}${result.exitCode === 137 ? ": killed, OOM at its memory limit?" : ""}):\n${result.output}`);
+    }
+    try {
+        const memory = (await monitor.stop()).map((m) => ({ ...m, name: m.name.slice(runId.length + 1) }));
+        const containers: { name: string; ms: number }[] = [];
+        let uploadSteps: { step: string; ms: number }[] = [];
+        for (const spec of result.plan.containers) {
+            const inspect = await result.live.inspect(spec.name);
+            if (inspect.HostConfig.Memory !== limits.get(spec.name)) throw new Error(`${spec.name} has memory limit ${inspect.HostConfig.Memory}, expected ${limits.get(spec.name)}`);
+            const name = spec.name.slice(runId.length + 1);
+            const startedMs = isoMs(inspect.State.StartedAt);
+            containers.push({ name, ms: isoMs(inspect.State.FinishedAt) - startedMs });
+            if (name === uploader) uploadSteps = stepDurations(result.logs[name] ?? "", startedMs);
+        }
+        const sizeLine = /step=prepare object=\S+ size=(\d+)/.exec(result.logs[uploader] ?? "");
+        if (!sizeLine) throw new Error(`no step=prepare size line in the ${uploader} log:\n${result.logs[uploader]}`);
+        return { durationMs: result.durationMs, containers, uploadSteps, memory, objectBytes: Number(sizeLine[1]) };
+    } finally {
+        await result.live.destroy(); // frees the emptyDir (1-2 GiB) before the next run
+    }
+}
+
+function printPod(name: string, what: string, figures: PodFigures, rawMs: number): void {
+    const ratio = figures.durationMs / rawMs;
+    const verdict = (ok: boolean) => (ok ? "met" : "NOT MET");
+    console.log(`${pad(`backup.pod.${name}`)} ${seconds(figures.durationMs)} = ${ratio.toFixed(2)}× raw  (target ≤ ${TIME_TARGET_RATIO}×: ${verdict(ratio <= TIME_TARGET_RATIO)})  [${what}; object ${gib(figures.objectBytes)}]`);
+    console.log(`${pad(`backup.pod.${name}.containers`)} ${figures.containers.map((c) => `${c.name} ${seconds(c.ms)}`).join(", ")}`);
+    console.log(`${pad(`backup.pod.${name}.uploader-steps`)} ${figures.uploadSteps.map((s) => `${s.step} ${seconds(s.ms)}`).join(", ")}  (log times, 1 s resolution)`);
+    const peak = figures.memory.reduce((a, b) => (b.peakRss > a.peakRss ? b : a));
+    const limit = mib(Math.max(...figures.memory.map((m) => m.limit)));
+    console.log(`${pad(`backup.pod.${name}.memory`)} peak RSS ${mib(peak.peakRss)} (${peak.name})  (target < ${mib(MEMORY_TARGET_BYTES)}: ${verdict(peak.peakRss < MEMORY_TARGET_BYTES)}; ran under its ${limit} limit, not OOM-killed)`);
+    for (const m of figures.memory) {
+        console.log(
+            `${pad(`backup.pod.${name}.memory.${m.name}`)} rss ${mib(m.peakRss)}, working set ${mib(m.peakWorkingSet)}, max usage incl. page cache ${mib(m.maxUsage)}  (${m.samples} samples)`,
+        );
+    }
+}
+
+// ------------------------------------------------------------------ the bench
+
+export async function benchBackup(): Promise<void> {
+    await requireHostTools();
+    await dockerAvailable();
+    await requireImages(ETCD_35_IMAGE, UPLOADER_IMAGE);
+    const workDir = fs.mkdtempSync(path.join(os.tmpdir(), "bench-backup-"));
+    const fixture = new BackupFixture(LABEL, workDir); // MinIO (a host process) and its cleanup
+    const runIds = [`${LABEL}-etcd`, `${LABEL}-raw`, `${LABEL}-pod-default`, `${LABEL}-pod-drill`, `${LABEL}-pod-plain`];
+    for (const id of runIds) await removeByLabel(id); // leftovers of an interrupted run
+    let etcd: BigEtcd | undefined;
+    try {
+        etcd = await startBigEtcd(workDir);
+        const s3 = await fixture.startMinio(BUCKET);
+
+        const fillMs = await fillEtcd(etcd, VALUE_COUNT, VALUE_BYTES, FILL_CONCURRENCY);
+        const status = await endpointStatus(etcd);
+        console.log(`${pad("backup.fill")} ${seconds(fillMs)}  (${VALUE_COUNT} puts of ${mib(VALUE_BYTES)} random bytes, ${FILL_CONCURRENCY} at a time; db size ${gib(status.dbSize)} from etcdctl endpoint status, revision ${status.revision})`);
+
+        const raw = await rawBackup(etcd, workDir, s3.rcloneConfig, `${LABEL}-raw`);
+        const rawMs = raw.snapshotMs + raw.copyMs;
+        const rawStored = Number((await s3.rclone(["lsf", "--format", "s", `minio:${BUCKET}/raw/snapshot.db`])).trim());
+        if (rawStored !== raw.bytes) throw new Error(`raw copy on MinIO is ${rawStored} bytes, the snapshot ${raw.bytes}`);
+        console.log(`${pad("backup.raw")} ${seconds(rawMs)}  (etcdctl snapshot save ${seconds(raw.snapshotMs)} + rclone copy ${seconds(raw.copyMs)}; snapshot ${gib(raw.bytes)})`);
+
+        fixture.etcd = { port: etcd.port, certDir: etcd.certDir, etcdctl: (args) => etcd!.etcdctl(args) };
+        const storage = { s3: { endpoint: s3.endpoint, bucket: BUCKET, accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey } };
+        const defaults = await podBackup(planEtcdBackup(fixture.input(storage)), etcd, `${LABEL}-pod-default`, "upload");
+        printPod("default", "gzip, drill off", defaults, rawMs);
+        const drill = await podBackup(planEtcdBackup(fixture.input(storage, { restoreDrill: "status" })), etcd, `${LABEL}-pod-drill`, "upload");
+        printPod("drill", "gzip, restoreDrill status", drill, rawMs);
+        // Not a default: shows what gzip of an incompressible database costs.
+        const plain = await podBackup(planEtcdBackup(fixture.input(storage, { compression: "none" })), etcd, `${LABEL}-pod-plain`, "upload");
+        printPod("plain", "compression none, drill off", plain, rawMs);
+    } finally {
+        await etcd?.live.destroy().catch(() => undefined);
+        for (const id of runIds) await removeByLabel(id).catch(() => undefined);
+        await fixture.cleanup();
+        fs.rmSync(workDir, { recursive: true, force: true });
+    }
+}
