@@ -2,12 +2,14 @@
 //   PKI:     a 5-member etcd PKI (CA, 10 member certificates, 3 clients)   target < 3 s
 //   cluster: from nothing to a healthy 3-member TLS cluster in Docker
 //   backup:  EtcdBackup pod on a ~1 GiB database vs raw etcdctl + rclone  target <= 1.3x, < 256 MiB
+//   recovery: RTO, ~100 MiB / 50k-object snapshot → exported YAML vs bare restore + ready  target <= 1.3x, < 60 s
 // Needs `bash scripts/setup` first (Docker engine, local images, tools).
-// `npm run bench -- pki cluster` runs only the named parts (pki, cluster, backup).
+// `npm run bench -- pki cluster` runs only the named parts (pki, cluster, backup, recovery).
 import { generateKeyPemAsync, genCert, initCa, issueEtcdPki, memberCertificateFiles, planEtcdCluster, planEtcdPki, planTopology } from "../src";
 import { realizePlan, removeByLabel } from "../test/harness/docker";
 import { ETCD_35_IMAGE, requireImages } from "../test/support/images";
 import { benchBackup } from "./backup";
+import { benchRecovery } from "./recovery";
 
 const RUN_ID = "bench";
 
@@ -76,6 +78,7 @@ const PARTS: Record<string, () => Promise<void>> = {
         console.log(`cluster.3members.healthy ${seconds(cluster.total)}  (of which PKI ${seconds(cluster.pki)})`);
     },
     backup: benchBackup,
+    recovery: benchRecovery,
 };
 
 async function main(): Promise<void> {

@@ -23,8 +23,13 @@ export interface EtcdPkiPlanInput {
     extraHosts?: string[];
     /** Subject names (C, ST, L, O, OU) for the CA and server certificates, as in a cfssl CSR. Default none. */
     names?: CfsslName[];
-    /** RSA key size: 2048, 3072 or 4096. Default 2048. */
+    /** RSA key size: 2048, 3072 or 4096. Default 2048. Only with keyAlgorithm "rsa". */
     keySize?: number;
+    /**
+     * "rsa" (default, what seed 004's documents ask for) or "ecdsa" (P-256, cfssl's own default key; ~100x faster
+     * to generate — the recovery environment's throw-away certificates use it).
+     */
+    keyAlgorithm?: "rsa" | "ecdsa";
     /** Lifetime of member and client certificates, Go duration. Default "8760h" (1 year, as kubeadm). */
     certificateExpiry?: string;
     /** Lifetime of the CA, Go duration. Default "87600h" (10 years, as kubeadm). */
@@ -59,6 +64,13 @@ export const ETCD_CLIENT_COMMON_NAMES = {
 export type EtcdClientName = keyof typeof ETCD_CLIENT_COMMON_NAMES;
 
 export function planEtcdPki(input: EtcdPkiPlanInput): EtcdPkiPlan {
+    const keyAlgorithm = input.keyAlgorithm ?? "rsa";
+    if (keyAlgorithm !== "rsa" && keyAlgorithm !== "ecdsa") {
+        throw new InputError("keyAlgorithm", keyAlgorithm, 'use "rsa" or "ecdsa"');
+    }
+    if (keyAlgorithm === "ecdsa" && input.keySize !== undefined) {
+        throw new InputError("keySize", input.keySize, 'keySize is for RSA keys: remove it, or use keyAlgorithm "rsa"');
+    }
     const keySize = input.keySize ?? 2048;
     if (!SUPPORTED_RSA_KEY_SIZES.includes(keySize)) {
         throw new InputError("keySize", keySize, `use an RSA key size of ${SUPPORTED_RSA_KEY_SIZES.join(", ")}`);
@@ -67,7 +79,7 @@ export function planEtcdPki(input: EtcdPkiPlanInput): EtcdPkiPlan {
         throw new InputError("members", input.members, "an etcd PKI needs at least one member");
     }
     const extraHosts = input.extraHosts ?? [];
-    const key = { algo: "rsa" as const, size: keySize };
+    const key = keyAlgorithm === "ecdsa" ? { algo: "ecdsa" as const, size: 256 } : { algo: "rsa" as const, size: keySize };
     const names = input.names ?? [];
     const certificateExpiry = input.certificateExpiry ?? "8760h";
     const usages = {

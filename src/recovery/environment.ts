@@ -63,7 +63,8 @@ export interface RecoveryEnvironmentArgs {
 /** Environments constructed in this program, by Docker name: two in one program must not collide. */
 const environmentsInThisProgram = new Map<string, RecoveryNaming>();
 
-const KEY = { algo: "rsa" as const, size: 2048 };
+// Throw-away certificates on both ends: ECDSA P-256 keys are generated ~100x faster than RSA (the RTO).
+const KEY = { algo: "ecdsa" as const, size: 256 };
 /** Long enough for an incident, short enough that a forgotten environment's keys expire. */
 const EXPIRY = "720h";
 export const RECOVERY_SIGNING: CfsslConfig = {
@@ -154,7 +155,7 @@ export class RecoveryEnvironment extends pulumi.ComponentResource {
         const earlyRenewalHours = args.earlyRenewalHours ?? 24;
         this.etcdPki = new EtcdPki(
             `${name}-etcd-pki`,
-            { clusterName: `${naming.name}-recovery`, members: [{ name: RECOVERY_MEMBER_NAME, ip: addresses.etcdIp }], certificateExpiry: EXPIRY, caExpiry: EXPIRY, earlyRenewalHours },
+            { clusterName: `${naming.name}-recovery`, members: [{ name: RECOVERY_MEMBER_NAME, ip: addresses.etcdIp }], keyAlgorithm: "ecdsa", certificateExpiry: EXPIRY, caExpiry: EXPIRY, earlyRenewalHours },
             { parent: this },
         );
         const kubeCa = new CertificateAuthority(

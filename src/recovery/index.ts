@@ -15,3 +15,13 @@ export * from "./diff";
 export { hostGuardCommands, hostGuardRule, HostGuardCommands } from "./host-guard";
 export { fromRkeState, rkeCertificateBundle, RkeCertificate, RKE_ENCRYPTION_CONFIG_PATH } from "./import/rke";
 export { loadOriginalCluster, OriginalSourceFiles, OriginalSourceKind, ORIGINAL_SOURCE_KINDS } from "./load";
+export {
+    fetchSnapshotFromStore,
+    FetchSnapshotOptions,
+    FetchedSnapshot,
+    StoreSnapshotError,
+    StoreSource,
+    pickBackup,
+    parseSidecar,
+    renderStoreRcloneConfig,
+} from "./store";

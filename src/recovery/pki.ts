@@ -13,7 +13,8 @@ import { memberCertificateFiles } from "../etcd/plan";
 import { RECOVERY_MEMBER_NAME, RecoveryAddresses, RecoveryFiles } from "./plan";
 import { OriginalCluster } from "./source";
 
-const KEY = { algo: "rsa" as const, size: 2048 };
+// Throw-away certificates on both ends: ECDSA P-256 keys are generated ~100x faster than RSA (the RTO).
+const KEY = { algo: "ecdsa" as const, size: 256 };
 /** Long enough for an incident, short enough that a forgotten environment's keys expire. */
 const EXPIRY = "720h";
 const SIGNING: CfsslConfig = {
@@ -39,7 +40,7 @@ export function recoveryServingHosts(addresses: RecoveryAddresses): string[] {
 }
 
 export function issueRecoveryPki(name: string, addresses: RecoveryAddresses, original?: OriginalCluster): RecoveryPki {
-    const etcdPki = issueEtcdPki(planEtcdPki({ clusterName: `${name}-recovery`, members: [{ name: RECOVERY_MEMBER_NAME, ip: addresses.etcdIp }] }));
+    const etcdPki = issueEtcdPki(planEtcdPki({ clusterName: `${name}-recovery`, members: [{ name: RECOVERY_MEMBER_NAME, ip: addresses.etcdIp }], keyAlgorithm: "ecdsa" }));
     const kubeCa = initCa({ CN: `${name} recovery kubernetes CA`, key: KEY });
     const issue = (profile: "server" | "client", csr: CfsslCsr) => {
         const { certPem, keyPem } = genCert({ caCertPem: kubeCa.certPem, caKeyPem: kubeCa.keyPem, config: SIGNING, profile, csr });

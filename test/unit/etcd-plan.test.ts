@@ -3,6 +3,7 @@ import { kubeApiserverEtcdFlags, kubeadmExternalEtcdYaml } from "../../src/etcd/
 import { ETCD_DATA_DIR, etcdHealthCheckCommand, resolveTunables, snapshotRestoreCommand, usesEtcdutl } from "../../src/etcd/flags";
 import { DEFAULT_ETCD_IMAGE, MemberCertificateFiles, planEtcdCluster } from "../../src/etcd/plan";
 import { planTopology } from "../../src/etcd/topology";
+import { planEtcdPki } from "../../src/pki/etcd-pki-plan";
 
 const files = (member: { name: string }): MemberCertificateFiles<string> => ({
     caCertPem: "CA",
@@ -300,5 +301,18 @@ describe("kube-apiserver wiring (seed 004 migration step)", () => {
                 "",
             ].join("\n"),
         );
+    });
+});
+
+describe("planEtcdPki key algorithm", () => {
+    const members = [{ name: "etcd-0", ip: "10.0.0.10" }];
+    test('keyAlgorithm "ecdsa" asks every certificate for a P-256 key; RSA stays the default', () => {
+        const keys = (plan: ReturnType<typeof planEtcdPki>) => [plan.caCsr, ...plan.certificates.map((c) => c.csr)].map((csr) => csr.key);
+        expect(new Set(keys(planEtcdPki({ clusterName: "c", members, keyAlgorithm: "ecdsa" })).map((k) => JSON.stringify(k)))).toEqual(new Set(['{"algo":"ecdsa","size":256}']));
+        expect(new Set(keys(planEtcdPki({ clusterName: "c", members })).map((k) => JSON.stringify(k)))).toEqual(new Set(['{"algo":"rsa","size":2048}']));
+    });
+    test("keySize with ecdsa, or an unknown algorithm, is refused naming the argument", () => {
+        expect(() => planEtcdPki({ clusterName: "c", members, keyAlgorithm: "ecdsa", keySize: 4096 })).toThrow(/keySize.*4096.*keyAlgorithm "rsa"/s);
+        expect(() => planEtcdPki({ clusterName: "c", members, keyAlgorithm: "dsa" as never })).toThrow(/keyAlgorithm.*dsa.*"rsa" or "ecdsa"/s);
     });
 });

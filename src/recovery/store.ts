@@ -1,0 +1,486 @@
+/**
+ * The snapshot straight from a store written by EtcdBackup: pick the newest
+ * sealed backup (the `.sha256` sidecar is written last, so only a backup with
+ * one counts), download it with rclone, check the object's SHA-256 against the
+ * sidecar, gunzip it, and hand back a local snapshot file plus what the
+ * backup's metadata says.
+ *
+ * The store is the same typed S3 / SFTP / directory description EtcdBackup
+ * takes, and its rclone configuration is rendered by the backup module itself
+ * (planEtcdBackup's store Secret), only with the Secret's mount directory
+ * replaced by a private temp directory: credentials live in a 0600 file that
+ * is removed afterwards, never on a command line or in a log line.
+ *
+ * Object names (src/backup/script.ts): `<prefix>/<cluster>/etcd-snapshot-
+ * <yyyymmddThhmmssZ>-rev<revision>.db[.gz]`, `<object>.sha256` (`sha256sum -c`
+ * format: "<hex>  <object>") and `etcd-snapshot-…-rev<revision>.json`.
+ */
+import { spawn } from "child_process";
+import { createHash, randomBytes } from "crypto";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { createGunzip } from "zlib";
+import { LOCAL_STORE_DIR, STORE_CONFIG_DIR, BackupEncryption, BackupStore, planEtcdBackup } from "../backup/plan";
+import { InputError } from "../errors";
+import { SnapshotError, verifySnapshotFile } from "./snapshot";
+
+/** What `rclone lsjson` prints per entry (the fields used here). */
+export interface ListedObject {
+    Name: string;
+    Size: number;
+    IsDir?: boolean;
+    ModTime?: string;
+}
+
+/** A backup object found in a listing. */
+export interface StoredBackup {
+    /** e.g. "etcd-snapshot-20260123T060000Z-rev48213.db.gz" */
+    object: string;
+    /** e.g. "etcd-snapshot-20260123T060000Z-rev48213" (the metadata is `<base>.json`). */
+    base: string;
+    /** The UTC time in the name, ISO 8601. */
+    createdAt: string;
+    revision: number;
+    gzip: boolean;
+    sizeBytes: number;
+    /** True when its `.sha256` sidecar is there: the backup passed verification (and the drill) and counts as good. */
+    sealed: boolean;
+}
+
+/** The metadata EtcdBackup uploads next to each object (`<base>.json`). */
+export interface BackupMetadata {
+    cluster?: string;
+    object?: string;
+    revision?: number;
+    size?: number;
+    sha256?: string;
+    snapshotSize?: number;
+    snapshotSha256?: string;
+    compression?: string;
+    encrypted?: boolean;
+    createdAt?: string;
+    node?: string;
+    endpoint?: string;
+    etcdImage?: string;
+}
+
+export class StoreSnapshotError extends Error {
+    constructor(message: string) {
+        super(message);
+        this.name = "StoreSnapshotError";
+    }
+}
+
+const OBJECT_NAME = /^(etcd-snapshot-(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z-rev(\d+))\.db(\.gz)?$/;
+/** rclone crypt (filename_encryption off) adds ".bin" to every name on the raw store. */
+const ENCRYPTED_NAME = /^etcd-snapshot-\d{8}T\d{6}Z-rev\d+\.db(\.gz)?\.bin$/;
+
+/** The backup an object name describes; undefined for names that are not backup objects (sidecars, metadata, strangers). */
+export function parseBackupName(name: string): Omit<StoredBackup, "sizeBytes" | "sealed"> | undefined {
+    const m = OBJECT_NAME.exec(name);
+    if (!m) return undefined;
+    return {
+        object: name,
+        base: m[1]!,
+        createdAt: `${m[2]}-${m[3]}-${m[4]}T${m[5]}:${m[6]}:${m[7]}Z`,
+        revision: Number(m[8]),
+        gzip: m[9] === ".gz",
+    };
+}
+
+/** Every backup object of a listing, newest first (by the time in the name, then the revision), sealed or not. */
+export function backupsInListing(listing: ListedObject[]): StoredBackup[] {
+    const files = listing.filter((entry) => !entry.IsDir);
+    const names = new Set(files.map((entry) => entry.Name));
+    const backups: StoredBackup[] = [];
+    for (const entry of files) {
+        const parsed = parseBackupName(entry.Name);
+        if (parsed) backups.push({ ...parsed, sizeBytes: entry.Size, sealed: names.has(`${entry.Name}.sha256`) });
+    }
+    // Fixed-width UTC timestamps sort as strings.
+    return backups.sort((a, b) => (a.createdAt === b.createdAt ? b.revision - a.revision : a.createdAt < b.createdAt ? 1 : -1));
+}
+
+/**
+ * The backup to restore: `object` when given (it must be sealed), else the
+ * newest sealed one. `where` names the store directory in errors.
+ */
+export function pickBackup(listing: ListedObject[], where: string, object?: string): StoredBackup {
+    const backups = backupsInListing(listing);
+    if (object !== undefined) {
+        const chosen = backups.find((b) => b.object === object);
+        if (!chosen) {
+            const known = backups.slice(0, 5).map((b) => b.object);
+            throw new StoreSnapshotError(`${where} has no backup object ${object}${known.length ? ` (newest there: ${known.join(", ")})` : ""}`);
+        }
+        if (!chosen.sealed) {
+            throw new StoreSnapshotError(
+                `${where}/${object} has no ${object}.sha256 sidecar: that backup was never sealed (its upload, read-back or restore drill failed), so it is not restored. Pick a sealed one or omit object for the newest sealed backup`,
+            );
+        }
+        return chosen;
+    }
+    const sealed = backups.find((b) => b.sealed);
+    if (sealed) return sealed;
+    if (listing.some((entry) => ENCRYPTED_NAME.test(entry.Name))) {
+        throw new StoreSnapshotError(`${where} holds encrypted backups (rclone crypt, names ending in .bin): give encryption: { password, salt } as configured on EtcdBackup`);
+    }
+    if (backups.length > 0) {
+        throw new StoreSnapshotError(
+            `${where} has ${backups.length} backup object(s) but none is sealed with a .sha256 sidecar (newest: ${backups[0]!.object}): every upload failed verification or the drill`,
+        );
+    }
+    throw new StoreSnapshotError(`${where} holds no etcd-snapshot-<time>-rev<revision>.db[.gz] objects: check store, prefix and cluster`);
+}
+
+/** The hex SHA-256 a sidecar states for `object` (`sha256sum` format: "<hex>  <object>", or "<hex> *<object>"). */
+export function parseSidecar(text: string, object: string): string {
+    const line = text.split("\n").find((l) => l.trim() !== "");
+    const m = line === undefined ? null : /^([0-9a-f]{64}) [ *](.+)$/.exec(line.trim());
+    if (!m) throw new StoreSnapshotError(`${object}.sha256 is not a sha256sum line ("<64 hex digits>  ${object}")`);
+    if (m[2] !== object) throw new StoreSnapshotError(`${object}.sha256 is the sidecar of ${m[2]}, not of ${object}`);
+    return m[1]!;
+}
+
+/** What to read: the same store description EtcdBackup was given, and its clusterName and prefix. */
+export interface StoreSource {
+    /**
+     * The store, as in EtcdBackupArgs.storage: `{ s3 }`, `{ sftp }`, or `{ hostPath: { path } }`,
+     * which is read here as a directory on this machine (the node's directory, or a copy of it).
+     * `{ pvc }` cannot be read from outside the cluster: copy the backups out and use `{ hostPath }`.
+     */
+    store: BackupStore<string>;
+    /** EtcdBackup's clusterName. */
+    cluster: string;
+    /** EtcdBackup's prefix. Default "etcd-backup". */
+    prefix?: string;
+    /** EtcdBackup's encryption (rclone crypt password and salt), when the backups are encrypted. */
+    encryption?: BackupEncryption<string>;
+}
+
+export interface RenderedRcloneConfig {
+    /** The rclone.conf text (holds credentials: write it 0600). */
+    config: string;
+    /** Extra files the config names (CA bundle, SSH key, known_hosts), relative to configDir. */
+    files: Record<string, string>;
+    /** rclone path of the cluster's backup directory, e.g. "store:bucket/etcd-backup/prod" or "crypt:etcd-backup/prod". */
+    remoteDir: string;
+    /** Human form of the same place, for messages, e.g. "s3://bucket/etcd-backup/prod". */
+    storeUrl: string;
+    /** rclone --ca-cert when the store has its own CA bundle. */
+    caCertFile?: string;
+}
+
+function joinPath(...parts: (string | undefined)[]): string {
+    return parts
+        .filter((p): p is string => p !== undefined)
+        .map((p) => p.replace(/^\/+|\/+$/g, ""))
+        .filter((p) => p !== "")
+        .join("/");
+}
+
+/** The backup plan's errors, with this module's argument names (store, cluster) in place of EtcdBackup's. */
+function renamingArguments<T>(plan: () => T): T {
+    try {
+        return plan();
+    } catch (error) {
+        if (!(error instanceof InputError)) throw error;
+        const argument = error.argument.replace(/^storage\b/, "store").replace(/^clusterName$/, "cluster");
+        throw new InputError(argument, error.value, error.fix);
+    }
+}
+
+/**
+ * The rclone configuration for reading `source` from this machine, with every
+ * file it names inside `configDir`. The store and crypt sections are the ones
+ * planEtcdBackup puts into the backup's Secret (same validation, same
+ * options); only the Secret's mount path and the pod's store mount are
+ * replaced by configDir and the local directory.
+ */
+export function renderStoreRcloneConfig(source: StoreSource, configDir: string): RenderedRcloneConfig {
+    const store = source.store;
+    if (store && typeof store === "object" && "pvc" in store) {
+        throw new InputError("store.pvc", store.pvc, "a PersistentVolumeClaim cannot be read from outside the cluster: copy the backup directory out (kubectl cp) and give { hostPath: { path } }");
+    }
+    if (!path.isAbsolute(configDir)) throw new InputError("configDir", configDir, "give an absolute directory");
+    const prefix = source.prefix ?? "etcd-backup";
+    const plan = renamingArguments(() =>
+        planEtcdBackup({
+            name: "recovery-store",
+            clusterName: source.cluster,
+            schedule: "@daily", // required by the plan, unused here
+            storage: store,
+            prefix,
+            ...(source.encryption !== undefined ? { encryption: source.encryption } : {}),
+        }),
+    );
+    const { "rclone.conf": rendered, ...files } = plan.storeSecret.stringData;
+    const dir = joinPath(prefix, source.cluster);
+    let config = rendered!.split(`${STORE_CONFIG_DIR}/`).join(`${configDir.replace(/\/+$/, "")}/`);
+    let root: string;
+    let storeUrl: string;
+    if ("s3" in store) {
+        root = `store:${store.s3.bucket}`;
+        storeUrl = `s3://${joinPath(store.s3.bucket, dir)}`;
+    } else if ("sftp" in store) {
+        root = `store:${store.sftp.path?.startsWith("/") ? "/" : ""}${joinPath(store.sftp.path)}`;
+        storeUrl = `sftp://${store.sftp.user}@${store.sftp.host}:${store.sftp.port ?? 22}/${joinPath(store.sftp.path, dir)}`;
+    } else {
+        const local = store.hostPath.path;
+        // The pod mounts the node directory at LOCAL_STORE_DIR; here it is read where it is.
+        config = config.split(`remote = store:${LOCAL_STORE_DIR}\n`).join(`remote = store:${local}\n`);
+        root = `store:${local}`;
+        storeUrl = `file://${path.posix.join(local, dir)}`;
+    }
+    const remoteDir = source.encryption !== undefined ? `crypt:${dir}` : root.endsWith(":") ? `${root}${dir}` : `${root}/${dir}`;
+    return { config, files, remoteDir, storeUrl, ...(files["ca-bundle.pem"] ? { caCertFile: path.join(configDir, "ca-bundle.pem") } : {}) };
+}
+
+export interface FetchSnapshotOptions extends StoreSource {
+    /** A backup object name (e.g. "etcd-snapshot-20260123T060000Z-rev48213.db.gz"); default the newest sealed one. */
+    object?: string;
+    /** Directory the snapshot is written to (created when missing). */
+    dir: string;
+    /** rclone binary. Default "rclone" on PATH. */
+    rclone?: string;
+    /** Per rclone call. Default 30 minutes. */
+    timeoutMs?: number;
+    onProgress?: (message: string) => void;
+}
+
+export interface FetchedSnapshot {
+    /** The local snapshot file (decompressed, mode 0600), checked like any snapshot file (verifySnapshotFile). */
+    path: string;
+    object: string;
+    storeUrl: string;
+    revision: number;
+    /** When the backup was made (UTC, from its name). */
+    createdAt: string;
+    /** SHA-256 of the object on the store, as its sidecar states and the download matched. */
+    objectSha256: string;
+    /** SHA-256 of the decompressed snapshot file. */
+    snapshotSha256: string;
+    sizeBytes: number;
+    /** The backup's `.json`, when the store has it. */
+    metadata?: BackupMetadata;
+    /** True when `path` already held this snapshot (SHA-256 as the metadata says) and nothing was downloaded. */
+    reused: boolean;
+}
+
+async function fileSha256(file: string): Promise<string> {
+    const hash = createHash("sha256");
+    for await (const chunk of fs.createReadStream(file, { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
+    return hash.digest("hex");
+}
+
+/** The existing file's hash and size when it is the snapshot `metadata` describes; undefined otherwise (then it is replaced). */
+async function alreadyFetched(target: string, metadata: BackupMetadata | undefined): Promise<{ sha256: string; size: number } | undefined> {
+    if (metadata?.snapshotSha256 === undefined || metadata.snapshotSize === undefined) return undefined;
+    let size: number;
+    try {
+        size = fs.statSync(target).size;
+    } catch {
+        return undefined;
+    }
+    if (size !== metadata.snapshotSize) return undefined;
+    const sha256 = await fileSha256(target);
+    return sha256 === metadata.snapshotSha256 ? { sha256, size } : undefined;
+}
+
+function rcloneEnv(): NodeJS.ProcessEnv {
+    const env = { ...process.env };
+    // Only the config file speaks for the store: no ambient RCLONE_* overrides, and rclone 1.60's S3
+    // client fails when AWS_CA_BUNDLE is set (the store's own CA goes in with --ca-cert).
+    for (const key of Object.keys(env)) if (key.startsWith("RCLONE_") || key === "AWS_CA_BUNDLE") delete env[key];
+    return env;
+}
+
+interface Rclone {
+    text(args: string[]): Promise<string>;
+    /** Streams an object to `sink`; resolves once rclone exited 0 and the sink finished. */
+    stream(remotePath: string, sink: (input: NodeJS.ReadableStream) => Promise<void>): Promise<void>;
+}
+
+function rcloneRunner(binary: string, configFile: string, caCertFile: string | undefined, timeoutMs: number): Rclone {
+    const base = ["--config", configFile, "--contimeout", "10s", "--timeout", "60s", "--retries", "3", "--low-level-retries", "3", ...(caCertFile ? ["--ca-cert", caCertFile] : [])];
+    const start = (args: string[]) => {
+        const child = spawn(binary, [...base, ...args], { env: rcloneEnv(), stdio: ["ignore", "pipe", "pipe"] });
+        let stderr = "";
+        child.stderr.setEncoding("utf8");
+        child.stderr.on("data", (chunk: string) => (stderr = (stderr + chunk).slice(-4000)));
+        const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+        const exited = new Promise<void>((resolve, reject) => {
+            child.on("error", (error: NodeJS.ErrnoException) => {
+                clearTimeout(timer);
+                reject(new StoreSnapshotError(error.code === "ENOENT" ? `rclone not found (${binary}): install rclone (Debian: apt-get install rclone) or pass its path` : `rclone: ${error.message}`));
+            });
+            child.on("close", (code, signal) => {
+                clearTimeout(timer);
+                if (code === 0) resolve();
+                else reject(new StoreSnapshotError(`rclone ${args[0]} ${args[args.length - 1]} failed (${signal ? `killed by ${signal}${signal === "SIGKILL" ? ` after ${timeoutMs} ms` : ""}` : `exit ${code}`}): ${stderr.trim()}`));
+            });
+        });
+        return { child, exited };
+    };
+    return {
+        async text(args) {
+            const { child, exited } = start(args);
+            let out = "";
+            child.stdout.setEncoding("utf8");
+            child.stdout.on("data", (chunk: string) => (out += chunk));
+            await exited;
+            return out;
+        },
+        async stream(remotePath, sink) {
+            const { child, exited } = start(["cat", remotePath]);
+            // A sink that gives up (e.g. gunzip on a corrupt object) stops reading: stop rclone too.
+            let stoppedBySink = false;
+            const sunk = sink(child.stdout).catch((error: unknown) => {
+                stoppedBySink = child.kill("SIGKILL");
+                throw error;
+            });
+            // Both must succeed; wait for both so nothing is left running. rclone's own failure
+            // (store gone mid-transfer) explains a cut stream better than what the sink saw.
+            const [a, b] = await Promise.allSettled([exited, sunk]);
+            if (a.status === "rejected" && !stoppedBySink) throw a.reason;
+            if (b.status === "rejected") throw b.reason;
+            if (a.status === "rejected") throw a.reason;
+        },
+    };
+}
+
+/** Writes the store's config and files into a fresh 0700 directory; every file 0600. */
+function writeConfigDir(source: StoreSource): { dir: string; rendered: RenderedRcloneConfig; configFile: string } {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "etcd-recovery-store-"));
+    fs.chmodSync(dir, 0o700);
+    try {
+        const rendered = renderStoreRcloneConfig(source, dir);
+        const write = (name: string, content: string) => {
+            const file = path.join(dir, name);
+            fs.writeFileSync(file, content, { mode: 0o600 });
+            fs.chmodSync(file, 0o600); // writeFileSync's mode is masked by umask
+            return file;
+        };
+        for (const [name, content] of Object.entries(rendered.files)) write(name, content);
+        return { dir, rendered, configFile: write("rclone.conf", rendered.config) };
+    } catch (error) {
+        fs.rmSync(dir, { recursive: true, force: true });
+        throw error;
+    }
+}
+
+/**
+ * Downloads a backup from an EtcdBackup store into `dir` and checks it: the
+ * object's SHA-256 against its sidecar and its size against the listing,
+ * gunzip (when .gz), the snapshot's SHA-256 against the metadata, then
+ * verifySnapshotFile. Any failure removes the partial file and throws a
+ * StoreSnapshotError (or SnapshotError) that says what is wrong.
+ */
+export async function fetchSnapshotFromStore(options: FetchSnapshotOptions): Promise<FetchedSnapshot> {
+    if (typeof options.dir !== "string" || options.dir === "") throw new InputError("dir", options.dir, "give the directory to write the snapshot to");
+    const progress = options.onProgress ?? (() => undefined);
+    const { dir: configDir, rendered, configFile } = writeConfigDir(options);
+    const rclone = rcloneRunner(options.rclone ?? "rclone", configFile, rendered.caCertFile, options.timeoutMs ?? 30 * 60_000);
+    const where = rendered.storeUrl;
+    let partial: string | undefined;
+    try {
+        const listingText = await rclone.text(["lsjson", "--files-only", rendered.remoteDir]);
+        const backup = pickBackup(JSON.parse(listingText) as ListedObject[], where, options.object);
+        progress(`${where}/${backup.object}: revision ${backup.revision}, made ${backup.createdAt}, ${backup.sizeBytes} bytes`);
+        const expectedSha256 = parseSidecar(await rclone.text(["cat", `${rendered.remoteDir}/${backup.object}.sha256`]), backup.object);
+        let metadata: BackupMetadata | undefined;
+        try {
+            metadata = JSON.parse(await rclone.text(["cat", `${rendered.remoteDir}/${backup.base}.json`])) as BackupMetadata;
+        } catch {
+            metadata = undefined; // older or hand-made backups: the sidecar is what counts
+        }
+
+        fs.mkdirSync(options.dir, { recursive: true });
+        const target = path.join(options.dir, `${backup.base}.db`);
+        // Every `pulumi preview`/`up` of a stack fetches again: a file already here that is exactly the
+        // snapshot the metadata names is kept instead of downloaded a second time.
+        const kept = await alreadyFetched(target, metadata);
+        if (kept) {
+            progress(`${target}: already here, SHA-256 ${kept.sha256} as the backup's metadata says`);
+            return {
+                path: target,
+                object: backup.object,
+                storeUrl: `${where}/${backup.object}`,
+                revision: backup.revision,
+                createdAt: backup.createdAt,
+                objectSha256: expectedSha256,
+                snapshotSha256: kept.sha256,
+                sizeBytes: kept.size,
+                ...(metadata ? { metadata } : {}),
+                reused: true,
+            };
+        }
+        partial = path.join(options.dir, `.${backup.base}.db.partial-${randomBytes(4).toString("hex")}`);
+        const objectHash = createHash("sha256");
+        const snapshotHash = createHash("sha256");
+        let objectBytes = 0;
+        let snapshotBytes = 0;
+        const started = Date.now();
+        const partialFile = partial;
+        await rclone.stream(`${rendered.remoteDir}/${backup.object}`, async (input) => {
+            const out = fs.createWriteStream(partialFile, { mode: 0o600 });
+            const done = new Promise<void>((resolve, reject) => {
+                out.on("finish", resolve);
+                out.on("error", reject);
+            });
+            const gunzip = backup.gzip ? createGunzip() : undefined;
+            const failed = new Promise<never>((_, reject) => {
+                input.on("error", reject);
+                gunzip?.on("error", (error) =>
+                    reject(new StoreSnapshotError(`${where}/${backup.object} does not decompress (${error.message}): the object is truncated or corrupt`)),
+                );
+            });
+            input.on("data", (chunk: Buffer) => {
+                objectHash.update(chunk);
+                objectBytes += chunk.length;
+            });
+            const raw = gunzip ? input.pipe(gunzip) : input;
+            raw.on("data", (chunk: Buffer) => {
+                snapshotHash.update(chunk);
+                snapshotBytes += chunk.length;
+            });
+            raw.pipe(out);
+            await Promise.race([done, failed]);
+        });
+        const objectSha256 = objectHash.digest("hex");
+        if (objectBytes !== backup.sizeBytes || objectSha256 !== expectedSha256) {
+            throw new StoreSnapshotError(
+                `${where}/${backup.object}: downloaded ${objectBytes} bytes with SHA-256 ${objectSha256}, but the store lists ${backup.sizeBytes} bytes and its sidecar says ${expectedSha256}: the download was truncated or the object is corrupt; nothing was kept`,
+            );
+        }
+        const snapshotSha256 = snapshotHash.digest("hex");
+        if (metadata?.snapshotSha256 !== undefined && metadata.snapshotSha256 !== snapshotSha256) {
+            throw new StoreSnapshotError(`${where}/${backup.object}: the decompressed snapshot's SHA-256 is ${snapshotSha256}, the backup's metadata says ${metadata.snapshotSha256}`);
+        }
+        try {
+            await verifySnapshotFile(partial);
+        } catch (error) {
+            const reason = error instanceof SnapshotError ? error.reason : (error as Error).message;
+            throw new StoreSnapshotError(`${where}/${backup.object} matches its sidecar but the snapshot inside ${reason}; nothing was kept`);
+        }
+        fs.renameSync(partial, target);
+        partial = undefined;
+        progress(`${target}: ${snapshotBytes} bytes, checked against ${backup.object}.sha256 (${((Date.now() - started) / 1000).toFixed(1)} s)`);
+        return {
+            path: target,
+            object: backup.object,
+            storeUrl: `${where}/${backup.object}`,
+            revision: backup.revision,
+            createdAt: backup.createdAt,
+            objectSha256,
+            snapshotSha256,
+            sizeBytes: snapshotBytes,
+            ...(metadata ? { metadata } : {}),
+            reused: false,
+        };
+    } finally {
+        if (partial !== undefined) fs.rmSync(partial, { force: true });
+        fs.rmSync(configDir, { recursive: true, force: true });
+    }
+}
