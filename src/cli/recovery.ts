@@ -4,6 +4,7 @@
  *
  *   npx etcd-recovery export --kubeconfig recovery.kubeconfig --kind configmaps -n shop --name app-config [-o out.yaml]
  *   npx etcd-recovery diff --kubeconfig recovery.kubeconfig --live-kubeconfig ~/.kube/config --kind configmaps -n shop
+ *   npx etcd-recovery fetch --store store.yaml --cluster prod --dir ./snapshots      (then: pulumi config set snapshotPath …)
  *
  * Every `--kind` starts a new selection; the -n/--name/-l/-A after it refine
  * that selection. YAML goes to stdout (or -o FILE, written 0600: it may hold
@@ -11,25 +12,87 @@
  * live agree, 1 when they differ, 2 on an error (as diff(1) does).
  */
 import * as fs from "fs";
+import * as yaml from "js-yaml";
 import { diffObjects, renderDiffReport } from "../recovery/diff";
 import { exportObjects, Selection } from "../recovery/export";
+import { FetchSnapshotOptions, fetchSnapshotFromStore } from "../recovery/store";
 
 export const USAGE = `usage:
   etcd-recovery export --kubeconfig FILE --kind KIND [--name NAME | -l SELECTOR] [-n NAMESPACE | -A] [--kind KIND ...]
                         [--owner-references drop|keep] [-o FILE] [--kubectl PATH]
   etcd-recovery diff   --kubeconfig FILE --live-kubeconfig FILE --kind KIND [...as for export] [--kubectl PATH]
+  etcd-recovery fetch  --store FILE --cluster NAME [--prefix PREFIX] [--object NAME] [--dir DIR]
 
   --kubeconfig       the recovery environment's kubeconfig (pulumi stack output kubeconfig --show-secrets > FILE)
   --live-kubeconfig  the live (production) cluster's kubeconfig, read only
   --kind             a resource as kubectl names it: configmaps, secrets, deployments.apps, widgets.example.com
   -o, --output       write the YAML to FILE (mode 0600) instead of stdout
   --owner-references drop (default: owners are often re-created with a new uid) or keep
+  --store            YAML/JSON file (keep it 0600) with EtcdBackup's store — { s3: {...} }, { sftp: {...} } or
+                     { hostPath: { path } } — and, for encrypted backups, encryption: { password, salt }
+  --cluster, --prefix  EtcdBackup's clusterName and prefix (default etcd-backup)
+  --object           a backup object name; default the newest sealed one (with its .sha256 sidecar)
+  --dir              where the checked, decompressed snapshot is written (default .)
 `;
 
 export class UsageError extends Error {
     constructor(message: string) {
         super(message);
         this.name = "UsageError";
+    }
+}
+
+/** `fetch`: the store description comes from a file, so no credential is ever on a command line. */
+export function parseFetchArgs(argv: string[], readFile: (file: string) => string = (f) => fs.readFileSync(f, "utf8")): FetchSnapshotOptions {
+    const values: Record<string, string> = {};
+    const flags = ["--store", "--cluster", "--prefix", "--object", "--dir"];
+    for (let i = 0; i < argv.length; i += 2) {
+        const flag = argv[i]!;
+        const value = argv[i + 1];
+        if (!flags.includes(flag)) throw new UsageError(`unknown flag "${flag}" for fetch (${flags.join(", ")})`);
+        if (value === undefined || value.startsWith("-")) throw new UsageError(`${flag} needs a value`);
+        values[flag] = value;
+    }
+    for (const required of ["--store", "--cluster"]) if (!values[required]) throw new UsageError(`fetch needs ${required}`);
+    let description: unknown;
+    try {
+        description = yaml.load(readFile(values["--store"]!));
+    } catch (error) {
+        throw new UsageError(`--store ${values["--store"]}: not a readable YAML/JSON file (${(error as Error).message})`);
+    }
+    const { encryption, ...store } = (description ?? {}) as Record<string, unknown>;
+    if (Object.keys(store).length !== 1) {
+        throw new UsageError(`--store ${values["--store"]}: give exactly one store (s3, sftp or hostPath), found ${JSON.stringify(Object.keys(store))}`);
+    }
+    return {
+        store: store as unknown as FetchSnapshotOptions["store"],
+        cluster: values["--cluster"]!,
+        dir: values["--dir"] ?? ".",
+        ...(values["--prefix"] ? { prefix: values["--prefix"] } : {}),
+        ...(values["--object"] ? { object: values["--object"] } : {}),
+        ...(encryption ? { encryption: encryption as FetchSnapshotOptions["encryption"] } : {}),
+    };
+}
+
+async function runFetch(argv: string[], io: CliIo): Promise<number> {
+    let options: FetchSnapshotOptions;
+    try {
+        options = parseFetchArgs(argv);
+    } catch (error) {
+        if (!(error instanceof UsageError)) throw error;
+        io.stderr(`error: ${error.message}\n\n${USAGE}`);
+        return 2;
+    }
+    try {
+        const fetched = await fetchSnapshotFromStore({ ...options, onProgress: (message) => io.stderr(`fetch ${message}\n`) });
+        io.stdout(
+            `${JSON.stringify({ snapshotPath: fetched.path, object: fetched.object, storeUrl: fetched.storeUrl, revision: fetched.revision, createdAt: fetched.createdAt, snapshotSha256: fetched.snapshotSha256, reused: fetched.reused }, null, 2)}\n`,
+        );
+        io.stderr(`next: pulumi config set snapshotPath ${fetched.path}\n`);
+        return 0;
+    } catch (error) {
+        io.stderr(`error: ${(error as Error).message}\n`);
+        return 2;
     }
 }
 
@@ -46,7 +109,7 @@ export interface CliCommand {
 /** argv without node and the script; throws UsageError naming the flag at fault. */
 export function parseCliArgs(argv: string[]): CliCommand {
     const [command, ...rest] = argv;
-    if (command !== "export" && command !== "diff") throw new UsageError(command === undefined ? "give a command: export or diff" : `unknown command "${command}": use export or diff`);
+    if (command !== "export" && command !== "diff") throw new UsageError(command === undefined ? "give a command: export, diff or fetch" : `unknown command "${command}": use export, diff or fetch`);
     const selections: Selection[] = [];
     const options: Partial<CliCommand> = {};
     const current = (flag: string): Selection => {
@@ -130,6 +193,7 @@ export async function runRecoveryCli(argv: string[], io: CliIo): Promise<number>
         io.stdout(USAGE);
         return 0;
     }
+    if (argv[0] === "fetch") return runFetch(argv.slice(1), io);
     let cli: CliCommand;
     try {
         cli = parseCliArgs(argv);

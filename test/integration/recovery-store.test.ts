@@ -11,6 +11,7 @@ import * as os from "os";
 import * as path from "path";
 import * as zlib from "zlib";
 import { planEtcdBackup } from "../../src/backup/plan";
+import { runRecoveryCli } from "../../src/cli/recovery";
 import { fetchSnapshotFromStore, FetchSnapshotOptions, StoreSnapshotError } from "../../src/recovery/store";
 import { dockerAvailable } from "../harness/docker";
 import { run } from "../harness/exec";
@@ -183,6 +184,22 @@ describe("fetchSnapshotFromStore on a node directory", () => {
         expect(result.storeUrl).toBe(`file://${plainDir()}/${made.plain}`);
         expect(fs.readFileSync(result.path).equals(fs.readFileSync(path.join(plainDir(), made.plain!)))).toBe(true);
         expect(await restoreAndRead(workDir, result.path, KEY)).toBe("plain-on-node");
+    });
+
+    test("the etcd-recovery fetch command: store description from a 0600 file, the path to configure printed", async () => {
+        const storeFile = path.join(outDir("cli"), "store.yaml");
+        fs.writeFileSync(storeFile, `hostPath:\n  path: ${nodeDir}\n`, { mode: 0o600 });
+        const out: string[] = [];
+        const err: string[] = [];
+        const code = await runRecoveryCli(["fetch", "--store", storeFile, "--cluster", "it-prod", "--prefix", "plain", "--dir", outDir("cli-out")], {
+            stdout: (t) => out.push(t),
+            stderr: (t) => err.push(t),
+        });
+        expect({ code, err: code === 0 ? "" : err.join("") }).toEqual({ code: 0, err: "" });
+        const printed = JSON.parse(out.join(""));
+        expect(printed.object).toBe(made.plain);
+        expect(fs.readFileSync(printed.snapshotPath).equals(fs.readFileSync(path.join(plainDir(), made.plain!)))).toBe(true);
+        expect(err.join("")).toContain(`next: pulumi config set snapshotPath ${printed.snapshotPath}`);
     });
 
     test("one flipped byte in an object whose sidecar is of the original: refused, naming both hashes, no file left", async () => {

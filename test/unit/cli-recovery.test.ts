@@ -6,7 +6,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import * as yaml from "js-yaml";
-import { parseCliArgs, runRecoveryCli, UsageError } from "../../src/cli/recovery";
+import { parseCliArgs, parseFetchArgs, runRecoveryCli, UsageError } from "../../src/cli/recovery";
 import { diffObjects, lineDiff, maskSecretValues, renderDiffReport } from "../../src/recovery";
 
 const configMap = (data: Record<string, string>, extra: Record<string, unknown> = {}) => ({
@@ -169,12 +169,43 @@ describe("the etcd-recovery command (package.json bin)", () => {
         expect(await runRecoveryCli(["--help"], io)).toBe(0);
         expect(out.join("")).toMatch(/etcd-recovery export --kubeconfig FILE/);
         expect(await runRecoveryCli([], io)).toBe(2);
-        expect(err.join("")).toMatch(/give a command: export or diff/);
+        expect(err.join("")).toMatch(/give a command: export, diff or fetch/);
     });
 
     test("package.json names the built CLI, which starts with a node shebang", () => {
         const pkg = JSON.parse(fs.readFileSync(path.join(__dirname, "..", "..", "package.json"), "utf8"));
         expect(pkg.bin).toEqual({ "etcd-recovery": "bin/cli/recovery.js" });
         expect(fs.readFileSync(path.join(__dirname, "..", "..", "src", "cli", "recovery.ts"), "utf8").startsWith("#!/usr/bin/env node\n")).toBe(true);
+    });
+});
+
+describe("parseFetchArgs", () => {
+    const files: Record<string, string> = {
+        "s3.yaml": "s3:\n  bucket: backups\n  endpoint: https://10.0.0.5:9000\n  accessKeyId: AK\n  secretAccessKey: SK\nencryption:\n  password: pw\n",
+        "two.yaml": "s3: { bucket: a }\nsftp: { host: b }\n",
+        "bad.yaml": "s3: [unclosed\n",
+    };
+    const read = (file: string) => {
+        if (!(file in files)) throw new Error(`ENOENT: ${file}`);
+        return files[file]!;
+    };
+    test("the store and encryption come from the file; flags give cluster, prefix, object, dir", () => {
+        expect(parseFetchArgs(["--store", "s3.yaml", "--cluster", "prod", "--prefix", "p", "--object", "o.db.gz", "--dir", "/tmp/x"], read)).toEqual({
+            store: { s3: { bucket: "backups", endpoint: "https://10.0.0.5:9000", accessKeyId: "AK", secretAccessKey: "SK" } },
+            encryption: { password: "pw" },
+            cluster: "prod",
+            prefix: "p",
+            object: "o.db.gz",
+            dir: "/tmp/x",
+        });
+    });
+    test("errors name the flag or file and the fix", () => {
+        expect(() => parseFetchArgs(["--cluster", "prod"], read)).toThrow(/fetch needs --store/);
+        expect(() => parseFetchArgs(["--store", "s3.yaml"], read)).toThrow(/fetch needs --cluster/);
+        expect(() => parseFetchArgs(["--store", "two.yaml", "--cluster", "c"], read)).toThrow(/two.yaml: give exactly one store .*\["s3","sftp"\]/);
+        expect(() => parseFetchArgs(["--store", "bad.yaml", "--cluster", "c"], read)).toThrow(/bad.yaml: not a readable YAML/);
+        expect(() => parseFetchArgs(["--store", "missing.yaml", "--cluster", "c"], read)).toThrow(/missing.yaml: not a readable/);
+        expect(() => parseFetchArgs(["--password", "x"], read)).toThrow(/unknown flag "--password" for fetch/);
+        expect(() => parseFetchArgs(["--store"], read)).toThrow(/--store needs a value/);
     });
 });
