@@ -146,7 +146,7 @@ export interface EtcdBackupPlanInput<S = string> {
      * the Job and nothing is sealed or deleted. Default "off".
      */
     restoreDrill?: "off" | "status" | "restore";
-    /** Default "gzip". */
+    /** Default "gzip" (busybox `gzip -1`, compressed and hashed in one pass over the snapshot). */
     compression?: "gzip" | "none";
     /** Path prefix inside the store. Default "etcd-backup". */
     prefix?: string;

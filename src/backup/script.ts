@@ -143,6 +143,8 @@ fail() { failed=1; echo "$(now) step=$step error=\"$*\"" >&2; exit 1; }
 on_exit() { rc=$?; if [ "$rc" -ne 0 ] && [ "$failed" -eq 0 ]; then echo "$(now) step=$step error=\"exit code $rc\"" >&2; fi; }
 trap on_exit EXIT
 rc() { rclone --contimeout "$RCLONE_CONNECT_TIMEOUT" --timeout "$RCLONE_IO_TIMEOUT" --retries "$RCLONE_RETRIES" --low-level-retries "$RCLONE_RETRIES" "$@"; }
+# busybox "wc -c" reads the whole file: stat reads the inode.
+file_size() { stat -L -c %s "$1"; }
 number() { case "$2" in ''|*[!0-9]*) fail "$1=$2 is not a number";; esac; }
 
 phase=\${1:-all}
@@ -153,38 +155,64 @@ number KEEP "$KEEP"; number KEEP_DAILY "$KEEP_DAILY"; number KEEP_WEEKLY "$KEEP_
 STATE="$WORK/backup-state.env"
 
 if [ "$phase" != finalize ]; then
+# Every byte of the snapshot is read once here (bbolt header pages only) and
+# once in prepare (hashed, and compressed in the same pass); the object is
+# read once more from the store by verify. No file is hashed twice.
 step=inspect
 [ -s "$SNAPSHOT" ] || fail "snapshot $SNAPSHOT is missing or empty"
-snapshot_size=$(wc -c < "$SNAPSHOT" | tr -d ' ')
+snapshot_size=$(file_size "$SNAPSHOT") || fail "cannot stat $SNAPSHOT"
 revision=$(snapshot_revision "$SNAPSHOT") || fail "cannot read the revision of $SNAPSHOT"
 number revision "$revision"
-snapshot_sha256=$(sha256sum "$SNAPSHOT" | cut -d ' ' -f 1) || fail "sha256sum $SNAPSHOT"
-log "size=$snapshot_size revision=$revision sha256=$snapshot_sha256"
+log "size=$snapshot_size revision=$revision"
 
 step=prepare
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
 base="etcd-snapshot-$stamp-rev$revision"
+rm -f "$WORK/snapshot.fifo" "$WORK/snapshot.sha256" "$WORK/object.sha256"
 if [ "$COMPRESSION" = "gzip" ]; then
   object="$base.db.gz"
-  gzip -c "$SNAPSHOT" > "$WORK/$object" || fail "gzip $SNAPSHOT"
-  gzip -t "$WORK/$object" || fail "gzip -t $object"
   upload="$WORK/$object"
+  # One pass: tee feeds the raw bytes to sha256sum (through a fifo) and to
+  # gzip, whose output is written and hashed on the way. -1: the fastest
+  # level, where busybox honours levels (see README); no "gzip -t": verify
+  # compares the sha256 of the stored bytes, and the drill decompresses them.
+  mkfifo "$WORK/snapshot.fifo"
+  sha256sum < "$WORK/snapshot.fifo" > "$WORK/snapshot.sha256" &
+  snapshot_hasher=$!
+  gzip_ok=true
+  tee "$WORK/snapshot.fifo" < "$SNAPSHOT" | gzip -1 -c | tee "$upload" | sha256sum > "$WORK/object.sha256" || gzip_ok=false
+  # A tee that never started never opens the fifo: the hasher would wait forever.
+  $gzip_ok || { kill "$snapshot_hasher" 2>/dev/null || true; fail "gzip $SNAPSHOT"; }
+  wait "$snapshot_hasher" || fail "sha256sum $SNAPSHOT"
+  rm -f "$WORK/snapshot.fifo"
+  snapshot_sha256=$(cut -d ' ' -f 1 < "$WORK/snapshot.sha256")
+  sha256=$(cut -d ' ' -f 1 < "$WORK/object.sha256")
+  size=$(file_size "$upload") || fail "cannot stat $upload"
+  log "object=$object size=$size sha256=$sha256 snapshot_sha256=$snapshot_sha256"
 else
   object="$base.db"
   upload="$SNAPSHOT"
+  size=$snapshot_size
+  # The object is the snapshot: hash it once, while rclone uploads it.
+  sha256sum "$SNAPSHOT" > "$WORK/snapshot.sha256" &
+  snapshot_hasher=$!
+  log "object=$object size=$size sha256=pending"
 fi
-size=$(wc -c < "$upload" | tr -d ' ')
-sha256=$(sha256sum "$upload" | cut -d ' ' -f 1) || fail "sha256sum $upload"
+
+step=upload
+rc copyto "$upload" "$REMOTE_DIR/$object" || fail "upload of $object to $STORE_URL failed"
+if [ "$COMPRESSION" != "gzip" ]; then
+  wait "$snapshot_hasher" || fail "sha256sum $SNAPSHOT"
+  snapshot_sha256=$(cut -d ' ' -f 1 < "$WORK/snapshot.sha256")
+  sha256=$snapshot_sha256
+fi
+case "$snapshot_sha256:$sha256" in *[!0-9a-f:]*|:*|*:) fail "no sha256 of $SNAPSHOT / $object";; esac
 printf '%s  %s\n' "$sha256" "$object" > "$WORK/$object.sha256"
 cat > "$WORK/$base.json" <<METADATA
 {"cluster":"$CLUSTER_NAME","object":"$object","revision":$revision,"size":$size,"sha256":"$sha256","snapshotSize":$snapshot_size,"snapshotSha256":"$snapshot_sha256","compression":"$COMPRESSION","encrypted":$ENCRYPTED,"createdAt":"$stamp","node":"\${NODE_NAME:-}","endpoint":"$ENDPOINT","etcdImage":"$ETCD_IMAGE"}
 METADATA
-log "object=$object size=$size sha256=$sha256"
-
-step=upload
-rc copyto "$upload" "$REMOTE_DIR/$object" || fail "upload of $object to $STORE_URL failed"
 rc copyto "$WORK/$base.json" "$REMOTE_DIR/$base.json" || fail "upload of $base.json to $STORE_URL failed"
-log "uploaded=$STORE_URL/$object"
+log "uploaded=$STORE_URL/$object sha256=$sha256"
 
 # Read the object back from the store (through the decryption when encrypted):
 # size and sha256 must be what was uploaded before anything counts as good.
@@ -193,23 +221,36 @@ remote_size=$(rc lsf --format s "$REMOTE_DIR/$object") || fail "cannot stat $obj
 [ "$remote_size" = "$size" ] || fail "size on the store is $remote_size, expected $size"
 if [ "$phase" = upload ]; then
   # The drill restores the copy read back from the store, not the local file.
-  rm -f "$WORK/$object" "$SNAPSHOT"
+  # One pass: the stream from the store is hashed, decompressed, written for
+  # the drill and the decompressed bytes hashed, all at once.
+  rm -f "$WORK/$object" "$SNAPSHOT" "$WORK/readback.fifo" "$WORK/readback.sha256" "$WORK/drill.sha256"
   mkdir -p "$(dirname "$DRILL_SNAPSHOT")"
-  remote_sha256=$(rc cat "$REMOTE_DIR/$object" | tee "$WORK/readback" | sha256sum | cut -d ' ' -f 1) || fail "cannot read $object back from the store"
+  read_ok=true
+  if [ "$COMPRESSION" = "gzip" ]; then
+    mkfifo "$WORK/readback.fifo"
+    sha256sum < "$WORK/readback.fifo" > "$WORK/readback.sha256" &
+    readback_hasher=$!
+    rc cat "$REMOTE_DIR/$object" | tee "$WORK/readback.fifo" | gunzip -c | tee "$DRILL_SNAPSHOT" | sha256sum > "$WORK/drill.sha256" || read_ok=false
+    wait "$readback_hasher" || read_ok=false
+    rm -f "$WORK/readback.fifo"
+  else
+    rc cat "$REMOTE_DIR/$object" | tee "$DRILL_SNAPSHOT" | sha256sum > "$WORK/readback.sha256" || read_ok=false
+    cp "$WORK/readback.sha256" "$WORK/drill.sha256"
+  fi
+  remote_sha256=$(cut -d ' ' -f 1 < "$WORK/readback.sha256")
+  if [ "$remote_sha256" != "$sha256" ]; then
+    $read_ok || fail "cannot read $object back from the store (or decompress it)"
+    fail "sha256 read back is $remote_sha256, expected $sha256"
+  fi
+  $read_ok || fail "gunzip of the read-back $object"
 else
   remote_sha256=$(rc cat "$REMOTE_DIR/$object" | sha256sum | cut -d ' ' -f 1) || fail "cannot read $object back from the store"
+  [ "$remote_sha256" = "$sha256" ] || fail "sha256 read back is $remote_sha256, expected $sha256"
 fi
-[ "$remote_sha256" = "$sha256" ] || fail "sha256 read back is $remote_sha256, expected $sha256"
 log "size=$remote_size sha256=$remote_sha256 verified=true"
 
 if [ "$phase" = upload ]; then
-  if [ "$COMPRESSION" = "gzip" ]; then
-    gunzip -c "$WORK/readback" > "$DRILL_SNAPSHOT" || fail "gunzip of the read-back $object"
-    rm -f "$WORK/readback"
-  else
-    mv "$WORK/readback" "$DRILL_SNAPSHOT"
-  fi
-  drill_sha256=$(sha256sum "$DRILL_SNAPSHOT" | cut -d ' ' -f 1)
+  drill_sha256=$(cut -d ' ' -f 1 < "$WORK/drill.sha256")
   [ "$drill_sha256" = "$snapshot_sha256" ] || fail "the read-back snapshot's sha256 is $drill_sha256, expected $snapshot_sha256"
   printf "object='%s'\nbase='%s'\nrevision='%s'\nsize='%s'\nsha256='%s'\n" "$object" "$base" "$revision" "$size" "$sha256" > "$STATE"
   log "drill_snapshot=$DRILL_SNAPSHOT sha256=$drill_sha256 next=restore-drill"

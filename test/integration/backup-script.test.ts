@@ -5,9 +5,11 @@
 // operations and "nothing is deleted after a failed read-back" are checked on
 // real runs, not on the script text.
 import { spawnSync } from "child_process";
+import { createHash } from "crypto";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
+import { gunzipSync } from "zlib";
 import { retainedBackups } from "../../src/backup/retention";
 import { BackupScriptArgs, renderBackupScript } from "../../src/backup/script";
 import { run } from "../harness/exec";
@@ -66,6 +68,8 @@ interface ScriptRun {
     stderr: string;
     /** rclone subcommand lines as the wrapper saw them (options stripped). */
     calls: string[];
+    /** sha256sum / gzip / gunzip / wc invocations with their arguments ("sha256sum" alone: it read stdin). */
+    tools: string[];
     work: string;
 }
 
@@ -104,8 +108,14 @@ function runScript(store: string, phase: string, overrides: Partial<BackupScript
         rcloneRetries: 1,
         ...overrides,
     };
+    // Counts the passes over the data: busybox sh runs its applets before any PATH
+    // lookup, so wrapper files cannot catch them; shell functions come first, so
+    // each tool is wrapped by a function (prepended to the script) that logs its
+    // arguments and runs the applet.
+    const toolLog = path.join(root, `tools-${id}.log`);
+    const toolWrappers = ["sha256sum", "gzip", "gunzip", "wc"].map((tool) => `${tool}() { echo "${tool} $*" >> '${toolLog}'; command ${tool} "$@"; }\n`).join("");
     const scriptFile = path.join(root, `backup-${id}.sh`);
-    fs.writeFileSync(scriptFile, renderBackupScript(args));
+    fs.writeFileSync(scriptFile, renderBackupScript(args).replace("\nset -o pipefail\n", `\nset -o pipefail\n${toolWrappers}`));
     const fakeBin = path.join(root, `fakebin-${id}`);
     fs.mkdirSync(fakeBin);
     const callLog = path.join(root, `calls-${id}.log`);
@@ -132,8 +142,8 @@ exec ${RCLONE} "$@"
         env: { PATH: `${fakeBin}:${appletDir}`, RCLONE_CONFIG: conf, HOME: dir, NODE_NAME: "cp-1" },
         timeout: 60_000,
     });
-    const calls = fs.existsSync(callLog) ? fs.readFileSync(callLog, "utf8").split("\n").filter(Boolean) : [];
-    return { code: result.status ?? -1, stdout: result.stdout, stderr: result.stderr, calls, work: dir };
+    const lines = (file: string) => (fs.existsSync(file) ? fs.readFileSync(file, "utf8").split("\n").filter(Boolean) : []);
+    return { code: result.status ?? -1, stdout: result.stdout, stderr: result.stderr, calls: lines(callLog), tools: lines(toolLog).map((l) => l.trim()).sort(), work: dir };
 }
 
 const listing = (store: string) => (fs.existsSync(path.join(store, "etcd-backup/prod")) ? fs.readdirSync(path.join(store, "etcd-backup/prod")).sort() : []);
@@ -210,6 +220,45 @@ describe("uploader script on a real snapshot and a real rclone store", () => {
         expect(fin.code).toBe(0);
         expect(fin.stdout).toMatch(/step=drill object=etcd-snapshot-\S+ passed the restore drill/);
         expect(listing(store).filter((f) => f.endsWith(".sha256"))).toHaveLength(1);
+    });
+
+    // Full passes over the data: the snapshot is hashed once (compressed and the
+    // .gz hashed in the same pass), the stored object once on read-back; no file
+    // is hashed twice, there is no separate "gzip -t" pass and no "wc -c" (busybox
+    // wc reads the whole file to count it).
+    test.each<["gzip" | "none", "all" | "upload", string[]]>([
+        ["gzip", "all", ["gzip -1 -c", "sha256sum", "sha256sum", "sha256sum"]],
+        ["none", "all", ["sha256sum", "sha256sum SNAPSHOT"]],
+        ["gzip", "upload", ["gunzip -c", "gzip -1 -c", "sha256sum", "sha256sum", "sha256sum", "sha256sum"]],
+        ["none", "upload", ["sha256sum", "sha256sum SNAPSHOT"]],
+    ])("passes (%s, phase %s): each hash computed once; metadata and sidecar hold the right sha256s", (compression, phase, expectedTools) => {
+        const store = newStore();
+        const r = runScript(store, phase, { compression });
+        expect(r.stderr).toBe("");
+        expect(r.code).toBe(0);
+        expect(r.tools).toEqual(expectedTools.map((t) => t.replace("SNAPSHOT", path.join(r.work, "snapshot.db"))).sort());
+        const sha256 = (data: Buffer) => createHash("sha256").update(data).digest("hex");
+        const dir = path.join(store, "etcd-backup/prod");
+        const object = listing(store).find((f) => /\.db(\.gz)?$/.test(f))!;
+        const stored = fs.readFileSync(path.join(dir, object));
+        const metadata = JSON.parse(fs.readFileSync(path.join(dir, object.replace(/\.db(\.gz)?$/, ".json")), "utf8"));
+        const snapshot = fs.readFileSync(snapshotFile);
+        expect(metadata).toMatchObject({ object, size: stored.length, sha256: sha256(stored), snapshotSize: snapshot.length, snapshotSha256: sha256(snapshot), compression });
+        expect(compression === "gzip" ? gunzipSync(stored).equals(snapshot) : stored.equals(snapshot)).toBe(true);
+        if (phase === "all") expect(fs.readFileSync(path.join(dir, `${object}.sha256`), "utf8")).toBe(`${sha256(stored)}  ${object}\n`);
+        // Nothing of the single-pass plumbing is left in the work directory.
+        expect(fs.readdirSync(r.work).filter((f) => f.endsWith(".fifo"))).toEqual([]);
+    });
+
+    test.each<["gzip" | "none"]>([["gzip"], ["none"]])("phase upload (%s), object corrupted on the store: fails at step=verify, no drill copy counts, seals nothing", (compression) => {
+        const store = newStore();
+        const r = runScript(store, "upload", { compression }, "corrupt-cat");
+        expect(r.code).not.toBe(0);
+        expect(r.stderr).toMatch(/step=verify error="(sha256 read back is [0-9a-f]{64}, expected [0-9a-f]{64}|cannot read \S+ back from the store \(or decompress it\))"/);
+        expect(r.stdout).not.toMatch(/verified=true|next=restore-drill/);
+        expect(fs.existsSync(path.join(r.work, "backup-state.env"))).toBe(false); // finalize cannot seal it
+        expect(listing(store).some((f) => f.endsWith(".sha256"))).toBe(false);
+        expect(r.calls.map(verb)).not.toContain("deletefile");
     });
 
     test("finalize without a finished upload phase fails and touches nothing", () => {
