@@ -18,6 +18,7 @@ import { hostGuardCommands } from "./host-guard";
 import { assertNoCollision, assertSubnetAvoidsOriginal, assertUsableBridgeSubnet, deriveRecoveryNaming, RecoveryNaming } from "./naming";
 import { RECOVERY_MEMBER_NAME, RecoveryEnvironmentPlan, RecoveryFiles, RecoveryMode, planRecoveryEnvironment, recoveryAddresses } from "./plan";
 import { recoveryKubeconfig, recoveryServingHosts } from "./pki";
+import { ReplicaCertificates, ReplicaFiles, deriveReplicaSubnet, planReplicaEnvironment, replicaAddresses, replicaMembers, validateReplicaCertificates } from "./replica";
 import { SnapshotError, SnapshotFileCheck, verifySnapshotFileSync } from "./snapshot";
 import { OriginalCluster, validateOriginalCluster } from "./source";
 
@@ -30,11 +31,30 @@ export interface RecoveryEnvironmentArgs {
     original: OriginalCluster;
     /** The etcd snapshot file on the machine that runs Pulumi; checked (size, header, SHA-256) on every preview and up. */
     snapshotPath: string;
-    /** "single" (default): one fresh etcd member and fresh certificates; the original's IPs and certificates are not needed. */
+    /**
+     * "single" (default): one fresh etcd member and fresh certificates; the original's IPs and certificates are not needed.
+     * "replica": every original member with its name, IP (on the original subnet) and ORIGINAL certificates (replicaCertificates).
+     */
     mode?: RecoveryMode;
+    // mode "replica" (begin)
+    /**
+     * Mode "replica" only, and required there: the original etcd CA, each member's server and peer certificate and key,
+     * and an etcd client certificate and key (replicaCertificatesFromKubeadm, replicaCertificatesFromRkeBundle).
+     * Checked before anything is created (keys match, issued by the CA, not expired, SANs name each member's IP); keys become secrets.
+     */
+    replicaCertificates?: ReplicaCertificates<string>;
+    /** Mode "replica": kube-apiserver's address on the original subnet. Default: the highest free address of it. */
+    apiserverIp?: string;
+    /** Mode "replica": the restored cluster's --initial-cluster-token. Default "etcd-cluster" (RKE's clusters use "etcd-cluster-1"). */
+    initialClusterToken?: string;
+    // mode "replica" (end)
     /** Prefix of every Docker network, volume and container. Default: `<stack>-<component name>` (see deriveRecoveryNaming). */
     environmentName?: string;
-    /** The internal network's subnet (/27 or larger). Default: a /24 of 172.30.0.0/16 derived from the stack and component name. */
+    /**
+     * The internal network's subnet (/27 or larger). Default: a /24 of 172.30.0.0/16 derived from the stack and component name;
+     * in mode "replica", the original subnet derived from the members' IPs. The Docker host must have no network or route on it
+     * (replicaSubnetConflicts): it would route those addresses into the replica for as long as it exists.
+     */
     subnet?: string;
     /** etcd image. Default registry.k8s.io/etcd:3.5.x (restores 3.3/3.4 snapshots too); air-gapped users give a `docker load`ed tag. */
     etcdImage?: string;
@@ -112,7 +132,12 @@ export class RecoveryEnvironment extends pulumi.ComponentResource {
     public readonly containerNames: pulumi.Output<RecoveryEnvironmentPlan<string>["containerNames"]>;
     /** The CA of the API and the admin client certificate (the key is in kubeconfig). */
     public readonly caCertPem: pulumi.Output<string>;
-    public readonly etcdPki: EtcdPki;
+    private readonly freshEtcdPki?: EtcdPki;
+    /** The environment's own etcd PKI (mode single). Mode "replica" runs the original certificates and has none: reading this throws. */
+    public get etcdPki(): EtcdPki {
+        if (!this.freshEtcdPki) throw new Error('mode "replica" runs the original etcd certificates (replicaCertificates); it has no EtcdPki of its own');
+        return this.freshEtcdPki;
+    }
     /** The iptables rule on the Docker host (absent with guardHost: false). */
     public readonly hostGuard?: command.local.Command;
     public readonly plan: RecoveryEnvironmentPlan<pulumi.Output<string>>;
@@ -124,10 +149,12 @@ export class RecoveryEnvironment extends pulumi.ComponentResource {
 
         // Everything that can be refused is refused here, before any child exists.
         const original = planOrFail(this, () => validateOriginalCluster(args.original, "original"));
-        const naming = planOrFail(this, () => nameAndSubnet(name, args));
+        const replica = args.mode === "replica";
+        const naming = planOrFail(this, () => (replica ? replicaNaming(name, args, original) : nameAndSubnet(name, args)));
         planOrFail(this, () => {
             assertUsableBridgeSubnet(naming.subnet);
-            assertSubnetAvoidsOriginal(naming.subnet, original);
+            // A replica lives on the original subnet by design; its network is internal and guarded.
+            if (!replica) assertSubnetAvoidsOriginal(naming.subnet, original);
             assertNoCollision(naming, [...environmentsInThisProgram.values()]);
         });
         const encryptionConfig = args.encryptionConfig ?? original.encryption?.content;
@@ -141,7 +168,23 @@ export class RecoveryEnvironment extends pulumi.ComponentResource {
             ...(args.etcdVersion !== undefined ? { etcdVersion: args.etcdVersion } : {}),
             ...(args.kubeApiserverImage !== undefined ? { kubeApiserverImage: args.kubeApiserverImage } : {}),
         };
-        planOrFail(this, () => planRecoveryEnvironment(planInput, placeholderFiles(encryptionConfig !== undefined)));
+        // mode "replica" (begin)
+        const replicaInput = { ...planInput, ...(args.apiserverIp !== undefined ? { apiserverIp: args.apiserverIp } : {}), ...(args.initialClusterToken !== undefined ? { initialClusterToken: args.initialClusterToken } : {}) };
+        const replicaCertificates = args.replicaCertificates;
+        if (replica) {
+            planOrFail(this, () => {
+                if (replicaCertificates === undefined) {
+                    throw new InputError("replicaCertificates", undefined, 'mode "replica" starts the members with the original certificates: give them (replicaCertificatesFromKubeadm, replicaCertificatesFromRkeBundle), or use mode "single"');
+                }
+                validateReplicaCertificates(original, replicaCertificates);
+                planReplicaEnvironment(replicaInput, placeholderReplicaFiles(replicaCertificates, encryptionConfig !== undefined));
+            });
+        } else if (replicaCertificates !== undefined || args.apiserverIp !== undefined || args.initialClusterToken !== undefined) {
+            throw fail(new InputError("replicaCertificates", "(given)", 'replicaCertificates, apiserverIp and initialClusterToken are for mode "replica"; set mode: "replica" or remove them'));
+        } else {
+            // mode "replica" (end)
+            planOrFail(this, () => planRecoveryEnvironment(planInput, placeholderFiles(encryptionConfig !== undefined)));
+        }
         let snapshot: SnapshotFileCheck;
         try {
             snapshot = verifySnapshotFileSync(args.snapshotPath);
@@ -151,13 +194,17 @@ export class RecoveryEnvironment extends pulumi.ComponentResource {
         }
         environmentsInThisProgram.set(naming.name, naming);
 
-        const addresses = recoveryAddresses(naming.subnet);
+        const addresses = replica
+            ? replicaAddresses(replicaMembers(naming.name, original), original, { subnet: naming.subnet, ...(args.apiserverIp !== undefined ? { apiserverIp: args.apiserverIp } : {}) })
+            : recoveryAddresses(naming.subnet);
         const earlyRenewalHours = args.earlyRenewalHours ?? 24;
-        this.etcdPki = new EtcdPki(
-            `${name}-etcd-pki`,
-            { clusterName: `${naming.name}-recovery`, members: [{ name: RECOVERY_MEMBER_NAME, ip: addresses.etcdIp }], keyAlgorithm: "ecdsa", certificateExpiry: EXPIRY, caExpiry: EXPIRY, earlyRenewalHours },
-            { parent: this },
-        );
+        this.freshEtcdPki = replica
+            ? undefined
+            : new EtcdPki(
+                  `${name}-etcd-pki`,
+                  { clusterName: `${naming.name}-recovery`, members: [{ name: RECOVERY_MEMBER_NAME, ip: addresses.etcdIp }], keyAlgorithm: "ecdsa", certificateExpiry: EXPIRY, caExpiry: EXPIRY, earlyRenewalHours },
+                  { parent: this },
+              );
         const kubeCa = new CertificateAuthority(
             `${name}-kube-ca`,
             { csr: { CN: `${naming.name} recovery kubernetes CA`, key: KEY, ca: { expiry: EXPIRY } }, earlyRenewalHours },
@@ -176,16 +223,21 @@ export class RecoveryEnvironment extends pulumi.ComponentResource {
         // kube-apiserver reads the verifying key out of a certificate as well as out of a bare public key.
         const serviceAccount = issue("service-account", "client", { CN: "service-account-signer", key: KEY });
 
-        const pems = this.etcdPki.pems;
-        const files: RecoveryFiles<pulumi.Output<string>> = {
-            etcd: memberCertificateFiles(pems, RECOVERY_MEMBER_NAME),
-            apiserverEtcdClient: pems.clients.apiserver,
+        const apiFiles = {
             kubeCaCertPem: kubeCa.certPem,
             apiserverServing: serving,
             serviceAccount: { publicKeyPem: serviceAccount.certPem, privateKeyPem: serviceAccount.keyPem },
             ...(encryptionConfig !== undefined ? { encryptionConfig: pulumi.secret(pulumi.output(encryptionConfig)) } : {}),
         };
-        this.plan = planOrFail(this, () => planRecoveryEnvironment(planInput, files));
+        if (this.freshEtcdPki) {
+            const pems = this.freshEtcdPki.pems;
+            const files: RecoveryFiles<pulumi.Output<string>> = { etcd: memberCertificateFiles(pems, RECOVERY_MEMBER_NAME), apiserverEtcdClient: pems.clients.apiserver, ...apiFiles };
+            this.plan = planOrFail(this, () => planRecoveryEnvironment(planInput, files));
+        } else {
+            // mode "replica": the original PKI, keys as secrets.
+            const files: ReplicaFiles<pulumi.Output<string>> = { etcd: replicaCertificatesAsOutputs(replicaCertificates!), ...apiFiles };
+            this.plan = planOrFail(this, () => planReplicaEnvironment(replicaInput, files));
+        }
         // In place before any container starts, removed after the last one is gone.
         const guard = args.guardHost ?? true ? planOrFail(this, () => hostGuardCommands(naming.name, naming.subnet)) : undefined;
         this.hostGuard = guard
@@ -195,7 +247,7 @@ export class RecoveryEnvironment extends pulumi.ComponentResource {
             parent: this,
             providerNamePrefix: name,
             ...(args.dockerProvider ? { provider: args.dockerProvider } : {}),
-            dependsOn: [this.etcdPki, kubeCa, ...(this.hostGuard ? [this.hostGuard] : [])],
+            dependsOn: [...(this.freshEtcdPki ? [this.freshEtcdPki] : []), kubeCa, ...(this.hostGuard ? [this.hostGuard] : [])],
         });
 
         const check = this.docker.containers[this.plan.containerNames.snapshotCheck]!;
@@ -225,6 +277,29 @@ export class RecoveryEnvironment extends pulumi.ComponentResource {
         });
     }
 }
+
+// mode "replica" (begin)
+/** Name as in mode single; subnet: the given one, else the original's, from the members' IPs. */
+function replicaNaming(name: string, args: RecoveryEnvironmentArgs, original: OriginalCluster): RecoveryNaming {
+    const environment = args.environmentName ?? deriveRecoveryNaming(pulumi.getStack(), name).name;
+    return { name: environment, subnet: args.subnet ?? deriveReplicaSubnet(replicaMembers(environment, original).map((m) => m.ip)) };
+}
+
+/** The original PKI as Outputs; every private key a secret. */
+function replicaCertificatesAsOutputs(certs: ReplicaCertificates<string>): ReplicaCertificates<pulumi.Output<string>> {
+    const pair = (p: ReplicaCertificates<string>["client"]) => ({ certPem: pulumi.output(p.certPem), keyPem: pulumi.secret(p.keyPem) });
+    return {
+        caCertPem: pulumi.output(certs.caCertPem),
+        members: Object.fromEntries(Object.entries(certs.members).map(([member, m]) => [member, { server: pair(m.server), peer: pair(m.peer) }])),
+        client: pair(certs.client),
+    };
+}
+
+function placeholderReplicaFiles(certs: ReplicaCertificates<string>, withEncryption: boolean): ReplicaFiles<string> {
+    const { etcd: _fresh, apiserverEtcdClient: _client, ...api } = placeholderFiles(withEncryption);
+    return { etcd: certs, ...api };
+}
+// mode "replica" (end)
 
 /** Empty files, for validating the plan before any certificate exists. */
 function placeholderFiles(withEncryption: boolean): RecoveryFiles<string> {

@@ -25,3 +25,4 @@ export {
     parseSidecar,
     renderStoreRcloneConfig,
 } from "./store";
+export * from "./replica";

@@ -23,7 +23,8 @@ import { assertDns1123Label, ETCD_CLIENT_PORT } from "../etcd/topology";
 import { cidrContains, isUsableHost, nthHost, parseIpv4Cidr } from "../net/ipv4";
 import { OriginalCluster } from "./source";
 
-export type RecoveryMode = "single";
+/** "single": one fresh member, fresh certificates. "replica": the original members, IPs and certificates (replica.ts). */
+export type RecoveryMode = "single" | "replica";
 
 export interface RecoveryEnvironmentPlanInput {
     /** DNS-1123 label; prefixes every network, volume and container. */
@@ -31,7 +32,7 @@ export interface RecoveryEnvironmentPlanInput {
     original: OriginalCluster;
     /** The snapshot file on the machine that runs the deployment (check it first with verifySnapshotFile). */
     snapshotPath: string;
-    /** Only "single" (one fresh member, fresh certificates) so far. Default "single". */
+    /** "single" (default) here; mode "replica" is planned by planReplicaEnvironment (replica.ts), which takes the original certificates. */
     mode?: RecoveryMode;
     /** Subnet of the internal recovery network. Default "172.30.250.0/24"; side-by-side environments need different ones. */
     subnet?: string;
@@ -114,7 +115,7 @@ export function recoveryAddresses(subnet: string = DEFAULT_RECOVERY_SUBNET): Rec
     return { subnet, etcdIp, apiserverIp, apiUrl: `https://${apiserverIp}:${KUBE_APISERVER_PORT}` };
 }
 
-function checkImage(argument: string, image: unknown): string {
+export function checkImage(argument: string, image: unknown): string {
     if (typeof image !== "string" || image.trim() === "" || /\s/.test(image)) {
         throw new InputError(argument, image, "give an image reference such as registry.k8s.io/kube-apiserver:v1.34.4");
     }
@@ -161,7 +162,10 @@ export function recoveryApiserverArgs(original: OriginalCluster, addresses: Reco
 export function planRecoveryEnvironment<C>(input: RecoveryEnvironmentPlanInput, files: RecoveryFiles<C>): RecoveryEnvironmentPlan<C> {
     assertDns1123Label(input.name, "name");
     const mode = input.mode ?? "single";
-    if (mode !== "single") throw new InputError("mode", mode, 'only "single" is implemented so far (one fresh member with fresh certificates)');
+    // mode "replica" (begin): its plan needs the original certificates, so it has its own function.
+    if (mode === "replica") throw new InputError("mode", mode, "plan a replica with planReplicaEnvironment (src/recovery/replica.ts): it takes the original members' certificates");
+    // mode "replica" (end)
+    if (mode !== "single") throw new InputError("mode", mode, 'use "single" (one fresh member, fresh certificates) or "replica" (the original members, IPs and certificates)');
     if (typeof input.snapshotPath !== "string" || input.snapshotPath === "") {
         throw new InputError("snapshotPath", input.snapshotPath, "give the path of the etcd snapshot file on the machine that runs the deployment");
     }
