@@ -27,3 +27,6 @@ export { retainedBackups, RetentionPolicy } from "./backup/retention";
 
 // The recovery environment: importers, plan, snapshot checks, export of lost objects.
 export * from "./recovery";
+
+// Control-plane restore runbooks (kubeadm / RKE / kubespray) run over SSH by our RemoteCommand resource.
+export * from "./restore";
