@@ -3,3 +3,12 @@ export { planControlPlaneRestore, renderDryRun, supportsBumpRevision, ControlPla
 export { LAYOUT_PRESETS, LayoutPreset, RestoreLayout } from "./layouts";
 export { RemoteCommand, RemoteCommandArgs } from "./remote-command";
 export { SshConnection } from "./ssh";
+export {
+    planStackedToExternalMigration,
+    renderMigrationDryRun,
+    MigrationStage,
+    MigrationNodeInput,
+    MigrationClientFile,
+    StackedToExternalMigrationInput,
+    StackedToExternalMigrationPlan,
+} from "./migration";

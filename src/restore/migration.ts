@@ -1,0 +1,720 @@
+/**
+ * Seed 004 as plain data: move a kubeadm cluster's stacked etcd (static pod
+ * `etcd.yaml` on every control-plane node) to an external EtcdCluster. No
+ * Pulumi, no I/O: the steps have the RestoreStep shape ControlPlaneRestore
+ * realizes (one SSH resource per step, `dependsOn` for the order).
+ *
+ * Two stages, run as two `pulumi up`s, because the external cluster must be
+ * seeded from the snapshot this runbook takes (EtcdCluster reads
+ * `seedSnapshotPath` from the deploying machine before it creates anything):
+ *   "snapshot": preflight → stop the control plane (no write after the
+ *               snapshot can be lost) → snapshot + verify → hand-off.
+ *   "switch":   preflight (external cluster healthy with the new client
+ *               certificate, seeded, control plane still stopped) → install the
+ *               client files → rewrite kube-apiserver.yaml → stop stacked etcd
+ *               (manifest kept) → start the control plane → /readyz → verify.
+ * Nothing is deleted: the old data dir stays, etcd.yaml and every replaced
+ * manifest or file is kept, so moving etcd.yaml and the copy back rolls back.
+ */
+import { KUBEADM_ETCD_CLIENT_PATHS } from "../etcd/clients";
+import { assertDns1123Label } from "../etcd/topology";
+import { InputError } from "../errors";
+import { isIpv4 } from "../net/ipv4";
+import { LAYOUT_PRESETS, RestoreLayout, STOPPED_MANIFESTS_DIR } from "./layouts";
+import { RestoreStep, shellQuote } from "./plan";
+
+export type MigrationStage = "snapshot" | "switch";
+
+export interface MigrationNodeInput {
+    /** Node name (DNS-1123 label), e.g. its hostname. */
+    name: string;
+    /** IPv4 address: SSH target and the kube-apiserver's advertise address (its certificate names it). */
+    address: string;
+    /** SSH port and user (not secret; the credentials are the component's business). Defaults 22 and "root". */
+    ssh?: { port?: number; user?: string };
+}
+
+/** One client file: where it is staged on every control-plane node, and where its content comes from. */
+export interface MigrationClientFile {
+    /**
+     * Where the file already is on each node when stage "switch" starts (put
+     * there by the realization through a secret channel, or by the operator).
+     * Its content never enters a command line.
+     */
+    stagedPath: string;
+    /** Where the content comes from, for the reviewer, e.g. "EtcdCluster ext: pki.apiserverClient.keyPem". */
+    from: string;
+}
+
+export interface StackedToExternalMigrationInput {
+    /** "snapshot" (first `pulumi up`) or "switch" (after the EtcdCluster is seeded from the snapshot). */
+    stage: MigrationStage;
+    /** The kubeadm control-plane nodes, each running a stacked etcd member and a kube-apiserver. The first takes the snapshot. */
+    nodes: MigrationNodeInput[];
+    /** Only "kubeadm": seed 004's stacked etcd is kubeadm's static pod. */
+    layout: "kubeadm";
+    /** Replaces fields of the kubeadm preset (etcdctl, etcdutl, stopEtcd, stopControlPlane, startControlPlane, dataDir). Default none. */
+    layoutOverrides?: Partial<RestoreLayout>;
+    /** The external cluster's client URLs (EtcdCluster.clientEndpoints), reachable from every control-plane node. */
+    externalEndpoints: string[];
+    /** kube-apiserver's client files for the external cluster. */
+    clientFiles: { caCert: MigrationClientFile; cert: MigrationClientFile; key: MigrationClientFile };
+    /**
+     * Where the client files are installed and what `--etcd-cafile/--etcd-certfile/--etcd-keyfile` name.
+     * Default /etc/kubernetes/pki/etcd-external/{ca.crt,apiserver-etcd-client.crt,apiserver-etcd-client.key}:
+     * not kubeadm's own paths, which the stacked etcd (and a roll-back) still need.
+     */
+    installPaths?: { caFile: string; certFile: string; keyFile: string };
+    /** The snapshot file on the first node. Default /var/lib/etcd-recovery-migration/stacked-etcd.db. */
+    snapshotPath?: string;
+    /** Stage "switch": the sha256 the hand-off step printed (and EtcdCluster was seeded from). */
+    seededSnapshotSha256?: string;
+    /** The stacked etcd's client URL as seen on the first node. Default https://127.0.0.1:2379. */
+    stackedEndpoint?: string;
+    /** kube-apiserver.yaml and where stopControlPlane keeps it. Default /etc/kubernetes/manifests and the preset's stopped dir. */
+    manifestsDir?: string;
+    stoppedManifestsDir?: string;
+    /** Timestamped copies of replaced manifests and files. Default /etc/kubernetes/etcd-recovery-migration. */
+    keepDir?: string;
+    /** kubectl with an admin kubeconfig on the nodes. Default "kubectl --kubeconfig=/etc/kubernetes/admin.conf". */
+    kubectl?: string;
+    /** kube-apiserver's secure port. Default 6443. */
+    apiserverPort?: number;
+    /**
+     * Stop the control plane before the snapshot, so no write made after it is
+     * lost and no watch cache holds revisions the external cluster reuses
+     * (seed 004's slow deletes). Default true; false keeps serving but loses
+     * every write between snapshot and switch.
+     */
+    freezeWrites?: boolean;
+    /** Seconds to wait for /readyz. Default 300. */
+    readyTimeoutSeconds?: number;
+}
+
+export interface MigrationPlannedNode {
+    name: string;
+    address: string;
+    sshPort: number;
+    sshUser: string;
+}
+
+/** A file the realization must put on a node before stage "switch" (content is secret for keys; never in a command). */
+export interface MigrationUpload {
+    node: string;
+    path: string;
+    mode: number;
+    from: string;
+    secret: boolean;
+}
+
+export interface StackedToExternalMigrationPlan {
+    stage: MigrationStage;
+    layout: RestoreLayout;
+    nodes: MigrationPlannedNode[];
+    externalEndpoints: string[];
+    installPaths: { caFile: string; certFile: string; keyFile: string };
+    /** The kube-apiserver flags after the switch (seed 004's four lines). */
+    apiserverEtcdFlags: string[];
+    snapshotPath: string;
+    freezeWrites: boolean;
+    /** Stage "switch": files to stage on each node before the steps run. */
+    uploads: MigrationUpload[];
+    steps: RestoreStep[];
+}
+
+const DEFAULTS = {
+    installDir: "/etc/kubernetes/pki/etcd-external",
+    snapshotPath: "/var/lib/etcd-recovery-migration/stacked-etcd.db",
+    stackedEndpoint: "https://127.0.0.1:2379",
+    manifestsDir: "/etc/kubernetes/manifests",
+    keepDir: "/etc/kubernetes/etcd-recovery-migration",
+    kubectl: "kubectl --kubeconfig=/etc/kubernetes/admin.conf",
+    apiserverPort: 6443,
+    readyTimeoutSeconds: 300,
+};
+
+/** Fields of the kubeadm preset this runbook uses; others would be silently ignored, so they are refused. */
+const USED_LAYOUT_FIELDS = ["dataDir", "etcdctl", "etcdutl", "stopEtcd", "stopControlPlane", "startControlPlane"] as const;
+
+const ETCD_FLAGS = ["etcd-servers", "etcd-cafile", "etcd-certfile", "etcd-keyfile"] as const;
+
+export function defaultInstallPaths(): { caFile: string; certFile: string; keyFile: string } {
+    return {
+        caFile: `${DEFAULTS.installDir}/ca.crt`,
+        certFile: `${DEFAULTS.installDir}/apiserver-etcd-client.crt`,
+        keyFile: `${DEFAULTS.installDir}/apiserver-etcd-client.key`,
+    };
+}
+
+function assertAbsolutePath(value: unknown, argument: string): asserts value is string {
+    if (typeof value !== "string" || !/^\/[A-Za-z0-9_.\/@+-]*$/.test(value) || value === "/" || /(^|\/)\.\.?(\/|$)/.test(value) || value.endsWith("/")) {
+        throw new InputError(argument, value, "give an absolute path of letters, digits and _ . / @ + - without '.' or '..' components, e.g. /etc/kubernetes/pki/etcd-external/ca.crt");
+    }
+}
+
+function posixDirname(path: string): string {
+    const index = path.lastIndexOf("/");
+    return index <= 0 ? "/" : path.slice(0, index);
+}
+
+function resolveLayout(input: StackedToExternalMigrationInput): RestoreLayout {
+    if (input.layout !== "kubeadm") {
+        throw new InputError("layout", input.layout, 'use "kubeadm": only kubeadm runs etcd stacked as a static pod next to kube-apiserver (seed 004)');
+    }
+    const overrides = input.layoutOverrides ?? {};
+    for (const key of Object.keys(overrides)) {
+        if (!(USED_LAYOUT_FIELDS as readonly string[]).includes(key)) {
+            throw new InputError(`layoutOverrides.${key}`, key, `the migration does not use this field; override one of: ${USED_LAYOUT_FIELDS.join(", ")}`);
+        }
+    }
+    const layout: RestoreLayout = { ...LAYOUT_PRESETS.kubeadm, ...Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined)) };
+    assertAbsolutePath(layout.dataDir, "layoutOverrides.dataDir");
+    for (const key of USED_LAYOUT_FIELDS) {
+        const value = layout[key];
+        const lines = Array.isArray(value) ? value : [value];
+        lines.forEach((line, i) => {
+            const at = Array.isArray(value) ? `layoutOverrides.${key}[${i}]` : `layoutOverrides.${key}`;
+            if (typeof line !== "string" || line.trim() === "") throw new InputError(at, line, "give a non-empty shell line");
+            // The kubeadm preset needs no placeholder; the migration fills none.
+            if (/\{[A-Za-z]+\}/.test(line)) throw new InputError(at, line, "the migration fills no {placeholders}: write the value itself");
+        });
+    }
+    return layout;
+}
+
+function planNodes(nodes: MigrationNodeInput[]): MigrationPlannedNode[] {
+    if (!Array.isArray(nodes) || nodes.length === 0) {
+        throw new InputError("nodes", nodes, "list every kubeadm control-plane node (each runs a stacked etcd and a kube-apiserver), with name and address");
+    }
+    const names = new Map<string, number>();
+    const addresses = new Map<string, string>();
+    return nodes.map((node, i) => {
+        const at = `nodes[${i}]`;
+        assertDns1123Label(node.name, `${at}.name`);
+        if (names.has(node.name)) throw new InputError(`${at}.name`, node.name, `nodes[${names.get(node.name)}] has the same name; give each node its own`);
+        names.set(node.name, i);
+        if (!isIpv4(node.address)) throw new InputError(`${at}.address`, node.address, "give the node's IPv4 address (kube-apiserver's --advertise-address), e.g. 10.0.0.11");
+        const owner = addresses.get(node.address);
+        if (owner !== undefined) throw new InputError(`${at}.address`, node.address, `node "${owner}" already has this address; each node needs its own`);
+        addresses.set(node.address, node.name);
+        const sshPort = node.ssh?.port ?? 22;
+        if (!Number.isInteger(sshPort) || sshPort < 1 || sshPort > 65535) throw new InputError(`${at}.ssh.port`, sshPort, "give a TCP port, 1-65535");
+        const sshUser = node.ssh?.user ?? "root";
+        if (!/^[a-z_][a-z0-9_.-]*$/i.test(sshUser)) throw new InputError(`${at}.ssh.user`, sshUser, "give a login name, e.g. root");
+        return { name: node.name, address: node.address, sshPort, sshUser };
+    });
+}
+
+/** Client URLs go into a sed replacement and a YAML list item: only scheme://host:port. */
+function validateEndpoints(endpoints: string[], stacked: string): void {
+    if (!Array.isArray(endpoints) || endpoints.length === 0) {
+        throw new InputError("externalEndpoints", endpoints, "give the external cluster's client URLs (EtcdCluster.clientEndpoints), e.g. [\"https://10.0.1.11:2379\"]");
+    }
+    const seen = new Set<string>();
+    endpoints.forEach((endpoint, i) => {
+        if (typeof endpoint !== "string" || !/^https:\/\/[A-Za-z0-9.-]+:\d{1,5}$/.test(endpoint)) {
+            throw new InputError(`externalEndpoints[${i}]`, endpoint, "give https://host:port (TLS: the client certificate is how kube-apiserver authenticates), e.g. https://10.0.1.11:2379");
+        }
+        if (seen.has(endpoint)) throw new InputError(`externalEndpoints[${i}]`, endpoint, "listed twice; give each member once");
+        seen.add(endpoint);
+        if (/^https:\/\/(127\.|localhost:)/.test(endpoint) || endpoint === stacked) {
+            throw new InputError(`externalEndpoints[${i}]`, endpoint, "this is the stacked etcd on the node itself; give the external cluster's addresses as the control-plane nodes reach them");
+        }
+    });
+}
+
+function validateClientFiles(input: StackedToExternalMigrationInput, installPaths: StackedToExternalMigrationPlan["installPaths"]): void {
+    const files = input.clientFiles;
+    if (typeof files !== "object" || files === null) {
+        throw new InputError("clientFiles", files, "give { caCert, cert, key }, each { stagedPath, from }: the external cluster's CA and kube-apiserver's client certificate and key");
+    }
+    const staged = new Set<string>();
+    for (const which of ["caCert", "cert", "key"] as const) {
+        const file = files[which];
+        if (typeof file !== "object" || file === null) throw new InputError(`clientFiles.${which}`, file, "give { stagedPath, from }");
+        assertAbsolutePath(file.stagedPath, `clientFiles.${which}.stagedPath`);
+        if (staged.has(file.stagedPath)) throw new InputError(`clientFiles.${which}.stagedPath`, file.stagedPath, "another client file is staged there; give each its own path");
+        staged.add(file.stagedPath);
+        if (typeof file.from !== "string" || file.from.trim() === "" || /[\n\r]/.test(file.from)) {
+            throw new InputError(`clientFiles.${which}.from`, file.from, 'say where the content comes from, one line, e.g. "EtcdCluster ext: pki.apiserverClient.keyPem"');
+        }
+    }
+    // Overwriting kubeadm's own files would break the stacked etcd before it is stopped, and any roll-back.
+    const kubeadmOwn: string[] = [...Object.values(KUBEADM_ETCD_CLIENT_PATHS), "/etc/kubernetes/pki/etcd/healthcheck-client.crt", "/etc/kubernetes/pki/etcd/healthcheck-client.key"];
+    const installed = new Set<string>();
+    for (const [field, path] of Object.entries(installPaths)) {
+        assertAbsolutePath(path, `installPaths.${field}`);
+        if (kubeadmOwn.includes(path) || path.startsWith("/etc/kubernetes/pki/etcd/")) {
+            throw new InputError(`installPaths.${field}`, path, `kubeadm's stacked etcd uses this path (needed until it is stopped, and to roll back); install elsewhere, e.g. ${defaultInstallPaths()[field as keyof typeof installPaths]}`);
+        }
+        if (installed.has(path)) throw new InputError(`installPaths.${field}`, path, "another client file is installed there; give each its own path");
+        installed.add(path);
+    }
+}
+
+class Steps {
+    readonly steps: RestoreStep[] = [];
+    add(step: Omit<RestoreStep, "readOnly"> & { readOnly?: boolean }): string {
+        if (this.steps.some((s) => s.id === step.id)) throw new Error(`internal: duplicate step id ${step.id}`);
+        for (const dependency of step.dependsOn) {
+            if (!this.steps.some((s) => s.id === dependency)) throw new Error(`internal: step ${step.id} depends on unknown step ${dependency}`);
+        }
+        this.steps.push({ readOnly: false, ...step });
+        return step.id;
+    }
+}
+
+export function planStackedToExternalMigration(input: StackedToExternalMigrationInput): StackedToExternalMigrationPlan {
+    if (input.stage !== "snapshot" && input.stage !== "switch") {
+        throw new InputError("stage", input.stage, 'use "snapshot" (first run: stop the control plane, take the snapshot) or "switch" (after EtcdCluster is seeded from it)');
+    }
+    const layout = resolveLayout(input);
+    const nodes = planNodes(input.nodes);
+    const stackedEndpoint = input.stackedEndpoint ?? DEFAULTS.stackedEndpoint;
+    if (!/^https?:\/\/[A-Za-z0-9.-]+:\d{1,5}$/.test(stackedEndpoint)) {
+        throw new InputError("stackedEndpoint", stackedEndpoint, "give scheme://host:port of the stacked etcd as the first node reaches it, e.g. https://127.0.0.1:2379");
+    }
+    validateEndpoints(input.externalEndpoints, stackedEndpoint);
+    const installPaths = { ...defaultInstallPaths(), ...Object.fromEntries(Object.entries(input.installPaths ?? {}).filter(([, v]) => v !== undefined)) };
+    validateClientFiles(input, installPaths);
+    const snapshotPath = input.snapshotPath ?? DEFAULTS.snapshotPath;
+    assertAbsolutePath(snapshotPath, "snapshotPath");
+    if (snapshotPath === layout.dataDir || snapshotPath.startsWith(`${layout.dataDir}/`)) {
+        throw new InputError("snapshotPath", snapshotPath, `keep the snapshot outside etcd's data dir ${layout.dataDir}, e.g. ${DEFAULTS.snapshotPath}`);
+    }
+    const manifestsDir = input.manifestsDir ?? DEFAULTS.manifestsDir;
+    const stoppedManifestsDir = input.stoppedManifestsDir ?? STOPPED_MANIFESTS_DIR;
+    const keepDir = input.keepDir ?? DEFAULTS.keepDir;
+    for (const [argument, path] of [["manifestsDir", manifestsDir], ["stoppedManifestsDir", stoppedManifestsDir], ["keepDir", keepDir]] as const) {
+        assertAbsolutePath(path, argument);
+    }
+    // The kubelet runs every file in the manifests dir: a kept copy there would start a second apiserver.
+    if (keepDir === manifestsDir || keepDir.startsWith(`${manifestsDir}/`)) {
+        throw new InputError("keepDir", keepDir, `the kubelet runs every manifest in ${manifestsDir}; keep copies elsewhere, e.g. ${DEFAULTS.keepDir}`);
+    }
+    if (stoppedManifestsDir === manifestsDir) throw new InputError("stoppedManifestsDir", stoppedManifestsDir, `must differ from manifestsDir ${manifestsDir}: the kubelet runs what is there`);
+    const kubectl = input.kubectl ?? DEFAULTS.kubectl;
+    if (typeof kubectl !== "string" || kubectl.trim() === "" || /[\n\r]/.test(kubectl)) {
+        throw new InputError("kubectl", kubectl, `give the kubectl command with an admin kubeconfig, e.g. "${DEFAULTS.kubectl}"`);
+    }
+    const apiserverPort = input.apiserverPort ?? DEFAULTS.apiserverPort;
+    if (!Number.isInteger(apiserverPort) || apiserverPort < 1 || apiserverPort > 65535) throw new InputError("apiserverPort", apiserverPort, "give kube-apiserver's --secure-port, e.g. 6443");
+    const readyTimeout = input.readyTimeoutSeconds ?? DEFAULTS.readyTimeoutSeconds;
+    if (!Number.isInteger(readyTimeout) || readyTimeout < 10) throw new InputError("readyTimeoutSeconds", readyTimeout, "give whole seconds ≥ 10, e.g. 300");
+    const freezeWrites = input.freezeWrites ?? true;
+    if (typeof freezeWrites !== "boolean") throw new InputError("freezeWrites", freezeWrites, "give true (default: no write is lost) or false");
+    if (input.stage === "switch") {
+        if (typeof input.seededSnapshotSha256 !== "string" || !/^[0-9a-f]{64}$/.test(input.seededSnapshotSha256)) {
+            throw new InputError("seededSnapshotSha256", input.seededSnapshotSha256, "give the 64-hex sha256 the hand-off step of stage \"snapshot\" printed (EtcdCluster was seeded from that file)");
+        }
+    } else if (input.seededSnapshotSha256 !== undefined) {
+        throw new InputError("seededSnapshotSha256", input.seededSnapshotSha256, 'only stage "switch" takes it: the snapshot does not exist yet; remove it');
+    }
+
+    const apiserverEtcdFlags = [
+        `--etcd-servers=${input.externalEndpoints.join(",")}`,
+        `--etcd-cafile=${installPaths.caFile}`,
+        `--etcd-certfile=${installPaths.certFile}`,
+        `--etcd-keyfile=${installPaths.keyFile}`,
+    ];
+    const context = new MigrationSteps({
+        layout, nodes, stackedEndpoint, externalEndpoints: input.externalEndpoints, clientFiles: input.clientFiles, installPaths, snapshotPath,
+        seededSha256: input.seededSnapshotSha256 ?? "", manifestsDir, stoppedManifestsDir, keepDir, kubectl, apiserverPort, readyTimeout, freezeWrites, apiserverEtcdFlags,
+    });
+    const steps = input.stage === "snapshot" ? context.snapshotStage() : context.switchStage();
+    const uploads: MigrationUpload[] =
+        input.stage === "switch"
+            ? nodes.flatMap((node) =>
+                  (["caCert", "cert", "key"] as const).map((which) => ({
+                      node: node.name,
+                      path: input.clientFiles[which].stagedPath,
+                      mode: which === "key" ? 0o600 : 0o644,
+                      from: input.clientFiles[which].from,
+                      secret: which === "key",
+                  })),
+              )
+            : [];
+    return { stage: input.stage, layout, nodes, externalEndpoints: [...input.externalEndpoints], installPaths, apiserverEtcdFlags, snapshotPath, freezeWrites, uploads, steps };
+}
+
+interface Context {
+    layout: RestoreLayout;
+    nodes: MigrationPlannedNode[];
+    stackedEndpoint: string;
+    externalEndpoints: string[];
+    clientFiles: StackedToExternalMigrationInput["clientFiles"];
+    installPaths: StackedToExternalMigrationPlan["installPaths"];
+    snapshotPath: string;
+    seededSha256: string;
+    manifestsDir: string;
+    stoppedManifestsDir: string;
+    keepDir: string;
+    kubectl: string;
+    apiserverPort: number;
+    readyTimeout: number;
+    freezeWrites: boolean;
+    apiserverEtcdFlags: string[];
+}
+
+/**
+ * The sed program that sets the four etcd flags of a kubeadm manifest
+ * (`    - --etcd-servers=…` list items). It replaces whole lines, so running it
+ * on its own output changes nothing.
+ */
+export function etcdFlagsSedProgram(flags: string[]): string {
+    return flags.map((flag) => {
+        const name = flag.slice(2, flag.indexOf("="));
+        return `-e 's|^\\( *\\)- --${name}=.*$|\\1- ${flag}|'`;
+    }).join(" ");
+}
+
+class MigrationSteps {
+    private readonly list = new Steps();
+    private readonly first: MigrationPlannedNode;
+
+    constructor(private readonly c: Context) {
+        this.first = c.nodes[0];
+    }
+
+    private get snapshot(): string {
+        return shellQuote(this.c.snapshotPath);
+    }
+
+    /** etcdctl with the new client certificate, as staged (preflight) — paths only, never contents. */
+    private externalEtcdctl(paths: { ca: string; cert: string; key: string }): string {
+        const binary = this.c.layout.etcdctl.split(/\s+/)[0];
+        return `${binary} --endpoints=${this.c.externalEndpoints.join(",")} --cacert=${paths.ca} --cert=${paths.cert} --key=${paths.key} --command-timeout=10s`;
+    }
+
+    private stagedEtcdctl(): string {
+        const f = this.c.clientFiles;
+        return this.externalEtcdctl({ ca: f.caCert.stagedPath, cert: f.cert.stagedPath, key: f.key.stagedPath });
+    }
+
+    private stackedEtcdctl(): string {
+        return `${this.c.layout.etcdctl} --endpoints=${this.c.stackedEndpoint} --command-timeout=10s`;
+    }
+
+    private manifest(dir: string, file: string): string {
+        return `${dir}/${file}`;
+    }
+
+    private reachable(): string {
+        return `echo "reachable: $(hostname) as $(id -un)"`;
+    }
+
+    /** Every flag exactly once: a manifest without one of them is not kubeadm's, and a rewrite would silently miss it. */
+    private flagChecks(node: MigrationPlannedNode): string[] {
+        return ETCD_FLAGS.map(
+            (flag) =>
+                `n=$(grep -c -- '^ *- --${flag}=' "$manifest" || true); if [ "$n" != 1 ]; then echo "${node.name}: $manifest has $n '- --${flag}=' lines, expected 1 (kubeadm list form): fix the manifest or rewrite it by hand" >&2; exit 1; fi`,
+        );
+    }
+
+    /** Finds kube-apiserver.yaml in the manifests dir or where stopControlPlane keeps it; exactly one must exist. */
+    private locateApiserverManifest(node: MigrationPlannedNode): string[] {
+        const running = this.manifest(this.c.manifestsDir, "kube-apiserver.yaml");
+        const stopped = this.manifest(this.c.stoppedManifestsDir, "kube-apiserver.yaml");
+        return [
+            `if [ -f ${running} ] && [ -f ${stopped} ]; then echo "${node.name}: both ${running} and ${stopped} exist; keep the one kube-apiserver should run with and move the other out of both dirs" >&2; exit 1; fi`,
+            `if [ -f ${running} ]; then manifest=${running}; elif [ -f ${stopped} ]; then manifest=${stopped}; else echo "${node.name}: no kube-apiserver.yaml in ${this.c.manifestsDir} or ${this.c.stoppedManifestsDir}: not a kubeadm control-plane node" >&2; exit 1; fi`,
+        ];
+    }
+
+    // ------------------------------------------------------------ stage "snapshot"
+
+    private snapshotPreflight(): string[] {
+        const etcdManifest = this.manifest(this.c.manifestsDir, "etcd.yaml");
+        return this.c.nodes.map((node) => {
+            const isFirst = node === this.first;
+            const commands = [
+                this.reachable(),
+                `if [ ! -f ${etcdManifest} ]; then echo "${node.name}: no ${etcdManifest}: no stacked etcd runs here (already migrated, or stopped by hand)" >&2; exit 1; fi`,
+                ...this.locateApiserverManifest(node),
+                ...this.flagChecks(node),
+                `grep -- '^ *- --etcd-' "$manifest"`,
+            ];
+            if (isFirst) {
+                commands.push(
+                    `${this.stackedEtcdctl()} endpoint health`,
+                    `${this.c.layout.etcdutl} version`,
+                    // The snapshot is at most the size of the backend file; 128 MiB on top for the copy's own slack.
+                    `d=${posixDirname(this.c.snapshotPath)}; while [ ! -d "$d" ]; do d=$(dirname "$d"); done`,
+                    `need_kb=$(( $(du -k ${this.c.layout.dataDir}/member/snap/db | cut -f1) + 131072 )); avail_kb=$(df -Pk "$d" | awk 'NR==2 {print $4}')`,
+                    `if [ "$avail_kb" -lt "$need_kb" ]; then echo "$d on ${node.name} has $avail_kb KiB free, the snapshot needs $need_kb KiB: free space or set snapshotPath" >&2; exit 1; fi`,
+                    `echo "disk: $avail_kb KiB free in $d, need $need_kb KiB"`,
+                );
+            }
+            return this.list.add({
+                id: `preflight-${node.name}`,
+                node: node.name,
+                description: `Preflight on ${node.name}: reachable, stacked etcd.yaml present, kube-apiserver.yaml has each --etcd-* flag once` +
+                    `${isFirst ? ", stacked etcd healthy, etcdutl present, disk space for the snapshot" : ""} (changes nothing)`,
+                commands,
+                dependsOn: [],
+                readOnly: true,
+            });
+        });
+    }
+
+    private stopControlPlane(after: string[]): string[] {
+        return this.c.nodes.map((node) =>
+            this.list.add({
+                id: `stop-control-plane-${node.name}`,
+                node: node.name,
+                description: `Stop kube-apiserver, kube-controller-manager and kube-scheduler on ${node.name} (manifests kept in ${this.c.stoppedManifestsDir}) so no write after the snapshot is lost`,
+                commands: [...this.c.layout.stopControlPlane],
+                dependsOn: after,
+            }),
+        );
+    }
+
+    private takeSnapshot(after: string[]): string {
+        const path = this.c.snapshotPath;
+        return this.list.add({
+            id: "snapshot",
+            node: this.first.name,
+            description: `Snapshot the stacked etcd into ${path} on ${this.first.name} (mode 0600: it holds every Secret), verified with etcdutl snapshot status and sha256`,
+            commands: [
+                `mkdir -p -m 0700 ${posixDirname(path)}`,
+                // A snapshot from an earlier run is kept, never overwritten.
+                `if [ -e ${this.snapshot} ]; then stamp=$(date -u +%Y%m%dT%H%M%SZ); mv ${this.snapshot} ${this.snapshot}.before-$stamp; mv -f ${this.snapshot}.sha256 ${this.snapshot}.sha256.before-$stamp 2>/dev/null || true; echo "kept the earlier snapshot as ${path}.before-$stamp"; fi`,
+                `(umask 077; ${this.stackedEtcdctl()} snapshot save ${this.snapshot})`,
+                `chmod 0600 ${this.snapshot}`,
+                `${this.c.layout.etcdutl} snapshot status ${this.snapshot} -w table`,
+                `(cd ${posixDirname(path)} && sha256sum ${shellQuote(path.slice(posixDirname(path).length + 1))} > ${shellQuote(path.slice(posixDirname(path).length + 1))}.sha256)`,
+                // The namespaces as stored: the switch's verify step reads each one back through the new apiserver.
+                `${this.stackedEtcdctl()} get /registry/namespaces/ --prefix --keys-only | sed -n 's|^/registry/namespaces/||p' | sort > ${this.snapshot}.namespaces`,
+                `echo "namespaces in the snapshot: $(wc -l < ${this.snapshot}.namespaces)"`,
+            ],
+            dependsOn: after,
+        });
+    }
+
+    private handOff(after: string): string {
+        const path = this.c.snapshotPath;
+        return this.list.add({
+            id: "hand-off",
+            node: this.first.name,
+            description: "Print the snapshot's path and sha256 for seeding the EtcdCluster (its seedSnapshotPath input takes the copied file)",
+            commands: [
+                `(cd ${posixDirname(path)} && sha256sum -c ${shellQuote(path.slice(posixDirname(path).length + 1))}.sha256)`,
+                `echo "snapshot: ${this.first.name}:${path}"`,
+                `echo "sha256: $(cut -d' ' -f1 ${this.snapshot}.sha256)"`,
+                `echo "bytes: $(wc -c < ${this.snapshot})"`,
+                `echo "next: copy it to the machine running Pulumi (mode 0600), check sha256sum, set EtcdCluster seedSnapshotPath to it, pulumi up; then stage switch with seededSnapshotSha256"`,
+                ...(this.c.freezeWrites ? [`echo "kube-apiserver stays stopped on every node until stage switch (roll back: move the manifests from ${this.c.stoppedManifestsDir} back to ${this.c.manifestsDir})"`] : []),
+            ],
+            dependsOn: [after],
+            readOnly: true,
+        });
+    }
+
+    snapshotStage(): RestoreStep[] {
+        const preflight = this.snapshotPreflight();
+        const frozen = this.c.freezeWrites ? this.stopControlPlane(preflight) : preflight;
+        const snapshot = this.takeSnapshot(frozen);
+        this.handOff(snapshot);
+        return this.list.steps;
+    }
+
+    // ------------------------------------------------------------ stage "switch"
+
+    private switchPreflight(): string[] {
+        const f = this.c.clientFiles;
+        const etcdManifest = this.manifest(this.c.manifestsDir, "etcd.yaml");
+        return this.c.nodes.map((node) => {
+            const isFirst = node === this.first;
+            const commands = [
+                this.reachable(),
+                ...[f.caCert.stagedPath, f.cert.stagedPath, f.key.stagedPath].map(
+                    (path) => `if [ ! -s ${path} ]; then echo "${node.name}: ${path} is missing or empty: stage the client files first (see the plan's uploads)" >&2; exit 1; fi`,
+                ),
+                `case "$(stat -c %a ${f.key.stagedPath})" in *00) ;; *) echo "${node.name}: ${f.key.stagedPath} is open to group or others (mode $(stat -c %a ${f.key.stagedPath})): chmod 0600 it" >&2; exit 1 ;; esac`,
+                // Healthy with the certificate kube-apiserver will use, from this node: TLS, routing and the client certificate at once.
+                `${this.stagedEtcdctl()} endpoint health`,
+                ...this.locateApiserverManifest(node),
+                ...this.flagChecks(node),
+            ];
+            if (this.c.freezeWrites) {
+                commands.push(
+                    `if pgrep -x kube-apiserver >/dev/null; then echo "${node.name}: kube-apiserver runs, so writes after the snapshot may exist that the external cluster lacks: run stage snapshot again and re-seed" >&2; exit 1; fi`,
+                );
+            }
+            if (isFirst) {
+                commands.push(
+                    `if [ ! -f ${this.snapshot} ]; then echo "${this.c.snapshotPath} is not on ${node.name}: run stage snapshot first" >&2; exit 1; fi`,
+                    `echo "${this.c.seededSha256}  ${this.c.snapshotPath}" | sha256sum -c -`,
+                    // Seeded, not empty: the external cluster holds the snapshot's namespaces.
+                    `stored=$(mktemp); ${this.stagedEtcdctl()} get /registry/namespaces/ --prefix --keys-only | sed -n 's|^/registry/namespaces/||p' | sort > "$stored"`,
+                    `missing=$(grep -vxF -f "$stored" ${this.snapshot}.namespaces || true); rm -f "$stored"`,
+                    `if [ -n "$missing" ]; then echo "namespaces of the snapshot missing in the external cluster: $missing" >&2; echo "the external cluster was not seeded from ${this.c.snapshotPath}: set EtcdCluster seedSnapshotPath to it (a new cluster restores it before its first start)" >&2; exit 1; fi`,
+                );
+            }
+            commands.push(`if [ ! -f ${etcdManifest} ]; then echo "note: ${etcdManifest} is already gone on ${node.name}"; fi`);
+            return this.list.add({
+                id: `preflight-${node.name}`,
+                node: node.name,
+                description:
+                    `Preflight on ${node.name}: staged client files present (key 0600), external cluster healthy with them, kube-apiserver.yaml found with each --etcd-* flag once` +
+                    `${this.c.freezeWrites ? ", kube-apiserver still stopped" : ""}${isFirst ? ", snapshot sha256 matches, external cluster holds its namespaces" : ""} (changes nothing)`,
+                commands,
+                dependsOn: [],
+                readOnly: true,
+            });
+        });
+    }
+
+    /** Each file is copied under umask 077, given its owner and mode, then renamed into place; a different file there is kept with a timestamp. */
+    private installClientFiles(node: MigrationPlannedNode, after: string[]): string {
+        const f = this.c.clientFiles;
+        const p = this.c.installPaths;
+        const files: [string, string, string][] = [
+            [f.caCert.stagedPath, p.caFile, "0644"],
+            [f.cert.stagedPath, p.certFile, "0644"],
+            [f.key.stagedPath, p.keyFile, "0600"],
+        ];
+        return this.list.add({
+            id: `install-client-files-${node.name}`,
+            node: node.name,
+            description: `Install the external etcd client files on ${node.name}: ${files.map(([, to, mode]) => `${to} (${mode})`).join(", ")}; from ${f.caCert.from}, ${f.cert.from}, ${f.key.from}`,
+            commands: [
+                `stamp=$(date -u +%Y%m%dT%H%M%SZ)`,
+                ...files.map(
+                    ([from, to, mode]) =>
+                        `if [ -e ${to} ] && ! cmp -s ${from} ${to}; then cp -p ${to} ${to}.before-migration-$stamp; echo "kept the old ${to} as ${to}.before-migration-$stamp"; fi; ` +
+                        // Like install -D -m, with sh and coreutils/busybox only: the copy is never readable by others, even for a moment.
+                        `mkdir -p ${posixDirname(to)}; (umask 077; cp ${from} ${to}.etcd-recovery-next); chown root:root ${to}.etcd-recovery-next; chmod ${mode} ${to}.etcd-recovery-next; mv -f ${to}.etcd-recovery-next ${to}`,
+                ),
+                `ls -l ${files.map(([, to]) => to).join(" ")}`,
+            ],
+            dependsOn: after,
+        });
+    }
+
+    /**
+     * Rewrites the four flags in whichever kube-apiserver.yaml exists. The new
+     * content is built in a hidden file (the kubelet skips dot files) and
+     * renamed over the manifest; an unchanged manifest is left alone, so a
+     * second run neither copies nor touches it.
+     */
+    private rewriteApiserver(node: MigrationPlannedNode, after: string[]): string {
+        const keep = this.c.keepDir;
+        return this.list.add({
+            id: `rewrite-apiserver-${node.name}`,
+            node: node.name,
+            description: `Point kube-apiserver.yaml on ${node.name} at the external cluster (${this.c.apiserverEtcdFlags.join(" ")}); the old manifest is kept in ${keep}`,
+            commands: [
+                ...this.locateApiserverManifest(node),
+                ...this.flagChecks(node),
+                `stamp=$(date -u +%Y%m%dT%H%M%SZ); dir=$(dirname "$manifest"); next="$dir/.kube-apiserver.yaml.etcd-recovery-next"`,
+                `sed ${etcdFlagsSedProgram(this.c.apiserverEtcdFlags)} "$manifest" > "$next"`,
+                `if cmp -s "$next" "$manifest"; then rm -f "$next"; echo "$manifest already points at the external cluster: unchanged"; ` +
+                    `else mkdir -p -m 0700 ${keep}; cp -p "$manifest" ${keep}/kube-apiserver.yaml.before-migration-$stamp; ` +
+                    `chmod "$(stat -c %a "$manifest")" "$next"; chown "$(stat -c %u:%g "$manifest")" "$next"; mv -f "$next" "$manifest"; ` +
+                    `echo "rewrote $manifest; the old one is ${keep}/kube-apiserver.yaml.before-migration-$stamp"; fi`,
+                ...this.c.apiserverEtcdFlags.map((flag) => `grep -qx -- ' *- ${flag}' "$manifest"`),
+                `grep -- '^ *- --etcd-' "$manifest"`,
+            ],
+            dependsOn: after,
+        });
+    }
+
+    private stopStackedEtcd(node: MigrationPlannedNode, after: string[]): string {
+        return this.list.add({
+            id: `stop-stacked-etcd-${node.name}`,
+            node: node.name,
+            description: `Stop the stacked etcd on ${node.name}: etcd.yaml moved to ${this.c.stoppedManifestsDir} (kept), ${this.c.layout.dataDir} untouched`,
+            commands: [...this.c.layout.stopEtcd, `ls -ld ${this.c.layout.dataDir}`],
+            dependsOn: after,
+        });
+    }
+
+    private startControlPlane(node: MigrationPlannedNode, after: string[]): string {
+        return this.list.add({
+            id: `start-control-plane-${node.name}`,
+            node: node.name,
+            description: `Start kube-apiserver (now on the external cluster), kube-controller-manager and kube-scheduler on ${node.name}`,
+            commands: [...this.c.layout.startControlPlane],
+            dependsOn: after,
+        });
+    }
+
+    private apiserverUrl(node: MigrationPlannedNode): string {
+        return `https://${node.address}:${this.c.apiserverPort}`;
+    }
+
+    private waitReady(node: MigrationPlannedNode, after: string[]): string {
+        const kubectl = `${this.c.kubectl} --server=${this.apiserverUrl(node)} --request-timeout=5s`;
+        return this.list.add({
+            id: `wait-readyz-${node.name}`,
+            node: node.name,
+            description: `Wait until kube-apiserver on ${node.name} answers /readyz (etcd check included) and runs with the external --etcd-servers (up to ${this.c.readyTimeout}s)`,
+            commands: [
+                `deadline=$(( $(date +%s) + ${this.c.readyTimeout} ))`,
+                `until ${kubectl} get --raw=/readyz >/dev/null 2>&1; do if [ "$(date +%s)" -ge "$deadline" ]; then ${kubectl} get --raw='/readyz?verbose' >&2 || true; echo "kube-apiserver on ${node.name} is not ready after ${this.c.readyTimeout}s" >&2; exit 1; fi; sleep 3; done`,
+                `${kubectl} get --raw='/readyz/etcd'; echo`,
+                // The running process, not just the file: the kubelet really restarted it with the new flags.
+                `if ! pgrep -a kube-apiserver | grep -q -- ${shellQuote(this.c.apiserverEtcdFlags[0])}; then echo "kube-apiserver on ${node.name} does not run with ${this.c.apiserverEtcdFlags[0]}" >&2; exit 1; fi`,
+            ],
+            dependsOn: after,
+            readOnly: true,
+        });
+    }
+
+    private verify(after: string[]): string {
+        const kubectl = `${this.c.kubectl} --server=${this.apiserverUrl(this.first)} --request-timeout=10s`;
+        return this.list.add({
+            id: "verify",
+            node: this.first.name,
+            description: "Verify: every namespace of the snapshot is readable through kube-apiserver, objects list, and the external cluster is healthy",
+            commands: [
+                `served=$(mktemp); ${kubectl} get namespaces -o name | sed 's|^namespace/||' | sort > "$served"`,
+                `missing=$(grep -vxF -f "$served" ${this.snapshot}.namespaces || true); rm -f "$served"`,
+                `if [ -n "$missing" ]; then echo "namespaces in the snapshot that kube-apiserver does not serve: $missing" >&2; exit 1; fi`,
+                `echo "all $(wc -l < ${this.snapshot}.namespaces) namespaces of the snapshot are served"`,
+                `${kubectl} get --raw=/api/v1/namespaces/kube-system >/dev/null`,
+                `${kubectl} -n kube-system get configmaps -o name`,
+                `${this.externalEtcdctl({ ca: this.c.installPaths.caFile, cert: this.c.installPaths.certFile, key: this.c.installPaths.keyFile })} endpoint status -w table`,
+            ],
+            dependsOn: after,
+            readOnly: true,
+        });
+    }
+
+    switchStage(): RestoreStep[] {
+        const preflight = this.switchPreflight();
+        const rewritten = this.c.nodes.map((node) => this.rewriteApiserver(node, [this.installClientFiles(node, preflight)]));
+        // Every apiserver points elsewhere before any stacked member stops: the stacked cluster keeps quorum until then.
+        const stopped = this.c.nodes.map((node) => this.stopStackedEtcd(node, rewritten));
+        const ready = this.c.nodes.map((node) => {
+            const started = this.c.freezeWrites ? [this.startControlPlane(node, stopped)] : stopped;
+            return this.waitReady(node, started);
+        });
+        this.verify(ready);
+        return this.list.steps;
+    }
+}
+
+/** The exact command list per node for a reviewer, in renderDryRun's format; holds no secret (file contents never enter the plan). */
+export function renderMigrationDryRun(plan: StackedToExternalMigrationPlan): string {
+    const out: string[] = [];
+    out.push(`Stacked → external etcd migration dry run — layout kubeadm, stage ${plan.stage}${plan.freezeWrites ? ", control plane stopped from snapshot to switch" : ", control plane kept running (writes after the snapshot are lost)"}`);
+    out.push(`external cluster: ${plan.externalEndpoints.join(",")}`);
+    out.push(`kube-apiserver after the switch: ${plan.apiserverEtcdFlags.join(" ")}`);
+    out.push(`snapshot: ${plan.nodes[0].name}:${plan.snapshotPath}`);
+    for (const node of plan.nodes) out.push(`node ${node.name}: ${node.sshUser}@${node.address}:${node.sshPort}`);
+    if (plan.uploads.length > 0) {
+        out.push("", "Files staged on the nodes before the steps (contents not shown):");
+        for (const u of plan.uploads) out.push(`    ${u.node}:${u.path} mode ${u.mode.toString(8).padStart(4, "0")} from ${u.from}${u.secret ? " (secret)" : ""}`);
+    }
+    out.push("", "Steps run in this order (each after the steps it names); every step runs its lines with sh -eu over SSH, traced (set -x):");
+    plan.steps.forEach((step, i) => {
+        out.push(`[${i + 1}/${plan.steps.length}] ${step.id} @ ${step.node}${step.dependsOn.length ? ` (after ${step.dependsOn.join(", ")})` : ""}`);
+        out.push(`    # ${step.description}`);
+        for (const command of step.commands) out.push(`    $ ${command}`);
+    });
+    out.push("");
+    for (const node of plan.nodes) out.push(`${node.name}: ${plan.steps.filter((s) => s.node === node.name).map((s) => s.id).join(" → ")}`);
+    return out.join("\n") + "\n";
+}
