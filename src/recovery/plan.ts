@@ -159,18 +159,16 @@ export function recoveryApiserverArgs(original: OriginalCluster, addresses: Reco
     ];
 }
 
-export function planRecoveryEnvironment<C>(input: RecoveryEnvironmentPlanInput, files: RecoveryFiles<C>): RecoveryEnvironmentPlan<C> {
-    assertDns1123Label(input.name, "name");
-    const mode = input.mode ?? "single";
-    // mode "replica" (begin): its plan needs the original certificates, so it has its own function.
-    if (mode === "replica") throw new InputError("mode", mode, "plan a replica with planReplicaEnvironment (src/recovery/replica.ts): it takes the original members' certificates");
-    // mode "replica" (end)
-    if (mode !== "single") throw new InputError("mode", mode, 'use "single" (one fresh member, fresh certificates) or "replica" (the original members, IPs and certificates)');
+/** The checks and image choices both modes share: snapshot path, encryption config, images, etcd version. */
+export function checkCommonRecoveryInput(
+    input: { snapshotPath: string; original: OriginalCluster; etcdImage?: string; etcdVersion?: string; kubeApiserverImage?: string },
+    hasEncryptionConfig: boolean,
+): { original: OriginalCluster; etcdImage: string; etcdVersion: string; kubeApiserverImage: string } {
     if (typeof input.snapshotPath !== "string" || input.snapshotPath === "") {
         throw new InputError("snapshotPath", input.snapshotPath, "give the path of the etcd snapshot file on the machine that runs the deployment");
     }
     const original = input.original;
-    if (original.encryption && files.encryptionConfig === undefined) {
+    if (original.encryption && !hasEncryptionConfig) {
         throw new InputError(
             "encryptionConfig",
             undefined,
@@ -185,6 +183,17 @@ export function planRecoveryEnvironment<C>(input: RecoveryEnvironmentPlanInput, 
         "kubeApiserverImage",
         input.kubeApiserverImage ?? (original.kubeApiserver.version ? `registry.k8s.io/kube-apiserver:v${original.kubeApiserver.version}` : DEFAULT_KUBE_APISERVER_IMAGE),
     );
+    return { original, etcdImage, etcdVersion, kubeApiserverImage };
+}
+
+export function planRecoveryEnvironment<C>(input: RecoveryEnvironmentPlanInput, files: RecoveryFiles<C>): RecoveryEnvironmentPlan<C> {
+    assertDns1123Label(input.name, "name");
+    const mode = input.mode ?? "single";
+    // mode "replica" (begin): its plan needs the original certificates, so it has its own function.
+    if (mode === "replica") throw new InputError("mode", mode, "plan a replica with planReplicaEnvironment (src/recovery/replica.ts): it takes the original members' certificates");
+    // mode "replica" (end)
+    if (mode !== "single") throw new InputError("mode", mode, 'use "single" (one fresh member, fresh certificates) or "replica" (the original members, IPs and certificates)');
+    const { original, etcdImage, etcdVersion, kubeApiserverImage } = checkCommonRecoveryInput(input, files.encryptionConfig !== undefined);
     const addresses = recoveryAddresses(input.subnet ?? DEFAULT_RECOVERY_SUBNET);
     const labels = { "etcd-recovery.environment": input.name };
 

@@ -18,7 +18,6 @@
  */
 import { InputError } from "../errors";
 import { ContainerFile, ContainerSpec, DockerPlan } from "../docker/plan";
-import { DEFAULT_ETCD_IMAGE } from "../etcd/plan";
 import {
     ETCD_BIN_DIR,
     ETCD_VOLUME_DIR,
@@ -26,7 +25,6 @@ import {
     etcdCertPaths,
     etcdctlTlsFlags,
     etcdMemberFlags,
-    etcdVersionFromImage,
     resolveTunables,
     snapshotRestoreCommand,
     usesEtcdutl,
@@ -36,14 +34,13 @@ import { certificateMatchesKey, describeCertificate, isIssuedBy } from "../pki/c
 import { cidrContains, ipv4ToNumber, isIpv4, isUsableHost, nthHost, numberToIpv4, parseIpv4Cidr } from "../net/ipv4";
 import { assertUsableBridgeSubnet, originalAddresses, subnetsOverlap } from "./naming";
 import {
-    DEFAULT_KUBE_APISERVER_IMAGE,
     KUBE_APISERVER_PORT,
     RecoveryAddresses,
     RecoveryEnvironmentPlan,
     RecoveryEnvironmentPlanInput,
     RecoveryFiles,
     apiserverPaths,
-    checkImage,
+    checkCommonRecoveryInput,
     recoveryApiserverArgs,
 } from "./plan";
 import { RkeCertificate } from "./import/rke";
@@ -417,25 +414,7 @@ function memberHealthCheck(member: ReplicaMember): string[] {
 
 export function planReplicaEnvironment<C>(input: ReplicaEnvironmentPlanInput, files: ReplicaFiles<C>): ReplicaEnvironmentPlan<C> {
     assertDns1123Label(input.name, "name");
-    if (typeof input.snapshotPath !== "string" || input.snapshotPath === "") {
-        throw new InputError("snapshotPath", input.snapshotPath, "give the path of the etcd snapshot file on the machine that runs the deployment");
-    }
-    const original = input.original;
-    if (original.encryption && files.encryptionConfig === undefined) {
-        throw new InputError(
-            "encryptionConfig",
-            undefined,
-            `the original kube-apiserver encrypts resources with ${original.encryption.configPath} (--encryption-provider-config); ` +
-                "without that file's content the encrypted objects (usually Secrets) cannot be read — provide it",
-        );
-    }
-    const etcdImage = checkImage("etcdImage", input.etcdImage ?? DEFAULT_ETCD_IMAGE);
-    const etcdVersion = input.etcdVersion ?? etcdVersionFromImage(etcdImage);
-    if (etcdVersion === undefined) throw new InputError("etcdVersion", etcdVersion, `the tag of ${etcdImage} does not show the etcd version; set etcdVersion, e.g. "3.5.21"`);
-    const kubeApiserverImage = checkImage(
-        "kubeApiserverImage",
-        input.kubeApiserverImage ?? (original.kubeApiserver.version ? `registry.k8s.io/kube-apiserver:v${original.kubeApiserver.version}` : DEFAULT_KUBE_APISERVER_IMAGE),
-    );
+    const { original, etcdImage, etcdVersion, kubeApiserverImage } = checkCommonRecoveryInput(input, files.encryptionConfig !== undefined);
     const token = input.initialClusterToken ?? DEFAULT_REPLICA_CLUSTER_TOKEN;
     if (!/^[A-Za-z0-9._-]{1,128}$/.test(token)) throw new InputError("initialClusterToken", token, "use 1-128 letters, digits, '.', '_' or '-'");
     const tunables = resolveTunables(input.tunables);
