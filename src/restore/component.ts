@@ -1,23 +1,9 @@
 import * as pulumi from "@pulumi/pulumi";
 import { planOrFail, typeToken } from "../component";
-import { LayoutPreset, RestoreLayout } from "./layouts";
-import { ControlPlaneRestorePlan, NodeRole, planControlPlaneRestore, renderDryRun, RestoreMode } from "./plan";
+import { ControlPlaneRestoreInput, ControlPlaneRestorePlan, planControlPlaneRestore, renderDryRun, RestoreNodeInput } from "./plan";
 import { RemoteCommand } from "./remote-command";
 
-export interface RestoreNodeArgs {
-    /** DNS-1123 name of the node (its hostname; kubespray's certificate files are named after it). */
-    name: string;
-    /** IPv4 address: SSH target and the default etcd peer/client address. */
-    address: string;
-    role: NodeRole;
-    /** The node is gone or unreachable: no step runs on it and it leaves the etcd cluster. Default false. */
-    broken?: boolean;
-    /** etcd `--name` of the member on this node. Default: `name`. */
-    etcdMemberName?: string;
-    /** Default `https://<address>:2380`. */
-    peerUrl?: string;
-    /** Default `https://<address>:2379`. */
-    clientUrl?: string;
+export interface RestoreNodeArgs extends RestoreNodeInput {
     ssh: {
         /** Default: `address`. */
         host?: pulumi.Input<string>;
@@ -43,26 +29,8 @@ export interface RestoreNodeArgs {
  * Inputs: they decide which steps exist, and `pulumi preview` must show every
  * one of them. Credentials are Inputs and always secret.
  */
-export interface ControlPlaneRestoreArgs {
+export interface ControlPlaneRestoreArgs extends Omit<ControlPlaneRestoreInput, "nodes"> {
     nodes: RestoreNodeArgs[];
-    /** Installer layout preset. */
-    layout: LayoutPreset;
-    /** Individual layout fields replacing the preset's (paths, stop/start commands). Default none. */
-    layoutOverrides?: Partial<RestoreLayout>;
-    /** The snapshot on the nodes, and its SHA-256 (checked in preflight). */
-    snapshot: { path: string; sha256: string };
-    /** etcd version on the nodes, e.g. "3.5.21" (checked in preflight). */
-    etcdVersion: string;
-    /** "all-members" (default) or "quorum-lost". */
-    mode?: RestoreMode;
-    /** Default `etcd-restore-<first 12 hex of the snapshot's sha256>`. */
-    initialClusterToken?: string;
-    /** Default 1000000000 on etcd >= 3.5.10, else 0 (off). */
-    bumpRevision?: number;
-    /** Default false. */
-    allowEvenSize?: boolean;
-    /** Default 300. */
-    healthTimeoutSeconds?: number;
     /** Seconds each step may take. Default 900. */
     stepTimeoutSeconds?: number;
     /** Changing any value runs the whole runbook again (every step is replaced). Default none. */
