@@ -5,13 +5,14 @@
 # tag stops the build. An image is rebuilt only when the hash of what went into
 # it (binaries + this script) differs from its `etcd-recovery.source-sha256` label.
 #
-#   bash scripts/images.sh [all|etcd|etcd34|kube-apiserver|uploader|sshd ...]
+#   bash scripts/images.sh [all|etcd|etcd34|kube-apiserver|uploader|sshd|node ...]
 #
 #   etcd            etcd 3.5 from scripts/tools.sh (static): etcd, etcdctl, etcdutl; no shell
 #   etcd34          Debian's etcd 3.4 + the libraries ldd lists + the loader; no shell
 #   kube-apiserver  static kube-apiserver from scripts/tools.sh; no shell
 #   uploader        Debian's rclone (+ its libraries), busybox (sh, sha256sum, gzip, ...), CA certificates
 #   sshd            Debian's openssh-server sshd (+ its libraries) and busybox: the SFTP store of the backup tests
+#   node            sshd, busybox, pgrep, mountpoint and etcd 3.5: a control-plane node for the restore runbooks
 #   all             all of them (fails when kube-apiserver has not been built)
 #
 # Needs a running engine: bash scripts/docker.sh
@@ -224,6 +225,24 @@ image_uploader() {
 # The test supplies sshd_config, host keys, /etc/shadow and authorized keys.
 SSHD_DEBS="$CACHE/debs/openssh-server"
 
+# Debian's sshd from the package file, unpacked into the cache: installing
+# openssh-server would start an sshd on this machine.
+unpack_sshd() {
+    if [[ ! -x "$SSHD_DEBS/root/usr/sbin/sshd" ]]; then
+        rm -rf "$SSHD_DEBS"; mkdir -p "$SSHD_DEBS/root"
+        (cd "$SSHD_DEBS" && apt-get download openssh-server </dev/null >"$CACHE/apt-download.log" 2>&1) \
+            || { tail -n 20 "$CACHE/apt-download.log" >&2; die "apt-get download openssh-server failed"; }
+        dpkg-deb -x "$SSHD_DEBS"/openssh-server_*.deb "$SSHD_DEBS/root"
+    fi
+    # Its shared libraries come from this machine (same Debian release): the
+    # library packages the .deb depends on, installed when any is missing.
+    if ldd "$SSHD_DEBS/root/usr/sbin/sshd" | grep -q 'not found'; then
+        # shellcheck disable=SC2046
+        apt_install $(dpkg-deb -f "$SSHD_DEBS"/openssh-server_*.deb Depends | tr ',' '\n' | awk '{ print $1 }' | grep -E '^(lib|zlib)')
+    fi
+    ! ldd "$SSHD_DEBS/root/usr/sbin/sshd" | grep 'not found' || die "sshd needs libraries this machine lacks"
+}
+
 build_sshd() { # <tag> <hash>
     new_rootfs
     add_file "$SSHD_DEBS/root/usr/sbin/sshd" /usr/sbin/sshd
@@ -245,16 +264,7 @@ build_sshd() { # <tag> <hash>
 image_sshd() {
     local tag; tag="$(image_tag SSHD_IMAGE)"
     require_command /bin/busybox busybox-static
-    if [[ ! -x "$SSHD_DEBS/root/usr/sbin/sshd" ]]; then
-        # Only the package file: installing openssh-server would start an sshd on this machine.
-        rm -rf "$SSHD_DEBS"; mkdir -p "$SSHD_DEBS/root"
-        (cd "$SSHD_DEBS" && apt-get download openssh-server </dev/null >"$CACHE/apt-download.log" 2>&1) \
-            || { tail -n 20 "$CACHE/apt-download.log" >&2; die "apt-get download openssh-server failed"; }
-        dpkg-deb -x "$SSHD_DEBS"/openssh-server_*.deb "$SSHD_DEBS/root"
-    fi
-    # Its shared libraries come from this machine (same Debian release).
-    if ldd "$SSHD_DEBS/root/usr/sbin/sshd" | grep -q 'not found'; then apt_install libwrap0; fi
-    ! ldd "$SSHD_DEBS/root/usr/sbin/sshd" | grep 'not found' || die "sshd needs libraries this machine lacks"
+    unpack_sshd
     expect_version SSHD_IMAGE "$tag" "$(dpkg-deb -f "$SSHD_DEBS"/openssh-server_*.deb Version | sed 's/^[0-9]*://')"
     build_image "$tag" "$(source_hash "$SSHD_DEBS/root/usr/sbin/sshd" /bin/busybox)" build_sshd
 }
@@ -266,10 +276,10 @@ image_sshd() {
 # no sshd_config: tests put their own in, so every run pins fresh keys.
 build_node() { # <tag> <hash>
     new_rootfs
-    add_file /usr/sbin/sshd /usr/sbin/sshd
+    add_file "$SSHD_DEBS/root/usr/sbin/sshd" /usr/sbin/sshd
     add_file /usr/bin/pgrep /usr/bin/pgrep
     add_file /usr/bin/mountpoint /usr/bin/mountpoint
-    add_libraries /usr/sbin/sshd /usr/bin/pgrep /usr/bin/mountpoint
+    add_libraries "$SSHD_DEBS/root/usr/sbin/sshd" /usr/bin/pgrep /usr/bin/mountpoint
     add_file /bin/busybox /bin/busybox
     local applet
     for applet in $(/bin/busybox --list); do
@@ -299,17 +309,17 @@ image_node() {
     local b; for b in etcd etcdctl etcdutl; do
         [[ -x "$BIN/$b" ]] || die "$BIN/$b is missing: run bash scripts/tools.sh etcd"
     done
-    require_command /usr/sbin/sshd openssh-server
+    unpack_sshd
     require_command /bin/busybox busybox-static
     require_command /usr/bin/pgrep procps
     require_command /usr/bin/mountpoint util-linux
     is_static /bin/busybox || die "/bin/busybox is not the static build: apt-get install busybox-static"
     expect_version NODE_IMAGE "$tag" "$("$BIN/etcd" --version | awk '/^etcd Version:/ { print $3 }')"
-    build_image "$tag" "$(source_hash /usr/sbin/sshd /usr/bin/pgrep /usr/bin/mountpoint /bin/busybox "$BIN/etcd" "$BIN/etcdctl" "$BIN/etcdutl")" build_node
+    build_image "$tag" "$(source_hash "$SSHD_DEBS/root/usr/sbin/sshd" /usr/bin/pgrep /usr/bin/mountpoint /bin/busybox "$BIN/etcd" "$BIN/etcdctl" "$BIN/etcdutl")" build_node
 }
 
 # ------------------------------------------------------------ main
-ALL_IMAGES=(etcd etcd34 kube-apiserver uploader sshd)
+ALL_IMAGES=(etcd etcd34 kube-apiserver uploader sshd node)
 
 main() {
     local targets=("$@") started=$SECONDS
