@@ -1,5 +1,8 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
+import { createHash } from "crypto";
+import * as fs from "fs";
+import { InputError } from "../errors";
 import { ContainerFile, ContainerSpec, DockerPlan, HealthCheckSpec, NetworkSpec } from "./plan";
 
 /**
@@ -107,7 +110,7 @@ export function containerArgs(container: ContainerSpec<pulumi.Input<string>>): d
         ...(container.entrypoint ? { entrypoints: container.entrypoint } : {}),
         command: container.command,
         envs: Object.entries(container.env ?? {}).map(([k, v]) => `${k}=${v}`),
-        uploads: container.files.map(uploadArgs),
+        uploads: container.files.map(containerUploadArgs),
         ...("name" in network
             ? {
                   networkMode: "bridge",
@@ -135,11 +138,34 @@ export function containerArgs(container: ContainerSpec<pulumi.Input<string>>): d
     };
 }
 
-function uploadArgs(file: ContainerFile<pulumi.Input<string>>): docker.types.input.ContainerUpload {
+/** SHA-256 of a file, read in chunks (snapshots can be large). */
+export function fileSha256(path: string): string {
+    const hash = createHash("sha256");
+    const buffer = Buffer.alloc(1 << 20);
+    let fd: number;
+    try {
+        fd = fs.openSync(path, "r");
+    } catch (error) {
+        throw new InputError("sourcePath", path, `the file must exist on the machine that runs the deployment (${(error as Error).message})`);
+    }
+    try {
+        for (let read = fs.readSync(fd, buffer); read > 0; read = fs.readSync(fd, buffer)) hash.update(buffer.subarray(0, read));
+    } finally {
+        fs.closeSync(fd);
+    }
+    return hash.digest("hex");
+}
+
+/**
+ * One file put into a container. A file copied from this machine carries its
+ * SHA-256 as `sourceHash`: without it the provider cannot see that a file at
+ * the same path changed (a newer snapshot), and would keep the old container.
+ */
+export function containerUploadArgs(file: ContainerFile<pulumi.Input<string>>): docker.types.input.ContainerUpload {
     return {
         file: file.path,
         ...(file.content !== undefined ? { content: file.secret ? pulumi.secret(file.content) : file.content } : {}),
-        ...(file.sourcePath !== undefined ? { source: file.sourcePath } : {}),
+        ...(file.sourcePath !== undefined ? { source: file.sourcePath, sourceHash: fileSha256(file.sourcePath) } : {}),
         permissions: `0${file.mode.toString(8)}`,
     };
 }

@@ -134,7 +134,7 @@ describe("EtcdCluster", () => {
         expect(restore.mustRun).toBe(false);
         expect(restore.attach).toBe(true);
         expect(restore.networkMode).toBe("none");
-        expect(restore.uploads).toEqual([{ file: "/var/lib/etcd-seed/snapshot.db", source: __filename, permissions: "0600" }]);
+        expect(restore.uploads).toEqual([{ file: "/var/lib/etcd-seed/snapshot.db", source: __filename, sourceHash: expect.stringMatching(/^[0-9a-f]{64}$/), permissions: "0600" }]);
     });
 
     test.each([
