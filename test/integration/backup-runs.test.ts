@@ -16,6 +16,7 @@ import { run } from "../harness/exec";
 import { ETCD_35_IMAGE, UPLOADER_IMAGE, requireImages } from "../support/images";
 import { K8sPodSpec, PodRun, runPod } from "../support/pod-to-docker";
 import { ManagedProcess, freePorts, requireTool, startProcess, waitFor } from "../support/processes";
+import { restoreAndRead } from "../support/backup-fixture";
 
 const RUN_PREFIX = "it-backup";
 const BIN = {
@@ -90,40 +91,6 @@ function reportedObject(result: Extract<PodRun, { succeeded: true }>): string {
     return path.posix.basename(done[1]!);
 }
 
-/** Restores a snapshot file with etcdutl, starts etcd on it and reads a key. */
-async function restoreAndRead(snapshotFile: string, key: string): Promise<string> {
-    const dataDir = path.join(fs.mkdtempSync(path.join(workDir, "restore-")), "data");
-    await run(BIN.etcdutl, ["snapshot", "restore", snapshotFile, `--data-dir=${dataDir}`, "--name=r", "--initial-cluster=r=http://127.0.0.1:1", "--initial-advertise-peer-urls=http://127.0.0.1:1"]);
-    const [client, peer] = await freePorts(2);
-    const proc = startProcess({
-        name: "etcd-restored",
-        command: BIN.etcd,
-        args: [
-            `--data-dir=${dataDir}`,
-            "--name=r",
-            `--listen-client-urls=http://127.0.0.1:${client}`,
-            `--advertise-client-urls=http://127.0.0.1:${client}`,
-            `--listen-peer-urls=http://127.0.0.1:${peer}`,
-            "--initial-cluster=r=http://127.0.0.1:1",
-            "--initial-advertise-peer-urls=http://127.0.0.1:1",
-        ],
-        logFile: path.join(dataDir, "..", "etcd.log"),
-    });
-    try {
-        let value = "";
-        await waitFor(
-            "restored etcd answers",
-            async () => {
-                value = (await run(BIN.etcdctl, [`--endpoints=http://127.0.0.1:${client}`, "--command-timeout=3s", "get", key, "--print-value-only"])).stdout.trim();
-                return true;
-            },
-            { deadlineMs: 30_000, aborted: () => (proc.isRunning() ? undefined : "etcd exited"), describe: () => proc.logTail() },
-        );
-        return value;
-    } finally {
-        await proc.stop();
-    }
-}
 
 async function snapshotStatus(file: string): Promise<{ revision: number; totalKey: number }> {
     return JSON.parse((await run(BIN.etcdutl, ["snapshot", "status", file, "-w", "json"])).stdout);
@@ -221,7 +188,7 @@ describe("EtcdBackup pod on real etcd 3.5, in Docker", () => {
         expect(metadata).toMatchObject({ cluster: "it-prod", object, revision: status.revision, size: stored.length, sha256: sha, compression: "gzip", node: "cp-1", etcdImage: ETCD_35_IMAGE });
         expect(metadata.snapshotSize).toBe(fs.statSync(dbFile).size);
 
-        expect(await restoreAndRead(dbFile, "/registry/configmaps/default/backup-probe")).toBe("seed-001");
+        expect(await restoreAndRead(workDir, dbFile, "/registry/configmaps/default/backup-probe")).toBe("seed-001");
 
         // Every step logged; the verify init container's etcdutl JSON is in its log.
         for (const step of ["inspect", "prepare", "upload", "verify", "seal", "retention", "done"]) expect(result.logs.upload).toMatch(new RegExp(`step=${step} `));
@@ -268,7 +235,7 @@ describe("EtcdBackup pod on real etcd 3.5, in Docker", () => {
         // The newest one restores and holds the last write.
         const local = path.join(workDir, newest[keep - 1]!);
         await rclone(["copyto", `minio:${s3.bucket}/nightly/it-prod/${newest[keep - 1]}`, local]);
-        expect(await restoreAndRead(local, "/registry/configmaps/default/run")).toBe(`run-${keep + 2}`);
+        expect(await restoreAndRead(workDir, local, "/registry/configmaps/default/run")).toBe(`run-${keep + 2}`);
     });
 
     test("wrong S3 credentials: the run fails at step=upload and deletes nothing", async () => {
