@@ -259,8 +259,10 @@ export function planRecoveryEnvironment<C>(input: RecoveryEnvironmentPlanInput, 
             volumes: etcd.plan.volumes.map((v) => ({ ...v, labels: { ...(v.labels ?? {}), ...labels } })),
             containers: [
                 snapshotCheck,
-                { ...restore, labels: { ...(restore.labels ?? {}), ...labels }, after: [snapshotCheck.name] },
-                { ...member, labels: { ...(member.labels ?? {}), ...labels } },
+                // The check runs beside the restore (which verifies the hash too and only writes the fresh
+                // volume); etcd starts only after both succeeded. Saves the check's time from the RTO.
+                { ...restore, labels: { ...(restore.labels ?? {}), ...labels } },
+                { ...member, labels: { ...(member.labels ?? {}), ...labels }, after: [...(member.after ?? []), snapshotCheck.name] },
                 apiserver,
             ],
         },

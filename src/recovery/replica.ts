@@ -472,7 +472,6 @@ export function planReplicaEnvironment<C>(input: ReplicaEnvironmentPlanInput, fi
                 labels: { ...memberLabels, "etcd-recovery.role": "restore" },
                 runToCompletion: true,
                 restart: "no",
-                after: [snapshotCheck.name],
             },
             {
                 name: member.container,
@@ -494,7 +493,8 @@ export function planReplicaEnvironment<C>(input: ReplicaEnvironmentPlanInput, fi
                 hostname: member.container.slice(input.name.length + 1).slice(0, 63),
                 labels: { ...memberLabels, "etcd-recovery.role": "member" },
                 restart: "unless-stopped",
-                after: [member.restoreContainer],
+                // The snapshot check runs beside the restores; no member starts before both succeeded.
+                after: [member.restoreContainer, snapshotCheck.name],
             },
         ];
     });

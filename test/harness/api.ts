@@ -72,6 +72,13 @@ export function callRaw(request: ApiRequest, socketPath = engineSocket()): Promi
     const path = withQuery(request.path, request.query);
     const { data, contentType } = encodeBody(request);
     return new Promise((resolve, reject) => {
+        let settled = false;
+        let writeError: Error | undefined;
+        const fail = (error: Error): void => {
+            if (settled) return;
+            settled = true;
+            reject(new Error(`Docker API ${request.method} ${path}: ${error.message}`));
+        };
         const req = http.request(
             {
                 socketPath,
@@ -87,13 +94,22 @@ export function callRaw(request: ApiRequest, socketPath = engineSocket()): Promi
             (res) => {
                 const chunks: Buffer[] = [];
                 res.on("data", (chunk: Buffer) => chunks.push(chunk));
-                res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
-                res.on("error", reject);
+                res.on("end", () => {
+                    settled = true;
+                    resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) });
+                });
+                res.on("error", fail);
             },
         );
         const timeoutMs = request.timeoutMs ?? 60_000;
-        req.setTimeout(timeoutMs, () => req.destroy(new Error(`Docker API ${request.method} ${path}: no answer within ${timeoutMs} ms`)));
-        req.on("error", reject);
+        req.setTimeout(timeoutMs, () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
+        req.on("error", (error: NodeJS.ErrnoException) => {
+            // The engine may answer (an error, usually) and close before reading the whole body:
+            // its answer says more than the broken pipe, so wait for it until the request closes.
+            if (error.code === "EPIPE" || error.code === "ECONNRESET") writeError = error;
+            else fail(error);
+        });
+        req.on("close", () => setImmediate(() => fail(writeError ?? new Error("connection closed without an answer"))));
         req.end(data);
     });
 }

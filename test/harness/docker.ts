@@ -416,6 +416,35 @@ async function readContainerFile(id: string, filePath: string): Promise<Containe
 
 // ------------------------------------------------------------------ realize
 
+/**
+ * Starts every container as soon as the ones it names in `after` are done (a
+ * one-shot finished, a long-running one started), independent ones at the
+ * same time — as the Pulumi engine creates resources that do not depend on
+ * each other. Waits for every start to settle before reporting, so a failure
+ * never leaves a start racing the cleanup; the error names every container
+ * that failed.
+ */
+async function startAsTheEngineDoes(ordered: ContainerSpec[], idOf: (name: string) => string, deadline: number): Promise<void> {
+    const started = new Map<string, Promise<void>>();
+    const start = (spec: ContainerSpec): Promise<void> => {
+        let done = started.get(spec.name);
+        if (!done) {
+            done = (async () => {
+                await Promise.all((spec.after ?? []).map((name) => start(ordered.find((s) => s.name === name)!)));
+                const id = idOf(spec.name);
+                if (spec.runToCompletion) await runToCompletion(spec.name, id, deadline);
+                else await call({ method: "POST", path: `/containers/${id}/start` }, [304]);
+            })();
+            started.set(spec.name, done);
+        }
+        return done;
+    };
+    const results = await Promise.allSettled(ordered.map(start));
+    const failures = results.filter((r): r is PromiseRejectedResult => r.status === "rejected").map((r) => (r.reason as Error).message);
+    const distinct = [...new Set(failures)];
+    if (distinct.length > 0) throw new Error(distinct.join("\n"));
+}
+
 function newRunId(): string {
     return `run-${Date.now().toString(36)}-${randomBytes(3).toString("hex")}`;
 }
@@ -464,14 +493,7 @@ export async function realizePlan(plan: DockerPlan, opts: RealizeOptions = {}): 
             containerIds.set(spec.name, id);
             await putFiles(id, spec);
         }
-        for (const spec of ordered) {
-            const id = idOf(spec.name);
-            if (spec.runToCompletion) {
-                await runToCompletion(spec.name, id, deadline);
-            } else {
-                await call({ method: "POST", path: `/containers/${id}/start` }, [304]);
-            }
-        }
+        await startAsTheEngineDoes(ordered, idOf, deadline);
         for (const spec of ordered) await refresh(spec.name);
         if (opts.waitHealthy ?? true) {
             const waits = ordered

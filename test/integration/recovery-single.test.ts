@@ -221,7 +221,7 @@ describe("RecoveryEnvironment plan, mode single, on real etcd 3.5 + kube-apiserv
         await expect(verifySnapshotFile(truncatedPath)).rejects.toThrow(/is truncated or corrupt/);
     });
 
-    test("in the engine, the plan's first container refuses a file that is not a database, and nothing after it starts", async () => {
+    test("in the engine, the snapshot check (and the restore beside it) refuse a file that is not a database, and neither etcd nor kube-apiserver starts", async () => {
         const garbagePath = path.join(workDir, "garbage.db");
         fs.writeFileSync(garbagePath, Buffer.alloc(4096 * 4 + 32, 0x5a));
         const original = productionDescription(true);
@@ -231,8 +231,16 @@ describe("RecoveryEnvironment plan, mode single, on real etcd 3.5 + kube-apiserv
             issueRecoveryPki("it-recovery-bad", addresses, original).files,
         );
         expect(env.plan.containers[0].name).toBe("it-recovery-bad-snapshot-check");
+        const since = String(Math.floor(Date.now() / 1000) - 1);
         await expect(realizePlan(env.plan, { runId: RUN_ID, timeoutMs: 60_000 })).rejects.toThrow(/container it-recovery-bad-snapshot-check exited with code 1[\s\S]*Error: invalid database/);
-        // The harness removed what it created; no restore, etcd or apiserver container ever ran.
+        // Only the check and the restore ever started (the engine's start events say so) ...
+        const started = await run("docker", [
+            "events",
+            ...["--since", since, "--until", String(Math.ceil(Date.now() / 1000) + 1)],
+            ...["--filter", "label=etcd-recovery.environment=it-recovery-bad", "--filter", "event=start", "--format", "{{.Actor.Attributes.name}}"],
+        ]);
+        expect(started.stdout.trim().split("\n").sort()).toEqual(["it-recovery-bad-etcd-restore", "it-recovery-bad-snapshot-check"]);
+        // ... and the harness removed what it created.
         const left = await run("docker", ["ps", "-a", "--filter", "label=etcd-recovery.environment=it-recovery-bad", "--format", "{{.Names}}"]);
         expect(left.stdout.trim()).toBe("");
     });

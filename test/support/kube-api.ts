@@ -379,6 +379,8 @@ export function runKubectl(kubeconfigPath: string, args: string[], input?: strin
                 else resolve(stdout);
             },
         );
+        // kubectl may exit without reading its input (EPIPE): its exit status and stderr, not the pipe, say why.
+        child.stdin?.on("error", () => undefined);
         if (input !== undefined) child.stdin?.end(input);
     });
 }

@@ -65,14 +65,14 @@ const base = { name: "incident-42", snapshotPath: "/backups/snap.db", subnet: "1
 describe("planRecoveryEnvironment, mode single", () => {
     const env = planRecoveryEnvironment({ ...base, original: encrypted }, fakeFiles(ENCRYPTION));
 
-    test("check → restore → etcd → kube-apiserver on one internal network, nothing published", () => {
+    test("check beside restore → etcd (after both) → kube-apiserver on one internal network, nothing published", () => {
         expect(env.plan.networks).toEqual([
             expect.objectContaining({ name: "incident-42-net", subnet: "172.31.215.0/24", internal: true }),
         ]);
         expect(env.plan.containers.map((c) => [c.name, c.runToCompletion ?? false, c.after ?? []])).toEqual([
             ["incident-42-snapshot-check", true, []],
-            ["incident-42-etcd-restore", true, ["incident-42-snapshot-check"]],
-            ["incident-42-etcd", false, ["incident-42-etcd-restore"]],
+            ["incident-42-etcd-restore", true, []],
+            ["incident-42-etcd", false, ["incident-42-etcd-restore", "incident-42-snapshot-check"]],
             ["incident-42-kube-apiserver", false, ["incident-42-etcd"]],
         ]);
         for (const c of env.plan.containers) expect(c.ports ?? []).toEqual([]);

@@ -91,13 +91,13 @@ describe("planReplicaEnvironment on seed 000 (RKE, two members)", () => {
         for (const c of env.plan.containers) expect(c.ports ?? []).toEqual([]);
     });
 
-    test("check → restore per member → members → kube-apiserver, each restore in exec form with the member's own identity", () => {
+    test("check beside the restores → members (after their restore and the check) → kube-apiserver, each restore in exec form with the member's own identity", () => {
         expect(env.plan.containers.map((c) => [c.name, c.runToCompletion ?? false, c.after ?? []])).toEqual([
             ["incident-7-snapshot-check", true, []],
-            ["incident-7-etcd-k8s01-restore", true, ["incident-7-snapshot-check"]],
-            ["incident-7-etcd-k8s01", false, ["incident-7-etcd-k8s01-restore"]],
-            ["incident-7-etcd-k8s02-restore", true, ["incident-7-snapshot-check"]],
-            ["incident-7-etcd-k8s02", false, ["incident-7-etcd-k8s02-restore"]],
+            ["incident-7-etcd-k8s01-restore", true, []],
+            ["incident-7-etcd-k8s01", false, ["incident-7-etcd-k8s01-restore", "incident-7-snapshot-check"]],
+            ["incident-7-etcd-k8s02-restore", true, []],
+            ["incident-7-etcd-k8s02", false, ["incident-7-etcd-k8s02-restore", "incident-7-snapshot-check"]],
             ["incident-7-kube-apiserver", false, ["incident-7-etcd-k8s01", "incident-7-etcd-k8s02"]],
         ]);
         const restore = byName.get("incident-7-etcd-k8s02-restore")!;
