@@ -81,7 +81,8 @@ export const KUBE_APISERVER_PORT = 6443;
 /** Host numbers inside the subnet; the gateway takes .1. */
 const ETCD_HOST = 11;
 const APISERVER_HOST = 20;
-const SNAPSHOT_PATH_IN_CONTAINER = "/var/lib/etcd-seed/snapshot.db";
+/** Where every container of the environment that reads the snapshot finds it. */
+export const SNAPSHOT_PATH_IN_CONTAINER = "/var/lib/etcd-seed/snapshot.db";
 const APISERVER_DIR = "/etc/kubernetes/recovery";
 export const RECOVERY_MEMBER_NAME = "etcd";
 
@@ -186,6 +187,71 @@ export function checkCommonRecoveryInput(
     return { original, etcdImage, etcdVersion, kubeApiserverImage };
 }
 
+/** `etcdutl snapshot status` (etcdctl for 3.4 images) of the snapshot, in exec form, with no network: its log holds the revision. */
+export function snapshotCheckContainer<C>(args: {
+    name: string;
+    etcdImage: string;
+    etcdVersion: string;
+    snapshotPath: string;
+    labels: Record<string, string>;
+}): ContainerSpec<C> {
+    const tool = usesEtcdutl(args.etcdVersion) ? "etcdutl" : "etcdctl";
+    return {
+        name: `${args.name}-snapshot-check`,
+        image: args.etcdImage,
+        entrypoint: [`${ETCD_BIN_DIR}/${tool}`],
+        command: ["snapshot", "status", SNAPSHOT_PATH_IN_CONTAINER, "--write-out=json"],
+        files: [{ path: SNAPSHOT_PATH_IN_CONTAINER, sourcePath: args.snapshotPath, mode: 0o600 }],
+        mounts: [],
+        network: { none: true },
+        labels: { ...args.labels, "etcd-recovery.role": "snapshot-check" },
+        runToCompletion: true,
+        restart: "no",
+    };
+}
+
+/** The recovery kube-apiserver container of either mode: its arguments, certificates (keys 0600, secret) and place on the internal network. */
+export function recoveryApiserverContainer<C>(args: {
+    name: string;
+    image: string;
+    kubeApiserverArgs: string[];
+    original: OriginalCluster;
+    networkName: string;
+    ip: string;
+    labels: Record<string, string>;
+    etcdCaCertPem: C;
+    etcdClient: { certPem: C; keyPem: C };
+    files: Pick<RecoveryFiles<C>, "kubeCaCertPem" | "apiserverServing" | "serviceAccount" | "encryptionConfig">;
+    after: string[];
+}): ContainerSpec<C> {
+    const cert = (path: string, content: C): ContainerFile<C> => ({ path, content, mode: 0o644 });
+    const secret = (path: string, content: C): ContainerFile<C> => ({ path, content, mode: 0o600, secret: true });
+    const files = args.files;
+    return {
+        name: `${args.name}-kube-apiserver`,
+        image: args.image,
+        entrypoint: ["/usr/local/bin/kube-apiserver"],
+        command: args.kubeApiserverArgs,
+        files: [
+            cert(apiserverPaths.etcdCa, args.etcdCaCertPem),
+            cert(apiserverPaths.etcdClientCert, args.etcdClient.certPem),
+            secret(apiserverPaths.etcdClientKey, args.etcdClient.keyPem),
+            cert(apiserverPaths.clientCa, files.kubeCaCertPem),
+            cert(apiserverPaths.servingCert, files.apiserverServing.certPem),
+            secret(apiserverPaths.servingKey, files.apiserverServing.keyPem),
+            cert(apiserverPaths.serviceAccountPublic, files.serviceAccount.publicKeyPem),
+            secret(apiserverPaths.serviceAccountPrivate, files.serviceAccount.privateKeyPem),
+            ...(args.original.encryption && files.encryptionConfig !== undefined ? [secret(apiserverPaths.encryptionConfig, files.encryptionConfig)] : []),
+        ],
+        mounts: [],
+        network: { name: args.networkName, ipv4Address: args.ip, aliases: ["kube-apiserver"] },
+        hostname: "kube-apiserver",
+        labels: { ...args.labels, "etcd-recovery.role": "kube-apiserver" },
+        restart: "unless-stopped",
+        after: args.after,
+    };
+}
+
 export function planRecoveryEnvironment<C>(input: RecoveryEnvironmentPlanInput, files: RecoveryFiles<C>): RecoveryEnvironmentPlan<C> {
     assertDns1123Label(input.name, "name");
     const mode = input.mode ?? "single";
@@ -212,46 +278,21 @@ export function planRecoveryEnvironment<C>(input: RecoveryEnvironmentPlanInput, 
     const member = etcd.plan.containers.find((c) => !c.runToCompletion)!;
     const network = etcd.plan.networks[0];
 
-    const tool = usesEtcdutl(etcdVersion) ? "etcdutl" : "etcdctl";
-    const snapshotCheck: ContainerSpec<C> = {
-        name: `${input.name}-snapshot-check`,
-        image: etcdImage,
-        entrypoint: [`${ETCD_BIN_DIR}/${tool}`],
-        command: ["snapshot", "status", SNAPSHOT_PATH_IN_CONTAINER, "--write-out=json"],
-        files: [{ path: SNAPSHOT_PATH_IN_CONTAINER, sourcePath: input.snapshotPath, mode: 0o600 }],
-        mounts: [],
-        network: { none: true },
-        labels: { ...labels, "etcd-recovery.role": "snapshot-check" },
-        runToCompletion: true,
-        restart: "no",
-    };
-
-    const cert = (path: string, content: C): ContainerFile<C> => ({ path, content, mode: 0o644 });
-    const secret = (path: string, content: C): ContainerFile<C> => ({ path, content, mode: 0o600, secret: true });
+    const snapshotCheck = snapshotCheckContainer<C>({ name: input.name, etcdImage, etcdVersion, snapshotPath: input.snapshotPath, labels });
     const kubeApiserverArgs = recoveryApiserverArgs(original, addresses);
-    const apiserver: ContainerSpec<C> = {
-        name: `${input.name}-kube-apiserver`,
+    const apiserver = recoveryApiserverContainer<C>({
+        name: input.name,
         image: kubeApiserverImage,
-        entrypoint: ["/usr/local/bin/kube-apiserver"],
-        command: kubeApiserverArgs,
-        files: [
-            cert(apiserverPaths.etcdCa, files.etcd.caCertPem),
-            cert(apiserverPaths.etcdClientCert, files.apiserverEtcdClient.certPem),
-            secret(apiserverPaths.etcdClientKey, files.apiserverEtcdClient.keyPem),
-            cert(apiserverPaths.clientCa, files.kubeCaCertPem),
-            cert(apiserverPaths.servingCert, files.apiserverServing.certPem),
-            secret(apiserverPaths.servingKey, files.apiserverServing.keyPem),
-            cert(apiserverPaths.serviceAccountPublic, files.serviceAccount.publicKeyPem),
-            secret(apiserverPaths.serviceAccountPrivate, files.serviceAccount.privateKeyPem),
-            ...(original.encryption && files.encryptionConfig !== undefined ? [secret(apiserverPaths.encryptionConfig, files.encryptionConfig)] : []),
-        ],
-        mounts: [],
-        network: { name: network.name, ipv4Address: addresses.apiserverIp, aliases: ["kube-apiserver"] },
-        hostname: "kube-apiserver",
-        labels: { ...labels, "etcd-recovery.role": "kube-apiserver" },
-        restart: "unless-stopped",
+        kubeApiserverArgs,
+        original,
+        networkName: network.name,
+        ip: addresses.apiserverIp,
+        labels,
+        etcdCaCertPem: files.etcd.caCertPem,
+        etcdClient: files.apiserverEtcdClient,
+        files,
         after: [member.name],
-    };
+    });
 
     return {
         plan: {

@@ -27,7 +27,6 @@ import {
     etcdMemberFlags,
     resolveTunables,
     snapshotRestoreCommand,
-    usesEtcdutl,
 } from "../etcd/flags";
 import { ETCD_CLIENT_PORT, ETCD_PEER_PORT, EtcdMember, EtcdTopology, assertDns1123Label, initialClusterFlag } from "../etcd/topology";
 import { certificateMatchesKey, describeCertificate, isIssuedBy } from "../pki/cfssl";
@@ -39,9 +38,11 @@ import {
     RecoveryEnvironmentPlan,
     RecoveryEnvironmentPlanInput,
     RecoveryFiles,
-    apiserverPaths,
+    SNAPSHOT_PATH_IN_CONTAINER,
     checkCommonRecoveryInput,
     recoveryApiserverArgs,
+    recoveryApiserverContainer,
+    snapshotCheckContainer,
 } from "./plan";
 import { RkeCertificate } from "./import/rke";
 import { OriginalCluster } from "./source";
@@ -102,7 +103,6 @@ export interface ReplicaEnvironmentPlan<C> extends RecoveryEnvironmentPlan<C> {
 }
 
 export const DEFAULT_REPLICA_CLUSTER_TOKEN = "etcd-cluster";
-const SNAPSHOT_PATH_IN_CONTAINER = "/var/lib/etcd-seed/snapshot.db";
 const NOT_ADDRESSABLE = "mode replica needs each member's own IPv4 address in its peer URL; use mode single (fresh member, fresh certificates), which needs no original address";
 
 // ------------------------------------------------------------------ members and addresses
@@ -438,19 +438,7 @@ export function planReplicaEnvironment<C>(input: ReplicaEnvironmentPlanInput, fi
         clientEndpoints: members.map((m) => m.clientUrls[0]),
     };
 
-    const tool = usesEtcdutl(etcdVersion) ? "etcdutl" : "etcdctl";
-    const snapshotCheck: ContainerSpec<C> = {
-        name: `${input.name}-snapshot-check`,
-        image: etcdImage,
-        entrypoint: [`${ETCD_BIN_DIR}/${tool}`],
-        command: ["snapshot", "status", SNAPSHOT_PATH_IN_CONTAINER, "--write-out=json"],
-        files: [{ path: SNAPSHOT_PATH_IN_CONTAINER, sourcePath: input.snapshotPath, mode: 0o600 }],
-        mounts: [],
-        network: { none: true },
-        labels: { ...labels, "etcd-recovery.role": "snapshot-check" },
-        runToCompletion: true,
-        restart: "no",
-    };
+    const snapshotCheck = snapshotCheckContainer<C>({ name: input.name, etcdImage, etcdVersion, snapshotPath: input.snapshotPath, labels });
     const cert = (path: string, content: C): ContainerFile<C> => ({ path, content, mode: 0o644 });
     const secret = (path: string, content: C): ContainerFile<C> => ({ path, content, mode: 0o600, secret: true });
     const etcd = files.etcd;
@@ -502,29 +490,19 @@ export function planReplicaEnvironment<C>(input: ReplicaEnvironmentPlanInput, fi
     const kubeApiserverArgs = recoveryApiserverArgs(original, addresses).map((arg) =>
         arg.startsWith("--etcd-servers=") ? `--etcd-servers=${members.map((m) => m.clientUrls[0]).join(",")}` : arg,
     );
-    const apiserver: ContainerSpec<C> = {
-        name: `${input.name}-kube-apiserver`,
+    const apiserver = recoveryApiserverContainer<C>({
+        name: input.name,
         image: kubeApiserverImage,
-        entrypoint: ["/usr/local/bin/kube-apiserver"],
-        command: kubeApiserverArgs,
-        files: [
-            cert(apiserverPaths.etcdCa, etcd.caCertPem),
-            cert(apiserverPaths.etcdClientCert, etcd.client.certPem),
-            secret(apiserverPaths.etcdClientKey, etcd.client.keyPem),
-            cert(apiserverPaths.clientCa, files.kubeCaCertPem),
-            cert(apiserverPaths.servingCert, files.apiserverServing.certPem),
-            secret(apiserverPaths.servingKey, files.apiserverServing.keyPem),
-            cert(apiserverPaths.serviceAccountPublic, files.serviceAccount.publicKeyPem),
-            secret(apiserverPaths.serviceAccountPrivate, files.serviceAccount.privateKeyPem),
-            ...(original.encryption && files.encryptionConfig !== undefined ? [secret(apiserverPaths.encryptionConfig, files.encryptionConfig)] : []),
-        ],
-        mounts: [],
-        network: { name: networkName, ipv4Address: addresses.apiserverIp, aliases: ["kube-apiserver"] },
-        hostname: "kube-apiserver",
-        labels: { ...labels, "etcd-recovery.role": "kube-apiserver" },
-        restart: "unless-stopped",
+        kubeApiserverArgs,
+        original,
+        networkName,
+        ip: addresses.apiserverIp,
+        labels,
+        etcdCaCertPem: etcd.caCertPem,
+        etcdClient: etcd.client,
+        files,
         after: members.map((m) => m.container),
-    };
+    });
 
     const plan: DockerPlan<C> = {
         networks: [{ name: networkName, subnet: addresses.subnet, gateway: addresses.gateway, internal: true, labels }],

@@ -417,32 +417,33 @@ async function readContainerFile(id: string, filePath: string): Promise<Containe
 // ------------------------------------------------------------------ realize
 
 /**
- * Starts every container as soon as the ones it names in `after` are done (a
- * one-shot finished, a long-running one started), independent ones at the
- * same time — as the Pulumi engine creates resources that do not depend on
- * each other. Waits for every start to settle before reporting, so a failure
- * never leaves a start racing the cleanup; the error names every container
- * that failed.
+ * Creates (files in place) and starts every container as soon as the ones it
+ * names in `after` are done (a one-shot finished, a long-running one
+ * started), independent ones at the same time — as the Pulumi engine creates
+ * resources that do not depend on each other. Waits for every branch to
+ * settle before reporting, so a failure never leaves a start racing the
+ * cleanup; the error names every container that failed. A container whose
+ * dependency failed is never created.
  */
-async function startAsTheEngineDoes(ordered: ContainerSpec[], idOf: (name: string) => string, deadline: number): Promise<void> {
-    const started = new Map<string, Promise<void>>();
-    const start = (spec: ContainerSpec): Promise<void> => {
-        let done = started.get(spec.name);
-        if (!done) {
-            done = (async () => {
-                await Promise.all((spec.after ?? []).map((name) => start(ordered.find((s) => s.name === name)!)));
-                const id = idOf(spec.name);
+async function createAndStartAsTheEngineDoes(ordered: ContainerSpec[], create: (spec: ContainerSpec) => Promise<string>, deadline: number): Promise<void> {
+    const byName = new Map(ordered.map((spec) => [spec.name, spec]));
+    const done = new Map<string, Promise<void>>();
+    const bringUp = (spec: ContainerSpec): Promise<void> => {
+        let settled = done.get(spec.name);
+        if (!settled) {
+            settled = (async () => {
+                await Promise.all((spec.after ?? []).map((name) => bringUp(byName.get(name)!)));
+                const id = await create(spec);
                 if (spec.runToCompletion) await runToCompletion(spec.name, id, deadline);
                 else await call({ method: "POST", path: `/containers/${id}/start` }, [304]);
             })();
-            started.set(spec.name, done);
+            done.set(spec.name, settled);
         }
-        return done;
+        return settled;
     };
-    const results = await Promise.allSettled(ordered.map(start));
+    const results = await Promise.allSettled(ordered.map(bringUp));
     const failures = results.filter((r): r is PromiseRejectedResult => r.status === "rejected").map((r) => (r.reason as Error).message);
-    const distinct = [...new Set(failures)];
-    if (distinct.length > 0) throw new Error(distinct.join("\n"));
+    if (failures.length > 0) throw new Error([...new Set(failures)].join("\n"));
 }
 
 function newRunId(): string {
@@ -488,12 +489,13 @@ export async function realizePlan(plan: DockerPlan, opts: RealizeOptions = {}): 
             volumeNames.push(volume.name);
         }
         const ordered = startOrder(plan.containers);
-        for (const spec of ordered) {
+        const create = async (spec: ContainerSpec): Promise<string> => {
             const id = await createContainer(spec, runId);
             containerIds.set(spec.name, id);
             await putFiles(id, spec);
-        }
-        await startAsTheEngineDoes(ordered, idOf, deadline);
+            return id;
+        };
+        await createAndStartAsTheEngineDoes(ordered, create, deadline);
         for (const spec of ordered) await refresh(spec.name);
         if (opts.waitHealthy ?? true) {
             const waits = ordered
