@@ -9,9 +9,11 @@
 //   pulumi preview && pulumi up
 //   pulumi stack output kubeconfig --show-secrets > recovery.kubeconfig   (0600)
 //   npx etcd-recovery export --kubeconfig recovery.kubeconfig --kind configmaps -n shop --name app-config > app-config.yaml
+//   (or as part of up: pulumi config set exportDirectory ./exported
+//                      pulumi config set exportSelections '[{"kind":"configmaps","namespace":"shop","name":"app-config"}]')
 //   pulumi destroy && pulumi stack rm
 import * as pulumi from "@pulumi/pulumi";
-import { OriginalSourceKind, RecoveryEnvironment, loadOriginalCluster } from "../../src";
+import { OriginalSourceKind, RecoveryEnvironment, Selection, loadOriginalCluster } from "../../src";
 
 const config = new pulumi.Config();
 const optional = (key: string): string | undefined => {
@@ -30,6 +32,17 @@ const subnet = optional("subnet");
 const etcdImage = optional("etcdImage");
 const etcdVersion = optional("etcdVersion");
 const kubeApiserverImage = optional("kubeApiserverImage");
+const exportDirectory = optional("exportDirectory");
+const exportSelections = parseSelections(optional("exportSelections"));
+
+function parseSelections(json: string | undefined): Selection[] {
+    if (json === undefined) return [];
+    try {
+        return JSON.parse(json) as Selection[];
+    } catch (error) {
+        throw new Error(`exportSelections: ${JSON.stringify(json)} is not JSON (${(error as Error).message}); give e.g. '[{"kind":"configmaps","namespace":"shop","name":"app-config"}]'`);
+    }
+}
 
 const environment = new RecoveryEnvironment("recovery", {
     original,
@@ -39,6 +52,8 @@ const environment = new RecoveryEnvironment("recovery", {
     ...(etcdImage ? { etcdImage } : {}),
     ...(etcdVersion ? { etcdVersion } : {}),
     ...(kubeApiserverImage ? { kubeApiserverImage } : {}),
+    // Both or neither: a directory without selections (or the reverse) is refused with the fix.
+    ...(exportDirectory || exportSelections.length > 0 ? { exportOnUp: { directory: exportDirectory ?? "", selections: exportSelections } } : {}),
 });
 
 /** Secret: `pulumi stack output kubeconfig --show-secrets`. */
@@ -49,3 +64,5 @@ export const snapshotTime = environment.snapshotTime;
 export const environmentName = environment.environmentName;
 export const subnetInUse = environment.subnet;
 export const containers = environment.containerNames;
+/** The file `exportSelections` went to (with exportDirectory). */
+export const exportedFile = environment.exportedFile;

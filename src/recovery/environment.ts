@@ -14,6 +14,7 @@ import { memberCertificateFiles, NO_CERTIFICATE_FILES } from "../etcd/plan";
 import { CfsslConfig, CfsslCsr } from "../pki/cfssl-types";
 import { EtcdPki } from "../pki/etcd-pki";
 import { Certificate, CertificateAuthority } from "../pki/resources";
+import { ExportOnUpOptions, RecoveryExport, checkExportOnUp } from "./export-on-up";
 import { hostGuardCommands } from "./host-guard";
 import { assertNoCollision, assertSubnetAvoidsOriginal, assertUsableBridgeSubnet, deriveRecoveryNaming, RecoveryNaming } from "./naming";
 import { RECOVERY_MEMBER_NAME, RecoveryEnvironmentPlan, RecoveryFiles, RecoveryMode, planRecoveryEnvironment, recoveryAddresses } from "./plan";
@@ -78,6 +79,12 @@ export interface RecoveryEnvironmentArgs {
     guardHost?: boolean;
     /** The Docker provider. Default: the default provider. */
     dockerProvider?: docker.Provider;
+    /**
+     * Export objects as part of `pulumi up`: once the API is ready, the selected objects are written apply-ready
+     * to a new file `<environment>-export-<UTC time>.yaml` (0600) in `directory` on the machine that runs Pulumi
+     * (kubectl needed there). A new snapshot or selection writes a new file; `pulumi destroy` keeps the files.
+     */
+    exportOnUp?: ExportOnUpOptions;
 }
 
 /** Environments constructed in this program, by Docker name: two in one program must not collide. */
@@ -138,6 +145,8 @@ export class RecoveryEnvironment extends pulumi.ComponentResource {
         if (!this.freshEtcdPki) throw new Error('mode "replica" runs the original etcd certificates (replicaCertificates); it has no EtcdPki of its own');
         return this.freshEtcdPki;
     }
+    /** The file written by `exportOnUp` (absent without it). */
+    public readonly exportedFile?: pulumi.Output<string>;
     /** The iptables rule on the Docker host (absent with guardHost: false). */
     public readonly hostGuard?: command.local.Command;
     public readonly plan: RecoveryEnvironmentPlan<pulumi.Output<string>>;
@@ -157,6 +166,7 @@ export class RecoveryEnvironment extends pulumi.ComponentResource {
             if (!replica) assertSubnetAvoidsOriginal(naming.subnet, original);
             assertNoCollision(naming, [...environmentsInThisProgram.values()]);
         });
+        if (args.exportOnUp !== undefined) planOrFail(this, () => checkExportOnUp(args.exportOnUp!));
         const encryptionConfig = args.encryptionConfig ?? original.encryption?.content;
         const planInput = {
             name: naming.name,
@@ -258,6 +268,14 @@ export class RecoveryEnvironment extends pulumi.ComponentResource {
         );
         this.apiUrl = pulumi.output(addresses.apiUrl);
         this.snapshotRevision = check.containerLogs.apply(revisionFromStatusLog);
+        if (args.exportOnUp !== undefined) {
+            const exported = new RecoveryExport(
+                `${name}-export`,
+                { kubeconfig: this.kubeconfig, environmentName: naming.name, snapshotSha256: snapshot.sha256, options: args.exportOnUp },
+                { parent: this, dependsOn: [this.docker.containers[this.plan.containerNames.kubeApiserver]!] },
+            );
+            this.exportedFile = exported.path;
+        }
         this.snapshotTime = pulumi.output(snapshot.modifiedAt);
         this.snapshotSha256 = pulumi.output(snapshot.sha256);
         this.environmentName = pulumi.output(naming.name);
@@ -273,6 +291,7 @@ export class RecoveryEnvironment extends pulumi.ComponentResource {
             environmentName: this.environmentName,
             subnet: this.subnet,
             containerNames: this.containerNames,
+            exportedFile: this.exportedFile,
             caCertPem: this.caCertPem,
         });
     }

@@ -11,7 +11,8 @@
  * Finalizers are kept: they are intent, and controllers add theirs back anyway.
  */
 import { execFile } from "child_process";
-import * as yaml from "js-yaml";
+// Named imports: a dynamic provider (export-on-up.ts) serializes this module, and only the module object itself is serialized as require("js-yaml").
+import { dump } from "js-yaml";
 import { InputError } from "../errors";
 import { ENCRYPTED_DATA_ERROR, MISSING_ENCRYPTION_CONFIG_ADVICE } from "./ready";
 
@@ -126,7 +127,7 @@ export function describeSelection(selection: Selection): string {
 
 /** Multi-document YAML, apply-ready. */
 export function toApplyYaml(objects: KubeObject[]): string {
-    return objects.map((o) => `---\n${yaml.dump(o, { noRefs: true, lineWidth: -1 })}`).join("");
+    return objects.map((o) => `---\n${dump(o, { noRefs: true, lineWidth: -1 })}`).join("");
 }
 
 

@@ -11,6 +11,7 @@ export * from "./ready";
 export { verifySnapshotFileSync } from "./snapshot";
 export { RECOVERY_SUBNET_POOL, RecoveryNaming, assertNoCollision, assertSubnetAvoidsOriginal, deriveRecoveryNaming, originalAddresses, subnetsOverlap } from "./naming";
 export { RecoveryEnvironment, RecoveryEnvironmentArgs, revisionFromStatusLog } from "./environment";
+export { ExportOnUpOptions, RecoveryExport, checkExportOnUp, exportFileName, kubeconfigConnection } from "./export-on-up";
 export * from "./diff";
 export { hostGuardCommands, hostGuardRule, HostGuardCommands } from "./host-guard";
 export { fromRkeState, rkeCertificateBundle, RkeCertificate, RKE_ENCRYPTION_CONFIG_PATH } from "./import/rke";

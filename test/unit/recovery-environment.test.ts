@@ -177,10 +177,35 @@ describe("RecoveryEnvironment (mocks)", () => {
         ["a bad environment name", () => ({ environmentName: "Bad_Name" }), /name: "Bad_Name" — use a DNS-1123 label/],
         ["an unknown mode", () => ({ mode: "bogus" as any }), /mode: "bogus" — use "single"/],
         ["a broken description", () => ({ original: { ...original, etcdPrefix: "registry" } }), /original: etcdPrefix: "registry"/],
+        ["an export without a selection", () => ({ exportOnUp: { directory: dir, selections: [] } }), /exportOnUp\.selections: \[\] — select at least one kind/],
+        ["an export of a bad kind", () => ({ exportOnUp: { directory: dir, selections: [{ kind: "config maps" }] } }), /selections\[0\]\.kind: "config maps" — give a resource name/],
+        ["an export without a directory", () => ({ exportOnUp: { directory: "", selections: [{ kind: "configmaps" }] } }), /exportOnUp\.directory: "" — give the directory/],
     ])("%s fails the preview before any child exists", async (_what, extra, message) => {
         expect(() => new RecoveryEnvironment(`bad-${registered.length}-${Math.random().toString(36).slice(2, 7)}`, args(extra()))).toThrow(message);
         await new Promise((resolve) => setImmediate(resolve));
         expect(registered.filter(dockerOrCertificate)).toEqual([]);
+    });
+
+    test("exportOnUp: one RecoveryExport after the kube-apiserver container, kubeconfig secret on the wire, the file as an output", async () => {
+        const exportDir = path.join(dir, "exports");
+        const env = new RecoveryEnvironment("with-export", args({ exportOnUp: { directory: exportDir, selections: [{ kind: "configmaps", namespace: "shop", name: "app-config" }] } }));
+        await settled(env);
+        await value(env.exportedFile!);
+        const exported = registered.filter((r) => r.type === "pulumi-nodejs:dynamic/etcd-recovery:RecoveryExport");
+        expect(exported.map((r) => r.name)).toEqual(["with-export-export"]);
+        const inputs = exported[0]!.inputs;
+        expect(inputs).toMatchObject({
+            environmentName: "incident-42-with-export",
+            directory: exportDir,
+            selections: [{ kind: "configmaps", namespace: "shop", name: "app-config" }],
+            ownerReferences: "drop",
+            kubectl: "kubectl",
+        });
+        expect(inputs.kubeconfig).toContain("client-key-data");
+        expect(exported[0]!.wire.kubeconfig[SECRET_SIG]).toBeDefined();
+        expect(inputs.snapshotSha256).toMatch(/^[0-9a-f]{64}$/);
+        // Without exportOnUp there is no export resource and no output.
+        expect(new RecoveryEnvironment("without-export", args()).exportedFile).toBeUndefined();
     });
 
     test("two environments in one program: derived names and subnets differ; an explicit collision is refused with a clear error", async () => {

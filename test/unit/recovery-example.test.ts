@@ -36,6 +36,8 @@ pulumi.runtime.setAllConfig({
     [`${PROJECT}:sourceKind`]: "docker-inspect",
     [`${PROJECT}:sourceFiles`]: JSON.stringify([path.join(FIXTURES, "rke-k8s01-docker-inspect.json"), path.join(FIXTURES, "rke-k8s02-etcd-docker-inspect.json")]),
     [`${PROJECT}:kubeApiserverImage`]: "etcd-recovery/kube-apiserver:v1.34.4",
+    [`${PROJECT}:exportDirectory`]: path.join(dir, "exported"),
+    [`${PROJECT}:exportSelections`]: JSON.stringify([{ kind: "configmaps", namespace: "shop", name: "app-config" }]),
 });
 
 import { loadOriginalCluster } from "../../src/recovery";
@@ -43,19 +45,20 @@ import { loadOriginalCluster } from "../../src/recovery";
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 const value = <T>(output: pulumi.Output<T>): Promise<T> => new Promise((resolve) => output.apply(resolve));
 
-test("the example program builds one RecoveryEnvironment from stack config, named after the stack", async () => {
+test("the example program builds one RecoveryEnvironment (with exportOnUp) from stack config, named after the stack", async () => {
     // eslint-disable-next-line @typescript-eslint/no-var-requires
     const program = require("../../examples/recovery/index");
     expect(await value(program.environmentName)).toBe("incident-7-recovery");
     expect(await value(program.snapshotRevision)).toBe(77);
     expect(await value(program.apiUrl)).toMatch(/^https:\/\/172\.30\.\d+\.20:6443$/);
     expect(await pulumi.isSecret(program.kubeconfig)).toBe(true);
-    // Registration is asynchronous: wait (bounded) for the last container.
-    const last = "docker:index/container:Container::incident-7-recovery-kube-apiserver";
+    // Registration is asynchronous: wait (bounded) for the last resource, the export after the kube-apiserver.
+    const last = "pulumi-nodejs:dynamic/etcd-recovery:RecoveryExport::recovery-export";
     for (const deadline = Date.now() + 20_000; !types.includes(last) && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 50));
     expect(types).toContain("etcd-recovery:index:RecoveryEnvironment::recovery");
     expect(types).toContain("docker:index/container:Container::incident-7-recovery-kube-apiserver");
     expect(types).toContain("command:local:Command::recovery-host-guard");
+    expect(types).toContain(last);
 });
 
 describe("loadOriginalCluster", () => {
