@@ -146,7 +146,7 @@ beforeAll(async () => {
     const env = { ...process.env, ETCDCTL_API: "3" };
     const version = await run(etcdctl, ["version"], { env });
     expect(version.stdout).toMatch(/etcdctl version: 3\.4\./);
-    const tls = [`--endpoints=${production.etcd.endpoints[0]}`, `--cacert=${production.etcd.files.caFile}`, `--cert=${production.etcd.files.certFile}`, `--key=${production.etcd.files.keyFile}`];
+    const tls = production.etcd.etcdctlFlags;
     const status = await run(etcdctl, [...tls, "endpoint", "status", "--write-out=json"], { env });
     expect(JSON.parse(status.stdout)[0].Status.version).toMatch(/^3\.4\./);
     snapshotPath = path.join(workDir, "snapshot-etcd34.db");

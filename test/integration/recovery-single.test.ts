@@ -127,7 +127,7 @@ beforeAll(async () => {
     };
 
     const etcdctl = requireTool("etcdctl");
-    const tlsArgs = [`--endpoints=${production.etcd.endpoints[0]}`, `--cacert=${production.etcd.files.caFile}`, `--cert=${production.etcd.files.certFile}`, `--key=${production.etcd.files.keyFile}`];
+    const tlsArgs = production.etcd.etcdctlFlags;
     // The Secret really is encrypted at rest in production's etcd (and so in the snapshot).
     const stored = await run(etcdctl, [...tlsArgs, "get", `/registry/secrets/${NAMESPACE}/db-credentials`, "--print-value-only"]);
     expect(stored.stdout.startsWith("k8s:enc:aescbc:v1:key1:")).toBe(true);

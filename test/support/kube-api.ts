@@ -66,6 +66,8 @@ export interface KubeApi {
         dataDir: string;
         /** The same CA/cert/key as files, for etcdctl --cacert/--cert/--key. */
         files: TlsFiles;
+        /** `--endpoints=… --cacert=… --cert=… --key=…` for etcdctl against this etcd. */
+        etcdctlFlags: string[];
     };
     /** Present when `encryptionConfig` was asked for. */
     encryption?: { configPath: string; keyName: string; keyBase64: string };
@@ -348,6 +350,7 @@ export async function startKubeApi(opts: KubeApiOptions = {}): Promise<KubeApi> 
                 keyPem: pki.etcdClient.keyPem,
                 dataDir,
                 files: { caFile: etcdCaFile, certFile: etcdClientCert, keyFile: etcdClientKey },
+                etcdctlFlags: [`--endpoints=${etcdEndpoint}`, `--cacert=${etcdCaFile}`, `--cert=${etcdClientCert}`, `--key=${etcdClientKey}`],
             },
             encryption,
             workDir,

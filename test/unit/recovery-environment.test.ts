@@ -6,37 +6,11 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
+import { Registered, SECRET_SIG, installRecordingMocks } from "../support/recording-mocks";
 
-interface Registered {
-    type: string;
-    name: string;
-    inputs: Record<string, any>;
-    /** Inputs as the engine receives them (secrets still wrapped). */
-    wire: Record<string, any>;
-}
-
-const registered: Registered[] = [];
-const SECRET_SIG = "4dabf18193072939515e22adb298388d";
-const unwrap = (v: any): any =>
-    v && typeof v === "object" ? (v[SECRET_SIG] ? unwrap(v.value) : Array.isArray(v) ? v.map(unwrap) : Object.fromEntries(Object.entries(v).map(([k, x]) => [k, unwrap(x)]))) : v;
 const STATUS_LOG = '{"hash":1234,"revision":4711,"totalKey":99,"totalSize":20480}\n';
-
-pulumi.runtime.setMocks(
-    {
-        newResource(args) {
-            registered.push({ type: args.type, name: args.name, inputs: unwrap(args.inputs), wire: args.inputs });
-            const state: Record<string, unknown> = { ...args.inputs };
-            if (args.type.startsWith("pulumi-nodejs:dynamic")) {
-                Object.assign(state, { certPem: `CERT(${args.name})`, keyPem: `SECRET-KEY(${args.name})`, csrPem: "", notAfter: "2099-01-01T00:00:00Z", serialNumber: "01" });
-            }
-            if (args.type === "docker:index/container:Container" && args.inputs.logs) state.containerLogs = STATUS_LOG;
-            return { id: `${args.name}-id`, state };
-        },
-        call: (args) => args.inputs,
-    },
-    "etcd-recovery",
-    "incident-42",
-    false,
+const registered = installRecordingMocks("etcd-recovery", "incident-42", (args) =>
+    args.type === "docker:index/container:Container" && args.inputs.logs ? { containerLogs: STATUS_LOG } : {},
 );
 
 import {

@@ -6,26 +6,10 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
+import { SECRET_SIG, installRecordingMocks } from "../support/recording-mocks";
 
 // The component under Pulumi mocks (before the component's modules load).
-const registered: { type: string; name: string; inputs: Record<string, any>; wire: Record<string, any> }[] = [];
-const SECRET_SIG = "4dabf18193072939515e22adb298388d";
-const unwrap = (v: any): any =>
-    v && typeof v === "object" ? (v[SECRET_SIG] ? unwrap(v.value) : Array.isArray(v) ? v.map(unwrap) : Object.fromEntries(Object.entries(v).map(([k, x]) => [k, unwrap(x)]))) : v;
-pulumi.runtime.setMocks(
-    {
-        newResource(args) {
-            registered.push({ type: args.type, name: args.name, inputs: unwrap(args.inputs), wire: args.inputs });
-            const state: Record<string, unknown> = { ...args.inputs };
-            if (args.type.startsWith("pulumi-nodejs:dynamic")) Object.assign(state, { certPem: `CERT(${args.name})`, keyPem: `SECRET-KEY(${args.name})`, csrPem: "", notAfter: "2099-01-01T00:00:00Z", serialNumber: "01" });
-            return { id: `${args.name}-id`, state };
-        },
-        call: (args) => args.inputs,
-    },
-    "etcd-recovery",
-    "incident-7",
-    false,
-);
+const registered = installRecordingMocks("etcd-recovery", "incident-7");
 import { InputError } from "../../src/errors";
 import { genCert, initCa } from "../../src/pki/cfssl";
 import { CfsslConfig } from "../../src/pki/cfssl-types";
