@@ -1,27 +1,11 @@
 import * as pulumi from "@pulumi/pulumi";
 import { planOrFail, typeToken } from "../component";
 import { ControlPlaneRestoreInput, ControlPlaneRestorePlan, planControlPlaneRestore, renderDryRun, RestoreNodeInput } from "./plan";
+import { assertCredentials, NodeSshArgs, realizeSteps, sshConnection, stepStdouts } from "./realize";
 import { RemoteCommand } from "./remote-command";
 
 export interface RestoreNodeArgs extends RestoreNodeInput {
-    ssh: {
-        /** Default: `address`. */
-        host?: pulumi.Input<string>;
-        /** Default 22. */
-        port?: number;
-        /** Default "root". */
-        user?: string;
-        /** Secret. */
-        privateKey?: pulumi.Input<string>;
-        /** Secret. */
-        privateKeyPassword?: pulumi.Input<string>;
-        /** Secret. */
-        password?: pulumi.Input<string>;
-        /** The node's host key line ("ssh-ed25519 AAAA…"); any other key stops the step. Default: not checked. */
-        hostKey?: pulumi.Input<string>;
-        /** Milliseconds for the SSH handshake. Default 20000. */
-        readyTimeoutMs?: number;
-    };
+    ssh: NodeSshArgs;
 }
 
 /**
@@ -73,52 +57,14 @@ export class ControlPlaneRestore extends pulumi.ComponentResource {
                 healthTimeoutSeconds: args.healthTimeoutSeconds,
             }),
         );
-        for (const [i, node] of args.nodes.entries()) {
-            if (!node.broken && !node.ssh?.privateKey && !node.ssh?.password) {
-                throw new pulumi.ResourceError(`nodes[${i}].ssh: missing — give privateKey or password for ${node.name} (or mark it broken)`, this);
-            }
-        }
-
-        const connections = new Map(
-            args.nodes.map((node) => [
-                node.name,
-                pulumi.secret(
-                    pulumi.all([node.ssh.host ?? node.address, node.ssh.privateKey, node.ssh.privateKeyPassword, node.ssh.password, node.ssh.hostKey]).apply(
-                        ([host, privateKey, privateKeyPassword, password, hostKey]) => ({
-                            host,
-                            port: node.ssh.port ?? 22,
-                            user: node.ssh.user ?? "root",
-                            ...(privateKey ? { privateKey } : {}),
-                            ...(privateKeyPassword ? { privateKeyPassword } : {}),
-                            ...(password ? { password } : {}),
-                            ...(hostKey ? { hostKey } : {}),
-                            ...(node.ssh.readyTimeoutMs ? { readyTimeoutMs: node.ssh.readyTimeoutMs } : {}),
-                        }),
-                    ),
-                ),
-            ]),
-        );
-
-        const steps: Record<string, RemoteCommand> = {};
-        for (const step of plan.steps) {
-            steps[step.id] = new RemoteCommand(
-                `${name}-${step.id}`,
-                {
-                    connection: connections.get(step.node)!,
-                    // Traced, so a failure's stderr shows the line that failed (commands hold no secrets).
-                    create: ["set -x", ...step.commands].join("\n") + "\n",
-                    description: `step ${step.id} on ${step.node}: ${step.description}`,
-                    triggers: args.triggers ?? [],
-                    timeoutSeconds: args.stepTimeoutSeconds ?? 900,
-                },
-                { parent: this, dependsOn: step.dependsOn.map((id) => steps[id]) },
-            );
-        }
+        assertCredentials(this, args.nodes);
+        const connections = new Map(args.nodes.map((node) => [node.name, sshConnection(node)]));
+        const steps = realizeSteps(this, name, plan.steps, connections, { triggers: args.triggers, timeoutSeconds: args.stepTimeoutSeconds });
         this.steps = steps;
         this.dryRun = pulumi.output(renderDryRun(plan));
         this.stepIds = pulumi.output(plan.steps.map((s) => s.id));
         this.report = steps["report"].stdout;
-        this.stepOutputs = pulumi.all(Object.fromEntries(Object.entries(steps).map(([id, s]) => [id, s.stdout])));
+        this.stepOutputs = stepStdouts(steps);
         this.registerOutputs({ dryRun: this.dryRun, stepIds: this.stepIds, report: this.report, stepOutputs: this.stepOutputs });
     }
 }

@@ -12,3 +12,12 @@ export {
     StackedToExternalMigrationInput,
     StackedToExternalMigrationPlan,
 } from "./migration";
+export {
+    StackedToExternalMigration,
+    StackedToExternalMigrationArgs,
+    MigrationNodeArgs,
+    ExternalEtcdClientArgs,
+    DEFAULT_STAGING_DIR,
+} from "./migration-component";
+export { RemoteFile, RemoteFileArgs } from "./remote-file";
+export { NodeSshArgs } from "./realize";

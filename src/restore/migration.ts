@@ -1,8 +1,10 @@
 /**
  * Seed 004 as plain data: move a kubeadm cluster's stacked etcd (static pod
  * `etcd.yaml` on every control-plane node) to an external EtcdCluster. No
- * Pulumi, no I/O: the steps have the RestoreStep shape ControlPlaneRestore
- * realizes (one SSH resource per step, `dependsOn` for the order).
+ * Pulumi, no I/O: the steps have the RestoreStep shape, and
+ * StackedToExternalMigration (migration-component.ts) realizes them with the
+ * same code as ControlPlaneRestore (one SSH resource per step, `dependsOn`
+ * for the order; realize.ts).
  *
  * Two stages, run as two `pulumi up`s, because the external cluster must be
  * seeded from the snapshot this runbook takes (EtcdCluster reads
@@ -21,7 +23,7 @@ import { assertDns1123Label } from "../etcd/topology";
 import { InputError } from "../errors";
 import { isIpv4 } from "../net/ipv4";
 import { LAYOUT_PRESETS, RestoreLayout, STOPPED_MANIFESTS_DIR } from "./layouts";
-import { RestoreStep, shellQuote } from "./plan";
+import { posixDirname, renderStepList, RestoreStep, shellQuote, StepList } from "./plan";
 
 export type MigrationStage = "snapshot" | "switch";
 
@@ -152,11 +154,6 @@ function assertAbsolutePath(value: unknown, argument: string): asserts value is 
     }
 }
 
-function posixDirname(path: string): string {
-    const index = path.lastIndexOf("/");
-    return index <= 0 ? "/" : path.slice(0, index);
-}
-
 function resolveLayout(input: StackedToExternalMigrationInput): RestoreLayout {
     if (input.layout !== "kubeadm") {
         throw new InputError("layout", input.layout, 'use "kubeadm": only kubeadm runs etcd stacked as a static pod next to kube-apiserver (seed 004)');
@@ -249,18 +246,6 @@ function validateClientFiles(input: StackedToExternalMigrationInput, installPath
         }
         if (installed.has(path)) throw new InputError(`installPaths.${field}`, path, "another client file is installed there; give each its own path");
         installed.add(path);
-    }
-}
-
-class Steps {
-    readonly steps: RestoreStep[] = [];
-    add(step: Omit<RestoreStep, "readOnly"> & { readOnly?: boolean }): string {
-        if (this.steps.some((s) => s.id === step.id)) throw new Error(`internal: duplicate step id ${step.id}`);
-        for (const dependency of step.dependsOn) {
-            if (!this.steps.some((s) => s.id === dependency)) throw new Error(`internal: step ${step.id} depends on unknown step ${dependency}`);
-        }
-        this.steps.push({ readOnly: false, ...step });
-        return step.id;
     }
 }
 
@@ -369,7 +354,7 @@ export function etcdFlagsSedProgram(flags: string[]): string {
 }
 
 class MigrationSteps {
-    private readonly list = new Steps();
+    private readonly list = new StepList();
     private readonly first: MigrationPlannedNode;
 
     constructor(private readonly c: Context) {
@@ -708,13 +693,7 @@ export function renderMigrationDryRun(plan: StackedToExternalMigrationPlan): str
         out.push("", "Files staged on the nodes before the steps (contents not shown):");
         for (const u of plan.uploads) out.push(`    ${u.node}:${u.path} mode ${u.mode.toString(8).padStart(4, "0")} from ${u.from}${u.secret ? " (secret)" : ""}`);
     }
-    out.push("", "Steps run in this order (each after the steps it names); every step runs its lines with sh -eu over SSH, traced (set -x):");
-    plan.steps.forEach((step, i) => {
-        out.push(`[${i + 1}/${plan.steps.length}] ${step.id} @ ${step.node}${step.dependsOn.length ? ` (after ${step.dependsOn.join(", ")})` : ""}`);
-        out.push(`    # ${step.description}`);
-        for (const command of step.commands) out.push(`    $ ${command}`);
-    });
-    out.push("");
+    out.push("", ...renderStepList(plan.steps), "");
     for (const node of plan.nodes) out.push(`${node.name}: ${plan.steps.filter((s) => s.node === node.name).map((s) => s.id).join(" → ")}`);
     return out.join("\n") + "\n";
 }

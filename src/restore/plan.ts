@@ -127,7 +127,8 @@ export function shellQuote(value: string): string {
     return /^[A-Za-z0-9_./:=,@%+-]+$/.test(value) ? value : `'${value.replace(/'/g, `'\\''`)}'`;
 }
 
-function posixDirname(path: string): string {
+/** The parent directory of an absolute POSIX path ("/" for a top-level entry). */
+export function posixDirname(path: string): string {
     const trimmed = path.replace(/\/+$/, "");
     const index = trimmed.lastIndexOf("/");
     return index <= 0 ? "/" : trimmed.slice(0, index);
@@ -226,8 +227,11 @@ function validateSnapshot(snapshot: ControlPlaneRestoreInput["snapshot"]): void 
     }
 }
 
-/** Steps only depend on steps that exist; one place builds them so ids stay unique. */
-class StepList {
+/**
+ * Steps only depend on steps that exist; one place builds them so ids stay
+ * unique. Shared by every runbook of this module (restore and migration).
+ */
+export class StepList {
     readonly steps: RestoreStep[] = [];
     add(step: Omit<RestoreStep, "readOnly"> & { readOnly?: boolean }): string {
         if (this.steps.some((s) => s.id === step.id)) throw new Error(`internal: duplicate step id ${step.id}`);
@@ -650,6 +654,17 @@ class PlanContext {
     }
 }
 
+/** Every step in run order with its node, dependencies, description and exact lines: the body of each runbook's dry run. */
+export function renderStepList(steps: RestoreStep[]): string[] {
+    const out = ["Steps run in this order (each after the steps it names); every step runs its lines with sh -eu over SSH, traced (set -x):"];
+    steps.forEach((step, i) => {
+        out.push(`[${i + 1}/${steps.length}] ${step.id} @ ${step.node}${step.dependsOn.length ? ` (after ${step.dependsOn.join(", ")})` : ""}`);
+        out.push(`    # ${step.description}`);
+        for (const command of step.commands) out.push(`    $ ${command}`);
+    });
+    return out;
+}
+
 /** The exact command list per node, for a human reviewer; holds no secret (credentials never enter the plan). */
 export function renderDryRun(plan: ControlPlaneRestorePlan): string {
     const out: string[] = [];
@@ -660,13 +675,7 @@ export function renderDryRun(plan: ControlPlaneRestorePlan): string {
         const role = node.member ? `${node.role}, member ${node.member.name}` : node.role;
         out.push(`node ${node.name}: ${node.sshUser}@${node.address}:${node.sshPort} (${role})${node.broken ? " — BROKEN: skipped, left out of the cluster" : ""}`);
     }
-    out.push("", "Steps run in this order (each after the steps it names); every step runs its lines with sh -eu over SSH, traced (set -x):");
-    plan.steps.forEach((step, i) => {
-        out.push(`[${i + 1}/${plan.steps.length}] ${step.id} @ ${step.node}${step.dependsOn.length ? ` (after ${step.dependsOn.join(", ")})` : ""}`);
-        out.push(`    # ${step.description}`);
-        for (const command of step.commands) out.push(`    $ ${command}`);
-    });
-    out.push("");
+    out.push("", ...renderStepList(plan.steps), "");
     for (const node of plan.nodes.filter((n) => !n.broken)) {
         const steps = plan.steps.filter((s) => s.node === node.name).map((s) => s.id);
         out.push(`${node.name}: ${steps.join(" → ")}`);

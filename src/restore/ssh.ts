@@ -57,6 +57,14 @@ export function connectConfig(connection: SshConnection): ConnectConfig {
 
 /** Runs `script` with `sh -eu -s`; resolves with its exit code, rejects when the node cannot be reached or the deadline passes. */
 export function runScript(connection: SshConnection, script: string, timeoutMs: number): Promise<ScriptResult> {
+    return runWithStdin(connection, "sh -eu -s", script.endsWith("\n") ? script : `${script}\n`, timeoutMs);
+}
+
+/**
+ * Runs `command` (no secret in it: it may show in the node's process list)
+ * with `stdin` as its standard input — the only channel secret content takes.
+ */
+export function runWithStdin(connection: SshConnection, command: string, stdin: string, timeoutMs: number): Promise<ScriptResult> {
     const where = `${connection.user ?? "root"}@${connection.host}:${connection.port ?? 22}`;
     return new Promise((resolve, reject) => {
         const client = new Client();
@@ -77,8 +85,8 @@ export function runScript(connection: SshConnection, script: string, timeoutMs: 
             finish(new Error(hostKeyFailure ? `${where}: the host key is not the pinned hostKey (${error.message})` : `${where}: ${error.message}`));
         });
         client.on("ready", () => {
-            client.exec("sh -eu -s", (error, channel) => {
-                if (error) return finish(new Error(`${where}: cannot start sh: ${error.message}`));
+            client.exec(command, (error, channel) => {
+                if (error) return finish(new Error(`${where}: cannot start ${command.split(" ")[0]}: ${error.message}`));
                 const stdout: Buffer[] = [];
                 const stderr: Buffer[] = [];
                 let exitCode: number | undefined;
@@ -94,7 +102,7 @@ export function runScript(connection: SshConnection, script: string, timeoutMs: 
                         stderr: Buffer.concat(stderr).toString("utf8"),
                     }),
                 );
-                channel.end(script.endsWith("\n") ? script : `${script}\n`);
+                channel.end(stdin);
             });
         });
         client.connect(connectConfig(connection));

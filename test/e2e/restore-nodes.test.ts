@@ -11,6 +11,17 @@
  *   certificates in /etc/kubernetes/pki/etcd. There is no kubelet: a small
  *   stand-in (MINI_KUBELET below) runs etcd with the flags of etcd.yaml while
  *   the file is in the manifests dir, and stops it when the file goes.
+ * - RKE: etcd as the docker container `etcd`, certificates in
+ *   /etc/kubernetes/ssl/kube-etcd-<address>.pem. There is no Docker engine on
+ *   a node: /usr/local/bin/docker is a stand-in (DOCKER below) that runs the
+ *   container `etcd` with its command (/etc/rke/etcd.args) and environment
+ *   (/etc/rke/etcd.env), `docker exec etcd …` with that environment, and
+ *   `docker run --entrypoint etcdutl <etcd image> …` as etcdutl on the node
+ *   (only the identity mounts the preset asks for). Without a mount namespace
+ *   the container's paths are the node's, so --data-dir is /var/lib/etcd
+ *   (RKE mounts it at /var/lib/rancher/etcd). Other containers are only
+ *   logged. RKE cannot re-add members without `rke up`: the preset refuses
+ *   the quorum-lost join, and the test checks that refusal.
  *
  * The presets' own commands run unchanged; nothing is overridden. Other units
  * (`systemctl restart kubelet`) are only logged, and no kube-apiserver runs:
@@ -95,6 +106,61 @@ while true; do
 done
 `;
 
+/** The image RKE's etcd container runs, as `docker inspect` reports it. */
+const RKE_ETCD_IMAGE = `rancher/mirrored-coreos-etcd:v${ETCD_VERSION}`;
+
+/** Docker stand-in for an RKE node: the container etcd from /etc/rke/etcd.{args,env}; lifecycle calls logged. */
+const DOCKER = `#!/bin/sh
+set -eu
+running() { [ -f /run/etcd.pid ] && kill -0 "$(cat /run/etcd.pid)" 2>/dev/null; }
+start_etcd() {
+    running && return 0
+    start-stop-daemon -S -b -m -p /run/etcd.pid -x /bin/sh -- -c 'set -a; . /etc/rke/etcd.env; exec /usr/local/bin/etcd $(cat /etc/rke/etcd.args) >>/var/log/etcd/etcd.log 2>&1'
+}
+stop_etcd() {
+    running || return 0
+    kill -TERM "$(cat /run/etcd.pid)"
+    i=0; while running; do i=$((i+1)); [ $i -le 60 ] || { echo "etcd does not stop" >&2; exit 1; }; sleep 1; done
+    rm -f /run/etcd.pid
+}
+unsupported() { echo "docker stand-in: $* is not supported" >&2; exit 1; }
+command="$1"; shift
+case "$command" in
+    start|stop|restart)
+        echo "docker $command $*" >> /var/log/docker.log
+        for c in "$@"; do
+            if [ "$c" = etcd ]; then
+                case "$command" in start) start_etcd ;; stop) stop_etcd ;; restart) stop_etcd; start_etcd ;; esac
+            fi
+            echo "$c"
+        done ;;
+    inspect)
+        [ "$#" = 3 ] && [ "$1" = --format ] && [ "$2" = '{{.Config.Image}}' ] && [ "$3" = etcd ] || unsupported "inspect $*"
+        echo "${RKE_ETCD_IMAGE}" ;;
+    exec)
+        [ "$1" = etcd ] || unsupported "exec $*"
+        shift
+        running || { echo "Error response from daemon: container etcd is not running" >&2; exit 1; }
+        set -a; . /etc/rke/etcd.env; set +a
+        exec "$@" ;;
+    run)
+        entrypoint=""
+        while [ "$#" -gt 0 ]; do
+            case "$1" in
+                --rm|--net=none) shift ;;
+                --entrypoint) entrypoint="$2"; shift 2 ;;
+                -v) case "$2" in "\${2%%:*}:\${2%%:*}"|"\${2%%:*}:\${2%%:*}:ro") shift 2 ;; *) unsupported "run -v $2 (only identity mounts)" ;; esac ;;
+                -*) unsupported "run $1" ;;
+                *) break ;;
+            esac
+        done
+        [ "$1" = "${RKE_ETCD_IMAGE}" ] && [ -n "$entrypoint" ] || unsupported "run of $1 with entrypoint '$entrypoint'"
+        shift
+        exec "/usr/local/bin/$entrypoint" "$@" ;;
+    *) unsupported "$command" ;;
+esac
+`;
+
 const CONTROL_PLANE_MANIFESTS = ["kube-apiserver.yaml", "kube-controller-manager.yaml", "kube-scheduler.yaml"];
 const manifestOf = (name: string): string => `apiVersion: v1\nkind: Pod\nmetadata:\n  name: ${name}\n  namespace: kube-system\n`;
 
@@ -108,20 +174,24 @@ type Pki = ReturnType<typeof issueEtcdPki>;
 
 /** What differs between the layouts on a test node. */
 interface Profile {
-    layout: "kubespray" | "kubeadm";
+    layout: "kubespray" | "kubeadm" | "rke";
     /** etcd member name of a node (kubespray: etcd1…, kubeadm: the node name). */
     memberOf(i: number, nodeName: string): string;
     files(node: TestNode, nodes: TestNode[], pki: Pki): ContainerFile[];
     init: string;
     /** etcdctl TLS flags on a node. */
-    clientTls(node: string): string[];
+    clientTls(node: TestNode): string[];
     dataDirOwner: string;
     /** Stop etcd on a node for good and wipe its data (a member lost). */
     destroyMember: string;
-    /** What the layout logs of its start/stop calls after one restore. */
+    /** Where the layout's stand-ins log start/stop calls, and what that log holds after one restore. */
+    callLog: string;
     logAfterRestore: string;
-    /** The join configuration a re-added node ends with (quorum-lost path). */
-    joinConfig(nodes: TestNode[]): { command: string; expected: string };
+    /**
+     * Quorum-lost path: the join configuration a re-added node ends with, or —
+     * for a layout whose preset refuses to re-add members — what the refusal says.
+     */
+    quorumLost: { joinConfig(nodes: TestNode[]): { command: string; expected: string } } | { refusal: string };
 }
 
 function initialClusterOf(nodes: TestNode[]): string {
@@ -175,14 +245,17 @@ chmod 0700 /var/lib/etcd
 systemctl start etcd
 exec /usr/sbin/sshd -D -e
 `,
-    clientTls: (node) => [`--cacert=${KUBESPRAY_PKI}/ca.pem`, `--cert=${KUBESPRAY_PKI}/admin-${node}.pem`, `--key=${KUBESPRAY_PKI}/admin-${node}-key.pem`],
+    clientTls: (node) => [`--cacert=${KUBESPRAY_PKI}/ca.pem`, `--cert=${KUBESPRAY_PKI}/admin-${node.name}.pem`, `--key=${KUBESPRAY_PKI}/admin-${node.name}-key.pem`],
     dataDirOwner: "etcd:etcd 700",
     destroyMember: "systemctl stop etcd && rm -rf /var/lib/etcd /var/lib/etcd.before-restore-* && mkdir -m 0700 /var/lib/etcd && chown etcd:etcd /var/lib/etcd",
+    callLog: "/var/log/systemctl.log",
     logAfterRestore: "systemctl start etcd\nsystemctl stop etcd\nsystemctl start etcd\nsystemctl restart kubelet\n",
-    joinConfig: (nodes) => ({
-        command: "grep ^ETCD_INITIAL_CLUSTER /etc/etcd.env",
-        expected: `ETCD_INITIAL_CLUSTER_STATE=existing\nETCD_INITIAL_CLUSTER_TOKEN=k8s_etcd\nETCD_INITIAL_CLUSTER=${initialClusterOf(nodes.slice(0, 2))}\n`,
-    }),
+    quorumLost: {
+        joinConfig: (nodes) => ({
+            command: "grep ^ETCD_INITIAL_CLUSTER /etc/etcd.env",
+            expected: `ETCD_INITIAL_CLUSTER_STATE=existing\nETCD_INITIAL_CLUSTER_TOKEN=k8s_etcd\nETCD_INITIAL_CLUSTER=${initialClusterOf(nodes.slice(0, 2))}\n`,
+        }),
+    },
 };
 
 const KUBEADM_PKI = "/etc/kubernetes/pki/etcd";
@@ -251,11 +324,79 @@ exec /usr/sbin/sshd -D -e
     destroyMember:
         "mv /etc/kubernetes/manifests/etcd.yaml /root/etcd.yaml && while pgrep -x etcd >/dev/null; do sleep 1; done && " +
         "rm -rf /var/lib/etcd /var/lib/etcd.before-restore-* && mkdir -m 0700 /var/lib/etcd && mv /root/etcd.yaml /etc/kubernetes/manifests/etcd.yaml",
+    callLog: "/var/log/systemctl.log",
     logAfterRestore: "systemctl restart kubelet\n",
-    joinConfig: (nodes) => ({
-        command: "grep -e '--initial-cluster' /etc/kubernetes/manifests/etcd.yaml",
-        expected: `    - --initial-cluster=${initialClusterOf(nodes.slice(0, 2))}\n    - --initial-cluster-state=existing\n`,
-    }),
+    quorumLost: {
+        joinConfig: (nodes) => ({
+            command: "grep -e '--initial-cluster' /etc/kubernetes/manifests/etcd.yaml",
+            expected: `    - --initial-cluster=${initialClusterOf(nodes.slice(0, 2))}\n    - --initial-cluster-state=existing\n`,
+        }),
+    },
+};
+
+const RKE_SSL = "/etc/kubernetes/ssl";
+/** RKE names a member's certificate after its address: kube-etcd-10-0-0-11.pem. */
+const rkeEtcdCert = (node: TestNode): string => `${RKE_SSL}/kube-etcd-${node.address.replace(/\./g, "-")}`;
+const rke: Profile = {
+    layout: "rke",
+    memberOf: (_i, nodeName) => `etcd-${nodeName}`,
+    files: (node, nodes, pki) => {
+        // RKE's etcd container: one certificate per member for serving, peers and etcdctl (the peer one has both usages).
+        const member = pki.members[node.member].peer;
+        const cert = rkeEtcdCert(node);
+        const args = [
+            `--name=${node.member}`,
+            "--data-dir=/var/lib/etcd",
+            "--listen-client-urls=https://0.0.0.0:2379",
+            `--advertise-client-urls=https://${node.address}:2379`,
+            "--listen-peer-urls=https://0.0.0.0:2380",
+            `--initial-advertise-peer-urls=https://${node.address}:2380`,
+            `--initial-cluster=${initialClusterOf(nodes)}`,
+            "--initial-cluster-state=new",
+            "--initial-cluster-token=etcd-cluster-1",
+            "--heartbeat-interval=500",
+            "--election-timeout=5000",
+            "--client-cert-auth=true",
+            "--peer-client-cert-auth=true",
+            `--trusted-ca-file=${RKE_SSL}/kube-ca.pem`,
+            `--cert-file=${cert}.pem`,
+            `--key-file=${cert}-key.pem`,
+            `--peer-trusted-ca-file=${RKE_SSL}/kube-ca.pem`,
+            `--peer-cert-file=${cert}.pem`,
+            `--peer-key-file=${cert}-key.pem`,
+            "",
+        ].join("\n");
+        const env = ["ETCDCTL_API=3", `ETCDCTL_CACERT=${RKE_SSL}/kube-ca.pem`, `ETCDCTL_CERT=${cert}.pem`, `ETCDCTL_KEY=${cert}-key.pem`, ""].join("\n");
+        return [
+            { path: "/usr/local/bin/docker", content: DOCKER, mode: 0o755 },
+            { path: "/etc/rke/etcd.args", content: args, mode: 0o644 },
+            { path: "/etc/rke/etcd.env", content: env, mode: 0o644 },
+            { path: `${RKE_SSL}/kube-ca.pem`, content: pki.caCertPem, mode: 0o644 },
+            { path: `${cert}.pem`, content: member.certPem, mode: 0o644 },
+            { path: `${cert}-key.pem`, content: member.keyPem, mode: 0o600, secret: true },
+        ];
+    },
+    init: `#!/bin/sh
+set -eu
+mkdir -p /var/lib/etcd /var/log/etcd
+chmod 0700 /var/lib/etcd
+docker start etcd
+exec /usr/sbin/sshd -D -e
+`,
+    clientTls: (node) => [`--cacert=${RKE_SSL}/kube-ca.pem`, `--cert=${rkeEtcdCert(node)}.pem`, `--key=${rkeEtcdCert(node)}-key.pem`],
+    dataDirOwner: "root:root 700",
+    destroyMember: "docker stop etcd && rm -rf /var/lib/etcd /var/lib/etcd.before-restore-* && mkdir -m 0700 /var/lib/etcd",
+    callLog: "/var/log/docker.log",
+    logAfterRestore: [
+        "docker start etcd", // the node's boot
+        "docker stop kube-apiserver kube-controller-manager kube-scheduler",
+        "docker stop etcd",
+        "docker start etcd",
+        "docker start kube-apiserver kube-controller-manager kube-scheduler",
+        "docker restart kubelet kube-proxy",
+        "",
+    ].join("\n"),
+    quorumLost: { refusal: "RKE recreates the etcd container from cluster.yml: run rke up" },
 };
 
 function sshKeygen(file: string): { privateKey: string; publicKey: string } {
@@ -269,10 +410,11 @@ function sshKeygen(file: string): { privateKey: string; publicKey: string } {
 describe.each([
     ["kubespray", kubespray, 0],
     ["kubeadm", kubeadm, 1],
+    ["rke", rke, 2],
 ] as const)("%s layout", (_name, profile, index) => {
     const runId = `restore-${profile.layout}-${Date.now().toString(36)}-${crypto.randomBytes(2).toString("hex")}`;
     // A /24 of its own per run and layout, away from Docker's default pools.
-    const octet = 100 + ((process.pid * 2 + index) % 150);
+    const octet = 100 + ((process.pid * 3 + index) % 150);
     const subnet = `172.30.${octet}.0/24`;
     const nodes: TestNode[] = [1, 2, 3].map((i) => ({ name: `node-${i}`, member: profile.memberOf(i, `node-${i}`), address: `172.30.${octet}.${10 + i}` }));
     /** An address on the test network where no container runs. */
@@ -317,7 +459,7 @@ describe.each([
     }
 
     async function etcdctl(node: string, args: string[], endpoints = allEndpoints): Promise<{ exitCode: number; stdout: string; stderr: string }> {
-        return realized.exec(container(node), ["/usr/local/bin/etcdctl", `--endpoints=${endpoints.join(",")}`, ...profile.clientTls(node), "--command-timeout=10s", ...args]);
+        return realized.exec(container(node), ["/usr/local/bin/etcdctl", `--endpoints=${endpoints.join(",")}`, ...profile.clientTls(nodes.find((n) => n.name === node)!), "--command-timeout=10s", ...args]);
     }
 
     async function sh(node: string, script: string): Promise<string> {
@@ -352,8 +494,8 @@ describe.each([
             varLib: await sh(node, "ls -1 /var/lib | grep etcd || true"),
             dataDir: await sh(node, "find /var/lib/etcd -maxdepth 3 | sort"),
             manifests: await sh(node, "ls -1 /etc/kubernetes/manifests"),
-            calls: await sh(node, "cat /var/log/systemctl.log /var/log/mini-kubelet.log 2>/dev/null || true"),
-            config: await sh(node, "cat /etc/etcd.env /etc/kubernetes/manifests/etcd.yaml 2>/dev/null || true"),
+            calls: await sh(node, "cat /var/log/systemctl.log /var/log/mini-kubelet.log /var/log/docker.log 2>/dev/null || true"),
+            config: await sh(node, "cat /etc/etcd.env /etc/kubernetes/manifests/etcd.yaml /etc/rke/etcd.args 2>/dev/null || true"),
         };
     }
 
@@ -489,7 +631,7 @@ describe.each([
             expect(await sh(node.name, `ls ${oldDirs[0]}/member`)).toMatch(/snap/);
             expect((await sh(node.name, "stat -c '%U:%G %a' /var/lib/etcd")).trim()).toBe(profile.dataDirOwner);
             expect((await sh(node.name, "ls -1 /etc/kubernetes/manifests")).trim().split("\n").filter((m) => m !== "etcd.yaml")).toEqual(CONTROL_PLANE_MANIFESTS);
-            expect(await sh(node.name, "cat /var/log/systemctl.log")).toBe(profile.logAfterRestore);
+            expect(await sh(node.name, `cat ${profile.callLog}`)).toBe(profile.logAfterRestore);
             // The member came back under its own name and peer URL.
             expect(members.stdout).toContain(`, ${node.member}, https://${node.address}:2380,`);
         }
@@ -548,7 +690,7 @@ describe.each([
         expect(await keysUnder("/restore/")).toEqual(beforeKeys);
     });
 
-    test("quorum lost: two of three members destroyed; one restored alone, the two re-provisioned nodes added back one by one", async () => {
+    test("quorum lost: two of three members destroyed; one restored alone, the two re-provisioned nodes added back one by one (RKE: refused at the first join, saying what to do)", async () => {
         // node-2 and node-3 lose their members: etcd stopped, data gone (a re-provisioned node with
         // the same address, as kubespray's recovery expects). The containers, and so sshd, stay:
         // the harness cannot re-create a container on an existing network.
@@ -558,6 +700,23 @@ describe.each([
         expect((await etcdctl("node-1", ["put", "/restore/no-quorum", "x"], [allEndpoints[0]])).exitCode).not.toBe(0);
 
         const stack = await restoreStack("e2e-restore-quorum", nodeConfig(), "quorum-lost");
+        const quorumLost = profile.quorumLost;
+        if ("refusal" in quorumLost) {
+            // The preset restores the seed and adds the next member, then stops at its join with what to do instead.
+            const error = await stack.stack.up().then(
+                () => undefined,
+                (e: Error) => e,
+            );
+            expect(error).toBeDefined();
+            expect(error!.message).toMatch(/step join-node-2 on node-2: .* failed on root@[\d.]+:22 with exit code 1/);
+            expect(error!.message).toContain(quorumLost.refusal);
+            // The seed alone holds exactly the snapshot's keys (a serializable read: node-2 is added but not started).
+            const keys = await etcdctl("node-1", ["get", "/restore/", "--prefix", "--keys-only", "--consistency=s"], [allEndpoints[0]]);
+            expect(keys.stdout.split("\n").filter((line) => line.trim() !== "").sort()).toEqual(beforeKeys);
+            expect((await sh("node-1", "ls -d /var/lib/etcd.before-restore-*")).trim().split("\n")).toHaveLength(seedDirsBefore + 1);
+            expect((await realized.exec(container("node-3"), ["pgrep", "-x", "etcd"])).exitCode).toBe(1);
+            return;
+        }
         const started = Date.now();
         const up = await stack.stack.up();
         const seconds = Math.round((Date.now() - started) / 1000);
@@ -575,7 +734,7 @@ describe.each([
             const value = await etcdctl(node.name, ["get", "/restore/before-1", "--print-value-only", "--consistency=s"], [`https://${node.address}:2379`]);
             expect(value.stdout.trim()).toBe("value-1");
         }
-        const join = profile.joinConfig(nodes);
+        const join = quorumLost.joinConfig(nodes);
         expect(await sh("node-2", join.command)).toBe(join.expected);
         // The seed's data before this run is kept, next to the ones of the earlier restores.
         expect((await sh("node-1", "ls -d /var/lib/etcd.before-restore-*")).trim().split("\n")).toHaveLength(seedDirsBefore + 1);

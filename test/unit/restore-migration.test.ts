@@ -6,7 +6,6 @@ import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { InputError } from "../../src/errors";
 import { STOPPED_MANIFESTS_DIR } from "../../src/restore/layouts";
 import {
     etcdFlagsSedProgram,
@@ -15,6 +14,7 @@ import {
     StackedToExternalMigrationInput,
 } from "../../src/restore/migration";
 import { RestoreStep } from "../../src/restore/plan";
+import { ancestors, expectInputError, ids, step } from "../support/restore-steps";
 
 const SHA = "89abcdef01234567".repeat(4);
 const EXTERNAL = ["https://32.16.5.31:2379", "https://32.16.5.32:2379", "https://32.16.5.33:2379"];
@@ -33,38 +33,6 @@ function input(overrides: Partial<StackedToExternalMigrationInput> = {}): Stacke
         },
         ...overrides,
     };
-}
-
-const ids = (steps: RestoreStep[]) => steps.map((s) => s.id);
-const step = (steps: RestoreStep[], id: string): RestoreStep => {
-    const found = steps.find((s) => s.id === id);
-    if (!found) throw new Error(`no step ${id} in ${ids(steps).join(", ")}`);
-    return found;
-};
-function ancestors(steps: RestoreStep[], id: string): Set<string> {
-    const seen = new Set<string>();
-    const visit = (current: string) => {
-        for (const dep of step(steps, current).dependsOn) {
-            if (!seen.has(dep)) {
-                seen.add(dep);
-                visit(dep);
-            }
-        }
-    };
-    visit(id);
-    return seen;
-}
-
-function expectInputError(fn: () => unknown, argument: string, fix: RegExp): void {
-    try {
-        fn();
-    } catch (error) {
-        expect(error).toBeInstanceOf(InputError);
-        expect((error as InputError).argument).toBe(argument);
-        expect((error as InputError).fix).toMatch(fix);
-        return;
-    }
-    throw new Error(`expected an InputError on ${argument}`);
 }
 
 describe('stage "snapshot"', () => {

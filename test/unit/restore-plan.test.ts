@@ -1,8 +1,8 @@
 // The restore runbook as data: step graph per preset and per path, the exact
 // restore flags, and validation errors that name argument, value and fix.
-import { InputError } from "../../src/errors";
 import { LAYOUT_PRESETS } from "../../src/restore/layouts";
-import { ControlPlaneRestoreInput, planControlPlaneRestore, renderDryRun, RestoreStep, shellQuote, supportsBumpRevision } from "../../src/restore/plan";
+import { ControlPlaneRestoreInput, planControlPlaneRestore, renderDryRun, shellQuote, supportsBumpRevision } from "../../src/restore/plan";
+import { ancestors, expectInputError, ids, step } from "../support/restore-steps";
 
 const SHA = "0123456789abcdef".repeat(4);
 
@@ -14,40 +14,6 @@ function input(overrides: Partial<ControlPlaneRestoreInput> = {}): ControlPlaneR
         etcdVersion: "3.5.21",
         ...overrides,
     };
-}
-
-const ids = (steps: RestoreStep[]) => steps.map((s) => s.id);
-const step = (steps: RestoreStep[], id: string): RestoreStep => {
-    const found = steps.find((s) => s.id === id);
-    if (!found) throw new Error(`no step ${id} in ${ids(steps).join(", ")}`);
-    return found;
-};
-
-/** Every step's transitive dependencies. */
-function ancestors(steps: RestoreStep[], id: string): Set<string> {
-    const seen = new Set<string>();
-    const visit = (current: string) => {
-        for (const dep of step(steps, current).dependsOn) {
-            if (!seen.has(dep)) {
-                seen.add(dep);
-                visit(dep);
-            }
-        }
-    };
-    visit(id);
-    return seen;
-}
-
-function expectInputError(fn: () => unknown, argument: string, fix: RegExp): void {
-    try {
-        fn();
-    } catch (error) {
-        expect(error).toBeInstanceOf(InputError);
-        expect((error as InputError).argument).toBe(argument);
-        expect((error as InputError).fix).toMatch(fix);
-        return;
-    }
-    throw new Error(`expected an InputError on ${argument}`);
 }
 
 describe("all-members path (seed 001)", () => {
