@@ -126,7 +126,7 @@ export class RecoveryEnvironment extends pulumi.ComponentResource {
     public readonly kubeconfig: pulumi.Output<string>;
     /** The API as the Docker host reaches it (kube-apiserver's address on the internal network). */
     public readonly apiUrl: pulumi.Output<string>;
-    /** The snapshot's etcd revision, from `etcdutl snapshot status` run in the etcd image before the restore. */
+    /** The snapshot's etcd revision, from `etcdutl snapshot status` run in the etcd image beside the restore. */
     public readonly snapshotRevision: pulumi.Output<number | undefined>;
     /** The snapshot file's modification time (ISO 8601). */
     public readonly snapshotTime: pulumi.Output<string>;

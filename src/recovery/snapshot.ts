@@ -4,8 +4,8 @@
  * database (32 bytes); etcd's own restore finds the hash by the file size
  * (size % 512 == 32). A truncated or altered file is refused here, with a
  * message that says so, instead of as a failed restore container later.
- * The plan also runs `etcdutl snapshot status` in the etcd image as its first
- * container, which checks the database itself.
+ * The plan also runs `etcdutl snapshot status` in the etcd image beside the
+ * restore, which checks the database itself; etcd starts only after both.
  */
 import { createHash } from "crypto";
 import { closeSync, createReadStream, openSync, promises as fs, readSync, statSync } from "fs";
