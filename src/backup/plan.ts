@@ -3,19 +3,28 @@
  * scheduled, verified etcd backup (seed 001, done right). Plain JSON objects,
  * no Pulumi, no I/O; the component and the tests realize the same objects.
  *
- * The pod: init container `snapshot` (etcd image, exec form: etcdctl snapshot
- * save into an emptyDir) → init container `verify` (etcd image, exec form:
- * etcdutl snapshot status; a damaged file stops the pod here) → container
- * `upload` (rclone image: script from a ConfigMap, rclone config with the
- * credentials from a Secret volume).
+ * The pod (default, `sidecarUpload: true`): init container `snapshot` (etcd
+ * image, exec form: etcdctl snapshot save into an emptyDir) → init container
+ * `transfer` with restartPolicy Always, a Kubernetes native sidecar (rclone
+ * image: script from a ConfigMap, rclone config with the credentials from a
+ * Secret volume): it uploads the object unsealed and reads it back while →
+ * init container `verify` (etcd image, exec form: etcdutl snapshot status; a
+ * damaged file fails the pod here, before any main container starts, so
+ * nothing is sealed) runs beside it → container `upload` waits for the
+ * sidecar's marker in the emptyDir, seals the backup and applies retention.
+ * The kubelet stops the sidecar after the main container.
  *
- * With a restore drill the upload becomes an init container too (it uploads,
- * reads the object back and leaves the decompressed copy in the emptyDir),
- * followed by `drill-status` (etcdutl snapshot status) and optionally
+ * With a restore drill the sidecar also leaves the read-back, decompressed
+ * copy; after `verify`, init container `await-transfer` (rclone image) waits
+ * for it, then `drill-status` (etcdutl snapshot status) and optionally
  * `drill-restore` (etcdutl snapshot restore into the emptyDir), both exec form
  * from the etcd image; the container `finalize` then seals the backup and
  * applies retention. A failed drill fails the pod before anything is sealed
  * or deleted.
+ *
+ * `sidecarUpload: false` (Kubernetes < 1.29) runs the same steps one after
+ * another: snapshot → verify → container `upload` (phase all), or with a
+ * drill init `upload` → drill-status → drill-restore → container `finalize`.
  */
 import { DEFAULT_ETCD_IMAGE } from "../etcd/plan";
 import { InputError } from "../errors";
@@ -146,7 +155,14 @@ export interface EtcdBackupPlanInput<S = string> {
      * the Job and nothing is sealed or deleted. Default "off".
      */
     restoreDrill?: "off" | "status" | "restore";
-    /** Default "gzip" (busybox `gzip -1`, compressed and hashed in one pass over the snapshot). */
+    /**
+     * Upload (and read back) while `etcdutl snapshot status` checks the snapshot: the uploader
+     * runs as a native sidecar (an init container with restartPolicy Always; Kubernetes ≥ 1.29)
+     * and the backup is sealed only after both. false: the upload starts after the check (any
+     * Kubernetes version), slower by the check's time. Default true.
+     */
+    sidecarUpload?: boolean;
+    /** Default "gzip" (busybox `gzip -1`, compressed, hashed and uploaded in one streamed pass over the snapshot). */
     compression?: "gzip" | "none";
     /** Path prefix inside the store. Default "etcd-backup". */
     prefix?: string;
@@ -283,6 +299,9 @@ function renderStore(storage: BackupStore<string>, prefix: string, clusterName: 
                 force_path_style: s3.forcePathStyle ?? true,
                 // The bucket is the user's: never try to create it.
                 no_check_bucket: true,
+                // No MD5 pass over the whole file before a multipart upload: the
+                // script reads the object back and compares its sha256 instead.
+                disable_checksum: true,
             }),
             files,
             remoteRoot: `${REMOTE}:${s3.bucket}`,
@@ -473,6 +492,8 @@ export function planEtcdBackup(input: EtcdBackupPlanInput<string>): EtcdBackupPl
     const keepWeekly = positiveInteger("keepWeekly", input.keepWeekly, 0, 0);
     const restoreDrill = input.restoreDrill ?? "off";
     if (!["off", "status", "restore"].includes(restoreDrill)) throw new InputError("restoreDrill", input.restoreDrill, 'give "off", "status" or "restore"');
+    const sidecarUpload = input.sidecarUpload ?? true;
+    if (typeof sidecarUpload !== "boolean") throw new InputError("sidecarUpload", input.sidecarUpload, "give true (Kubernetes ≥ 1.29) or false");
     const compression = input.compression ?? "gzip";
     if (compression !== "gzip" && compression !== "none") throw new InputError("compression", input.compression, 'give "gzip" or "none"');
     const prefix = input.prefix ?? "etcd-backup";
@@ -522,6 +543,8 @@ export function planEtcdBackup(input: EtcdBackupPlanInput<string>): EtcdBackupPl
         rcloneConnectTimeoutSeconds: 10,
         rcloneIoTimeoutSeconds: 60,
         rcloneRetries: 3,
+        restoreDrill: restoreDrill !== "off",
+        transferSidecar: sidecarUpload,
     });
 
     const nodeNameEnv = { name: "NODE_NAME", valueFrom: { fieldRef: { fieldPath: "spec.nodeName" } } };
@@ -552,8 +575,10 @@ export function planEtcdBackup(input: EtcdBackupPlanInput<string>): EtcdBackupPl
         { name: "script", mountPath: SCRIPT_DIR, readOnly: true },
         ...(store.volume ? [{ name: "store", mountPath: LOCAL_STORE_DIR }] : []),
     ];
-    const uploaderContainer = (containerName: string, phase: "all" | "upload" | "finalize") => ({
+    const uploaderContainer = (containerName: string, phase: "all" | "upload" | "transfer" | "await" | "finalize") => ({
         name: containerName,
+        // A native sidecar: started in order, runs beside the next init containers, stopped after the main container.
+        ...(phase === "transfer" ? { restartPolicy: "Always" } : {}),
         image: uploaderImage,
         command: ["/bin/sh", `${SCRIPT_DIR}/backup.sh`, phase],
         env: [
@@ -590,18 +615,20 @@ export function planEtcdBackup(input: EtcdBackupPlanInput<string>): EtcdBackupPl
                     SNAPSHOT_PATH,
                 ],
             ),
+            ...(sidecarUpload ? [uploaderContainer("transfer", "transfer")] : []),
             etcdContainer("verify", ["etcdutl"], ["snapshot", "status", SNAPSHOT_PATH, "--write-out=json"]),
             ...(restoreDrill === "off"
                 ? []
                 : [
-                      uploaderContainer("upload", "upload"),
+                      sidecarUpload ? uploaderContainer("await-transfer", "await") : uploaderContainer("upload", "upload"),
                       etcdContainer("drill-status", ["etcdutl"], ["snapshot", "status", DRILL_SNAPSHOT_PATH, "--write-out=json"]),
                       ...(restoreDrill === "restore"
                           ? [etcdContainer("drill-restore", ["etcdutl"], ["snapshot", "restore", DRILL_SNAPSHOT_PATH, `--data-dir=${DRILL_RESTORE_DIR}`])]
                           : []),
                   ]),
         ],
-        containers: [restoreDrill === "off" ? uploaderContainer("upload", "all") : uploaderContainer("finalize", "finalize")],
+        // "upload" (no drill) seals what the sidecar uploaded, or does it all without the sidecar.
+        containers: [restoreDrill === "off" ? uploaderContainer("upload", sidecarUpload ? "finalize" : "all") : uploaderContainer("finalize", "finalize")],
         volumes,
     };
     const cleanPodSpec = JSON.parse(JSON.stringify(podSpec)) as Record<string, unknown>; // drops undefined fields

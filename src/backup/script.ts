@@ -1,18 +1,27 @@
 /**
  * The uploader's shell script (pure rendering). It runs in the rclone image
- * (a POSIX sh with busybox tools) after the etcd image's init containers
- * saved the snapshot (`etcdctl snapshot save`) and checked it (`etcdutl
- * snapshot status`, whose exit code gates this container).
+ * (a POSIX sh with busybox tools) after the etcd image's init container saved
+ * the snapshot (`etcdctl snapshot save`); `etcdutl snapshot status` checks the
+ * file in another init container, whose exit code gates sealing.
  *
  * Phases (the script's first argument):
  *   all       inspect → prepare → upload → verify → seal → retention → done
- *   upload    inspect → prepare → upload → verify, and leaves the read-back,
- *             decompressed snapshot at DRILL_SNAPSHOT for the restore drill
- *             (etcd image init containers, exec form) plus a state file
- *   finalize  seal → retention → done, after the drill succeeded
+ *             (one container, after the check: any Kubernetes version)
+ *   transfer  the native sidecar: inspect → prepare → upload → verify while
+ *             etcdutl checks the snapshot, then the STATE marker (or FAILED
+ *             with its error line), then idle until the pod stops it; with a
+ *             restore drill it also leaves the read-back, decompressed copy
+ *   await     (init container after the check, before the drill) waits for
+ *             the sidecar's marker and removes the local snapshot
+ *   finalize  waits for the marker (sidecar layout), then seal → retention → done
+ *   upload    the sequential drill layout: like transfer without the sidecar
+ *             parts; leaves STATE and the drill copy and exits
  * A backup counts as good only once sealed (its .sha256 sidecar on the store),
- * so nothing that failed verification or the drill is ever counted or kept in
- * place of an older good one, and retention never runs after a failure.
+ * and only "all" and "finalize" seal: "finalize" is a main container, which
+ * the kubelet starts only after every init container (the check, the drill)
+ * succeeded. So nothing that failed the check, verification or the drill is
+ * ever counted or kept in place of an older good one, and retention never
+ * runs after a failure.
  *
  * Why the script reads the revision itself: etcdutl only prints to stdout
  * and the etcd image has no shell to redirect it, so nothing it says can
@@ -49,6 +58,10 @@ export interface BackupScriptArgs {
     endpoint: string;
     /** True when REMOTE_DIR is an rclone crypt remote (metadata only: the script is the same). */
     encrypted: boolean;
+    /** A restore drill follows the upload (the drill copy is made; finalize logs the drill). Default false. */
+    restoreDrill?: boolean;
+    /** The transfer runs as a native sidecar and finalize waits for its marker. Default false. */
+    transferSidecar?: boolean;
     /** rclone --contimeout / --timeout / --retries. */
     rcloneConnectTimeoutSeconds: number;
     rcloneIoTimeoutSeconds: number;
@@ -139,25 +152,41 @@ step=start
 failed=0
 now() { date -u +%Y-%m-%dT%H:%M:%SZ; }
 log() { echo "$(now) step=$step $*"; }
-fail() { failed=1; echo "$(now) step=$step error=\"$*\"" >&2; exit 1; }
-on_exit() { rc=$?; if [ "$rc" -ne 0 ] && [ "$failed" -eq 0 ]; then echo "$(now) step=$step error=\"exit code $rc\"" >&2; fi; }
+# The error line; the transfer sidecar also leaves it as the marker the other containers wait on.
+report() {
+  line="$(now) step=$step error=\"$*\""
+  echo "$line" >&2
+  if [ "$phase" = transfer ]; then printf '%s\n' "$line" > "$FAILED.tmp" && mv -f "$FAILED.tmp" "$FAILED"; fi
+}
+fail() { failed=1; report "$*"; exit 1; }
+on_exit() { rc=$?; if [ "$rc" -ne 0 ] && [ "$failed" -eq 0 ]; then report "exit code $rc"; fi; }
 trap on_exit EXIT
 rc() { rclone --contimeout "$RCLONE_CONNECT_TIMEOUT" --timeout "$RCLONE_IO_TIMEOUT" --retries "$RCLONE_RETRIES" --low-level-retries "$RCLONE_RETRIES" "$@"; }
+# sha256 of a file, of a remote object (--download) or, without an argument, of stdin:
+# rclone's Go hash is ~2x busybox sha256sum (which hashes the gzip streams, slower anyway).
+rc_sha256() { rc hashsum sha256 "$@" | cut -d ' ' -f 1; }
 # busybox "wc -c" reads the whole file: stat reads the inode.
 file_size() { stat -L -c %s "$1"; }
 number() { case "$2" in ''|*[!0-9]*) fail "$1=$2 is not a number";; esac; }
 
 phase=\${1:-all}
-case "$phase" in all|upload|finalize) ;; *) fail "unknown phase \"$phase\" (all, upload, finalize)";; esac
+case "$phase" in all|upload|transfer|await|finalize) ;; *) fail "unknown phase \"$phase\" (all, upload, transfer, await, finalize)";; esac
 [ -n "\${RCLONE_CONFIG:-}" ] && [ -r "$RCLONE_CONFIG" ] || fail "rclone config \${RCLONE_CONFIG:-unset} is not readable"
 number KEEP "$KEEP"; number KEEP_DAILY "$KEEP_DAILY"; number KEEP_WEEKLY "$KEEP_WEEKLY"
 [ "$KEEP" -ge 1 ] || fail "KEEP=$KEEP: at least 1 backup must be kept"
+# Markers in the shared emptyDir: STATE (written last, by rename) says the object is uploaded and
+# read back; FAILED holds the error line of a failed transfer.
 STATE="$WORK/backup-state.env"
+FAILED="$WORK/transfer.failed"
+TRANSFER_LOG="$WORK/transfer.log"
+# The read-back, decompressed copy for the restore drill: phase "upload", or the sidecar with a drill.
+drill_copy=false
+if [ "$phase" = upload ] || { [ "$phase" = transfer ] && [ "$RESTORE_DRILL" = true ]; }; then drill_copy=true; fi
 
-if [ "$phase" != finalize ]; then
-# Every byte of the snapshot is read once here (bbolt header pages only) and
-# once in prepare (hashed, and compressed in the same pass); the object is
-# read once more from the store by verify. No file is hashed twice.
+# inspect → prepare → upload → verify, then STATE. Every byte of the snapshot is
+# read once for the object (gzip or the upload itself) and hashed once; the
+# object is read once more from the store by verify. No file is hashed twice.
+transfer_steps() {
 step=inspect
 [ -s "$SNAPSHOT" ] || fail "snapshot $SNAPSHOT is missing or empty"
 snapshot_size=$(file_size "$SNAPSHOT") || fail "cannot stat $SNAPSHOT"
@@ -166,44 +195,52 @@ number revision "$revision"
 log "size=$snapshot_size revision=$revision"
 
 step=prepare
-stamp=$(date -u +%Y%m%dT%H%M%SZ)
+# A restarted sidecar uploads to the same name again instead of leaving a second object.
+if [ -s "$WORK/transfer-stamp" ]; then stamp=$(cat "$WORK/transfer-stamp"); else stamp=$(date -u +%Y%m%dT%H%M%SZ); echo "$stamp" > "$WORK/transfer-stamp"; fi
 base="etcd-snapshot-$stamp-rev$revision"
-rm -f "$WORK/snapshot.fifo" "$WORK/snapshot.sha256" "$WORK/object.sha256"
+rm -f "$WORK/snapshot.fifo" "$WORK/object.fifo" "$WORK/size.fifo" "$WORK/snapshot.sha256" "$WORK/object.sha256" "$WORK/object.size"
 if [ "$COMPRESSION" = "gzip" ]; then
   object="$base.db.gz"
-  upload="$WORK/$object"
-  # One pass: tee feeds the raw bytes to sha256sum (through a fifo) and to
-  # gzip, whose output is written and hashed on the way. -1: the fastest
-  # level, where busybox honours levels (see README); no "gzip -t": verify
-  # compares the sha256 of the stored bytes, and the drill decompresses them.
-  mkfifo "$WORK/snapshot.fifo"
-  sha256sum < "$WORK/snapshot.fifo" > "$WORK/snapshot.sha256" &
-  snapshot_hasher=$!
-  gzip_ok=true
-  tee "$WORK/snapshot.fifo" < "$SNAPSHOT" | gzip -1 -c | tee "$upload" | sha256sum > "$WORK/object.sha256" || gzip_ok=false
-  # A tee that never started never opens the fifo: the hasher would wait forever.
-  $gzip_ok || { kill "$snapshot_hasher" 2>/dev/null || true; fail "gzip $SNAPSHOT"; }
-  wait "$snapshot_hasher" || fail "sha256sum $SNAPSHOT"
-  rm -f "$WORK/snapshot.fifo"
-  snapshot_sha256=$(cut -d ' ' -f 1 < "$WORK/snapshot.sha256")
-  sha256=$(cut -d ' ' -f 1 < "$WORK/object.sha256")
-  size=$(file_size "$upload") || fail "cannot stat $upload"
-  log "object=$object size=$size sha256=$sha256 snapshot_sha256=$snapshot_sha256"
+  log "object=$object size=streamed sha256=pending"
 else
   object="$base.db"
-  upload="$SNAPSHOT"
   size=$snapshot_size
-  # The object is the snapshot: hash it once, while rclone uploads it.
-  sha256sum "$SNAPSHOT" > "$WORK/snapshot.sha256" &
-  snapshot_hasher=$!
   log "object=$object size=$size sha256=pending"
 fi
 
 step=upload
-rc copyto "$upload" "$REMOTE_DIR/$object" || fail "upload of $object to $STORE_URL failed"
-if [ "$COMPRESSION" != "gzip" ]; then
+if [ "$COMPRESSION" = "gzip" ]; then
+  # One pass, streamed: tee feeds the raw bytes to sha256sum (fifo) and to gzip,
+  # whose output is hashed, counted and uploaded as it comes (rclone rcat); no
+  # .gz is written to the work volume. -1: the fastest level where busybox
+  # honours levels (see README). No "gzip -t": verify compares the sha256 of
+  # the stored bytes, and the drill decompresses them.
+  mkfifo "$WORK/snapshot.fifo" "$WORK/object.fifo" "$WORK/size.fifo"
+  sha256sum < "$WORK/snapshot.fifo" > "$WORK/snapshot.sha256" &
+  snapshot_hasher=$!
+  sha256sum < "$WORK/object.fifo" > "$WORK/object.sha256" &
+  object_hasher=$!
+  wc -c < "$WORK/size.fifo" > "$WORK/object.size" &
+  object_counter=$!
+  stream_ok=true
+  tee "$WORK/snapshot.fifo" < "$SNAPSHOT" | gzip -1 -c | tee "$WORK/object.fifo" "$WORK/size.fifo" | rc rcat "$REMOTE_DIR/$object" || stream_ok=false
+  # A tee that never started never opens its fifos: their readers would wait forever.
+  $stream_ok || { kill "$snapshot_hasher" "$object_hasher" "$object_counter" 2>/dev/null || true; fail "upload of $object to $STORE_URL failed"; }
   wait "$snapshot_hasher" || fail "sha256sum $SNAPSHOT"
+  wait "$object_hasher" || fail "sha256sum of the gzip stream"
+  wait "$object_counter" || fail "byte count of the gzip stream"
+  rm -f "$WORK/snapshot.fifo" "$WORK/object.fifo" "$WORK/size.fifo"
   snapshot_sha256=$(cut -d ' ' -f 1 < "$WORK/snapshot.sha256")
+  sha256=$(cut -d ' ' -f 1 < "$WORK/object.sha256")
+  size=$(tr -d ' \n' < "$WORK/object.size")
+  number size "$size"
+else
+  # The object is the snapshot: hash it once, while rclone uploads it.
+  rc_sha256 "$SNAPSHOT" > "$WORK/snapshot.sha256" &
+  snapshot_hasher=$!
+  rc copyto "$SNAPSHOT" "$REMOTE_DIR/$object" || { kill "$snapshot_hasher" 2>/dev/null || true; fail "upload of $object to $STORE_URL failed"; }
+  wait "$snapshot_hasher" || fail "sha256 of $SNAPSHOT"
+  snapshot_sha256=$(cat "$WORK/snapshot.sha256")
   sha256=$snapshot_sha256
 fi
 case "$snapshot_sha256:$sha256" in *[!0-9a-f:]*|:*|*:) fail "no sha256 of $SNAPSHOT / $object";; esac
@@ -212,29 +249,32 @@ cat > "$WORK/$base.json" <<METADATA
 {"cluster":"$CLUSTER_NAME","object":"$object","revision":$revision,"size":$size,"sha256":"$sha256","snapshotSize":$snapshot_size,"snapshotSha256":"$snapshot_sha256","compression":"$COMPRESSION","encrypted":$ENCRYPTED,"createdAt":"$stamp","node":"\${NODE_NAME:-}","endpoint":"$ENDPOINT","etcdImage":"$ETCD_IMAGE"}
 METADATA
 rc copyto "$WORK/$base.json" "$REMOTE_DIR/$base.json" || fail "upload of $base.json to $STORE_URL failed"
-log "uploaded=$STORE_URL/$object sha256=$sha256"
+log "uploaded=$STORE_URL/$object size=$size sha256=$sha256 snapshot_sha256=$snapshot_sha256"
 
 # Read the object back from the store (through the decryption when encrypted):
 # size and sha256 must be what was uploaded before anything counts as good.
 step=verify
 remote_size=$(rc lsf --format s "$REMOTE_DIR/$object") || fail "cannot stat $object on the store"
 [ "$remote_size" = "$size" ] || fail "size on the store is $remote_size, expected $size"
-if [ "$phase" = upload ]; then
+if $drill_copy; then
   # The drill restores the copy read back from the store, not the local file.
   # One pass: the stream from the store is hashed, decompressed, written for
   # the drill and the decompressed bytes hashed, all at once.
-  rm -f "$WORK/$object" "$SNAPSHOT" "$WORK/readback.fifo" "$WORK/readback.sha256" "$WORK/drill.sha256"
+  # Phase "upload" runs after verify: the local snapshot can go to make room.
+  # The sidecar leaves it to "await": verify may still be reading it.
+  if [ "$phase" = upload ]; then rm -f "$SNAPSHOT"; fi
+  rm -f "$WORK/readback.fifo" "$WORK/readback.sha256" "$WORK/drill.sha256"
   mkdir -p "$(dirname "$DRILL_SNAPSHOT")"
   read_ok=true
   if [ "$COMPRESSION" = "gzip" ]; then
     mkfifo "$WORK/readback.fifo"
-    sha256sum < "$WORK/readback.fifo" > "$WORK/readback.sha256" &
+    rc hashsum sha256 < "$WORK/readback.fifo" > "$WORK/readback.sha256" &
     readback_hasher=$!
-    rc cat "$REMOTE_DIR/$object" | tee "$WORK/readback.fifo" | gunzip -c | tee "$DRILL_SNAPSHOT" | sha256sum > "$WORK/drill.sha256" || read_ok=false
+    rc cat "$REMOTE_DIR/$object" | tee "$WORK/readback.fifo" | gunzip -c | tee "$DRILL_SNAPSHOT" | rc hashsum sha256 > "$WORK/drill.sha256" || read_ok=false
     wait "$readback_hasher" || read_ok=false
     rm -f "$WORK/readback.fifo"
   else
-    rc cat "$REMOTE_DIR/$object" | tee "$DRILL_SNAPSHOT" | sha256sum > "$WORK/readback.sha256" || read_ok=false
+    rc cat "$REMOTE_DIR/$object" | tee "$DRILL_SNAPSHOT" | rc hashsum sha256 > "$WORK/readback.sha256" || read_ok=false
     cp "$WORK/readback.sha256" "$WORK/drill.sha256"
   fi
   remote_sha256=$(cut -d ' ' -f 1 < "$WORK/readback.sha256")
@@ -243,27 +283,79 @@ if [ "$phase" = upload ]; then
     fail "sha256 read back is $remote_sha256, expected $sha256"
   fi
   $read_ok || fail "gunzip of the read-back $object"
+  drill_sha256=$(cut -d ' ' -f 1 < "$WORK/drill.sha256")
+  [ "$drill_sha256" = "$snapshot_sha256" ] || fail "the read-back snapshot's sha256 is $drill_sha256, expected $snapshot_sha256"
 else
-  remote_sha256=$(rc cat "$REMOTE_DIR/$object" | sha256sum | cut -d ' ' -f 1) || fail "cannot read $object back from the store"
+  remote_sha256=$(rc_sha256 --download "$REMOTE_DIR/$object") || fail "cannot read $object back from the store"
   [ "$remote_sha256" = "$sha256" ] || fail "sha256 read back is $remote_sha256, expected $sha256"
 fi
 log "size=$remote_size sha256=$remote_sha256 verified=true"
+if $drill_copy; then log "drill_snapshot=$DRILL_SNAPSHOT sha256=$drill_sha256 next=restore-drill"; fi
+printf "object='%s'\nbase='%s'\nrevision='%s'\nsize='%s'\nsha256='%s'\n" "$object" "$base" "$revision" "$size" "$sha256" > "$STATE.tmp"
+mv -f "$STATE.tmp" "$STATE"
+}
 
-if [ "$phase" = upload ]; then
-  drill_sha256=$(cut -d ' ' -f 1 < "$WORK/drill.sha256")
-  [ "$drill_sha256" = "$snapshot_sha256" ] || fail "the read-back snapshot's sha256 is $drill_sha256, expected $snapshot_sha256"
-  printf "object='%s'\nbase='%s'\nrevision='%s'\nsize='%s'\nsha256='%s'\n" "$object" "$base" "$revision" "$size" "$sha256" > "$STATE"
-  log "drill_snapshot=$DRILL_SNAPSHOT sha256=$drill_sha256 next=restore-drill"
+# The transfer as a native sidecar: it runs beside "verify" (etcdutl snapshot
+# status), leaves STATE or FAILED, then idles until the kubelet stops it after
+# the pod's containers: a sidecar that exits is restarted, so it never exits on
+# its own. Sealing and retention are another container's, which the kubelet
+# starts only after verify passed.
+transfer_sidecar() {
+worker=""
+idler=""
+on_term() {
+  trap '' TERM
+  if [ -n "$worker" ] && [ ! -e "$STATE" ]; then failed=1; log "stopped by the pod before the transfer ended: nothing sealed"; exit 143; fi
+  [ -z "$idler" ] || kill "$idler" 2>/dev/null || true
   exit 0
-fi
+}
+trap on_term TERM
+if [ -e "$STATE" ] || [ -e "$FAILED" ]; then
+  log "restarted after the transfer ended; nothing to do"
 else
-  step=drill
-  [ -r "$STATE" ] || fail "$STATE is missing: the upload phase did not finish"
-  . "$STATE"
-  log "object=$object passed the restore drill"
+  # Its output also goes to TRANSFER_LOG, which the waiting container shows when the transfer failed.
+  (trap on_exit EXIT; transfer_steps) 2>&1 | tee -a "$TRANSFER_LOG" &
+  worker=$!
+  wait "$worker" || true
+  worker=""
+  if [ ! -e "$STATE" ] && [ ! -e "$FAILED" ]; then step=upload; report "the transfer ended without a result"; fi
 fi
+step=idle
+log "transfer ended ($([ -e "$STATE" ] && echo uploaded || echo failed)); idle until the pod stops"
+while :; do
+  sleep 3600 &
+  idler=$!
+  wait "$idler" || true
+done
+}
 
-# The sidecar goes last: only a backup with a .sha256 on the store counts as good.
+# Waits for the sidecar's marker; a failed transfer fails this container with the sidecar's lines.
+wait_for_transfer() {
+step=wait
+if [ "$TRANSFER_SIDECAR" != true ]; then
+  [ -r "$STATE" ] || fail "$STATE is missing: the upload phase did not finish"
+else
+  ticks=0
+  until [ -e "$STATE" ] || [ -e "$FAILED" ]; do
+    sleep 0.2
+    ticks=$((ticks + 1))
+    if [ $((ticks % 150)) -eq 0 ]; then log "waiting for the transfer sidecar ($((ticks / 5)) s)"; fi
+  done
+  if [ ! -e "$STATE" ]; then
+    failed=1
+    echo "$(now) step=wait the transfer sidecar failed; its last lines:" >&2
+    tail -n 20 "$TRANSFER_LOG" >&2 2>/dev/null || true
+    # The error line itself, when the sidecar's shell (not its worker) wrote it.
+    grep -qxF "$(cat "$FAILED")" "$TRANSFER_LOG" 2>/dev/null || cat "$FAILED" >&2
+    exit 1
+  fi
+fi
+. "$STATE"
+log "object=$object size=$size sha256=$sha256 uploaded and read back"
+}
+
+# The sidecar file goes last: only a backup with a .sha256 on the store counts as good.
+seal_and_retain() {
 step=seal
 rc copyto "$WORK/$object.sha256" "$REMOTE_DIR/$object.sha256" || fail "upload of $object.sha256 failed"
 [ "$(rc cat "$REMOTE_DIR/$object.sha256")" = "$(cat "$WORK/$object.sha256")" ] || fail "$object.sha256 read back differs"
@@ -293,6 +385,22 @@ log "good=$total keep=$KEEP keep_daily=$KEEP_DAILY keep_weekly=$KEEP_WEEKLY kept
 
 step=done
 log "object=$STORE_URL/$object revision=$revision size=$size sha256=$sha256"
+}
+
+case "$phase" in
+  all) transfer_steps; seal_and_retain ;;
+  upload) transfer_steps ;;
+  transfer) transfer_sidecar ;;
+  await)
+    wait_for_transfer
+    # verify has passed (this runs after it): the drill works on the copy read back from the store.
+    rm -f "$SNAPSHOT"
+    log "next=restore-drill" ;;
+  finalize)
+    wait_for_transfer
+    if [ "$RESTORE_DRILL" = true ]; then step=drill; log "object=$object passed the restore drill"; fi
+    seal_and_retain ;;
+esac
 `;
 
 /** The whole script; its settings are plain assignments at the top. */
@@ -314,6 +422,8 @@ export function renderBackupScript(args: BackupScriptArgs): string {
         ["RCLONE_CONNECT_TIMEOUT", `${args.rcloneConnectTimeoutSeconds}s`],
         ["RCLONE_IO_TIMEOUT", `${args.rcloneIoTimeoutSeconds}s`],
         ["RCLONE_RETRIES", String(args.rcloneRetries)],
+        ["RESTORE_DRILL", args.restoreDrill ? "true" : "false"],
+        ["TRANSFER_SIDECAR", args.transferSidecar ? "true" : "false"],
     ];
     return [
         "#!/bin/sh",

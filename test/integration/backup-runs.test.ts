@@ -191,7 +191,9 @@ describe("EtcdBackup pod on real etcd 3.5, in Docker", () => {
         expect(await restoreAndRead(workDir, dbFile, "/registry/configmaps/default/backup-probe")).toBe("seed-001");
 
         // Every step logged; the verify init container's etcdutl JSON is in its log.
-        for (const step of ["inspect", "prepare", "upload", "verify", "seal", "retention", "done"]) expect(result.logs.upload).toMatch(new RegExp(`step=${step} `));
+        // The transfer sidecar uploads and reads back; "upload" seals after verify and applies retention.
+        for (const step of ["inspect", "prepare", "upload", "verify", "idle"]) expect(result.logs.transfer).toMatch(new RegExp(`step=${step} `));
+        for (const step of ["wait", "seal", "retention", "done"]) expect(result.logs.upload).toMatch(new RegExp(`step=${step} `));
         expect(JSON.parse(result.logs.verify!.trim().split("\n").pop()!).revision).toBe(status.revision);
     });
 
@@ -283,11 +285,22 @@ describe("EtcdBackup pod on real etcd 3.5, in Docker", () => {
         expect(fs.readdirSync(storeDir)).toEqual([]);
     });
 
-    test("truncated snapshot: etcdutl snapshot status fails the verify init container, nothing is uploaded", async () => {
+    /** A host-directory store holding one sealed backup from earlier, and what it lists. */
+    function storeWithOldBackup(): { storeDir: string; dir: string; before: string[] } {
         const storeDir = fs.mkdtempSync(path.join(workDir, "store-"));
-        const plan = planEtcdBackup(baseInput({ hostPath: { path: "/var/backups/etcd" } }));
+        const dir = path.join(storeDir, "etcd-backup", "it-prod");
+        fs.mkdirSync(dir, { recursive: true });
+        const old = "etcd-snapshot-20240101T000000Z-rev7.db.gz";
+        fs.writeFileSync(path.join(dir, old), "old backup");
+        fs.writeFileSync(path.join(dir, `${old}.sha256`), `0  ${old}\n`);
+        return { storeDir, dir, before: fs.readdirSync(dir).sort() };
+    }
+
+    test.each<[boolean]>([[true], [false]])("truncated snapshot (sidecarUpload %s): etcdutl snapshot status fails the verify init container; nothing sealed, nothing deleted", async (sidecarUpload) => {
+        const { storeDir, dir, before } = storeWithOldBackup();
+        const plan = planEtcdBackup(baseInput({ hostPath: { path: "/var/backups/etcd" } }, { keep: 1, sidecarUpload }));
         // Fault injection: one extra init container (uploader image) cuts the saved snapshot short
-        // between the real snapshot and the real verify container.
+        // right after the real snapshot, before the sidecar and the real verify container.
         const pod = (plan.cronJob as any).spec.jobTemplate.spec.template.spec;
         pod.initContainers.splice(1, 0, {
             name: "truncate",
@@ -299,6 +312,32 @@ describe("EtcdBackup pod on real etcd 3.5, in Docker", () => {
         expect(result.succeeded).toBe(false);
         if (result.succeeded) return;
         expect(result.failedContainer).toBe("verify");
-        expect(fs.readdirSync(storeDir)).toEqual([]);
+        if (!sidecarUpload) expect(fs.readdirSync(dir).sort()).toEqual(before); // nothing uploaded at all
+        expect(fs.readdirSync(dir).filter((f) => f.endsWith(".sha256"))).toEqual(before.filter((f) => f.endsWith(".sha256")));
+        expect(fs.readdirSync(dir).filter((f) => before.includes(f))).toEqual(before);
+    });
+
+    test("sidecar uploaded and read back, then etcdutl snapshot status fails: the pod fails at verify, the upload stays unsealed, nothing deleted", async () => {
+        const { storeDir, dir, before } = storeWithOldBackup();
+        const plan = planEtcdBackup(baseInput({ hostPath: { path: "/var/backups/etcd" } }, { keep: 1 }));
+        // Fault injection between the sidecar and verify: once the sidecar has uploaded and read
+        // back the good snapshot, the local file is damaged, so the check that gates sealing fails.
+        const pod = (plan.cronJob as any).spec.jobTemplate.spec.template.spec;
+        expect(pod.initContainers.map((c: any) => c.name)).toEqual(["snapshot", "transfer", "verify"]);
+        pod.initContainers.splice(2, 0, {
+            name: "damage-after-upload",
+            image: UPLOADER_IMAGE,
+            command: ["/bin/sh", "-c", "cd /var/lib/etcd-backup && until [ -e backup-state.env ]; do sleep 0.2; done && head -c 8192 snapshot.db > t && mv t snapshot.db"],
+            volumeMounts: [{ name: "work", mountPath: "/var/lib/etcd-backup" }],
+        });
+        const result = await runBackup(plan, storeDir);
+        expect(result.succeeded).toBe(false);
+        if (result.succeeded) return;
+        expect(result.failedContainer).toBe("verify");
+        const after = fs.readdirSync(dir).sort();
+        const added = after.filter((f) => !before.includes(f));
+        expect(added.some((f) => /\.db\.gz$/.test(f))).toBe(true); // the sidecar did upload
+        expect(added.filter((f) => f.endsWith(".sha256"))).toEqual([]); // never sealed: it never counts as good
+        expect(after.filter((f) => before.includes(f))).toEqual(before); // the old good backup is still there
     });
 });

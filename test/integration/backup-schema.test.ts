@@ -17,6 +17,8 @@ const variants: [string, EtcdBackupPlanInput][] = [
     ["S3 + encryption + restore drill (restore) + daily/weekly tiers", { ...base, name: "b-drill", keep: 3, keepDaily: 7, keepWeekly: 4, restoreDrill: "restore", encryption: { password: "p", salt: "s" }, storage: { s3: { endpoint: "https://rgw:7480", bucket: "etcd-backups", accessKeyId: "a", secretAccessKey: "s" } } }],
     ["SFTP + drill (status)", { ...base, name: "b-drill-status", restoreDrill: "status", storage: { sftp: { host: "h", user: "u", password: "p", knownHosts: "h ssh-ed25519 AAAA", path: "/srv/backups" } } }],
     ["PVC, own namespace", { ...base, name: "b-pvc", namespace: "etcd-backup", createNamespace: true, storage: { pvc: { claimName: "etcd-backups" } } }],
+    ["no sidecar (Kubernetes < 1.29 layout), S3", { ...base, name: "b-seq", sidecarUpload: false, storage: { s3: { endpoint: "https://rgw:7480", bucket: "etcd-backups", accessKeyId: "a", secretAccessKey: "s" } } }],
+    ["no sidecar, drill (restore)", { ...base, name: "b-seq-drill", sidecarUpload: false, restoreDrill: "restore", storage: { hostPath: { path: "/var/backups/etcd" } } }],
 ];
 
 let api: KubeApi;
@@ -45,5 +47,10 @@ test.each(variants)("%s: accepted by kube-apiserver", async (_name, input) => {
     const rendered = (plan.cronJob as any).spec.jobTemplate.spec.template.spec;
     expect(cron.spec.jobTemplate.spec.template.spec.initContainers.map((c: any) => c.name)).toEqual(rendered.initContainers.map((c: any) => c.name));
     expect(cron.spec.jobTemplate.spec.template.spec.containers.map((c: any) => c.name)).toEqual(rendered.containers.map((c: any) => c.name));
-    expect(rendered.initContainers.slice(0, 2).map((c: any) => c.name)).toEqual(["snapshot", "verify"]);
+    // The native sidecar survives the server's validation and defaulting: restartPolicy Always on "transfer" only.
+    const sidecars = (spec: any) => spec.initContainers.filter((c: any) => c.restartPolicy === "Always").map((c: any) => c.name);
+    const sidecar = input.sidecarUpload ?? true;
+    expect(sidecars(cron.spec.jobTemplate.spec.template.spec)).toEqual(sidecar ? ["transfer"] : []);
+    const leading = rendered.initContainers.map((c: any) => c.name).slice(0, sidecar ? 3 : 2);
+    expect(leading).toEqual(sidecar ? ["snapshot", "transfer", "verify"] : ["snapshot", "verify"]);
 });

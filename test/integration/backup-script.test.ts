@@ -4,7 +4,7 @@
 // can also corrupt what the store returns on read-back, so the order of store
 // operations and "nothing is deleted after a failed read-back" are checked on
 // real runs, not on the script text.
-import { spawnSync } from "child_process";
+import { ChildProcess, spawn, spawnSync } from "child_process";
 import { createHash } from "crypto";
 import * as fs from "fs";
 import * as os from "os";
@@ -73,8 +73,12 @@ interface ScriptRun {
     work: string;
 }
 
-/** The wrapper's faults: "corrupt-cat" flips a byte of every snapshot object read back; "wrong-size" lies about its size. */
-type Fault = "none" | "corrupt-cat" | "wrong-size";
+/**
+ * The wrapper's faults: "corrupt-cat" flips a byte of every snapshot object read back (cat or
+ * hashsum --download); "wrong-size" lies about its size; "refuse-upload" fails every upload of a
+ * snapshot object (copyto, rcat) the way a store that refuses it does.
+ */
+type Fault = "none" | "corrupt-cat" | "wrong-size" | "refuse-upload";
 
 function newStore(): string {
     const dir = path.join(root, `store-${++runCount}`);
@@ -82,7 +86,15 @@ function newStore(): string {
     return dir;
 }
 
-function runScript(store: string, phase: string, overrides: Partial<BackupScriptArgs> = {}, fault: Fault = "none", work?: string): ScriptRun {
+interface PreparedRun {
+    id: number;
+    work: string;
+    args: string[];
+    env: NodeJS.ProcessEnv;
+    collect(code: number | null, stdout: string, stderr: string): ScriptRun;
+}
+
+function prepareScript(store: string, phase: string, overrides: Partial<BackupScriptArgs> = {}, fault: Fault = "none", work?: string): PreparedRun {
     const id = ++runCount;
     const dir = work ?? path.join(root, `work-${id}`);
     if (!work) {
@@ -125,25 +137,88 @@ function runScript(store: string, phase: string, overrides: Partial<BackupScript
         `#!/bin/sh
 shift 8
 echo "$*" >> '${callLog}'
-if [ "$1" = cat ] && [ '${fault}' = corrupt-cat ] && case "$2" in *.db|*.db.gz) true;; *) false;; esac; then
-  ${RCLONE} cat "$2" > '${callLog}.obj' || exit 1
+snapshot_object() { case "$1" in *.db|*.db.gz) true;; *) false;; esac; }
+if [ '${fault}' = corrupt-cat ] && { { [ "$1" = cat ] && snapshot_object "$2"; } || { [ "$1" = hashsum ] && [ "$3" = --download ] && snapshot_object "$4"; }; }; then
+  [ "$1" = cat ] && object=$2 || object=$4
+  ${RCLONE} cat "$object" > '${callLog}.obj' || exit 1
   printf '\\377' | dd of='${callLog}.obj' bs=1 seek=100 conv=notrunc 2>/dev/null
-  exec cat '${callLog}.obj'
+  [ "$1" = cat ] && exec cat '${callLog}.obj'
+  exec ${RCLONE} hashsum sha256 '${callLog}.obj'
 fi
 if [ "$1" = lsf ] && [ "$2" = --format ] && [ '${fault}' = wrong-size ]; then echo 12345; exit 0; fi
+if [ '${fault}' = refuse-upload ] && { { [ "$1" = copyto ] && snapshot_object "$3"; } || { [ "$1" = rcat ] && snapshot_object "$2"; }; }; then
+  cat > /dev/null; echo "ERROR : simulated refusal of the upload by the store" >&2; exit 1
+fi
 exec ${RCLONE} "$@"
 `,
         { mode: 0o755 },
     );
     const conf = path.join(root, `rclone-${id}.conf`);
     fs.writeFileSync(conf, "[store]\ntype = local\n", { mode: 0o600 });
-    const result = spawnSync(BUSYBOX, ["sh", scriptFile, phase], {
-        encoding: "utf8",
-        env: { PATH: `${fakeBin}:${appletDir}`, RCLONE_CONFIG: conf, HOME: dir, NODE_NAME: "cp-1" },
-        timeout: 60_000,
-    });
     const lines = (file: string) => (fs.existsSync(file) ? fs.readFileSync(file, "utf8").split("\n").filter(Boolean) : []);
-    return { code: result.status ?? -1, stdout: result.stdout, stderr: result.stderr, calls: lines(callLog), tools: lines(toolLog).map((l) => l.trim()).sort(), work: dir };
+    return {
+        id,
+        work: dir,
+        args: ["sh", scriptFile, phase],
+        env: { PATH: `${fakeBin}:${appletDir}`, RCLONE_CONFIG: conf, HOME: dir, NODE_NAME: "cp-1" },
+        collect: (code, stdout, stderr) => ({ code: code ?? -1, stdout, stderr, calls: lines(callLog), tools: lines(toolLog).map((l) => l.trim()).sort(), work: dir }),
+    };
+}
+
+function runScript(store: string, phase: string, overrides: Partial<BackupScriptArgs> = {}, fault: Fault = "none", work?: string): ScriptRun {
+    const run = prepareScript(store, phase, overrides, fault, work);
+    const result = spawnSync(BUSYBOX, run.args, { encoding: "utf8", env: run.env, timeout: 60_000 });
+    return run.collect(result.status, result.stdout, result.stderr);
+}
+
+/** A script run in the background (the sidecar idles until it is stopped). */
+interface StartedRun {
+    child: ChildProcess;
+    work: string;
+    /** Output so far. */
+    output(): string;
+    done: Promise<ScriptRun>;
+}
+
+function startScript(store: string, phase: string, overrides: Partial<BackupScriptArgs> = {}, fault: Fault = "none", work?: string): StartedRun {
+    const run = prepareScript(store, phase, overrides, fault, work);
+    const child = spawn(BUSYBOX, run.args, { env: run.env, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout!.on("data", (d: Buffer) => (stdout += d.toString("utf8")));
+    child.stderr!.on("data", (d: Buffer) => (stderr += d.toString("utf8")));
+    const done = new Promise<ScriptRun>((resolve) => child.on("close", (code, signal) => resolve(run.collect(code ?? (signal ? 128 : -1), stdout, stderr))));
+    startedRuns.push(child);
+    return { child, work: run.work, output: () => stdout + stderr, done };
+}
+const startedRuns: ChildProcess[] = [];
+afterEach(() => {
+    for (const child of startedRuns.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+});
+
+async function until(what: string, check: () => boolean, describe: () => string, timeoutMs = 30_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!check()) {
+        if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms\n${describe()}`);
+        await new Promise((r) => setTimeout(r, 50));
+    }
+}
+
+/** Sends the kubelet's SIGTERM; the idle sidecar must exit 0 at once. */
+async function stopSidecar(run: StartedRun): Promise<ScriptRun> {
+    const sent = Date.now();
+    run.child.kill("SIGTERM");
+    const result = await run.done;
+    expect(Date.now() - sent).toBeLessThan(2_000);
+    return result;
+}
+
+/** A work directory holding the snapshot, as the snapshot init container leaves it. */
+function freshWork(): string {
+    const dir = path.join(root, `work-${++runCount}`);
+    fs.mkdirSync(dir);
+    fs.copyFileSync(snapshotFile, path.join(dir, "snapshot.db"));
+    return dir;
 }
 
 const listing = (store: string) => (fs.existsSync(path.join(store, "etcd-backup/prod")) ? fs.readdirSync(path.join(store, "etcd-backup/prod")).sort() : []);
@@ -172,10 +247,10 @@ describe("uploader script on a real snapshot and a real rclone store", () => {
         const dir = `${store}/etcd-backup/prod`;
         const verbs = r.calls.map(verb);
         expect(r.calls.slice(0, 6)).toEqual([
-            `copyto ${r.work}/${object} store:${dir}/${object}`,
+            `rcat store:${dir}/${object}`, // gzip streamed to the store: no .gz in the work directory
             `copyto ${r.work}/${object.replace(/\.db\.gz$/, ".json")} store:${dir}/${object.replace(/\.db\.gz$/, ".json")}`,
             `lsf --format s store:${dir}/${object}`,
-            `cat store:${dir}/${object}`,
+            `hashsum sha256 --download store:${dir}/${object}`,
             `copyto ${r.work}/${object}.sha256 store:${dir}/${object}.sha256`,
             `cat store:${dir}/${object}.sha256`,
         ]);
@@ -207,7 +282,7 @@ describe("uploader script on a real snapshot and a real rclone store", () => {
 
     test.each<["gzip" | "none"]>([["gzip"], ["none"]])("phases upload + finalize (%s): the read-back, decompressed copy equals the snapshot; sealing waits for finalize", (compression) => {
         const store = newStore();
-        const up = runScript(store, "upload", { compression });
+        const up = runScript(store, "upload", { compression, restoreDrill: true });
         expect(up.stderr).toBe("");
         expect(up.code).toBe(0);
         expect(fs.readFileSync(path.join(up.work, "drill", "snapshot.db")).equals(fs.readFileSync(snapshotFile))).toBe(true);
@@ -215,31 +290,34 @@ describe("uploader script on a real snapshot and a real rclone store", () => {
         expect(listing(store).some((f) => f.endsWith(".sha256"))).toBe(false);
         expect(up.calls.map(verb)).not.toContain("deletefile");
 
-        const fin = runScript(store, "finalize", { compression }, "none", up.work);
+        const fin = runScript(store, "finalize", { compression, restoreDrill: true }, "none", up.work);
         expect(fin.stderr).toBe("");
         expect(fin.code).toBe(0);
         expect(fin.stdout).toMatch(/step=drill object=etcd-snapshot-\S+ passed the restore drill/);
         expect(listing(store).filter((f) => f.endsWith(".sha256"))).toHaveLength(1);
     });
 
-    // Full passes over the data: the snapshot is hashed once (compressed and the
-    // .gz hashed in the same pass), the stored object once on read-back; no file
-    // is hashed twice, there is no separate "gzip -t" pass and no "wc -c" (busybox
-    // wc reads the whole file to count it).
-    test.each<["gzip" | "none", "all" | "upload", string[]]>([
-        ["gzip", "all", ["gzip -1 -c", "sha256sum", "sha256sum", "sha256sum"]],
-        ["none", "all", ["sha256sum", "sha256sum SNAPSHOT"]],
-        ["gzip", "upload", ["gunzip -c", "gzip -1 -c", "sha256sum", "sha256sum", "sha256sum", "sha256sum"]],
-        ["none", "upload", ["sha256sum", "sha256sum SNAPSHOT"]],
-    ])("passes (%s, phase %s): each hash computed once; metadata and sidecar hold the right sha256s", (compression, phase, expectedTools) => {
+    // Full passes over the data: the snapshot is hashed once (with gzip: compressed, the
+    // stream hashed and counted and uploaded in the same pass), the stored object once on
+    // read-back; no file is hashed twice, there is no separate "gzip -t" pass and no
+    // .gz file in the work directory. Files are hashed by rclone (Go), streams by sha256sum.
+    test.each<["gzip" | "none", "all" | "upload", string[], string[]]>([
+        ["gzip", "all", ["gzip -1 -c", "sha256sum", "sha256sum", "wc -c"], ["hashsum sha256 --download OBJECT"]],
+        ["none", "all", [], ["hashsum sha256 SNAPSHOT", "hashsum sha256 --download OBJECT"]],
+        ["gzip", "upload", ["gunzip -c", "gzip -1 -c", "sha256sum", "sha256sum", "wc -c"], ["hashsum sha256", "hashsum sha256"]],
+        ["none", "upload", [], ["hashsum sha256 SNAPSHOT", "hashsum sha256"]],
+    ])("passes (%s, phase %s): each hash computed once; metadata and sidecar hold the right sha256s", (compression, phase, expectedTools, expectedHashsums) => {
         const store = newStore();
-        const r = runScript(store, phase, { compression });
+        const r = runScript(store, phase, { compression, restoreDrill: phase === "upload" });
         expect(r.stderr).toBe("");
         expect(r.code).toBe(0);
-        expect(r.tools).toEqual(expectedTools.map((t) => t.replace("SNAPSHOT", path.join(r.work, "snapshot.db"))).sort());
-        const sha256 = (data: Buffer) => createHash("sha256").update(data).digest("hex");
         const dir = path.join(store, "etcd-backup/prod");
         const object = listing(store).find((f) => /\.db(\.gz)?$/.test(f))!;
+        expect(r.tools).toEqual([...expectedTools].sort());
+        const named = (t: string) => t.replace("SNAPSHOT", path.join(r.work, "snapshot.db")).replace("OBJECT", `store:${dir}/${object}`);
+        expect(r.calls.filter((c) => verb(c) === "hashsum")).toEqual(expectedHashsums.map(named));
+        expect(fs.readdirSync(r.work).filter((f) => f.endsWith(".gz"))).toEqual([]);
+        const sha256 = (data: Buffer) => createHash("sha256").update(data).digest("hex");
         const stored = fs.readFileSync(path.join(dir, object));
         const metadata = JSON.parse(fs.readFileSync(path.join(dir, object.replace(/\.db(\.gz)?$/, ".json")), "utf8"));
         const snapshot = fs.readFileSync(snapshotFile);
@@ -252,7 +330,7 @@ describe("uploader script on a real snapshot and a real rclone store", () => {
 
     test.each<["gzip" | "none"]>([["gzip"], ["none"]])("phase upload (%s), object corrupted on the store: fails at step=verify, no drill copy counts, seals nothing", (compression) => {
         const store = newStore();
-        const r = runScript(store, "upload", { compression }, "corrupt-cat");
+        const r = runScript(store, "upload", { compression, restoreDrill: true }, "corrupt-cat");
         expect(r.code).not.toBe(0);
         expect(r.stderr).toMatch(/step=verify error="(sha256 read back is [0-9a-f]{64}, expected [0-9a-f]{64}|cannot read \S+ back from the store \(or decompress it\))"/);
         expect(r.stdout).not.toMatch(/verified=true|next=restore-drill/);
@@ -261,11 +339,86 @@ describe("uploader script on a real snapshot and a real rclone store", () => {
         expect(r.calls.map(verb)).not.toContain("deletefile");
     });
 
+    test("sidecar layout: finalize waits for the transfer's marker and seals only then; the idle sidecar stops at once on SIGTERM and does nothing when restarted", async () => {
+        const store = newStore();
+        const old = ["20240101T000000Z", "20240102T000000Z", "20240103T000000Z"].map((s) => fakeBackup(store, s));
+        const work = freshWork();
+        const sidecar = { transferSidecar: true };
+        const finalize = startScript(store, "finalize", sidecar, "none", work);
+        await new Promise((r) => setTimeout(r, 700));
+        expect(finalize.child.exitCode).toBeNull(); // nothing to seal yet: it waits
+        expect(finalize.output()).toMatch(/^$/);
+        const transfer = startScript(store, "transfer", sidecar, "none", work);
+        const sealed = await finalize.done;
+        expect(sealed.stderr).toBe("");
+        expect(sealed.code).toBe(0);
+        const object = objectOf(sealed)!;
+        expect(sealed.stdout).toMatch(new RegExp(`step=wait object=${object} size=\\d+ sha256=[0-9a-f]{64} uploaded and read back`));
+        expect(sealed.stdout).not.toMatch(/step=drill/);
+        // The sidecar moved the bytes and read them back; finalize only sealed and applied retention.
+        expect(sealed.calls.map(verb).filter((v) => ["rcat", "copyto", "hashsum"].includes(v))).toEqual(["copyto"]); // the .sha256
+        expect(listing(store).filter((f) => f.endsWith(".sha256"))).toEqual([`${old[2]}.sha256`, `${object}.sha256`].sort());
+        await until("the sidecar idles", () => /step=idle /.test(transfer.output()), transfer.output);
+        expect(transfer.output()).toMatch(/step=verify size=\d+ sha256=[0-9a-f]{64} verified=true/);
+        const stopped = await stopSidecar(transfer);
+        expect(stopped.code).toBe(0);
+        expect(stopped.calls.map(verb)).not.toContain("deletefile");
+        expect(stopped.calls.some((c) => c.includes(".sha256"))).toBe(false);
+        // A sidecar the kubelet restarts after the transfer ended does nothing.
+        const restarted = startScript(store, "transfer", sidecar, "none", work);
+        await until("the restarted sidecar idles", () => /step=idle /.test(restarted.output()), restarted.output);
+        expect(restarted.output()).toMatch(/restarted after the transfer ended; nothing to do/);
+        expect((await stopSidecar(restarted)).calls).toEqual([]);
+    });
+
+    test("sidecar layout, the store refuses the upload: finalize fails with the sidecar's lines (step=upload), nothing sealed, nothing deleted", async () => {
+        const store = newStore();
+        ["20240101T000000Z", "20240102T000000Z", "20240103T000000Z"].forEach((s) => fakeBackup(store, s));
+        const before = listing(store);
+        const work = freshWork();
+        const sidecar = { transferSidecar: true, keep: 1 };
+        const transfer = startScript(store, "transfer", sidecar, "refuse-upload", work);
+        await until("the sidecar idles", () => /step=idle /.test(transfer.output()), transfer.output);
+        expect(transfer.output()).toMatch(/transfer ended \(failed\)/);
+        expect(fs.readFileSync(path.join(work, "transfer.failed"), "utf8")).toMatch(/step=upload error="upload of etcd-snapshot-\S+ to file:\S+ failed"/);
+        const finalize = runScript(store, "finalize", sidecar, "none", work);
+        expect(finalize.code).not.toBe(0);
+        expect(finalize.stderr).toMatch(/step=wait the transfer sidecar failed; its last lines:/);
+        expect(finalize.stderr).toMatch(/simulated refusal of the upload by the store/);
+        expect(finalize.stderr).toMatch(/step=upload error="upload of etcd-snapshot-\S+ to file:\S+ failed"/);
+        expect(finalize.calls).toEqual([]);
+        expect(listing(store)).toEqual(before);
+        expect((await stopSidecar(transfer)).code).toBe(0);
+    });
+
+    test.each<["gzip" | "none"]>([["gzip"], ["none"]])("sidecar layout with a drill (%s): the transfer leaves the drill copy and keeps the snapshot; await removes it; finalize logs the drill and seals", async (compression) => {
+        const store = newStore();
+        const work = freshWork();
+        const opts = { transferSidecar: true, restoreDrill: true, compression };
+        const transfer = startScript(store, "transfer", opts, "none", work);
+        await until("the sidecar idles", () => /step=idle /.test(transfer.output()), transfer.output);
+        expect(transfer.output()).toMatch(/next=restore-drill/);
+        expect(fs.readFileSync(path.join(work, "drill", "snapshot.db")).equals(fs.readFileSync(snapshotFile))).toBe(true);
+        expect(fs.existsSync(path.join(work, "snapshot.db"))).toBe(true); // verify may still be reading it
+        expect(listing(store).some((f) => f.endsWith(".sha256"))).toBe(false);
+        const awaited = runScript(store, "await", opts, "none", work);
+        expect(awaited.stderr).toBe("");
+        expect(awaited.code).toBe(0);
+        expect(awaited.calls).toEqual([]);
+        expect(fs.existsSync(path.join(work, "snapshot.db"))).toBe(false);
+        const fin = runScript(store, "finalize", opts, "none", work);
+        expect(fin.stderr).toBe("");
+        expect(fin.code).toBe(0);
+        expect(fin.stdout).toMatch(/step=drill object=etcd-snapshot-\S+ passed the restore drill/);
+        expect(listing(store).filter((f) => f.endsWith(".sha256"))).toHaveLength(1);
+        expect((await stopSidecar(transfer)).code).toBe(0);
+    });
+
     test("finalize without a finished upload phase fails and touches nothing", () => {
         const store = newStore();
         const r = runScript(store, "finalize");
         expect(r.code).not.toBe(0);
-        expect(r.stderr).toMatch(/step=drill error=".*backup-state.env is missing: the upload phase did not finish"/);
+        expect(r.stderr).toMatch(/step=wait error=".*backup-state.env is missing: the upload phase did not finish"/);
         expect(r.calls).toEqual([]);
     });
 

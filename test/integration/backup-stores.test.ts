@@ -217,7 +217,7 @@ describe("restore drill and retention tiers (hostPath store)", () => {
             fixture.input({ hostPath: { path: HOST_STORE_PATH } }, { restoreDrill: "restore", keep: policy.keep, keepDaily: policy.daily, keepWeekly: policy.weekly }),
         );
         const pod = (plan.cronJob as any).spec.jobTemplate.spec.template.spec;
-        expect(pod.initContainers.map((c: any) => c.name)).toEqual(["snapshot", "verify", "upload", "drill-status", "drill-restore"]);
+        expect(pod.initContainers.map((c: any) => c.name)).toEqual(["snapshot", "transfer", "verify", "await-transfer", "drill-status", "drill-restore"]);
         expect(pod.containers.map((c: any) => c.name)).toEqual(["finalize"]);
 
         const result = await fixture.runBackup(plan, { storeDir });
@@ -227,8 +227,9 @@ describe("restore drill and retention tiers (hostPath store)", () => {
         expect(object).toContain(`-rev${drill.revision}.db.gz`);
         expect(drill.totalKey).toBeGreaterThan(40);
         expect(result.logs["drill-restore"]).toMatch(/restored snapshot/);
-        expect(result.logs.upload).toMatch(/step=verify .*verified=true/);
-        expect(result.logs.upload).not.toMatch(/step=seal/); // sealing waits for the drill
+        expect(result.logs.transfer).toMatch(/step=verify .*verified=true/);
+        expect(result.logs.transfer).not.toMatch(/step=seal/); // sealing waits for the drill
+        expect(result.logs["await-transfer"]).toMatch(/step=wait object=\S+ .*uploaded and read back[\s\S]*next=restore-drill/);
         expect(result.logs.finalize).toMatch(/step=drill object=\S+ passed the restore drill/);
 
         const sealed = files(path.join(storeDir, "etcd-backup", "it-prod")).filter((f) => f.endsWith(".sha256")).map((f) => f.replace(/\.sha256$/, ""));

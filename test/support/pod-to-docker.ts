@@ -1,14 +1,28 @@
 /**
  * Runs a rendered Kubernetes pod spec in the Docker engine through the
  * harness, with the same images, commands, args, env, mounts and
- * Secret/ConfigMap contents: init containers one after the other to
- * completion, then the containers. The pod's volumes become:
+ * Secret/ConfigMap contents, in the kubelet's order: init containers one
+ * after the other to completion, then the containers.
+ *
+ * Native sidecars (init containers with restartPolicy Always, Kubernetes ≥
+ * 1.29) as the kubelet runs them: started in their place among the init
+ * containers (the next one starts once it is started: no startupProbe is
+ * supported), running beside the later init containers and the containers,
+ * restarted whenever they exit (Docker's restart policy "always"), and, once
+ * every container has exited, stopped in reverse order with SIGTERM and the
+ * pod's terminationGracePeriodSeconds (default 30) before SIGKILL. Their exit
+ * codes do not decide the pod's result. One difference: when an init
+ * container or a container fails, the harness removes the pod's containers at
+ * once (SIGKILL), where the kubelet would send sidecars SIGTERM first.
+ *
+ * The pod's volumes become:
  *   emptyDir → a Docker volume; hostPath → a bind mount of a test directory
  *   (`hostPaths` maps node paths to test paths); persistentVolumeClaim → a
  *   bind mount (`claims`); secret / configMap → files with their modes.
  * Only hostNetwork pods are supported (a pod network would need a CNI).
  */
 import type { ContainerFile, ContainerSpec, DockerPlan, VolumeMount } from "../../src/docker/plan";
+import { call } from "../harness/api";
 import { RealizedPlan, realizePlan } from "../harness/docker";
 
 export interface PodData {
@@ -33,6 +47,8 @@ type K8sContainer = {
     env?: K8sEnv[];
     volumeMounts?: { name: string; mountPath: string; readOnly?: boolean }[];
     securityContext?: { runAsUser?: number };
+    /** "Always" on an init container makes it a native sidecar. */
+    restartPolicy?: string;
 };
 type K8sVolume = {
     name: string;
@@ -42,7 +58,24 @@ type K8sVolume = {
     secret?: { secretName: string; defaultMode?: number };
     configMap?: { name: string; defaultMode?: number };
 };
-export type K8sPodSpec = { hostNetwork?: boolean; initContainers?: K8sContainer[]; containers: K8sContainer[]; volumes?: K8sVolume[] };
+export type K8sPodSpec = {
+    hostNetwork?: boolean;
+    terminationGracePeriodSeconds?: number;
+    initContainers?: K8sContainer[];
+    containers: K8sContainer[];
+    volumes?: K8sVolume[];
+};
+
+/** Label of the containers that are native sidecars. */
+export const SIDECAR_LABEL = "etcd-recovery.pod-sidecar";
+const DEFAULT_GRACE_SECONDS = 30;
+
+/** An init container with restartPolicy Always (anything else there is refused, as the API server does). */
+function isSidecar(container: K8sContainer): boolean {
+    if (container.restartPolicy === undefined) return false;
+    if (container.restartPolicy !== "Always") throw new Error(`init container ${container.name}: restartPolicy ${container.restartPolicy} (only "Always" is allowed)`);
+    return true;
+}
 
 /** Kubernetes' $(VAR) expansion in command and args; $$(VAR) escapes it. */
 export function expandVars(text: string, env: Record<string, string>): string {
@@ -73,7 +106,7 @@ export function podToDockerPlan(pod: K8sPodSpec, data: PodData, prefix: string):
     for (const volume of pod.volumes ?? []) {
         if (volume.emptyDir) plan.volumes.push({ name: `${prefix}-${volume.name}` });
     }
-    const translate = (container: K8sContainer, runToCompletion: boolean, after: string[]): ContainerSpec => {
+    const translate = (container: K8sContainer, runToCompletion: boolean, after: string[], sidecar = false): ContainerSpec => {
         const env = envOf(container, data);
         const mounts: VolumeMount[] = [];
         const files: ContainerFile[] = [];
@@ -113,17 +146,36 @@ export function podToDockerPlan(pod: K8sPodSpec, data: PodData, prefix: string):
             ...(container.securityContext?.runAsUser !== undefined ? { user: String(container.securityContext.runAsUser) } : {}),
             runToCompletion,
             after,
-            labels: { "etcd-recovery.pod-container": container.name },
+            ...(sidecar ? { restart: "always" as const } : {}),
+            labels: { "etcd-recovery.pod-container": container.name, ...(sidecar ? { [SIDECAR_LABEL]: "1" } : {}) },
         };
     };
+    // One start order: each init container after the previous one (a sidecar only started, the
+    // others run to completion), then the containers. The pods here have one container; the
+    // kubelet would start several at once.
     let previous: string[] = [];
     for (const container of pod.initContainers ?? []) {
+        const sidecar = isSidecar(container);
+        const spec = translate(container, !sidecar, previous, sidecar);
+        plan.containers.push(spec);
+        previous = [spec.name];
+    }
+    for (const container of pod.containers) {
+        if (container.restartPolicy !== undefined) throw new Error(`container ${container.name}: restartPolicy is for init containers only`);
         const spec = translate(container, true, previous);
         plan.containers.push(spec);
         previous = [spec.name];
     }
-    for (const container of pod.containers) plan.containers.push(translate(container, true, previous));
     return plan;
+}
+
+/** The kubelet's end of a pod: sidecars get SIGTERM in reverse start order, SIGKILL after the grace period. */
+async function stopSidecars(plan: DockerPlan, live: RealizedPlan, graceSeconds: number): Promise<void> {
+    const sidecars = plan.containers.filter((spec) => spec.labels?.[SIDECAR_LABEL] === "1").reverse();
+    for (const spec of sidecars) {
+        const { id } = live.containers[spec.name]!;
+        await call({ method: "POST", path: `/containers/${id}/stop`, query: { t: graceSeconds }, timeoutMs: (graceSeconds + 30) * 1000 }, [304]);
+    }
 }
 
 export type PodRun =
@@ -140,6 +192,7 @@ export async function runPod(pod: K8sPodSpec, data: PodData, prefix: string, run
     const started = Date.now();
     try {
         const live = await realizePlan(plan, { runId, waitHealthy: false, timeoutMs });
+        await stopSidecars(plan, live, pod.terminationGracePeriodSeconds ?? DEFAULT_GRACE_SECONDS);
         const logs: Record<string, string> = {};
         for (const spec of plan.containers) logs[spec.name.slice(prefix.length + 1)] = await live.logs(spec.name);
         return { succeeded: true, live, logs, plan, durationMs: Date.now() - started };

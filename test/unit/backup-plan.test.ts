@@ -36,9 +36,15 @@ describe("planEtcdBackup", () => {
         expect(plan.storeUrlPattern).toBe("s3://etcd-backups/etcd-backup/prod/etcd-snapshot-<UTC timestamp>-rev<revision>.db.gz");
     });
 
-    test("pod: etcdctl and etcdutl in exec form from the etcd image, then the rclone uploader", () => {
+    test("pod: etcdctl in exec form, the rclone uploader as a native sidecar beside etcdutl (exec form), then the sealing container", () => {
         const pod = podOf(planEtcdBackup(base({ etcdImage: "registry.local/etcd:3.5.21-0" })));
-        const [snapshot, verify] = pod.initContainers;
+        expect(pod.initContainers.map((c: any) => c.name)).toEqual(["snapshot", "transfer", "verify"]);
+        const [snapshot, transfer, verify] = pod.initContainers;
+        // Only the sidecar restarts; the kubelet starts "upload" after verify succeeded.
+        expect(transfer).toMatchObject({ name: "transfer", image: "rclone/rclone:1.60.1", restartPolicy: "Always", command: ["/bin/sh", "/etc/etcd-backup/script/backup.sh", "transfer"] });
+        for (const c of [snapshot, verify, ...pod.containers]) expect(c.restartPolicy).toBeUndefined();
+        expect(transfer.volumeMounts).toEqual(pod.containers[0].volumeMounts);
+        expect(transfer.env).toEqual(pod.containers[0].env);
         expect(snapshot).toMatchObject({ name: "snapshot", image: "registry.local/etcd:3.5.21-0", command: ["etcdctl"] });
         expect(snapshot.args).toEqual([
             "--endpoints=https://127.0.0.1:2379",
@@ -52,8 +58,12 @@ describe("planEtcdBackup", () => {
             "/var/lib/etcd-backup/snapshot.db",
         ]);
         expect(verify).toMatchObject({ name: "verify", command: ["etcdutl"], args: ["snapshot", "status", "/var/lib/etcd-backup/snapshot.db", "--write-out=json"] });
-        expect(pod.containers[0]).toMatchObject({ name: "upload", image: "rclone/rclone:1.60.1", command: ["/bin/sh", "/etc/etcd-backup/script/backup.sh", "all"] });
-        for (const c of [snapshot, verify, ...pod.containers]) expect(c.securityContext).toMatchObject({ readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] } });
+        expect(pod.containers).toHaveLength(1);
+        expect(pod.containers[0]).toMatchObject({ name: "upload", image: "rclone/rclone:1.60.1", command: ["/bin/sh", "/etc/etcd-backup/script/backup.sh", "finalize"] });
+        const script = planEtcdBackup(base()).scriptConfigMap.data["backup.sh"]!;
+        expect(script).toContain("TRANSFER_SIDECAR='true'");
+        expect(script).toContain("RESTORE_DRILL='false'");
+        for (const c of [snapshot, transfer, verify, ...pod.containers]) expect(c.securityContext).toMatchObject({ readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] } });
     });
 
     test.each(Object.entries(CERTIFICATE_PRESETS))("certificate preset %s: read-only hostPath with the distribution's files", (preset, files) => {
@@ -86,7 +96,7 @@ describe("planEtcdBackup", () => {
     test("S3: credentials only in the store Secret's rclone.conf; CA bundle wired by path", () => {
         const plan = planEtcdBackup(base({ storage: { s3: { ...s3.s3, caBundle: "-----BEGIN CERTIFICATE-----\nx\n-----END CERTIFICATE-----\n" } } }));
         expect(plan.storeSecret.stringData["rclone.conf"]).toBe(
-            `[store]\ntype = s3\nprovider = Other\naccess_key_id = ${KEY_ID}\nsecret_access_key = ${SECRET}\nregion = us-east-1\nendpoint = http://rgw.internal:7480\nforce_path_style = true\nno_check_bucket = true\n`,
+            `[store]\ntype = s3\nprovider = Other\naccess_key_id = ${KEY_ID}\nsecret_access_key = ${SECRET}\nregion = us-east-1\nendpoint = http://rgw.internal:7480\nforce_path_style = true\nno_check_bucket = true\ndisable_checksum = true\n`,
         );
         const elsewhere = JSON.stringify(plan.objects.filter((o) => o.kind !== "Secret"));
         expect(elsewhere).not.toContain(SECRET);
@@ -139,21 +149,39 @@ describe("planEtcdBackup", () => {
         expect(sftp("/srv/b").storeSecret.stringData["rclone.conf"]).toContain("shell_type = none\n");
     });
 
-    test.each<["status" | "restore", string[]]>([
-        ["status", ["snapshot", "verify", "upload", "drill-status"]],
-        ["restore", ["snapshot", "verify", "upload", "drill-status", "drill-restore"]],
-    ])("restore drill %s: upload as an init container, drill in the etcd image (exec form), then finalize", (drill, initNames) => {
-        const pod = podOf(planEtcdBackup(base({ restoreDrill: drill, etcdImage: "registry.local/etcd:3.5.21-0" })));
+    test.each<["status" | "restore", boolean, string[]]>([
+        ["status", true, ["snapshot", "transfer", "verify", "await-transfer", "drill-status"]],
+        ["restore", true, ["snapshot", "transfer", "verify", "await-transfer", "drill-status", "drill-restore"]],
+        ["status", false, ["snapshot", "verify", "upload", "drill-status"]],
+        ["restore", false, ["snapshot", "verify", "upload", "drill-status", "drill-restore"]],
+    ])("restore drill %s (sidecarUpload %s): the copy from the store is waited for, drilled in the etcd image (exec form), then finalize", (drill, sidecarUpload, initNames) => {
+        const plan = planEtcdBackup(base({ restoreDrill: drill, sidecarUpload, etcdImage: "registry.local/etcd:3.5.21-0" }));
+        const pod = podOf(plan);
         expect(pod.initContainers.map((c: any) => c.name)).toEqual(initNames);
-        const upload = pod.initContainers[2];
-        expect(upload.command).toEqual(["/bin/sh", "/etc/etcd-backup/script/backup.sh", "upload"]);
-        expect(pod.initContainers[3]).toMatchObject({ image: "registry.local/etcd:3.5.21-0", command: ["etcdutl"], args: ["snapshot", "status", "/var/lib/etcd-backup/drill/snapshot.db", "--write-out=json"] });
+        const at = initNames.indexOf("drill-status");
+        const waiter = pod.initContainers[at - 1];
+        expect(waiter.command).toEqual(["/bin/sh", "/etc/etcd-backup/script/backup.sh", sidecarUpload ? "await" : "upload"]);
+        expect(waiter.restartPolicy).toBeUndefined();
+        expect(pod.initContainers[at]).toMatchObject({ image: "registry.local/etcd:3.5.21-0", command: ["etcdutl"], args: ["snapshot", "status", "/var/lib/etcd-backup/drill/snapshot.db", "--write-out=json"] });
         if (drill === "restore") {
-            expect(pod.initContainers[4]).toMatchObject({ command: ["etcdutl"], args: ["snapshot", "restore", "/var/lib/etcd-backup/drill/snapshot.db", "--data-dir=/var/lib/etcd-backup/drill/restore"] });
+            expect(pod.initContainers[at + 1]).toMatchObject({ command: ["etcdutl"], args: ["snapshot", "restore", "/var/lib/etcd-backup/drill/snapshot.db", "--data-dir=/var/lib/etcd-backup/drill/restore"] });
         }
         expect(pod.containers).toHaveLength(1);
         expect(pod.containers[0]).toMatchObject({ name: "finalize", command: ["/bin/sh", "/etc/etcd-backup/script/backup.sh", "finalize"] });
-        expect(pod.containers[0].volumeMounts).toEqual(upload.volumeMounts);
+        expect(pod.containers[0].volumeMounts).toEqual(waiter.volumeMounts);
+        const script = plan.scriptConfigMap.data["backup.sh"]!;
+        expect(script).toContain("RESTORE_DRILL='true'");
+        expect(script).toContain(`TRANSFER_SIDECAR='${sidecarUpload}'`);
+    });
+
+    test("sidecarUpload false: the old sequential layout for Kubernetes < 1.29 (no restartPolicy anywhere)", () => {
+        const plan = planEtcdBackup(base({ sidecarUpload: false }));
+        const pod = podOf(plan);
+        expect(pod.initContainers.map((c: any) => c.name)).toEqual(["snapshot", "verify"]);
+        expect(pod.containers.map((c: any) => [c.name, c.command[2]])).toEqual([["upload", "all"]]);
+        expect(JSON.stringify(pod)).not.toContain("restartPolicy\":\"Always");
+        expect(plan.scriptConfigMap.data["backup.sh"]).toContain("TRANSFER_SIDECAR='false'");
+        expect(() => planEtcdBackup(base({ sidecarUpload: "yes" as any }))).toThrow(/sidecarUpload/);
     });
 
     test("retention tiers reach the script", () => {
