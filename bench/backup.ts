@@ -33,6 +33,32 @@ const SUBNET = "172.31.236.0/24";
 const VALUE_BYTES = 1024 * 1024;
 /** BENCH_BACKUP_MIB: database size in MiB (default 1024); smaller only to try the bench out quickly. */
 const VALUE_COUNT = Number(process.env.BENCH_BACKUP_MIB ?? 1024);
+/**
+ * BENCH_BACKUP_DATA: "random" (default: incompressible, gzip's worst case) or "objects"
+ * (JSON shaped like Kubernetes objects, unique names and uids: compresses as etcd data usually does).
+ */
+const DATA_KIND = process.env.BENCH_BACKUP_DATA ?? "random";
+if (DATA_KIND !== "random" && DATA_KIND !== "objects") throw new Error(`BENCH_BACKUP_DATA=${DATA_KIND}: use "random" or "objects"`);
+
+/** `bytes` of JSON lines, each a ConfigMap-like object with its own name, uid and a little random data. */
+function objectLikeValue(bytes: number): Buffer {
+    const lines: string[] = [];
+    let size = 0;
+    for (let i = 0; size < bytes; i++) {
+        const uid = randomBytes(16).toString("hex");
+        const line = JSON.stringify({
+            apiVersion: "v1",
+            kind: "ConfigMap",
+            metadata: { name: `app-config-${uid.slice(0, 8)}`, namespace: `team-${i % 40}`, uid, resourceVersion: String(100000 + i), labels: { app: `svc-${i % 97}`, tier: "web" } },
+            data: { "settings.yaml": `replicas: ${i % 7}\ntoken: ${randomBytes(12).toString("base64")}\nfeature: on\n` },
+        });
+        lines.push(line);
+        size += line.length + 1;
+    }
+    return Buffer.from(lines.join("\n")).subarray(0, bytes);
+}
+
+const benchValue = (bytes: number): Buffer => (DATA_KIND === "objects" ? objectLikeValue(bytes) : randomBytes(bytes));
 const FILL_CONCURRENCY = 4;
 const BUCKET = "etcd-bench";
 const TIME_TARGET_RATIO = 1.3;
@@ -101,7 +127,7 @@ async function fillEtcd(etcd: BigEtcd, count: number, valueBytes: number, concur
     const worker = async () => {
         while (next < count) {
             const i = next++;
-            await etcd.etcdctl(["put", `/registry/bench/blob-${String(i).padStart(5, "0")}`], randomBytes(valueBytes));
+            await etcd.etcdctl(["put", `/registry/bench/blob-${String(i).padStart(5, "0")}`], benchValue(valueBytes));
         }
     };
     await Promise.all(Array.from({ length: concurrency }, worker));
@@ -387,7 +413,7 @@ export async function benchBackup(): Promise<void> {
 
         const fillMs = await fillEtcd(etcd, VALUE_COUNT, VALUE_BYTES, FILL_CONCURRENCY);
         const status = await endpointStatus(etcd);
-        console.log(`${pad("backup.fill")} ${seconds(fillMs)}  (${VALUE_COUNT} puts of ${mib(VALUE_BYTES)} random bytes, ${FILL_CONCURRENCY} at a time; db size ${gib(status.dbSize)} from etcdctl endpoint status, revision ${status.revision})`);
+        console.log(`${pad("backup.fill")} ${seconds(fillMs)}  (${VALUE_COUNT} puts of ${mib(VALUE_BYTES)} ${DATA_KIND === "objects" ? "object-like JSON" : "random bytes"}, ${FILL_CONCURRENCY} at a time; db size ${gib(status.dbSize)} from etcdctl endpoint status, revision ${status.revision})`);
 
         const raw = await rawBackup(etcd, workDir, s3.rcloneConfig, `${LABEL}-raw`);
         const rawMs = raw.snapshotMs + raw.copyMs;
