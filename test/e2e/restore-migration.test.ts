@@ -4,13 +4,13 @@
  * etcd to an external TLS etcd cluster.
  *
  * - The node (one control-plane node: the plan handles N, one keeps the test
- *   fast on a busy 2-core machine) is a container with sshd and a kubelet
- *   stand-in (MINI_KUBELET) that runs every static pod manifest in
- *   /etc/kubernetes/manifests whose binary it has: the stacked etcd from
- *   etcd.yaml and the real kube-apiserver from kube-apiserver.yaml, with the
- *   flags written there; it stops a pod when its manifest goes and restarts it
- *   when the manifest changes. kube-apiserver and kubectl are the scripts/tools.sh
- *   builds, bind-mounted read-only.
+ *   fast on a busy 2-core machine) is a container with sshd and the kubelet
+ *   stand-in of test/support/kubelet-standin.ts, which runs every static pod
+ *   manifest in /etc/kubernetes/manifests whose binary it has: the stacked
+ *   etcd from etcd.yaml and the real kube-apiserver from kube-apiserver.yaml,
+ *   with the flags written there; it stops a pod when its manifest goes and
+ *   restarts it when the manifest changes. kube-apiserver and kubectl are the
+ *   scripts/tools.sh builds, bind-mounted read-only.
  * - The external cluster is the EtcdCluster plan (3 members, TLS), realized by
  *   the test harness (the docker provider plugin cannot be installed here),
  *   seeded from the snapshot that stage "snapshot" leaves on the node and
@@ -28,16 +28,23 @@ import * as path from "path";
 import { ContainerSpec, DockerPlan } from "../../src/docker/plan";
 import { etcdCertPaths } from "../../src/etcd/flags";
 import { EtcdClusterPlan, memberCertificateFiles, planEtcdCluster } from "../../src/etcd/plan";
-import { genCert, initCa } from "../../src/pki";
-import type { CfsslConfig, CfsslCsr } from "../../src/pki/cfssl-types";
 import { issueEtcdPki } from "../../src/pki/etcd-pki-issue";
 import { planEtcdPki } from "../../src/pki/etcd-pki-plan";
 import { STOPPED_MANIFESTS_DIR } from "../../src/restore/layouts";
 import { call } from "../harness/api";
 import { dockerAvailable, realizePlan, RealizedPlan, removeByLabel } from "../harness/docker";
 import { ETCD_35_IMAGE, NODE_IMAGE, requireImages } from "../support/images";
-import { renderKubeconfig } from "../support/kube-api";
-import { requireTool } from "../support/processes";
+import {
+    KUBELET_STANDIN,
+    KUBELET_STANDIN_PATH,
+    kubeApiserverFiles,
+    kubectlOn,
+    kubeToolMounts,
+    SSHD_CONFIG,
+    sshKeygen,
+    staticPod,
+    waitApiserverReady,
+} from "../support/kubelet-standin";
 import { OfflineStack, offlineStack, uniqueStackName } from "../support/pulumi";
 
 jest.setTimeout(25 * 60_000);
@@ -50,111 +57,13 @@ const SNAPSHOT = "/var/lib/etcd-recovery-migration/stacked-etcd.db";
 const SECRET_SIG = "4dabf18193072939515e22adb298388d";
 const NAMESPACE = "migration-e2e";
 
-const SSHD_CONFIG = `Port 22
-HostKey /etc/ssh/ssh_host_ed25519_key
-PermitRootLogin prohibit-password
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-UsePAM no
-AuthorizedKeysFile .ssh/authorized_keys
-PidFile /run/sshd.pid
-`;
-
-/**
- * kubelet stand-in: every manifest in the manifests dir whose command's binary
- * exists runs with the `- --flag=value` lines of the manifest; a manifest that
- * goes stops its process (TERM, then wait), a changed one restarts it.
- */
-const MINI_KUBELET = `#!/bin/sh
-dir=/etc/kubernetes/manifests
-state=/run/mini-kubelet
-mkdir -p "$state"
-while true; do
-    for pidfile in "$state"/*.pid; do
-        [ -e "$pidfile" ] || continue
-        name=$(basename "$pidfile" .pid)
-        now=""
-        if [ -f "$dir/$name.yaml" ]; then now=$(md5sum < "$dir/$name.yaml" | cut -d' ' -f1); fi
-        if [ "$now" != "$(cat "$state/$name.sum")" ]; then
-            echo "stop $name" >> /var/log/mini-kubelet.log
-            pid=$(cat "$pidfile")
-            kill -TERM "$pid" 2>/dev/null || true
-            wait "$pid" 2>/dev/null || true
-            rm -f "$pidfile" "$state/$name.sum"
-        fi
-    done
-    for manifest in "$dir"/*.yaml; do
-        [ -f "$manifest" ] || continue
-        name=$(basename "$manifest" .yaml)
-        [ -e "$state/$name.pid" ] && continue
-        binary=$(sed -n '/^ *- command:/{n;s/^ *- \\([a-z-]*\\)$/\\1/p}' "$manifest")
-        if [ -z "$binary" ] || ! command -v "$binary" >/dev/null; then continue; fi
-        args=$(sed -n 's/^ *- \\(--[a-z0-9-]*=.*\\)$/\\1/p' "$manifest" | tr '\\n' ' ')
-        echo "start $name" >> /var/log/mini-kubelet.log
-        $binary $args >> "/var/log/$name.log" 2>&1 &
-        echo $! > "$state/$name.pid"
-        md5sum < "$manifest" | cut -d' ' -f1 > "$state/$name.sum"
-    done
-    sleep 1
-done
-`;
-
 const INIT = `#!/bin/sh
 set -eu
 mkdir -p /var/lib/etcd /var/log
 chmod 0700 /var/lib/etcd
-ln -sf /opt/kube-apiserver/kube-apiserver /usr/local/bin/kube-apiserver
-ln -sf /opt/kubectl/kubectl /usr/local/bin/kubectl
-/usr/local/sbin/mini-kubelet &
+${KUBELET_STANDIN_PATH} &
 exec /usr/sbin/sshd -D -e
 `;
-
-const KEY = { algo: "rsa", size: 2048 } as const;
-const SIGNING: CfsslConfig = {
-    signing: {
-        default: { expiry: "87600h" },
-        profiles: {
-            server: { expiry: "87600h", usages: ["signing", "key encipherment", "server auth"] },
-            client: { expiry: "87600h", usages: ["signing", "key encipherment", "client auth"] },
-        },
-    },
-};
-
-function issue(ca: { certPem: string; keyPem: string }, profile: string, csr: CfsslCsr): { certPem: string; keyPem: string } {
-    const { certPem, keyPem } = genCert({ caCertPem: ca.certPem, caKeyPem: ca.keyPem, config: SIGNING, profile, csr });
-    return { certPem, keyPem };
-}
-
-function sshKeygen(file: string): { privateKey: string; publicKey: string } {
-    const result = spawnSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "", "-f", file], { encoding: "utf8" });
-    if (result.error || result.status !== 0) {
-        throw new Error(`ssh-keygen failed (${result.error?.message ?? result.stderr}): install it with apt-get install openssh-client`);
-    }
-    return { privateKey: fs.readFileSync(file, "utf8"), publicKey: fs.readFileSync(`${file}.pub`, "utf8").trim() };
-}
-
-/** A kubeadm static pod manifest: `command` is the binary then its flags, one list item each. */
-function staticPod(name: string, command: string[]): string {
-    return [
-        "apiVersion: v1",
-        "kind: Pod",
-        "metadata:",
-        `  name: ${name}`,
-        "  namespace: kube-system",
-        "spec:",
-        "  containers:",
-        "  - command:",
-        ...command.map((c) => `    - ${c}`),
-        `    image: registry.k8s.io/${name}`,
-        `    name: ${name}`,
-        "",
-    ].join("\n");
-}
-
-/** The directory holding the real file a tools-bin symlink points at (bind mounts must not be dangling links). */
-function toolDir(name: string): string {
-    return path.dirname(fs.realpathSync(requireTool(name)));
-}
 
 describe("stacked kubeadm etcd → external EtcdCluster (seed 004)", () => {
     const runId = `migration-${Date.now().toString(36)}-${crypto.randomBytes(2).toString("hex")}`;
@@ -188,37 +97,14 @@ describe("stacked kubeadm etcd → external EtcdCluster (seed 004)", () => {
     }
 
     async function kubectl(args: string[]): Promise<{ exitCode: number; stdout: string; stderr: string }> {
-        return nodes.exec(container, ["/usr/local/bin/kubectl", "--kubeconfig=/etc/kubernetes/admin.conf", "--request-timeout=10s", ...args]);
-    }
-
-    /** Polls until `probe` holds; the failure says what was last seen and shows the logs. */
-    async function waitUntil(what: string, probe: () => Promise<{ ok: boolean; seen: string }>, timeoutMs: number): Promise<void> {
-        const deadline = Date.now() + timeoutMs;
-        for (;;) {
-            const { ok, seen } = await probe();
-            if (ok) return;
-            if (Date.now() > deadline) {
-                const logs = await sh("tail -n 20 /var/log/mini-kubelet.log /var/log/etcd.log /var/log/kube-apiserver.log 2>/dev/null || true");
-                throw new Error(`${what}: not within ${timeoutMs / 1000}s; last: ${seen}\n${logs}`);
-            }
-            await new Promise((resolve) => setTimeout(resolve, 1_000));
-        }
+        return kubectlOn(nodes, container, args);
     }
 
     async function startNode(): Promise<RealizedPlan> {
         clientKey = sshKeygen(path.join(tmp, "client"));
         hostKey = sshKeygen(path.join(tmp, "host"));
         const stacked = issueEtcdPki(planEtcdPki({ clusterName: "stacked", members: [{ name: node, ip: nodeAddress }] }));
-        const kubeCa = initCa({ CN: "kubernetes", key: KEY });
-        const apiserver = issue(kubeCa, "server", {
-            CN: "kube-apiserver",
-            hosts: [nodeAddress, "127.0.0.1", "10.96.0.1", "kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local"],
-            key: KEY,
-        });
-        const admin = issue(kubeCa, "client", { CN: "kubernetes-admin", names: [{ O: "system:masters" }], key: KEY });
-        const sa = crypto.generateKeyPairSync("rsa", { modulusLength: 2048, publicKeyEncoding: { type: "spki", format: "pem" }, privateKeyEncoding: { type: "pkcs8", format: "pem" } });
-
-        // The flags kubeadm writes for a stacked member and its apiserver (seed 004's manifests).
+        // The flags kubeadm writes for a stacked member (seed 004's manifest); the apiserver's are the shared module's.
         const etcdYaml = staticPod("etcd", [
             "etcd",
             `--advertise-client-urls=https://${nodeAddress}:2379`,
@@ -239,29 +125,6 @@ describe("stacked kubeadm etcd → external EtcdCluster (seed 004)", () => {
             "--snapshot-count=10000",
             "--trusted-ca-file=/etc/kubernetes/pki/etcd/ca.crt",
         ]);
-        const apiserverYaml = staticPod("kube-apiserver", [
-            "kube-apiserver",
-            `--advertise-address=${nodeAddress}`,
-            "--allow-privileged=true",
-            "--authorization-mode=Node,RBAC",
-            "--client-ca-file=/etc/kubernetes/pki/ca.crt",
-            "--enable-admission-plugins=NodeRestriction",
-            "--etcd-cafile=/etc/kubernetes/pki/etcd/ca.crt",
-            "--etcd-certfile=/etc/kubernetes/pki/apiserver-etcd-client.crt",
-            "--etcd-keyfile=/etc/kubernetes/pki/apiserver-etcd-client.key",
-            "--etcd-servers=https://127.0.0.1:2379",
-            // Not kubeadm's: no nodes here, so nothing to reconcile; keeps the busy test machine quieter.
-            "--endpoint-reconciler-type=none",
-            "--profiling=false",
-            "--secure-port=6443",
-            "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
-            "--service-account-key-file=/etc/kubernetes/pki/sa.pub",
-            "--service-account-signing-key-file=/etc/kubernetes/pki/sa.key",
-            "--service-cluster-ip-range=10.96.0.0/12",
-            "--tls-cert-file=/etc/kubernetes/pki/apiserver.crt",
-            "--tls-private-key-file=/etc/kubernetes/pki/apiserver.key",
-        ]);
-        const adminConf = renderKubeconfig({ url: `https://${nodeAddress}:6443`, caPem: kubeCa.certPem, certPem: admin.certPem, keyPem: admin.keyPem });
         const member = stacked.members[node];
         const cert = (p: string, content: string) => ({ path: p, content, mode: 0o644 });
         const key = (p: string, content: string) => ({ path: p, content, mode: 0o600, secret: true });
@@ -271,30 +134,19 @@ describe("stacked kubeadm etcd → external EtcdCluster (seed 004)", () => {
             command: ["/bin/sh", "/etc/node-init.sh"],
             hostname: node,
             network: { name: `${runId}-net`, ipv4Address: nodeAddress },
-            mounts: [
-                { source: toolDir("kube-apiserver"), target: "/opt/kube-apiserver", hostPath: true, readOnly: true },
-                { source: toolDir("kubectl"), target: "/opt/kubectl", hostPath: true, readOnly: true },
-            ],
+            mounts: kubeToolMounts(),
             files: [
                 { path: "/etc/node-init.sh", content: INIT, mode: 0o755 },
-                { path: "/usr/local/sbin/mini-kubelet", content: MINI_KUBELET, mode: 0o755 },
+                { path: KUBELET_STANDIN_PATH, content: KUBELET_STANDIN, mode: 0o755 },
                 { path: "/usr/bin/systemctl", content: '#!/bin/sh\necho "systemctl $*" >> /var/log/systemctl.log\n', mode: 0o755 },
                 { path: "/etc/ssh/sshd_config", content: SSHD_CONFIG, mode: 0o644 },
                 key("/etc/ssh/ssh_host_ed25519_key", hostKey.privateKey),
                 { path: "/root/.ssh/authorized_keys", content: `${clientKey.publicKey}\n`, mode: 0o600 },
                 { path: "/etc/kubernetes/manifests/etcd.yaml", content: etcdYaml, mode: 0o600 },
-                { path: "/etc/kubernetes/manifests/kube-apiserver.yaml", content: apiserverYaml, mode: 0o600 },
                 // No binaries for these two: the stand-in kubelet only moves them with the others.
                 { path: "/etc/kubernetes/manifests/kube-controller-manager.yaml", content: staticPod("kube-controller-manager", ["kube-controller-manager"]), mode: 0o600 },
                 { path: "/etc/kubernetes/manifests/kube-scheduler.yaml", content: staticPod("kube-scheduler", ["kube-scheduler"]), mode: 0o600 },
-                key("/etc/kubernetes/admin.conf", adminConf),
-                cert("/etc/kubernetes/pki/ca.crt", kubeCa.certPem),
-                cert("/etc/kubernetes/pki/apiserver.crt", apiserver.certPem),
-                key("/etc/kubernetes/pki/apiserver.key", apiserver.keyPem),
-                cert("/etc/kubernetes/pki/sa.pub", sa.publicKey),
-                key("/etc/kubernetes/pki/sa.key", sa.privateKey),
-                cert("/etc/kubernetes/pki/apiserver-etcd-client.crt", stacked.clients.apiserver.certPem),
-                key("/etc/kubernetes/pki/apiserver-etcd-client.key", stacked.clients.apiserver.keyPem),
+                ...kubeApiserverFiles({ address: nodeAddress, etcdServers: ["https://127.0.0.1:2379"], etcdClient: stacked.clients.apiserver }),
                 cert("/etc/kubernetes/pki/etcd/ca.crt", stacked.caCertPem),
                 cert("/etc/kubernetes/pki/etcd/server.crt", member.server.certPem),
                 key("/etc/kubernetes/pki/etcd/server.key", member.server.keyPem),
@@ -347,10 +199,7 @@ describe("stacked kubeadm etcd → external EtcdCluster (seed 004)", () => {
         tmp = fs.mkdtempSync(path.join(os.tmpdir(), "e2e-migration-"));
         const started = Date.now();
         nodes = await startNode();
-        await waitUntil("kube-apiserver /readyz on the stacked etcd", async () => {
-            const ready = await kubectl(["get", "--raw=/readyz"]);
-            return { ok: ready.exitCode === 0 && ready.stdout.trim() === "ok", seen: ready.stderr || ready.stdout };
-        }, 300_000);
+        await waitApiserverReady(nodes, container, 300_000);
         timings.nodeReady = Date.now() - started;
         for (const args of [
             ["create", "namespace", NAMESPACE],

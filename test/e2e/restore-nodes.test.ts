@@ -8,9 +8,14 @@
  *   below) that runs the etcd unit the way kubespray's etcd.service does
  *   (User=etcd, EnvironmentFile=/etc/etcd.env) with start-stop-daemon.
  * - kubeadm: etcd as the static pod /etc/kubernetes/manifests/etcd.yaml,
- *   certificates in /etc/kubernetes/pki/etcd. There is no kubelet: a small
- *   stand-in (MINI_KUBELET below) runs etcd with the flags of etcd.yaml while
- *   the file is in the manifests dir, and stops it when the file goes.
+ *   certificates in /etc/kubernetes/pki/etcd. There is no kubelet: the
+ *   stand-in of test/support/kubelet-standin.ts (shared with the migration
+ *   test) runs every static pod whose binary the node has, with the flags of
+ *   its manifest, while the manifest is in the manifests dir. Node 1 also runs
+ *   the real kube-apiserver from kube-apiserver.yaml (kubeadm's flags, on the
+ *   local member https://127.0.0.1:2379 with apiserver-etcd-client), so the
+ *   restore is checked through it: stopped before any etcd stops, back after,
+ *   serving exactly the snapshot's objects.
  * - RKE: etcd as the docker container `etcd`, certificates in
  *   /etc/kubernetes/ssl/kube-etcd-<address>.pem. There is no Docker engine on
  *   a node: /usr/local/bin/docker is a stand-in (DOCKER below) that runs the
@@ -24,8 +29,9 @@
  *   the quorum-lost join, and the test checks that refusal.
  *
  * The presets' own commands run unchanged; nothing is overridden. Other units
- * (`systemctl restart kubelet`) are only logged, and no kube-apiserver runs:
- * stopping/starting the control plane moves its manifest files and nothing else.
+ * (`systemctl restart kubelet`) are only logged. Except kubeadm's node 1, no
+ * kube-apiserver runs: stopping/starting the control plane moves its manifest
+ * files (kubespray) or is only logged (RKE).
  */
 import { spawnSync } from "child_process";
 import * as crypto from "crypto";
@@ -38,6 +44,21 @@ import { issueEtcdPki } from "../../src/pki/etcd-pki-issue";
 import { planEtcdPki } from "../../src/pki/etcd-pki-plan";
 import { dockerAvailable, realizePlan, RealizedPlan, removeByLabel } from "../harness/docker";
 import { NODE_IMAGE, requireImages } from "../support/images";
+import {
+    KUBELET_STANDIN,
+    KUBELET_STANDIN_LOG,
+    KUBELET_STANDIN_PATH,
+    kubeApiserverFiles,
+    kubectlOn,
+    kubeToolMounts,
+    parseStandinLog,
+    SSHD_CONFIG,
+    sshKeygen,
+    StandinEvent,
+    staticPod,
+    staticPodLog,
+    waitApiserverReady,
+} from "../support/kubelet-standin";
 import { OfflineStack, offlineStack, uniqueStackName } from "../support/pulumi";
 
 jest.setTimeout(20 * 60_000);
@@ -48,16 +69,6 @@ const SNAPSHOT = "/root/etcd-snapshot.db";
 /** Pulumi's marker of an encrypted secret value in state. */
 const SECRET_SIG = "4dabf18193072939515e22adb298388d";
 const STEP_TYPE = "pulumi-nodejs:dynamic/etcd-recovery:RemoteCommand";
-
-const SSHD_CONFIG = `Port 22
-HostKey /etc/ssh/ssh_host_ed25519_key
-PermitRootLogin prohibit-password
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-UsePAM no
-AuthorizedKeysFile .ssh/authorized_keys
-PidFile /run/sshd.pid
-`;
 
 /** systemd stand-in: the etcd unit as kubespray's etcd.service (User=etcd, EnvironmentFile=/etc/etcd.env); other units only logged. */
 const SYSTEMCTL = `#!/bin/sh
@@ -85,25 +96,6 @@ case "$action" in
     is-active) running ;;
     *) echo "systemctl stand-in: $action is not supported" >&2; exit 1 ;;
 esac
-`;
-
-/** kubelet stand-in for one static pod: etcd runs with the flags of etcd.yaml while it is in the manifests dir. */
-const MINI_KUBELET = `#!/bin/sh
-manifest=/etc/kubernetes/manifests/etcd.yaml
-pid=""
-while true; do
-    if [ -f "$manifest" ] && [ -z "$pid" ]; then
-        args=$(sed -n 's/^ *- \\(--[a-z-]*=.*\\)$/\\1/p' "$manifest" | tr '\\n' ' ')
-        echo "start etcd" >> /var/log/mini-kubelet.log
-        /usr/local/bin/etcd $args >>/var/log/etcd/etcd.log 2>&1 &
-        pid=$!
-    elif [ ! -f "$manifest" ] && [ -n "$pid" ]; then
-        echo "stop etcd" >> /var/log/mini-kubelet.log
-        kill -TERM "$pid"; wait "$pid" || true
-        pid=""
-    fi
-    sleep 1
-done
 `;
 
 /** The image RKE's etcd container runs, as `docker inspect` reports it. */
@@ -161,6 +153,12 @@ case "$command" in
 esac
 `;
 
+/** kubeadm: the namespace of the objects the restore is checked with through kube-apiserver. */
+const NAMESPACE = "restore-e2e";
+/** The config maps kube-apiserver serves after the snapshot was taken, and those of the snapshot. */
+const SERVED_AFTER_SNAPSHOT = ["created-after-snapshot", "kept"];
+const SERVED_IN_SNAPSHOT = ["deleted-after-snapshot", "kept"];
+
 const CONTROL_PLANE_MANIFESTS = ["kube-apiserver.yaml", "kube-controller-manager.yaml", "kube-scheduler.yaml"];
 const manifestOf = (name: string): string => `apiVersion: v1\nkind: Pod\nmetadata:\n  name: ${name}\n  namespace: kube-system\n`;
 
@@ -179,6 +177,10 @@ interface Profile {
     memberOf(i: number, nodeName: string): string;
     files(node: TestNode, nodes: TestNode[], pki: Pki): ContainerFile[];
     init: string;
+    /** etcd's output on a node, shown when the cluster does not become healthy. */
+    etcdLog: string;
+    /** kubeadm: node 1 also runs the real kube-apiserver, a static pod on its local member. */
+    apiserverOnFirstNode: boolean;
     /** etcdctl TLS flags on a node. */
     clientTls(node: TestNode): string[];
     dataDirOwner: string;
@@ -245,6 +247,8 @@ chmod 0700 /var/lib/etcd
 systemctl start etcd
 exec /usr/sbin/sshd -D -e
 `,
+    etcdLog: "/var/log/etcd/etcd.log",
+    apiserverOnFirstNode: false,
     clientTls: (node) => [`--cacert=${KUBESPRAY_PKI}/ca.pem`, `--cert=${KUBESPRAY_PKI}/admin-${node.name}.pem`, `--key=${KUBESPRAY_PKI}/admin-${node.name}-key.pem`],
     dataDirOwner: "etcd:etcd 700",
     destroyMember: "systemctl stop etcd && rm -rf /var/lib/etcd /var/lib/etcd.before-restore-* && mkdir -m 0700 /var/lib/etcd && chown etcd:etcd /var/lib/etcd",
@@ -284,24 +288,10 @@ const kubeadm: Profile = {
             `--peer-trusted-ca-file=${KUBEADM_PKI}/ca.crt`,
             `--trusted-ca-file=${KUBEADM_PKI}/ca.crt`,
         ];
-        const etcdYaml = [
-            "apiVersion: v1",
-            "kind: Pod",
-            "metadata:",
-            "  name: etcd",
-            "  namespace: kube-system",
-            "spec:",
-            "  containers:",
-            "  - command:",
-            "    - etcd",
-            ...flags.map((f) => `    - ${f}`),
-            `    image: registry.k8s.io/etcd:${ETCD_VERSION}-0`,
-            "    name: etcd",
-            "",
-        ].join("\n");
+        const etcdYaml = staticPod("etcd", ["etcd", ...flags], `registry.k8s.io/etcd:${ETCD_VERSION}-0`);
         return [
             { path: "/etc/kubernetes/manifests/etcd.yaml", content: etcdYaml, mode: 0o600 },
-            { path: "/usr/local/sbin/mini-kubelet", content: MINI_KUBELET, mode: 0o755 },
+            { path: KUBELET_STANDIN_PATH, content: KUBELET_STANDIN, mode: 0o755 },
             { path: `${KUBEADM_PKI}/ca.crt`, content: pki.caCertPem, mode: 0o644 },
             { path: `${KUBEADM_PKI}/server.crt`, content: member.server.certPem, mode: 0o644 },
             { path: `${KUBEADM_PKI}/server.key`, content: member.server.keyPem, mode: 0o600, secret: true },
@@ -313,11 +303,13 @@ const kubeadm: Profile = {
     },
     init: `#!/bin/sh
 set -eu
-mkdir -p /var/lib/etcd /var/log/etcd
+mkdir -p /var/lib/etcd
 chmod 0700 /var/lib/etcd
-/usr/local/sbin/mini-kubelet &
+${KUBELET_STANDIN_PATH} &
 exec /usr/sbin/sshd -D -e
 `,
+    etcdLog: staticPodLog("etcd"),
+    apiserverOnFirstNode: true,
     clientTls: () => [`--cacert=${KUBEADM_PKI}/ca.crt`, `--cert=${KUBEADM_PKI}/healthcheck-client.crt`, `--key=${KUBEADM_PKI}/healthcheck-client.key`],
     dataDirOwner: "root:root 700",
     // Stop the static pod, wipe the data, put the manifest back: a re-provisioned node whose etcd starts empty.
@@ -383,6 +375,8 @@ chmod 0700 /var/lib/etcd
 docker start etcd
 exec /usr/sbin/sshd -D -e
 `,
+    etcdLog: "/var/log/etcd/etcd.log",
+    apiserverOnFirstNode: false,
     clientTls: (node) => [`--cacert=${RKE_SSL}/kube-ca.pem`, `--cert=${rkeEtcdCert(node)}.pem`, `--key=${rkeEtcdCert(node)}-key.pem`],
     dataDirOwner: "root:root 700",
     destroyMember: "docker stop etcd && rm -rf /var/lib/etcd /var/lib/etcd.before-restore-* && mkdir -m 0700 /var/lib/etcd",
@@ -399,14 +393,6 @@ exec /usr/sbin/sshd -D -e
     quorumLost: { refusal: "RKE recreates the etcd container from cluster.yml: run rke up" },
 };
 
-function sshKeygen(file: string): { privateKey: string; publicKey: string } {
-    const result = spawnSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "", "-f", file], { encoding: "utf8" });
-    if (result.error || result.status !== 0) {
-        throw new Error(`ssh-keygen failed (${result.error?.message ?? result.stderr}): install it with apt-get install openssh-client`);
-    }
-    return { privateKey: fs.readFileSync(file, "utf8"), publicKey: fs.readFileSync(`${file}.pub`, "utf8").trim() };
-}
-
 describe.each([
     ["kubespray", kubespray, 0],
     ["kubeadm", kubeadm, 1],
@@ -421,6 +407,8 @@ describe.each([
     const unreachableAddress = `172.30.${octet}.99`;
     const allEndpoints = nodes.map((n) => `https://${n.address}:2379`);
     const container = (node: string): string => `${runId}-${node}`;
+    /** The node that runs the real kube-apiserver (kubeadm only). */
+    const apiserverNode = profile.apiserverOnFirstNode ? nodes[0] : undefined;
 
     let tmp: string;
     let realized: RealizedPlan;
@@ -435,6 +423,7 @@ describe.each([
         const pki = issueEtcdPki(planEtcdPki({ clusterName: "restore-e2e", members: nodes.map((n) => ({ name: n.member, ip: n.address })) }));
         const containers = nodes.map((node): ContainerSpec => {
             const hostKey = sshKeygen(path.join(tmp, `host-${node.name}`));
+            const runsApiserver = node === apiserverNode;
             hostKeys[node.name] = hostKey.publicKey;
             return {
                 name: container(node.name),
@@ -442,14 +431,20 @@ describe.each([
                 command: ["/bin/sh", "/etc/node-init.sh"],
                 hostname: node.name,
                 network: { name: `${runId}-net`, ipv4Address: node.address },
-                mounts: [],
+                mounts: runsApiserver ? kubeToolMounts() : [],
                 files: [
                     { path: "/etc/node-init.sh", content: profile.init, mode: 0o755 },
                     { path: "/usr/bin/systemctl", content: SYSTEMCTL, mode: 0o755 },
                     { path: "/etc/ssh/sshd_config", content: SSHD_CONFIG, mode: 0o644 },
                     { path: "/etc/ssh/ssh_host_ed25519_key", content: hostKey.privateKey, mode: 0o600, secret: true },
                     { path: "/root/.ssh/authorized_keys", content: `${clientKey.publicKey}\n`, mode: 0o600 },
-                    ...CONTROL_PLANE_MANIFESTS.map((m) => ({ path: `/etc/kubernetes/manifests/${m}`, content: manifestOf(m), mode: 0o600 })),
+                    ...CONTROL_PLANE_MANIFESTS.filter((m) => !(runsApiserver && m === "kube-apiserver.yaml")).map((m) => ({
+                        path: `/etc/kubernetes/manifests/${m}`,
+                        content: manifestOf(m),
+                        mode: 0o600,
+                    })),
+                    // kubeadm's stacked apiserver: the local member, with the apiserver-etcd-client certificate.
+                    ...(runsApiserver ? kubeApiserverFiles({ address: node.address, etcdServers: ["https://127.0.0.1:2379"], etcdClient: pki.clients.apiserver }) : []),
                     ...profile.files(node, nodes, pki),
                 ],
             };
@@ -474,7 +469,7 @@ describe.each([
             const health = await etcdctl("node-1", ["endpoint", "health"]);
             if (health.exitCode === 0) return;
             if (Date.now() > deadline) {
-                const logs = await sh("node-1", "tail -n 30 /var/log/etcd/etcd.log || true");
+                const logs = await sh("node-1", `tail -n 30 ${profile.etcdLog} || true`);
                 throw new Error(`etcd not healthy in ${timeoutMs / 1000}s: ${health.stderr}${health.stdout}\n--- node-1 etcd log:\n${logs}`);
             }
             await new Promise((resolve) => setTimeout(resolve, 2_000));
@@ -497,6 +492,29 @@ describe.each([
             calls: await sh(node, "cat /var/log/systemctl.log /var/log/mini-kubelet.log /var/log/docker.log 2>/dev/null || true"),
             config: await sh(node, "cat /etc/etcd.env /etc/kubernetes/manifests/etcd.yaml /etc/rke/etcd.args 2>/dev/null || true"),
         };
+    }
+
+    /** kubectl as kubernetes-admin on the apiserver node; fails with what kubectl said. */
+    async function kubectl(args: string[]): Promise<string> {
+        const result = await kubectlOn(realized, container(apiserverNode!.name), args);
+        expect({ args, exitCode: result.exitCode, stderr: result.stderr }).toEqual({ args, exitCode: 0, stderr: "" });
+        return result.stdout;
+    }
+
+    /** The config maps kube-apiserver serves in NAMESPACE, and the resourceVersion of that list (the server's: `get --raw`). */
+    async function configMapsServed(): Promise<{ names: string[]; resourceVersion: number }> {
+        const list = JSON.parse(await kubectl(["get", `--raw=/api/v1/namespaces/${NAMESPACE}/configmaps`])) as { metadata: { resourceVersion: string }; items: { metadata: { name: string } }[] };
+        return { names: list.items.map((i) => i.metadata.name).sort(), resourceVersion: Number(list.metadata.resourceVersion) };
+    }
+
+    /** Seconds since boot on a node: the clock of the kubelet stand-in's log, the same in every container. */
+    async function uptime(node: string): Promise<number> {
+        return Number((await sh(node, "cut -d' ' -f1 /proc/uptime")).trim());
+    }
+
+    /** The kubelet stand-in's log of a node, from `since` (seconds since boot) on. */
+    async function standinEvents(node: string, since: number): Promise<StandinEvent[]> {
+        return parseStandinLog(await sh(node, `cat ${KUBELET_STANDIN_LOG}`)).filter((e) => e.at > since);
     }
 
     function nodeConfig(extra: object[] = []): string {
@@ -531,6 +549,12 @@ describe.each([
         tmp = fs.mkdtempSync(path.join(os.tmpdir(), "e2e-restore-"));
         realized = await startNodes();
         await waitClusterHealthy();
+        if (apiserverNode) {
+            // Objects in the snapshot: one kept, one that is deleted after the snapshot was taken.
+            await waitApiserverReady(realized, container(apiserverNode.name), 300_000);
+            await kubectl(["create", "namespace", NAMESPACE]);
+            for (const name of SERVED_IN_SNAPSHOT) await kubectl(["-n", NAMESPACE, "create", "configmap", name, `--from-literal=name=${name}`]);
+        }
 
         // Keys in the snapshot, the snapshot on every node, then keys that the restore must drop.
         for (let i = 0; i < 5; i++) expect((await etcdctl("node-1", ["put", `/restore/before-${i}`, `value-${i}`])).exitCode).toBe(0);
@@ -543,6 +567,10 @@ describe.each([
             expect(copied.exitCode).toBe(0);
         }
         for (let i = 0; i < 3; i++) expect((await etcdctl("node-1", ["put", `/restore/after-${i}`, "lost"])).exitCode).toBe(0);
+        if (apiserverNode) {
+            await kubectl(["-n", NAMESPACE, "create", "configmap", "created-after-snapshot", "--from-literal=name=created-after-snapshot"]);
+            await kubectl(["-n", NAMESPACE, "delete", "configmap", "deleted-after-snapshot"]);
+        }
     });
 
     afterAll(async () => {
@@ -603,7 +631,11 @@ describe.each([
         expect(await keysUnder("/restore/")).toEqual([...beforeKeys, "/restore/after-0", "/restore/after-1", "/restore/after-2"].sort());
     });
 
-    test("all members restored: healthy, exactly the snapshot's keys, old data kept, secrets only encrypted", async () => {
+    test("all members restored: healthy, exactly the snapshot's keys, old data kept, secrets only encrypted; a kube-apiserver, where one runs, stopped first and back with the snapshot's view", async () => {
+        // kubeadm: before the restore, the apiserver serves what was changed after the snapshot.
+        const since = apiserverNode ? await uptime(apiserverNode.name) : 0;
+        if (apiserverNode) expect((await configMapsServed()).names).toEqual(SERVED_AFTER_SNAPSHOT);
+
         const stack = await restoreStack("e2e-restore", nodeConfig());
         const started = Date.now();
         const up = await stack.stack.up();
@@ -654,6 +686,30 @@ describe.each([
         // A second run with the same inputs runs nothing again.
         const again = await stack.stack.preview();
         expect(again.changeSummary).toEqual({ same: stepIds.length + 2 });
+
+        if (apiserverNode) {
+            // The stand-ins' logs, on one clock: kube-apiserver was gone before any etcd was stopped,
+            // and started again only after every etcd had started.
+            const events = await Promise.all(nodes.map((n) => standinEvents(n.name, since)));
+            const [first, ...others] = events.map((list) => list.map((e) => `${e.action} ${e.pod}`));
+            expect(first).toEqual(["stop kube-apiserver", "stopped kube-apiserver", "stop etcd", "stopped etcd", "start etcd", "start kube-apiserver"]);
+            for (const list of others) expect(list).toEqual(["stop etcd", "stopped etcd", "start etcd"]);
+            const at = (list: StandinEvent[], action: StandinEvent["action"], pod: string): number => list.find((e) => e.action === action && e.pod === pod)!.at;
+            const apiserverGone = at(events[0], "stopped", "kube-apiserver");
+            const apiserverStarted = at(events[0], "start", "kube-apiserver");
+            for (const list of events) {
+                expect(at(list, "stop", "etcd")).toBeGreaterThan(apiserverGone);
+                expect(at(list, "start", "etcd")).toBeLessThan(apiserverStarted);
+            }
+            const firstEtcdStop = Math.min(...events.map((list) => at(list, "stop", "etcd")));
+            console.log(`${profile.layout}: kube-apiserver gone ${(firstEtcdStop - apiserverGone).toFixed(2)}s before the first etcd stop`);
+
+            // Back, and serving exactly the snapshot's view, at the bumped revision.
+            await waitApiserverReady(realized, container(apiserverNode.name), 300_000);
+            const served = await configMapsServed();
+            expect(served.names).toEqual(SERVED_IN_SNAPSHOT);
+            expect(served.resourceVersion).toBeGreaterThan(1_000_000_000);
+        }
     });
 
     test("a failure mid-way leaves every old data dir in place, says where it stopped, and pulumi up resumes from there", async () => {
