@@ -8,14 +8,13 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { OfflineStack, offlineStack, uniqueStackName } from "../support/pulumi";
+import { SECRET_SIG } from "../support/secret-marker";
 
 jest.setTimeout(10 * 60_000);
 
 const EXAMPLE_DIR = path.resolve(__dirname, "../../examples/etcd-pki");
 /** 3 members x (server + peer) + 3 clients + the CA. */
 const RESOURCES_PER_PKI = 10;
-/** Pulumi's marker of an encrypted secret value in state. */
-const SECRET_SIG = "4dabf18193072939515e22adb298388d";
 
 let tmp: string;
 let pulumiStack: OfflineStack;

@@ -11,13 +11,12 @@ import * as path from "path";
 import * as zlib from "zlib";
 
 import { listFiles, OfflineStack, offlineStack, uniqueStackName } from "../support/pulumi";
+import { SECRET_SIG } from "../support/secret-marker";
 
 jest.setTimeout(10 * 60_000);
 
 const EXAMPLE_DIR = path.resolve(__dirname, "../../examples/pki-files");
 const FILES = ["ca.pem", "ca-key.pem", "ca.csr", "etcd.pem", "etcd-key.pem", "etcd.csr"];
-/** Pulumi's marker of an encrypted secret value in state. */
-const SECRET_SIG = "4dabf18193072939515e22adb298388d";
 
 let tmp: string;
 let outDir: string;

@@ -46,6 +46,7 @@ import {
     waitApiserverReady,
 } from "../support/kubelet-standin";
 import { OfflineStack, offlineStack, uniqueStackName } from "../support/pulumi";
+import { SECRET_SIG } from "../support/secret-marker";
 
 jest.setTimeout(25 * 60_000);
 
@@ -53,8 +54,6 @@ const FIXTURE_DIR = path.resolve(__dirname, "../fixtures/e2e/migration");
 const ETCD_VERSION = "3.5.35";
 /** The plan's default snapshot path on the first node. */
 const SNAPSHOT = "/var/lib/etcd-recovery-migration/stacked-etcd.db";
-/** Pulumi's marker of an encrypted secret value in state. */
-const SECRET_SIG = "4dabf18193072939515e22adb298388d";
 const NAMESPACE = "migration-e2e";
 
 const INIT = `#!/bin/sh

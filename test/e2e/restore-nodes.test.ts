@@ -60,14 +60,13 @@ import {
     waitApiserverReady,
 } from "../support/kubelet-standin";
 import { OfflineStack, offlineStack, uniqueStackName } from "../support/pulumi";
+import { SECRET_SIG } from "../support/secret-marker";
 
 jest.setTimeout(20 * 60_000);
 
 const FIXTURE_DIR = path.resolve(__dirname, "../fixtures/e2e/restore");
 const ETCD_VERSION = "3.5.35";
 const SNAPSHOT = "/root/etcd-snapshot.db";
-/** Pulumi's marker of an encrypted secret value in state. */
-const SECRET_SIG = "4dabf18193072939515e22adb298388d";
 const STEP_TYPE = "pulumi-nodejs:dynamic/etcd-recovery:RemoteCommand";
 
 /** systemd stand-in: the etcd unit as kubespray's etcd.service (User=etcd, EnvironmentFile=/etc/etcd.env); other units only logged. */

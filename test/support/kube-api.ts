@@ -81,7 +81,8 @@ export interface KubeApi {
 const SERVICE_CLUSTER_IP_RANGE = "10.96.0.0/12";
 const FIRST_SERVICE_IP = "10.96.0.1";
 const SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local";
-const KEY = { algo: "rsa", size: 2048 } as const;
+/** Key of every test certificate. */
+export const KEY = { algo: "rsa", size: 2048 } as const;
 
 const SIGNING: CfsslConfig = {
     signing: {
@@ -99,7 +100,8 @@ interface Pair {
     keyPem: string;
 }
 
-function issue(ca: Pair, profile: string, csr: CfsslCsr): Pair {
+/** A certificate from `ca` with the test signing profiles (server, client, peer; ten years). */
+export function issue(ca: Pair, profile: string, csr: CfsslCsr): Pair {
     const { certPem, keyPem } = genCert({ caCertPem: ca.certPem, caKeyPem: ca.keyPem, config: SIGNING, profile, csr });
     return { certPem, keyPem };
 }

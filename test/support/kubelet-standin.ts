@@ -19,10 +19,9 @@ import * as crypto from "crypto";
 import * as fs from "fs";
 
 import type { ContainerFile, VolumeMount } from "../../src/docker/plan";
-import { genCert, initCa } from "../../src/pki";
-import type { CfsslConfig, CfsslCsr } from "../../src/pki/cfssl-types";
+import { initCa } from "../../src/pki";
 import type { ExecResult, RealizedPlan } from "../harness/docker";
-import { renderKubeconfig } from "./kube-api";
+import { issue, KEY, renderKubeconfig } from "./kube-api";
 import { requireTool } from "./processes";
 
 export const MANIFESTS_DIR = "/etc/kubernetes/manifests";
@@ -150,22 +149,6 @@ export function kubeApiserverManifest(address: string, etcdServers: string[]): s
         "--tls-cert-file=/etc/kubernetes/pki/apiserver.crt",
         "--tls-private-key-file=/etc/kubernetes/pki/apiserver.key",
     ]);
-}
-
-const KEY = { algo: "rsa", size: 2048 } as const;
-const SIGNING: CfsslConfig = {
-    signing: {
-        default: { expiry: "87600h" },
-        profiles: {
-            server: { expiry: "87600h", usages: ["signing", "key encipherment", "server auth"] },
-            client: { expiry: "87600h", usages: ["signing", "key encipherment", "client auth"] },
-        },
-    },
-};
-
-function issue(ca: { certPem: string; keyPem: string }, profile: string, csr: CfsslCsr): { certPem: string; keyPem: string } {
-    const { certPem, keyPem } = genCert({ caCertPem: ca.certPem, caKeyPem: ca.keyPem, config: SIGNING, profile, csr });
-    return { certPem, keyPem };
 }
 
 export interface KubeApiserverNode {

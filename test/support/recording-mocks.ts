@@ -6,8 +6,9 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 
-/** Pulumi's marker of a secret value on the wire and in state. */
-export const SECRET_SIG = "4dabf18193072939515e22adb298388d";
+import { SECRET_SIG } from "./secret-marker";
+
+export { SECRET_SIG };
 
 export interface Registered {
     type: string;

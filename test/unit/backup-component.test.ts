@@ -10,7 +10,6 @@ interface Registered {
     parent?: string;
 }
 const registered: Registered[] = [];
-const SECRET_SIG = "4dabf18193072939515e22adb298388d";
 const secretPaths = (v: any, at = ""): string[] =>
     v && typeof v === "object" ? (v[SECRET_SIG] ? [at] : Object.entries(v).flatMap(([k, x]) => secretPaths(x, at ? `${at}.${k}` : k))) : [];
 const unwrap = (v: any): any =>
@@ -30,6 +29,7 @@ pulumi.runtime.setMocks(
 );
 
 import { EtcdBackup, EtcdBackupArgs } from "../../src/backup/component";
+import { SECRET_SIG } from "../support/secret-marker";
 
 const value = <T>(output: pulumi.Output<T>): Promise<T> => new Promise((resolve) => output.apply(resolve));
 const SECRET = "sk-zz9-very-secret";

@@ -12,7 +12,6 @@ interface Registered {
 const registered: Registered[] = [];
 const isDynamic = (type: string) => type.startsWith("pulumi-nodejs:dynamic");
 /** Mocks see secret inputs in their wire form; tests look at the value. */
-const SECRET_SIG = "4dabf18193072939515e22adb298388d";
 const unwrap = (v: any): any =>
     v && typeof v === "object" ? (v[SECRET_SIG] ? unwrap(v.value) : Array.isArray(v) ? v.map(unwrap) : Object.fromEntries(Object.entries(v).map(([k, x]) => [k, unwrap(x)]))) : v;
 
@@ -42,6 +41,7 @@ pulumi.runtime.setMocks(
 
 // Imported after setMocks, as Pulumi's mock testing guide requires.
 import { EtcdCluster, EtcdPki } from "../../src";
+import { SECRET_SIG } from "../support/secret-marker";
 
 const value = <T>(output: pulumi.Output<T>): Promise<T> => new Promise((resolve) => output.apply(resolve));
 const urn = (resource: pulumi.Resource): Promise<string> => value(resource.urn);

@@ -1,8 +1,8 @@
 // RecoveryEnvironment under Pulumi mocks: the resource graph, which outputs
 // and uploads are secret, the snapshot revision, and bad input refused before
 // any child exists. Names and subnets of side-by-side environments (pure).
-import { createHash } from "crypto";
 import * as fs from "fs";
+import { writeFakeSnapshot } from "../support/fake-snapshot";
 import * as os from "os";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
@@ -44,10 +44,8 @@ const args = (extra: Partial<RecoveryEnvironmentArgs> = {}): RecoveryEnvironment
 
 beforeAll(() => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), "recovery-env-unit-"));
-    const db = Buffer.alloc(4096 * 4, 3);
-    db.writeUInt32LE(0xed0cdaed, 16);
     snapshotPath = path.join(dir, "snapshot.db");
-    fs.writeFileSync(snapshotPath, Buffer.concat([db, createHash("sha256").update(db).digest()]));
+    writeFakeSnapshot(snapshotPath);
 });
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 beforeEach(() => (registered.length = 0));

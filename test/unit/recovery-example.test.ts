@@ -1,8 +1,8 @@
 // examples/recovery/index.ts (the program the root Pulumi.yaml is meant to
 // become) under Pulumi mocks, with stack configuration as `pulumi config set`
 // writes it; and loadOriginalCluster, which reads the configured files.
-import { createHash } from "crypto";
 import * as fs from "fs";
+import { writeFakeSnapshot } from "../support/fake-snapshot";
 import * as os from "os";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
@@ -10,9 +10,7 @@ import * as pulumi from "@pulumi/pulumi";
 const PROJECT = "etcd-recovery-environment";
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "recovery-example-"));
 const snapshotPath = path.join(dir, "snapshot.db");
-const db = Buffer.alloc(4096 * 2, 1);
-db.writeUInt32LE(0xed0cdaed, 16);
-fs.writeFileSync(snapshotPath, Buffer.concat([db, createHash("sha256").update(db).digest()]));
+writeFakeSnapshot(snapshotPath, 2, 1);
 const FIXTURES = path.join(__dirname, "..", "fixtures", "recovery");
 
 const types: string[] = [];

@@ -1,7 +1,7 @@
 // The recovery environment's plan (mode single), its certificates, the
 // snapshot file check, export cleaning and the readiness diagnosis.
-import { createHash } from "crypto";
 import * as fs from "fs";
+import { fakeSnapshotContent } from "../support/fake-snapshot";
 import * as os from "os";
 import * as path from "path";
 import { InputError } from "../../src/errors";
@@ -185,9 +185,7 @@ describe("verifySnapshotFile", () => {
 
     /** A bbolt-looking database of `pages` pages followed by its SHA-256, as etcdctl snapshot save writes. */
     function snapshotFile(name: string, pages = 4): { file: string; content: Buffer } {
-        const db = Buffer.alloc(4096 * pages, 7);
-        db.writeUInt32LE(0xed0cdaed, 16);
-        const content = Buffer.concat([db, createHash("sha256").update(db).digest()]);
+        const content = fakeSnapshotContent(pages, 7);
         const file = path.join(dir, name);
         fs.writeFileSync(file, content);
         return { file, content };

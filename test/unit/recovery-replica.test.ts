@@ -1,8 +1,8 @@
 // Mode "replica": the plan (members with their original names, IPs, URLs and
 // certificates on the original subnet), the checks of the original PKI, the
 // kubeadm/RKE importers of it, and what only the Docker host can refuse.
-import { createHash } from "crypto";
 import * as fs from "fs";
+import { writeFakeSnapshot } from "../support/fake-snapshot";
 import * as os from "os";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
@@ -357,10 +357,8 @@ describe("RecoveryEnvironment, mode replica (mocks)", () => {
 
     beforeAll(() => {
         dir = fs.mkdtempSync(path.join(os.tmpdir(), "recovery-replica-unit-"));
-        const db = Buffer.alloc(4096 * 4, 3);
-        db.writeUInt32LE(0xed0cdaed, 16);
         snapshotPath = path.join(dir, "snapshot.db");
-        fs.writeFileSync(snapshotPath, Buffer.concat([db, createHash("sha256").update(db).digest()]));
+        writeFakeSnapshot(snapshotPath);
     });
     afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
     beforeEach(() => (registered.length = 0));

@@ -10,7 +10,6 @@ interface Registered {
 }
 
 const registered: Registered[] = [];
-const SECRET_SIG = "4dabf18193072939515e22adb298388d";
 const isSecretWire = (v: any): boolean => !!v && typeof v === "object" && v[SECRET_SIG] !== undefined;
 
 pulumi.runtime.setMocks(
@@ -28,6 +27,7 @@ pulumi.runtime.setMocks(
 
 import { ControlPlaneRestore, ControlPlaneRestoreArgs } from "../../src/restore";
 import { remoteCommandProvider, RemoteCommandOutputs } from "../../src/restore/remote-command";
+import { SECRET_SIG } from "../support/secret-marker";
 
 const value = <T>(output: pulumi.Output<T>): Promise<T> => new Promise((resolve) => output.apply(resolve));
 const KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nsecret-key-body\n-----END OPENSSH PRIVATE KEY-----\n";

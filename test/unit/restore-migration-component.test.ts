@@ -12,7 +12,6 @@ interface Registered {
 }
 
 const registered: Registered[] = [];
-const SECRET_SIG = "4dabf18193072939515e22adb298388d";
 const isSecretWire = (v: any): boolean => !!v && typeof v === "object" && v[SECRET_SIG] !== undefined;
 const SNAPSHOT_SHA = "5a".repeat(32);
 
@@ -34,6 +33,7 @@ import { StackedToExternalMigration, StackedToExternalMigrationArgs } from "../.
 import { migrationPlanInput } from "../../src/restore/migration-component";
 import { remoteFileProvider, RemoteFileOutputs, writeFileCommand } from "../../src/restore/remote-file";
 import { expectInputError } from "../support/restore-steps";
+import { SECRET_SIG } from "../support/secret-marker";
 
 const value = <T>(output: pulumi.Output<T>): Promise<T> => new Promise((resolve) => output.apply(resolve));
 const SSH_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nssh-key-body\n-----END OPENSSH PRIVATE KEY-----\n";
