@@ -162,7 +162,12 @@ export interface EtcdBackupPlanInput<S = string> {
      * Kubernetes version), slower by the check's time. Default true.
      */
     sidecarUpload?: boolean;
-    /** Default "gzip" (busybox `gzip -1`, compressed, hashed and uploaded in one streamed pass over the snapshot). */
+    /**
+     * "none" (default) or "gzip": busybox `gzip -1`, compressed, hashed and uploaded in one
+     * streamed pass over the snapshot. gzip shrinks Kubernetes data ~5× but keeps a core of the
+     * etcd node busy for ~20 s per GiB and makes the job ~1.9× slower; choose it when the
+     * store's space or bandwidth matters more than the CPU next to etcd.
+     */
     compression?: "gzip" | "none";
     /** Path prefix inside the store. Default "etcd-backup". */
     prefix?: string;
@@ -183,6 +188,16 @@ export interface EtcdBackupPlanInput<S = string> {
     snapshotTimeoutSeconds?: number;
     /** Per container. Default requests 50m/64Mi, limits 256Mi. */
     resources?: ResourceRequirements;
+    /**
+     * Memory limit of the `snapshot` init container (and, with a restore drill, of the container
+     * that writes the drill copy). The kernel charges the page cache of the file a container
+     * writes to that container's limit: sized to hold the snapshot, the file stays cached for
+     * `etcdutl snapshot status` and the upload. (bbolt maps it with MADV_RANDOM:
+     * from a cold cache status reads it 4 KiB at a time, 20+ s per GiB, instead of < 1 s.)
+     * etcdctl itself stays below 64 MiB; the rest is reclaimable cache. Default "3Gi" (etcd's
+     * default 2 GiB quota and headroom); not below the containers' memory limit.
+     */
+    snapshotMemoryLimit?: string;
     /** emptyDir size limit for the snapshot (and its compressed copy). Default "8Gi" (etcd's quota maximum). */
     workVolumeSizeLimit?: string;
 }
@@ -228,6 +243,25 @@ function dnsName(argument: string, value: unknown, maxLength: number): string {
         throw new InputError(argument, value, `use lower-case letters, digits and "-", at most ${maxLength} characters`);
     }
     return value;
+}
+
+const MEMORY_UNITS: Record<string, number> = { "": 1, k: 1e3, M: 1e6, G: 1e9, T: 1e12, Ki: 1024, Mi: 1024 ** 2, Gi: 1024 ** 3, Ti: 1024 ** 4 };
+
+/** Bytes of a Kubernetes memory quantity ("256Mi", "3Gi", "1G", "500000000"), or undefined when it is not one. */
+export function memoryBytes(quantity: string): number | undefined {
+    const match = /^(\d+)(|k|M|G|T|Ki|Mi|Gi|Ti)$/.exec(quantity);
+    return match ? Number(match[1]) * MEMORY_UNITS[match[2]!]! : undefined;
+}
+
+/** A memory quantity for `argument` that is not below `floor` (the other containers' limit). */
+function memoryLimitAtLeast(argument: string, value: unknown, floor: string | undefined): string {
+    const bytes = typeof value === "string" ? memoryBytes(value) : undefined;
+    if (bytes === undefined) throw new InputError(argument, value, 'give a Kubernetes memory quantity such as "3Gi"');
+    const floorBytes = floor === undefined ? undefined : memoryBytes(floor);
+    if (floorBytes !== undefined && bytes < floorBytes) {
+        throw new InputError(argument, value, `give at least the containers' memory limit (${floor}): it also holds the snapshot's page cache`);
+    }
+    return value as string;
 }
 
 function positiveInteger(argument: string, value: number | undefined, fallback: number, min = 1): number {
@@ -494,7 +528,7 @@ export function planEtcdBackup(input: EtcdBackupPlanInput<string>): EtcdBackupPl
     if (!["off", "status", "restore"].includes(restoreDrill)) throw new InputError("restoreDrill", input.restoreDrill, 'give "off", "status" or "restore"');
     const sidecarUpload = input.sidecarUpload ?? true;
     if (typeof sidecarUpload !== "boolean") throw new InputError("sidecarUpload", input.sidecarUpload, "give true (Kubernetes ≥ 1.29) or false");
-    const compression = input.compression ?? "gzip";
+    const compression = input.compression ?? "none";
     if (compression !== "gzip" && compression !== "none") throw new InputError("compression", input.compression, 'give "gzip" or "none"');
     const prefix = input.prefix ?? "etcd-backup";
     if (typeof prefix !== "string" || /(^|\/)\.\.?(\/|$)|[\s'"\\]/.test(prefix)) throw new InputError("prefix", input.prefix, "give a plain path such as etcd-backup");
@@ -523,6 +557,9 @@ export function planEtcdBackup(input: EtcdBackupPlanInput<string>): EtcdBackupPl
         requests: { cpu: "50m", memory: "64Mi", ...input.resources?.requests },
         limits: { memory: "256Mi", ...input.resources?.limits },
     };
+    const snapshotMemoryLimit = memoryLimitAtLeast("snapshotMemoryLimit", input.snapshotMemoryLimit ?? "3Gi", resources.limits.memory);
+    // For the containers that write a file etcdutl reads next (the snapshot, the drill copy): see snapshotMemoryLimit.
+    const fileWriterResources = { ...resources, limits: { ...resources.limits, memory: snapshotMemoryLimit } };
     const labels = { "app.kubernetes.io/name": "etcd-backup", "app.kubernetes.io/instance": name, "app.kubernetes.io/managed-by": "etcd-recovery" };
     const meta = (objectName: string) => ({ name: objectName, namespace, labels });
 
@@ -557,7 +594,7 @@ export function planEtcdBackup(input: EtcdBackupPlanInput<string>): EtcdBackupPl
         args,
         env: [nodeNameEnv, { name: "ETCDCTL_API", value: "3" }],
         volumeMounts: containerName === "snapshot" ? [workMount, certMount] : [workMount],
-        resources,
+        resources: containerName === "snapshot" ? fileWriterResources : resources,
         securityContext,
     });
 
@@ -588,7 +625,8 @@ export function planEtcdBackup(input: EtcdBackupPlanInput<string>): EtcdBackupPl
             ...(store.files["ca-bundle.pem"] ? [{ name: "RCLONE_CA_CERT", value: `${STORE_CONFIG_DIR}/ca-bundle.pem` }] : []),
         ],
         volumeMounts: uploadMounts,
-        resources,
+        // With a drill, "transfer" (sidecar layout) or "upload" (sequential) writes the drill copy.
+        resources: restoreDrill !== "off" && (phase === "transfer" || phase === "upload") ? fileWriterResources : resources,
         securityContext,
     });
     const podSpec = {

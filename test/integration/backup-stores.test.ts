@@ -66,7 +66,7 @@ describe("SFTP store (Debian openssh-server)", () => {
     const dir = () => path.join(sftp.storeDir, "etcd-backup", "it-prod");
 
     test("password auth: keep+1 runs keep exactly the newest 2; the newest restores and holds the data", async () => {
-        const plan = planEtcdBackup(fixture.input({ sftp: { host: "127.0.0.1", port: sftp.port, user: "backup", password: sftp.password, knownHosts: sftp.knownHosts } }, { keep: 2 }));
+        const plan = planEtcdBackup(fixture.input({ sftp: { host: "127.0.0.1", port: sftp.port, user: "backup", password: sftp.password, knownHosts: sftp.knownHosts } }, { keep: 2, compression: "gzip" }));
         const made: string[] = [];
         for (let i = 0; i < 3; i++) {
             await fixture.etcd.etcdctl(["put", "/registry/configmaps/default/run", `sftp-${i}`]);
@@ -147,7 +147,7 @@ describe("client-side encryption (rclone crypt) on S3", () => {
         const plan = planEtcdBackup(
             fixture.input(
                 { s3: { endpoint: s3.endpoint, bucket: s3.bucket, accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey } },
-                { prefix: "encrypted", encryption: { password, salt } },
+                { prefix: "encrypted", compression: "gzip", encryption: { password, salt } },
             ),
         );
         expect(plan.storeUrlPattern).toMatch(/\.db\.gz\.bin$/);
@@ -214,7 +214,7 @@ describe("restore drill and retention tiers (hostPath store)", () => {
         const old = fakeBackups(storeDir, 24);
         const policy = { keep: 2, daily: 4, weekly: 3 };
         const plan = planEtcdBackup(
-            fixture.input({ hostPath: { path: HOST_STORE_PATH } }, { restoreDrill: "restore", keep: policy.keep, keepDaily: policy.daily, keepWeekly: policy.weekly }),
+            fixture.input({ hostPath: { path: HOST_STORE_PATH } }, { restoreDrill: "restore", compression: "gzip", keep: policy.keep, keepDaily: policy.daily, keepWeekly: policy.weekly }),
         );
         const pod = (plan.cronJob as any).spec.jobTemplate.spec.template.spec;
         expect(pod.initContainers.map((c: any) => c.name)).toEqual(["snapshot", "transfer", "verify", "await-transfer", "drill-status", "drill-restore"]);

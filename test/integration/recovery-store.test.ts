@@ -79,10 +79,10 @@ beforeAll(async () => {
     fixture = new BackupFixture("it-recovery-store", workDir);
     await fixture.startEtcd("172.31.224.0/24");
     s3 = await fixture.startMinio("etcd-backups");
-    made.s3Old = await backup("from-backup-1", s3Store());
-    made.s3New = await backup("from-backup-2", s3Store());
+    made.s3Old = await backup("from-backup-1", s3Store(), { compression: "gzip" });
+    made.s3New = await backup("from-backup-2", s3Store(), { compression: "gzip" });
     made.plain = await backup("plain-on-node", { hostPath: { path: HOST_STORE_PATH } }, { prefix: "plain", compression: "none" });
-    made.crypt = await backup("crypt-on-node", { hostPath: { path: HOST_STORE_PATH } }, { prefix: "crypt", encryption: { password: "crypt-pw-7f1e", salt: "crypt-salt-c20a" } });
+    made.crypt = await backup("crypt-on-node", { hostPath: { path: HOST_STORE_PATH } }, { prefix: "crypt", compression: "gzip", encryption: { password: "crypt-pw-7f1e", salt: "crypt-salt-c20a" } });
 }, 400_000);
 
 afterAll(async () => {

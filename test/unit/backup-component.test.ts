@@ -51,7 +51,7 @@ describe("EtcdBackup", () => {
         const backup = new EtcdBackup("nightly", args({ namespace: "etcd-backup", createNamespace: true }));
         expect(await value(backup.cronJobName)).toBe("nightly");
         expect(await value(backup.runNowCommand)).toBe("kubectl create job --from=cronjob/nightly nightly-manual -n etcd-backup");
-        expect(await value(backup.storeUrlPattern)).toBe("s3://etcd-backups/etcd-backup/prod/etcd-snapshot-<UTC timestamp>-rev<revision>.db.gz");
+        expect(await value(backup.storeUrlPattern)).toBe("s3://etcd-backups/etcd-backup/prod/etcd-snapshot-<UTC timestamp>-rev<revision>.db");
         expect(await value(backup.cronJob.urn)).toBe("urn:pulumi:test::etcd-recovery::etcd-recovery:index:EtcdBackup$kubernetes:batch/v1:CronJob::nightly-cronjob");
         await settle();
         // Registration order depends on when each Output resolves; the set is what matters.
@@ -82,7 +82,7 @@ describe("EtcdBackup", () => {
 
     test("encryption password and salt (Pulumi secrets) only in the store Secret, obscured in rclone.conf", async () => {
         const backup = new EtcdBackup("enc", args({ encryption: { password: pulumi.secret("crypt-pw-zz9"), salt: pulumi.secret("crypt-salt-zz9") } }));
-        expect(await value(backup.storeUrlPattern)).toMatch(/\.db\.gz\.bin$/);
+        expect(await value(backup.storeUrlPattern)).toMatch(/\.db\.bin$/);
         await settle();
         const secret = registered.find((r) => r.type === "kubernetes:core/v1:Secret")!;
         expect(secret.secretPaths).toEqual(["stringData"]);

@@ -30,10 +30,18 @@ describe("planEtcdBackup", () => {
         expect(spec.jobTemplate.spec).toMatchObject({ backoffLimit: 1, activeDeadlineSeconds: 1800 });
         const pod = podOf(plan);
         expect(pod).toMatchObject({ restartPolicy: "Never", hostNetwork: true, dnsPolicy: "ClusterFirstWithHostNet", serviceAccountName: "etcd-backup", automountServiceAccountToken: false });
-        for (const c of [...pod.initContainers, ...pod.containers]) expect(c.resources).toEqual({ requests: { cpu: "50m", memory: "64Mi" }, limits: { memory: "256Mi" } });
+        const [snapshot, ...others] = [...pod.initContainers, ...pod.containers];
+        for (const c of others) expect(c.resources).toEqual({ requests: { cpu: "50m", memory: "64Mi" }, limits: { memory: "256Mi" } });
+        // The snapshot container's limit holds the snapshot's page cache for the check and the upload.
+        expect(snapshot.name).toBe("snapshot");
+        expect(snapshot.resources).toEqual({ requests: { cpu: "50m", memory: "64Mi" }, limits: { memory: "3Gi" } });
         expect(plan.objects.map((o) => o.kind)).toEqual(["ServiceAccount", "Secret", "ConfigMap", "CronJob"]);
         expect(plan.runNowCommand).toBe("kubectl create job --from=cronjob/etcd-backup etcd-backup-manual -n kube-system");
-        expect(plan.storeUrlPattern).toBe("s3://etcd-backups/etcd-backup/prod/etcd-snapshot-<UTC timestamp>-rev<revision>.db.gz");
+        expect(plan.storeUrlPattern).toBe("s3://etcd-backups/etcd-backup/prod/etcd-snapshot-<UTC timestamp>-rev<revision>.db");
+        expect(plan.scriptConfigMap.data["backup.sh"]).toContain("COMPRESSION='none'");
+        const gzip = planEtcdBackup(base({ compression: "gzip" }));
+        expect(gzip.storeUrlPattern).toBe("s3://etcd-backups/etcd-backup/prod/etcd-snapshot-<UTC timestamp>-rev<revision>.db.gz");
+        expect(gzip.scriptConfigMap.data["backup.sh"]).toContain("COMPRESSION='gzip'");
     });
 
     test("pod: etcdctl in exec form, the rclone uploader as a native sidecar beside etcdutl (exec form), then the sealing container", () => {
@@ -111,7 +119,7 @@ describe("planEtcdBackup", () => {
         expect(conf).toMatch(/^\[store\]\ntype = sftp\nhost = 10.0.0.9\nport = 1022\nuser = backup\npass = [A-Za-z0-9_-]+\nknown_hosts_file = \/etc\/etcd-backup\/store\/known_hosts\nshell_type = none\n$/);
         expect(conf).not.toContain("pw-zz9");
         expect(JSON.stringify(password.objects)).not.toContain("pw-zz9");
-        expect(password.storeUrlPattern).toBe("sftp://backup@10.0.0.9:1022/srv/etcd/etcd-backup/prod/etcd-snapshot-<UTC timestamp>-rev<revision>.db.gz");
+        expect(password.storeUrlPattern).toBe("sftp://backup@10.0.0.9:1022/srv/etcd/etcd-backup/prod/etcd-snapshot-<UTC timestamp>-rev<revision>.db");
         const key = planEtcdBackup(base({ storage: { sftp: { host: "h", user: "u", privateKey: "-----BEGIN OPENSSH PRIVATE KEY-----\nk\n-----END OPENSSH PRIVATE KEY-----", knownHosts: "h ssh-ed25519 AAAA" } } }));
         expect(key.storeSecret.stringData["ssh-key"]).toContain("OPENSSH PRIVATE KEY");
         expect(key.storeSecret.stringData["rclone.conf"]).toContain("key_file = /etc/etcd-backup/store/ssh-key");
@@ -136,7 +144,7 @@ describe("planEtcdBackup", () => {
         expect(JSON.stringify(plan.objects)).not.toContain("enc-pw-zz9");
         expect(plan.scriptConfigMap.data["backup.sh"]).toContain("REMOTE_DIR='crypt:nightly/prod'");
         expect(plan.scriptConfigMap.data["backup.sh"]).toContain("ENCRYPTED='true'");
-        expect(plan.storeUrlPattern).toBe("s3://etcd-backups/nightly/prod/etcd-snapshot-<UTC timestamp>-rev<revision>.db.gz.bin");
+        expect(plan.storeUrlPattern).toBe("s3://etcd-backups/nightly/prod/etcd-snapshot-<UTC timestamp>-rev<revision>.db.bin");
         // Every store: SFTP (relative and absolute base), hostPath.
         const sftp = (path?: string) => planEtcdBackup(base({ encryption: { password: "p" }, storage: { sftp: { host: "h", user: "u", password: "x", knownHosts: "h k", path } } }));
         expect(sftp().storeSecret.stringData["rclone.conf"]).toContain("remote = store:\n");
@@ -184,6 +192,21 @@ describe("planEtcdBackup", () => {
         expect(() => planEtcdBackup(base({ sidecarUpload: "yes" as any }))).toThrow(/sidecarUpload/);
     });
 
+    test("snapshotMemoryLimit sets the snapshot container's limit only; resources set the rest", () => {
+        const pod = podOf(planEtcdBackup(base({ snapshotMemoryLimit: "9Gi", resources: { limits: { memory: "512Mi", cpu: "1" } } })));
+        const byName = new Map([...pod.initContainers, ...pod.containers].map((c: any) => [c.name, c.resources.limits]));
+        expect(byName.get("snapshot")).toEqual({ memory: "9Gi", cpu: "1" });
+        expect(byName.get("verify")).toEqual({ memory: "512Mi", cpu: "1" });
+        expect(byName.get("transfer")).toEqual({ memory: "512Mi", cpu: "1" });
+        // With a drill, the container that writes the drill copy (read next by etcdutl) gets it too.
+        const limits = (overrides: Partial<EtcdBackupPlanInput>) => {
+            const pod = podOf(planEtcdBackup(base({ restoreDrill: "status", ...overrides })));
+            return Object.fromEntries([...pod.initContainers, ...pod.containers].map((c: any) => [c.name, c.resources.limits.memory]));
+        };
+        expect(limits({})).toEqual({ snapshot: "3Gi", transfer: "3Gi", verify: "256Mi", "await-transfer": "256Mi", "drill-status": "256Mi", finalize: "256Mi" });
+        expect(limits({ sidecarUpload: false })).toEqual({ snapshot: "3Gi", verify: "256Mi", upload: "3Gi", "drill-status": "256Mi", finalize: "256Mi" });
+    });
+
     test("retention tiers reach the script", () => {
         const script = planEtcdBackup(base({ keep: 3, keepDaily: 7, keepWeekly: 4 })).scriptConfigMap.data["backup.sh"]!;
         expect(script).toContain("KEEP='3'\nKEEP_DAILY='7'\nKEEP_WEEKLY='4'\n");
@@ -215,6 +238,8 @@ describe("planEtcdBackup", () => {
         ["unknown preset", { certificates: { preset: "k3s" as any } }, /^certificates.preset: "k3s"/],
         ["keepDaily negative", { keepDaily: -1 }, /^keepDaily: -1 — give an integer >= 0/],
         ["keepWeekly fraction", { keepWeekly: 1.5 }, /^keepWeekly: 1.5 — give an integer >= 0/],
+        ["snapshotMemoryLimit not a quantity", { snapshotMemoryLimit: "3 GiB" }, /^snapshotMemoryLimit: "3 GiB" — give a Kubernetes memory quantity such as "3Gi"/],
+        ["snapshotMemoryLimit below the containers' limit", { snapshotMemoryLimit: "128Mi" }, /^snapshotMemoryLimit: "128Mi" — give at least the containers' memory limit \(256Mi\)/],
         ["unknown drill", { restoreDrill: "full" as any }, /^restoreDrill: "full" — give "off", "status" or "restore"/],
         ["encryption without password", { encryption: {} as any }, /^encryption.password: missing — give the credential/],
         ["encryption password with a newline", { encryption: { password: "a\nb" } }, /^encryption.password: "<hidden>" — must be a single line/],
