@@ -195,7 +195,7 @@ export interface EtcdBackupPlanInput<S = string> {
      * `etcdutl snapshot status` and the upload. (bbolt maps it with MADV_RANDOM:
      * from a cold cache status reads it 4 KiB at a time, 20+ s per GiB, instead of < 1 s.)
      * etcdctl itself stays below 64 MiB; the rest is reclaimable cache. Default "3Gi" (etcd's
-     * default 2 GiB quota and headroom); not below the containers' memory limit.
+     * default 2 GiB quota and headroom) or the containers' memory limit if larger; not below it.
      */
     snapshotMemoryLimit?: string;
     /** emptyDir size limit for the snapshot (and its compressed copy). Default "8Gi" (etcd's quota maximum). */
@@ -251,6 +251,14 @@ const MEMORY_UNITS: Record<string, number> = { "": 1, k: 1e3, M: 1e6, G: 1e9, T:
 export function memoryBytes(quantity: string): number | undefined {
     const match = /^(\d+)(|k|M|G|T|Ki|Mi|Gi|Ti)$/.exec(quantity);
     return match ? Number(match[1]) * MEMORY_UNITS[match[2]!]! : undefined;
+}
+
+/** Default snapshotMemoryLimit: etcd's default 2 GiB quota with headroom. */
+const DEFAULT_SNAPSHOT_MEMORY_LIMIT = "3Gi";
+
+/** The larger of two memory quantities (`a` when `b` is missing or not a quantity). */
+function largerMemory(a: string, b: string | undefined): string {
+    return b !== undefined && (memoryBytes(b) ?? 0) > memoryBytes(a)! ? b : a;
 }
 
 /** A memory quantity for `argument` that is not below `floor` (the other containers' limit). */
@@ -557,7 +565,7 @@ export function planEtcdBackup(input: EtcdBackupPlanInput<string>): EtcdBackupPl
         requests: { cpu: "50m", memory: "64Mi", ...input.resources?.requests },
         limits: { memory: "256Mi", ...input.resources?.limits },
     };
-    const snapshotMemoryLimit = memoryLimitAtLeast("snapshotMemoryLimit", input.snapshotMemoryLimit ?? "3Gi", resources.limits.memory);
+    const snapshotMemoryLimit = memoryLimitAtLeast("snapshotMemoryLimit", input.snapshotMemoryLimit ?? largerMemory(DEFAULT_SNAPSHOT_MEMORY_LIMIT, resources.limits.memory), resources.limits.memory);
     // For the containers that write a file etcdutl reads next (the snapshot, the drill copy): see snapshotMemoryLimit.
     const fileWriterResources = { ...resources, limits: { ...resources.limits, memory: snapshotMemoryLimit } };
     const labels = { "app.kubernetes.io/name": "etcd-backup", "app.kubernetes.io/instance": name, "app.kubernetes.io/managed-by": "etcd-recovery" };

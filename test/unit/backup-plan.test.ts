@@ -198,6 +198,10 @@ describe("planEtcdBackup", () => {
         expect(byName.get("snapshot")).toEqual({ memory: "9Gi", cpu: "1" });
         expect(byName.get("verify")).toEqual({ memory: "512Mi", cpu: "1" });
         expect(byName.get("transfer")).toEqual({ memory: "512Mi", cpu: "1" });
+        // Unset, it is 3Gi or the containers' limit when that is larger.
+        const snapshotLimit = (memory: string) => podOf(planEtcdBackup(base({ resources: { limits: { memory } } }))).initContainers[0].resources.limits.memory;
+        expect(snapshotLimit("1Gi")).toBe("3Gi");
+        expect(snapshotLimit("4Gi")).toBe("4Gi");
         // With a drill, the container that writes the drill copy (read next by etcdutl) gets it too.
         const limits = (overrides: Partial<EtcdBackupPlanInput>) => {
             const pod = podOf(planEtcdBackup(base({ restoreDrill: "status", ...overrides })));
