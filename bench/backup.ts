@@ -387,8 +387,12 @@ async function podBackup(plan: EtcdBackupPlan, etcd: BigEtcd, runId: string): Pr
 function printPod(name: string, what: string, figures: PodFigures, rawMs: number, judgedRatio?: number): void {
     const ratio = judgedRatio ?? figures.durationMs / rawMs;
     const verdict = (ok: boolean) => (ok ? "met" : "NOT MET");
-    const how = judgedRatio === undefined ? "" : ` (median of the rounds' ratios; this run ${(figures.durationMs / rawMs).toFixed(2)}× the median raw)`;
-    console.log(`${pad(`backup.pod.${name}`)} ${seconds(figures.durationMs)} = ${ratio.toFixed(2)}× raw${how}  (target ≤ ${TIME_TARGET_RATIO}×: ${verdict(ratio <= TIME_TARGET_RATIO)})  [${what}; object ${gib(figures.objectBytes)}]`);
+    // The target is judged on the default pod only; the other runs show what their options cost.
+    const judged =
+        judgedRatio === undefined
+            ? "the median raw  (not judged: an option's cost)"
+            : `raw (median of the rounds' ratios; this run ${(figures.durationMs / rawMs).toFixed(2)}× the median raw)  (target ≤ ${TIME_TARGET_RATIO}×: ${verdict(ratio <= TIME_TARGET_RATIO)})`;
+    console.log(`${pad(`backup.pod.${name}`)} ${seconds(figures.durationMs)} = ${ratio.toFixed(2)}× ${judged}  [${what}; object ${gib(figures.objectBytes)}]`);
     console.log(`${pad(`backup.pod.${name}.containers`)} ${figures.containers.map((c) => `${c.name} ${seconds(c.ms)}`).join(", ")}`);
     console.log(`${pad(`backup.pod.${name}.uploader-steps`)} ${figures.uploadSteps.map((s) => `${s.step} ${seconds(s.ms)}`).join(", ")}  (log times, 1 s resolution)`);
     const peak = figures.memory.reduce((a, b) => (b.peakRss > a.peakRss ? b : a));
