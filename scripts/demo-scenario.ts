@@ -291,7 +291,7 @@ export interface StoredBackup {
     storeDir: string;
     /** The backup's directory in the store. */
     directory: string;
-    /** Object name, e.g. etcd-snapshot-20260101T020000Z-rev123.db.gz. */
+    /** Object name, e.g. etcd-snapshot-20260101T020000Z-rev123.db (.db.gz with compression "gzip"). */
     object: string;
     files: string[];
     podDurationMs: number;

@@ -56,8 +56,8 @@ function listening(port: number): Promise<boolean> {
 describe("seed 000 end to end, mode single: backup pod → incident → RecoveryEnvironment → diff → export → production", () => {
     test("the backup came from the EtcdBackup pod: object, .sha256 sidecar and metadata in the hostPath store", () => {
         const { backup, snapshot } = scenario.result;
-        expect(backup.object).toMatch(/^etcd-snapshot-\d{8}T\d{6}Z-rev\d+\.db\.gz$/);
-        const base = backup.object.replace(/\.db\.gz$/, "");
+        expect(backup.object).toMatch(/^etcd-snapshot-\d{8}T\d{6}Z-rev\d+\.db$/); // compression "none", the default
+        const base = backup.object.replace(/\.db$/, "");
         expect(backup.files).toEqual([`${base}.json`, backup.object, `${backup.object}.sha256`].sort());
         expect(snapshot.objectSha256).toBe(createHash("sha256").update(fs.readFileSync(path.join(backup.directory, backup.object))).digest("hex"));
         expect(fs.readFileSync(path.join(backup.directory, `${backup.object}.sha256`), "utf8")).toBe(`${snapshot.objectSha256}  ${backup.object}\n`);
