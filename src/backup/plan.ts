@@ -169,7 +169,7 @@ export interface EtcdBackupPlanInput<S = string> {
     /**
      * "none" (default) or "gzip": busybox `gzip -1`, compressed, hashed and uploaded in one
      * streamed pass over the snapshot. gzip shrinks Kubernetes data ~5× but keeps a core of the
-     * etcd node busy for ~20 s per GiB and makes the job ~1.9× slower; choose it when the
+     * etcd node busy for ~20 s per GiB and makes the job ~1.8× slower; choose it when the
      * store's space or bandwidth matters more than the CPU next to etcd.
      */
     compression?: "gzip" | "none";
