@@ -8,7 +8,7 @@ import * as os from "os";
 import * as path from "path";
 import { dockerAvailable, removeByLabel } from "../harness/docker";
 import { UPLOADER_IMAGE, requireImages } from "../support/images";
-import { K8sPodSpec, PodRun, runPod } from "../support/pod-to-docker";
+import { K8sPodSpec, PodRun, expectPodFailed, runPod } from "../support/pod-to-docker";
 
 jest.setTimeout(120_000);
 
@@ -92,8 +92,7 @@ test("an init container failing after a sidecar fails the pod there; the contain
         initContainers: [sidecar(0), sh("check", `until [ "$(grep -c side-start /w/order)" -ge 2 ]; do sleep 0.1; done; echo check-fails >> /w/order; exit 4`)],
         containers: [sh("main", "echo main-done >> /w/order")],
     });
-    expect(result.succeeded).toBe(false);
-    if (result.succeeded) return;
+    expectPodFailed(result);
     expect(result.failedContainer).toBe("check");
     expect(result.exitCode).toBe(4);
     expect(order).not.toContain("main-done");

@@ -14,17 +14,11 @@ import { EtcdClusterPlanInput } from "../../src/etcd/plan";
 import { RealizedPlan, dockerAvailable, realizePlan, removeByLabel } from "../harness/docker";
 import { run } from "../harness/exec";
 import { ETCD_35_IMAGE, UPLOADER_IMAGE, requireImages } from "../support/images";
-import { K8sPodSpec, PodRun, runPod } from "../support/pod-to-docker";
-import { ManagedProcess, freePorts, requireTool, startProcess, waitFor } from "../support/processes";
-import { restoreAndRead } from "../support/backup-fixture";
+import { K8sPodSpec, PodRun, expectPodFailed, runPod } from "../support/pod-to-docker";
+import { ManagedProcess, freePorts, startProcess, waitFor } from "../support/processes";
+import { BIN, expectSucceeded, reportedObject, restoreAndRead, snapshotStatus } from "../support/backup-fixture";
 
 const RUN_PREFIX = "it-backup";
-const BIN = {
-    etcd: requireTool("etcd"),
-    etcdctl: requireTool("etcdctl"),
-    etcdutl: requireTool("etcdutl"),
-    minio: requireTool("minio"),
-};
 
 let workDir: string;
 let etcd: RealizedPlan;
@@ -80,21 +74,18 @@ async function runBackup(plan: EtcdBackupPlan, storeDir?: string): Promise<PodRu
     return result;
 }
 
-function expectSucceeded(result: PodRun): asserts result is Extract<PodRun, { succeeded: true }> {
-    if (!result.succeeded) throw new Error(`backup pod failed in ${result.failedContainer} (exit ${result.exitCode}):\n${result.output}`);
+/** Fault injection: an init container (uploader image) that cuts the saved snapshot to 8 KiB, once `afterFile` (in the work volume) exists. */
+function truncateSnapshot(name: string, afterFile?: string): Record<string, unknown> {
+    const wait = afterFile ? `until [ -e ${afterFile} ]; do sleep 0.2; done && ` : "";
+    return {
+        name,
+        image: UPLOADER_IMAGE,
+        command: ["/bin/sh", "-c", `cd /var/lib/etcd-backup && ${wait}head -c 8192 snapshot.db > t && mv t snapshot.db`],
+        volumeMounts: [{ name: "work", mountPath: "/var/lib/etcd-backup" }],
+    };
 }
 
-/** The object name the run reports in its step=done line. */
-function reportedObject(result: Extract<PodRun, { succeeded: true }>): string {
-    const done = /step=done object=(\S+)/.exec(result.logs.upload ?? "");
-    if (!done) throw new Error(`no step=done line in:\n${result.logs.upload}`);
-    return path.posix.basename(done[1]!);
-}
 
-
-async function snapshotStatus(file: string): Promise<{ revision: number; totalKey: number }> {
-    return JSON.parse((await run(BIN.etcdutl, ["snapshot", "status", file, "-w", "json"])).stdout);
-}
 
 beforeAll(async () => {
     await dockerAvailable();
@@ -247,8 +238,7 @@ describe("EtcdBackup pod on real etcd 3.5, in Docker", () => {
             baseInput({ s3: { endpoint: s3.endpoint, bucket: s3.bucket, accessKeyId: s3.accessKeyId, secretAccessKey: "wrong-secret-0123456789" } }, { keep: 1, compression: "none", prefix: "nightly" }),
         );
         const result = await runBackup(plan);
-        expect(result.succeeded).toBe(false);
-        if (result.succeeded) return;
+        expectPodFailed(result);
         expect(result.failedContainer).toBe("upload");
         expect(result.output).toMatch(/step=upload error="upload of etcd-snapshot-\S+ to s3:\/\/etcd-backups\/nightly\/it-prod failed"/);
         expect(result.output).not.toContain("wrong-secret-0123456789");
@@ -263,8 +253,7 @@ describe("EtcdBackup pod on real etcd 3.5, in Docker", () => {
         );
         const started = Date.now();
         const result = await runBackup(plan, storeDir);
-        expect(result.succeeded).toBe(false);
-        if (result.succeeded) return;
+        expectPodFailed(result);
         expect(result.failedContainer).toBe("upload");
         expect(result.output).toMatch(/step=upload error=/);
         expect(result.output).not.toMatch(/step=retention/);
@@ -277,8 +266,7 @@ describe("EtcdBackup pod on real etcd 3.5, in Docker", () => {
         const [closedPort] = await freePorts(1);
         const plan = planEtcdBackup(baseInput({ hostPath: { path: "/var/backups/etcd" } }, { endpoints: [`https://127.0.0.1:${closedPort}`], snapshotTimeoutSeconds: 10 }));
         const result = await runBackup(plan, storeDir);
-        expect(result.succeeded).toBe(false);
-        if (result.succeeded) return;
+        expectPodFailed(result);
         expect(result.failedContainer).toBe("snapshot");
         // etcdctl 3.5 does not fail on a refused dial: it gives up at --command-timeout.
         expect(result.output).toMatch(/connection refused[\s\S]*context deadline exceeded/);
@@ -302,15 +290,9 @@ describe("EtcdBackup pod on real etcd 3.5, in Docker", () => {
         // Fault injection: one extra init container (uploader image) cuts the saved snapshot short
         // right after the real snapshot, before the sidecar and the real verify container.
         const pod = (plan.cronJob as any).spec.jobTemplate.spec.template.spec;
-        pod.initContainers.splice(1, 0, {
-            name: "truncate",
-            image: UPLOADER_IMAGE,
-            command: ["/bin/sh", "-c", "head -c 8192 /var/lib/etcd-backup/snapshot.db > /var/lib/etcd-backup/t && mv /var/lib/etcd-backup/t /var/lib/etcd-backup/snapshot.db"],
-            volumeMounts: [{ name: "work", mountPath: "/var/lib/etcd-backup" }],
-        });
+        pod.initContainers.splice(1, 0, truncateSnapshot("truncate"));
         const result = await runBackup(plan, storeDir);
-        expect(result.succeeded).toBe(false);
-        if (result.succeeded) return;
+        expectPodFailed(result);
         expect(result.failedContainer).toBe("verify");
         if (!sidecarUpload) expect(fs.readdirSync(dir).sort()).toEqual(before); // nothing uploaded at all
         expect(fs.readdirSync(dir).filter((f) => f.endsWith(".sha256"))).toEqual(before.filter((f) => f.endsWith(".sha256")));
@@ -324,15 +306,9 @@ describe("EtcdBackup pod on real etcd 3.5, in Docker", () => {
         // back the good snapshot, the local file is damaged, so the check that gates sealing fails.
         const pod = (plan.cronJob as any).spec.jobTemplate.spec.template.spec;
         expect(pod.initContainers.map((c: any) => c.name)).toEqual(["snapshot", "transfer", "verify"]);
-        pod.initContainers.splice(2, 0, {
-            name: "damage-after-upload",
-            image: UPLOADER_IMAGE,
-            command: ["/bin/sh", "-c", "cd /var/lib/etcd-backup && until [ -e backup-state.env ]; do sleep 0.2; done && head -c 8192 snapshot.db > t && mv t snapshot.db"],
-            volumeMounts: [{ name: "work", mountPath: "/var/lib/etcd-backup" }],
-        });
+        pod.initContainers.splice(2, 0, truncateSnapshot("damage-after-upload", "backup-state.env"));
         const result = await runBackup(plan, storeDir);
-        expect(result.succeeded).toBe(false);
-        if (result.succeeded) return;
+        expectPodFailed(result);
         expect(result.failedContainer).toBe("verify");
         const after = fs.readdirSync(dir).sort();
         const added = after.filter((f) => !before.includes(f));

@@ -15,7 +15,7 @@ import { rcloneObscure } from "../../src/backup/rclone";
 import { dockerAvailable } from "../harness/docker";
 import { run } from "../harness/exec";
 import { ETCD_35_IMAGE, SSHD_IMAGE, UPLOADER_IMAGE, requireImages } from "../support/images";
-import { PodRun } from "../support/pod-to-docker";
+import { PodRun, expectPodFailed } from "../support/pod-to-docker";
 import { BIN, BackupFixture, HOST_STORE_PATH, SftpServer, expectSucceeded, hostRclone, reportedObject, restoreAndRead, snapshotStatus } from "../support/backup-fixture";
 
 jest.setTimeout(120_000);
@@ -129,8 +129,7 @@ describe("SFTP store (Debian openssh-server)", () => {
         expect(before).toHaveLength(6);
         const plan = planEtcdBackup(fixture.input({ sftp: { host: "127.0.0.1", port: sftp.port, user: "backup", password: sftp.password, knownHosts: sftp.wrongKnownHosts } }, { keep: 1 }));
         const result = await fixture.runBackup(plan);
-        expect(result.succeeded).toBe(false);
-        if (result.succeeded) return;
+        expectPodFailed(result);
         expect(result.failedContainer).toBe("upload");
         expect(result.output).toMatch(/step=upload error="upload of etcd-snapshot-\S+ to sftp:\/\/backup@127\.0\.0\.1:\d+\/etcd-backup\/it-prod failed"/);
         expect(result.output).toMatch(/knownhosts: key mismatch/);
@@ -256,8 +255,7 @@ describe("restore drill and retention tiers (hostPath store)", () => {
                 });
             },
         });
-        expect(result.succeeded).toBe(false);
-        if (result.succeeded) return;
+        expectPodFailed(result);
         expect(result.failedContainer).toBe("drill-status");
         const after = files(path.join(storeDir, "etcd-backup", "it-prod"));
         // Old backups untouched; the new object is there but unsealed, so it never counts as good.

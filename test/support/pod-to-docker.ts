@@ -182,6 +182,11 @@ export type PodRun =
     | { succeeded: true; live: RealizedPlan; logs: Record<string, string>; plan: DockerPlan; durationMs: number }
     | { succeeded: false; failedContainer: string; exitCode: number; output: string; plan: DockerPlan; durationMs: number };
 
+/** Fails the test unless the pod failed; narrows the run to its failure fields. */
+export function expectPodFailed(result: PodRun): asserts result is Extract<PodRun, { succeeded: false }> {
+    if (result.succeeded) throw new Error(`expected the pod to fail, but every container succeeded; logs:\n${JSON.stringify(result.logs, null, 1)}`);
+}
+
 /**
  * Runs the pod to completion. A successful run keeps its containers (for
  * logs and inspect) until `live.destroy()`; a failed run is cleaned up by
