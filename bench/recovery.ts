@@ -30,6 +30,7 @@ import {
     recoveryKubeconfig,
     validateOriginalCluster,
     verifySnapshotFile,
+    verifySnapshotFileSync,
     waitForRecoveryApi,
 } from "../src/recovery";
 import { fetchSnapshotFromStore } from "../src/recovery/store";
@@ -152,7 +153,7 @@ async function measureFloor(original: OriginalCluster, snapshotPath: string, rou
     const name = `bench-floor-${round}`;
     const addresses = recoveryAddresses(FLOOR_SUBNET);
     const pki = issueRecoveryPki(name, addresses, original);
-    const env = planRecoveryEnvironment({ name, original, snapshotPath, subnet: FLOOR_SUBNET, etcdImage: ETCD_35_IMAGE, kubeApiserverImage: KUBE_APISERVER_IMAGE }, pki.files);
+    const env = planRecoveryEnvironment({ name, original, snapshotPath, snapshotSha256: verifySnapshotFileSync(snapshotPath).sha256, subnet: FLOOR_SUBNET, etcdImage: ETCD_35_IMAGE, kubeApiserverImage: KUBE_APISERVER_IMAGE }, pki.files);
     const plan = {
         ...env.plan,
         containers: env.plan.containers
@@ -175,10 +176,10 @@ async function measureOurs(original: OriginalCluster, snapshotPath: string, roun
     const name = `bench-ours-${round}`;
     const wanted = objectName(Math.floor(OBJECTS / 2));
     const clock = stepper();
-    await clock.step("verifySnapshotFile", () => verifySnapshotFile(snapshotPath));
+    const { sha256: snapshotSha256 } = await clock.step("verifySnapshotFile", () => verifySnapshotFile(snapshotPath));
     const addresses = recoveryAddresses(OURS_SUBNET);
     const pki = await clock.step("issueRecoveryPki", () => issueRecoveryPki(name, addresses, original));
-    const env = planRecoveryEnvironment({ name, original, snapshotPath, subnet: OURS_SUBNET, etcdImage: ETCD_35_IMAGE, kubeApiserverImage: KUBE_APISERVER_IMAGE }, pki.files);
+    const env = planRecoveryEnvironment({ name, original, snapshotPath, snapshotSha256, subnet: OURS_SUBNET, etcdImage: ETCD_35_IMAGE, kubeApiserverImage: KUBE_APISERVER_IMAGE }, pki.files);
     // waitHealthy false: the component (mustRun, no health wait) does not wait for etcd either; kube-apiserver retries it.
     const live = await clock.step("realize: check, restore, start etcd, kube-apiserver", () => realizePlan(env.plan, { runId: RUN_ID, waitHealthy: false, timeoutMs: 300_000 }));
     realized.push(live);

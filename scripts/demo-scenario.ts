@@ -410,11 +410,11 @@ export async function bringUpRecovery(opts: { stack: string; original: OriginalC
     const naming = deriveRecoveryNaming(opts.stack, "recovery");
     assertUsableBridgeSubnet(naming.subnet);
     assertSubnetAvoidsOriginal(naming.subnet, opts.original);
-    await verifySnapshotFile(opts.snapshotPath);
+    const { sha256: snapshotSha256 } = await verifySnapshotFile(opts.snapshotPath);
     const addresses = recoveryAddresses(naming.subnet);
     const pki = issueRecoveryPki(naming.name, addresses, opts.original);
     const env = planRecoveryEnvironment(
-        { name: naming.name, original: opts.original, snapshotPath: opts.snapshotPath, subnet: naming.subnet, etcdImage: ETCD_35_IMAGE, kubeApiserverImage: KUBE_APISERVER_IMAGE },
+        { name: naming.name, original: opts.original, snapshotPath: opts.snapshotPath, snapshotSha256, subnet: naming.subnet, etcdImage: ETCD_35_IMAGE, kubeApiserverImage: KUBE_APISERVER_IMAGE },
         pki.files,
     );
     const hostGuard = hostGuardCommands(naming.name, naming.subnet);

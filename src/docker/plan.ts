@@ -85,6 +85,12 @@ export interface ContainerSpec<C = string> {
      * the containers that list them in `after` are started.
      */
     runToCompletion?: boolean;
+    /**
+     * A one-shot whose work is for the first deployment only (seeding a member's
+     * data dir): later changes to it are ignored instead of replacing it, since
+     * running it again on a data dir in use could only fail.
+     */
+    firstRunOnly?: boolean;
     /** Names of containers of the same plan that must be started (or completed) first. */
     after?: string[];
     restart?: "no" | "unless-stopped" | "always" | "on-failure";

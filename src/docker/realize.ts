@@ -3,6 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { createHash } from "crypto";
 import * as fs from "fs";
 import { InputError } from "../errors";
+import { ONE_SHOTS_SUCCEEDED_LABEL, oneShotFailure, oneShotsSucceededValue } from "./one-shot";
 import { ContainerFile, ContainerSpec, DockerPlan, HealthCheckSpec, NetworkSpec } from "./plan";
 
 /**
@@ -52,15 +53,47 @@ export function realizeDockerPlan(plan: DockerPlan<pulumi.Input<string>>, option
         );
     }
     const containers: Record<string, docker.Container> = {};
+    const specs = new Map(plan.containers.map((c) => [c.name, c]));
     for (const container of orderedContainers(plan.containers)) {
         const needs: pulumi.Resource[] = [
             ...("name" in container.network ? [networks[container.network.name]!] : []),
             ...container.mounts.filter((m) => !m.hostPath).map((m) => volumes[m.source]!),
             ...(container.after ?? []).map((name) => containers[name]!),
         ];
-        containers[container.name] = new docker.Container(container.name, containerArgs(container), resourceOptions(container.dockerHost, needs));
+        const oneShots = (container.after ?? []).filter((name) => specs.get(name)!.runToCompletion);
+        const args = containerArgs(container);
+        if (oneShots.length > 0) {
+            args.labels = [...(args.labels as docker.types.input.ContainerLabel[]), oneShotsSucceededLabel(container.name, oneShots, containers, parent)];
+        }
+        containers[container.name] = new docker.Container(container.name, args, {
+            ...resourceOptions(container.dockerHost, needs),
+            // Every container has a fixed name: the old one must go before the new one can be created.
+            deleteBeforeReplace: true,
+            // Run once, on the first deployment: running it again (on a data dir in use) could only fail.
+            ...(container.firstRunOnly ? { ignoreChanges: Object.keys(args) } : {}),
+        });
     }
     return { networks, volumes, containers };
+}
+
+/**
+ * The label that gates a container on the one-shots it starts after: its value
+ * is computed from their recorded exit codes and fails the deployment, before
+ * the container is created, when one did not exit 0 (see one-shot.ts).
+ */
+function oneShotsSucceededLabel(
+    container: string,
+    oneShots: string[],
+    containers: Record<string, docker.Container>,
+    parent: pulumi.Resource,
+): docker.types.input.ContainerLabel {
+    const value = pulumi.all(oneShots.map((name) => containers[name]!.exitCode)).apply((codes) => {
+        const results = oneShots.map((name, i) => ({ name, exitCode: typeof codes[i] === "number" ? codes[i] : undefined }));
+        const failure = oneShotFailure(container, results);
+        if (failure !== undefined) throw new pulumi.ResourceError(failure, parent);
+        return oneShotsSucceededValue(results);
+    });
+    return { label: ONE_SHOTS_SUCCEEDED_LABEL, value };
 }
 
 function engineProviders(plan: DockerPlan<pulumi.Input<string>>, options: RealizeDockerPlanOptions): Map<string, docker.Provider> {

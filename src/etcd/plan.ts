@@ -121,10 +121,16 @@ export function planEtcdCluster<C>(
                 network: { none: true },
                 labels: { ...memberLabels, "etcd-recovery.role": "restore" },
                 runToCompletion: true,
+                // The seed is for the first start; a member's data dir is never restored over.
+                firstRunOnly: true,
                 restart: "no",
                 ...dockerHost,
             });
         }
+        // Members start one after another, each after its own restore: when the engine replaces
+        // members (an image or flag change), it replaces one at a time, never all at once.
+        const previous = index > 0 ? etcdResourceNames(topology.clusterName, topology.members[index - 1]!.name).container : undefined;
+        const after = [...(input.seedSnapshotPath !== undefined ? [names.restore] : []), ...(previous !== undefined ? [previous] : [])];
         containers.push({
             name: names.container,
             image,
@@ -138,7 +144,7 @@ export function planEtcdCluster<C>(
             hostname: member.name,
             labels: { ...memberLabels, "etcd-recovery.role": "member" },
             restart: "unless-stopped",
-            ...(input.seedSnapshotPath !== undefined ? { after: [names.restore] } : {}),
+            ...(after.length > 0 ? { after } : {}),
             ...dockerHost,
         });
     });

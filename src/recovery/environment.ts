@@ -168,10 +168,18 @@ export class RecoveryEnvironment extends pulumi.ComponentResource {
         });
         if (args.exportOnUp !== undefined) planOrFail(this, () => checkExportOnUp(args.exportOnUp!));
         const encryptionConfig = args.encryptionConfig ?? original.encryption?.content;
+        let snapshot: SnapshotFileCheck;
+        try {
+            snapshot = verifySnapshotFileSync(args.snapshotPath);
+        } catch (error) {
+            if (error instanceof SnapshotError) throw fail(error);
+            throw error;
+        }
         const planInput = {
             name: naming.name,
             original,
             snapshotPath: args.snapshotPath,
+            snapshotSha256: snapshot.sha256,
             subnet: naming.subnet,
             ...(args.mode !== undefined ? { mode: args.mode } : {}),
             ...(args.etcdImage !== undefined ? { etcdImage: args.etcdImage } : {}),
@@ -194,13 +202,6 @@ export class RecoveryEnvironment extends pulumi.ComponentResource {
         } else {
             // mode "replica" (end)
             planOrFail(this, () => planRecoveryEnvironment(planInput, placeholderFiles(encryptionConfig !== undefined)));
-        }
-        let snapshot: SnapshotFileCheck;
-        try {
-            snapshot = verifySnapshotFileSync(args.snapshotPath);
-        } catch (error) {
-            if (error instanceof SnapshotError) throw fail(error);
-            throw error;
         }
         environmentsInThisProgram.set(naming.name, naming);
 

@@ -32,6 +32,11 @@ export interface RecoveryEnvironmentPlanInput {
     original: OriginalCluster;
     /** The snapshot file on the machine that runs the deployment (check it first with verifySnapshotFile). */
     snapshotPath: string;
+    /**
+     * The snapshot's SHA-256 as verifySnapshotFile reports it. The data volumes and every container are bound
+     * to it: a new snapshot gives fresh volumes and new containers, never the old data behind new outputs.
+     */
+    snapshotSha256: string;
     /** "single" (default) here; mode "replica" is planned by planReplicaEnvironment (replica.ts), which takes the original certificates. */
     mode?: RecoveryMode;
     /** Subnet of the internal recovery network. Default "172.30.250.0/24"; side-by-side environments need different ones. */
@@ -252,6 +257,34 @@ export function recoveryApiserverContainer<C>(args: {
     };
 }
 
+/** Label on every container of a recovery environment: the SHA-256 of the snapshot it serves. */
+export const SNAPSHOT_SHA256_LABEL = "etcd-recovery.snapshot-sha256";
+
+/**
+ * Binds a plan to one snapshot: its volumes get the snapshot's short hash in
+ * their names (fresh, empty ones for a new snapshot, so the restore never
+ * meets old data) and every container the snapshot's SHA-256 as a label, so
+ * that a new snapshot replaces etcd and kube-apiserver too. Without it the
+ * engine replaces only the containers whose files changed (the check and the
+ * restore) and the old etcd keeps serving the old snapshot.
+ */
+export function bindToSnapshot<C>(plan: DockerPlan<C>, snapshotSha256: string): DockerPlan<C> {
+    if (!/^[0-9a-f]{64}$/.test(snapshotSha256)) {
+        throw new InputError("snapshotSha256", snapshotSha256, "give the 64 hex digits that verifySnapshotFile reports for the snapshot");
+    }
+    const volumeName = (name: string) => `${name}-${snapshotSha256.slice(0, 12)}`;
+    const volumes = new Set(plan.volumes.map((v) => v.name));
+    return {
+        networks: plan.networks,
+        volumes: plan.volumes.map((v) => ({ ...v, name: volumeName(v.name) })),
+        containers: plan.containers.map((c) => ({
+            ...c,
+            mounts: c.mounts.map((m) => (!m.hostPath && volumes.has(m.source) ? { ...m, source: volumeName(m.source) } : m)),
+            labels: { ...(c.labels ?? {}), [SNAPSHOT_SHA256_LABEL]: snapshotSha256 },
+        })),
+    };
+}
+
 export function planRecoveryEnvironment<C>(input: RecoveryEnvironmentPlanInput, files: RecoveryFiles<C>): RecoveryEnvironmentPlan<C> {
     assertDns1123Label(input.name, "name");
     const mode = input.mode ?? "single";
@@ -294,19 +327,24 @@ export function planRecoveryEnvironment<C>(input: RecoveryEnvironmentPlanInput, 
         after: [member.name],
     });
 
+    // Unlike a cluster's seed, the restore runs again for every new snapshot (into a fresh volume).
+    const { firstRunOnly: _seedOnly, ...restoreForEverySnapshot } = restore;
     return {
-        plan: {
-            networks: etcd.plan.networks.map((n) => ({ ...n, internal: true, labels: { ...(n.labels ?? {}), ...labels } })),
-            volumes: etcd.plan.volumes.map((v) => ({ ...v, labels: { ...(v.labels ?? {}), ...labels } })),
-            containers: [
-                snapshotCheck,
-                // The check runs beside the restore (which verifies the hash too and only writes the fresh
-                // volume); etcd starts only after both succeeded. Saves the check's time from the RTO.
-                { ...restore, labels: { ...(restore.labels ?? {}), ...labels } },
-                { ...member, labels: { ...(member.labels ?? {}), ...labels }, after: [...(member.after ?? []), snapshotCheck.name] },
-                apiserver,
-            ],
-        },
+        plan: bindToSnapshot(
+            {
+                networks: etcd.plan.networks.map((n) => ({ ...n, internal: true, labels: { ...(n.labels ?? {}), ...labels } })),
+                volumes: etcd.plan.volumes.map((v) => ({ ...v, labels: { ...(v.labels ?? {}), ...labels } })),
+                containers: [
+                    snapshotCheck,
+                    // The check runs beside the restore (which verifies the hash too and only writes the fresh
+                    // volume); etcd starts only after both succeeded. Saves the check's time from the RTO.
+                    { ...restoreForEverySnapshot, labels: { ...(restore.labels ?? {}), ...labels } },
+                    { ...member, labels: { ...(member.labels ?? {}), ...labels }, after: [...(member.after ?? []), snapshotCheck.name] },
+                    apiserver,
+                ],
+            },
+            input.snapshotSha256,
+        ),
         addresses,
         containerNames: { snapshotCheck: snapshotCheck.name, restore: restore.name, etcd: member.name, kubeApiserver: apiserver.name },
         etcdImage,

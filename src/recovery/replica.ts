@@ -36,6 +36,7 @@ import {
     KUBE_APISERVER_PORT,
     RecoveryAddresses,
     RecoveryEnvironmentPlan,
+    bindToSnapshot,
     RecoveryEnvironmentPlanInput,
     RecoveryFiles,
     SNAPSHOT_PATH_IN_CONTAINER,
@@ -504,11 +505,14 @@ export function planReplicaEnvironment<C>(input: ReplicaEnvironmentPlanInput, fi
         after: members.map((m) => m.container),
     });
 
-    const plan: DockerPlan<C> = {
-        networks: [{ name: networkName, subnet: addresses.subnet, gateway: addresses.gateway, internal: true, labels }],
-        volumes: members.map((m) => ({ name: m.volume, labels: { ...labels, "etcd-recovery.member": labelOf(m.name) } })),
-        containers: [snapshotCheck, ...memberContainers, apiserver],
-    };
+    const plan: DockerPlan<C> = bindToSnapshot(
+        {
+            networks: [{ name: networkName, subnet: addresses.subnet, gateway: addresses.gateway, internal: true, labels }],
+            volumes: members.map((m) => ({ name: m.volume, labels: { ...labels, "etcd-recovery.member": labelOf(m.name) } })),
+            containers: [snapshotCheck, ...memberContainers, apiserver],
+        },
+        input.snapshotSha256,
+    );
     const { gateway, ...recoveryAddresses } = addresses;
     return {
         plan,

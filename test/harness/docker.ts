@@ -7,9 +7,10 @@
  * Everything created carries the labels etcd-recovery.test=1 and
  * etcd-recovery.run=<runId>; `removeByLabel` clears what a crashed run left.
  */
-import { promises as fs } from "fs";
+import { createHash, randomBytes } from "crypto";
+import { promises as fs, readFileSync } from "fs";
 import * as path from "path";
-import { randomBytes } from "crypto";
+import { oneShotFailure } from "../../src/docker/one-shot";
 import type { ContainerSpec, DockerPlan, NetworkSpec } from "../../src/docker/plan";
 import { call, callJson, callRaw, demultiplex, DockerApiError, engineSocket, hijack } from "./api";
 import { readTar, TarEntry, writeTar } from "./tar";
@@ -24,6 +25,13 @@ export interface RealizeOptions {
     timeoutMs?: number;
     /** Value of the etcd-recovery.run label; default a fresh random id. */
     runId?: string;
+    /**
+     * What a one-shot container that exits non-zero does. "record" (default) is the docker
+     * provider's behaviour (attach: true, mustRun: false): the exit code is only recorded, and the
+     * component's gate (src/docker/one-shot.ts) refuses to create the containers that start after
+     * it. "fail" is a kubelet's for a pod with restartPolicy Never: the run fails at once.
+     */
+    oneShotFailure?: "record" | "fail";
 }
 
 export interface RealizedContainer {
@@ -51,6 +59,13 @@ export interface ContainerFileContent {
 export interface RealizedPlan {
     runId: string;
     containers: Record<string, RealizedContainer>;
+    /** Exit code of every one-shot container, as the provider records it (`exitCode` output). */
+    exitCodes: Record<string, number>;
+    /**
+     * A second deployment of a changed plan, as the Pulumi engine and the docker provider do it
+     * (see updateAsTheEngineDoes). Returns what each container went through.
+     */
+    update(plan: DockerPlan, opts?: { timeoutMs?: number }): Promise<UpdateReport>;
     exec(container: string, argv: string[], opts?: { input?: Buffer; timeoutMs?: number }): Promise<ExecResult>;
     logs(container: string): Promise<string>;
     inspect(container: string): Promise<any>;
@@ -227,7 +242,11 @@ async function createNetwork(spec: NetworkSpec, runId: string): Promise<string> 
     return created.Id;
 }
 
-/** The body of POST /containers/create for a spec. */
+/**
+ * The body of POST /containers/create for a spec, as the docker provider sends
+ * it: a container that joins a plan network is created on the default
+ * `bridge` and connected to its network afterwards (networkConnection).
+ */
 export function containerConfig(spec: ContainerSpec, runId: string): Record<string, unknown> {
     const exposed: Record<string, object> = {};
     const bindings: Record<string, { HostIp: string; HostPort: string }[]> = {};
@@ -243,15 +262,6 @@ export function containerConfig(spec: ContainerSpec, runId: string): Record<stri
         Retries: spec.healthCheck.retries,
         StartPeriod: seconds(spec.healthCheck.startPeriodSeconds),
     };
-    const network = namedNetwork(spec.network);
-    const endpoints = !network
-        ? undefined
-        : {
-              [network.name]: {
-                  ...(network.ipv4Address ? { IPAMConfig: { IPv4Address: network.ipv4Address } } : {}),
-                  ...(network.aliases?.length ? { Aliases: network.aliases } : {}),
-              },
-          };
     return {
         Image: spec.image,
         ...(spec.entrypoint ? { Entrypoint: spec.entrypoint } : {}),
@@ -263,7 +273,7 @@ export function containerConfig(spec: ContainerSpec, runId: string): Record<stri
         ExposedPorts: exposed,
         ...(health ? { Healthcheck: health } : {}),
         HostConfig: {
-            NetworkMode: networkMode(spec.network),
+            NetworkMode: namedNetwork(spec.network) ? "bridge" : networkMode(spec.network),
             PortBindings: bindings,
             Mounts: spec.mounts.map((mount) => ({
                 Type: mount.hostPath ? "bind" : "volume",
@@ -273,14 +283,29 @@ export function containerConfig(spec: ContainerSpec, runId: string): Record<stri
             })),
             RestartPolicy: { Name: spec.restart ?? "no" },
         },
-        ...(endpoints ? { NetworkingConfig: { EndpointsConfig: endpoints } } : {}),
+    };
+}
+
+/** The plan network a created container is connected to (POST /networks/{name}/connect), with its address and aliases. */
+export function networkConnection(spec: ContainerSpec): { network: string; body: Record<string, unknown> } | undefined {
+    const network = namedNetwork(spec.network);
+    if (!network) return undefined;
+    return {
+        network: network.name,
+        body: {
+            EndpointConfig: {
+                IPAMConfig: network.ipv4Address ? { IPv4Address: network.ipv4Address } : {},
+                ...(network.aliases?.length ? { Aliases: network.aliases } : {}),
+            },
+        },
     };
 }
 
 async function createContainer(spec: ContainerSpec, runId: string): Promise<string> {
+    let id: string;
     try {
         const created = await callJson<{ Id: string }>({ method: "POST", path: "/containers/create", query: { name: spec.name }, body: containerConfig(spec, runId) });
-        return created.Id;
+        id = created.Id;
     } catch (error) {
         if (error instanceof DockerApiError && error.status === 409) {
             throw new Error(`${error.message}\n(a container named ${spec.name} already exists: a crashed run left it; removeByLabel() clears test leftovers)`);
@@ -290,6 +315,12 @@ async function createContainer(spec: ContainerSpec, runId: string): Promise<stri
         }
         throw error;
     }
+    const connection = networkConnection(spec);
+    if (connection) {
+        await call({ method: "POST", path: "/networks/bridge/disconnect", body: { Container: id, Force: false } });
+        await call({ method: "POST", path: `/networks/${connection.network}/connect`, body: { Container: id, ...connection.body } });
+    }
+    return id;
 }
 
 async function pathExists(id: string, containerPath: string): Promise<boolean> {
@@ -372,19 +403,46 @@ async function waitUntilHealthy(name: string, id: string, deadline: number): Pro
     }
 }
 
-/** Starts a one-shot container and waits for it; a non-zero exit throws with its logs. */
-async function runToCompletion(name: string, id: string, deadline: number): Promise<void> {
+/** Starts a one-shot container and waits for its end (the provider's `attach: true`); returns the exit code. */
+async function runToCompletion(name: string, id: string, deadline: number): Promise<number> {
     await call({ method: "POST", path: `/containers/${id}/start` }, [304]);
     const timeoutMs = Math.max(1_000, deadline - Date.now());
-    let result: { StatusCode: number };
     try {
-        result = await callJson<{ StatusCode: number }>({ method: "POST", path: `/containers/${id}/wait`, query: { condition: "not-running" }, timeoutMs });
+        const result = await callJson<{ StatusCode: number }>({ method: "POST", path: `/containers/${id}/wait`, query: { condition: "not-running" }, timeoutMs });
+        return result.StatusCode;
     } catch (error) {
         throw new Error(`container ${name} did not finish within ${timeoutMs} ms: ${(error as Error).message}\n${describeFor(name, await containerLogs(id))}`);
     }
-    if (result.StatusCode !== 0) {
-        throw new Error(`container ${name} exited with code ${result.StatusCode}\n${describeFor(name, await containerLogs(id))}`);
+}
+
+/** How long the provider waits after a start before it reads the container back (containerReadRefreshDelay). */
+const PROVIDER_READ_DELAY_MS = 100;
+
+/**
+ * Starts a long-running container as the provider does with `mustRun: true`:
+ * it reads the container back shortly after the start, and one that has
+ * already exited is deleted and reported ("container exited immediately").
+ * One that dies later is not noticed by the deployment.
+ */
+async function startLongRunning(name: string, id: string): Promise<void> {
+    await call({ method: "POST", path: `/containers/${id}/start` }, [304]);
+    await new Promise((resolve) => setTimeout(resolve, PROVIDER_READ_DELAY_MS));
+    const info = await inspectContainer(id);
+    if (!info.State.Running) {
+        const logs = await containerLogs(id);
+        await removeContainer(id);
+        throw new Error(`container ${name} exited immediately (code ${info.State.ExitCode}); the provider deleted it\n${describeFor(name, logs)}`);
     }
+}
+
+/** Refuses a container whose one-shots did not all exit 0, as the component's gate label does. */
+async function gateOnOneShots(spec: ContainerSpec, specs: Map<string, ContainerSpec>, exitCodes: Map<string, number>, ids: Map<string, string>): Promise<void> {
+    const oneShots = (spec.after ?? []).filter((name) => specs.get(name)?.runToCompletion);
+    const failure = oneShotFailure(spec.name, oneShots.map((name) => ({ name, exitCode: exitCodes.get(name) })));
+    if (failure === undefined) return;
+    const logs: string[] = [];
+    for (const name of oneShots) if (exitCodes.get(name) !== 0 && ids.has(name)) logs.push(describeFor(name, await containerLogs(ids.get(name)!)));
+    throw new Error([failure, ...logs].join("\n"));
 }
 
 async function execIn(id: string, argv: string[], input: Buffer | undefined, timeoutMs: number): Promise<ExecResult> {
@@ -416,34 +474,188 @@ async function readContainerFile(id: string, filePath: string): Promise<Containe
 
 // ------------------------------------------------------------------ realize
 
+/** What one deployment did to each container. */
+export interface UpdateReport {
+    created: string[];
+    replaced: string[];
+    /** Updated in place (only the restart policy can be). */
+    updated: string[];
+    unchanged: string[];
+    deleted: string[];
+    /** Every create and delete in the order the engine did it, e.g. "delete m-0", "create m-0". */
+    steps: string[];
+}
+
+interface EngineState {
+    runId: string;
+    deadline: number;
+    oneShotFailure: "record" | "fail";
+    specs: Map<string, ContainerSpec>;
+    ids: Map<string, string>;
+    exitCodes: Map<string, number>;
+    steps: string[];
+}
+
 /**
- * Creates (files in place) and starts every container as soon as the ones it
- * names in `after` are done (a one-shot finished, a long-running one
- * started), independent ones at the same time — as the Pulumi engine creates
- * resources that do not depend on each other. Waits for every branch to
- * settle before reporting, so a failure never leaves a start racing the
- * cleanup; the error names every container that failed. A container whose
- * dependency failed is never created.
+ * Creates (files in place) and starts or runs one container of `plan`, as the
+ * provider's create does; in the state from then on, as in the engine's.
  */
-async function createAndStartAsTheEngineDoes(ordered: ContainerSpec[], create: (spec: ContainerSpec) => Promise<string>, deadline: number): Promise<void> {
+async function createAndStart(spec: ContainerSpec, plan: Map<string, ContainerSpec>, state: EngineState): Promise<void> {
+    await gateOnOneShots(spec, plan, state.exitCodes, state.ids);
+    const id = await createContainer(spec, state.runId);
+    state.ids.set(spec.name, id);
+    state.specs.set(spec.name, spec);
+    state.steps.push(`create ${spec.name}`);
+    await putFiles(id, spec);
+    if (spec.runToCompletion) {
+        const exitCode = await runToCompletion(spec.name, id, state.deadline);
+        state.exitCodes.set(spec.name, exitCode);
+        if (exitCode !== 0 && state.oneShotFailure === "fail") {
+            throw new Error(`container ${spec.name} exited with code ${exitCode}\n${describeFor(spec.name, await containerLogs(id))}`);
+        }
+    } else {
+        try {
+            await startLongRunning(spec.name, id);
+        } catch (error) {
+            state.ids.delete(spec.name);
+            state.specs.delete(spec.name);
+            throw error;
+        }
+    }
+}
+
+async function deleteContainer(name: string, state: EngineState): Promise<void> {
+    const id = state.ids.get(name);
+    if (id === undefined) return;
+    // Out of the state before the engine call: two one-shots may cascade to the same container at once.
+    state.ids.delete(name);
+    state.specs.delete(name);
+    state.exitCodes.delete(name);
+    state.steps.push(`delete ${name}`);
+    await removeContainer(id);
+}
+
+/**
+ * Walks the plan as the Pulumi engine walks a program: each container's step
+ * (`step(spec)`: create, replace or nothing) starts once the steps of the
+ * containers it names in `after` are done, independent ones at the same time.
+ * Waits for every branch to settle before reporting, so a failure never
+ * leaves a start racing the cleanup; the error names every container that
+ * failed. A container whose dependency failed gets no step at all.
+ */
+async function walkAsTheEngineDoes(ordered: ContainerSpec[], step: (spec: ContainerSpec) => Promise<void>): Promise<void> {
     const byName = new Map(ordered.map((spec) => [spec.name, spec]));
     const done = new Map<string, Promise<void>>();
-    const bringUp = (spec: ContainerSpec): Promise<void> => {
+    const visit = (spec: ContainerSpec): Promise<void> => {
         let settled = done.get(spec.name);
         if (!settled) {
             settled = (async () => {
-                await Promise.all((spec.after ?? []).map((name) => bringUp(byName.get(name)!)));
-                const id = await create(spec);
-                if (spec.runToCompletion) await runToCompletion(spec.name, id, deadline);
-                else await call({ method: "POST", path: `/containers/${id}/start` }, [304]);
+                await Promise.all((spec.after ?? []).map((name) => visit(byName.get(name)!)));
+                await step(spec);
             })();
             done.set(spec.name, settled);
         }
         return settled;
     };
-    const results = await Promise.allSettled(ordered.map(bringUp));
+    const results = await Promise.allSettled(ordered.map(visit));
     const failures = results.filter((r): r is PromiseRejectedResult => r.status === "rejected").map((r) => (r.reason as Error).message);
     if (failures.length > 0) throw new Error([...new Set(failures)].join("\n"));
+}
+
+/** What the provider compares: the create body, the network connection and every uploaded file. */
+function providerInputs(spec: ContainerSpec): string {
+    const files = spec.files.map((f) => ({ path: f.path, mode: f.mode, content: f.content, source: f.sourcePath !== undefined ? fileSha256Sync(f.sourcePath) : undefined }));
+    const { HostConfig, ...config } = containerConfig(spec, "") as { HostConfig: Record<string, unknown> };
+    const { RestartPolicy: _inPlace, ...hostConfig } = HostConfig;
+    return JSON.stringify({ config, hostConfig, connection: networkConnection(spec), files, oneShot: spec.runToCompletion ?? false, dockerHost: spec.dockerHost });
+}
+
+/**
+ * A second `pulumi up` of a changed plan, as the engine and the docker provider
+ * do it:
+ * - a container whose inputs changed is replaced; every input of a
+ *   docker_container is ForceNew except the restart policy (updated in place);
+ * - a container marked firstRunOnly keeps its old inputs (ignoreChanges);
+ * - every container has a fixed name, so replacement is delete-before-replace:
+ *   the old one is deleted when the engine reaches it, i.e. once the steps of
+ *   the containers it starts after are done;
+ * - before a one-shot is deleted, the containers gated on it (their gate label
+ *   is computed from its exit code, a property dependency) are deleted first,
+ *   since the engine finds they must be replaced too (calculateDependentReplacements);
+ *   a plain `after` (dependsOn) never makes the engine replace anything;
+ * - volumes and networks with a new name are created first and the ones no
+ *   longer in the plan deleted last, with the containers that are gone.
+ */
+async function updateAsTheEngineDoes(next: DockerPlan, state: EngineState, resources: { networks: Map<string, string>; volumes: Set<string> }): Promise<UpdateReport> {
+    validatePlan(next);
+    const report: UpdateReport = { created: [], replaced: [], updated: [], unchanged: [], deleted: [], steps: [] };
+    const stepsBefore = state.steps.length;
+    const previous = new Map(state.specs);
+    for (const network of next.networks) if (!resources.networks.has(network.name)) resources.networks.set(network.name, await createNetwork(network, state.runId));
+    for (const volume of next.volumes) {
+        if (resources.volumes.has(volume.name)) continue;
+        await call({ method: "POST", path: "/volumes/create", body: { Name: volume.name, Labels: labelsOf(state.runId, volume.labels) } });
+        resources.volumes.add(volume.name);
+    }
+    const ordered = startOrder(next.containers);
+    const planSpecs = new Map(ordered.map((spec) => [spec.name, spec]));
+    const changed = new Set(
+        ordered
+            .filter((spec) => previous.has(spec.name) && !previous.get(spec.name)!.firstRunOnly && providerInputs(previous.get(spec.name)!) !== providerInputs(spec))
+            .map((spec) => spec.name),
+    );
+    const gatedOn = (oneShot: string) => ordered.filter((spec) => (spec.after ?? []).includes(oneShot) && previous.get(oneShot)?.runToCompletion);
+    // Containers the engine deletes before a one-shot they are gated on, and replaces.
+    const cascaded = new Set<string>();
+    const cascade = (name: string) => {
+        for (const dependent of gatedOn(name)) {
+            if (cascaded.has(dependent.name) || !previous.has(dependent.name)) continue;
+            cascaded.add(dependent.name);
+            cascade(dependent.name);
+        }
+    };
+    for (const name of changed) if (previous.get(name)!.runToCompletion) cascade(name);
+
+    await walkAsTheEngineDoes(ordered, async (spec) => {
+        const old = previous.get(spec.name);
+        if (!old) {
+            await createAndStart(spec, planSpecs, state);
+            report.created.push(spec.name);
+        } else if (changed.has(spec.name) || cascaded.has(spec.name)) {
+            for (const dependent of [...cascaded].filter((d) => gatedOn(spec.name).some((g) => g.name === d)).reverse()) await deleteContainer(dependent, state);
+            await deleteContainer(spec.name, state);
+            await createAndStart(spec, planSpecs, state);
+            report.replaced.push(spec.name);
+        } else if ((old.restart ?? "no") !== (spec.restart ?? "no")) {
+            await call({ method: "POST", path: `/containers/${state.ids.get(spec.name)}/update`, body: { RestartPolicy: { Name: spec.restart ?? "no" } } });
+            state.specs.set(spec.name, { ...old, restart: spec.restart });
+            report.updated.push(spec.name);
+        } else {
+            report.unchanged.push(spec.name);
+        }
+    });
+
+    const kept = new Set(next.containers.map((c) => c.name));
+    for (const spec of startOrder([...previous.values()].filter((c) => !kept.has(c.name))).reverse()) {
+        await deleteContainer(spec.name, state);
+        report.deleted.push(spec.name);
+    }
+    const keptVolumes = new Set(next.volumes.map((v) => v.name));
+    for (const name of [...resources.volumes].filter((v) => !keptVolumes.has(v))) {
+        await call({ method: "DELETE", path: `/volumes/${name}`, query: { force: 1 } }, [404]);
+        resources.volumes.delete(name);
+    }
+    const keptNetworks = new Set(next.networks.map((n) => n.name));
+    for (const [name, id] of [...resources.networks].filter(([n]) => !keptNetworks.has(n))) {
+        await call({ method: "DELETE", path: `/networks/${id}` }, [404]);
+        resources.networks.delete(name);
+    }
+    report.steps = state.steps.slice(stepsBefore);
+    return report;
+}
+
+function fileSha256Sync(file: string): string {
+    return createHash("sha256").update(readFileSync(file)).digest("hex");
 }
 
 function newRunId(): string {
@@ -454,55 +666,64 @@ function newRunId(): string {
 export async function realizePlan(plan: DockerPlan, opts: RealizeOptions = {}): Promise<RealizedPlan> {
     validatePlan(plan);
     const runId = opts.runId ?? newRunId();
-    const deadline = Date.now() + (opts.timeoutMs ?? DEFAULT_TIMEOUT_MS);
-    const specs = new Map(plan.containers.map((c) => [c.name, c]));
-    const containerIds = new Map<string, string>();
-    const networkIds: string[] = [];
-    const volumeNames: string[] = [];
+    const state: EngineState = {
+        runId,
+        deadline: Date.now() + (opts.timeoutMs ?? DEFAULT_TIMEOUT_MS),
+        oneShotFailure: opts.oneShotFailure ?? "record",
+        specs: new Map(),
+        ids: new Map(),
+        exitCodes: new Map(),
+        steps: [],
+    };
+    const networks = new Map<string, string>();
+    const volumes = new Set<string>();
     const containers: Record<string, RealizedContainer> = {};
+    const exitCodes: Record<string, number> = {};
 
     const idOf = (name: string): string => {
-        const id = containerIds.get(name);
-        if (!id) throw new Error(`no container ${name} in this realization (known: ${[...containerIds.keys()].join(", ")})`);
+        const id = state.ids.get(name);
+        if (!id) throw new Error(`no container ${name} in this realization (known: ${[...state.ids.keys()].join(", ")})`);
         return id;
     };
     const networkOf = (name: string): string | undefined => {
-        const network = specs.get(name)?.network;
+        const network = state.specs.get(name)?.network;
         return network ? namedNetwork(network)?.name : undefined;
     };
     const refresh = async (name: string): Promise<void> => {
         containers[name] = realizedFrom(name, await inspectContainer(idOf(name)), networkOf(name));
     };
+    const refreshAll = async (): Promise<void> => {
+        for (const name of Object.keys(containers)) if (!state.ids.has(name)) delete containers[name];
+        for (const name of Object.keys(exitCodes)) delete exitCodes[name];
+        for (const [name, code] of state.exitCodes) exitCodes[name] = code;
+        for (const name of state.ids.keys()) await refresh(name);
+    };
+    const waitForHealth = async (specs: ContainerSpec[]): Promise<void> => {
+        if (!(opts.waitHealthy ?? true)) return;
+        await Promise.all(specs.filter((spec) => spec.healthCheck && !spec.runToCompletion && state.ids.has(spec.name)).map((spec) => waitUntilHealthy(spec.name, idOf(spec.name), state.deadline)));
+    };
 
     const destroy = async (): Promise<void> => {
-        for (const id of [...containerIds.values()].reverse()) await removeContainer(id);
-        containerIds.clear();
-        for (const id of networkIds.splice(0).reverse()) await call({ method: "DELETE", path: `/networks/${id}` }, [404]);
-        for (const name of volumeNames.splice(0).reverse()) await call({ method: "DELETE", path: `/volumes/${name}`, query: { force: 1 } }, [404]);
+        for (const id of [...state.ids.values()].reverse()) await removeContainer(id);
+        state.ids.clear();
+        for (const id of [...networks.values()].reverse()) await call({ method: "DELETE", path: `/networks/${id}` }, [404]);
+        networks.clear();
+        for (const name of [...volumes].reverse()) await call({ method: "DELETE", path: `/volumes/${name}`, query: { force: 1 } }, [404]);
+        volumes.clear();
         for (const name of Object.keys(containers)) delete containers[name];
     };
 
     try {
-        for (const network of plan.networks) networkIds.push(await createNetwork(network, runId));
+        for (const network of plan.networks) networks.set(network.name, await createNetwork(network, runId));
         for (const volume of plan.volumes) {
             await call({ method: "POST", path: "/volumes/create", body: { Name: volume.name, Labels: labelsOf(runId, volume.labels) } });
-            volumeNames.push(volume.name);
+            volumes.add(volume.name);
         }
         const ordered = startOrder(plan.containers);
-        const create = async (spec: ContainerSpec): Promise<string> => {
-            const id = await createContainer(spec, runId);
-            containerIds.set(spec.name, id);
-            await putFiles(id, spec);
-            return id;
-        };
-        await createAndStartAsTheEngineDoes(ordered, create, deadline);
-        for (const spec of ordered) await refresh(spec.name);
-        if (opts.waitHealthy ?? true) {
-            const waits = ordered
-                .filter((spec) => spec.healthCheck && !spec.runToCompletion)
-                .map((spec) => waitUntilHealthy(spec.name, idOf(spec.name), deadline));
-            await Promise.all(waits);
-        }
+        const planSpecs = new Map(ordered.map((spec) => [spec.name, spec]));
+        await walkAsTheEngineDoes(ordered, (spec) => createAndStart(spec, planSpecs, state));
+        await refreshAll();
+        await waitForHealth(ordered);
     } catch (error) {
         try {
             await destroy();
@@ -515,6 +736,19 @@ export async function realizePlan(plan: DockerPlan, opts: RealizeOptions = {}): 
     return {
         runId,
         containers,
+        exitCodes,
+        update: async (next, updateOpts) => {
+            state.deadline = Date.now() + (updateOpts?.timeoutMs ?? opts.timeoutMs ?? DEFAULT_TIMEOUT_MS);
+            try {
+                const report = await updateAsTheEngineDoes(next, state, { networks, volumes });
+                await refreshAll();
+                await waitForHealth(startOrder(next.containers));
+                return report;
+            } finally {
+                // A failed update leaves what it did in place, as a failed `pulumi up` does.
+                await refreshAll().catch(() => undefined);
+            }
+        },
         exec: (name, argv, execOpts) => execIn(idOf(name), argv, execOpts?.input, execOpts?.timeoutMs ?? 60_000),
         logs: (name) => containerLogs(idOf(name)),
         inspect: (name) => inspectContainer(idOf(name)),
@@ -529,7 +763,7 @@ export async function realizePlan(plan: DockerPlan, opts: RealizeOptions = {}): 
         waitHealthy: (name, timeoutMs = DEFAULT_TIMEOUT_MS) => waitUntilHealthy(name, idOf(name), Date.now() + timeoutMs),
         remove: async (name) => {
             await removeContainer(idOf(name));
-            containerIds.delete(name);
+            state.ids.delete(name);
             delete containers[name];
         },
         destroy,

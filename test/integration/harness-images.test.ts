@@ -81,7 +81,9 @@ async function outputOf(image: string, command: string[], entrypoint?: string[])
         { runId: RUN, timeoutMs: 60_000 },
     );
     try {
-        return await realized.logs("erh-img-oneshot");
+        const output = await realized.logs("erh-img-oneshot");
+        expect({ output, exitCode: realized.exitCodes["erh-img-oneshot"] }).toEqual({ output, exitCode: 0 });
+        return output;
     } finally {
         await realized.destroy();
     }

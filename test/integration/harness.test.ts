@@ -283,9 +283,9 @@ describe("a failing run-to-completion container", () => {
         ],
     };
 
-    test("makes realize throw with its logs and leaves nothing behind", async () => {
+    test("is only recorded, as by the provider, but the container after it is never created: realize throws with its logs and leaves nothing behind", async () => {
         await expect(realizePlan(plan, { runId: FAILING_RUN, timeoutMs: 60_000 })).rejects.toThrow(
-            /erh-failing-oneshot exited with code 1[\s\S]*last log lines of erh-failing-oneshot[\s\S]*missing\.db/,
+            /erh-failing-after was not started: erh-failing-oneshot exited with code 1[\s\S]*last log lines of erh-failing-oneshot[\s\S]*missing\.db/,
         );
         expect(await leftovers(FAILING_RUN)).toEqual(NOTHING);
     });

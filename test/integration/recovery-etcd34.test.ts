@@ -20,6 +20,7 @@ import {
     recoveryKubeconfig,
     validateOriginalCluster,
     verifySnapshotFile,
+    verifySnapshotFileSync,
     waitForRecoveryApi,
 } from "../../src/recovery";
 import { RealizedPlan, dockerAvailable, realizePlan, removeByLabel, RUN_LABEL, TEST_LABEL } from "../harness/docker";
@@ -73,7 +74,7 @@ async function bringUp(name: string, subnet: string, etcdImage: string) {
     const original = description();
     const addresses = recoveryAddresses(subnet);
     const pki = issueRecoveryPki(name, addresses, original);
-    const env = planRecoveryEnvironment({ name, original, snapshotPath, subnet, etcdImage, kubeApiserverImage: KUBE_APISERVER_IMAGE }, pki.files);
+    const env = planRecoveryEnvironment({ name, original, snapshotPath, snapshotSha256: verifySnapshotFileSync(snapshotPath).sha256, subnet, etcdImage, kubeApiserverImage: KUBE_APISERVER_IMAGE }, pki.files);
     const live = await timed(`${name}: realize (check, restore, etcd healthy)`, () => realizePlan(env.plan, { runId: RUN_ID, waitHealthy: true, timeoutMs: 150_000 }));
     realized.push(live);
     const kubeconfigPath = path.join(workDir, `${name}.kubeconfig`);

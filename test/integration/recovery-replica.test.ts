@@ -11,7 +11,7 @@ import * as path from "path";
 import { issueEtcdPki } from "../../src/pki/etcd-pki-issue";
 import { kubeadmLayout, planEtcdPki } from "../../src/pki/etcd-pki-plan";
 import { memberCertificateFiles, planEtcdCluster } from "../../src/etcd/plan";
-import { issueRecoveryPki, recoveryKubeconfig, validateOriginalCluster, waitForRecoveryApi } from "../../src/recovery";
+import { issueRecoveryPki, recoveryKubeconfig, validateOriginalCluster, verifySnapshotFileSync, waitForRecoveryApi } from "../../src/recovery";
 import {
     ReplicaFiles,
     planReplicaEnvironment,
@@ -151,7 +151,7 @@ describe("RecoveryEnvironment plan, mode replica, on real etcd 3.5 + kube-apiser
             serviceAccount: fresh.files.serviceAccount,
         };
         const env = planReplicaEnvironment(
-            { name: "it-replica", original, snapshotPath, etcdImage: ETCD_35_IMAGE, kubeApiserverImage: KUBE_APISERVER_IMAGE, initialClusterToken: "it-replica-prod-token" },
+            { name: "it-replica", original, snapshotPath, snapshotSha256: verifySnapshotFileSync(snapshotPath).sha256, etcdImage: ETCD_35_IMAGE, kubeApiserverImage: KUBE_APISERVER_IMAGE, initialClusterToken: "it-replica-prod-token" },
             files,
         );
         expect(env.plan.networks).toEqual([expect.objectContaining({ subnet: SUBNET, gateway: "172.31.246.1", internal: true })]);

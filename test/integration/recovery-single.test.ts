@@ -16,11 +16,13 @@ import {
     recoveryKubeconfig,
     validateOriginalCluster,
     verifySnapshotFile,
+    verifySnapshotFileSync,
     cleanForApply,
     SnapshotError,
     RecoveryApiError,
     waitForRecoveryApi,
 } from "../../src/recovery";
+import { fileSha256 } from "../../src/docker/realize";
 import { RealizedPlan, dockerAvailable, realizePlan, removeByLabel } from "../harness/docker";
 import { run } from "../harness/exec";
 import { ETCD_35_IMAGE, KUBE_APISERVER_IMAGE, requireImages } from "../support/images";
@@ -67,7 +69,7 @@ async function bringUp(name: string, subnet: string, original: OriginalCluster, 
     const addresses = recoveryAddresses(subnet);
     const pki = issueRecoveryPki(name, addresses, original);
     const env = planRecoveryEnvironment(
-        { name, original, snapshotPath: snapshot, subnet, etcdImage: ETCD_35_IMAGE, kubeApiserverImage: KUBE_APISERVER_IMAGE },
+        { name, original, snapshotPath: snapshot, snapshotSha256: verifySnapshotFileSync(snapshot).sha256, subnet, etcdImage: ETCD_35_IMAGE, kubeApiserverImage: KUBE_APISERVER_IMAGE },
         pki.files,
     );
     const live = await timed(`${name}: realize (check, restore, etcd healthy)`, () => realizePlan(env.plan, { runId: RUN_ID, waitHealthy: true, timeoutMs: 180_000 }));
@@ -83,7 +85,7 @@ async function bringUp(name: string, subnet: string, original: OriginalCluster, 
                 timeoutMs: 120_000,
             }),
         );
-    return { env, live, kubeconfigPath, waitReady };
+    return { env, pki, live, kubeconfigPath, waitReady };
 }
 
 function comparable(object: any) {
@@ -208,6 +210,51 @@ describe("RecoveryEnvironment plan, mode single, on real etcd 3.5 + kube-apiserv
         await expect(attempt).rejects.toThrow(/encrypted at rest.*cannot decrypt it.*Provide the original cluster's EncryptionConfiguration/s);
     });
 
+    test("a second deployment with a newer snapshot serves the newer snapshot: fresh volume, etcd and kube-apiserver replaced", async () => {
+        const name = "it-recovery-next";
+        const original = productionDescription(true);
+        const first = await bringUp(name, "172.31.213.0/24", original, snapshotPath);
+        await first.waitReady();
+        // Production moves on; a newer backup holds an object the first one does not.
+        await production.kubectl(["create", "configmap", "after-first-snapshot", "-n", NAMESPACE, "--from-literal=k=v"]);
+        const newer = path.join(workDir, "snapshot-newer.db");
+        await run(requireTool("etcdctl"), [...production.etcd.etcdctlFlags, "snapshot", "save", newer]);
+        const plan = (snapshot: string) =>
+            planRecoveryEnvironment(
+                { name, original, snapshotPath: snapshot, snapshotSha256: verifySnapshotFileSync(snapshot).sha256, subnet: "172.31.213.0/24", etcdImage: ETCD_35_IMAGE, kubeApiserverImage: KUBE_APISERVER_IMAGE },
+                first.pki.files,
+            );
+        const next = plan(newer);
+        const names = next.containerNames;
+
+        // Control: the same update with the old plan shape (volume and containers not bound to the snapshot)
+        // fails loudly: the restore meets the old data dir, and etcd is not started on it.
+        const unbound = {
+            ...next.plan,
+            volumes: first.env.plan.volumes,
+            containers: next.plan.containers.map((c) => ({ ...c, mounts: first.env.plan.containers.find((o) => o.name === c.name)!.mounts, labels: first.env.plan.containers.find((o) => o.name === c.name)!.labels })),
+        };
+        await expect(first.live.update(unbound)).rejects.toThrow(new RegExp(`${names.etcd} was not started: ${names.restore} exited with code 1[\\s\\S]*not empty`));
+
+        const report = await timed(`${name}: update to the newer snapshot`, () => first.live.update(next.plan));
+        expect(report.replaced.sort()).toEqual([names.kubeApiserver, names.restore, names.snapshotCheck].sort());
+        expect(report.created).toEqual([names.etcd]); // the failed control had deleted it
+        expect(next.plan.volumes[0].name).not.toBe(first.env.plan.volumes[0].name);
+        const volumes = await run("docker", ["volume", "ls", "--filter", `label=etcd-recovery.environment=${name}`, "--format", "{{.Name}}"]);
+        expect(volumes.stdout.trim().split("\n")).toEqual([next.plan.volumes[0].name]);
+        await waitForRecoveryApi({
+            apiUrl: next.addresses.apiUrl,
+            tls: { caPem: first.pki.kubeCaCertPem, certPem: first.pki.admin.certPem, keyPem: first.pki.admin.keyPem },
+            readLog: () => first.live.logs(names.kubeApiserver),
+            timeoutMs: 120_000,
+        });
+        const found = await exportObjects({ kubeconfigPath: first.kubeconfigPath, kubectl: KUBECTL, selections: [{ kind: "configmaps", namespace: NAMESPACE, name: "after-first-snapshot" }] });
+        expect(found.objects[0].data).toEqual({ k: "v" });
+        // A third deployment of the same plan changes nothing.
+        const again = await first.live.update(next.plan);
+        expect(again.steps).toEqual([]);
+    });
+
     test("a corrupt or truncated snapshot is refused before any container exists", async () => {
         const content = fs.readFileSync(snapshotPath);
         const flipped = Buffer.from(content);
@@ -227,12 +274,12 @@ describe("RecoveryEnvironment plan, mode single, on real etcd 3.5 + kube-apiserv
         const original = productionDescription(true);
         const addresses = recoveryAddresses("172.31.212.0/24");
         const env = planRecoveryEnvironment(
-            { name: "it-recovery-bad", original, snapshotPath: garbagePath, subnet: addresses.subnet, etcdImage: ETCD_35_IMAGE, kubeApiserverImage: KUBE_APISERVER_IMAGE },
+            { name: "it-recovery-bad", original, snapshotPath: garbagePath, snapshotSha256: fileSha256(garbagePath), subnet: addresses.subnet, etcdImage: ETCD_35_IMAGE, kubeApiserverImage: KUBE_APISERVER_IMAGE },
             issueRecoveryPki("it-recovery-bad", addresses, original).files,
         );
         expect(env.plan.containers[0].name).toBe("it-recovery-bad-snapshot-check");
         const since = String(Math.floor(Date.now() / 1000) - 1);
-        await expect(realizePlan(env.plan, { runId: RUN_ID, timeoutMs: 60_000 })).rejects.toThrow(/container it-recovery-bad-snapshot-check exited with code 1[\s\S]*Error: invalid database/);
+        await expect(realizePlan(env.plan, { runId: RUN_ID, timeoutMs: 60_000 })).rejects.toThrow(/it-recovery-bad-etcd was not started: [^\n]*it-recovery-bad-snapshot-check exited with code 1[\s\S]*Error: invalid database/);
         // Only the check and the restore ever started (the engine's start events say so) ...
         const started = await run("docker", [
             "events",

@@ -196,7 +196,8 @@ export async function runPod(pod: K8sPodSpec, data: PodData, prefix: string, run
     const plan = podToDockerPlan(pod, data, prefix);
     const started = Date.now();
     try {
-        const live = await realizePlan(plan, { runId, waitHealthy: false, timeoutMs });
+        // A kubelet fails the pod at the first container that exits non-zero (restartPolicy Never).
+        const live = await realizePlan(plan, { runId, waitHealthy: false, timeoutMs, oneShotFailure: "fail" });
         await stopSidecars(plan, live, pod.terminationGracePeriodSeconds ?? DEFAULT_GRACE_SECONDS);
         const logs: Record<string, string> = {};
         for (const spec of plan.containers) logs[spec.name.slice(prefix.length + 1)] = await live.logs(spec.name);

@@ -246,7 +246,9 @@ describe("planEtcdCluster", () => {
         expect(restore.command).toContain("--initial-advertise-peer-urls=https://172.29.0.12:2380");
         expect(restore.files).toEqual([{ path: "/var/lib/etcd-seed/snapshot.db", sourcePath: "/backups/snap.db", mode: 0o600 }]);
         expect(restore.mounts).toEqual(plan.containers[3]!.mounts);
-        expect(plan.containers[3]!.after).toEqual(["prod-etcd-1-restore"]);
+        // After its own restore and after the member before it: replaced one at a time, never all at once.
+        expect(plan.containers[3]!.after).toEqual(["prod-etcd-1-restore", "prod-etcd-0"]);
+        expect(restore.firstRunOnly).toBe(true);
     });
 
     test("published client ports are on 127.0.0.1 by default", () => {

@@ -24,6 +24,7 @@ import {
     revisionFromStatusLog,
     subnetsOverlap,
     validateOriginalCluster,
+    verifySnapshotFileSync,
 } from "../../src/recovery";
 
 const value = <T>(output: pulumi.Output<T>): Promise<T> => new Promise((resolve) => output.apply(resolve));
@@ -68,7 +69,9 @@ describe("RecoveryEnvironment (mocks)", () => {
         );
         // Docker names come from the stack and the component name.
         expect(names("docker:index/network:Network")).toEqual(["incident-42-recovery-net"]);
-        expect(names("docker:index/volume:Volume")).toEqual(["incident-42-recovery-etcd-data"]);
+        // The data volume is bound to the snapshot (its short SHA-256): a new snapshot gets a fresh one.
+        const sha256 = verifySnapshotFileSync(snapshotPath).sha256;
+        expect(names("docker:index/volume:Volume")).toEqual([`incident-42-recovery-etcd-data-${sha256.slice(0, 12)}`]);
         expect(names("docker:index/container:Container")).toEqual([
             "incident-42-recovery-snapshot-check",
             "incident-42-recovery-etcd-restore",

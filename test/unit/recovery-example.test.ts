@@ -21,6 +21,7 @@ pulumi.runtime.setMocks(
             const state: Record<string, unknown> = { ...args.inputs };
             if (args.type.startsWith("pulumi-nodejs:dynamic")) Object.assign(state, { certPem: "CERT", keyPem: "KEY", notAfter: "2099-01-01T00:00:00Z" });
             if (args.type === "docker:index/container:Container" && args.inputs.logs) state.containerLogs = '{"revision":77}';
+            if (args.type === "docker:index/container:Container" && args.inputs.attach) state.exitCode = 0;
             return { id: `${args.name}-id`, state };
         },
         call: (args) => args.inputs,

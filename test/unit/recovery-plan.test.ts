@@ -60,7 +60,7 @@ function fakeFiles(encryptionConfig?: string): RecoveryFiles<string> {
     };
 }
 
-const base = { name: "incident-42", snapshotPath: "/backups/snap.db", subnet: "172.31.215.0/24" };
+const base = { name: "incident-42", snapshotPath: "/backups/snap.db", snapshotSha256: "ab".repeat(32), subnet: "172.31.215.0/24" };
 
 describe("planRecoveryEnvironment, mode single", () => {
     const env = planRecoveryEnvironment({ ...base, original: encrypted }, fakeFiles(ENCRYPTION));
@@ -80,6 +80,24 @@ describe("planRecoveryEnvironment, mode single", () => {
         expect(env.plan.containers[3].network).toEqual({ name: "incident-42-net", ipv4Address: "172.31.215.20", aliases: ["kube-apiserver"] });
         expect(env.addresses).toEqual({ subnet: "172.31.215.0/24", etcdIp: "172.31.215.11", apiserverIp: "172.31.215.20", apiUrl: "https://172.31.215.20:6443" });
         for (const c of env.plan.containers) expect(c.labels?.["etcd-recovery.environment"]).toBe("incident-42");
+    });
+
+    test("bound to the snapshot: a newer one gives fresh volumes and changes every container, so etcd and kube-apiserver are replaced too", () => {
+        const newer = planRecoveryEnvironment({ ...base, snapshotSha256: "cd".repeat(32), original: encrypted }, fakeFiles(ENCRYPTION));
+        expect(env.plan.volumes.map((v) => v.name)).toEqual(["incident-42-etcd-data-abababababab"]);
+        expect(newer.plan.volumes.map((v) => v.name)).toEqual(["incident-42-etcd-data-cdcdcdcdcdcd"]);
+        for (const [i, container] of env.plan.containers.entries()) {
+            expect(container.labels?.["etcd-recovery.snapshot-sha256"]).toBe("ab".repeat(32));
+            expect(newer.plan.containers[i].labels?.["etcd-recovery.snapshot-sha256"]).toBe("cd".repeat(32));
+        }
+        const etcd = (p: typeof env) => p.plan.containers.find((c) => c.name === p.containerNames.etcd)!;
+        expect(etcd(env).mounts).toEqual([{ source: "incident-42-etcd-data-abababababab", target: "/var/lib/etcd" }]);
+        expect(etcd(newer).mounts).toEqual([{ source: "incident-42-etcd-data-cdcdcdcdcdcd", target: "/var/lib/etcd" }]);
+        // Unlike a cluster's seed, the restore runs for every snapshot.
+        expect(env.plan.containers.some((c) => c.firstRunOnly)).toBe(false);
+        expect(() => planRecoveryEnvironment({ ...base, snapshotSha256: "not-a-hash", original: encrypted }, fakeFiles(ENCRYPTION))).toThrow(
+            /snapshotSha256: "not-a-hash" — give the 64 hex digits that verifySnapshotFile reports/,
+        );
     });
 
     test("the snapshot is checked with etcdutl, restored with etcdutl (3.5 image)", () => {

@@ -60,7 +60,7 @@ function fakeFiles(original: OriginalCluster): ReplicaFiles<string> {
     };
 }
 
-const base = { name: "incident-7", snapshotPath: "/backups/snap.db", etcdImage: "registry.k8s.io/etcd:3.5.21-0" };
+const base = { name: "incident-7", snapshotPath: "/backups/snap.db", snapshotSha256: "ab".repeat(32), etcdImage: "registry.k8s.io/etcd:3.5.21-0" };
 const flag = (args: string[], name: string) => args.filter((a) => a.startsWith(`--${name}=`)).map((a) => a.slice(name.length + 3));
 
 describe("planReplicaEnvironment on seed 000 (RKE, two members)", () => {
@@ -98,8 +98,10 @@ describe("planReplicaEnvironment on seed 000 (RKE, two members)", () => {
             "--data-dir=/var/lib/etcd/data",
         ]);
         expect(restore.network).toEqual({ none: true });
-        expect(restore.mounts).toEqual([{ source: "incident-7-etcd-k8s02-data", target: "/var/lib/etcd" }]);
-        expect(env.plan.volumes.map((v) => v.name)).toEqual(["incident-7-etcd-k8s01-data", "incident-7-etcd-k8s02-data"]);
+        // Volumes carry the snapshot's short hash: a new snapshot is restored into fresh ones.
+        expect(restore.mounts).toEqual([{ source: "incident-7-etcd-k8s02-data-abababababab", target: "/var/lib/etcd" }]);
+        expect(env.plan.volumes.map((v) => v.name)).toEqual(["incident-7-etcd-k8s01-data-abababababab", "incident-7-etcd-k8s02-data-abababababab"]);
+        for (const container of env.plan.containers) expect(container.labels?.["etcd-recovery.snapshot-sha256"]).toBe("ab".repeat(32));
     });
 
     test("members run with their original name, address, URLs (4001 too, as RKE advertises) and TLS on both sides", () => {
