@@ -160,7 +160,8 @@ export function containerArgs(container: ContainerSpec<pulumi.Input<string>>): d
         ports: (container.ports ?? []).map((p) => ({ internal: p.internal, ...(p.external !== undefined ? { external: p.external } : {}), ip: p.ip ?? "127.0.0.1" })),
         ...(container.healthCheck ? { healthcheck: healthcheckArgs(container.healthCheck) } : {}),
         ...(container.user ? { user: container.user } : {}),
-        ...(container.hostname ? { hostname: container.hostname } : {}),
+        // With host networking the container has the host's name (the engine refuses both together).
+        ...(container.hostname && !("host" in network) ? { hostname: container.hostname } : {}),
         labels: labelList(container.labels),
         restart: container.restart ?? "no",
         // A one-shot container (a snapshot restore) is attached to and must finish;

@@ -287,7 +287,7 @@ export function containerConfig(spec: ContainerSpec, runId: string): Record<stri
 }
 
 /** The plan network a created container is connected to (POST /networks/{name}/connect), with its address and aliases. */
-export function networkConnection(spec: ContainerSpec): { network: string; body: Record<string, unknown> } | undefined {
+export function networkConnection(spec: ContainerSpec): { network: string; body: { EndpointConfig: { IPAMConfig: { IPv4Address?: string }; Aliases?: string[] } } } | undefined {
     const network = namedNetwork(spec.network);
     if (!network) return undefined;
     return {
