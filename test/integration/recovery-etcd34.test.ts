@@ -111,16 +111,23 @@ function host(file: string, args: string[]): Promise<string> {
 
 const labels = ["--label", `${TEST_LABEL}=1`, "--label", `${RUN_LABEL}=${RUN_ID}`];
 
-/** Whether busybox `nc` connects from a throw-away container on `network` (it exits 0 only when it did). */
+/**
+ * Whether busybox `nc` connects from a throw-away container on `network`. Only a probe that ran
+ * and reported either way gives an answer; a probe that broke (docker run failed, no verdict) throws,
+ * so "not connected" can never come from a broken probe.
+ */
 async function canConnect(network: string, address: string, port: number): Promise<{ connected: boolean; output: string }> {
+    const script = `echo PROBE-RAN; ip route; if nc -w 3 ${address} ${port} </dev/null 2>&1; then echo VERDICT=CONNECTED; else echo VERDICT=NOT-CONNECTED; fi`;
+    let output: string;
     try {
-        const r = await run("docker", ["run", "--rm", ...labels, "--network", network, "--entrypoint", "/bin/sh", PROBE_IMAGE, "-c", `ip route; nc -w 3 ${address} ${port} </dev/null 2>&1 && echo CONNECTED`], {
-            timeoutMs: 60_000,
-        });
-        return { connected: r.stdout.includes("CONNECTED"), output: r.stdout + r.stderr };
+        const r = await run("docker", ["run", "--rm", ...labels, "--network", network, "--entrypoint", "/bin/sh", PROBE_IMAGE, "-c", script], { timeoutMs: 60_000 });
+        output = r.stdout + r.stderr;
     } catch (error) {
-        return { connected: false, output: (error as Error).message };
+        throw new Error(`the connection probe to ${address}:${port} on ${network} broke: ${(error as Error).message}`);
     }
+    const verdict = /^VERDICT=(CONNECTED|NOT-CONNECTED)$/m.exec(output)?.[1];
+    if (!output.includes("PROBE-RAN") || verdict === undefined) throw new Error(`the connection probe to ${address}:${port} on ${network} gave no verdict:\n${output}`);
+    return { connected: verdict === "CONNECTED", output };
 }
 
 beforeAll(async () => {
