@@ -2,14 +2,15 @@
 # Builds the project's external tools from Go modules (the only way to get them
 # offline), caches them by version and links them into one bin directory.
 #
-#   bash scripts/tools.sh [all|etcd|pulumi|plugins|kube-apiserver|kubectl|s3|cfssl ...]
+#   bash scripts/tools.sh [all|etcd|pulumi|language-host|kube-apiserver|kubectl|kube-controller-manager|s3|cfssl|kubernetes-provider|plugins ...]
 #
 # Cache:  ${ETCD_RECOVERY_CACHE:-$HOME/.cache/etcd-recovery}/
 #   <tool>-<version>/   binaries + .stamp (hash of the inputs that built them)
 #   bin/                symlinks, put first on PATH by scripts/pulumi-env.sh
 #   go/mod, go/build    GOMODCACHE / GOCACHE, reused by later runs
 #   logs/               one build log per tool
-# `plugins` (not in `all`) checks ${PULUMI_HOME:-$HOME/.pulumi}/plugins: the
+# `kubernetes-provider` also installs the plugin into ${PULUMI_HOME:-$HOME/.pulumi}/plugins.
+# `plugins` (not in `all`) checks that directory: the docker and command
 # provider plugins cannot be built offline (tools/README.md says why).
 set -euo pipefail
 
@@ -207,25 +208,32 @@ build_kube_apiserver() { # <out dir> <version>
     "$out/kube-apiserver" --version
 }
 
-# kubectl of the same Kubernetes release, built in a copy of the wrapper module:
-# resolving kubectl's extra packages must not rewrite the pinned go.mod/go.sum.
-build_kubectl() { # <out dir> <version>
-    local out="$1" version="$2" work
+# Another program of the same Kubernetes release (kubectl, kube-controller-manager), built in
+# a copy of the wrapper module: resolving its extra packages must not rewrite the pinned go.mod/go.sum.
+build_kube_program() { # <out dir> <version> <program under k8s.io/kubernetes/cmd>
+    local out="$1" version="$2" program="$3" work
     work="$(mktemp -d)"
     cp "$KUBE_WRAPPER/go.mod" "$KUBE_WRAPPER/go.sum" "$work/"
     cd "$work"
-    go build -trimpath -ldflags "-s -w $(kube_version_ldflags "$version")" -o "$out/kubectl" k8s.io/kubernetes/cmd/kubectl
+    go build -trimpath -ldflags "-s -w $(kube_version_ldflags "$version")" -o "$out/$program" "k8s.io/kubernetes/cmd/$program"
     cd "$ROOT" && rm -rf "$work"
-    "$out/kubectl" version --client
+    "$out/$program" --version 2>/dev/null || "$out/$program" version --client
 }
 
-tool_kubectl() {
+tool_kube_program() { # <program>
     local version dest
     version="$(required_version "$KUBE_WRAPPER" k8s.io/kubernetes)"
-    dest="$CACHE/kubectl-$version"
-    cached_build "kubectl $version" "$dest" "$(inputs_hash "$KUBE_WRAPPER/go.mod" "$KUBE_WRAPPER/go.sum")" build_kubectl "$version"
-    link "$dest/kubectl" kubectl
+    dest="$CACHE/$1-$version"
+    cached_build "$1 $version" "$dest" "$(inputs_hash "$KUBE_WRAPPER/go.mod" "$KUBE_WRAPPER/go.sum")" build_kube_program "$version" "$1"
+    link "$dest/$1" "$1"
 }
+
+tool_kubectl() { tool_kube_program kubectl; }
+
+# The garbage collector and namespace controller of a real cluster, beside the
+# tests' throw-away kube-apiserver: the kubernetes provider deletes with
+# foreground propagation, which only the garbage collector completes.
+tool_kube_controller_manager() { tool_kube_program kube-controller-manager; }
 
 tool_kube_apiserver() {
     local version dest
@@ -285,12 +293,67 @@ tool_cfssl() {
     local b; for b in cfssl cfssljson; do link "$dest/$b" "$b"; done
 }
 
+# ---------------------------------------------------------------- kubernetes provider
+# pulumi-resource-kubernetes, from the one provider commit the module proxy
+# serves (tags are refused): upstream's v4.25.0 (tools/generate.sh). Its main
+# package embeds schema-embed.json and terraform-mapping-embed.json, which
+# upstream's generate.go writes from the committed schema with the version in
+# it, so main.go and generate.go are copied from the module cache and run in a
+# copy of the wrapper module, as upstream's Makefile does (`make provider`).
+KUBERNETES_PROVIDER_WRAPPER="$ROOT/tools/kubernetes-provider"
+KUBERNETES_PROVIDER_MODULE=github.com/pulumi/pulumi-kubernetes/provider/v4
+
+# The release the pinned commit is, as tools.go records it ("Release vX.Y.Z = ...").
+kubernetes_provider_release() {
+    local release npm
+    release="$(awk '$2 == "Release" { print $3; exit }' "$KUBERNETES_PROVIDER_WRAPPER/tools.go")"
+    [[ "$release" == v* ]] || die "$KUBERNETES_PROVIDER_WRAPPER/tools.go does not record the provider release"
+    npm="v$(npm_version @pulumi/kubernetes)"
+    # The engine asks for the plugin at the npm package's version; the schema
+    # embedded in the plugin and the SDK must be the same release.
+    [[ "$release" == "$npm" ]] ||
+        die "tools/kubernetes-provider builds $release but @pulumi/kubernetes is $npm: pin the npm package to ${release#v}"
+    echo "$release"
+}
+
+build_kubernetes_provider() { # <out dir> <release>
+    local out="$1" version="${2#v}" work src cmd=cmd/pulumi-resource-kubernetes
+    work="$(mktemp -d)"
+    cp "$KUBERNETES_PROVIDER_WRAPPER/go.mod" "$KUBERNETES_PROVIDER_WRAPPER/go.sum" "$KUBERNETES_PROVIDER_WRAPPER/tools.go" "$work/"
+    cd "$work"
+    src="$(go list -m -f '{{.Dir}}' "$KUBERNETES_PROVIDER_MODULE")"
+    mkdir -p "$cmd"
+    cp "$src/$cmd/main.go" "$src/$cmd/generate.go" "$src/$cmd/schema.json" "$src/$cmd/terraform-mapping.json" "$cmd/"
+    chmod u+w "$cmd"/*
+    (cd "$cmd" && VERSION="$version" go run generate.go)
+    go build -trimpath -ldflags "-s -w -X $KUBERNETES_PROVIDER_MODULE/pkg/version.Version=$version" \
+        -o "$out/pulumi-resource-kubernetes" "./$cmd"
+    cd "$ROOT" && rm -rf "$work"
+    test -x "$out/pulumi-resource-kubernetes"
+}
+
+tool_kubernetes_provider() {
+    local release dest
+    release="$(kubernetes_provider_release)"
+    dest="$CACHE/pulumi-resource-kubernetes-$release"
+    cached_build "pulumi-resource-kubernetes $release" "$dest" \
+        "$(inputs_hash "$KUBERNETES_PROVIDER_WRAPPER/go.mod" "$KUBERNETES_PROVIDER_WRAPPER/go.sum" "$KUBERNETES_PROVIDER_WRAPPER/tools.go")" \
+        build_kubernetes_provider "$release"
+    link "$dest/pulumi-resource-kubernetes" pulumi-resource-kubernetes
+    # Where the engine looks with automatic plugin acquisition off.
+    local installed="$PULUMI_PLUGINS/resource-kubernetes-$release/pulumi-resource-kubernetes"
+    if ! cmp -s "$dest/pulumi-resource-kubernetes" "$installed"; then
+        "$BIN/pulumi" plugin install resource kubernetes "${release#v}" --file "$dest/pulumi-resource-kubernetes" >/dev/null
+    fi
+    cmp -s "$dest/pulumi-resource-kubernetes" "$installed" || die "pulumi plugin install did not put the plugin at $installed"
+}
+
 # ---------------------------------------------------------------- plugins
 # The engine asks for the resource plugins at exactly the npm packages'
-# versions. Their Go modules are refused by the module proxy at every version
-# tried (see tools/README.md), so they cannot be built here: this target only
-# checks whether they are installed (e.g. copied in by hand) and fails loudly
-# when they are not. It is not part of `all`.
+# versions. The docker and command providers' Go modules are refused by the
+# module proxy at every version tried (see tools/README.md), so they cannot
+# be built here: this target only checks whether they are installed (e.g.
+# copied in by hand) and fails loudly when they are not. It is not part of `all`.
 tool_plugins() {
     local name version missing=()
     for name in kubernetes command docker; do
@@ -302,13 +365,13 @@ tool_plugins() {
         fi
     done
     [[ ${#missing[@]} -eq 0 ]] || die "resource plugins missing from $PULUMI_PLUGINS: ${missing[*]}.
-  They cannot be built offline: the module proxy refuses their provider modules
-  (see tools/README.md). Install them with
-  'pulumi plugin install resource NAME VERSION --file PATH' from a machine that has them."
+  kubernetes: 'bash scripts/tools.sh kubernetes-provider' builds it. command and docker cannot be
+  built offline: the module proxy refuses their provider modules (see tools/README.md). Install them
+  with 'pulumi plugin install resource NAME VERSION --file PATH' from a machine that has them."
 }
 
 # ---------------------------------------------------------------- main
-ALL_TOOLS=(etcd pulumi language-host kube-apiserver kubectl s3 cfssl)
+ALL_TOOLS=(etcd pulumi language-host kube-apiserver kubectl kube-controller-manager s3 cfssl kubernetes-provider)
 
 main() {
     local tools=("$@") started=$SECONDS

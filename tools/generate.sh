@@ -4,7 +4,7 @@
 # go.mod instead of typing it. Run after changing a pin, then commit the
 # resulting go.mod/go.sum; scripts/tools.sh only builds what is committed.
 #
-#   bash tools/generate.sh etcd|pulumi|plugins|kube-apiserver|s3 ...
+#   bash tools/generate.sh etcd|pulumi|kube-apiserver|kubernetes-provider|s3 ...
 #
 # Pins: etcd, kube-apiserver and the S3 server below; Pulumi CLI and resource
 # plugins from the npm packages installed in node_modules (the engine asks for
@@ -15,6 +15,12 @@ ETCD_VERSION=v3.5.35
 KUBERNETES_VERSION=v1.34.4
 # MinIO has no semver tags; the proxy serves this one commit of it.
 MINIO_VERSION=v0.0.0-20260212201848-7aac2a2c5b7c
+# The kubernetes resource plugin: the proxy refuses the provider module's tags
+# but serves this pseudo-version, which is the commit tagged v4.25.0 upstream
+# (its go.mod still requires sdk/v4 v4.24.0 and replaces it with ../sdk).
+KUBERNETES_PROVIDER_MODULE=github.com/pulumi/pulumi-kubernetes/provider/v4
+KUBERNETES_PROVIDER_VERSION=v4.0.0-20260115033456-f47bc2d6f199
+KUBERNETES_PROVIDER_RELEASE=v4.25.0
 
 TOOLS="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(dirname "$TOOLS")"
@@ -111,8 +117,36 @@ gen_s3() {
     settle
 }
 
+# The provider's main package embeds files that its `go generate` writes, so it
+# cannot be a `tool` of the wrapper: tools.go imports what main.go and
+# generate.go import, and scripts/tools.sh builds main.go from the module cache.
+gen_kubernetes_provider() {
+    local npm="v$(npm_version @pulumi/kubernetes)"
+    [[ "$npm" == "$KUBERNETES_PROVIDER_RELEASE" ]] ||
+        die "@pulumi/kubernetes is $npm but the served provider commit is $KUBERNETES_PROVIDER_RELEASE: pin the npm package to ${KUBERNETES_PROVIDER_RELEASE#v}"
+    fresh_module "$TOOLS/kubernetes-provider" etcd-recovery/tools/kubernetes-provider
+    cat >tools.go <<GO
+//go:build tools
+
+// Package tools pins what the provider's main.go and generate.go import.
+// Release $KUBERNETES_PROVIDER_RELEASE = $KUBERNETES_PROVIDER_MODULE@$KUBERNETES_PROVIDER_VERSION
+package tools
+
+import (
+	_ "$KUBERNETES_PROVIDER_MODULE/pkg/provider"
+	_ "$KUBERNETES_PROVIDER_MODULE/pkg/version"
+	_ "github.com/pulumi/pulumi/pkg/v3/codegen/schema"
+)
+GO
+    copy_module_replaces "$(upstream_gomod "$KUBERNETES_PROVIDER_MODULE@$KUBERNETES_PROVIDER_VERSION")"
+    # Upstream replaces the sdk with ../sdk: take the sdk of the same release.
+    go mod edit "-replace=github.com/pulumi/pulumi-kubernetes/sdk/v4=github.com/pulumi/pulumi-kubernetes/sdk/v4@$KUBERNETES_PROVIDER_RELEASE"
+    go get "$KUBERNETES_PROVIDER_MODULE@$KUBERNETES_PROVIDER_VERSION"
+    settle
+}
+
 main() {
-    [[ $# -gt 0 ]] || die "usage: $0 etcd|pulumi|plugins|kube-apiserver|s3 ..."
+    [[ $# -gt 0 ]] || die "usage: $0 etcd|pulumi|kube-apiserver|kubernetes-provider|s3 ..."
     local t
     for t in "$@"; do
         declare -F "gen_${t//-/_}" >/dev/null || die "unknown wrapper '$t'"

@@ -26,7 +26,7 @@ let pulumiStack: OfflineStack;
 
 beforeAll(async () => {
     requireResourcePlugin("kubernetes"); // before starting anything: fail fast with the fix
-    api = await startKubeApi();
+    api = await startKubeApi({ controllers: true }); // the garbage collector completes the provider's foreground deletes
     await api.kubectl(["create", "namespace", NAMESPACE]);
     pulumiStack = await offlineStack({
         workDir: FIXTURE_DIR,

@@ -21,7 +21,7 @@ let pulumiStack: OfflineStack;
 
 beforeAll(async () => {
     requireResourcePlugin("kubernetes"); // before starting anything: fail fast with the fix
-    api = await startKubeApi();
+    api = await startKubeApi({ controllers: true }); // the garbage collector completes the provider's foreground deletes
     pulumiStack = await offlineStack({
         workDir: FIXTURE_DIR,
         stackName: uniqueStackName("e2e-kube"),

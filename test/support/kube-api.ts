@@ -42,6 +42,12 @@ export interface KubeApiOptions {
     apiserverExtraArgs?: string[];
     /** How long to wait for etcd /health and apiserver /readyz. Default 120 s. */
     readyTimeoutMs?: number;
+    /**
+     * Also run the real kube-controller-manager with the garbage collector and the namespace
+     * controller, as every cluster has: the kubernetes provider deletes with foreground
+     * propagation, which only the garbage collector completes. Default false.
+     */
+    controllers?: boolean;
 }
 
 export interface TlsFiles {
@@ -74,7 +80,7 @@ export interface KubeApi {
     /** The temp dir holding certificates, logs and (by default) the etcd data. */
     workDir: string;
     kubectl(args: string[], opts?: { input?: string }): Promise<string>;
-    logTail(which: "etcd" | "kube-apiserver", lines?: number): string;
+    logTail(which: "etcd" | "kube-apiserver" | "kube-controller-manager", lines?: number): string;
     stop(): Promise<void>;
 }
 
@@ -339,6 +345,38 @@ export async function startKubeApi(opts: KubeApiOptions = {}): Promise<KubeApi> 
         const kubeconfig = renderKubeconfig({ url, ...adminTls });
         const kubeconfigPath = writeFile(path.join(workDir, "kubeconfig"), kubeconfig, 0o600);
 
+        let controllerManager: ManagedProcess | undefined;
+        if (opts.controllers) {
+            const [kcmPort] = await freePorts(1);
+            controllerManager = startProcess({
+                name: "kube-controller-manager",
+                command: requireTool("kube-controller-manager", toolsBinDir()),
+                logFile: path.join(workDir, "kube-controller-manager.log"),
+                cwd: workDir,
+                args: [
+                    `--kubeconfig=${kubeconfigPath}`,
+                    "--controllers=garbagecollector,namespace",
+                    "--leader-elect=false",
+                    "--bind-address=127.0.0.1",
+                    `--secure-port=${kcmPort}`,
+                    // Served with the apiserver's certificate (it names 127.0.0.1), so /healthz can be checked.
+                    `--tls-cert-file=${apiserverCert}`,
+                    `--tls-private-key-file=${apiserverKey}`,
+                    "--profiling=false",
+                ],
+            });
+            started.push(controllerManager);
+            const kcm = controllerManager;
+            await waitFor(
+                "kube-controller-manager /healthz",
+                async () => {
+                    const res = await tlsGet(`https://127.0.0.1:${kcmPort}/healthz`, adminTls);
+                    return res.status === 200 && res.body.trim() === "ok";
+                },
+                { deadlineMs: readyTimeoutMs, intervalMs: 500, aborted: () => diedReason(kcm), describe: () => `kube-controller-manager log tail:\n${kcm.logTail()}` },
+            );
+        }
+
         let stopped: Promise<void> | undefined;
         return {
             url,
@@ -357,7 +395,11 @@ export async function startKubeApi(opts: KubeApiOptions = {}): Promise<KubeApi> 
             encryption,
             workDir,
             kubectl: (args, kubectlOpts) => runKubectl(kubeconfigPath, args, kubectlOpts?.input),
-            logTail: (which, lines) => (which === "etcd" ? etcd : apiserver).logTail(lines),
+            logTail: (which, lines) => {
+                const proc = which === "etcd" ? etcd : which === "kube-apiserver" ? apiserver : controllerManager;
+                if (!proc) throw new Error(`${which} is not running: start the API with { controllers: true }`);
+                return proc.logTail(lines);
+            },
             stop: () => (stopped ??= stopAll()),
         };
     } catch (err) {
