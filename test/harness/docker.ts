@@ -4,6 +4,15 @@
  * containers with their files (put in before start, with their modes), static
  * addresses, published ports, exec-form health checks and start order.
  *
+ * It does what the docker provider (terraform-provider-docker under
+ * @pulumi/docker) and the Pulumi engine do, and no more, since CI cannot run
+ * the provider itself: a one-shot's exit code is only recorded (the
+ * component's gate label refuses what starts after a failed one), a
+ * long-running container is read back once right after its start, a container
+ * joins its network after being created on `bridge`, and update() replays a
+ * second `pulumi up`. Waiting for health is the test's own wait, never part of
+ * a step (the provider waits only with `wait: true`, which we never set).
+ *
  * Everything created carries the labels etcd-recovery.test=1 and
  * etcd-recovery.run=<runId>; `removeByLabel` clears what a crashed run left.
  */

@@ -4,7 +4,7 @@
  */
 import type { ContainerSpec, DockerPlan } from "../../src/docker/plan";
 import { demultiplex } from "../harness/api";
-import { containerConfig, startOrder, validatePlan } from "../harness/docker";
+import { containerConfig, networkConnection, startOrder, validatePlan } from "../harness/docker";
 import { readTar, writeTar } from "../harness/tar";
 
 function container(name: string, extra: Partial<ContainerSpec> = {}): ContainerSpec {
@@ -74,7 +74,8 @@ describe("containerConfig", () => {
             ExposedPorts: { "2379/tcp": {}, "2380/tcp": {} },
             Healthcheck: { Test: ["CMD", "etcdctl", "endpoint", "health"], Interval: 2e9, Timeout: 3e9, Retries: 4, StartPeriod: 1.5e9 },
             HostConfig: {
-                NetworkMode: "net",
+                // As the docker provider does: created on bridge, then connected to its network (below).
+                NetworkMode: "bridge",
                 PortBindings: {
                     "2379/tcp": [{ HostIp: "127.0.0.1", HostPort: "" }],
                     "2380/tcp": [{ HostIp: "0.0.0.0", HostPort: "12380" }],
@@ -85,7 +86,10 @@ describe("containerConfig", () => {
                 ],
                 RestartPolicy: { Name: "on-failure" },
             },
-            NetworkingConfig: { EndpointsConfig: { net: { IPAMConfig: { IPv4Address: "10.200.0.10" }, Aliases: ["etcd-1"] } } },
+        });
+        expect(networkConnection(container("m1", { network: { name: "net", ipv4Address: "10.200.0.10", aliases: ["etcd-1"] } }))).toEqual({
+            network: "net",
+            body: { EndpointConfig: { IPAMConfig: { IPv4Address: "10.200.0.10" }, Aliases: ["etcd-1"] } },
         });
     });
 
@@ -93,7 +97,7 @@ describe("containerConfig", () => {
         const host = containerConfig(container("h", { network: { host: true }, hostname: "ignored" }), "r");
         expect(host).not.toHaveProperty("Cmd");
         expect(host).not.toHaveProperty("Hostname");
-        expect(host).not.toHaveProperty("NetworkingConfig");
+        expect(networkConnection(container("h", { network: { host: true } }))).toBeUndefined();
         expect((host.HostConfig as { NetworkMode: string }).NetworkMode).toBe("host");
         const none = containerConfig(container("n", { network: { none: true } }), "r");
         expect((none.HostConfig as { NetworkMode: string }).NetworkMode).toBe("none");
