@@ -343,6 +343,7 @@ tool_kubernetes_provider() {
     # Where the engine looks with automatic plugin acquisition off.
     local installed="$PULUMI_PLUGINS/resource-kubernetes-$release/pulumi-resource-kubernetes"
     if ! cmp -s "$dest/pulumi-resource-kubernetes" "$installed"; then
+        [[ -x "$BIN/pulumi" ]] || tool_pulumi
         "$BIN/pulumi" plugin install resource kubernetes "${release#v}" --file "$dest/pulumi-resource-kubernetes" >/dev/null
     fi
     cmp -s "$dest/pulumi-resource-kubernetes" "$installed" || die "pulumi plugin install did not put the plugin at $installed"
