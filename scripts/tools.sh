@@ -321,7 +321,10 @@ build_kubernetes_provider() { # <out dir> <release>
     work="$(mktemp -d)"
     cp "$KUBERNETES_PROVIDER_WRAPPER/go.mod" "$KUBERNETES_PROVIDER_WRAPPER/go.sum" "$KUBERNETES_PROVIDER_WRAPPER/tools.go" "$work/"
     cd "$work"
+    # go list -m names the module's directory only once it is downloaded (a cold cache has nothing).
+    go mod download "$KUBERNETES_PROVIDER_MODULE"
     src="$(go list -m -f '{{.Dir}}' "$KUBERNETES_PROVIDER_MODULE")"
+    [[ -d "$src/$cmd" ]] || die "$KUBERNETES_PROVIDER_MODULE is not in the module cache ($src)"
     mkdir -p "$cmd"
     cp "$src/$cmd/main.go" "$src/$cmd/generate.go" "$src/$cmd/schema.json" "$src/$cmd/terraform-mapping.json" "$cmd/"
     chmod u+w "$cmd"/*
