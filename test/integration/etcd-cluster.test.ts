@@ -145,19 +145,28 @@ describe("EtcdCluster plan on real etcd 3.5 in Docker", () => {
         // A client writes through the update; every write it saw acknowledged must be there afterwards.
         const acknowledged: string[] = [];
         let failed = 0;
-        let writing = true;
+        let updating = true;
+        let acknowledgedDuringUpdate = 0;
+        let stoppedAt = Infinity;
+        // Until the update is done, then on until 20 more writes went through (at most 60 s): the
+        // writer's own control that it really wrote.
         const writer = (async () => {
-            for (let i = 0; writing && i < 10_000; i++) {
+            const until = () => (updating ? Infinity : acknowledgedDuringUpdate + 20);
+            const deadline = () => (updating ? Infinity : stoppedAt + 60_000);
+            for (let i = 0; acknowledged.length < until() && Date.now() < deadline() && i < 10_000; i++) {
+                const key = `/rolling/${String(i).padStart(5, "0")}`;
                 try {
-                    await first.etcdctl(["put", `/rolling/${String(i).padStart(5, "0")}`, `v${i}`]);
-                    acknowledged.push(`/rolling/${String(i).padStart(5, "0")}`);
+                    await first.etcdctl(["put", key, `v${i}`]);
+                    acknowledged.push(key);
                 } catch {
                     failed += 1;
                 }
             }
         })();
         const report = await first.live.update(next.plan, { timeoutMs: 150_000 });
-        writing = false;
+        acknowledgedDuringUpdate = acknowledged.length;
+        stoppedAt = Date.now();
+        updating = false;
         await writer;
         const names = ["it-etcd-etcd-0", "it-etcd-etcd-1", "it-etcd-etcd-2"];
         expect(report.replaced.sort()).toEqual(names);
@@ -170,7 +179,9 @@ describe("EtcdCluster plan on real etcd 3.5 in Docker", () => {
         expect(acknowledged.length).toBeGreaterThan(0);
         expect((await first.etcdctl(["get", "/registry/configmaps/default/seed004", "--print-value-only"])).stdout.trim()).toBe("external-etcd");
         // eslint-disable-next-line no-console
-        console.log(`rolling replacement: ${acknowledged.length} writes acknowledged, ${failed} failed (no wait for a replaced member to catch up yet)`);
+        console.log(
+            `rolling replacement: ${acknowledgedDuringUpdate} writes acknowledged during the update, ${acknowledged.length} in all, ${failed} failed (no wait for a replaced member to catch up yet)`,
+        );
     });
 
     test("a seed restore that fails (a file that is not a snapshot) starts no member: the gate stops them, as it would under the provider", async () => {
