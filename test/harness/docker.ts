@@ -16,10 +16,11 @@
  * Everything created carries the labels etcd-recovery.test=1 and
  * etcd-recovery.run=<runId>; `removeByLabel` clears what a crashed run left.
  */
-import { createHash, randomBytes } from "crypto";
-import { promises as fs, readFileSync } from "fs";
+import { randomBytes } from "crypto";
+import { promises as fs } from "fs";
 import * as path from "path";
 import { oneShotFailure } from "../../src/docker/one-shot";
+import { fileSha256 } from "../../src/docker/realize";
 import type { ContainerSpec, DockerPlan, NetworkSpec } from "../../src/docker/plan";
 import { call, callJson, callRaw, demultiplex, DockerApiError, engineSocket, hijack } from "./api";
 import { readTar, TarEntry, writeTar } from "./tar";
@@ -573,7 +574,7 @@ async function walkAsTheEngineDoes(ordered: ContainerSpec[], step: (spec: Contai
 
 /** What the provider compares: the create body, the network connection and every uploaded file. */
 function providerInputs(spec: ContainerSpec): string {
-    const files = spec.files.map((f) => ({ path: f.path, mode: f.mode, content: f.content, source: f.sourcePath !== undefined ? fileSha256Sync(f.sourcePath) : undefined }));
+    const files = spec.files.map((f) => ({ path: f.path, mode: f.mode, content: f.content, source: f.sourcePath !== undefined ? fileSha256(f.sourcePath) : undefined }));
     const { HostConfig, ...config } = containerConfig(spec, "") as { HostConfig: Record<string, unknown> };
     const { RestartPolicy: _inPlace, ...hostConfig } = HostConfig;
     return JSON.stringify({ config, hostConfig, connection: networkConnection(spec), files, oneShot: spec.runToCompletion ?? false, dockerHost: spec.dockerHost });
@@ -661,10 +662,6 @@ async function updateAsTheEngineDoes(next: DockerPlan, state: EngineState, resou
     }
     report.steps = state.steps.slice(stepsBefore);
     return report;
-}
-
-function fileSha256Sync(file: string): string {
-    return createHash("sha256").update(readFileSync(file)).digest("hex");
 }
 
 function newRunId(): string {
