@@ -16,12 +16,14 @@ import * as yaml from "js-yaml";
 import { diffObjects, renderDiffReport } from "../recovery/diff";
 import { exportObjects, Selection } from "../recovery/export";
 import { FetchSnapshotOptions, fetchSnapshotFromStore } from "../recovery/store";
+import { runSnapshot } from "./snapshot";
 
 export const USAGE = `usage:
   etcd-recovery export --kubeconfig FILE --kind KIND [--name NAME | -l SELECTOR] [-n NAMESPACE | -A] [--kind KIND ...]
                         [--owner-references drop|keep] [-o FILE] [--kubectl PATH]
   etcd-recovery diff   --kubeconfig FILE --live-kubeconfig FILE --kind KIND [...as for export] [--kubectl PATH]
   etcd-recovery fetch  --store FILE --cluster NAME [--prefix PREFIX] [--object NAME] [--dir DIR]
+  etcd-recovery snapshot ls|get|history|stats FILE [...]   read a snapshot file, no containers (snapshot --help)
 
   --kubeconfig       the recovery environment's kubeconfig (pulumi stack output kubeconfig --show-secrets > FILE)
   --live-kubeconfig  the live (production) cluster's kubeconfig, read only
@@ -194,6 +196,7 @@ export async function runRecoveryCli(argv: string[], io: CliIo): Promise<number>
         return 0;
     }
     if (argv[0] === "fetch") return runFetch(argv.slice(1), io);
+    if (argv[0] === "snapshot") return runSnapshot(argv.slice(1), io);
     let cli: CliCommand;
     try {
         cli = parseCliArgs(argv);
