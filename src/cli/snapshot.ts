@@ -148,11 +148,17 @@ export function humanBytes(bytes: number): string {
     return `${(bytes / 1024 ** 3).toFixed(2)} GiB`;
 }
 
-/** Columns padded to their widest cell. */
+/** Columns padded to their widest cell; plain loops: a table may have 100k rows. */
 export function renderTable(header: string[], rows: string[][]): string {
-    const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-    const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join("  ").trimEnd();
-    return [line(header), ...rows.map(line)].join("\n") + "\n";
+    const widths = header.map((h) => h.length);
+    for (const row of rows) for (let i = 0; i < row.length; i++) if (row[i]!.length > widths[i]!) widths[i] = row[i]!.length;
+    const out: string[] = [];
+    for (const cells of [header, ...rows]) {
+        let line = "";
+        for (let i = 0; i < cells.length - 1; i++) line += cells[i]!.padEnd(widths[i]! + 2);
+        out.push((line + cells[cells.length - 1]!).trimEnd());
+    }
+    return out.join("\n") + "\n";
 }
 
 function describeHash(hash: HashCheck): string {
@@ -292,34 +298,46 @@ export async function runSnapshot(argv: string[], io: CliIo): Promise<number> {
         io.stderr(`error: ${error instanceof SnapshotFormatError ? error.message : `cannot read ${args.file}: ${(error as Error).message}`}\n`);
         return 2;
     }
-    try {
-        const hash = snapshot.checkHash();
-        if (hash.state === "mismatch") io.stderr(`WARNING: ${args.file}: ${describeHash(hash)}; what follows may be wrong\n`);
+    // The hash is computed on another thread while the command walks the file; its verdict comes with the output.
+    const hashing = snapshot.checkHashInBackground();
+    const report = async (): Promise<number> => {
+        const hash = await hashing;
+        if (hash.state === "mismatch") io.stderr(`WARNING: ${args.file}: ${describeHash(hash)}; what it holds may be wrong\n`);
         if (hash.state === "absent" && args.command !== "stats") io.stderr(`note: ${args.file}: ${describeHash(hash)}\n`);
-        const hashCode = hash.state === "mismatch" ? 1 : 0;
+        return hash.state === "mismatch" ? 1 : 0;
+    };
+    try {
         switch (args.command) {
             case "ls": {
                 const { objects, outsideNamespace } = latestObjects(snapshot, filterOf(args));
-                io.stdout(args.output === "json" ? `${JSON.stringify(objects, null, 2)}\n` : lsTable(objects));
+                const text = args.output === "json" ? `${JSON.stringify(objects, null, 2)}\n` : lsTable(objects);
+                const code = await report();
+                io.stdout(text);
                 if (outsideNamespace > 0) io.stderr(`note: ${outsideNamespace} matching objects in other namespaces are not shown (-A for all, -n NAMESPACE for one)\n`);
-                return hashCode;
+                return code;
             }
             case "history": {
                 const revisions = objectHistory(snapshot, filterOf(args));
+                const code = await report();
                 io.stdout(args.output === "json" ? `${JSON.stringify(revisions, null, 2)}\n` : historyTable(revisions));
-                return hashCode;
+                return code;
             }
             case "stats": {
-                const stats = snapshotStats(snapshot, { etcdPrefix: args.etcdPrefix, hash });
+                const stats = snapshotStats(snapshot, { etcdPrefix: args.etcdPrefix, hash: { state: "absent" } });
+                const code = await report();
+                stats.hash = await hashing;
                 io.stdout(args.output === "json" ? `${JSON.stringify(stats, null, 2)}\n` : statsText(stats));
-                return hashCode;
+                return code;
             }
-            case "get":
-                return Math.max(runGet(snapshot, args, io), hashCode);
+            case "get": {
+                const code = await report();
+                return Math.max(runGet(snapshot, args, io), code);
+            }
         }
     } catch (error) {
         if (!(error instanceof SnapshotFormatError)) throw error;
-        io.stderr(`error: ${error.message}\n`);
+        const hash = await hashing.catch(() => undefined);
+        io.stderr(`error: ${error.message}${hash?.state === "mismatch" ? " (and the file fails its SHA-256 check: it is damaged)" : ""}\n`);
         return 2;
     } finally {
         snapshot.close();

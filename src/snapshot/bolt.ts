@@ -271,10 +271,12 @@ export class BoltFile {
         return undefined;
     }
 
-    private *leafEntries(buf: Buffer, count: number, pageId: number): Generator<LeafEntry> {
+    /** The elements of one leaf page, all checked against the page's bounds. */
+    private leafEntries(buf: Buffer, count: number, pageId: number): LeafEntry[] {
         if (PAGE_HEADER_SIZE + count * ELEMENT_SIZE > buf.length) {
             throw new SnapshotFormatError(this.path, pageId, `${count} leaf elements do not fit in the page`);
         }
+        const out: LeafEntry[] = new Array(count);
         for (let i = 0; i < count; i++) {
             const at = PAGE_HEADER_SIZE + i * ELEMENT_SIZE;
             const flags = buf.readUInt32LE(at);
@@ -284,18 +286,19 @@ export class BoltFile {
             if (start + ksize + vsize > buf.length) {
                 throw new SnapshotFormatError(this.path, pageId, `leaf element ${i} (key ${ksize} bytes, value ${vsize} bytes at offset ${start}) runs past the end of the page`);
             }
-            yield { key: buf.subarray(start, start + ksize), value: buf.subarray(start + ksize, start + ksize + vsize), isBucket: (flags & BUCKET_LEAF_FLAG) !== 0, page: pageId };
+            out[i] = { key: buf.subarray(start, start + ksize), value: buf.subarray(start + ksize, start + ksize + vsize), isBucket: (flags & BUCKET_LEAF_FLAG) !== 0, page: pageId };
         }
+        return out;
     }
 
     /**
-     * The key/value pairs of one bucket in key order (nested buckets appear as
-     * entries with isBucket). Depth-first with an explicit stack, so a damaged
-     * tree cannot exhaust the call stack.
+     * The key/value pairs of one bucket in key order, one leaf page at a time
+     * (nested buckets appear as entries with isBucket). Depth-first with an
+     * explicit stack, so a damaged tree cannot exhaust the call stack.
      */
-    *entries(ref: BucketRef, walk: Walk = new Walk()): Generator<LeafEntry> {
+    *leafPages(ref: BucketRef, walk: Walk = new Walk()): Generator<LeafEntry[]> {
         if (ref.kind === "inline") {
-            yield* this.leafEntries(ref.page, ref.page.readUInt16LE(10), ref.parentPage);
+            yield this.leafEntries(ref.page, ref.page.readUInt16LE(10), ref.parentPage);
             return;
         }
         const stack: { page: Page; next: number }[] = [{ page: this.page(ref.root, walk), next: 0 }];
@@ -304,7 +307,7 @@ export class BoltFile {
             const { page } = top;
             if (page.flags === PageFlag.leaf) {
                 stack.pop();
-                yield* this.leafEntries(page.buf, page.count, page.id);
+                yield this.leafEntries(page.buf, page.count, page.id);
                 continue;
             }
             if (page.flags !== PageFlag.branch) {
@@ -326,6 +329,11 @@ export class BoltFile {
         }
     }
 
+    /** The key/value pairs of one bucket in key order. */
+    *entries(ref: BucketRef, walk: Walk = new Walk()): Generator<LeafEntry> {
+        for (const entries of this.leafPages(ref, walk)) yield* entries;
+    }
+
     /** The SHA-256 etcdctl stored after the database, when there is one. */
     storedHash(): Buffer | undefined {
         return this.hasHashTrailer ? this.readAt(this.dbLength, 32) : undefined;
@@ -334,8 +342,18 @@ export class BoltFile {
     /** SHA-256 of the database part, read in 1 MiB pieces. */
     hashDatabase(): Buffer {
         const hash = createHash("sha256");
-        const piece = 1 << 20;
-        for (let at = 0; at < this.dbLength; at += piece) hash.update(this.readAt(at, Math.min(piece, this.dbLength - at)));
+        // One buffer for the whole file: hash.update copies nothing it keeps, and 1 GiB of garbage costs more than the hashing.
+        const piece = Buffer.allocUnsafe(4 << 20);
+        for (let at = 0; at < this.dbLength; at += piece.length) {
+            const length = Math.min(piece.length, this.dbLength - at);
+            let done = 0;
+            while (done < length) {
+                const n = readSync(this.fd, piece, done, length - done, at + done);
+                if (n === 0) throw new SnapshotFormatError(this.path, undefined, `the file ends at byte ${at + done} while hashing (truncated)`);
+                done += n;
+            }
+            hash.update(piece.subarray(0, length));
+        }
         return hash.digest();
     }
 

@@ -16,31 +16,46 @@ export interface ObjectKey {
 }
 
 /** Built-in resources stored under another path than their name (kube-apiserver's storage registry). */
-const RENAMED: Record<string, string> = { "services/specs": "services", "services/endpoints": "endpoints", minions: "nodes", controllers: "replicationcontrollers" };
+const RENAMED: Record<string, string | undefined> = { "services/specs": "services", "services/endpoints": "endpoints", minions: "nodes", controllers: "replicationcontrollers" };
 
 export function normalizePrefix(prefix: string): string {
     return prefix.endsWith("/") ? prefix.slice(0, -1) : prefix;
 }
 
-/** The object a key stores, or undefined for keys outside the prefix or of another shape (e.g. /registry/ranges/serviceips is kept: one segment). */
+/** The object a key stores, or undefined for keys outside the prefix or of another shape. indexOf, not split: it runs once per revision. */
 export function parseObjectKey(key: string, prefix = "/registry"): ObjectKey | undefined {
-    const root = `${normalizePrefix(prefix)}/`;
+    const root = prefix.endsWith("/") ? prefix : `${prefix}/`;
     if (!key.startsWith(root)) return undefined;
-    const parts = key.slice(root.length).split("/");
-    if (parts.some((p) => p === "")) return undefined;
-    let resource = parts.shift()!;
+    let at = root.length;
+    const next = (): string | undefined => {
+        if (at > key.length) return undefined;
+        const slash = key.indexOf("/", at);
+        const end = slash < 0 ? key.length : slash;
+        const part = key.slice(at, end);
+        at = end + 1;
+        return part;
+    };
+    let resource = next();
+    if (!resource) return undefined;
     if (resource.includes(".")) {
-        const plural = parts.shift();
-        if (plural === undefined) return undefined;
+        const plural = next();
+        if (!plural) return undefined;
         resource = `${plural}.${resource}`;
-    } else if (parts.length > 0 && RENAMED[`${resource}/${parts[0]}`]) {
-        resource = RENAMED[`${resource}/${parts.shift()}`]!;
-    } else if (RENAMED[resource]) {
-        resource = RENAMED[resource]!;
+    } else {
+        const renamed = RENAMED[resource];
+        if (renamed) resource = renamed;
+        else if (resource === "services") {
+            const sub = next();
+            if (sub === undefined || !RENAMED[`services/${sub}`]) return undefined;
+            resource = RENAMED[`services/${sub}`]!;
+        }
     }
-    if (parts.length === 1) return { resource, name: parts[0]! };
-    if (parts.length === 2) return { resource, namespace: parts[0]!, name: parts[1]! };
-    return undefined;
+    const first = next();
+    if (!first) return undefined;
+    const second = next();
+    if (second === undefined) return { resource, name: first };
+    if (second === "" || at <= key.length) return undefined;
+    return { resource, namespace: first, name: second };
 }
 
 /** Whether `wanted` (as a user types it: configmaps, deployments.apps, widgets.example.com) names `resource`. */
@@ -57,7 +72,6 @@ export type ValueEncoding =
     | { type: "encrypted"; provider: string; providerVersion: string; keyName: string }
     | { type: "other" };
 
-const PROTOBUF_MAGIC = Buffer.from([0x6b, 0x38, 0x73, 0x00]); // "k8s\0"
 const ENCRYPTED = /^k8s:enc:([A-Za-z0-9_-]+):(v[0-9]+):([^:]*):/;
 
 /** runtime.Unknown: 1 typeMeta {1 apiVersion, 2 kind}, 2 raw, 3 contentEncoding, 4 contentType. */
@@ -84,8 +98,11 @@ function protobufEnvelope(body: Buffer): ValueEncoding {
 
 /** How a value is stored; never throws (an undecodable envelope is reported, not fatal). */
 export function classifyValue(value: Buffer): ValueEncoding {
-    if (value.length >= 4 && value.subarray(0, 4).equals(PROTOBUF_MAGIC)) return protobufEnvelope(value.subarray(4));
-    if (value.length >= 8 && value.toString("latin1", 0, 8) === "k8s:enc:") {
+    // Byte tests first: this runs once per revision of a whole snapshot.
+    const first = value[0];
+    if (first === 0x7b) return { type: "json" };
+    if (first === 0x6b && value.length >= 4 && value[1] === 0x38 && value[2] === 0x73 && value[3] === 0x00) return protobufEnvelope(value.subarray(4));
+    if (first === 0x6b && value.length >= 8 && value.toString("latin1", 0, 8) === "k8s:enc:") {
         const match = ENCRYPTED.exec(value.toString("latin1", 0, Math.min(value.length, 512)));
         if (match) return { type: "encrypted", provider: match[1]!, providerVersion: match[2]!, keyName: match[3]! };
         return { type: "encrypted", provider: "unknown", providerVersion: "?", keyName: "?" };

@@ -4,7 +4,7 @@
  * protobuf mvccpb.KeyValue; bucket `meta` holds the consistent index and the
  * compaction revisions.
  */
-import { Field, fields, int64, ProtobufError } from "./protobuf";
+import { int64, ProtobufError, readVarint } from "./protobuf";
 
 export const REVISION_KEY_SIZE = 17;
 const TOMBSTONE_MARK = 0x74; // 't'
@@ -38,40 +38,41 @@ export interface KeyValue {
 
 const EMPTY = Buffer.alloc(0);
 
-function varintField(field: Field, name: string): number {
-    if (field.int === undefined) throw new ProtobufError(`KeyValue.${name} (field ${field.number}) is not a varint`);
-    return int64(field.int);
-}
-
-function bytesField(field: Field, name: string): Buffer {
-    if (field.wireType !== 2) throw new ProtobufError(`KeyValue.${name} (field ${field.number}) is not length-delimited`);
-    return field.bytes!;
-}
-
-/** mvccpb.KeyValue: 1 key, 2 create_revision, 3 mod_revision, 4 version, 5 value, 6 lease; unknown fields are skipped. */
+/**
+ * mvccpb.KeyValue: 1 key, 2 create_revision, 3 mod_revision, 4 version, 5 value, 6 lease; unknown fields
+ * are skipped. A plain loop rather than fields(): it runs once per revision of a whole snapshot.
+ */
 export function decodeKeyValue(buf: Buffer): KeyValue {
     const kv: KeyValue = { key: EMPTY, createRevision: 0, modRevision: 0, version: 0, value: EMPTY, lease: 0 };
-    for (const field of fields(buf)) {
-        switch (field.number) {
-            case 1:
-                kv.key = bytesField(field, "key");
-                break;
-            case 2:
-                kv.createRevision = varintField(field, "create_revision");
-                break;
-            case 3:
-                kv.modRevision = varintField(field, "mod_revision");
-                break;
-            case 4:
-                kv.version = varintField(field, "version");
-                break;
-            case 5:
-                kv.value = bytesField(field, "value");
-                break;
-            case 6:
-                kv.lease = varintField(field, "lease");
-                break;
+    let offset = 0;
+    while (offset < buf.length) {
+        const at = offset;
+        const [tag, afterTag] = readVarint(buf, offset);
+        const number = Math.floor(tag / 8);
+        const wireType = tag % 8;
+        if (wireType === 0) {
+            const [raw, next] = readVarint(buf, afterTag);
+            offset = next;
+            const int = int64(raw);
+            if (number === 2) kv.createRevision = int;
+            else if (number === 3) kv.modRevision = int;
+            else if (number === 4) kv.version = int;
+            else if (number === 6) kv.lease = int;
+            else if (number === 1 || number === 5) throw new ProtobufError(`KeyValue field ${number} at byte ${at} is a varint, not bytes`);
+        } else if (wireType === 2) {
+            const [length, start] = readVarint(buf, afterTag);
+            if (start + length > buf.length) throw new ProtobufError(`field ${number} of ${length} bytes at byte ${at} runs past the end (${buf.length} bytes)`);
+            offset = start + length;
+            if (number === 1) kv.key = buf.subarray(start, offset);
+            else if (number === 5) kv.value = buf.subarray(start, offset);
+            else if (number >= 2 && number <= 6) throw new ProtobufError(`KeyValue field ${number} at byte ${at} is bytes, not a varint`);
+        } else if (wireType === 1 || wireType === 5) {
+            offset = afterTag + (wireType === 1 ? 8 : 4);
+            if (offset > buf.length) throw new ProtobufError(`fixed field ${number} at byte ${at} runs past the end`);
+        } else {
+            throw new ProtobufError(`wire type ${wireType} of field ${number} at byte ${at} is not one etcd writes`);
         }
+        if (number === 0) throw new ProtobufError(`field number 0 at byte ${at}`);
     }
     return kv;
 }
