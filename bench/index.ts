@@ -3,13 +3,15 @@
 //   cluster: from nothing to a healthy 3-member TLS cluster in Docker
 //   backup:  EtcdBackup pod on a ~1 GiB database vs raw etcdctl + rclone  target <= 1.3x, < 256 MiB
 //   recovery: RTO, ~100 MiB / 50k-object snapshot → exported YAML vs bare restore + ready  target <= 1.3x, < 60 s
+//   snapshot: `etcd-recovery snapshot ls` over a ~100 MiB / 50k-object snapshot file (no Docker)  target < 1 s
 // Needs `bash scripts/setup` first (Docker engine, local images, tools).
-// `npm run bench -- pki cluster` runs only the named parts (pki, cluster, backup, recovery).
+// `npm run bench -- pki cluster` runs only the named parts (pki, cluster, backup, recovery, snapshot).
 import { generateKeyPemAsync, genCert, initCa, issueEtcdPki, memberCertificateFiles, planEtcdCluster, planEtcdPki, planTopology } from "../src";
 import { realizePlan, removeByLabel } from "../test/harness/docker";
 import { ETCD_35_IMAGE, requireImages } from "../test/support/images";
 import { benchBackup } from "./backup";
 import { benchRecovery } from "./recovery";
+import { benchSnapshot } from "./snapshot";
 
 const RUN_ID = "bench";
 
@@ -79,6 +81,7 @@ const PARTS: Record<string, () => Promise<void>> = {
     },
     backup: benchBackup,
     recovery: benchRecovery,
+    snapshot: benchSnapshot,
 };
 
 async function main(): Promise<void> {
