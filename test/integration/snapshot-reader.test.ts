@@ -3,7 +3,8 @@
 // Kubernetes-shaped content (several revisions of a key, deletions, a 1 MiB value, 3000 objects,
 // protobuf, encrypted and CRD values), is compacted at a middle revision and snapshotted with its own
 // etcdctl. The reader must hold exactly what etcd kept, agree with `etcdctl get --rev`, and with
-// `snapshot status` (revision, total size, key count). A missing tool fails the test.
+// `snapshot status` (revision, total size, key count); damaged copies of it (cut, bit flips) end in
+// SnapshotFormatError or a read, never another error or a hang. A missing tool fails the test.
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
@@ -13,6 +14,7 @@ import { PageFlag } from "../../src/snapshot/bolt";
 import { run } from "../harness/exec";
 import { requireTool, toolsBinDir } from "../support/processes";
 import { KnownContent, PlainEtcd, heldWrites, startPlainEtcd, writeKnownContent } from "../fixtures/snapshot/live-etcd";
+import { flippedCopies, prng, readAll } from "../fixtures/snapshot/fuzz-support";
 
 jest.setTimeout(240_000);
 
@@ -95,6 +97,21 @@ describe.each([
         expect(stats.pages.inUse + stats.pages.free).toBe(stats.pages.total);
         expect(stats.resources[0]!.resource).toBe("configmaps");
         expect(stats.resources.find((r) => r.resource === "secrets")!.bytes).toBeGreaterThan(known.bigValue.length);
+    });
+
+    test("damaged copies: 60 cuts and 120 seeded bit-flip cases end in a read or SnapshotFormatError, each within 5 s", () => {
+        const original = fs.readFileSync(file);
+        const pages = Math.floor(original.length / 4096);
+        const opts = { maxPageVisits: pages * 20, boundMs: 5_000 };
+        const caseFile = path.join(etcd.dir, "case.db");
+        const random = prng(version === "3.4" ? 34 : 35);
+        for (let i = 0; i < 60; i++) {
+            const length = Math.floor(random() * original.length);
+            expect(readAll(original.subarray(0, length), caseFile, `etcd ${version} cut at ${length}`, opts)).toBe(length === pages * 4096 ? "read" : "refused");
+        }
+        const outcomes = { read: 0, refused: 0 };
+        for (const { bytes, label } of flippedCopies(original, 4096, 120, version === "3.4" ? 3400 : 3500)) outcomes[readAll(bytes, caseFile, `etcd ${version} ${label}`, opts)]++;
+        expect(outcomes.read + outcomes.refused).toBe(120);
     });
 
     test("the CLI on this snapshot: get prints the JSON written, stats runs", async () => {
