@@ -137,8 +137,17 @@ export class BoltFile {
         const fail = (page: number | undefined, reason: string) => new SnapshotFormatError(path, page, reason);
         const head = this.readAt(0, Math.min(this.fileSize, 4096));
         const first = parseMeta(head, 0);
-        const pageSize = first.meta && validPageSize(first.meta.pageSize) ? first.meta.pageSize : 4096;
-        const second = parseMeta(this.readAt(pageSize, Math.min(Math.max(this.fileSize - pageSize, 0), PAGE_HEADER_SIZE + META_SIZE)), 0);
+        const metaAt = (offset: number) => parseMeta(this.readAt(offset, Math.min(Math.max(this.fileSize - offset, 0), PAGE_HEADER_SIZE + META_SIZE)), 0);
+        let pageSize = first.meta && validPageSize(first.meta.pageSize) ? first.meta.pageSize : 4096;
+        let second = metaAt(pageSize);
+        if (!first.meta) {
+            // Meta 0 is damaged, so the page size is unknown: look for meta 1 where the usual page sizes put it (4 KiB … 64 KiB).
+            for (const size of [8192, 16384, 32768, 65536]) {
+                if (second.meta?.pageSize === pageSize) break;
+                const candidate = metaAt(size);
+                if (candidate.meta?.pageSize === size) [pageSize, second] = [size, candidate];
+            }
+        }
         const candidates = [first, second]
             .map((c, page) => ({ ...c, page: page as 0 | 1 }))
             .filter((c) => c.meta && c.meta.pageSize === pageSize);
