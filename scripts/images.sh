@@ -5,7 +5,7 @@
 # tag stops the build. An image is rebuilt only when the hash of what went into
 # it (binaries + this script) differs from its `etcd-recovery.source-sha256` label.
 #
-#   bash scripts/images.sh [all|etcd|etcd34|kube-apiserver|uploader|sshd|node ...]
+#   bash scripts/images.sh [all|etcd|etcd34|kube-apiserver|kube-controller-manager|kube-scheduler|pause|uploader|sshd|node|kube-node ...]
 #
 #   etcd            etcd 3.5 from scripts/tools.sh (static): etcd, etcdctl, etcdutl; no shell
 #   etcd34          Debian's etcd 3.4 + the libraries ldd lists + the loader; no shell
@@ -13,7 +13,12 @@
 #   uploader        Debian's rclone (+ its libraries), busybox (sh, sha256sum, gzip, ...), CA certificates
 #   sshd            Debian's openssh-server sshd (+ its libraries) and busybox: the SFTP store of the backup tests
 #   node            sshd, busybox, pgrep, mountpoint and etcd 3.5: a control-plane node for the restore runbooks
-#   all             all of them (fails when kube-apiserver has not been built)
+#   kube-controller-manager, kube-scheduler   like kube-apiserver: the static pods of a kubeadm node
+#   pause           tools/pause as PID 1 of pod sandboxes (the tag kubeadm asks for is set in the node)
+#   kube-node       a kubeadm node: kubelet, kubeadm, kubectl and the node's configuration; containerd,
+#                   runc, the CNI plugins and the rest of userland are the host's /usr, bind-mounted
+#                   read-only by test/support/kube-node.ts
+#   all             all of them (fails when a tool from scripts/tools.sh has not been built)
 #
 # Needs a running engine: bash scripts/docker.sh
 set -euo pipefail
@@ -173,21 +178,80 @@ image_etcd34() {
     build_image "$tag" "$(source_hash /usr/bin/etcd /usr/bin/etcdctl)" build_etcd34
 }
 
-build_kube_apiserver() { # <tag> <hash>
+# Like registry.k8s.io/kube-apiserver and its siblings: one static binary, no shell.
+build_kube_component() { # <tag> <hash> <binary>
     new_rootfs
-    add_file "$BIN/kube-apiserver" /usr/local/bin/kube-apiserver
+    add_file "$BIN/$3" "/usr/local/bin/$3"
     import_rootfs "$1" "$2" \
         "ENV PATH=/usr/local/bin:/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin" \
         "WORKDIR /" \
-        'ENTRYPOINT ["/usr/local/bin/kube-apiserver"]'
+        "ENTRYPOINT [\"/usr/local/bin/$3\"]"
 }
 
-image_kube_apiserver() {
-    local tag; tag="$(image_tag KUBE_APISERVER_IMAGE)"
-    [[ -x "$BIN/kube-apiserver" ]] || die "$BIN/kube-apiserver is missing: run bash scripts/tools.sh kube-apiserver"
-    is_static "$BIN/kube-apiserver" || die "$BIN/kube-apiserver is not statically linked"
-    expect_version KUBE_APISERVER_IMAGE "$tag" "$("$BIN/kube-apiserver" --version | awk '{ print $2 }')"
-    build_image "$tag" "$(source_hash "$BIN/kube-apiserver")" build_kube_apiserver
+image_kube_component() { # <constant in images.ts> <binary>
+    local tag; tag="$(image_tag "$1")"
+    [[ -x "$BIN/$2" ]] || die "$BIN/$2 is missing: run bash scripts/tools.sh $2"
+    is_static "$BIN/$2" || die "$BIN/$2 is not statically linked"
+    expect_version "$1" "$tag" "$("$BIN/$2" --version | awk '{ print $2 }')"
+    build_image "$tag" "$(source_hash "$BIN/$2")" build_kube_component "$2"
+}
+
+image_kube_apiserver() { image_kube_component KUBE_APISERVER_IMAGE kube-apiserver; }
+image_kube_controller_manager() { image_kube_component KUBE_CONTROLLER_MANAGER_IMAGE kube-controller-manager; }
+image_kube_scheduler() { image_kube_component KUBE_SCHEDULER_IMAGE kube-scheduler; }
+
+build_pause() { # <tag> <hash>
+    new_rootfs
+    add_file "$BIN/pause" /pause
+    import_rootfs "$1" "$2" "WORKDIR /" 'ENTRYPOINT ["/pause"]'
+}
+
+image_pause() {
+    local tag; tag="$(image_tag PAUSE_IMAGE)"
+    [[ -x "$BIN/pause" ]] || die "$BIN/pause is missing: run bash scripts/tools.sh pause"
+    is_static "$BIN/pause" || die "$BIN/pause is not statically linked"
+    build_image "$tag" "$(source_hash "$BIN/pause")" build_pause
+}
+
+# A kubeadm node (test/support/kube-node.ts runs it, kind-like): an almost empty
+# root with merged-/usr links, because /usr is the host's (containerd, runc,
+# iptables, mount, the CNI plugins in /usr/lib/cni) bind-mounted read-only;
+# kubelet, kubeadm and kubectl in /opt/kube/bin; the node's configuration.
+KUBE_NODE_CONF="$ROOT/test/support/kube-node"
+
+build_kube_node() { # <tag> <hash>
+    new_rootfs
+    mkdir -p "$ROOTFS"/{usr,var/lib,var/log,run,opt/kube/bin,opt/kube/conf,proc,sys,dev,home,mnt,srv}
+    ln -s usr/bin "$ROOTFS/bin"; ln -s usr/sbin "$ROOTFS/sbin"; ln -s usr/lib "$ROOTFS/lib"; ln -s usr/lib64 "$ROOTFS/lib64"
+    ln -s /run "$ROOTFS/var/run"
+    # The host's users and loader cache: the host's dynamic binaries run in the node.
+    local f; for f in passwd group shadow gshadow nsswitch.conf ld.so.cache ld.so.conf; do
+        [[ -e "/etc/$f" ]] && cp -a "/etc/$f" "$ROOTFS/etc/"
+    done
+    cp -a /etc/ld.so.conf.d /etc/alternatives "$ROOTFS/etc/"
+    ln -sfn ../usr/lib/os-release "$ROOTFS/etc/os-release"
+    local b; for b in kubelet kubeadm kubectl; do add_file "$BIN/$b" "/opt/kube/bin/$b"; done
+    add_file "$KUBE_NODE_CONF/entrypoint.sh" /opt/kube/entrypoint.sh
+    add_file "$KUBE_NODE_CONF/containerd.toml" /opt/kube/conf/containerd.toml 0644
+    add_file "$KUBE_NODE_CONF/10-bridge.conflist" /opt/kube/conf/10-bridge.conflist 0644
+    import_rootfs "$1" "$2" \
+        "ENV PATH=/opt/kube/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
+        "WORKDIR /" \
+        'CMD ["/usr/bin/bash", "/opt/kube/entrypoint.sh"]'
+}
+
+image_kube_node() {
+    local tag; tag="$(image_tag KUBE_NODE_IMAGE)"
+    local b; for b in kubelet kubeadm kubectl; do
+        [[ -x "$BIN/$b" ]] || die "$BIN/$b is missing: run bash scripts/tools.sh $b"
+        is_static "$BIN/$b" || die "$BIN/$b is not statically linked"
+    done
+    require_command /usr/bin/containerd containerd
+    require_command /usr/sbin/runc runc
+    require_command /usr/lib/cni/bridge containernetworking-plugins
+    require_command /usr/sbin/iptables iptables
+    expect_version KUBE_NODE_IMAGE "$tag" "$("$BIN/kubelet" --version | awk '{ print $2 }')"
+    build_image "$tag" "$(source_hash "$BIN/kubelet" "$BIN/kubeadm" "$BIN/kubectl" "$KUBE_NODE_CONF"/*)" build_kube_node
 }
 
 build_uploader() { # <tag> <hash>
@@ -319,7 +383,7 @@ image_node() {
 }
 
 # ------------------------------------------------------------ main
-ALL_IMAGES=(etcd etcd34 kube-apiserver uploader sshd node)
+ALL_IMAGES=(etcd etcd34 kube-apiserver kube-controller-manager kube-scheduler pause uploader sshd node kube-node)
 
 main() {
     local targets=("$@") started=$SECONDS

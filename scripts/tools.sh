@@ -2,7 +2,8 @@
 # Builds the project's external tools from Go modules (the only way to get them
 # offline), caches them by version and links them into one bin directory.
 #
-#   bash scripts/tools.sh [all|etcd|pulumi|language-host|kube-apiserver|kubectl|kube-controller-manager|s3|cfssl|kubernetes-provider|plugins ...]
+#   bash scripts/tools.sh [all|etcd|pulumi|language-host|kube-apiserver|kubectl|kube-controller-manager|
+#                          kubelet|kube-scheduler|kubeadm|pause|s3|cfssl|kubernetes-provider|plugins ...]
 #
 # Cache:  ${ETCD_RECOVERY_CACHE:-$HOME/.cache/etcd-recovery}/
 #   <tool>-<version>/   binaries + .stamp (hash of the inputs that built them)
@@ -217,7 +218,8 @@ build_kube_program() { # <out dir> <version> <program under k8s.io/kubernetes/cm
     cd "$work"
     go build -trimpath -ldflags "-s -w $(kube_version_ldflags "$version")" -o "$out/$program" "k8s.io/kubernetes/cmd/$program"
     cd "$ROOT" && rm -rf "$work"
-    "$out/$program" --version 2>/dev/null || "$out/$program" version --client
+    # kubeadm has neither --version nor `version --client`.
+    "$out/$program" --version 2>/dev/null || "$out/$program" version --client 2>/dev/null || "$out/$program" version -o short
 }
 
 tool_kube_program() { # <program>
@@ -234,6 +236,29 @@ tool_kubectl() { tool_kube_program kubectl; }
 # tests' throw-away kube-apiserver: the kubernetes provider deletes with
 # foreground propagation, which only the garbage collector completes.
 tool_kube_controller_manager() { tool_kube_program kube-controller-manager; }
+
+# A real kubeadm node for the tests (test/support/kube-node.ts): the kubelet,
+# kubeadm to lay out /etc/kubernetes, and the scheduler it runs as a static pod.
+tool_kubelet() { tool_kube_program kubelet; }
+tool_kube_scheduler() { tool_kube_program kube-scheduler; }
+tool_kubeadm() { tool_kube_program kubeadm; }
+
+# ---------------------------------------------------------------- pause
+# PID 1 of every pod sandbox (registry.k8s.io/pause cannot be pulled): our own
+# 30-line program in tools/pause, which waits for a signal and reaps children.
+PAUSE_SOURCE="$ROOT/tools/pause"
+
+build_pause() { # <out dir>
+    cd "$PAUSE_SOURCE"
+    go build -trimpath -ldflags "-s -w" -o "$1/pause" .
+    test -x "$1/pause"
+}
+
+tool_pause() {
+    local dest="$CACHE/pause"
+    cached_build "pause (tools/pause)" "$dest" "$(inputs_hash "$PAUSE_SOURCE/go.mod" "$PAUSE_SOURCE/main.go")" build_pause
+    link "$dest/pause" pause
+}
 
 tool_kube_apiserver() {
     local version dest
@@ -375,7 +400,7 @@ tool_plugins() {
 }
 
 # ---------------------------------------------------------------- main
-ALL_TOOLS=(etcd pulumi language-host kube-apiserver kubectl kube-controller-manager s3 cfssl kubernetes-provider)
+ALL_TOOLS=(etcd pulumi language-host kube-apiserver kubectl kube-controller-manager kubelet kube-scheduler kubeadm pause s3 cfssl kubernetes-provider)
 
 main() {
     local tools=("$@") started=$SECONDS

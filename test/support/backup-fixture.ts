@@ -86,8 +86,8 @@ export class BackupFixture {
         return this.etcd;
     }
 
-    /** A real S3 server on 127.0.0.1 with random credentials and one bucket; `rclone` talks to it as remote "minio". */
-    async startMinio(bucket: string): Promise<{ endpoint: string; accessKeyId: string; secretAccessKey: string; bucket: string; rclone: (args: string[]) => Promise<string>; rcloneConfig: string }> {
+    /** A real S3 server on `address` (default 127.0.0.1) with random credentials and one bucket; `rclone` talks to it as remote "minio". */
+    async startMinio(bucket: string, address = "127.0.0.1"): Promise<{ endpoint: string; accessKeyId: string; secretAccessKey: string; bucket: string; rclone: (args: string[]) => Promise<string>; rcloneConfig: string }> {
         const [s3Port, consolePort] = await freePorts(2);
         const dir = fs.mkdtempSync(path.join(this.workDir, "minio-"));
         const accessKeyId = `ak${randomBytes(8).toString("hex")}`;
@@ -95,7 +95,7 @@ export class BackupFixture {
         const minio = startProcess({
             name: "minio",
             command: BIN.minio,
-            args: ["server", path.join(dir, "data"), "--address", `127.0.0.1:${s3Port}`, "--console-address", `127.0.0.1:${consolePort}`],
+            args: ["server", path.join(dir, "data"), "--address", `${address}:${s3Port}`, "--console-address", `127.0.0.1:${consolePort}`],
             logFile: path.join(dir, "minio.log"),
             env: { ...process.env, MINIO_ROOT_USER: accessKeyId, MINIO_ROOT_PASSWORD: secretAccessKey, MINIO_BROWSER: "off" },
         });
@@ -103,7 +103,7 @@ export class BackupFixture {
         const rcloneConfig = path.join(dir, "rclone.conf");
         fs.writeFileSync(
             rcloneConfig,
-            `[minio]\ntype = s3\nprovider = Minio\naccess_key_id = ${accessKeyId}\nsecret_access_key = ${secretAccessKey}\nendpoint = http://127.0.0.1:${s3Port}\nregion = us-east-1\nforce_path_style = true\n`,
+            `[minio]\ntype = s3\nprovider = Minio\naccess_key_id = ${accessKeyId}\nsecret_access_key = ${secretAccessKey}\nendpoint = http://${address}:${s3Port}\nregion = us-east-1\nforce_path_style = true\n`,
             { mode: 0o600 },
         );
         const rclone = (args: string[]) => hostRclone(rcloneConfig, args);
@@ -112,7 +112,7 @@ export class BackupFixture {
             aborted: () => (minio.isRunning() ? undefined : "minio exited"),
             describe: () => minio.logTail(),
         });
-        return { endpoint: `http://127.0.0.1:${s3Port}`, accessKeyId, secretAccessKey, bucket, rclone, rcloneConfig };
+        return { endpoint: `http://${address}:${s3Port}`, accessKeyId, secretAccessKey, bucket, rclone, rcloneConfig };
     }
 
     /**

@@ -17,6 +17,14 @@ export const UPLOADER_IMAGE = "etcd-recovery/uploader:rclone-1.60.1";
 /** A restore-runbook node: sshd (no host keys, no config: tests add them), busybox sh, pgrep, mountpoint, etcd 3.5 binaries; users root and etcd. */
 export const NODE_IMAGE = "etcd-recovery/node:3.5.35";
 
+/** kube-controller-manager and kube-scheduler, built like KUBE_APISERVER_IMAGE: the other static pods of the kubeadm node. */
+export const KUBE_CONTROLLER_MANAGER_IMAGE = "etcd-recovery/kube-controller-manager:v1.34.4";
+export const KUBE_SCHEDULER_IMAGE = "etcd-recovery/kube-scheduler:v1.34.4";
+/** tools/pause as /pause: stands in for registry.k8s.io/pause:3.10.1, the sandbox image kubeadm 1.34 asks for. */
+export const PAUSE_IMAGE = "etcd-recovery/pause:3.10.1";
+/** A kubeadm node (kubelet, kubeadm, kubectl, containerd from the host's /usr): test/support/kube-node.ts runs it. */
+export const KUBE_NODE_IMAGE = "etcd-recovery/kube-node:v1.34.4";
+
 /** Debian's sshd (internal-sftp) + busybox; user backup (uid 1000): the SFTP store of the backup tests. */
 export const SSHD_IMAGE = "etcd-recovery/sshd:9.2p1";
 
@@ -28,6 +36,10 @@ const BUILD_TARGET: Record<string, string> = {
     [UPLOADER_IMAGE]: "uploader",
     [NODE_IMAGE]: "node",
     [SSHD_IMAGE]: "sshd",
+    [KUBE_CONTROLLER_MANAGER_IMAGE]: "kube-controller-manager",
+    [KUBE_SCHEDULER_IMAGE]: "kube-scheduler",
+    [PAUSE_IMAGE]: "pause",
+    [KUBE_NODE_IMAGE]: "kube-node",
 };
 
 /** Throws, naming the command that builds them, when any of the images is not in the local engine. */

@@ -1,0 +1,3 @@
+module github.com/etcd-recovery/tools/pause
+
+go 1.24
