@@ -217,6 +217,10 @@ image_pause() {
 # root with merged-/usr links, because /usr is the host's (containerd, runc,
 # iptables, mount, the CNI plugins in /usr/lib/cni) bind-mounted read-only;
 # kubelet, kubeadm and kubectl in /opt/kube/bin; the node's configuration.
+# For the restore runbooks the node also has what a user's kubeadm node has
+# beside kubeadm: Debian's sshd (/opt/kube/sbin/sshd, user sshd) and etcdutl +
+# etcdctl 3.5, which the entrypoint puts in /usr/local/bin (a tmpfs over the
+# host's, inside the node only) with a systemctl for the kubelet (no systemd).
 KUBE_NODE_CONF="$ROOT/test/support/kube-node"
 
 build_kube_node() { # <tag> <hash>
@@ -230,7 +234,11 @@ build_kube_node() { # <tag> <hash>
     done
     cp -a /etc/ld.so.conf.d /etc/alternatives "$ROOTFS/etc/"
     ln -sfn ../usr/lib/os-release "$ROOTFS/etc/os-release"
+    grep -q '^sshd:' "$ROOTFS/etc/passwd" || echo 'sshd:x:100:65534::/run/sshd:/usr/sbin/nologin' >>"$ROOTFS/etc/passwd"
     local b; for b in kubelet kubeadm kubectl; do add_file "$BIN/$b" "/opt/kube/bin/$b"; done
+    for b in etcdctl etcdutl; do add_file "$BIN/$b" "/opt/kube/local/bin/$b"; done
+    add_file "$KUBE_NODE_CONF/systemctl" /opt/kube/local/bin/systemctl
+    add_file "$SSHD_DEBS/root/usr/sbin/sshd" /opt/kube/sbin/sshd
     add_file "$KUBE_NODE_CONF/entrypoint.sh" /opt/kube/entrypoint.sh
     add_file "$KUBE_NODE_CONF/containerd.toml" /opt/kube/conf/containerd.toml 0644
     add_file "$KUBE_NODE_CONF/10-bridge.conflist" /opt/kube/conf/10-bridge.conflist 0644
@@ -246,12 +254,17 @@ image_kube_node() {
         [[ -x "$BIN/$b" ]] || die "$BIN/$b is missing: run bash scripts/tools.sh $b"
         is_static "$BIN/$b" || die "$BIN/$b is not statically linked"
     done
+    for b in etcdctl etcdutl; do
+        [[ -x "$BIN/$b" ]] || die "$BIN/$b is missing: run bash scripts/tools.sh etcd"
+    done
+    # sshd is dynamic: the node runs it with the host's libraries (its /usr).
+    unpack_sshd
     require_command /usr/bin/containerd containerd
     require_command /usr/sbin/runc runc
     require_command /usr/lib/cni/bridge containernetworking-plugins
     require_command /usr/sbin/iptables iptables
     expect_version KUBE_NODE_IMAGE "$tag" "$("$BIN/kubelet" --version | awk '{ print $2 }')"
-    build_image "$tag" "$(source_hash "$BIN/kubelet" "$BIN/kubeadm" "$BIN/kubectl" "$KUBE_NODE_CONF"/*)" build_kube_node
+    build_image "$tag" "$(source_hash "$BIN/kubelet" "$BIN/kubeadm" "$BIN/kubectl" "$BIN/etcdctl" "$BIN/etcdutl" "$SSHD_DEBS/root/usr/sbin/sshd" "$KUBE_NODE_CONF"/*)" build_kube_node
 }
 
 build_uploader() { # <tag> <hash>

@@ -16,12 +16,14 @@
 import { spawn } from "child_process";
 import * as crypto from "crypto";
 import * as fs from "fs";
+import * as net from "net";
 import * as os from "os";
 import * as path from "path";
 
 import { removeByLabel, RUN_LABEL, TEST_LABEL } from "../harness/docker";
 import { run } from "../harness/exec";
 import { ETCD_35_IMAGE, KUBE_APISERVER_IMAGE, KUBE_CONTROLLER_MANAGER_IMAGE, KUBE_NODE_IMAGE, KUBE_SCHEDULER_IMAGE, PAUSE_IMAGE, requireImages } from "./images";
+import { SSHD_CONFIG } from "./kubelet-standin";
 import { requireTool, waitFor } from "./processes";
 
 export const KUBERNETES_VERSION = "v1.34.4";
@@ -67,6 +69,11 @@ export interface KubeNode {
     readFile(file: string): Promise<string>;
     /** Imports local images into the node's containerd (k8s.io namespace), under their own names. */
     importImages(images: string[]): Promise<void>;
+    /**
+     * Starts the node's sshd (root by key only) with this host key and client key:
+     * what the restore runbooks log in with. Returns once it accepts connections.
+     */
+    startSshd(keys: { hostPrivateKey: string; clientPublicKey: string }): Promise<void>;
     /** Tails of the node's kubelet and containerd logs, for failure messages. */
     logTail(): Promise<string>;
     stop(): Promise<void>;
@@ -168,6 +175,20 @@ function importIntoNode(container: string, images: string[]): Promise<void> {
     });
 }
 
+/** True when a TCP connection to host:port is accepted within 2 s (the probe of a server starting up). */
+function acceptsConnections(host: string, port: number): Promise<boolean> {
+    return new Promise((resolve) => {
+        const socket = net.connect({ host, port, timeout: 2_000 });
+        const done = (ok: boolean) => {
+            socket.destroy();
+            resolve(ok);
+        };
+        socket.once("connect", () => done(true));
+        socket.once("timeout", () => done(false));
+        socket.once("error", () => done(false));
+    });
+}
+
 /** docker.io/ is how containerd names an image Docker calls "etcd-recovery/etcd:3.5.35". */
 const containerdName = (image: string): string => (image.split("/")[0]!.includes(".") ? image : `docker.io/${image}`);
 
@@ -265,7 +286,20 @@ export async function startKubeNode(options: KubeNodeOptions): Promise<KubeNode>
             },
             { deadlineMs, intervalMs: 1_000, describe: () => "" },
         );
-        return { name, container: name, ip, gatewayIp: `${subnetPrefix}.1`, kubeconfig, kubeconfigFile, kubectl, exec, readFile, importImages: (images) => importIntoNode(name, images), logTail, stop };
+        const startSshd = async (keys: { hostPrivateKey: string; clientPublicKey: string }) => {
+            const write = async (file: string, content: string, mode: string) => {
+                const result = await exec(["sh", "-euc", `umask 077; mkdir -p "$(dirname ${file})"; cat > ${file}; chmod ${mode} ${file}`], content);
+                if (result.exitCode !== 0) throw new Error(`writing ${file} in ${name} failed: ${result.stderr}`);
+            };
+            await write("/etc/ssh/sshd_config", SSHD_CONFIG, "0644");
+            await write("/etc/ssh/ssh_host_ed25519_key", keys.hostPrivateKey, "0600");
+            await write("/root/.ssh/authorized_keys", `${keys.clientPublicKey}\n`, "0600");
+            // sshd re-executes itself by its absolute path; it daemonizes.
+            const started = await exec(["/opt/kube/sbin/sshd", "-f", "/etc/ssh/sshd_config", "-E", "/var/log/sshd.log"]);
+            if (started.exitCode !== 0) throw new Error(`sshd did not start in ${name}: ${started.stderr}${await readFile("/var/log/sshd.log").catch(() => "")}`);
+            await waitFor(`sshd of ${name} accepts connections on ${ip}:22`, () => acceptsConnections(ip, 22), { deadlineMs: 30_000, describe: () => "" });
+        };
+        return { name, container: name, ip, gatewayIp: `${subnetPrefix}.1`, kubeconfig, kubeconfigFile, kubectl, exec, readFile, importImages: (images) => importIntoNode(name, images), startSshd, logTail, stop };
     } catch (error) {
         const tail = await logTail().catch(() => "");
         await stop().catch(() => undefined);

@@ -1,7 +1,8 @@
 #!/usr/bin/bash
 # PID 1 of the test node (scripts/images.sh kube-node, test/support/kube-node.ts):
 # containerd with CRI, then the kubelet, started the way kubeadm's systemd drop-in
-# starts it, as soon as `kubeadm init` has written its configuration.
+# starts it, as soon as `kubeadm init` has written its configuration. sshd is
+# started by the tests that need it, with their own keys.
 # There is no systemd: a loop restarts the kubelet when it exits, as
 # Restart=always does (kubeadm restarts it during init).
 set -u
@@ -17,6 +18,13 @@ mount -o remount,rw /sys
 for d in /sys/fs/cgroup /sys/fs/cgroup/*; do
     if mountpoint -q "$d"; then mount -o remount,bind,rw "$d"; fi
 done
+
+# What a user's kubeadm node has in /usr/local/bin (etcdutl, etcdctl) and a
+# systemctl for the kubelet: a tmpfs over the host's /usr/local/bin, in this
+# mount namespace only (the host's /usr stays untouched, read-only).
+mount -t tmpfs -o mode=0755 tmpfs /usr/local/bin
+cp -a /opt/kube/local/bin/. /usr/local/bin/
+mkdir -p -m 0755 /run/sshd
 
 cp /opt/kube/conf/containerd.toml /etc/containerd/config.toml
 cp /opt/kube/conf/10-bridge.conflist /etc/cni/net.d/10-bridge.conflist
