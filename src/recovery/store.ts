@@ -76,6 +76,11 @@ const OBJECT_NAME = /^(etcd-snapshot-(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})
 /** rclone crypt (filename_encryption off) adds ".bin" to every name on the raw store. */
 const ENCRYPTED_NAME = /^etcd-snapshot-\d{8}T\d{6}Z-rev\d+\.db(\.gz)?\.bin$/;
 
+/** Whether a listing holds rclone-crypt names (read without the encryption key). */
+export function hasEncryptedNames(listing: ListedObject[]): boolean {
+    return listing.some((entry) => ENCRYPTED_NAME.test(entry.Name));
+}
+
 /** The backup an object name describes; undefined for names that are not backup objects (sidecars, metadata, strangers). */
 export function parseBackupName(name: string): Omit<StoredBackup, "sizeBytes" | "sealed"> | undefined {
     const m = OBJECT_NAME.exec(name);
@@ -123,7 +128,7 @@ export function pickBackup(listing: ListedObject[], where: string, object?: stri
     }
     const sealed = backups.find((b) => b.sealed);
     if (sealed) return sealed;
-    if (listing.some((entry) => ENCRYPTED_NAME.test(entry.Name))) {
+    if (hasEncryptedNames(listing)) {
         throw new StoreSnapshotError(`${where} holds encrypted backups (rclone crypt, names ending in .bin): give encryption: { password, salt } as configured on EtcdBackup`);
     }
     if (backups.length > 0) {
@@ -296,7 +301,7 @@ function rcloneEnv(): NodeJS.ProcessEnv {
     return env;
 }
 
-interface Rclone {
+export interface Rclone {
     text(args: string[]): Promise<string>;
     /** Streams an object to `sink`; resolves once rclone exited 0 and the sink finished. */
     stream(remotePath: string, sink: (input: NodeJS.ReadableStream) => Promise<void>): Promise<void>;
@@ -370,6 +375,87 @@ function writeConfigDir(source: StoreSource): { dir: string; rendered: RenderedR
     }
 }
 
+/** An open store: its rclone config in a private 0700 directory (removed by close()), and rclone pointed at it. */
+export interface StoreSession {
+    rendered: RenderedRcloneConfig;
+    /** The cluster's directory in human form (rendered.storeUrl), for messages. */
+    where: string;
+    rclone: Rclone;
+    /** `rclone lsjson --files-only` of the cluster's directory; throws StoreSnapshotError (with rclone's error) when the store cannot be read. */
+    list(): Promise<ListedObject[]>;
+    /** Removes the config directory (credentials). */
+    close(): void;
+}
+
+/** Opens `source` for reading; bad store descriptions throw InputError before anything is written. */
+export function openStore(source: StoreSource, options: { rclone?: string; timeoutMs?: number } = {}): StoreSession {
+    const { dir, rendered, configFile } = writeConfigDir(source);
+    const rclone = rcloneRunner(options.rclone ?? "rclone", configFile, rendered.caCertFile, options.timeoutMs ?? 30 * 60_000);
+    return {
+        rendered,
+        where: rendered.storeUrl,
+        rclone,
+        async list() {
+            const text = await rclone.text(["lsjson", "--files-only", rendered.remoteDir]);
+            try {
+                return JSON.parse(text) as ListedObject[];
+            } catch (error) {
+                throw new StoreSnapshotError(`rclone lsjson ${rendered.storeUrl} printed no JSON listing (${(error as Error).message})`);
+            }
+        },
+        close: () => fs.rmSync(dir, { recursive: true, force: true }),
+    };
+}
+
+export interface DownloadedBackup {
+    /** Bytes and SHA-256 of the object as stored (what its sidecar and metadata `sha256` describe). */
+    objectBytes: number;
+    objectSha256: string;
+    /** Bytes and SHA-256 of the snapshot written to the target (decompressed; metadata `snapshotSha256`). */
+    snapshotBytes: number;
+    snapshotSha256: string;
+}
+
+/**
+ * Streams one backup object from the store into `target` (created 0600),
+ * decompressing a .gz on the way and hashing both the stored and the written
+ * bytes in the same pass: nothing is held in memory. Compares nothing: the
+ * caller checks the hashes. A corrupt gzip stream throws StoreSnapshotError.
+ */
+export async function downloadBackup(session: StoreSession, backup: Pick<StoredBackup, "object" | "gzip">, target: string): Promise<DownloadedBackup> {
+    const objectHash = createHash("sha256");
+    const snapshotHash = createHash("sha256");
+    let objectBytes = 0;
+    let snapshotBytes = 0;
+    const { where, rendered } = session;
+    await session.rclone.stream(`${rendered.remoteDir}/${backup.object}`, async (input) => {
+        const out = fs.createWriteStream(target, { mode: 0o600 });
+        const done = new Promise<void>((resolve, reject) => {
+            out.on("finish", resolve);
+            out.on("error", reject);
+        });
+        const gunzip = backup.gzip ? createGunzip() : undefined;
+        const failed = new Promise<never>((_, reject) => {
+            input.on("error", reject);
+            gunzip?.on("error", (error) =>
+                reject(new StoreSnapshotError(`${where}/${backup.object} does not decompress (${error.message}): the object is truncated or corrupt`)),
+            );
+        });
+        input.on("data", (chunk: Buffer) => {
+            objectHash.update(chunk);
+            objectBytes += chunk.length;
+        });
+        const raw = gunzip ? input.pipe(gunzip) : input;
+        raw.on("data", (chunk: Buffer) => {
+            snapshotHash.update(chunk);
+            snapshotBytes += chunk.length;
+        });
+        raw.pipe(out);
+        await Promise.race([done, failed]);
+    });
+    return { objectBytes, objectSha256: objectHash.digest("hex"), snapshotBytes, snapshotSha256: snapshotHash.digest("hex") };
+}
+
 /**
  * Downloads a backup from an EtcdBackup store into `dir` and checks it: the
  * object's SHA-256 against its sidecar and its size against the listing,
@@ -380,13 +466,11 @@ function writeConfigDir(source: StoreSource): { dir: string; rendered: RenderedR
 export async function fetchSnapshotFromStore(options: FetchSnapshotOptions): Promise<FetchedSnapshot> {
     if (typeof options.dir !== "string" || options.dir === "") throw new InputError("dir", options.dir, "give the directory to write the snapshot to");
     const progress = options.onProgress ?? (() => undefined);
-    const { dir: configDir, rendered, configFile } = writeConfigDir(options);
-    const rclone = rcloneRunner(options.rclone ?? "rclone", configFile, rendered.caCertFile, options.timeoutMs ?? 30 * 60_000);
-    const where = rendered.storeUrl;
+    const session = openStore(options, options);
+    const { rclone, rendered, where } = session;
     let partial: string | undefined;
     try {
-        const listingText = await rclone.text(["lsjson", "--files-only", rendered.remoteDir]);
-        const backup = pickBackup(JSON.parse(listingText) as ListedObject[], where, options.object);
+        const backup = pickBackup(await session.list(), where, options.object);
         progress(`${where}/${backup.object}: revision ${backup.revision}, made ${backup.createdAt}, ${backup.sizeBytes} bytes`);
         const expectedSha256 = parseSidecar(await rclone.text(["cat", `${rendered.remoteDir}/${backup.object}.sha256`]), backup.object);
         let metadata: BackupMetadata | undefined;
@@ -417,44 +501,13 @@ export async function fetchSnapshotFromStore(options: FetchSnapshotOptions): Pro
             };
         }
         partial = path.join(options.dir, `.${backup.base}.db.partial-${randomBytes(4).toString("hex")}`);
-        const objectHash = createHash("sha256");
-        const snapshotHash = createHash("sha256");
-        let objectBytes = 0;
-        let snapshotBytes = 0;
         const started = Date.now();
-        const partialFile = partial;
-        await rclone.stream(`${rendered.remoteDir}/${backup.object}`, async (input) => {
-            const out = fs.createWriteStream(partialFile, { mode: 0o600 });
-            const done = new Promise<void>((resolve, reject) => {
-                out.on("finish", resolve);
-                out.on("error", reject);
-            });
-            const gunzip = backup.gzip ? createGunzip() : undefined;
-            const failed = new Promise<never>((_, reject) => {
-                input.on("error", reject);
-                gunzip?.on("error", (error) =>
-                    reject(new StoreSnapshotError(`${where}/${backup.object} does not decompress (${error.message}): the object is truncated or corrupt`)),
-                );
-            });
-            input.on("data", (chunk: Buffer) => {
-                objectHash.update(chunk);
-                objectBytes += chunk.length;
-            });
-            const raw = gunzip ? input.pipe(gunzip) : input;
-            raw.on("data", (chunk: Buffer) => {
-                snapshotHash.update(chunk);
-                snapshotBytes += chunk.length;
-            });
-            raw.pipe(out);
-            await Promise.race([done, failed]);
-        });
-        const objectSha256 = objectHash.digest("hex");
+        const { objectBytes, objectSha256, snapshotBytes, snapshotSha256 } = await downloadBackup(session, backup, partial);
         if (objectBytes !== backup.sizeBytes || objectSha256 !== expectedSha256) {
             throw new StoreSnapshotError(
                 `${where}/${backup.object}: downloaded ${objectBytes} bytes with SHA-256 ${objectSha256}, but the store lists ${backup.sizeBytes} bytes and its sidecar says ${expectedSha256}: the download was truncated or the object is corrupt; nothing was kept`,
             );
         }
-        const snapshotSha256 = snapshotHash.digest("hex");
         if (metadata?.snapshotSha256 !== undefined && metadata.snapshotSha256 !== snapshotSha256) {
             throw new StoreSnapshotError(`${where}/${backup.object}: the decompressed snapshot's SHA-256 is ${snapshotSha256}, the backup's metadata says ${metadata.snapshotSha256}`);
         }
@@ -481,6 +534,6 @@ export async function fetchSnapshotFromStore(options: FetchSnapshotOptions): Pro
         };
     } finally {
         if (partial !== undefined) fs.rmSync(partial, { force: true });
-        fs.rmSync(configDir, { recursive: true, force: true });
+        session.close();
     }
 }
