@@ -5,6 +5,7 @@
  *   npx etcd-recovery export --kubeconfig recovery.kubeconfig --kind configmaps -n shop --name app-config [-o out.yaml]
  *   npx etcd-recovery diff --kubeconfig recovery.kubeconfig --live-kubeconfig ~/.kube/config --kind configmaps -n shop
  *   npx etcd-recovery fetch --store store.yaml --cluster prod --dir ./snapshots      (then: pulumi config set snapshotPath …)
+ *   npx etcd-recovery backups ls|verify|find --store store.yaml --cluster prod ...   (src/cli/backups.ts)
  *
  * Every `--kind` starts a new selection; the -n/--name/-l/-A after it refine
  * that selection. YAML goes to stdout (or -o FILE, written 0600: it may hold
@@ -16,6 +17,7 @@ import * as yaml from "js-yaml";
 import { diffObjects, renderDiffReport } from "../recovery/diff";
 import { exportObjects, Selection } from "../recovery/export";
 import { FetchSnapshotOptions, fetchSnapshotFromStore } from "../recovery/store";
+import { runBackups } from "./backups";
 import { runSnapshot } from "./snapshot";
 
 export const USAGE = `usage:
@@ -24,6 +26,7 @@ export const USAGE = `usage:
   etcd-recovery diff   --kubeconfig FILE --live-kubeconfig FILE --kind KIND [...as for export] [--kubectl PATH]
   etcd-recovery fetch  --store FILE --cluster NAME [--prefix PREFIX] [--object NAME] [--dir DIR]
   etcd-recovery snapshot ls|get|history|stats FILE [...]   read a snapshot file, no containers (snapshot --help)
+  etcd-recovery backups ls|verify|find --store FILE --cluster NAME [...]   a store's backups: list, check, find an object (backups --help)
 
   --kubeconfig       the recovery environment's kubeconfig (pulumi stack output kubeconfig --show-secrets > FILE)
   --live-kubeconfig  the live (production) cluster's kubeconfig, read only
@@ -44,6 +47,24 @@ export class UsageError extends Error {
     }
 }
 
+/**
+ * The --store file of fetch and backups: EtcdBackup's store ({ s3 }, { sftp } or { hostPath }) and,
+ * for encrypted backups, encryption: { password, salt }. A file, so no credential is ever on a command line.
+ */
+export function loadStoreFile(file: string, readFile: (file: string) => string = (f) => fs.readFileSync(f, "utf8")): Pick<FetchSnapshotOptions, "store" | "encryption"> {
+    let description: unknown;
+    try {
+        description = yaml.load(readFile(file));
+    } catch (error) {
+        throw new UsageError(`--store ${file}: not a readable YAML/JSON file (${(error as Error).message})`);
+    }
+    const { encryption, ...store } = (description ?? {}) as Record<string, unknown>;
+    if (Object.keys(store).length !== 1) {
+        throw new UsageError(`--store ${file}: give exactly one store (s3, sftp or hostPath), found ${JSON.stringify(Object.keys(store))}`);
+    }
+    return { store: store as unknown as FetchSnapshotOptions["store"], ...(encryption ? { encryption: encryption as FetchSnapshotOptions["encryption"] } : {}) };
+}
+
 /** `fetch`: the store description comes from a file, so no credential is ever on a command line. */
 export function parseFetchArgs(argv: string[], readFile: (file: string) => string = (f) => fs.readFileSync(f, "utf8")): FetchSnapshotOptions {
     const values: Record<string, string> = {};
@@ -56,23 +77,14 @@ export function parseFetchArgs(argv: string[], readFile: (file: string) => strin
         values[flag] = value;
     }
     for (const required of ["--store", "--cluster"]) if (!values[required]) throw new UsageError(`fetch needs ${required}`);
-    let description: unknown;
-    try {
-        description = yaml.load(readFile(values["--store"]!));
-    } catch (error) {
-        throw new UsageError(`--store ${values["--store"]}: not a readable YAML/JSON file (${(error as Error).message})`);
-    }
-    const { encryption, ...store } = (description ?? {}) as Record<string, unknown>;
-    if (Object.keys(store).length !== 1) {
-        throw new UsageError(`--store ${values["--store"]}: give exactly one store (s3, sftp or hostPath), found ${JSON.stringify(Object.keys(store))}`);
-    }
+    const { store, encryption } = loadStoreFile(values["--store"]!, readFile);
     return {
-        store: store as unknown as FetchSnapshotOptions["store"],
+        store,
         cluster: values["--cluster"]!,
         dir: values["--dir"] ?? ".",
         ...(values["--prefix"] ? { prefix: values["--prefix"] } : {}),
         ...(values["--object"] ? { object: values["--object"] } : {}),
-        ...(encryption ? { encryption: encryption as FetchSnapshotOptions["encryption"] } : {}),
+        ...(encryption ? { encryption } : {}),
     };
 }
 
@@ -197,6 +209,7 @@ export async function runRecoveryCli(argv: string[], io: CliIo): Promise<number>
     }
     if (argv[0] === "fetch") return runFetch(argv.slice(1), io);
     if (argv[0] === "snapshot") return runSnapshot(argv.slice(1), io);
+    if (argv[0] === "backups") return runBackups(argv.slice(1), io);
     let cli: CliCommand;
     try {
         cli = parseCliArgs(argv);
