@@ -3,7 +3,8 @@
  * backups of an EtcdBackup store (src/backups): list them and check their
  * freshness, download and check them, and find which of them holds an object.
  * Exit codes: 0 done and all is well; 1 the store could not be read (rclone's
- * error is printed, nothing is written); 2 usage error or a bad store file;
+ * error is printed, nothing is written; also encrypted backups read without
+ * the key); 2 usage error or a bad store file;
  * 3 done, but the check failed: `ls --max-age` found no sealed backup that
  * young, `verify` found a backup that fails, `find` found the object in no
  * backup or could not read one.
@@ -39,7 +40,8 @@ export const BACKUPS_USAGE = `usage:
   --limit        find reads only the newest N sealed backups
   -o, --output   table (default) or json (stdout); progress and notes go to stderr
 
-  exit codes: 0 all well; 1 the store cannot be read (rclone's error); 2 usage error, bad store file or an
+  exit codes: 0 all well; 1 the store cannot be read (rclone's error, or encrypted backups and no
+              encryption in the store file); 2 usage error, bad store file or an
               --object the store does not have; 3 the check failed (ls --max-age: stale or no sealed backup;
               verify: a backup fails, or none is sealed; find: the object is in no backup read, a backup
               could not be read, or none is sealed)
