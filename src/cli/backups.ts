@@ -332,8 +332,8 @@ export async function runBackups(argv: string[], io: CliIo, readFile?: (file: st
         }
     } catch (error) {
         if (error instanceof InputError) {
-            // The store file's content (a bad bucket, a relative path, a pvc): named as in the file.
-            io.stderr(`error: --store ${args.storeFile}: ${error.message}\n`);
+            // --cluster / --prefix as flags; anything else is the store file's content (a bad bucket, a relative path, a pvc).
+            io.stderr(`error: ${error.argument === "cluster" || error.argument === "prefix" ? `--${error.message}` : `--store ${args.storeFile}: ${error.message}`}\n`);
             return 2;
         }
         if (error instanceof NoSuchBackupError) {

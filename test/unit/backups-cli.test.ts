@@ -337,6 +337,9 @@ describe("bad input: the flag, the value and the fix; exit 2", () => {
         const pvc = await cli("ls", "--store", pvcFile, "--cluster", "prod");
         expect(pvc.code).toBe(2);
         expect(pvc.stderr).toMatch(/error: --store .*pvc\.yaml: store\.pvc: .*kubectl cp/);
+        const badCluster = await cli("ls", "--store", storeFile, "--cluster", "prod/../x");
+        expect(badCluster.code).toBe(2);
+        expect(badCluster.stderr).toMatch(/^error: --cluster: "prod\/\.\.\/x" — /);
         const help = await cli("--help");
         expect(help.code).toBe(0);
         expect(help.stdout).toMatch(/--max-age +ls exits 3/);
