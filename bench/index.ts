@@ -4,12 +4,14 @@
 //   backup:  EtcdBackup pod on a ~1 GiB database vs raw etcdctl + rclone  target <= 1.3x, < 256 MiB
 //   recovery: RTO, ~100 MiB / 50k-object snapshot → exported YAML vs bare restore + ready  target <= 1.3x, < 60 s
 //   snapshot: `etcd-recovery snapshot ls` over a ~100 MiB / 50k-object snapshot file (no Docker)  target < 1 s
+//   backups: `etcd-recovery backups find` over 10 such backups on MinIO vs raw `rclone cat` of them (no Docker)  < 256 MiB
 // Needs `bash scripts/setup` first (Docker engine, local images, tools).
-// `npm run bench -- pki cluster` runs only the named parts (pki, cluster, backup, recovery, snapshot).
+// `npm run bench -- pki cluster` runs only the named parts (pki, cluster, backup, recovery, snapshot, backups).
 import { generateKeyPemAsync, genCert, initCa, issueEtcdPki, memberCertificateFiles, planEtcdCluster, planEtcdPki, planTopology } from "../src";
 import { realizePlan, removeByLabel } from "../test/harness/docker";
 import { ETCD_35_IMAGE, requireImages } from "../test/support/images";
 import { benchBackup } from "./backup";
+import { benchBackups } from "./backups";
 import { benchRecovery } from "./recovery";
 import { benchSnapshot } from "./snapshot";
 
@@ -82,6 +84,7 @@ const PARTS: Record<string, () => Promise<void>> = {
     backup: benchBackup,
     recovery: benchRecovery,
     snapshot: benchSnapshot,
+    backups: benchBackups,
 };
 
 async function main(): Promise<void> {

@@ -13,7 +13,7 @@ import * as path from "path";
 import { runSnapshot } from "../src/cli/snapshot";
 import { Snapshot, latestObjects } from "../src/snapshot";
 import { run } from "../test/harness/exec";
-import { startPlainEtcd } from "../test/fixtures/snapshot/live-etcd";
+import { PlainEtcd, startPlainEtcd } from "../test/fixtures/snapshot/live-etcd";
 import { requireTool, toolsBinDir } from "../test/support/processes";
 
 const OBJECTS = Number(process.env.BENCH_SNAPSHOT_OBJECTS ?? 50_000);
@@ -66,8 +66,8 @@ function measureInChild(file: string): Promise<Measured> {
     });
 }
 
-/** ConfigMaps of random text through etcd's gateway; returns the snapshot file. */
-export async function makeSnapshot(): Promise<{ file: string; fillMs: number; stop: () => Promise<void> }> {
+/** An etcd 3.5 process filled with the bench's ConfigMaps of random text (through etcd's gateway). */
+export async function makeSnapshotEtcd(): Promise<{ etcd: PlainEtcd; fillMs: number; objects: number; stop: () => Promise<void> }> {
     const etcd = await startPlainEtcd(toolsBinDir(), "bench");
     const start = Date.now();
     const names = Array.from({ length: OBJECTS }, (_, i) => `cm-${String(i).padStart(6, "0")}`);
@@ -81,10 +81,15 @@ export async function makeSnapshot(): Promise<{ file: string; fillMs: number; st
             ),
         );
     }
-    const fillMs = Date.now() - start;
+    return { etcd, fillMs: Date.now() - start, objects: OBJECTS, stop: () => etcd.stop() };
+}
+
+/** The bench snapshot file (etcdctl snapshot save of makeSnapshotEtcd's etcd). */
+export async function makeSnapshot(): Promise<{ file: string; fillMs: number; stop: () => Promise<void> }> {
+    const { etcd, fillMs, stop } = await makeSnapshotEtcd();
     const file = path.join(etcd.dir, "bench.db");
     await etcd.snapshotSave(file);
-    return { file, fillMs, stop: () => etcd.stop() };
+    return { file, fillMs, stop };
 }
 
 export async function benchSnapshot(): Promise<void> {
