@@ -29,6 +29,7 @@ const RUN_ID = `kr-${crypto.randomBytes(3).toString("hex")}`;
 const FIXTURE_DIR = path.resolve(__dirname, "../fixtures/e2e/restore");
 const NAMESPACE = "restore-e2e";
 const SNAPSHOT = "/root/etcd-snapshot.db";
+const WATCH_LOG = "/var/log/restore-watch.log";
 /** kubeadm's etcd client certificate for health checks, the one the preset's etcdctl uses. */
 const ETCDCTL = [
     "/usr/local/bin/etcdctl",
@@ -37,8 +38,9 @@ const ETCDCTL = [
     "--cert=/etc/kubernetes/pki/etcd/healthcheck-client.crt",
     "--key=/etc/kubernetes/pki/etcd/healthcheck-client.key",
 ];
-const SERVED_IN_SNAPSHOT = ["deleted-after-snapshot", "kept"];
-const SERVED_AFTER_SNAPSHOT = ["created-after-snapshot", "kept"];
+// kube-root-ca.crt: what the real kube-controller-manager publishes in every namespace, at once.
+const SERVED_IN_SNAPSHOT = ["deleted-after-snapshot", "kept", "kube-root-ca.crt"];
+const SERVED_AFTER_SNAPSHOT = ["created-after-snapshot", "kept", "kube-root-ca.crt"];
 
 let node: KubeNode;
 let workDir: string;
@@ -97,7 +99,7 @@ beforeAll(async () => {
 
     // In the snapshot: "kept" and "deleted-after-snapshot"; after it, one created and one deleted.
     await node.kubectl(["create", "namespace", NAMESPACE]);
-    for (const name of SERVED_IN_SNAPSHOT) await node.kubectl(["-n", NAMESPACE, "create", "configmap", name, `--from-literal=name=${name}`]);
+    for (const name of ["deleted-after-snapshot", "kept"]) await node.kubectl(["-n", NAMESPACE, "create", "configmap", name, `--from-literal=name=${name}`]);
     const saved = await node.exec([...ETCDCTL, "snapshot", "save", SNAPSHOT]);
     expect({ exitCode: saved.exitCode, stderr: saved.exitCode === 0 ? "" : saved.stderr }).toEqual({ exitCode: 0, stderr: "" });
     snapshotSha256 = (await sh(`sha256sum ${SNAPSHOT}`)).split(" ")[0]!;
@@ -124,6 +126,9 @@ test("the node is kubeadm's: the preset's etcdutl and etcdctl paths exist, the s
 
 test("restore on the real kubelet: the static pods stop when their manifests move and start again; the apiserver serves the snapshot's view; old data kept", async () => {
     const before = { etcd: await pidOf("etcd"), apiserver: await pidOf("kube-apiserver"), kubelet: await pidOf("kubelet") };
+    // What runs, sampled every 0.2 s during the restore: A = kube-apiserver, E = etcd, - = not running.
+    const watch = await node.exec(["sh", "-c", `(while :; do a=-; e=-; pgrep -x kube-apiserver >/dev/null && a=A; pgrep -x etcd >/dev/null && e=E; echo "$a$e"; sleep 0.2; done) >${WATCH_LOG} 2>&1 & echo $! >/run/restore-watch.pid`]);
+    expect(watch.exitCode).toBe(0);
     const stack = await restoreStack("e2e-restore-kubelet");
     const started = Date.now();
     const up = await stack.stack.up().catch(async (error: Error) => {
@@ -142,6 +147,10 @@ test("restore on the real kubelet: the static pods stop when their manifests mov
     expect(await sh("cat /var/log/systemctl.log")).toMatch(/systemctl restart kubelet\n$/);
     await waitFor("kube-apiserver runs again", async () => (await pidOf("kube-apiserver")) !== "", { deadlineMs: 120_000, intervalMs: 1_000 });
     expect(await pidOf("kube-apiserver")).not.toBe(before.apiserver);
+    // The kubelet stopped kube-apiserver before etcd and started it after: never an apiserver without its etcd.
+    await sh("kill $(cat /run/restore-watch.pid); sleep 0.5");
+    const states = (await node.readFile(WATCH_LOG)).trim().split("\n").filter((line, i, all) => i === 0 || line !== all[i - 1]);
+    expect(states).toEqual(["AE", "-E", "--", "-E", "AE"]);
 
     // Every manifest back where kubeadm wrote it; nothing left in the stopped-manifests dir.
     expect((await sh("ls -1 /etc/kubernetes/manifests")).trim().split("\n")).toEqual(["etcd.yaml", "kube-apiserver.yaml", "kube-controller-manager.yaml", "kube-scheduler.yaml"]);
