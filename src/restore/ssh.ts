@@ -41,7 +41,7 @@ export function hostKeyBlob(hostKey: string): string {
     return blob;
 }
 
-export function connectConfig(connection: SshConnection): ConnectConfig {
+function connectConfig(connection: SshConnection): ConnectConfig {
     const pinned = connection.hostKey ? hostKeyBlob(connection.hostKey) : undefined;
     return {
         host: connection.host,
