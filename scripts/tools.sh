@@ -2,7 +2,7 @@
 # Builds the project's external tools from Go modules (the only way to get them
 # offline), caches them by version and links them into one bin directory.
 #
-#   bash scripts/tools.sh [all|etcd|pulumi|language-host|kube-apiserver|kubectl|kube-controller-manager|
+#   bash scripts/tools.sh [all|etcd|pulumi|language-host|language-yaml|kube-apiserver|kubectl|kube-controller-manager|
 #                          kubelet|kube-scheduler|kubeadm|pause|s3|cfssl|kubernetes-provider|plugins ...]
 #
 # Cache:  ${ETCD_RECOVERY_CACHE:-$HOME/.cache/etcd-recovery}/
@@ -172,6 +172,30 @@ tool_language_host() {
     cached_build "pulumi-language-nodejs $version" "$dest" \
         "$(inputs_hash "$LANGUAGE_HOST_WRAPPER/go.mod" "$LANGUAGE_HOST_WRAPPER/go.sum")" build_language_host "$version"
     link "$dest/pulumi-language-nodejs" pulumi-language-nodejs
+}
+
+# ---------------------------------------------------------------- YAML language host
+# pulumi-language-yaml runs Pulumi YAML programs (examples/yaml-pki uses this
+# package's components from YAML as a source-based plugin package). Its module
+# github.com/pulumi/pulumi-yaml is served at tags; stamped with the tag, as
+# upstream's .goreleaser.yml does.
+LANGUAGE_YAML_WRAPPER="$ROOT/tools/language-yaml"
+
+build_language_yaml() { # <out dir> <version>
+    local out="$1" version="$2"
+    cd "$LANGUAGE_YAML_WRAPPER"
+    go build -trimpath -ldflags "-s -w -X github.com/pulumi/pulumi-yaml/pkg/version.Version=$version" \
+        -o "$out/pulumi-language-yaml" github.com/pulumi/pulumi-yaml/cmd/pulumi-language-yaml
+    test -x "$out/pulumi-language-yaml"
+}
+
+tool_language_yaml() {
+    local version dest
+    version="$(required_version "$LANGUAGE_YAML_WRAPPER" github.com/pulumi/pulumi-yaml)"
+    dest="$CACHE/pulumi-language-yaml-$version"
+    cached_build "pulumi-language-yaml $version" "$dest" \
+        "$(inputs_hash "$LANGUAGE_YAML_WRAPPER/go.mod" "$LANGUAGE_YAML_WRAPPER/go.sum")" build_language_yaml "$version"
+    link "$dest/pulumi-language-yaml" pulumi-language-yaml
 }
 
 # ---------------------------------------------------------------- kube-apiserver
@@ -400,7 +424,7 @@ tool_plugins() {
 }
 
 # ---------------------------------------------------------------- main
-ALL_TOOLS=(etcd pulumi language-host kube-apiserver kubectl kube-controller-manager kubelet kube-scheduler kubeadm pause s3 cfssl kubernetes-provider)
+ALL_TOOLS=(etcd pulumi language-host language-yaml kube-apiserver kubectl kube-controller-manager kubelet kube-scheduler kubeadm pause s3 cfssl kubernetes-provider)
 
 main() {
     local tools=("$@") started=$SECONDS
