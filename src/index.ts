@@ -1,11 +1,11 @@
 // Public API of etcd-recovery. Components first, then the pure plan functions
 // they are built from (usable without Pulumi).
 export { EtcdCluster, EtcdClusterArgs } from "./etcd/cluster";
-export { EtcdPki, EtcdPkiArgs, MemberCertificates } from "./pki/etcd-pki";
+export { EtcdPki, EtcdPkiArgs, MemberCertificates, ExistingCa, ClientCertificate } from "./pki/etcd-pki";
 
 // cfssl-equivalent PKI: initCa, genCert, CertificateAuthority, Certificate, cfssl document types.
 export * from "./pki";
-export { planEtcdPki, cfsslLayout, kubeadmLayout, EtcdPkiPlan, EtcdPkiPlanInput, EtcdPkiPems, ETCD_CLIENT_COMMON_NAMES } from "./pki/etcd-pki-plan";
+export { planEtcdPki, cfsslLayout, kubeadmLayout, EtcdPkiPlan, EtcdPkiPlanInput, EtcdPkiPems, EtcdPkiMember, EtcdKeyAlgorithm, ETCD_CLIENT_COMMON_NAMES } from "./pki/etcd-pki-plan";
 export { issueEtcdPki } from "./pki/etcd-pki-issue";
 
 // etcd knowledge.

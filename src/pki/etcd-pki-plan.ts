@@ -11,6 +11,22 @@ import { parseGoDuration } from "./duration";
 
 export type EtcdCertificateProfile = "server" | "peer" | "client";
 
+/**
+ * Key algorithm of every certificate of an EtcdPki: "rsa" (default, what seed 004's documents ask for) or "ecdsa"
+ * (P-256, cfssl's own default key; ~100x faster to generate). The `as const` object beside the type is what makes it
+ * an enum in the multi-language schema; TypeScript users keep writing the strings.
+ */
+export const EtcdKeyAlgorithm = { rsa: "rsa", ecdsa: "ecdsa" } as const;
+export type EtcdKeyAlgorithm = (typeof EtcdKeyAlgorithm)[keyof typeof EtcdKeyAlgorithm];
+
+/** One etcd member of an EtcdPki: its server and peer certificates carry these SANs. */
+export interface EtcdPkiMember {
+    /** Member name (also a SAN and the key of the per-member outputs). */
+    name: string;
+    /** Member IP address (a SAN). */
+    ip: string;
+}
+
 export interface EtcdPkiPlanInput {
     /** Used in the CA's common name: "<clusterName> etcd CA". */
     clusterName: string;
@@ -18,7 +34,7 @@ export interface EtcdPkiPlanInput {
      * One server and one peer certificate per member; SANs: name, ip, 127.0.0.1,
      * localhost, ::1 and `extraHosts`. Plain values: they decide which certificates exist.
      */
-    members: { name: string; ip: string }[];
+    members: EtcdPkiMember[];
     /** Extra SANs on every server and peer certificate (load-balancer names, other IPs). */
     extraHosts?: string[];
     /** Subject names (C, ST, L, O, OU) for the CA and server certificates, as in a cfssl CSR. Default none. */
@@ -29,7 +45,7 @@ export interface EtcdPkiPlanInput {
      * "rsa" (default, what seed 004's documents ask for) or "ecdsa" (P-256, cfssl's own default key; ~100x faster
      * to generate — the recovery environment's throw-away certificates use it).
      */
-    keyAlgorithm?: "rsa" | "ecdsa";
+    keyAlgorithm?: EtcdKeyAlgorithm;
     /** Lifetime of member and client certificates, Go duration. Default "8760h" (1 year, as kubeadm). */
     certificateExpiry?: string;
     /** Lifetime of the CA, Go duration. Default "87600h" (10 years, as kubeadm). */

@@ -17,9 +17,27 @@ import { Certificate, CertificateAuthority } from "./resources";
 export interface EtcdPkiArgs extends EtcdPkiPlanInput {
     /** A preview shows certificates replaced once they are this close to expiry. Default 720 (30 days). */
     earlyRenewalHours?: pulumi.Input<number>;
-    /** Adopt an existing CA (e.g. the cluster's current etcd CA) instead of generating one. The key should be a secret. */
-    existingCa?: pulumi.Input<{ certPem: pulumi.Input<string>; keyPem: pulumi.Input<string> }>;
+    /** Adopt an existing CA (e.g. the cluster's current etcd CA) instead of generating one. The key should be a secret. Default: a new CA. */
+    existingCa?: pulumi.Input<ExistingCa>;
 }
+
+/** A CA to adopt: its certificate and private key, PEM. */
+export interface ExistingCa {
+    /** The CA certificate, PEM. */
+    certPem: pulumi.Input<string>;
+    /** The CA private key, PEM. Should be a secret. */
+    keyPem: pulumi.Input<string>;
+}
+
+/** A client certificate and its key (secret), PEM. */
+export interface ClientCertificate {
+    certPem: pulumi.Output<string>;
+    /** Secret. */
+    keyPem: pulumi.Output<string>;
+}
+
+/** `EtcdPki.pems` lives here, not in a field: the multi-language schema has no type for the generic `EtcdPkiPems<T>`. */
+const PEMS = new WeakMap<EtcdPki, EtcdPkiPems<pulumi.Output<string>>>();
 
 export interface MemberCertificates {
     serverCertPem: string;
@@ -42,17 +60,19 @@ export class EtcdPki extends pulumi.ComponentResource {
     /** Per member: server and peer certificates and keys (secret). */
     public readonly memberCertificates: pulumi.Output<Record<string, MemberCertificates>>;
     /** kube-apiserver → etcd client certificate (CN kube-apiserver-etcd-client). */
-    public readonly apiserverClient: { certPem: pulumi.Output<string>; keyPem: pulumi.Output<string> };
+    public readonly apiserverClient: ClientCertificate;
     /** Health check and backup client certificate (CN kube-etcd-healthcheck-client). */
-    public readonly healthcheckClient: { certPem: pulumi.Output<string>; keyPem: pulumi.Output<string> };
+    public readonly healthcheckClient: ClientCertificate;
     /** Administrator client certificate (CN root). */
-    public readonly adminClient: { certPem: pulumi.Output<string>; keyPem: pulumi.Output<string> };
+    public readonly adminClient: ClientCertificate;
     /** Per member, the node's files under cfssl names (ca.pem, etcd.pem, etcd-key.pem, …). Secret. */
     public readonly cfsslFiles: pulumi.Output<Record<string, Record<string, string>>>;
     /** Per member, the node's files relative to /etc/kubernetes/pki under kubeadm names (etcd/ca.crt, etcd/server.crt, …). Secret. */
     public readonly kubeadmFiles: pulumi.Output<Record<string, Record<string, string>>>;
-    /** The PEMs as Outputs, for components that place them into containers. */
-    public readonly pems: EtcdPkiPems<pulumi.Output<string>>;
+    /** The PEMs as Outputs, for components that place them into containers (TypeScript only: not in the multi-language schema). */
+    public get pems(): EtcdPkiPems<pulumi.Output<string>> {
+        return PEMS.get(this)!;
+    }
 
     constructor(name: string, args: EtcdPkiArgs, opts?: pulumi.ComponentResourceOptions) {
         super(typeToken("EtcdPki"), name, {}, opts);
@@ -83,13 +103,14 @@ export class EtcdPki extends pulumi.ComponentResource {
         const issued = new Map(plan.certificates.map((planned) => [planned.id, issue(planned)] as const));
         const pair = (id: string) => issued.get(id)!;
 
-        this.pems = {
+        const pems: EtcdPkiPems<pulumi.Output<string>> = {
             caCertPem: ca.certPem,
             members: Object.fromEntries(args.members.map((m) => [m.name, { server: pair(`${m.name}-server`), peer: pair(`${m.name}-peer`) }])),
             clients: Object.fromEntries(
                 (Object.keys(ETCD_CLIENT_COMMON_NAMES) as EtcdClientName[]).map((client) => [client, pair(`${client}-client`)]),
             ) as Record<EtcdClientName, CertificateKeyPair<pulumi.Output<string>>>,
         };
+        PEMS.set(this, pems);
         this.caCertPem = ca.certPem;
         this.caKeyPem = pulumi.secret(ca.keyPem);
         this.apiserverClient = this.pems.clients.apiserver;

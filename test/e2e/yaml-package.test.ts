@@ -1,0 +1,85 @@
+/**
+ * etcd-recovery from another language: examples/yaml-pki, a Pulumi YAML
+ * program that uses EtcdPki through this checkout as a plugin package
+ * (plugin/pulumi-resource-etcd-recovery, src/provider.ts), run by the YAML
+ * language host built from the pulumi-yaml module (scripts/tools.sh
+ * language-yaml): `pulumi package get-schema`, then `pulumi up`,
+ * `preview --expect-no-changes` and `destroy` under the real engine, offline.
+ */
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+
+import { run } from "../harness/exec";
+import { requireTool } from "../support/processes";
+import { OfflineStack, offlineEnv, offlineStack, runPulumi, uniqueStackName } from "../support/pulumi";
+import { SECRET_SIG } from "../support/secret-marker";
+
+jest.setTimeout(10 * 60_000);
+
+const REPO = path.resolve(__dirname, "../..");
+const EXAMPLE = path.join(REPO, "examples/yaml-pki");
+const PROVIDER = path.join(REPO, "plugin/pulumi-resource-etcd-recovery");
+
+let stack: OfflineStack | undefined;
+
+beforeAll(async () => {
+    requireTool("pulumi-language-yaml");
+    // The plugin runs bin/provider.js: build it from this checkout's sources (what `npm install` / prepare does).
+    await run("npx", ["tsc", "-p", "tsconfig.build.json"], { cwd: REPO, timeoutMs: 300_000 });
+});
+
+afterAll(async () => {
+    if (stack) {
+        await stack.stack.destroy().catch(() => undefined);
+        await stack.cleanup().catch(() => undefined);
+    }
+});
+
+test("pulumi package get-schema prints the components with their arguments, descriptions and enums", async () => {
+    const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), "pulumi-schema-"));
+    try {
+        const schema = JSON.parse(await runPulumi(["package", "get-schema", PROVIDER], REPO, offlineEnv(stateDir))) as {
+            name: string;
+            resources: Record<string, { isComponent: boolean; inputProperties: Record<string, { description?: string; $ref?: string }>; requiredInputs: string[]; properties: Record<string, unknown> }>;
+            types: Record<string, { enum?: { value: string }[] }>;
+        };
+        expect(schema.name).toBe("etcd-recovery");
+        const pki = schema.resources["etcd-recovery:index:EtcdPki"]!;
+        expect(pki.isComponent).toBe(true);
+        expect(pki.requiredInputs).toEqual(["clusterName", "members"]);
+        expect(pki.inputProperties.earlyRenewalHours!.description).toContain("Default 720");
+        expect(pki.inputProperties.keyAlgorithm!.$ref).toBe("#/types/etcd-recovery:index:EtcdKeyAlgorithm");
+        expect(schema.types["etcd-recovery:index:EtcdKeyAlgorithm"]!.enum!.map((e) => e.value)).toEqual(["rsa", "ecdsa"]);
+        expect(Object.keys(pki.properties)).toEqual(expect.arrayContaining(["caCertPem", "caKeyPem", "memberCertificates", "apiserverClient", "cfsslFiles", "kubeadmFiles"]));
+        // TypeScript-only: the generic EtcdPkiPems has no schema type.
+        expect(Object.keys(pki.properties)).not.toContain("pems");
+    } finally {
+        fs.rmSync(stateDir, { recursive: true, force: true });
+    }
+});
+
+test("pulumi up, preview without changes and destroy of the YAML program under the real engine", async () => {
+    stack = await offlineStack({ workDir: EXAMPLE, stackName: uniqueStackName("yaml-pki") });
+    const up = await stack.stack.up();
+    expect(up.summary.result).toBe("succeeded");
+    expect(up.outputs.caCertPem!.value as string).toMatch(/^-----BEGIN CERTIFICATE-----\n/);
+    expect(up.outputs.apiserverClientCertPem!.value as string).toMatch(/^-----BEGIN CERTIFICATE-----\n/);
+    expect(up.outputs.caKeyPem!.secret).toBe(true);
+    expect(up.outputs.etcd1ServerCertPem!.secret).toBe(true);
+    // The component, its CA, 3 × (server, peer) and 3 client certificates, and the stack.
+    expect(up.summary.resourceChanges).toEqual({ create: 12 });
+
+    // Private keys only as ciphertext in the state.
+    const state = await stack.readState();
+    expect(state).not.toMatch(/PRIVATE KEY/);
+    expect(state).toContain(SECRET_SIG);
+    expect(state).toContain('"type": "etcd-recovery:index:EtcdPki"');
+
+    const preview = await stack.stack.preview({ expectNoChanges: true });
+    expect(Object.keys(preview.changeSummary)).toEqual(["same"]);
+
+    const destroyed = await stack.stack.destroy();
+    expect(destroyed.summary.result).toBe("succeeded");
+    expect(JSON.parse(await stack.readState()).deployment.resources ?? []).toEqual([]);
+});
