@@ -13,9 +13,10 @@ import * as path from "path";
 import { componentProviderHost } from "@pulumi/pulumi/provider/experimental";
 
 import { EtcdPki } from "./pki/etcd-pki";
+import { ControlPlaneRestore } from "./restore/component";
 
 /** The components in the multi-language schema. */
-export const PLUGIN_COMPONENTS = [EtcdPki];
+export const PLUGIN_COMPONENTS = [EtcdPki, ControlPlaneRestore];
 
 if (require.main === module) {
     // bin/provider.js (or src/provider.ts): the package root is one level up.

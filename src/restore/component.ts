@@ -13,13 +13,18 @@ export interface RestoreNodeArgs extends RestoreNodeInput {
  * Inputs: they decide which steps exist, and `pulumi preview` must show every
  * one of them. Credentials are Inputs and always secret.
  */
-export interface ControlPlaneRestoreArgs extends Omit<ControlPlaneRestoreInput, "nodes"> {
+export interface ControlPlaneRestoreArgs extends ControlPlaneRestoreInput {
+    /** The nodes: name, address, role, and how to reach them over SSH. */
     nodes: RestoreNodeArgs[];
     /** Seconds each step may take. Default 900. */
     stepTimeoutSeconds?: number;
+    // `any`, not `unknown`: the multi-language schema has no type for `unknown` (it maps `any` to pulumi.json#/Any).
     /** Changing any value runs the whole runbook again (every step is replaced). Default none. */
-    triggers?: pulumi.Input<unknown>[];
+    triggers?: pulumi.Input<any>[];
 }
+
+/** `ControlPlaneRestore.steps` lives here, not in a field: the schema cannot name our dynamic RemoteCommand resource. */
+const STEPS = new WeakMap<ControlPlaneRestore, Record<string, RemoteCommand>>();
 
 export class ControlPlaneRestore extends pulumi.ComponentResource {
     /** The exact command list per node, for review before `pulumi up`. Holds no secret. */
@@ -30,7 +35,10 @@ export class ControlPlaneRestore extends pulumi.ComponentResource {
     public readonly report: pulumi.Output<string>;
     /** stdout of every step, by step id. */
     public readonly stepOutputs: pulumi.Output<Record<string, string>>;
-    public readonly steps: Record<string, RemoteCommand>;
+    /** The SSH resource of every step, by step id (TypeScript only: not in the multi-language schema). */
+    public get steps(): Record<string, RemoteCommand> {
+        return STEPS.get(this)!;
+    }
 
     constructor(name: string, args: ControlPlaneRestoreArgs, opts?: pulumi.ComponentResourceOptions) {
         super(typeToken("ControlPlaneRestore"), name, {}, opts);
@@ -60,7 +68,7 @@ export class ControlPlaneRestore extends pulumi.ComponentResource {
         assertCredentials(this, args.nodes);
         const connections = new Map(args.nodes.map((node) => [node.name, sshConnection(node)]));
         const steps = realizeSteps(this, name, plan.steps, connections, { triggers: args.triggers, timeoutSeconds: args.stepTimeoutSeconds });
-        this.steps = steps;
+        STEPS.set(this, steps);
         this.dryRun = pulumi.output(renderDryRun(plan));
         this.stepIds = pulumi.output(plan.steps.map((s) => s.id));
         this.report = steps["report"].stdout;

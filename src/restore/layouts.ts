@@ -5,7 +5,9 @@
  * filled in per node by the plan (see LAYOUT_PLACEHOLDERS).
  */
 
-export type LayoutPreset = "kubeadm" | "rke" | "kubespray";
+/** The installer whose paths and commands a restore uses (an enum in the multi-language schema). */
+export const LayoutPreset = { kubeadm: "kubeadm", rke: "rke", kubespray: "kubespray" } as const;
+export type LayoutPreset = (typeof LayoutPreset)[keyof typeof LayoutPreset];
 
 export interface RestoreLayout {
     /** etcd's data directory (`--data-dir`). */

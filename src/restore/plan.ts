@@ -9,8 +9,24 @@ import { assertDns1123Label, assertMemberCount, ETCD_CLIENT_PORT, ETCD_PEER_PORT
 import { isIpv4 } from "../net/ipv4";
 import { LAYOUT_PLACEHOLDERS, LAYOUT_PRESETS, LayoutPlaceholder, LayoutPreset, RestoreLayout } from "./layouts";
 
-export type NodeRole = "etcd" | "control-plane" | "both";
-export type RestoreMode = "all-members" | "quorum-lost";
+/**
+ * What a node runs: "etcd" (an etcd member only), "control-plane" (kube-apiserver etc. only) or "both".
+ * The `as const` objects beside these types make them enums in the multi-language schema; TypeScript users keep
+ * writing the strings.
+ */
+export const NodeRole = { etcd: "etcd", controlPlane: "control-plane", both: "both" } as const;
+export type NodeRole = (typeof NodeRole)[keyof typeof NodeRole];
+/** "all-members": every member restored from the snapshot at once; "quorum-lost": one seed member, the others re-added. */
+export const RestoreMode = { allMembers: "all-members", quorumLost: "quorum-lost" } as const;
+export type RestoreMode = (typeof RestoreMode)[keyof typeof RestoreMode];
+
+/** The snapshot file a restore uses. */
+export interface RestoreSnapshot {
+    /** Path of the snapshot on the nodes that restore it. */
+    path: string;
+    /** Its SHA-256 (hex); preflight stops on any other file. */
+    sha256: string;
+}
 
 export interface RestoreNodeInput {
     /** The node's name (DNS-1123 label), e.g. its hostname; kubespray's `{node}` in certificate file names. */
@@ -41,7 +57,7 @@ export interface ControlPlaneRestoreInput {
     /** Replaces individual fields of the preset. Default none. */
     layoutOverrides?: Partial<RestoreLayout>;
     /** The snapshot file, already on the nodes that restore it (every member; the seed member when quorum is lost). */
-    snapshot: { path: string; sha256: string };
+    snapshot: RestoreSnapshot;
     /** The etcd version on the nodes, e.g. "3.5.21"; preflight stops when etcdutl reports another. */
     etcdVersion: string;
     /**

@@ -19,6 +19,7 @@ jest.setTimeout(10 * 60_000);
 
 const REPO = path.resolve(__dirname, "../..");
 const EXAMPLE = path.join(REPO, "examples/yaml-pki");
+const RESTORE_EXAMPLE = path.join(REPO, "examples/yaml-restore-plan");
 const PROVIDER = path.join(REPO, "plugin/pulumi-resource-etcd-recovery");
 
 let stack: OfflineStack | undefined;
@@ -54,6 +55,14 @@ test("pulumi package get-schema prints the components with their arguments, desc
         expect(Object.keys(pki.properties)).toEqual(expect.arrayContaining(["caCertPem", "caKeyPem", "memberCertificates", "apiserverClient", "cfsslFiles", "kubeadmFiles"]));
         // TypeScript-only: the generic EtcdPkiPems has no schema type.
         expect(Object.keys(pki.properties)).not.toContain("pems");
+
+        const restore = schema.resources["etcd-recovery:index:ControlPlaneRestore"]!;
+        expect(restore.requiredInputs).toEqual(["etcdVersion", "layout", "nodes", "snapshot"]);
+        expect(restore.inputProperties.layout!.$ref).toBe("#/types/etcd-recovery:index:LayoutPreset");
+        expect(schema.types["etcd-recovery:index:LayoutPreset"]!.enum!.map((e) => e.value)).toEqual(["kubeadm", "rke", "kubespray"]);
+        expect(schema.types["etcd-recovery:index:NodeRole"]!.enum!.map((e) => e.value)).toEqual(["etcd", "control-plane", "both"]);
+        expect(schema.types["etcd-recovery:index:RestoreMode"]!.enum!.map((e) => e.value)).toEqual(["all-members", "quorum-lost"]);
+        expect(Object.keys(restore.properties).sort()).toEqual(["dryRun", "report", "stepIds", "stepOutputs"]);
     } finally {
         fs.rmSync(stateDir, { recursive: true, force: true });
     }
@@ -82,4 +91,23 @@ test("pulumi up, preview without changes and destroy of the YAML program under t
     const destroyed = await stack.stack.destroy();
     expect(destroyed.summary.result).toBe("succeeded");
     expect(JSON.parse(await stack.readState()).deployment.resources ?? []).toEqual([]);
+});
+
+test("a ControlPlaneRestore from YAML previews its runbook (up would run it over SSH)", async () => {
+    const restore = await offlineStack({ workDir: RESTORE_EXAMPLE, stackName: uniqueStackName("yaml-restore"),
+        config: { sshPrivateKey: { value: "not-a-real-key", secret: true } },
+    });
+    try {
+        const preview = await restore.stack.preview();
+        // The component, its 11 steps and the stack.
+        expect(preview.changeSummary).toEqual({ create: 13 });
+        expect(preview.stdout).toContain("etcd-recovery:index:ControlPlaneRestore");
+        expect(preview.stdout).toContain("dryRun");
+        expect(preview.stdout).toContain("restored cluster: cp-1=https://10.0.0.11:2380");
+        expect(preview.stdout).toContain('"restore-cp-1"');
+        // The key from config stays secret.
+        expect(preview.stdout).not.toContain("not-a-real-key");
+    } finally {
+        await restore.cleanup();
+    }
 });
