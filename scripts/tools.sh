@@ -2,7 +2,7 @@
 # Builds the project's external tools from Go modules (the only way to get them
 # offline), caches them by version and links them into one bin directory.
 #
-#   bash scripts/tools.sh [all|etcd|pulumi|language-host|language-yaml|kube-apiserver|kubectl|kube-controller-manager|
+#   bash scripts/tools.sh [all|etcd|pulumi|language-host|language-python|language-yaml|kube-apiserver|kubectl|kube-controller-manager|
 #                          kubelet|kube-scheduler|kubeadm|pause|s3|cfssl|kubernetes-provider|plugins ...]
 #
 # Cache:  ${ETCD_RECOVERY_CACHE:-$HOME/.cache/etcd-recovery}/
@@ -172,6 +172,32 @@ tool_language_host() {
     cached_build "pulumi-language-nodejs $version" "$dest" \
         "$(inputs_hash "$LANGUAGE_HOST_WRAPPER/go.mod" "$LANGUAGE_HOST_WRAPPER/go.sum")" build_language_host "$version"
     link "$dest/pulumi-language-nodejs" pulumi-language-nodejs
+}
+
+# ---------------------------------------------------------------- Python language host
+# pulumi-language-python lived in the sdk/v3 module up to v3.68.0 too, so it is
+# built from the same wrapper as the Node.js host (no extra module), with
+# pulumi-language-python-exec, the script it runs programs with, copied from
+# the module beside it. v3.68.0 runs programs (Run) but has no GeneratePackage,
+# so `pulumi package gen-sdk --language python` cannot generate SDKs with it.
+build_language_python() { # <out dir> <version>
+    local out="$1" version="$2" src
+    cd "$LANGUAGE_HOST_WRAPPER"
+    go build -trimpath -ldflags "-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$version" \
+        -o "$out/pulumi-language-python" github.com/pulumi/pulumi/sdk/v3/python/cmd/pulumi-language-python
+    src="$(go list -m -f '{{.Dir}}' github.com/pulumi/pulumi/sdk/v3)"
+    install -m 0755 "$src/python/cmd/pulumi-language-python-exec" "$out/pulumi-language-python-exec"
+    test -x "$out/pulumi-language-python"
+}
+
+tool_language_python() {
+    local version dest
+    version="$(required_version "$LANGUAGE_HOST_WRAPPER" github.com/pulumi/pulumi/sdk/v3)"
+    dest="$CACHE/pulumi-language-python-$version"
+    cached_build "pulumi-language-python $version" "$dest" \
+        "$(inputs_hash "$LANGUAGE_HOST_WRAPPER/go.mod" "$LANGUAGE_HOST_WRAPPER/go.sum")" build_language_python "$version"
+    link "$dest/pulumi-language-python" pulumi-language-python
+    link "$dest/pulumi-language-python-exec" pulumi-language-python-exec
 }
 
 # ---------------------------------------------------------------- YAML language host
@@ -424,7 +450,7 @@ tool_plugins() {
 }
 
 # ---------------------------------------------------------------- main
-ALL_TOOLS=(etcd pulumi language-host language-yaml kube-apiserver kubectl kube-controller-manager kubelet kube-scheduler kubeadm pause s3 cfssl kubernetes-provider)
+ALL_TOOLS=(etcd pulumi language-host language-python language-yaml kube-apiserver kubectl kube-controller-manager kubelet kube-scheduler kubeadm pause s3 cfssl kubernetes-provider)
 
 main() {
     local tools=("$@") started=$SECONDS
