@@ -3,7 +3,7 @@
 # offline), caches them by version and links them into one bin directory.
 #
 #   bash scripts/tools.sh [all|etcd|pulumi|language-host|language-python|language-yaml|kube-apiserver|kubectl|kube-controller-manager|
-#                          kubelet|kube-scheduler|kubeadm|pause|s3|cfssl|kubernetes-provider|plugins ...]
+#                          kubelet|kube-scheduler|kubeadm|pause|s3|cfssl|promtool|kubernetes-provider|plugins ...]
 #
 # Cache:  ${ETCD_RECOVERY_CACHE:-$HOME/.cache/etcd-recovery}/
 #   <tool>-<version>/   binaries + .stamp (hash of the inputs that built them)
@@ -344,6 +344,29 @@ tool_s3() {
     cached_build "s3-server (minio) ${version##*-}" "$dest" "$(inputs_hash "$S3_WRAPPER/go.mod" "$S3_WRAPPER/go.sum")" build_s3 "$version"
     link "$dest/minio" minio
     link "$dest/minio" s3-server
+}
+
+# ---------------------------------------------------------------- promtool
+PROMTOOL_WRAPPER="$ROOT/tools/promtool"
+
+# Prometheus' promtool, for the test that runs EtcdBackup's alert rules
+# (promtool check rules / test rules). Module v0.3XX.Y is Prometheus 3.XX.Y.
+build_promtool() { # <out dir> <version>
+    local out="$1" version="$2" minor patch
+    cd "$PROMTOOL_WRAPPER"
+    minor="${version#v0.3}"; patch="${minor#*.}"; minor="${minor%%.*}"
+    local pv=github.com/prometheus/common/version
+    go build -trimpath -ldflags "-s -w -X $pv.Version=3.$((10#$minor)).$patch -X $pv.Branch=module-$version" \
+        -o "$out/promtool" github.com/prometheus/prometheus/cmd/promtool
+    "$out/promtool" --version
+}
+
+tool_promtool() {
+    local version dest
+    version="$(required_version "$PROMTOOL_WRAPPER" github.com/prometheus/prometheus)"
+    dest="$CACHE/promtool-$version"
+    cached_build "promtool $version" "$dest" "$(inputs_hash "$PROMTOOL_WRAPPER/go.mod" "$PROMTOOL_WRAPPER/go.sum")" build_promtool "$version"
+    link "$dest/promtool" promtool
 }
 
 # ---------------------------------------------------------------- cfssl

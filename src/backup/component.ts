@@ -63,6 +63,10 @@ export class EtcdBackup extends pulumi.ComponentResource {
     /** `kubectl create job --from=cronjob/<name> <name>-manual -n <ns>`: run a backup now. */
     public readonly runNowCommand: pulumi.Output<string>;
     public readonly cronJob: k8s.batch.v1.CronJob;
+    /** With `alerts`: the PrometheusRule of the freshness alerts. */
+    public readonly alertRule?: k8s.apiextensions.CustomResource;
+    /** With `alerts`: seconds without a successful run before EtcdBackupTooOld fires; else undefined. */
+    public readonly maxBackupAgeSeconds: pulumi.Output<number | undefined>;
 
     constructor(name: string, args: EtcdBackupArgs, opts?: pulumi.ComponentResourceOptions) {
         super(typeToken("EtcdBackup"), name, {}, opts);
@@ -106,6 +110,11 @@ export class EtcdBackup extends pulumi.ComponentResource {
             childOpts([serviceAccount, storeSecret, script, ...(etcdClientSecret ? [etcdClientSecret] : [])]),
         );
 
+        if (dryPlan.alertRule) {
+            const { apiVersion, kind, metadata, spec } = dryPlan.alertRule;
+            this.alertRule = new k8s.apiextensions.CustomResource(`${name}-alerts`, { apiVersion, kind, metadata, spec }, childOpts([this.cronJob]));
+        }
+        this.maxBackupAgeSeconds = pulumi.output(dryPlan.maxBackupAgeSeconds);
         this.cronJobName = pulumi.output(dryPlan.cronJobName);
         this.namespace = pulumi.output(dryPlan.namespace);
         this.storeUrlPattern = pulumi.output(dryPlan.storeUrlPattern);
@@ -115,6 +124,7 @@ export class EtcdBackup extends pulumi.ComponentResource {
             namespace: this.namespace,
             storeUrlPattern: this.storeUrlPattern,
             runNowCommand: this.runNowCommand,
+            maxBackupAgeSeconds: this.maxBackupAgeSeconds,
         });
     }
 }

@@ -30,6 +30,7 @@
  * container whose memory limit (snapshotMemoryLimit) can hold it in the page
  * cache: etcdutl reads it at random, < 1 s per GiB cached, 20+ s from disk.
  */
+import { BackupAlertRule, BackupAlertsInput, renderBackupAlertRule } from "./alerts";
 import { DEFAULT_ETCD_IMAGE } from "../etcd/plan";
 import { InputError } from "../errors";
 import { rcloneObscure, rcloneSection } from "./rclone";
@@ -204,6 +205,13 @@ export interface EtcdBackupPlanInput<S = string> {
     snapshotMemoryLimit?: string;
     /** emptyDir size limit for the snapshot (and its compressed copy). Default "8Gi" (etcd's quota maximum). */
     workVolumeSizeLimit?: string;
+    /**
+     * Freshness alerts as a Prometheus Operator PrometheusRule (`alertRule`) on kube-state-metrics
+     * series: no successful backup for `missedRuns` × the longest gap of the schedule (+ the run
+     * deadline), never a success, a failed run since the newest success. The PrometheusRule CRD
+     * must exist in the cluster. Default none (no rule).
+     */
+    alerts?: BackupAlertsInput;
 }
 
 /** A Kubernetes object as plain JSON. */
@@ -226,6 +234,10 @@ export interface EtcdBackupPlan {
     storeUrlPattern: string;
     /** Runs a backup now. */
     runNowCommand: string;
+    /** With `alerts`: the PrometheusRule (also last in `objects`). */
+    alertRule?: BackupAlertRule;
+    /** With `alerts`: after how many seconds without a successful run EtcdBackupTooOld fires. */
+    maxBackupAgeSeconds?: number;
 }
 
 export const WORK_DIR = "/var/lib/etcd-backup";
@@ -717,12 +729,16 @@ export function planEtcdBackup(input: EtcdBackupPlanInput<string>): EtcdBackupPl
             },
         },
     };
+    const alerts =
+        input.alerts === undefined
+            ? undefined
+            : renderBackupAlertRule({ ...input.alerts, cronJobName: name, namespace, schedule, timeZone, activeDeadlineSeconds: activeDeadline, labels });
     // rclone crypt with filename_encryption "off" stores "<name>.bin".
     const ext = `${compression === "gzip" ? ".db.gz" : ".db"}${input.encryption ? ".bin" : ""}`;
     return {
         namespace,
         cronJobName: name,
-        objects: [namespaceObject, serviceAccount, storeSecret, etcdClientSecret, scriptConfigMap, cronJob].filter((o): o is RenderedKubeObject => o !== undefined),
+        objects: [namespaceObject, serviceAccount, storeSecret, etcdClientSecret, scriptConfigMap, cronJob, alerts?.rule].filter((o): o is RenderedKubeObject => o !== undefined),
         ...(namespaceObject ? { namespaceObject } : {}),
         serviceAccount,
         storeSecret,
@@ -731,5 +747,6 @@ export function planEtcdBackup(input: EtcdBackupPlanInput<string>): EtcdBackupPl
         cronJob,
         storeUrlPattern: `${store.storeUrl}/etcd-snapshot-<UTC timestamp>-rev<revision>${ext}`,
         runNowCommand: `kubectl create job --from=cronjob/${name} ${name}-manual -n ${namespace}`,
+        ...(alerts ? { alertRule: alerts.rule, maxBackupAgeSeconds: alerts.maxAgeSeconds } : {}),
     };
 }

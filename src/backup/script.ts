@@ -365,6 +365,15 @@ rc copyto "$WORK/$object.sha256" "$REMOTE_DIR/$object.sha256" || fail "upload of
 [ "$(rc cat "$REMOTE_DIR/$object.sha256")" = "$(cat "$WORK/$object.sha256")" ] || fail "$object.sha256 read back differs"
 log "sealed=$STORE_URL/$object.sha256"
 
+# latest.json: the newest sealed backup, for monitoring without listing the
+# store. Written after the seal, so it never names a backup that does not count.
+step=marker
+created=\${base#etcd-snapshot-}; created=\${created%-rev*}
+printf '{"cluster":"%s","object":"%s","revision":%s,"sha256":"%s","createdAt":"%s","sealedAt":"%s"}\n' \
+  "$CLUSTER_NAME" "$object" "$revision" "$sha256" "$created" "$(date -u +%Y%m%dT%H%M%SZ)" > "$WORK/latest.json"
+rc copyto "$WORK/latest.json" "$REMOTE_DIR/latest.json" || fail "upload of latest.json failed (the backup $object is sealed)"
+log "marker=$STORE_URL/latest.json"
+
 step=retention
 good=$(rc lsf --files-only --include 'etcd-snapshot-*.sha256' "$REMOTE_DIR" | sed 's/\.sha256$//' | sort -r) || fail "cannot list $STORE_URL"
 total=$(printf '%s\n' "$good" | grep -c . || true)

@@ -163,7 +163,7 @@ describe("EtcdBackup pod on real etcd 3.5, in Docker", () => {
         expect(object).toMatch(/^etcd-snapshot-\d{8}T\d{6}Z-rev\d+\.db\.gz$/);
         const dir = path.join(storeDir, "etcd-backup", "it-prod");
         const base = object.replace(/\.db\.gz$/, "");
-        expect(fs.readdirSync(dir).sort()).toEqual([`${base}.json`, object, `${object}.sha256`].sort());
+        expect(fs.readdirSync(dir).sort()).toEqual([`${base}.json`, object, `${object}.sha256`, "latest.json"].sort());
 
         // The sidecar is sha256sum -c format and matches the stored bytes.
         const stored = fs.readFileSync(path.join(dir, object));
@@ -178,6 +178,9 @@ describe("EtcdBackup pod on real etcd 3.5, in Docker", () => {
         const metadata = JSON.parse(fs.readFileSync(path.join(dir, `${base}.json`), "utf8"));
         expect(metadata).toMatchObject({ cluster: "it-prod", object, revision: status.revision, size: stored.length, sha256: sha, compression: "gzip", node: "cp-1", etcdImage: ETCD_35_IMAGE });
         expect(metadata.snapshotSize).toBe(fs.statSync(dbFile).size);
+        // The marker names the sealed backup, with the time in its name.
+        const latest = JSON.parse(fs.readFileSync(path.join(dir, "latest.json"), "utf8"));
+        expect(latest).toEqual({ cluster: "it-prod", object, revision: status.revision, sha256: sha, createdAt: base.slice("etcd-snapshot-".length, -`-rev${status.revision}`.length), sealedAt: expect.stringMatching(/^\d{8}T\d{6}Z$/) });
 
         expect(await restoreAndRead(workDir, dbFile, "/registry/configmaps/default/backup-probe")).toBe("seed-001");
 
@@ -223,7 +226,8 @@ describe("EtcdBackup pod on real etcd 3.5, in Docker", () => {
 
         const listing = (await rclone(["lsf", `minio:${s3.bucket}/nightly/it-prod`])).split("\n").filter(Boolean).sort();
         const newest = made.slice(-keep);
-        expect(listing).toEqual(newest.flatMap((o) => [o.replace(/\.db$/, ".json"), o, `${o}.sha256`]).sort());
+        expect(listing).toEqual([...newest.flatMap((o) => [o.replace(/\.db$/, ".json"), o, `${o}.sha256`]), "latest.json"].sort());
+        expect(JSON.parse(await rclone(["cat", `minio:${s3.bucket}/nightly/it-prod/latest.json`])).object).toBe(newest[keep - 1]);
 
         // The newest one restores and holds the last write.
         const local = path.join(workDir, newest[keep - 1]!);
@@ -258,7 +262,7 @@ describe("EtcdBackup pod on real etcd 3.5, in Docker", () => {
         expect(result.output).toMatch(/step=upload error=/);
         expect(result.output).not.toMatch(/step=retention/);
         console.log(`unreachable store: failed after ${Date.now() - started} ms`);
-        expect((await rclone(["lsf", `minio:${s3.bucket}/nightly/it-prod`])).split("\n").filter(Boolean)).toHaveLength(6);
+        expect((await rclone(["lsf", `minio:${s3.bucket}/nightly/it-prod`])).split("\n").filter(Boolean)).toHaveLength(7);
     });
 
     test("etcd unreachable: the snapshot init container fails, nothing is uploaded", async () => {
@@ -314,6 +318,7 @@ describe("EtcdBackup pod on real etcd 3.5, in Docker", () => {
         const added = after.filter((f) => !before.includes(f));
         expect(added.some((f) => /\.db$/.test(f))).toBe(true); // the sidecar did upload
         expect(added.filter((f) => f.endsWith(".sha256"))).toEqual([]); // never sealed: it never counts as good
+        expect(added).not.toContain("latest.json"); // and the marker never names it
         expect(after.filter((f) => before.includes(f))).toEqual(before); // the old good backup is still there
     });
 });

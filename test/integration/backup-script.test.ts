@@ -246,19 +246,22 @@ describe("uploader script on a real snapshot and a real rclone store", () => {
         const object = objectOf(r)!;
         const dir = `${store}/etcd-backup/prod`;
         const verbs = r.calls.map(verb);
-        expect(r.calls.slice(0, 6)).toEqual([
+        expect(r.calls.slice(0, 7)).toEqual([
             `rcat store:${dir}/${object}`, // gzip streamed to the store: no .gz in the work directory
             `copyto ${r.work}/${object.replace(/\.db\.gz$/, ".json")} store:${dir}/${object.replace(/\.db\.gz$/, ".json")}`,
             `lsf --format s store:${dir}/${object}`,
             `hashsum sha256 --download store:${dir}/${object}`,
             `copyto ${r.work}/${object}.sha256 store:${dir}/${object}.sha256`,
             `cat store:${dir}/${object}.sha256`,
+            // Sealed: the marker names it.
+            `copyto ${r.work}/latest.json store:${dir}/latest.json`,
         ]);
-        expect(verbs.indexOf("deletefile")).toBeGreaterThan(5);
+        expect(verbs.indexOf("deletefile")).toBeGreaterThan(6);
+        expect(JSON.parse(fs.readFileSync(path.join(dir, "latest.json"), "utf8"))).toMatchObject({ cluster: "prod", object, revision: expect.any(Number) });
         // Each expired backup: sidecar first, then the object, then its metadata.
         const deletes = r.calls.filter((c) => verb(c) === "deletefile").map((c) => path.posix.basename(c.split(" ")[1]!));
         expect(deletes).toEqual(old.slice(0, 2).flatMap((o) => [`${o}.sha256`, o, o.replace(/\.db\.gz$/, ".json")]));
-        expect(listing(store)).toEqual([old[2]!, `${old[2]}.sha256`, old[2]!.replace(/\.db\.gz$/, ".json"), object, `${object}.sha256`, object.replace(/\.db\.gz$/, ".json")].sort());
+        expect(listing(store)).toEqual([old[2]!, `${old[2]}.sha256`, old[2]!.replace(/\.db\.gz$/, ".json"), object, `${object}.sha256`, object.replace(/\.db\.gz$/, ".json"), "latest.json"].sort());
         expect(r.stdout).toMatch(/step=verify size=\d+ sha256=[0-9a-f]{64} verified=true/);
     });
 
@@ -359,8 +362,9 @@ describe("uploader script on a real snapshot and a real rclone store", () => {
         expect(sealed.stdout).toMatch(new RegExp(`step=wait object=${object} size=\\d+ sha256=[0-9a-f]{64} uploaded and read back`));
         expect(sealed.stdout).not.toMatch(/step=drill/);
         // The sidecar moved the bytes and read them back; finalize only sealed and applied retention.
-        expect(sealed.calls.map(verb).filter((v) => ["rcat", "copyto", "hashsum"].includes(v))).toEqual(["copyto"]); // the .sha256
+        expect(sealed.calls.map(verb).filter((v) => ["rcat", "copyto", "hashsum"].includes(v))).toEqual(["copyto", "copyto"]); // the .sha256, then latest.json
         expect(listing(store).filter((f) => f.endsWith(".sha256"))).toEqual([`${old[2]}.sha256`, `${object}.sha256`].sort());
+        expect(JSON.parse(fs.readFileSync(path.join(store, "etcd-backup/prod/latest.json"), "utf8")).object).toBe(object);
         await until("the sidecar idles", () => /step=idle /.test(transfer.output()), transfer.output);
         expect(transfer.output()).toMatch(/step=verify size=\d+ sha256=[0-9a-f]{64} verified=true/);
         const stopped = await stopSidecar(transfer);

@@ -42,6 +42,8 @@ afterAll(async () => {
 
 const files = (dir: string) => (fs.existsSync(dir) ? fs.readdirSync(dir).sort() : []);
 const backupSet = (object: string) => [object, `${object}.sha256`, object.replace(/\.db(\.gz)?$/, ".json")];
+/** What a sealed run leaves beside its backups: the marker naming the newest. */
+const MARKER = "latest.json";
 
 /** Every secret of a run must stay out of container env, command lines, logs and the non-Secret objects. */
 async function expectHidden(result: PodRun, plan: ReturnType<typeof planEtcdBackup>, secrets: string[]): Promise<void> {
@@ -76,7 +78,7 @@ describe("SFTP store (Debian openssh-server)", () => {
             await expectHidden(result, plan, [sftp.password]);
             await new Promise((r) => setTimeout(r, 1100)); // names carry a one-second timestamp
         }
-        expect(files(dir())).toEqual(made.slice(-2).flatMap(backupSet).sort());
+        expect(files(dir())).toEqual([...made.slice(-2).flatMap(backupSet), MARKER].sort());
         const newest = made[2]!;
         const stored = fs.readFileSync(path.join(dir(), newest));
         expect(fs.readFileSync(path.join(dir(), `${newest}.sha256`), "utf8")).toBe(`${createHash("sha256").update(stored).digest("hex")}  ${newest}\n`);
@@ -96,7 +98,7 @@ describe("SFTP store (Debian openssh-server)", () => {
         await expectHidden(result, plan, ["OPENSSH PRIVATE KEY", sftp.privateKey.split("\n")[1]!]);
         const object = reportedObject(result);
         const vault = path.join(sftp.storeDir, "vault", "etcd-backup", "it-prod");
-        expect(files(vault)).toEqual(backupSet(object).sort());
+        expect(files(vault)).toEqual([...backupSet(object), MARKER].sort());
         const status = await snapshotStatus(path.join(vault, object));
         expect(object).toContain(`-rev${status.revision}.db`);
         expect(await sftp.logs()).toMatch(/Accepted publickey for backup from 127\.0\.0\.1/);
@@ -118,7 +120,7 @@ describe("SFTP store (Debian openssh-server)", () => {
         expect(object).toMatch(new RegExp(`-rev${drill.revision}\\.db$`));
         expect(result.logs["drill-restore"]).toMatch(/restored snapshot/);
         const stored = path.join(sftp.storeDir, "crypted", "etcd-backup", "it-prod");
-        expect(files(stored)).toEqual(backupSet(object).map((f) => `${f}.bin`).sort());
+        expect(files(stored)).toEqual([...backupSet(object), MARKER].map((f) => `${f}.bin`).sort());
         const raw = fs.readFileSync(path.join(stored, `${object}.bin`));
         expect(raw.subarray(0, 8).toString("latin1")).toBe("RCLONE\0\0");
         await expect(snapshotStatus(path.join(stored, `${object}.bin`))).rejects.toThrow();
@@ -126,7 +128,7 @@ describe("SFTP store (Debian openssh-server)", () => {
 
     test("wrong host key in knownHosts: fails at step=upload, deletes nothing", async () => {
         const before = files(dir());
-        expect(before).toHaveLength(6);
+        expect(before).toHaveLength(7); // two backups of three files and the marker
         const plan = planEtcdBackup(fixture.input({ sftp: { host: "127.0.0.1", port: sftp.port, user: "backup", password: sftp.password, knownHosts: sftp.wrongKnownHosts } }, { keep: 1 }));
         const result = await fixture.runBackup(plan);
         expectPodFailed(result);
@@ -159,7 +161,7 @@ describe("client-side encryption (rclone crypt) on S3", () => {
 
         // On the store: names with .bin, contents rclone crypt's format.
         const listing = (await s3.rclone(["lsf", `minio:${s3.bucket}/encrypted/it-prod`])).split("\n").filter(Boolean).sort();
-        expect(listing).toEqual(backupSet(object).map((f) => `${f}.bin`).sort());
+        expect(listing).toEqual([...backupSet(object), MARKER].map((f) => `${f}.bin`).sort());
         const raw = path.join(workDir, "raw.bin");
         await s3.rclone(["copyto", `minio:${s3.bucket}/encrypted/it-prod/${object}.bin`, raw]);
         const rawBytes = fs.readFileSync(raw);

@@ -47,6 +47,20 @@ beforeEach(() => {
 });
 
 describe("EtcdBackup", () => {
+    test("alerts: a PrometheusRule child after the CronJob, with the plan's groups; the age limit as an output", async () => {
+        const backup = new EtcdBackup("nightly", args({ alerts: { missedRuns: 2, ruleLabels: { release: "monitoring" } } }));
+        expect(await value(backup.maxBackupAgeSeconds)).toBe(2 * 6 * 3600 + 1800);
+        await settle();
+        const rule = registered.find((r) => r.type === "kubernetes:monitoring.coreos.com/v1:PrometheusRule");
+        expect(rule?.name).toBe("nightly-alerts");
+        expect(rule!.inputs.metadata).toMatchObject({ name: "nightly-alerts", namespace: "kube-system", labels: { release: "monitoring" } });
+        expect(rule!.inputs.spec.groups[0].rules.map((r: { alert: string }) => r.alert)).toEqual(["EtcdBackupTooOld", "EtcdBackupNeverSucceeded", "EtcdBackupJobFailed"]);
+        const without = new EtcdBackup("plain", args());
+        expect(await value(without.maxBackupAgeSeconds)).toBeUndefined();
+        expect(without.alertRule).toBeUndefined();
+        await settle(); // its registrations must not land in the next test
+    });
+
     test("children: ServiceAccount, store Secret, script ConfigMap, CronJob, all under the component", async () => {
         const backup = new EtcdBackup("nightly", args({ namespace: "etcd-backup", createNamespace: true }));
         expect(await value(backup.cronJobName)).toBe("nightly");
