@@ -29,6 +29,7 @@ pulumi.runtime.setMocks(
 );
 
 import { EtcdBackup, EtcdBackupArgs } from "../../src/backup/component";
+import { registrationsSettled } from "../support/mock-registrations";
 import { SECRET_SIG } from "../support/secret-marker";
 
 const value = <T>(output: pulumi.Output<T>): Promise<T> => new Promise((resolve) => output.apply(resolve));
@@ -40,9 +41,11 @@ const args = (overrides: Partial<EtcdBackupArgs> = {}): EtcdBackupArgs => ({
     ...overrides,
 });
 /** Waits for every registration the component started. */
-const settle = () => new Promise((resolve) => setTimeout(resolve, 200));
+const settle = registrationsSettled;
 
-beforeEach(() => {
+beforeEach(async () => {
+    // The previous test's registrations still in flight must not land in this one.
+    await registrationsSettled();
     registered.length = 0;
 });
 

@@ -2,6 +2,7 @@
 // and uploads are secret, the snapshot revision, and bad input refused before
 // any child exists. Names and subnets of side-by-side environments (pure).
 import * as fs from "fs";
+import { registrationsSettled } from "../support/mock-registrations";
 import { writeFakeSnapshot } from "../support/fake-snapshot";
 import * as os from "os";
 import * as path from "path";
@@ -49,7 +50,11 @@ beforeAll(() => {
     writeFakeSnapshot(snapshotPath);
 });
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
-beforeEach(() => (registered.length = 0));
+beforeEach(async () => {
+    // The previous test's registrations still in flight must not land in this one.
+    await registrationsSettled();
+    registered.length = 0;
+});
 
 async function settled(env: RecoveryEnvironment): Promise<void> {
     await value(pulumi.all(Object.values(env.docker.containers).map((c) => c.id)));
@@ -157,7 +162,7 @@ describe("RecoveryEnvironment (mocks)", () => {
         ["an export without a directory", () => ({ exportOnUp: { directory: "", selections: [{ kind: "configmaps" }] } }), /exportOnUp\.directory: "" — give the directory/],
     ])("%s fails the preview before any child exists", async (_what, extra, message) => {
         expect(() => new RecoveryEnvironment(`bad-${registered.length}-${Math.random().toString(36).slice(2, 7)}`, args(extra()))).toThrow(message);
-        await new Promise((resolve) => setImmediate(resolve));
+        await registrationsSettled();
         expect(registered.filter(dockerOrCertificate)).toEqual([]);
     });
 

@@ -2,6 +2,7 @@
 // certificates on the original subnet), the checks of the original PKI, the
 // kubeadm/RKE importers of it, and what only the Docker host can refuse.
 import * as fs from "fs";
+import { registrationsSettled } from "../support/mock-registrations";
 import { writeFakeSnapshot } from "../support/fake-snapshot";
 import * as os from "os";
 import * as path from "path";
@@ -363,14 +364,18 @@ describe("RecoveryEnvironment, mode replica (mocks)", () => {
         writeFakeSnapshot(snapshotPath);
     });
     afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
-    beforeEach(() => (registered.length = 0));
+    beforeEach(async () => {
+        await registrationsSettled(); // the previous test's registrations must not land in this one
+        registered.length = 0;
+    });
 
-    test("refused before any child exists: no certificates, certificates that do not fit, replica arguments in mode single", () => {
+    test("refused before any child exists: no certificates, certificates that do not fit, replica arguments in mode single", async () => {
         expect(() => new RecoveryEnvironment("r1", { original, snapshotPath, mode: "replica", ...IMAGES })).toThrow(/replicaCertificates: missing — mode "replica" starts the members with the original certificates/);
         const wrong = certs();
         wrong.members["etcd-a"].server = wrong.members["etcd-b"].server;
         expect(() => new RecoveryEnvironment("r2", { original, snapshotPath, mode: "replica", replicaCertificates: wrong, ...IMAGES })).toThrow(/it does not name 10\.77\.0\.11, member etcd-a's address/);
         expect(() => new RecoveryEnvironment("r3", { original, snapshotPath, replicaCertificates: certs(), ...IMAGES })).toThrow(/are for mode "replica"/);
+        await registrationsSettled();
         expect(registered.filter((r) => r.type.startsWith("docker:"))).toEqual([]);
     });
 

@@ -32,6 +32,7 @@ pulumi.runtime.setMocks(
 import { StackedToExternalMigration, StackedToExternalMigrationArgs } from "../../src/restore";
 import { migrationPlanInput } from "../../src/restore/migration-component";
 import { remoteFileProvider, RemoteFileOutputs, writeFileCommand } from "../../src/restore/remote-file";
+import { registrationsSettled } from "../support/mock-registrations";
 import { expectInputError } from "../support/restore-steps";
 import { SECRET_SIG } from "../support/secret-marker";
 
@@ -60,7 +61,9 @@ const dynamic = () => registered.filter((r) => r.type.startsWith("pulumi-nodejs:
 const files = () => dynamic().filter((r) => r.type === FILE_TYPE);
 const commands = () => dynamic().filter((r) => r.type === STEP_TYPE);
 
-beforeEach(() => {
+beforeEach(async () => {
+    // The previous test's registrations still in flight must not land in this one.
+    await registrationsSettled();
     registered.length = 0;
 });
 
@@ -144,13 +147,14 @@ describe("validation: argument, bad value and fix, before any child exists", () 
         expectInputError(() => migrationPlanInput(bad), argument, fix);
     });
 
-    test("the component rethrows them (and the plan's) as ResourceErrors; nothing is registered", () => {
+    test("the component rethrows them (and the plan's) as ResourceErrors; nothing is registered", async () => {
         expect(() => new StackedToExternalMigration("a", args({ externalClient: undefined }))).toThrow(/^externalClient: missing — stage "switch" installs/);
         expect(() => new StackedToExternalMigration("b", args({ externalEndpoints: ["https://127.0.0.1:2379"] }))).toThrow(
             /externalEndpoints\[0\]: "https:\/\/127\.0\.0\.1:2379" — this is the stacked etcd on the node itself/,
         );
         expect(() => new StackedToExternalMigration("c", snapshotArgs({ externalClient: { caCertPem: "CA", certPem: "C", keyPem: CLIENT_KEY } }))).toThrow(/externalClient: "\(given\)"/);
         expect(() => new StackedToExternalMigration("d", args({ nodes: args().nodes.map((n) => ({ ...n, ssh: {} })) }))).toThrow(/nodes\[0\]\.ssh: missing — give privateKey or password for cp-1/);
+        await registrationsSettled();
         expect(dynamic()).toEqual([]);
     });
 
