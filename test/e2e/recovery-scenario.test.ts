@@ -58,7 +58,7 @@ describe("seed 000 end to end, mode single: backup pod → incident → Recovery
         const { backup, snapshot } = scenario.result;
         expect(backup.object).toMatch(/^etcd-snapshot-\d{8}T\d{6}Z-rev\d+\.db$/); // compression "none", the default
         const base = backup.object.replace(/\.db$/, "");
-        expect(backup.files).toEqual([`${base}.json`, backup.object, `${backup.object}.sha256`].sort());
+        expect(backup.files).toEqual([`${base}.json`, backup.object, `${backup.object}.sha256`, "latest.json"].sort());
         expect(snapshot.objectSha256).toBe(createHash("sha256").update(fs.readFileSync(path.join(backup.directory, backup.object))).digest("hex"));
         expect(fs.readFileSync(path.join(backup.directory, `${backup.object}.sha256`), "utf8")).toBe(`${snapshot.objectSha256}  ${backup.object}\n`);
         // The recovery environment read the same revision the pod recorded.
