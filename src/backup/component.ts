@@ -73,7 +73,7 @@ export class EtcdBackup extends pulumi.ComponentResource {
         const objectName = args.cronJobName ?? name;
         const given = SECRET_PATHS.map((p) => p.get(args));
         // Validate everything before any child exists; secret slots hold placeholders.
-        const dryPlan: EtcdBackupPlan = planOrFail(this, () =>
+        const placeholderPlan: EtcdBackupPlan = planOrFail(this, () =>
             planEtcdBackup(planInputWith(objectName, args, given.map((v, i) => (v === undefined ? undefined : `__SECRET_${i}__`)))),
         );
         const resolved = pulumi.all(given.map((v) => (v === undefined ? undefined : pulumi.output(v)))).apply((values) => planEtcdBackup(planInputWith(objectName, args, values)));
@@ -84,41 +84,41 @@ export class EtcdBackup extends pulumi.ComponentResource {
         });
         const meta = (object: RenderedKubeObject) => object.metadata as k8s.types.input.meta.v1.ObjectMeta;
 
-        const namespace = dryPlan.namespaceObject ? new k8s.core.v1.Namespace(`${name}-namespace`, { metadata: meta(dryPlan.namespaceObject) }, childOpts()) : undefined;
+        const namespace = placeholderPlan.namespaceObject ? new k8s.core.v1.Namespace(`${name}-namespace`, { metadata: meta(placeholderPlan.namespaceObject) }, childOpts()) : undefined;
         const after = namespace ? [namespace] : [];
         const serviceAccount = new k8s.core.v1.ServiceAccount(
             `${name}-service-account`,
-            { metadata: meta(dryPlan.serviceAccount), automountServiceAccountToken: false },
+            { metadata: meta(placeholderPlan.serviceAccount), automountServiceAccountToken: false },
             childOpts(after),
         );
         const storeSecret = new k8s.core.v1.Secret(
             `${name}-store-secret`,
-            { metadata: meta(dryPlan.storeSecret), type: "Opaque", stringData: pulumi.secret(resolved.apply((p) => p.storeSecret.stringData)) },
+            { metadata: meta(placeholderPlan.storeSecret), type: "Opaque", stringData: pulumi.secret(resolved.apply((p) => p.storeSecret.stringData)) },
             childOpts(after),
         );
-        const etcdClientSecret = dryPlan.etcdClientSecret
+        const etcdClientSecret = placeholderPlan.etcdClientSecret
             ? new k8s.core.v1.Secret(
                   `${name}-etcd-client-secret`,
-                  { metadata: meta(dryPlan.etcdClientSecret), type: "Opaque", stringData: pulumi.secret(resolved.apply((p) => p.etcdClientSecret!.stringData)) },
+                  { metadata: meta(placeholderPlan.etcdClientSecret), type: "Opaque", stringData: pulumi.secret(resolved.apply((p) => p.etcdClientSecret!.stringData)) },
                   childOpts(after),
               )
             : undefined;
-        const script = new k8s.core.v1.ConfigMap(`${name}-script`, { metadata: meta(dryPlan.scriptConfigMap), data: dryPlan.scriptConfigMap.data }, childOpts(after));
+        const script = new k8s.core.v1.ConfigMap(`${name}-script`, { metadata: meta(placeholderPlan.scriptConfigMap), data: placeholderPlan.scriptConfigMap.data }, childOpts(after));
         this.cronJob = new k8s.batch.v1.CronJob(
             `${name}-cronjob`,
-            { metadata: meta(dryPlan.cronJob), spec: (dryPlan.cronJob as any).spec },
+            { metadata: meta(placeholderPlan.cronJob), spec: (placeholderPlan.cronJob as any).spec },
             childOpts([serviceAccount, storeSecret, script, ...(etcdClientSecret ? [etcdClientSecret] : [])]),
         );
 
-        if (dryPlan.alertRule) {
-            const { apiVersion, kind, metadata, spec } = dryPlan.alertRule;
+        if (placeholderPlan.alertRule) {
+            const { apiVersion, kind, metadata, spec } = placeholderPlan.alertRule;
             this.alertRule = new k8s.apiextensions.CustomResource(`${name}-alerts`, { apiVersion, kind, metadata, spec }, childOpts([this.cronJob]));
         }
-        this.maxBackupAgeSeconds = pulumi.output(dryPlan.maxBackupAgeSeconds);
-        this.cronJobName = pulumi.output(dryPlan.cronJobName);
-        this.namespace = pulumi.output(dryPlan.namespace);
-        this.storeUrlPattern = pulumi.output(dryPlan.storeUrlPattern);
-        this.runNowCommand = pulumi.output(dryPlan.runNowCommand);
+        this.maxBackupAgeSeconds = pulumi.output(placeholderPlan.maxBackupAgeSeconds);
+        this.cronJobName = pulumi.output(placeholderPlan.cronJobName);
+        this.namespace = pulumi.output(placeholderPlan.namespace);
+        this.storeUrlPattern = pulumi.output(placeholderPlan.storeUrlPattern);
+        this.runNowCommand = pulumi.output(placeholderPlan.runNowCommand);
         this.registerOutputs({
             cronJobName: this.cronJobName,
             namespace: this.namespace,

@@ -288,7 +288,8 @@ function memoryLimitAtLeast(argument: string, value: unknown, floor: string | un
     return value as string;
 }
 
-function positiveInteger(argument: string, value: number | undefined, fallback: number, min = 1): number {
+/** `value` (or `fallback` when undefined) as a whole number of at least `min` (default 1). */
+function integerAtLeast(argument: string, value: number | undefined, fallback: number, min = 1): number {
     const n = value ?? fallback;
     if (!Number.isInteger(n) || n < min) throw new InputError(argument, value, `give an integer >= ${min}`);
     return n;
@@ -370,7 +371,7 @@ function renderStore(storage: BackupStore<string>, prefix: string, clusterName: 
     if ("sftp" in storage) {
         const sftp = storage.sftp;
         if (typeof sftp.host !== "string" || sftp.host === "" || /[\s/]/.test(sftp.host)) throw new InputError("storage.sftp.host", sftp.host, "give a host name or IP address");
-        const port = positiveInteger("storage.sftp.port", sftp.port, 22);
+        const port = integerAtLeast("storage.sftp.port", sftp.port, 22);
         if (port > 65535) throw new InputError("storage.sftp.port", sftp.port, "give a TCP port 1-65535");
         if (typeof sftp.user !== "string" || sftp.user === "" || /\s/.test(sftp.user)) throw new InputError("storage.sftp.user", sftp.user, "give the login name");
         const hasPassword = sftp.password !== undefined;
@@ -546,8 +547,8 @@ export function planEtcdBackup(input: EtcdBackupPlanInput<string>): EtcdBackupPl
     const timeZone = validateTimeZone(input.timeZone ?? "Etc/UTC");
     const keep = input.keep ?? 5;
     if (!Number.isInteger(keep) || keep < 1) throw new InputError("keep", input.keep, "keep at least 1 backup (the newest good one is never deleted)");
-    const keepDaily = positiveInteger("keepDaily", input.keepDaily, 0, 0);
-    const keepWeekly = positiveInteger("keepWeekly", input.keepWeekly, 0, 0);
+    const keepDaily = integerAtLeast("keepDaily", input.keepDaily, 0, 0);
+    const keepWeekly = integerAtLeast("keepWeekly", input.keepWeekly, 0, 0);
     const restoreDrill = input.restoreDrill ?? "off";
     if (!["off", "status", "restore"].includes(restoreDrill)) throw new InputError("restoreDrill", input.restoreDrill, 'give "off", "status" or "restore"');
     const sidecarUpload = input.sidecarUpload ?? true;
@@ -572,8 +573,8 @@ export function planEtcdBackup(input: EtcdBackupPlanInput<string>): EtcdBackupPl
     const crypt = renderEncryption(input.encryption, store);
     const etcdImage = input.etcdImage ?? DEFAULT_ETCD_IMAGE;
     const uploaderImage = input.uploaderImage ?? DEFAULT_UPLOADER_IMAGE;
-    const snapshotTimeout = positiveInteger("snapshotTimeoutSeconds", input.snapshotTimeoutSeconds, 300);
-    const activeDeadline = positiveInteger("activeDeadlineSeconds", input.activeDeadlineSeconds, 1800);
+    const snapshotTimeout = integerAtLeast("snapshotTimeoutSeconds", input.snapshotTimeoutSeconds, 300);
+    const activeDeadline = integerAtLeast("activeDeadlineSeconds", input.activeDeadlineSeconds, 1800);
     if (activeDeadline <= snapshotTimeout) {
         throw new InputError("activeDeadlineSeconds", activeDeadline, `must exceed snapshotTimeoutSeconds (${snapshotTimeout}) to leave time for the upload`);
     }
@@ -716,13 +717,13 @@ export function planEtcdBackup(input: EtcdBackupPlanInput<string>): EtcdBackupPl
             schedule,
             timeZone,
             concurrencyPolicy: "Forbid",
-            startingDeadlineSeconds: positiveInteger("startingDeadlineSeconds", input.startingDeadlineSeconds, 300),
-            successfulJobsHistoryLimit: positiveInteger("successfulJobsHistoryLimit", input.successfulJobsHistoryLimit, 3, 0),
-            failedJobsHistoryLimit: positiveInteger("failedJobsHistoryLimit", input.failedJobsHistoryLimit, 3, 0),
+            startingDeadlineSeconds: integerAtLeast("startingDeadlineSeconds", input.startingDeadlineSeconds, 300),
+            successfulJobsHistoryLimit: integerAtLeast("successfulJobsHistoryLimit", input.successfulJobsHistoryLimit, 3, 0),
+            failedJobsHistoryLimit: integerAtLeast("failedJobsHistoryLimit", input.failedJobsHistoryLimit, 3, 0),
             jobTemplate: {
                 metadata: { labels },
                 spec: {
-                    backoffLimit: positiveInteger("backoffLimit", input.backoffLimit, 1, 0),
+                    backoffLimit: integerAtLeast("backoffLimit", input.backoffLimit, 1, 0),
                     activeDeadlineSeconds: activeDeadline,
                     template: { metadata: { labels }, spec: cleanPodSpec },
                 },

@@ -76,7 +76,7 @@ export class EtcdCluster extends pulumi.ComponentResource {
         super(typeToken("EtcdCluster"), name, {}, opts);
         const planInput = { ...args, clusterName: name };
         // Validate topology and flags before any child exists; certificates follow from it.
-        const dryPlan = planOrFail(this, () => planEtcdCluster(planInput, () => NO_CERTIFICATE_FILES));
+        const placeholderPlan = planOrFail(this, () => planEtcdCluster(planInput, () => NO_CERTIFICATE_FILES));
         if (args.seedSnapshotPath !== undefined && !fs.existsSync(args.seedSnapshotPath)) {
             throw new pulumi.ResourceError(
                 new InputError("seedSnapshotPath", args.seedSnapshotPath, "no such file on this machine; give the path of an etcd snapshot (etcdctl snapshot save)").message,
@@ -88,7 +88,7 @@ export class EtcdCluster extends pulumi.ComponentResource {
             `${name}-pki`,
             {
                 clusterName: name,
-                members: dryPlan.topology.members.map((m) => ({ name: m.name, ip: m.ip })),
+                members: placeholderPlan.topology.members.map((m) => ({ name: m.name, ip: m.ip })),
                 ...(args.extraHosts ? { extraHosts: args.extraHosts } : {}),
                 ...(args.certificateNames ? { names: args.certificateNames } : {}),
                 ...(args.keySize ? { keySize: args.keySize } : {}),

@@ -357,27 +357,27 @@ class MigrationSteps {
     private readonly list = new StepList();
     private readonly first: MigrationPlannedNode;
 
-    constructor(private readonly c: Context) {
-        this.first = c.nodes[0];
+    constructor(private readonly context: Context) {
+        this.first = context.nodes[0];
     }
 
     private get snapshot(): string {
-        return shellQuote(this.c.snapshotPath);
+        return shellQuote(this.context.snapshotPath);
     }
 
     /** etcdctl with the new client certificate, as staged (preflight) — paths only, never contents. */
     private externalEtcdctl(paths: { ca: string; cert: string; key: string }): string {
-        const binary = this.c.layout.etcdctl.split(/\s+/)[0];
-        return `${binary} --endpoints=${this.c.externalEndpoints.join(",")} --cacert=${paths.ca} --cert=${paths.cert} --key=${paths.key} --command-timeout=10s`;
+        const binary = this.context.layout.etcdctl.split(/\s+/)[0];
+        return `${binary} --endpoints=${this.context.externalEndpoints.join(",")} --cacert=${paths.ca} --cert=${paths.cert} --key=${paths.key} --command-timeout=10s`;
     }
 
     private stagedEtcdctl(): string {
-        const f = this.c.clientFiles;
+        const f = this.context.clientFiles;
         return this.externalEtcdctl({ ca: f.caCert.stagedPath, cert: f.cert.stagedPath, key: f.key.stagedPath });
     }
 
     private stackedEtcdctl(): string {
-        return `${this.c.layout.etcdctl} --endpoints=${this.c.stackedEndpoint} --command-timeout=10s`;
+        return `${this.context.layout.etcdctl} --endpoints=${this.context.stackedEndpoint} --command-timeout=10s`;
     }
 
     private manifest(dir: string, file: string): string {
@@ -398,19 +398,19 @@ class MigrationSteps {
 
     /** Finds kube-apiserver.yaml in the manifests dir or where stopControlPlane keeps it; exactly one must exist. */
     private locateApiserverManifest(node: MigrationPlannedNode): string[] {
-        const running = this.manifest(this.c.manifestsDir, "kube-apiserver.yaml");
-        const stopped = this.manifest(this.c.stoppedManifestsDir, "kube-apiserver.yaml");
+        const running = this.manifest(this.context.manifestsDir, "kube-apiserver.yaml");
+        const stopped = this.manifest(this.context.stoppedManifestsDir, "kube-apiserver.yaml");
         return [
             `if [ -f ${running} ] && [ -f ${stopped} ]; then echo "${node.name}: both ${running} and ${stopped} exist; keep the one kube-apiserver should run with and move the other out of both dirs" >&2; exit 1; fi`,
-            `if [ -f ${running} ]; then manifest=${running}; elif [ -f ${stopped} ]; then manifest=${stopped}; else echo "${node.name}: no kube-apiserver.yaml in ${this.c.manifestsDir} or ${this.c.stoppedManifestsDir}: not a kubeadm control-plane node" >&2; exit 1; fi`,
+            `if [ -f ${running} ]; then manifest=${running}; elif [ -f ${stopped} ]; then manifest=${stopped}; else echo "${node.name}: no kube-apiserver.yaml in ${this.context.manifestsDir} or ${this.context.stoppedManifestsDir}: not a kubeadm control-plane node" >&2; exit 1; fi`,
         ];
     }
 
     // ------------------------------------------------------------ stage "snapshot"
 
     private snapshotPreflight(): string[] {
-        const etcdManifest = this.manifest(this.c.manifestsDir, "etcd.yaml");
-        return this.c.nodes.map((node) => {
+        const etcdManifest = this.manifest(this.context.manifestsDir, "etcd.yaml");
+        return this.context.nodes.map((node) => {
             const isFirst = node === this.first;
             const commands = [
                 this.reachable(),
@@ -422,10 +422,10 @@ class MigrationSteps {
             if (isFirst) {
                 commands.push(
                     `${this.stackedEtcdctl()} endpoint health`,
-                    `${this.c.layout.etcdutl} version`,
+                    `${this.context.layout.etcdutl} version`,
                     // The snapshot is at most the size of the backend file; 128 MiB on top for the copy's own slack.
-                    `d=${posixDirname(this.c.snapshotPath)}; while [ ! -d "$d" ]; do d=$(dirname "$d"); done`,
-                    `need_kb=$(( $(du -k ${this.c.layout.dataDir}/member/snap/db | cut -f1) + 131072 )); avail_kb=$(df -Pk "$d" | awk 'NR==2 {print $4}')`,
+                    `d=${posixDirname(this.context.snapshotPath)}; while [ ! -d "$d" ]; do d=$(dirname "$d"); done`,
+                    `need_kb=$(( $(du -k ${this.context.layout.dataDir}/member/snap/db | cut -f1) + 131072 )); avail_kb=$(df -Pk "$d" | awk 'NR==2 {print $4}')`,
                     `if [ "$avail_kb" -lt "$need_kb" ]; then echo "$d on ${node.name} has $avail_kb KiB free, the snapshot needs $need_kb KiB: free space or set snapshotPath" >&2; exit 1; fi`,
                     `echo "disk: $avail_kb KiB free in $d, need $need_kb KiB"`,
                 );
@@ -443,19 +443,19 @@ class MigrationSteps {
     }
 
     private stopControlPlane(after: string[]): string[] {
-        return this.c.nodes.map((node) =>
+        return this.context.nodes.map((node) =>
             this.list.add({
                 id: `stop-control-plane-${node.name}`,
                 node: node.name,
-                description: `Stop kube-apiserver, kube-controller-manager and kube-scheduler on ${node.name} (manifests kept in ${this.c.stoppedManifestsDir}) so no write after the snapshot is lost`,
-                commands: [...this.c.layout.stopControlPlane],
+                description: `Stop kube-apiserver, kube-controller-manager and kube-scheduler on ${node.name} (manifests kept in ${this.context.stoppedManifestsDir}) so no write after the snapshot is lost`,
+                commands: [...this.context.layout.stopControlPlane],
                 dependsOn: after,
             }),
         );
     }
 
     private takeSnapshot(after: string[]): string {
-        const path = this.c.snapshotPath;
+        const path = this.context.snapshotPath;
         return this.list.add({
             id: "snapshot",
             node: this.first.name,
@@ -466,7 +466,7 @@ class MigrationSteps {
                 `if [ -e ${this.snapshot} ]; then stamp=$(date -u +%Y%m%dT%H%M%SZ); mv ${this.snapshot} ${this.snapshot}.before-$stamp; mv -f ${this.snapshot}.sha256 ${this.snapshot}.sha256.before-$stamp 2>/dev/null || true; echo "kept the earlier snapshot as ${path}.before-$stamp"; fi`,
                 `(umask 077; ${this.stackedEtcdctl()} snapshot save ${this.snapshot})`,
                 `chmod 0600 ${this.snapshot}`,
-                `${this.c.layout.etcdutl} snapshot status ${this.snapshot} -w table`,
+                `${this.context.layout.etcdutl} snapshot status ${this.snapshot} -w table`,
                 `(cd ${posixDirname(path)} && sha256sum ${shellQuote(path.slice(posixDirname(path).length + 1))} > ${shellQuote(path.slice(posixDirname(path).length + 1))}.sha256)`,
                 // The namespaces as stored: the switch's verify step reads each one back through the new apiserver.
                 `${this.stackedEtcdctl()} get /registry/namespaces/ --prefix --keys-only | sed -n 's|^/registry/namespaces/||p' | sort > ${this.snapshot}.namespaces`,
@@ -477,7 +477,7 @@ class MigrationSteps {
     }
 
     private handOff(after: string): string {
-        const path = this.c.snapshotPath;
+        const path = this.context.snapshotPath;
         return this.list.add({
             id: "hand-off",
             node: this.first.name,
@@ -488,7 +488,7 @@ class MigrationSteps {
                 `echo "sha256: $(cut -d' ' -f1 ${this.snapshot}.sha256)"`,
                 `echo "bytes: $(wc -c < ${this.snapshot})"`,
                 `echo "next: copy it to the machine running Pulumi (mode 0600), check sha256sum, set EtcdCluster seedSnapshotPath to it, pulumi up; then stage switch with seededSnapshotSha256"`,
-                ...(this.c.freezeWrites ? [`echo "kube-apiserver stays stopped on every node until stage switch (roll back: move the manifests from ${this.c.stoppedManifestsDir} back to ${this.c.manifestsDir})"`] : []),
+                ...(this.context.freezeWrites ? [`echo "kube-apiserver stays stopped on every node until stage switch (roll back: move the manifests from ${this.context.stoppedManifestsDir} back to ${this.context.manifestsDir})"`] : []),
             ],
             dependsOn: [after],
             readOnly: true,
@@ -497,7 +497,7 @@ class MigrationSteps {
 
     snapshotStage(): RestoreStep[] {
         const preflight = this.snapshotPreflight();
-        const frozen = this.c.freezeWrites ? this.stopControlPlane(preflight) : preflight;
+        const frozen = this.context.freezeWrites ? this.stopControlPlane(preflight) : preflight;
         const snapshot = this.takeSnapshot(frozen);
         this.handOff(snapshot);
         return this.list.steps;
@@ -506,9 +506,9 @@ class MigrationSteps {
     // ------------------------------------------------------------ stage "switch"
 
     private switchPreflight(): string[] {
-        const f = this.c.clientFiles;
-        const etcdManifest = this.manifest(this.c.manifestsDir, "etcd.yaml");
-        return this.c.nodes.map((node) => {
+        const f = this.context.clientFiles;
+        const etcdManifest = this.manifest(this.context.manifestsDir, "etcd.yaml");
+        return this.context.nodes.map((node) => {
             const isFirst = node === this.first;
             const commands = [
                 this.reachable(),
@@ -521,19 +521,19 @@ class MigrationSteps {
                 ...this.locateApiserverManifest(node),
                 ...this.flagChecks(node),
             ];
-            if (this.c.freezeWrites) {
+            if (this.context.freezeWrites) {
                 commands.push(
                     `if pgrep -x kube-apiserver >/dev/null; then echo "${node.name}: kube-apiserver runs, so writes after the snapshot may exist that the external cluster lacks: run stage snapshot again and re-seed" >&2; exit 1; fi`,
                 );
             }
             if (isFirst) {
                 commands.push(
-                    `if [ ! -f ${this.snapshot} ]; then echo "${this.c.snapshotPath} is not on ${node.name}: run stage snapshot first" >&2; exit 1; fi`,
-                    `echo "${this.c.seededSha256}  ${this.c.snapshotPath}" | sha256sum -c -`,
+                    `if [ ! -f ${this.snapshot} ]; then echo "${this.context.snapshotPath} is not on ${node.name}: run stage snapshot first" >&2; exit 1; fi`,
+                    `echo "${this.context.seededSha256}  ${this.context.snapshotPath}" | sha256sum -c -`,
                     // Seeded, not empty: the external cluster holds the snapshot's namespaces.
                     `stored=$(mktemp); ${this.stagedEtcdctl()} get /registry/namespaces/ --prefix --keys-only | sed -n 's|^/registry/namespaces/||p' | sort > "$stored"`,
                     `missing=$(grep -vxF -f "$stored" ${this.snapshot}.namespaces || true); rm -f "$stored"`,
-                    `if [ -n "$missing" ]; then echo "namespaces of the snapshot missing in the external cluster: $missing" >&2; echo "the external cluster was not seeded from ${this.c.snapshotPath}: set EtcdCluster seedSnapshotPath to it (a new cluster restores it before its first start)" >&2; exit 1; fi`,
+                    `if [ -n "$missing" ]; then echo "namespaces of the snapshot missing in the external cluster: $missing" >&2; echo "the external cluster was not seeded from ${this.context.snapshotPath}: set EtcdCluster seedSnapshotPath to it (a new cluster restores it before its first start)" >&2; exit 1; fi`,
                 );
             }
             commands.push(`if [ ! -f ${etcdManifest} ]; then echo "note: ${etcdManifest} is already gone on ${node.name}"; fi`);
@@ -542,7 +542,7 @@ class MigrationSteps {
                 node: node.name,
                 description:
                     `Preflight on ${node.name}: staged client files present (key 0600), external cluster healthy with them, kube-apiserver.yaml found with each --etcd-* flag once` +
-                    `${this.c.freezeWrites ? ", kube-apiserver still stopped" : ""}${isFirst ? ", snapshot sha256 matches, external cluster holds its namespaces" : ""} (changes nothing)`,
+                    `${this.context.freezeWrites ? ", kube-apiserver still stopped" : ""}${isFirst ? ", snapshot sha256 matches, external cluster holds its namespaces" : ""} (changes nothing)`,
                 commands,
                 dependsOn: [],
                 readOnly: true,
@@ -552,8 +552,8 @@ class MigrationSteps {
 
     /** Each file is copied under umask 077, given its owner and mode, then renamed into place; a different file there is kept with a timestamp. */
     private installClientFiles(node: MigrationPlannedNode, after: string[]): string {
-        const f = this.c.clientFiles;
-        const p = this.c.installPaths;
+        const f = this.context.clientFiles;
+        const p = this.context.installPaths;
         const files: [string, string, string][] = [
             [f.caCert.stagedPath, p.caFile, "0644"],
             [f.cert.stagedPath, p.certFile, "0644"],
@@ -584,21 +584,21 @@ class MigrationSteps {
      * second run neither copies nor touches it.
      */
     private rewriteApiserver(node: MigrationPlannedNode, after: string[]): string {
-        const keep = this.c.keepDir;
+        const keep = this.context.keepDir;
         return this.list.add({
             id: `rewrite-apiserver-${node.name}`,
             node: node.name,
-            description: `Point kube-apiserver.yaml on ${node.name} at the external cluster (${this.c.apiserverEtcdFlags.join(" ")}); the old manifest is kept in ${keep}`,
+            description: `Point kube-apiserver.yaml on ${node.name} at the external cluster (${this.context.apiserverEtcdFlags.join(" ")}); the old manifest is kept in ${keep}`,
             commands: [
                 ...this.locateApiserverManifest(node),
                 ...this.flagChecks(node),
                 `stamp=$(date -u +%Y%m%dT%H%M%SZ); dir=$(dirname "$manifest"); next="$dir/.kube-apiserver.yaml.etcd-recovery-next"`,
-                `sed ${etcdFlagsSedProgram(this.c.apiserverEtcdFlags)} "$manifest" > "$next"`,
+                `sed ${etcdFlagsSedProgram(this.context.apiserverEtcdFlags)} "$manifest" > "$next"`,
                 `if cmp -s "$next" "$manifest"; then rm -f "$next"; echo "$manifest already points at the external cluster: unchanged"; ` +
                     `else mkdir -p -m 0700 ${keep}; cp -p "$manifest" ${keep}/kube-apiserver.yaml.before-migration-$stamp; ` +
                     `chmod "$(stat -c %a "$manifest")" "$next"; chown "$(stat -c %u:%g "$manifest")" "$next"; mv -f "$next" "$manifest"; ` +
                     `echo "rewrote $manifest; the old one is ${keep}/kube-apiserver.yaml.before-migration-$stamp"; fi`,
-                ...this.c.apiserverEtcdFlags.map((flag) => `grep -qx -- ' *- ${flag}' "$manifest"`),
+                ...this.context.apiserverEtcdFlags.map((flag) => `grep -qx -- ' *- ${flag}' "$manifest"`),
                 `grep -- '^ *- --etcd-' "$manifest"`,
             ],
             dependsOn: after,
@@ -609,8 +609,8 @@ class MigrationSteps {
         return this.list.add({
             id: `stop-stacked-etcd-${node.name}`,
             node: node.name,
-            description: `Stop the stacked etcd on ${node.name}: etcd.yaml moved to ${this.c.stoppedManifestsDir} (kept), ${this.c.layout.dataDir} untouched`,
-            commands: [...this.c.layout.stopEtcd, `ls -ld ${this.c.layout.dataDir}`],
+            description: `Stop the stacked etcd on ${node.name}: etcd.yaml moved to ${this.context.stoppedManifestsDir} (kept), ${this.context.layout.dataDir} untouched`,
+            commands: [...this.context.layout.stopEtcd, `ls -ld ${this.context.layout.dataDir}`],
             dependsOn: after,
         });
     }
@@ -620,27 +620,27 @@ class MigrationSteps {
             id: `start-control-plane-${node.name}`,
             node: node.name,
             description: `Start kube-apiserver (now on the external cluster), kube-controller-manager and kube-scheduler on ${node.name}`,
-            commands: [...this.c.layout.startControlPlane],
+            commands: [...this.context.layout.startControlPlane],
             dependsOn: after,
         });
     }
 
     private apiserverUrl(node: MigrationPlannedNode): string {
-        return `https://${node.address}:${this.c.apiserverPort}`;
+        return `https://${node.address}:${this.context.apiserverPort}`;
     }
 
     private waitReady(node: MigrationPlannedNode, after: string[]): string {
-        const kubectl = `${this.c.kubectl} --server=${this.apiserverUrl(node)} --request-timeout=5s`;
+        const kubectl = `${this.context.kubectl} --server=${this.apiserverUrl(node)} --request-timeout=5s`;
         return this.list.add({
             id: `wait-readyz-${node.name}`,
             node: node.name,
-            description: `Wait until kube-apiserver on ${node.name} answers /readyz (etcd check included) and runs with the external --etcd-servers (up to ${this.c.readyTimeout}s)`,
+            description: `Wait until kube-apiserver on ${node.name} answers /readyz (etcd check included) and runs with the external --etcd-servers (up to ${this.context.readyTimeout}s)`,
             commands: [
-                `deadline=$(( $(date +%s) + ${this.c.readyTimeout} ))`,
-                `until ${kubectl} get --raw=/readyz >/dev/null 2>&1; do if [ "$(date +%s)" -ge "$deadline" ]; then ${kubectl} get --raw='/readyz?verbose' >&2 || true; echo "kube-apiserver on ${node.name} is not ready after ${this.c.readyTimeout}s" >&2; exit 1; fi; sleep 3; done`,
+                `deadline=$(( $(date +%s) + ${this.context.readyTimeout} ))`,
+                `until ${kubectl} get --raw=/readyz >/dev/null 2>&1; do if [ "$(date +%s)" -ge "$deadline" ]; then ${kubectl} get --raw='/readyz?verbose' >&2 || true; echo "kube-apiserver on ${node.name} is not ready after ${this.context.readyTimeout}s" >&2; exit 1; fi; sleep 3; done`,
                 `${kubectl} get --raw='/readyz/etcd'; echo`,
                 // The running process, not just the file: the kubelet really restarted it with the new flags.
-                `if ! pgrep -a kube-apiserver | grep -q -- ${shellQuote(this.c.apiserverEtcdFlags[0])}; then echo "kube-apiserver on ${node.name} does not run with ${this.c.apiserverEtcdFlags[0]}" >&2; exit 1; fi`,
+                `if ! pgrep -a kube-apiserver | grep -q -- ${shellQuote(this.context.apiserverEtcdFlags[0])}; then echo "kube-apiserver on ${node.name} does not run with ${this.context.apiserverEtcdFlags[0]}" >&2; exit 1; fi`,
             ],
             dependsOn: after,
             readOnly: true,
@@ -648,7 +648,7 @@ class MigrationSteps {
     }
 
     private verify(after: string[]): string {
-        const kubectl = `${this.c.kubectl} --server=${this.apiserverUrl(this.first)} --request-timeout=10s`;
+        const kubectl = `${this.context.kubectl} --server=${this.apiserverUrl(this.first)} --request-timeout=10s`;
         return this.list.add({
             id: "verify",
             node: this.first.name,
@@ -660,7 +660,7 @@ class MigrationSteps {
                 `echo "all $(wc -l < ${this.snapshot}.namespaces) namespaces of the snapshot are served"`,
                 `${kubectl} get --raw=/api/v1/namespaces/kube-system >/dev/null`,
                 `${kubectl} -n kube-system get configmaps -o name`,
-                `${this.externalEtcdctl({ ca: this.c.installPaths.caFile, cert: this.c.installPaths.certFile, key: this.c.installPaths.keyFile })} endpoint status -w table`,
+                `${this.externalEtcdctl({ ca: this.context.installPaths.caFile, cert: this.context.installPaths.certFile, key: this.context.installPaths.keyFile })} endpoint status -w table`,
             ],
             dependsOn: after,
             readOnly: true,
@@ -669,11 +669,11 @@ class MigrationSteps {
 
     switchStage(): RestoreStep[] {
         const preflight = this.switchPreflight();
-        const rewritten = this.c.nodes.map((node) => this.rewriteApiserver(node, [this.installClientFiles(node, preflight)]));
+        const rewritten = this.context.nodes.map((node) => this.rewriteApiserver(node, [this.installClientFiles(node, preflight)]));
         // Every apiserver points elsewhere before any stacked member stops: the stacked cluster keeps quorum until then.
-        const stopped = this.c.nodes.map((node) => this.stopStackedEtcd(node, rewritten));
-        const ready = this.c.nodes.map((node) => {
-            const started = this.c.freezeWrites ? [this.startControlPlane(node, stopped)] : stopped;
+        const stopped = this.context.nodes.map((node) => this.stopStackedEtcd(node, rewritten));
+        const ready = this.context.nodes.map((node) => {
+            const started = this.context.freezeWrites ? [this.startControlPlane(node, stopped)] : stopped;
             return this.waitReady(node, started);
         });
         this.verify(ready);
