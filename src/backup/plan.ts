@@ -212,6 +212,13 @@ export interface EtcdBackupPlanInput<S = string> {
      * must exist in the cluster. Default none (no rule).
      */
     alerts?: BackupAlertsInput;
+    /**
+     * rclone's limits against a store that stops answering: `connectSeconds` (default 10) to
+     * connect, `ioSeconds` (default 60) without a byte moving before a transfer fails, and
+     * `retries` (default 3) of each operation. A hanging store then fails the run at
+     * step=upload in bounded time, with nothing sealed or deleted.
+     */
+    storeTimeouts?: { connectSeconds?: number; ioSeconds?: number; retries?: number };
 }
 
 /** A Kubernetes object as plain JSON. */
@@ -602,9 +609,9 @@ export function planEtcdBackup(input: EtcdBackupPlanInput<string>): EtcdBackupPl
         workDir: WORK_DIR,
         etcdImage,
         endpoint,
-        rcloneConnectTimeoutSeconds: 10,
-        rcloneIoTimeoutSeconds: 60,
-        rcloneRetries: 3,
+        rcloneConnectTimeoutSeconds: integerAtLeast("storeTimeouts.connectSeconds", input.storeTimeouts?.connectSeconds, 10),
+        rcloneIoTimeoutSeconds: integerAtLeast("storeTimeouts.ioSeconds", input.storeTimeouts?.ioSeconds, 60),
+        rcloneRetries: integerAtLeast("storeTimeouts.retries", input.storeTimeouts?.retries, 3),
         restoreDrill: restoreDrill !== "off",
         transferSidecar: sidecarUpload,
     });

@@ -17,6 +17,7 @@ import { ETCD_35_IMAGE, UPLOADER_IMAGE, requireImages } from "../support/images"
 import { K8sPodSpec, PodRun, expectPodFailed, runPod } from "../support/pod-to-docker";
 import { ManagedProcess, freePorts, startProcess, waitFor } from "../support/processes";
 import { BIN, expectSucceeded, reportedObject, restoreAndRead, snapshotStatus } from "../support/backup-fixture";
+import { ProxyFault, startFaultProxy } from "../support/fault-proxy";
 
 const RUN_PREFIX = "it-backup";
 
@@ -263,6 +264,46 @@ describe("EtcdBackup pod on real etcd 3.5, in Docker", () => {
         expect(result.output).not.toMatch(/step=retention/);
         console.log(`unreachable store: failed after ${Date.now() - started} ms`);
         expect((await rclone(["lsf", `minio:${s3.bucket}/nightly/it-prod`])).split("\n").filter(Boolean)).toHaveLength(7);
+    });
+
+    test.each<[ProxyFault]>([["hang"], ["die"]])("store fault \"%s\" mid-upload: the run fails at step=upload in bounded time; nothing sealed, nothing deleted, latest.json unchanged", async (fault) => {
+        // A store of its own, holding one sealed backup made straight to MinIO.
+        const prefix = `fault-${fault}`;
+        const store = (endpoint: string, timeouts?: EtcdBackupPlanInput["storeTimeouts"]) =>
+            planEtcdBackup(baseInput({ s3: { endpoint, bucket: s3.bucket, accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey } }, { keep: 1, compression: "none", prefix, ...(timeouts ? { storeTimeouts: timeouts } : {}) }));
+        expectSucceeded(await runBackup(store(s3.endpoint)));
+        const dir = `minio:${s3.bucket}/${prefix}/it-prod`;
+        const listing = async () => (await rclone(["lsf", dir])).split("\n").filter(Boolean).sort();
+        const before = await listing();
+        const latestBefore = await rclone(["cat", `${dir}/latest.json`]);
+        const sealedObject = before.find((f) => f.endsWith(".db"))!;
+        const sealedSha256 = async () => (await rclone(["hashsum", "sha256", "--download", `${dir}/${sealedObject}`])).split(" ")[0];
+        const sealedBefore = await sealedSha256();
+        expect(before).toHaveLength(4);
+        // Big enough that the fault comes in the middle of the snapshot's upload.
+        for (let i = 0; i < 8; i++) await etcdctl(["put", `/registry/configmaps/default/${prefix}-${i}`, randomBytes(50_000).toString("hex")]);
+
+        const proxy = await startFaultProxy({ host: "127.0.0.1", port: Number(new URL(s3.endpoint).port) }, fault, 200_000);
+        try {
+            const started = Date.now();
+            const result = await runBackup(store(`http://127.0.0.1:${proxy.port}`, { connectSeconds: 2, ioSeconds: 4, retries: 1 }));
+            const seconds = (Date.now() - started) / 1000;
+            expect(proxy.tripped()).toBe(true);
+            expectPodFailed(result);
+            expect(result.failedContainer).toBe("upload");
+            expect(result.output).toMatch(/step=upload error="upload of etcd-snapshot-\S+ to s3:\/\/etcd-backups\/fault-\w+\/it-prod failed"/);
+            expect(result.output).not.toMatch(/step=(seal|marker|retention)/);
+            console.log(`store that ${fault}s after ${proxy.forwarded()} bytes: the run failed after ${seconds.toFixed(1)} s`);
+            expect(seconds).toBeLessThan(120);
+        } finally {
+            await proxy.close();
+        }
+        // The store as it was: the old backup sealed and intact, no new sidecar, the marker naming the old one.
+        const after = await listing();
+        expect(after.filter((f) => f.endsWith(".sha256"))).toEqual(before.filter((f) => f.endsWith(".sha256")));
+        expect(after.filter((f) => before.includes(f))).toEqual(before);
+        expect(await rclone(["cat", `${dir}/latest.json`])).toBe(latestBefore);
+        expect(await sealedSha256()).toBe(sealedBefore);
     });
 
     test("etcd unreachable: the snapshot init container fails, nothing is uploaded", async () => {
