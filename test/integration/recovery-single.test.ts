@@ -4,6 +4,7 @@
 // Docker engine (etcd 3.5 + kube-apiserver images), the two objects are
 // exported from it and applied back to production.
 import * as fs from "fs";
+import * as https from "https";
 import * as os from "os";
 import * as path from "path";
 import {
@@ -23,6 +24,7 @@ import {
     waitForRecoveryApi,
 } from "../../src/recovery";
 import { fileSha256 } from "../../src/docker/realize";
+import { genCert, initCa } from "../../src/pki";
 import { RealizedPlan, dockerAvailable, realizePlan, removeByLabel } from "../harness/docker";
 import { run } from "../harness/exec";
 import { ETCD_35_IMAGE, KUBE_APISERVER_IMAGE, requireImages } from "../support/images";
@@ -86,6 +88,18 @@ async function bringUp(name: string, subnet: string, original: OriginalCluster, 
             }),
         );
     return { env, pki, live, kubeconfigPath, waitReady };
+}
+
+/** One HTTPS GET: the status, or how the TLS connection was refused. */
+function httpsProbe(url: string, tls: { ca: string; cert?: string; key?: string }): Promise<{ status: number } | { refused: string }> {
+    return new Promise((resolve) => {
+        const request = https.get(url, { ...tls, timeout: 10_000 }, (response) => {
+            response.resume();
+            resolve({ status: response.statusCode ?? 0 });
+        });
+        request.on("timeout", () => request.destroy(new Error("timeout: no answer in 10 s")));
+        request.on("error", (error: NodeJS.ErrnoException) => resolve({ refused: `${error.code ?? ""} ${error.message}` }));
+    });
 }
 
 function comparable(object: any) {
@@ -193,6 +207,31 @@ describe("RecoveryEnvironment plan, mode single, on real etcd 3.5 + kube-apiserv
         expect(comparable(restoredConfigMap)).toEqual(comparable(originals.configMap));
         expect(comparable(restoredSecret)).toEqual(comparable(originals.secret));
         expect(Buffer.from(restoredSecret.data.password, "base64").toString("utf8")).toBe("s3cr3t-from-before-the-incident");
+    });
+
+    test("anonymous and foreign-CA clients are refused by the recovery etcd and kube-apiserver; the environment's own certificates are accepted", async () => {
+        const { env, pki, waitReady } = await bringUp("it-recovery-auth", "172.31.214.0/24", productionDescription(true), snapshotPath);
+        await waitReady();
+        // A client certificate from another CA, with the admin's very names (system:masters): only the CA differs.
+        const foreignCa = initCa({ CN: "foreign CA", key: { algo: "ecdsa", size: 256 } });
+        const foreign = genCert({
+            caCertPem: foreignCa.certPem,
+            caKeyPem: foreignCa.keyPem,
+            config: { signing: { default: { usages: ["signing", "key encipherment", "client auth"], expiry: "1h" } } },
+            csr: { CN: "recovery-admin", names: [{ O: "system:masters" }], key: { algo: "ecdsa", size: 256 } },
+        });
+        const etcdCa = pki.files.etcd.caCertPem;
+        const etcdUrl = `https://${env.addresses.etcdIp}:2379/version`;
+        const etcdClient = pki.files.apiserverEtcdClient;
+        expect(await httpsProbe(etcdUrl, { ca: etcdCa, cert: etcdClient.certPem, key: etcdClient.keyPem })).toEqual({ status: 200 });
+        expect(await httpsProbe(etcdUrl, { ca: etcdCa })).toEqual({ refused: expect.stringMatching(/certificate|alert|ECONNRESET|socket hang up/i) });
+        expect(await httpsProbe(etcdUrl, { ca: etcdCa, cert: foreign.certPem, key: foreign.keyPem })).toEqual({ refused: expect.stringMatching(/certificate|alert|ECONNRESET|socket hang up/i) });
+
+        const secrets = `${env.addresses.apiUrl}/api/v1/namespaces/${NAMESPACE}/secrets`;
+        expect(await httpsProbe(secrets, { ca: pki.kubeCaCertPem, cert: pki.admin.certPem, key: pki.admin.keyPem })).toEqual({ status: 200 });
+        // kube-apiserver finishes the handshake (client certificates are optional there) and answers 401.
+        expect(await httpsProbe(secrets, { ca: pki.kubeCaCertPem })).toEqual({ status: 401 });
+        expect(await httpsProbe(secrets, { ca: pki.kubeCaCertPem, cert: foreign.certPem, key: foreign.keyPem })).toEqual({ status: 401 });
     });
 
     test("without the encryption config, the encrypted Secret cannot be read and the error says to provide it", async () => {
