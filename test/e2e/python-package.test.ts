@@ -13,7 +13,7 @@ import * as path from "path";
 import { run } from "../harness/exec";
 import { requireTool, toolsCacheDir } from "../support/processes";
 import { OfflineStack, offlineStack, uniqueStackName } from "../support/pulumi";
-import { SECRET_SIG } from "../support/secret-marker";
+import { expectPkiProgramLifecycle } from "../support/pki-program";
 
 jest.setTimeout(15 * 60_000);
 
@@ -53,23 +53,5 @@ afterAll(async () => {
 
 test("pulumi up, preview without changes and destroy of the Python program under the real engine", async () => {
     stack = await offlineStack({ workDir: EXAMPLE, stackName: uniqueStackName("python-pki") });
-    const up = await stack.stack.up();
-    expect(up.summary.result).toBe("succeeded");
-    expect(up.outputs.caCertPem!.value as string).toMatch(/^-----BEGIN CERTIFICATE-----\n/);
-    expect(up.outputs.apiserverClientCertPem!.value as string).toMatch(/^-----BEGIN CERTIFICATE-----\n/);
-    expect(up.outputs.caKeyPem!.secret).toBe(true);
-    expect(up.outputs.etcd1ServerCertPem!.secret).toBe(true);
-    expect(up.summary.resourceChanges).toEqual({ create: 12 });
-
-    const state = await stack.readState();
-    expect(state).not.toMatch(/PRIVATE KEY/);
-    expect(state).toContain(SECRET_SIG);
-    expect(state).toContain('"type": "etcd-recovery:index:EtcdPki"');
-
-    const preview = await stack.stack.preview({ expectNoChanges: true });
-    expect(Object.keys(preview.changeSummary)).toEqual(["same"]);
-
-    const destroyed = await stack.stack.destroy();
-    expect(destroyed.summary.result).toBe("succeeded");
-    expect(JSON.parse(await stack.readState()).deployment.resources ?? []).toEqual([]);
+    await expectPkiProgramLifecycle(stack);
 });

@@ -13,7 +13,7 @@ import * as path from "path";
 import { run } from "../harness/exec";
 import { requireTool } from "../support/processes";
 import { OfflineStack, offlineEnv, offlineStack, runPulumi, uniqueStackName } from "../support/pulumi";
-import { SECRET_SIG } from "../support/secret-marker";
+import { expectPkiProgramLifecycle } from "../support/pki-program";
 
 jest.setTimeout(10 * 60_000);
 
@@ -70,27 +70,7 @@ test("pulumi package get-schema prints the components with their arguments, desc
 
 test("pulumi up, preview without changes and destroy of the YAML program under the real engine", async () => {
     stack = await offlineStack({ workDir: EXAMPLE, stackName: uniqueStackName("yaml-pki") });
-    const up = await stack.stack.up();
-    expect(up.summary.result).toBe("succeeded");
-    expect(up.outputs.caCertPem!.value as string).toMatch(/^-----BEGIN CERTIFICATE-----\n/);
-    expect(up.outputs.apiserverClientCertPem!.value as string).toMatch(/^-----BEGIN CERTIFICATE-----\n/);
-    expect(up.outputs.caKeyPem!.secret).toBe(true);
-    expect(up.outputs.etcd1ServerCertPem!.secret).toBe(true);
-    // The component, its CA, 3 × (server, peer) and 3 client certificates, and the stack.
-    expect(up.summary.resourceChanges).toEqual({ create: 12 });
-
-    // Private keys only as ciphertext in the state.
-    const state = await stack.readState();
-    expect(state).not.toMatch(/PRIVATE KEY/);
-    expect(state).toContain(SECRET_SIG);
-    expect(state).toContain('"type": "etcd-recovery:index:EtcdPki"');
-
-    const preview = await stack.stack.preview({ expectNoChanges: true });
-    expect(Object.keys(preview.changeSummary)).toEqual(["same"]);
-
-    const destroyed = await stack.stack.destroy();
-    expect(destroyed.summary.result).toBe("succeeded");
-    expect(JSON.parse(await stack.readState()).deployment.resources ?? []).toEqual([]);
+    await expectPkiProgramLifecycle(stack);
 });
 
 test("a ControlPlaneRestore from YAML previews its runbook (up would run it over SSH)", async () => {

@@ -32,11 +32,12 @@ const annotationsOf = (alert: string, values: Record<string, string>) => {
     return Object.fromEntries(Object.entries(annotations).map(([k, v]) => [k, fill(v)]));
 };
 const cron = `{namespace="${NS}",cronjob="${CRON}"}`;
-const job = (name: string, owner = CRON) => ({
-    owner: `kube_job_owner{namespace="${NS}",job_name="${name}",owner_kind="CronJob",owner_name="${owner}",owner_is_controller="true"}`,
-    failed: `kube_job_status_failed{namespace="${NS}",job_name="${name}",reason="BackoffLimitExceeded"}`,
-    created: `kube_job_created{namespace="${NS}",job_name="${name}"}`,
-});
+/** The three kube-state-metrics series of one Job: its owner, its failed pods and its creation time, held for `samples` minutes. */
+const jobSeries = (name: string, state: { failed: number; createdAt: number; samples: number }, owner = CRON) => [
+    { series: `kube_job_owner{namespace="${NS}",job_name="${name}",owner_kind="CronJob",owner_name="${owner}",owner_is_controller="true"}`, values: `1x${state.samples}` },
+    { series: `kube_job_status_failed{namespace="${NS}",job_name="${name}",reason="BackoffLimitExceeded"}`, values: `${state.failed}x${state.samples}` },
+    { series: `kube_job_created{namespace="${NS}",job_name="${name}"}`, values: `${state.createdAt}x${state.samples}` },
+];
 
 let tmp: string;
 let promtool: string;
@@ -97,15 +98,12 @@ test("a healthy CronJob raises nothing; one whose backups stopped raises EtcdBac
 });
 
 test("a CronJob that never succeeded raises EtcdBackupNeverSucceeded after the limit, and its failed Job EtcdBackupJobFailed at once", async () => {
-    const first = job(`${CRON}-first`);
     const result = await promtoolTest([
         {
             interval: "1m",
             input_series: [
                 { series: `kube_cronjob_created${cron}`, values: "0x1000" },
-                { series: first.owner, values: "1x1000" },
-                { series: first.failed, values: "1x1000" },
-                { series: first.created, values: "60x1000" },
+                ...jobSeries(`${CRON}-first`, { failed: 1, createdAt: 60, samples: 1000 }),
             ],
             alert_rule_test: [
                 { eval_time: "700m", alertname: "EtcdBackupNeverSucceeded", exp_alerts: [] },
@@ -126,7 +124,6 @@ test("a CronJob that never succeeded raises EtcdBackupNeverSucceeded after the l
 });
 
 test("EtcdBackupJobFailed: only this CronJob's failed Jobs created after its newest success; a later success clears it", async () => {
-    const [old, fresh, other, ok] = [job(`${CRON}-old`), job(`${CRON}-new`), job("other-1", "other"), job(`${CRON}-ok`)];
     const result = await promtoolTest([
         {
             interval: "1m",
@@ -134,18 +131,10 @@ test("EtcdBackupJobFailed: only this CronJob's failed Jobs created after its new
                 // Newest success at 36000 s, then at 50000 s from minute 20 on.
                 { series: `kube_cronjob_status_last_successful_time${cron}`, values: "36000x20 50000x20" },
                 { series: `kube_cronjob_created${cron}`, values: "0x40" },
-                { series: old.owner, values: "1x40" },
-                { series: old.failed, values: "1x40" },
-                { series: old.created, values: "30000x40" },
-                { series: fresh.owner, values: "1x40" },
-                { series: fresh.failed, values: "1x40" },
-                { series: fresh.created, values: "40000x40" },
-                { series: other.owner, values: "1x40" },
-                { series: other.failed, values: "1x40" },
-                { series: other.created, values: "40000x40" },
-                { series: ok.owner, values: "1x40" },
-                { series: ok.failed, values: "0x40" },
-                { series: ok.created, values: "41000x40" },
+                ...jobSeries(`${CRON}-old`, { failed: 1, createdAt: 30000, samples: 40 }),
+                ...jobSeries(`${CRON}-new`, { failed: 1, createdAt: 40000, samples: 40 }),
+                ...jobSeries("other-1", { failed: 1, createdAt: 40000, samples: 40 }, "other"),
+                ...jobSeries(`${CRON}-ok`, { failed: 0, createdAt: 41000, samples: 40 }),
             ],
             alert_rule_test: [
                 {

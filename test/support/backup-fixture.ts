@@ -9,7 +9,6 @@
 import { execFileSync } from "child_process";
 import { randomBytes } from "crypto";
 import * as fs from "fs";
-import * as net from "net";
 import * as path from "path";
 import { issueEtcdPki, memberCertificateFiles, planEtcdCluster, planEtcdPki } from "../../src";
 import { EtcdBackupPlan, EtcdBackupPlanInput } from "../../src/backup/plan";
@@ -18,7 +17,7 @@ import { RealizedPlan, realizePlan, removeByLabel } from "../harness/docker";
 import { run } from "../harness/exec";
 import { ETCD_35_IMAGE, SSHD_IMAGE, UPLOADER_IMAGE } from "./images";
 import { K8sPodSpec, PodRun, runPod } from "./pod-to-docker";
-import { ManagedProcess, freePorts, requireTool, startProcess, waitFor } from "./processes";
+import { ManagedProcess, freePorts, requireTool, sshBanner, startProcess, waitFor } from "./processes";
 
 export const BIN = {
     etcd: requireTool("etcd"),
@@ -250,23 +249,6 @@ export interface SftpServer {
     /** The backup user's home directory on this machine. */
     storeDir: string;
     logs(): Promise<string>;
-}
-
-/** The SSH identification line a server sends first. */
-function sshBanner(port: number): Promise<string> {
-    return new Promise((resolve, reject) => {
-        const socket = net.connect(port, "127.0.0.1");
-        socket.setTimeout(3000);
-        socket.once("data", (data) => {
-            socket.destroy();
-            resolve(data.toString("utf8"));
-        });
-        socket.once("timeout", () => {
-            socket.destroy();
-            reject(new Error("timeout"));
-        });
-        socket.once("error", reject);
-    });
 }
 
 export function expectSucceeded(result: PodRun): asserts result is SucceededRun {

@@ -16,7 +16,6 @@
 import { spawn } from "child_process";
 import * as crypto from "crypto";
 import * as fs from "fs";
-import * as net from "net";
 import * as os from "os";
 import * as path from "path";
 
@@ -24,7 +23,7 @@ import { removeByLabel, RUN_LABEL, TEST_LABEL } from "../harness/docker";
 import { run } from "../harness/exec";
 import { ETCD_35_IMAGE, KUBE_APISERVER_IMAGE, KUBE_CONTROLLER_MANAGER_IMAGE, KUBE_NODE_IMAGE, KUBE_SCHEDULER_IMAGE, PAUSE_IMAGE, requireImages } from "./images";
 import { SSHD_CONFIG } from "./kubelet-standin";
-import { requireTool, waitFor } from "./processes";
+import { requireTool, sshBanner, waitFor } from "./processes";
 
 export const KUBERNETES_VERSION = "v1.34.4";
 /** The etcd image tag the node's kubeadm.yaml asks for (kubeadm 1.34 would default to 3.6). */
@@ -175,20 +174,6 @@ function importIntoNode(container: string, images: string[]): Promise<void> {
     });
 }
 
-/** True when a TCP connection to host:port is accepted within 2 s (the probe of a server starting up). */
-function acceptsConnections(host: string, port: number): Promise<boolean> {
-    return new Promise((resolve) => {
-        const socket = net.connect({ host, port, timeout: 2_000 });
-        const done = (ok: boolean) => {
-            socket.destroy();
-            resolve(ok);
-        };
-        socket.once("connect", () => done(true));
-        socket.once("timeout", () => done(false));
-        socket.once("error", () => done(false));
-    });
-}
-
 /** docker.io/ is how containerd names an image Docker calls "etcd-recovery/etcd:3.5.35". */
 const containerdName = (image: string): string => (image.split("/")[0]!.includes(".") ? image : `docker.io/${image}`);
 
@@ -297,7 +282,7 @@ export async function startKubeNode(options: KubeNodeOptions): Promise<KubeNode>
             // sshd re-executes itself by its absolute path; it daemonizes.
             const started = await exec(["/opt/kube/sbin/sshd", "-f", "/etc/ssh/sshd_config", "-E", "/var/log/sshd.log"]);
             if (started.exitCode !== 0) throw new Error(`sshd did not start in ${name}: ${started.stderr}${await readFile("/var/log/sshd.log").catch(() => "")}`);
-            await waitFor(`sshd of ${name} accepts connections on ${ip}:22`, () => acceptsConnections(ip, 22), { deadlineMs: 30_000, describe: () => "" });
+            await waitFor(`sshd of ${name} greets on ${ip}:22`, async () => (await sshBanner(22, ip)).startsWith("SSH-2.0-OpenSSH"), { deadlineMs: 30_000, describe: () => "" });
         };
         return { name, container: name, ip, gatewayIp: `${subnetPrefix}.1`, kubeconfig, kubeconfigFile, kubectl, exec, readFile, importImages: (images) => importIntoNode(name, images), startSshd, logTail, stop };
     } catch (error) {

@@ -200,3 +200,20 @@ export async function waitFor(
         await sleep(opts.intervalMs ?? 250);
     }
 }
+
+/** The SSH identification line a server on host:port sends first ("SSH-2.0-…"): sshd is up and greeting. */
+export function sshBanner(port: number, host = "127.0.0.1"): Promise<string> {
+    return new Promise((resolve, reject) => {
+        const socket = net.connect(port, host);
+        socket.setTimeout(3000);
+        socket.once("data", (data) => {
+            socket.destroy();
+            resolve(data.toString("utf8"));
+        });
+        socket.once("timeout", () => {
+            socket.destroy();
+            reject(new Error("timeout"));
+        });
+        socket.once("error", reject);
+    });
+}
