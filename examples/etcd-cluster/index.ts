@@ -1,5 +1,6 @@
-// Seed 004 as code: an external 3-member TLS etcd cluster on a bridge network,
-// certificates with the seed's subject names, and what kube-apiserver needs.
+// The by-hand "external TLS etcd with cfssl certificates" procedure as code: an
+// external 3-member TLS etcd cluster on a bridge network, certificates with the
+// subject names that procedure uses, and what kube-apiserver needs.
 import * as pulumi from "@pulumi/pulumi";
 import { EtcdCluster } from "../../src";
 
