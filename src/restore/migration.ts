@@ -156,7 +156,7 @@ function assertAbsolutePath(value: unknown, argument: string): asserts value is 
 
 function resolveLayout(input: StackedToExternalMigrationInput): RestoreLayout {
     if (input.layout !== "kubeadm") {
-        throw new InputError("layout", input.layout, 'use "kubeadm": only kubeadm runs etcd stacked as a static pod next to kube-apiserver (seed 004)');
+        throw new InputError("layout", input.layout, 'use "kubeadm": only kubeadm runs etcd stacked as a static pod next to kube-apiserver');
     }
     const overrides = input.layoutOverrides ?? {};
     for (const key of Object.keys(overrides)) {
