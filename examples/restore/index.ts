@@ -1,4 +1,4 @@
-// Seed 003's kubespray cluster: three control-plane nodes that also run etcd.
+// A kubespray cluster: three control-plane nodes that also run etcd.
 //
 //   pulumi config set snapshotSha256 $(sha256sum etcd-snapshot.db | cut -d' ' -f1)
 //   pulumi config set --secret sshPrivateKey < ~/.ssh/id_ed25519
