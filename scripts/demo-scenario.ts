@@ -1,5 +1,5 @@
 /**
- * The main job (a lost object read back from a snapshot) end to end, as functions the demo (scripts/demo.ts)
+ * The main job, the recovery of a lost object end to end, as functions the demo (scripts/demo.ts)
  * and the e2e test (test/e2e/recovery-scenario.test.ts) share:
  * a throw-away production cluster (etcd + kube-apiserver, Secrets encrypted at
  * rest) with a workload; a backup made by the EtcdBackup pod (planEtcdBackup,

@@ -1,4 +1,4 @@
-// The main job (bash scripts/demo): a lost object read back from an etcd snapshot, start to end, on this machine.
+// The main job (bash scripts/demo): a lost object got back, start to end, on this machine.
 // A throw-away production cluster loses objects; the EtcdBackup pod's snapshot
 // brings them back through the RecoveryEnvironment, the CLI's diff and export.
 // Every step is printed with its time; everything is removed at the end.

@@ -1,4 +1,4 @@
-// Scheduled etcd backups as a Pulumi program: an etcd backup CronJob on the control-plane
+// The hand-written etcd backup CronJob as a Pulumi program: a CronJob on the control-plane
 // nodes of a kubeadm cluster, uploading to S3 or SFTP with client-side
 // encryption, read-back verification, a restore drill after every upload and
 // daily/weekly retention. Credentials come from `pulumi config set --secret`

@@ -1,6 +1,6 @@
-// The by-hand "external TLS etcd with cfssl certificates" procedure as code: an
-// external 3-member TLS etcd cluster on a bridge network, certificates with the
-// subject names that procedure uses, and what kube-apiserver needs.
+// An external TLS etcd cluster as code: 3 members on a bridge network,
+// certificates with the subject names of the usual by-hand cfssl setup, and
+// what kube-apiserver needs.
 import * as pulumi from "@pulumi/pulumi";
 import { EtcdCluster } from "../../src";
 

@@ -1,4 +1,4 @@
-// The PKI of an external etcd cluster (cfssl's CA, server, peer and client certificates) as a Pulumi program: generated
+// The PKI of a 3-member external etcd cluster as a Pulumi program: generated
 // once, kept in state as secrets, and shown as replaced in `pulumi preview`
 // when certificates come within `earlyRenewalHours` of expiry.
 import * as pulumi from "@pulumi/pulumi";

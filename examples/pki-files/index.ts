@@ -1,5 +1,5 @@
 /**
- * The cfssl steps of an external etcd cluster's PKI as a Pulumi program: an "etcd CA" and an "etcd"
+ * The by-hand cfssl steps of an external etcd cluster as a Pulumi program: an "etcd CA" and an "etcd"
  * server/peer certificate signed with the "kubernetes" profile, written to
  * `outDir` the way `cfssljson -bare` lays them out (ca.pem, ca-key.pem,
  * ca.csr, etcd.pem, etcd-key.pem, etcd.csr; keys mode 0600).
@@ -18,7 +18,7 @@ const outDir = config.require("outDir");
 /** SANs of the etcd certificate: the names and addresses clients dial. */
 const hosts = config.getObject<string[]>("hosts") ?? ["127.0.0.1", "localhost", "etcd-01", "etcd-02", "etcd-03"];
 
-// The ca-config.json that cfssl procedure uses.
+// The ca-config.json of the usual by-hand external etcd setup.
 const caConfig: CfsslConfig = {
     signing: {
         default: { expiry: "87600h" },

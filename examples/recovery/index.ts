@@ -1,4 +1,4 @@
-// Reading lost objects back, as one stack: the night's etcd snapshot restored into a fresh etcd
+// The by-hand restore into a throw-away docker network, as one stack: the night's etcd snapshot restored into a fresh etcd
 // member and a kube-apiserver that reads it as production did, on an internal
 // Docker network. One stack per incident:
 //

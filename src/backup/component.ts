@@ -50,7 +50,7 @@ function planInputWith(name: string, args: EtcdBackupArgs, values: (string | und
 }
 
 /**
- * The scheduled etcd backup of seed 001, done right: a CronJob whose pod saves
+ * The hand-written scheduled etcd backup, done right: a CronJob whose pod saves
  * a snapshot with the etcd image (exec form), verifies it with etcdutl, and
  * uploads it with rclone to S3 / SFTP / a node directory / a PVC, reading it
  * back before any old backup is deleted. Credentials live only in a Secret.

@@ -1,6 +1,6 @@
 /**
  * EtcdBackup plan (pure): typed arguments → the Kubernetes objects of a
- * scheduled, verified etcd backup (seed 001, done right). Plain JSON objects,
+ * scheduled, verified etcd backup (the hand-written backup CronJob, done right). Plain JSON objects,
  * no Pulumi, no I/O; the component and the tests realize the same objects.
  *
  * The pod (default, `sidecarUpload: true`): init container `snapshot` (etcd
@@ -56,7 +56,7 @@ export const NODE_ROLE_PRESETS = {
     "control-plane": { labelKey: "node-role.kubernetes.io/control-plane", taintKeys: ["node-role.kubernetes.io/control-plane"] },
     /** RKE: etcd nodes carry node-role.kubernetes.io/etcd=true and the NoExecute taint of the same key. */
     etcd: { labelKey: "node-role.kubernetes.io/etcd", taintKeys: ["node-role.kubernetes.io/etcd", "node-role.kubernetes.io/controlplane"] },
-    /** Clusters from before Kubernetes 1.20 (seed 001). */
+    /** Clusters from before Kubernetes 1.20. */
     master: { labelKey: "node-role.kubernetes.io/master", taintKeys: ["node-role.kubernetes.io/master"] },
 } as const;
 export type NodeRolePreset = keyof typeof NODE_ROLE_PRESETS;
@@ -145,7 +145,7 @@ export interface EtcdBackupPlanInput<S = string> {
     /** Nodes to run on. Default "control-plane"; "any" for explicit endpoints with Secret certificates. */
     nodeRole?: NodeRolePreset | "any" | { labelKey: string; labelValue?: string; tolerateTaints?: string[] };
     storage: BackupStore<S>;
-    /** Keep the newest N good backups. Default 5 (seed 001's BACKUP_COUNTS). */
+    /** Keep the newest N good backups. Default 5 (the BACKUP_COUNTS of a typical hand-written backup script). */
     keep?: number;
     /** Also keep the newest good backup of each of the newest D UTC days that have one. Default 0. */
     keepDaily?: number;

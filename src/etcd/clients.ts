@@ -1,6 +1,6 @@
 /**
  * What a kube-apiserver needs to use an external etcd cluster: the flags of
- * seed 004's migration step and kubeadm's `etcd.external` block.
+ * the manual move from stacked to external etcd and kubeadm's `etcd.external` block.
  */
 
 /** Where kubeadm keeps the files these flags point at. */

@@ -49,7 +49,8 @@ export interface EtcdClusterArgs {
 }
 
 /**
- * An external etcd cluster with full TLS, one container per member (seed 004),
+ * An external etcd cluster with full TLS, one container per member (as people
+ * run one by hand with cfssl certificates and docker),
  * its certificates from an `EtcdPki` child, and everything a kube-apiserver
  * needs to use it.
  */

@@ -12,7 +12,7 @@ import { parseGoDuration } from "./duration";
 export type EtcdCertificateProfile = "server" | "peer" | "client";
 
 /**
- * Key algorithm of every certificate of an EtcdPki: "rsa" (default, what seed 004's documents ask for) or "ecdsa"
+ * Key algorithm of every certificate of an EtcdPki: "rsa" (default, what the usual by-hand cfssl documents ask for) or "ecdsa"
  * (P-256, cfssl's own default key; ~100x faster to generate). The `as const` object beside the type is what makes it
  * an enum in the multi-language schema; TypeScript users keep writing the strings.
  */
@@ -42,7 +42,7 @@ export interface EtcdPkiPlanInput {
     /** RSA key size: 2048, 3072 or 4096. Default 2048. Only with keyAlgorithm "rsa". */
     keySize?: number;
     /**
-     * "rsa" (default, what seed 004's documents ask for) or "ecdsa" (P-256, cfssl's own default key; ~100x faster
+     * "rsa" (default, what the usual by-hand cfssl documents ask for) or "ecdsa" (P-256, cfssl's own default key; ~100x faster
      * to generate — the recovery environment's throw-away certificates use it).
      */
     keyAlgorithm?: EtcdKeyAlgorithm;
@@ -178,7 +178,7 @@ export interface EtcdPkiPems<C> {
 }
 
 /**
- * The files of one member's node, named as cfssl users name them (seed 004:
+ * The files of one member's node, named as cfssl users name them (e.g.
  * ca.pem, etcd.pem, etcd-key.pem, …). The CA key is not among them: a node
  * never needs it.
  */

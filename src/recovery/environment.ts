@@ -116,7 +116,7 @@ function nameAndSubnet(name: string, args: RecoveryEnvironmentArgs): RecoveryNam
 }
 
 /**
- * Seed 000 as one `pulumi up`: the snapshot restored into a fresh etcd member
+ * The by-hand restore into a throw-away docker network as one `pulumi up`: the snapshot restored into a fresh etcd member
  * and a kube-apiserver reading it exactly as the original did, on an internal
  * Docker network with no route off the host. Read the lost objects through
  * `kubeconfig` (see exportObjects and the CLI), then `pulumi destroy`.

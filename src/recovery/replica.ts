@@ -1,5 +1,6 @@
 /**
- * Mode "replica": seed 000 as its author did it by hand. Every original etcd
+ * Mode "replica": the by-hand restore into a throw-away docker network, done
+ * faithfully. Every original etcd
  * member comes back with its own name, IP, peer URL and initial cluster, and
  * is started with the ORIGINAL certificates and keys, on an internal Docker
  * network with the original subnet; kube-apiserver joins on a free address of
@@ -364,7 +365,7 @@ export function replicaCertificatesFromKubeadm(nodes: { member: string; dir: str
 }
 
 /**
- * RKE (seed 000/002): the state's certificates bundle. kube-ca is the CA,
+ * RKE: the state's certificates bundle. kube-ca is the CA,
  * kube-etcd-<ip with dashes> each member's server and peer certificate, and
  * kube-node the client certificate RKE's kube-apiserver presents to etcd.
  */

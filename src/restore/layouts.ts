@@ -1,6 +1,6 @@
 /**
  * Where etcd and the control plane live on a node, and how to stop and start
- * them, for the three installers users restore by hand (seeds 001, 002, 003).
+ * them, for the three installers users restore by hand (kubeadm, RKE, kubespray).
  * Every field is a shell line run with `sh -eu` over SSH; `{placeholders}` are
  * filled in per node by the plan (see LAYOUT_PLACEHOLDERS).
  */

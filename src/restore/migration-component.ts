@@ -1,5 +1,5 @@
 /**
- * StackedToExternalMigration: seed 004 as previewable infrastructure. It
+ * StackedToExternalMigration: the manual stacked-to-external etcd migration as previewable infrastructure. It
  * realizes planStackedToExternalMigration the way ControlPlaneRestore realizes
  * the restore plan — one RemoteCommand per step over SSH, ordered by
  * `dependsOn` — plus, in stage "switch", one RemoteFile per client file and

@@ -1,5 +1,5 @@
 /**
- * Seed 004 as plain data: move a kubeadm cluster's stacked etcd (static pod
+ * The manual stacked-to-external etcd migration as plain data: move a kubeadm cluster's stacked etcd (static pod
  * `etcd.yaml` on every control-plane node) to an external EtcdCluster. No
  * Pulumi, no I/O: the steps have the RestoreStep shape, and
  * StackedToExternalMigration (migration-component.ts) realizes them with the
@@ -53,7 +53,7 @@ export interface StackedToExternalMigrationInput {
     stage: MigrationStage;
     /** The kubeadm control-plane nodes, each running a stacked etcd member and a kube-apiserver. The first takes the snapshot. */
     nodes: MigrationNodeInput[];
-    /** Only "kubeadm": seed 004's stacked etcd is kubeadm's static pod. */
+    /** Only "kubeadm": stacked etcd as a static pod is kubeadm's layout. */
     layout: "kubeadm";
     /** Replaces fields of the kubeadm preset (etcdctl, etcdutl, stopEtcd, stopControlPlane, startControlPlane, dataDir). Default none. */
     layoutOverrides?: Partial<RestoreLayout>;
@@ -85,7 +85,7 @@ export interface StackedToExternalMigrationInput {
     /**
      * Stop the control plane before the snapshot, so no write made after it is
      * lost and no watch cache holds revisions the external cluster reuses
-     * (seed 004's slow deletes). Default true; false keeps serving but loses
+     * (the slow deletes seen after a by-hand migration). Default true; false keeps serving but loses
      * every write between snapshot and switch.
      */
     freezeWrites?: boolean;
@@ -115,7 +115,7 @@ export interface StackedToExternalMigrationPlan {
     nodes: MigrationPlannedNode[];
     externalEndpoints: string[];
     installPaths: { caFile: string; certFile: string; keyFile: string };
-    /** The kube-apiserver flags after the switch (seed 004's four lines). */
+    /** The kube-apiserver flags after the switch (the four --etcd-* lines). */
     apiserverEtcdFlags: string[];
     snapshotPath: string;
     freezeWrites: boolean;
@@ -156,7 +156,7 @@ function assertAbsolutePath(value: unknown, argument: string): asserts value is 
 
 function resolveLayout(input: StackedToExternalMigrationInput): RestoreLayout {
     if (input.layout !== "kubeadm") {
-        throw new InputError("layout", input.layout, 'use "kubeadm": only kubeadm runs etcd stacked as a static pod next to kube-apiserver (seed 004)');
+        throw new InputError("layout", input.layout, 'use "kubeadm": only kubeadm runs etcd stacked as a static pod next to kube-apiserver');
     }
     const overrides = input.layoutOverrides ?? {};
     for (const key of Object.keys(overrides)) {

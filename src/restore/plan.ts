@@ -1,5 +1,5 @@
 /**
- * The control-plane restore runbook as plain data (seeds 001, 002, 003): which
+ * The control-plane restore runbook as plain data (kubeadm, RKE, kubespray): which
  * commands run on which node, in which order. No Pulumi, no I/O — the
  * ControlPlaneRestore component turns every step into one SSH resource, and
  * `renderDryRun` prints the same steps for a human reviewer.
@@ -61,9 +61,10 @@ export interface ControlPlaneRestoreInput {
     /** The etcd version on the nodes, e.g. "3.5.21"; preflight stops when etcdutl reports another. */
     etcdVersion: string;
     /**
-     * "all-members": every member restored from the snapshot at once (seed 001).
+     * "all-members": every member restored from the snapshot at once.
      * "quorum-lost": one member restored as a single-member cluster, the others
-     * added back one by one with `member add` (seeds 002, 003). Default "all-members".
+     * added back one by one with `member add` (as RKE's and kubespray's recovery
+     * procedures do). Default "all-members".
      */
     mode?: RestoreMode;
     /** `--initial-cluster-token` of the restored cluster. Default `etcd-restore-<first 12 hex of the snapshot's sha256>`, new per snapshot so old members cannot rejoin. */
@@ -588,7 +589,7 @@ class PlanContext {
 
     // ------------------------------------------------------------ paths
 
-    /** Seed 001: every member restored from the snapshot with the full initial cluster. */
+    /** Every member restored from the snapshot with the full initial cluster. */
     allMembersSteps(): RestoreStep[] {
         const preflight = this.preflight(this.etcdNodes);
         const stopCp = this.stopControlPlane(preflight);
@@ -604,7 +605,7 @@ class PlanContext {
         return this.finish([healthy]);
     }
 
-    /** Seeds 002/003: the seed member restored alone, the others added back one by one. */
+    /** Quorum lost: the first member restored alone, the others added back one by one. */
     quorumLostSteps(): RestoreStep[] {
         const [seed, ...joiners] = this.etcdNodes;
         const preflight = this.preflight([seed]);

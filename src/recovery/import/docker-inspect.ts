@@ -1,5 +1,5 @@
 /**
- * Seed 000's way: `docker inspect etcd kube-apiserver` on an RKE (or any
+ * The docker-run way: `docker inspect etcd kube-apiserver` on an RKE (or any
  * docker-run) node. Accepts the full `docker inspect` array, or a bare
  * argument list as `docker inspect <c> | jq .[].Args` prints it.
  */

@@ -1,5 +1,5 @@
 /**
- * Seed 004's way: kubeadm's static pod manifests
+ * kubeadm's way: the static pod manifests
  * (/etc/kubernetes/manifests/etcd.yaml and kube-apiserver.yaml).
  */
 import * as yaml from "js-yaml";

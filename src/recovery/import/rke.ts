@@ -1,5 +1,5 @@
 /**
- * Seed 002's way: RKE's `cluster.rkestate` (next to cluster.yml), or the
+ * RKE's way: `cluster.rkestate` (next to cluster.yml), or the
  * `cluster.spec` Rancher keeps in the cluster secret (`kubectl get secret -n
  * cattle-system c-<id> -o jsonpath='{.data.cluster}' | base64 -d`), whose
  * `metadata.fullState` is the same state as a JSON string.
@@ -92,7 +92,7 @@ function etcdMembers(nodes: unknown, fileName: string): { name: string; peerUrl:
         if (!address) throw new InputError(`${fileName}: ${field}.address`, node.address, "an etcd node needs its address");
         const internal = text(node.internalAddress) ?? address;
         const host = internal.includes(":") ? `[${internal}]` : internal;
-        // RKE advertises the legacy client port 4001 too (seed 000's --advertise-client-urls).
+        // RKE advertises the legacy client port 4001 too (its etcd's --advertise-client-urls).
         return [{ name: `etcd-${text(node.hostnameOverride) ?? address}`, peerUrl: `https://${host}:2380`, clientUrl: `https://${host}:2379`, legacyClientUrl: `https://${host}:4001`, field }];
     });
     if (members.length === 0) throw new InputError(`${fileName}: ${STATE_PATH}.nodes[*].role`, "no etcd role", "no node has the etcd role; an RKE cluster has at least one");
