@@ -29,7 +29,8 @@ import {
     snapshotRestoreCommand,
 } from "../etcd/flags";
 import { ETCD_CLIENT_PORT, ETCD_PEER_PORT, EtcdMember, EtcdTopology, assertDns1123Label, initialClusterFlag } from "../etcd/topology";
-import { certificateMatchesKey, describeCertificate, isIssuedBy } from "../pki/cfssl";
+import { certificateMatchesKey, isIssuedBy } from "../pki/cfssl";
+import { describeCertificate } from "../pki/der-reader";
 import { cidrContains, ipv4ToNumber, isIpv4, isUsableHost, nthHost, numberToIpv4, parseIpv4Cidr } from "../net/ipv4";
 import { assertUsableBridgeSubnet, originalAddresses, subnetsOverlap } from "./naming";
 import {
