@@ -43,7 +43,7 @@ export function replicaCertificatesFromKubeadm(nodes: { member: string; dir: str
 }
 
 /**
- * RKE (seed 000/002): the state's certificates bundle. kube-ca is the CA,
+ * RKE: the state's certificates bundle. kube-ca is the CA,
  * kube-etcd-<ip with dashes> each member's server and peer certificate, and
  * kube-node the client certificate RKE's kube-apiserver presents to etcd.
  */
