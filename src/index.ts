@@ -1,10 +1,44 @@
 // Public API of etcd-recovery. Components first, then the pure plan functions
-// they are built from (usable without Pulumi).
+// they are built from (usable without Pulumi). Explicit lists, no `export *`:
+// helpers shared between our modules (parsers, constants of the container and
+// node layouts, the dynamic providers' internals, message texts) stay exported
+// by their modules (src/pki, src/recovery, …) for each other and the tests,
+// not from here.
 export { EtcdCluster, EtcdClusterArgs } from "./etcd/cluster";
 export { EtcdPki, EtcdPkiArgs, MemberCertificates, ExistingCa, ClientCertificate } from "./pki/etcd-pki";
 
 // cfssl-equivalent PKI: initCa, genCert, CertificateAuthority, Certificate, cfssl document types.
-export * from "./pki";
+export {
+    Certificate,
+    CertificateArgs,
+    CertificateAuthority,
+    CertificateAuthorityArgs,
+    CertificateDescription,
+    certificateMatchesKey,
+    CertificatePems,
+    CFSSL_USAGE_NAMES,
+    CfsslCaConstraint,
+    CfsslCaConstraints,
+    CfsslConfig,
+    CfsslCsr,
+    CfsslKeyRequest,
+    CfsslName,
+    CfsslSigningProfile,
+    checkIssuer,
+    describeCertificate,
+    ExistingCertificate,
+    genCert,
+    GenCertArgs,
+    generateKeyPem,
+    generateKeyPemAsync,
+    initCa,
+    isIssuedBy,
+    parseGoDuration,
+    PkiInputError,
+    publicKeyFingerprint,
+    SUPPORTED_ECDSA_SIZES,
+    SUPPORTED_RSA_SIZES,
+} from "./pki";
 export { planEtcdPki, cfsslLayout, kubeadmLayout, EtcdPkiPlan, EtcdPkiPlanInput, EtcdPkiPems, EtcdPkiMember, EtcdKeyAlgorithm, ETCD_CLIENT_COMMON_NAMES } from "./pki/etcd-pki-plan";
 export { issueEtcdPki } from "./pki/etcd-pki-issue";
 
@@ -15,18 +49,160 @@ export { etcdMemberFlags, etcdHealthCheckCommand, snapshotRestoreCommand, resolv
 export { kubeApiserverEtcdFlags, kubeadmExternalEtcdYaml, KUBEADM_ETCD_CLIENT_PATHS } from "./etcd/clients";
 
 // Docker plans and their realization.
-export * from "./docker/plan";
+export {
+    ContainerFile,
+    ContainerSpec,
+    DockerPlan,
+    HealthCheckSpec,
+    NetworkSpec,
+    PortMapping,
+    VolumeMount,
+    VolumeSpec,
+} from "./docker/plan";
 export { realizeDockerPlan } from "./docker/realize";
 export { InputError } from "./errors";
 
 // Scheduled backups: the EtcdBackup CronJob (@pulumi/kubernetes) and its pure plan.
 export { EtcdBackup, EtcdBackupArgs } from "./backup/component";
-export * from "./backup/plan";
+export {
+    BackupEncryption,
+    BackupStore,
+    CERTIFICATE_PRESETS,
+    CertificatePreset,
+    CertificateSource,
+    DEFAULT_UPLOADER_IMAGE,
+    EtcdBackupPlan,
+    EtcdBackupPlanInput,
+    NODE_ROLE_PRESETS,
+    NodeRolePreset,
+    planEtcdBackup,
+    RenderedKubeObject,
+    ResourceRequirements,
+    S3Store,
+    SftpStore,
+} from "./backup/plan";
 export { validateSchedule, validateTimeZone } from "./backup/validate";
 export { retainedBackups, RetentionPolicy } from "./backup/retention";
 
 // The recovery environment: importers, plan, snapshot checks, export of lost objects.
-export * from "./recovery";
+export {
+    assertNoCollision,
+    assertSubnetAvoidsOriginal,
+    CleanedObject,
+    cleanForApply,
+    CleanOptions,
+    DEFAULT_ETCD_PREFIX,
+    DEFAULT_KUBE_APISERVER_IMAGE,
+    DEFAULT_RECOVERY_SUBNET,
+    DEFAULT_REPLICA_CLUSTER_TOKEN,
+    deriveRecoveryNaming,
+    describeObject,
+    diffObjects,
+    ExportError,
+    exportObjects,
+    ExportOnUpOptions,
+    ExportOptions,
+    ExportResult,
+    FetchedSnapshot,
+    fetchSnapshotFromStore,
+    FetchSnapshotOptions,
+    fromDescription,
+    fromDockerInspect,
+    fromDockerInspectFiles,
+    fromKubeadmManifests,
+    fromRkeState,
+    HostGuardCommands,
+    hostGuardCommands,
+    InspectFile,
+    issueRecoveryPki,
+    KubeObject,
+    loadOriginalCluster,
+    ManifestFile,
+    ObjectDiff,
+    ObjectDiffState,
+    ORIGINAL_SOURCE_KINDS,
+    OriginalCluster,
+    OriginalEtcdMember,
+    OriginalSourceFiles,
+    OriginalSourceKind,
+    planRecoveryEnvironment,
+    planReplicaEnvironment,
+    RECOVERY_SUBNET_POOL,
+    RecoveryAddresses,
+    recoveryAddresses,
+    RecoveryApiError,
+    RecoveryEnvironment,
+    RecoveryEnvironmentArgs,
+    RecoveryEnvironmentPlan,
+    RecoveryEnvironmentPlanInput,
+    RecoveryExport,
+    RecoveryFiles,
+    recoveryKubeconfig,
+    RecoveryMode,
+    RecoveryNaming,
+    RecoveryPki,
+    renderDiffReport,
+    replicaAddresses,
+    ReplicaCertificates,
+    replicaCertificatesFromKubeadm,
+    replicaCertificatesFromRkeBundle,
+    ReplicaEnvironmentPlan,
+    ReplicaEnvironmentPlanInput,
+    ReplicaFiles,
+    ReplicaMember,
+    replicaMembers,
+    ReplicaPemPair,
+    replicaSubnetConflicts,
+    RkeCertificate,
+    rkeCertificateBundle,
+    Selection,
+    SnapshotError,
+    SnapshotFileCheck,
+    StoreSnapshotError,
+    StoreSource,
+    TlsClient,
+    validateOriginalCluster,
+    validateReplicaCertificates,
+    verifySnapshotFile,
+    verifySnapshotFileSync,
+    waitForRecoveryApi,
+    WaitReadyOptions,
+    withEncryptionConfig,
+} from "./recovery";
 
 // Control-plane restore runbooks (kubeadm / RKE / kubespray) run over SSH by our RemoteCommand resource.
-export * from "./restore";
+export {
+    ControlPlaneRestore,
+    ControlPlaneRestoreArgs,
+    ControlPlaneRestoreInput,
+    ControlPlaneRestorePlan,
+    DEFAULT_STAGING_DIR,
+    ExternalEtcdClientArgs,
+    LAYOUT_PRESETS,
+    LayoutPreset,
+    MigrationClientFile,
+    MigrationNodeArgs,
+    MigrationNodeInput,
+    MigrationStage,
+    NodeRole,
+    NodeSshArgs,
+    planControlPlaneRestore,
+    planStackedToExternalMigration,
+    RemoteCommand,
+    RemoteCommandArgs,
+    RemoteFile,
+    RemoteFileArgs,
+    renderDryRun,
+    renderMigrationDryRun,
+    RestoreLayout,
+    RestoreMode,
+    RestoreNodeArgs,
+    RestoreNodeInput,
+    RestoreSnapshot,
+    RestoreStep,
+    SshConnection,
+    StackedToExternalMigration,
+    StackedToExternalMigrationArgs,
+    StackedToExternalMigrationInput,
+    StackedToExternalMigrationPlan,
+} from "./restore";

@@ -1,5 +1,5 @@
 import { InputError } from "../errors";
-import { resolveProfile, validateCsr } from "./cfssl";
+import { resolveProfile, validateCsr } from "./cfssl-validate";
 import { CfsslConfig, CfsslCsr, CfsslName } from "./cfssl-types";
 import { parseGoDuration } from "./duration";
 

@@ -4,28 +4,20 @@ export {
     CFSSL_EXT_KEY_USAGES,
     CFSSL_KEY_USAGES,
     CFSSL_USAGE_NAMES,
-    CertificateDescription,
-    GenCertArgs,
     ResolvedProfile,
     SUPPORTED_ECDSA_SIZES,
     SUPPORTED_RSA_SIZES,
     ValidateCsrOptions,
-    certificateMatchesKey,
-    checkIssuer,
     classifySubjectAltNames,
-    describeCertificate,
-    genCert,
-    generateKeyPem,
-    generateKeyPemAsync,
-    initCa,
-    isIssuedBy,
     keyRequestOf,
     mapUsages,
-    parseGoDuration,
-    publicKeyFingerprint,
     resolveProfile,
     validateCsr,
-} from "./cfssl";
+} from "./cfssl-validate";
+export { parseGoDuration } from "./duration";
+export { CertificateDescription, describeCertificate } from "./der-reader";
+export { generateKeyPem, generateKeyPemAsync, publicKeyFingerprint } from "./keys";
+export { GenCertArgs, certificateMatchesKey, checkIssuer, genCert, initCa, isIssuedBy } from "./cfssl";
 export {
     Certificate,
     CertificateArgs,

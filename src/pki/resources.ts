@@ -7,23 +7,15 @@
  * refresh: pulumi-tls#39).
  *
  * The provider is serialized into the state by Pulumi; it only captures this
- * module's functions, ./cfssl (by value) and node-forge / crypto (by require).
+ * module's functions, ./cfssl and the modules it is built from (by value) and
+ * node-forge / crypto (by require).
  */
 import * as crypto from "crypto";
 import * as pulumi from "@pulumi/pulumi";
-import {
-    certificateMatchesKey,
-    checkIssuer,
-    describeCertificate,
-    genCert,
-    generateKeyPemAsync,
-    initCa,
-    isIssuedBy,
-    keyRequestOf,
-    publicKeyFingerprint,
-    resolveProfile,
-    validateCsr,
-} from "./cfssl";
+import { certificateMatchesKey, checkIssuer, genCert, initCa, isIssuedBy } from "./cfssl";
+import { keyRequestOf, resolveProfile, validateCsr } from "./cfssl-validate";
+import { describeCertificate } from "./der-reader";
+import { generateKeyPemAsync, publicKeyFingerprint } from "./keys";
 import { CfsslConfig, CfsslCsr, PkiInputError } from "./cfssl-types";
 
 export interface ExistingCertificate {

@@ -15,6 +15,7 @@ export { ExportOnUpOptions, RecoveryExport, checkExportOnUp, exportFileName, kub
 export * from "./diff";
 export { hostGuardCommands, hostGuardRule, HostGuardCommands } from "./host-guard";
 export { fromRkeState, rkeCertificateBundle, RkeCertificate, RKE_ENCRYPTION_CONFIG_PATH } from "./import/rke";
+export { replicaCertificatesFromKubeadm, replicaCertificatesFromRkeBundle } from "./import/replica-certificates";
 export { loadOriginalCluster, OriginalSourceFiles, OriginalSourceKind, ORIGINAL_SOURCE_KINDS } from "./load";
 export {
     fetchSnapshotFromStore,

@@ -16,11 +16,11 @@ import {
     ReplicaFiles,
     planReplicaEnvironment,
     replicaAddresses,
-    replicaCertificatesFromKubeadm,
     replicaMembers,
     replicaSubnetConflicts,
     validateReplicaCertificates,
 } from "../../src/recovery/replica";
+import { replicaCertificatesFromKubeadm } from "../../src/recovery/import/replica-certificates";
 import { RealizedPlan, dockerAvailable, realizePlan, removeByLabel } from "../harness/docker";
 import { run } from "../harness/exec";
 import { ETCD_35_IMAGE, KUBE_APISERVER_IMAGE, requireImages } from "../support/images";

@@ -3,19 +3,12 @@ import * as fs from "fs";
 import * as path from "path";
 import forge = require("node-forge");
 import { InputError } from "../../src/errors";
-import {
-    CFSSL_EXT_KEY_USAGES,
-    CFSSL_KEY_USAGES,
-    CFSSL_USAGE_NAMES,
-    certificateMatchesKey,
-    describeCertificate,
-    genCert,
-    generateKeyPem,
-    initCa,
-    isIssuedBy,
-    parseGoDuration,
-    validateCsr,
-} from "../../src/pki/cfssl";
+import { isIpv4 } from "../../src/net/ipv4";
+import { certificateMatchesKey, genCert, initCa, isIssuedBy } from "../../src/pki/cfssl";
+import { CFSSL_EXT_KEY_USAGES, CFSSL_KEY_USAGES, CFSSL_USAGE_NAMES, classifySubjectAltNames, validateCsr } from "../../src/pki/cfssl-validate";
+import { describeCertificate } from "../../src/pki/der-reader";
+import { parseGoDuration } from "../../src/pki/duration";
+import { generateKeyPem } from "../../src/pki/keys";
 import { CertificatePems, CfsslConfig, CfsslCsr, PkiInputError } from "../../src/pki/cfssl-types";
 
 const fixture = <T>(name: string): T => JSON.parse(fs.readFileSync(path.join(__dirname, "../fixtures/seed004", name), "utf8")) as T;
@@ -334,6 +327,24 @@ describe("hosts → SANs (cfssl: IP, else e-mail, else URI, else DNS)", () => {
     test("SAN order in the certificate is Go's: DNS, e-mail, IP, URI", () => {
         const text = new crypto.X509Certificate(sign({ CN: "x", hosts: ["10.0.0.1", "spiffe://a/b", "a@b.example", "dns.example"] }).certPem).subjectAltName;
         expect(text).toBe("DNS:dns.example, email:a@b.example, IP Address:10.0.0.1, URI:spiffe://a/b");
+    });
+
+    test("IPv4 hosts follow src/net/ipv4's rules (the project's one IPv4 parser), alone and as the tail of an IPv6 address", () => {
+        const candidates = ["0.0.0.0", "255.255.255.255", "10.0.0.1", "10.0.0.256", "010.0.0.1", "10.0.0.00", "1.2.3", "1.2.3.4.5", "1.2.3.4.", " 1.2.3.4", "1.2.3.+4", "1e1.2.3.4", "1.2.3.٣"];
+        for (const host of candidates) {
+            let ip: Buffer[] = [];
+            try {
+                ip = classifySubjectAltNames([host]).ipAddresses;
+            } catch {
+                // refused hosts are no IP SAN
+            }
+            expect([host, ip.length === 1 && ip[0].length === 4]).toEqual([host, isIpv4(host)]);
+        }
+        expect(classifySubjectAltNames(["255.255.255.255", "::ffff:192.168.0.1"]).ipAddresses.map((b) => [...b])).toEqual([[255, 255, 255, 255], [192, 168, 0, 1]]);
+        expect(describeCertificate(sign({ CN: "x", hosts: ["64:ff9b::10.0.0.1"] }).certPem).ipAddresses).toEqual(["64:ff9b::a00:1"]);
+        for (const host of ["::ffff:10.0.0.256", "::ffff:010.0.0.1", "64:ff9b::10.0.1"]) {
+            expectInputError(() => sign({ CN: "x", hosts: [host] }), "csr.hosts[0]", JSON.stringify(host), /looks like an IP address/);
+        }
     });
 
     test.each([

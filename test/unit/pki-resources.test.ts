@@ -3,7 +3,9 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
-import { describeCertificate, genCert, generateKeyPem, initCa, isIssuedBy } from "../../src/pki/cfssl";
+import { genCert, initCa, isIssuedBy } from "../../src/pki/cfssl";
+import { describeCertificate } from "../../src/pki/der-reader";
+import { generateKeyPem } from "../../src/pki/keys";
 import { CfsslConfig, CfsslCsr, PkiInputError } from "../../src/pki/cfssl-types";
 import { Certificate, CertificateAuthority, PkiProviderInputs, PkiProviderOutputs, pkiProvider, renewalDue } from "../../src/pki/resources";
 

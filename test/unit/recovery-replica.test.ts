@@ -17,6 +17,7 @@ import { CfsslConfig } from "../../src/pki/cfssl-types";
 import { issueEtcdPki } from "../../src/pki/etcd-pki-issue";
 import { kubeadmLayout, planEtcdPki } from "../../src/pki/etcd-pki-plan";
 import { OriginalCluster, RecoveryEnvironment, fromDockerInspectFiles, planRecoveryEnvironment, validateOriginalCluster } from "../../src/recovery";
+import { replicaCertificatesFromKubeadm, replicaCertificatesFromRkeBundle } from "../../src/recovery/import/replica-certificates";
 import { RkeCertificate } from "../../src/recovery/import/rke";
 import {
     ReplicaCertificates,
@@ -24,8 +25,6 @@ import {
     deriveReplicaSubnet,
     planReplicaEnvironment,
     replicaAddresses,
-    replicaCertificatesFromKubeadm,
-    replicaCertificatesFromRkeBundle,
     replicaMembers,
     replicaSubnetConflicts,
     validateReplicaCertificates,
