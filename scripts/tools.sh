@@ -475,7 +475,7 @@ tool_plugins() {
 }
 
 # ---------------------------------------------------------------- main
-ALL_TOOLS=(etcd pulumi language-host language-python language-yaml kube-apiserver kubectl kube-controller-manager kubelet kube-scheduler kubeadm pause s3 cfssl kubernetes-provider)
+ALL_TOOLS=(etcd pulumi language-host language-python language-yaml kube-apiserver kubectl kube-controller-manager kubelet kube-scheduler kubeadm pause s3 cfssl promtool kubernetes-provider)
 
 main() {
     local tools=("$@") started=$SECONDS
