@@ -21,7 +21,8 @@
 import { KUBEADM_ETCD_CLIENT_PATHS } from "../etcd/clients";
 import { InputError } from "../errors";
 import { LAYOUT_PRESETS, RestoreLayout, STOPPED_MANIFESTS_DIR } from "./layouts";
-import { DEFAULT_WAIT_SECONDS, posixDirname, renderStepList, RestoreStep, shellQuote, StepList } from "./plan";
+import { posixDirname, renderStepList, RestoreStep, shellQuote, StepList } from "./plan";
+import { DEFAULT_WAIT_SECONDS } from "./ssh-target";
 import { assertNodeList, assertSafeAbsolutePath, isEndpointUrl, isSha256Hex, isTcpPort, NodeListValidator, timeoutSeconds } from "./validate";
 
 export type MigrationStage = "snapshot" | "switch";

@@ -7,6 +7,7 @@
 import { InputError } from "../errors";
 import { assertDns1123Label, assertMemberCount, ETCD_CLIENT_PORT, ETCD_PEER_PORT, initialClusterFlag } from "../etcd/topology";
 import { LAYOUT_PLACEHOLDERS, LAYOUT_PRESETS, LayoutPlaceholder, LayoutPreset, RestoreLayout } from "./layouts";
+import { DEFAULT_WAIT_SECONDS } from "./ssh-target";
 import { assertNodeList, assertSafeAbsolutePath, isEndpointUrl, isSha256Hex, NodeListValidator, timeoutSeconds } from "./validate";
 
 /**
@@ -126,8 +127,6 @@ export function supportsBumpRevision(etcdVersion: string): boolean {
 }
 
 const DEFAULT_BUMP_REVISION = 1_000_000_000;
-/** Seconds to wait for a healthy cluster (restore) or a ready kube-apiserver (migration) when none is given. */
-export const DEFAULT_WAIT_SECONDS = 300;
 
 function parseVersion(etcdVersion: string): [number, number, number] {
     const match = typeof etcdVersion === "string" ? /^v?(\d+)\.(\d+)\.(\d+)$/.exec(etcdVersion) : null;

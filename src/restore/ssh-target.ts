@@ -1,6 +1,6 @@
 /**
  * How a node's host, port and user become an SSH target, and how long SSH
- * work may take: the one place every part of this module (plans, dynamic
+ * work (and the waits inside the steps) may take: the one place every part of this module (plans, dynamic
  * resources, the ssh2 client) takes these defaults from.
  *
  * No imports: the dynamic providers (remote-command.ts, remote-file.ts) use
@@ -15,6 +15,8 @@ export const DEFAULT_SSH_USER = "root";
 export const DEFAULT_SSH_READY_TIMEOUT_MS = 20_000;
 /** Seconds one runbook step (one RemoteCommand) may take when none is given. */
 export const DEFAULT_STEP_TIMEOUT_SECONDS = 900;
+/** Seconds a step waits for a healthy cluster (restore) or a ready kube-apiserver (migration) when none is given. */
+export const DEFAULT_WAIT_SECONDS = 300;
 /** Milliseconds writing or removing one RemoteFile may take. */
 export const FILE_TIMEOUT_MS = 120_000;
 
