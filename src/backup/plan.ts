@@ -33,8 +33,8 @@
 import { BackupAlertRule, BackupAlertsInput, renderBackupAlertRule } from "./alerts";
 import { DEFAULT_ETCD_IMAGE } from "../etcd/plan";
 import { InputError } from "../errors";
-import { rcloneObscure, rcloneSection } from "./rclone";
 import { renderBackupScript } from "./script";
+import { BACKUP_NAME_PATTERN, backupObjectExtension, renderBackupStore, validateStoreClusterName, validateStorePrefix } from "./store";
 import { validateSchedule, validateTimeZone } from "./validate";
 
 /** Upstream rclone image (alpine with a shell); pinned, override for air-gapped registries. */
@@ -256,8 +256,6 @@ export const LOCAL_STORE_DIR = "/backup-store";
 /** Where the upload phase leaves the read-back, decompressed snapshot for the drill. */
 export const DRILL_SNAPSHOT_PATH = `${WORK_DIR}/drill/snapshot.db`;
 export const DRILL_RESTORE_DIR = `${WORK_DIR}/drill/restore`;
-const REMOTE = "store";
-const CRYPT_REMOTE = "crypt";
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
@@ -300,178 +298,6 @@ function integerAtLeast(argument: string, value: number | undefined, fallback: n
     const n = value ?? fallback;
     if (!Number.isInteger(n) || n < min) throw new InputError(argument, value, `give an integer >= ${min}`);
     return n;
-}
-
-/** Values written into rclone.conf lines must not break out of their line. */
-function configValue<S>(argument: string, value: S | undefined): S {
-    if (value === undefined || value === null || (typeof value === "string" && value === "")) {
-        throw new InputError(argument, undefined, "give the credential (a Pulumi secret)");
-    }
-    if (typeof value === "string" && /[\r\n]/.test(value)) throw new InputError(argument, "<hidden>", "must be a single line");
-    return value;
-}
-
-function storePath(...parts: (string | undefined)[]): string {
-    return parts
-        .filter((p): p is string => p !== undefined && p !== "")
-        .map((p) => p.replace(/^\/+|\/+$/g, ""))
-        .filter((p) => p !== "")
-        .join("/");
-}
-
-interface RenderedStore {
-    kind: "s3" | "sftp" | "hostPath" | "pvc";
-    rcloneConfig: string;
-    /** Extra files of the store Secret (CA bundle, SSH key, known_hosts). */
-    files: Record<string, string>;
-    /** rclone path of the store's root (bucket, base directory), e.g. "store:bucket". */
-    remoteRoot: string;
-    /** The cluster's directory below remoteRoot. */
-    dirInRoot: string;
-    storeUrl: string;
-    volume?: Record<string, unknown>;
-}
-
-function renderStore(storage: BackupStore<string>, prefix: string, clusterName: string): RenderedStore {
-    const keys = storage && typeof storage === "object" ? Object.keys(storage) : [];
-    if (keys.length !== 1 || !["s3", "sftp", "hostPath", "pvc"].includes(keys[0]!)) {
-        throw new InputError("storage", keys.length ? keys : storage, "give exactly one of { s3 }, { sftp }, { hostPath }, { pvc }");
-    }
-    const dir = storePath(prefix, clusterName);
-    if ("s3" in storage) {
-        const s3 = storage.s3;
-        if (typeof s3.bucket !== "string" || !/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(s3.bucket)) {
-            throw new InputError("storage.s3.bucket", s3.bucket, "give an S3 bucket name (3-63 lower-case letters, digits, '.', '-')");
-        }
-        if (s3.endpoint !== undefined && !/^https?:\/\/[^\s/]+/.test(s3.endpoint)) {
-            throw new InputError("storage.s3.endpoint", s3.endpoint, 'give the URL of the S3 API, e.g. "https://rgw.example.internal:7480"');
-        }
-        const accessKeyId = configValue("storage.s3.accessKeyId", s3.accessKeyId);
-        const secretAccessKey = configValue("storage.s3.secretAccessKey", s3.secretAccessKey);
-        const files: Record<string, string> = {};
-        if (s3.caBundle !== undefined) {
-            if (!s3.caBundle.includes("-----BEGIN CERTIFICATE-----")) throw new InputError("storage.s3.caBundle", s3.caBundle, "give PEM certificates");
-            files["ca-bundle.pem"] = s3.caBundle;
-        }
-        return {
-            kind: "s3",
-            rcloneConfig: rcloneSection(REMOTE, {
-                type: "s3",
-                provider: s3.provider ?? (s3.endpoint ? "Other" : "AWS"),
-                access_key_id: accessKeyId,
-                secret_access_key: secretAccessKey,
-                region: s3.region ?? "us-east-1",
-                endpoint: s3.endpoint,
-                force_path_style: s3.forcePathStyle ?? true,
-                // The bucket is the user's: never try to create it.
-                no_check_bucket: true,
-                // No MD5 pass over the whole file before a multipart upload: the
-                // script reads the object back and compares its sha256 instead.
-                disable_checksum: true,
-            }),
-            files,
-            remoteRoot: `${REMOTE}:${s3.bucket}`,
-            dirInRoot: dir,
-            storeUrl: `s3://${storePath(s3.bucket, dir)}`,
-        };
-    }
-    if ("sftp" in storage) {
-        const sftp = storage.sftp;
-        if (typeof sftp.host !== "string" || sftp.host === "" || /[\s/]/.test(sftp.host)) throw new InputError("storage.sftp.host", sftp.host, "give a host name or IP address");
-        const port = integerAtLeast("storage.sftp.port", sftp.port, 22);
-        if (port > 65535) throw new InputError("storage.sftp.port", sftp.port, "give a TCP port 1-65535");
-        if (typeof sftp.user !== "string" || sftp.user === "" || /\s/.test(sftp.user)) throw new InputError("storage.sftp.user", sftp.user, "give the login name");
-        const hasPassword = sftp.password !== undefined;
-        const hasKey = sftp.privateKey !== undefined;
-        if (hasPassword === hasKey) {
-            throw new InputError("storage.sftp", hasPassword ? "password and privateKey" : "neither password nor privateKey", "give exactly one of password and privateKey");
-        }
-        if (typeof sftp.knownHosts !== "string" || sftp.knownHosts.trim() === "") {
-            throw new InputError("storage.sftp.knownHosts", sftp.knownHosts, "give the server's known_hosts line(s) (ssh-keyscan -p PORT HOST): host keys are always checked");
-        }
-        const files: Record<string, string> = { known_hosts: sftp.knownHosts.endsWith("\n") ? sftp.knownHosts : `${sftp.knownHosts}\n` };
-        let auth: Record<string, string>;
-        if (hasPassword) {
-            const password = configValue("storage.sftp.password", sftp.password);
-            auth = { pass: rcloneObscure(password) };
-        } else {
-            const key = sftp.privateKey as string;
-            if (key === "") throw new InputError("storage.sftp.privateKey", undefined, "give the private key PEM (a Pulumi secret)");
-            files["ssh-key"] = key.endsWith("\n") ? key : `${key}\n`;
-            auth = { key_file: `${STORE_CONFIG_DIR}/ssh-key` };
-        }
-        const base = storePath(sftp.path, dir);
-        const root = storePath(sftp.path);
-        return {
-            kind: "sftp",
-            rcloneConfig: rcloneSection(REMOTE, {
-                type: "sftp",
-                host: sftp.host,
-                port,
-                user: sftp.user,
-                ...auth,
-                known_hosts_file: `${STORE_CONFIG_DIR}/known_hosts`,
-                // Backup servers often allow SFTP only (ForceCommand internal-sftp): run no remote
-                // commands; the script verifies by reading the object back instead.
-                shell_type: "none",
-            }),
-            files,
-            remoteRoot: `${REMOTE}:${sftp.path?.startsWith("/") ? "/" : ""}${root}`,
-            dirInRoot: dir,
-            storeUrl: `sftp://${sftp.user}@${sftp.host}:${port}/${base}`,
-        };
-    }
-    const local = rcloneSection(REMOTE, { type: "local" });
-    if ("hostPath" in storage) {
-        const p = storage.hostPath?.path;
-        if (typeof p !== "string" || !p.startsWith("/")) throw new InputError("storage.hostPath.path", p, "give an absolute directory on the node");
-        return {
-            kind: "hostPath",
-            rcloneConfig: local,
-            files: {},
-            remoteRoot: `${REMOTE}:${LOCAL_STORE_DIR}`,
-            dirInRoot: dir,
-            storeUrl: `file://<node>${storePath(p, dir).replace(/^/, "/")}`,
-            volume: { name: "store", hostPath: { path: p, type: "DirectoryOrCreate" } },
-        };
-    }
-    const claim = storage.pvc?.claimName;
-    dnsName("storage.pvc.claimName", claim, 253);
-    return {
-        kind: "pvc",
-        rcloneConfig: local,
-        files: {},
-        remoteRoot: `${REMOTE}:${LOCAL_STORE_DIR}`,
-        dirInRoot: dir,
-        storeUrl: `pvc://${claim}/${dir}`,
-        volume: { name: "store", persistentVolumeClaim: { claimName: claim } },
-    };
-}
-
-/** "store:" + "a/b" → "store:a/b"; "store:bucket" + "a/b" → "store:bucket/a/b". */
-function joinRemote(root: string, dir: string): string {
-    if (dir === "") return root;
-    return root.endsWith(":") || root.endsWith("/") ? `${root}${dir}` : `${root}/${dir}`;
-}
-
-/** The rclone crypt section wrapping the store's root, or nothing. */
-function renderEncryption(encryption: BackupEncryption<string> | undefined, store: RenderedStore): { rcloneConfig: string; remoteDir: string } {
-    if (encryption === undefined) return { rcloneConfig: "", remoteDir: joinRemote(store.remoteRoot, store.dirInRoot) };
-    if (typeof encryption !== "object" || encryption === null) throw new InputError("encryption", encryption, "give { password } (a Pulumi secret)");
-    const password = configValue("encryption.password", encryption.password);
-    const salt = encryption.salt === undefined ? undefined : configValue("encryption.salt", encryption.salt);
-    return {
-        rcloneConfig: rcloneSection(CRYPT_REMOTE, {
-            type: "crypt",
-            remote: store.remoteRoot,
-            // Names stay readable (restores find backups by name); contents are encrypted.
-            filename_encryption: "off",
-            directory_name_encryption: false,
-            password: rcloneObscure(password),
-            password2: salt === undefined ? undefined : rcloneObscure(salt),
-        }),
-        remoteDir: `${CRYPT_REMOTE}:${store.dirInRoot}`,
-    };
 }
 
 function certificateMount(source: CertificateSource<string>, name: string): { files: { ca: string; cert: string; key: string }; volume: Record<string, unknown>; secret?: Record<string, string> } {
@@ -547,9 +373,7 @@ const securityContext = {
 export function planEtcdBackup(input: EtcdBackupPlanInput<string>): EtcdBackupPlan {
     const name = dnsName("name", input.name, 52); // CronJob names leave room for the Job suffix
     const namespace = dnsName("namespace", input.namespace ?? "kube-system", 63);
-    if (typeof input.clusterName !== "string" || !/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(input.clusterName)) {
-        throw new InputError("clusterName", input.clusterName, "use letters, digits, '.', '_' and '-' (it becomes a path in the store)");
-    }
+    validateStoreClusterName(input.clusterName);
     const schedule = validateSchedule(input.schedule);
     const timeZone = validateTimeZone(input.timeZone ?? "Etc/UTC");
     const keep = input.keep ?? 5;
@@ -562,8 +386,7 @@ export function planEtcdBackup(input: EtcdBackupPlanInput<string>): EtcdBackupPl
     if (typeof sidecarUpload !== "boolean") throw new InputError("sidecarUpload", input.sidecarUpload, "give true (Kubernetes ≥ 1.29) or false");
     const compression = input.compression ?? "none";
     if (compression !== "gzip" && compression !== "none") throw new InputError("compression", input.compression, 'give "gzip" or "none"');
-    const prefix = input.prefix ?? "etcd-backup";
-    if (typeof prefix !== "string" || /(^|\/)\.\.?(\/|$)|[\s'"\\]/.test(prefix)) throw new InputError("prefix", input.prefix, "give a plain path such as etcd-backup");
+    const prefix = validateStorePrefix(input.prefix);
 
     const hostNetwork = input.hostNetwork ?? true;
     if (!hostNetwork && input.endpoints === undefined) {
@@ -576,8 +399,17 @@ export function planEtcdBackup(input: EtcdBackupPlanInput<string>): EtcdBackupPl
     const endpoint = endpoints[0]!;
 
     const certs = certificateMount(input.certificates ?? { preset: "kubeadm" }, name);
-    const store = renderStore(input.storage, prefix, input.clusterName);
-    const crypt = renderEncryption(input.encryption, store);
+    // The pod reads the Secret's files at STORE_CONFIG_DIR and a directory store at its mount, LOCAL_STORE_DIR.
+    const store = renderBackupStore(
+        { storage: input.storage, clusterName: input.clusterName, prefix, encryption: input.encryption },
+        { configDir: STORE_CONFIG_DIR, localStoreMount: LOCAL_STORE_DIR },
+    );
+    const storeVolume =
+        store.kind === "hostPath" && "hostPath" in input.storage
+            ? { name: "store", hostPath: { path: input.storage.hostPath.path, type: "DirectoryOrCreate" } }
+            : store.kind === "pvc" && "pvc" in input.storage
+              ? { name: "store", persistentVolumeClaim: { claimName: input.storage.pvc.claimName } }
+              : undefined;
     const etcdImage = input.etcdImage ?? DEFAULT_ETCD_IMAGE;
     const uploaderImage = input.uploaderImage ?? DEFAULT_UPLOADER_IMAGE;
     const snapshotTimeout = integerAtLeast("snapshotTimeoutSeconds", input.snapshotTimeoutSeconds, 300);
@@ -597,7 +429,7 @@ export function planEtcdBackup(input: EtcdBackupPlanInput<string>): EtcdBackupPl
 
     const script = renderBackupScript({
         clusterName: input.clusterName,
-        remoteDir: crypt.remoteDir,
+        remoteDir: store.remoteDir,
         storeUrl: store.storeUrl,
         keep,
         keepDaily,
@@ -630,19 +462,19 @@ export function planEtcdBackup(input: EtcdBackupPlanInput<string>): EtcdBackupPl
         securityContext,
     });
 
-    const storeSecretData: Record<string, string> = { "rclone.conf": store.rcloneConfig + crypt.rcloneConfig, ...store.files };
+    const storeSecretData: Record<string, string> = { "rclone.conf": store.rcloneConfig, ...store.files };
     const volumes: Record<string, unknown>[] = [
         { name: "work", emptyDir: { sizeLimit: input.workVolumeSizeLimit ?? "8Gi" } },
         certs.volume,
         { name: "store-config", secret: { secretName: `${name}-store`, defaultMode: 0o400 } },
         { name: "script", configMap: { name: `${name}-script`, defaultMode: 0o555 } },
-        ...(store.volume ? [store.volume] : []),
+        ...(storeVolume ? [storeVolume] : []),
     ];
     const uploadMounts = [
         workMount,
         { name: "store-config", mountPath: STORE_CONFIG_DIR, readOnly: true },
         { name: "script", mountPath: SCRIPT_DIR, readOnly: true },
-        ...(store.volume ? [{ name: "store", mountPath: LOCAL_STORE_DIR }] : []),
+        ...(storeVolume ? [{ name: "store", mountPath: LOCAL_STORE_DIR }] : []),
     ];
     const uploaderContainer = (containerName: string, phase: "all" | "upload" | "transfer" | "await" | "finalize") => ({
         name: containerName,
@@ -654,7 +486,7 @@ export function planEtcdBackup(input: EtcdBackupPlanInput<string>): EtcdBackupPl
             nodeNameEnv,
             { name: "RCLONE_CONFIG", value: `${STORE_CONFIG_DIR}/rclone.conf` },
             { name: "HOME", value: WORK_DIR },
-            ...(store.files["ca-bundle.pem"] ? [{ name: "RCLONE_CA_CERT", value: `${STORE_CONFIG_DIR}/ca-bundle.pem` }] : []),
+            ...(store.caBundleFile ? [{ name: "RCLONE_CA_CERT", value: store.caBundleFile }] : []),
         ],
         volumeMounts: uploadMounts,
         // With a drill, "transfer" (sidecar layout) or "upload" (sequential) writes the drill copy.
@@ -742,7 +574,7 @@ export function planEtcdBackup(input: EtcdBackupPlanInput<string>): EtcdBackupPl
             ? undefined
             : renderBackupAlertRule({ ...input.alerts, cronJobName: name, namespace, schedule, timeZone, activeDeadlineSeconds: activeDeadline, labels });
     // rclone crypt with filename_encryption "off" stores "<name>.bin".
-    const ext = `${compression === "gzip" ? ".db.gz" : ".db"}${input.encryption ? ".bin" : ""}`;
+    const ext = backupObjectExtension({ gzip: compression === "gzip", encrypted: input.encryption !== undefined });
     return {
         namespace,
         cronJobName: name,
@@ -753,7 +585,7 @@ export function planEtcdBackup(input: EtcdBackupPlanInput<string>): EtcdBackupPl
         ...(etcdClientSecret ? { etcdClientSecret } : {}),
         scriptConfigMap,
         cronJob,
-        storeUrlPattern: `${store.storeUrl}/etcd-snapshot-<UTC timestamp>-rev<revision>${ext}`,
+        storeUrlPattern: `${store.storeUrl}/${BACKUP_NAME_PATTERN}${ext}`,
         runNowCommand: `kubectl create job --from=cronjob/${name} ${name}-manual -n ${namespace}`,
         ...(alerts ? { alertRule: alerts.rule, maxBackupAgeSeconds: alerts.maxAgeSeconds } : {}),
     };

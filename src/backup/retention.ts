@@ -9,6 +9,8 @@
  * Days and ISO weeks are UTC, from the timestamp in the object name.
  */
 
+import { backupNameDate } from "./store";
+
 export interface RetentionPolicy {
     /** Keep the newest `keep` good backups (>= 1). */
     keep: number;
@@ -18,8 +20,6 @@ export interface RetentionPolicy {
     weekly?: number;
 }
 
-const NAME = /^etcd-snapshot-(\d{4})(\d{2})(\d{2})T\d{6}Z-/;
-
 /** Days since 1970-01-01 of a UTC calendar date. */
 function epochDay(year: number, month: number, day: number): number {
     return Math.floor(Date.UTC(year, month - 1, day) / 86_400_000);
@@ -27,11 +27,12 @@ function epochDay(year: number, month: number, day: number): number {
 
 /** The UTC day and the ISO week (as the epoch day of its Monday) of a backup name; undefined when the name has no timestamp. */
 export function backupDayAndWeek(name: string): { day: string; week: number } | undefined {
-    const match = NAME.exec(name);
-    if (!match) return undefined;
-    const day = epochDay(Number(match[1]), Number(match[2]), Number(match[3]));
+    const date = backupNameDate(name);
+    if (!date) return undefined;
+    const day = epochDay(date.year, date.month, date.day);
+    const pad = (n: number, width: number) => String(n).padStart(width, "0");
     // 1970-01-01 was a Thursday: (day + 3) % 7 is 0 on Mondays.
-    return { day: `${match[1]}${match[2]}${match[3]}`, week: day - ((day + 3) % 7) };
+    return { day: `${pad(date.year, 4)}${pad(date.month, 2)}${pad(date.day, 2)}`, week: day - ((day + 3) % 7) };
 }
 
 /**

@@ -6,8 +6,9 @@
  * (`find`), so the right snapshot can be fetched for a RecoveryEnvironment.
  *
  * Nothing here knows the object names or the store layout: those are
- * src/recovery/store.ts's (parseBackupName, backupsInListing, parseSidecar,
- * openStore, downloadBackup), which `fetch` and EtcdBackup share. Snapshots
+ * src/backup/store.ts's (object names, rclone configuration), which EtcdBackup
+ * and `fetch` share, read through src/recovery/store.ts (backupsInListing,
+ * parseSidecar, openStore, downloadBackup). Snapshots
  * are read with src/snapshot. A backup is streamed to a 0600 file in a 0700
  * temp directory, read once, and removed before the next one comes down:
  * nothing is held whole in memory, nothing is left behind.
@@ -29,6 +30,7 @@ import {
     openStore,
     parseSidecar,
 } from "../recovery/store";
+import { METADATA_GLOB, metadataName, SIDECAR_GLOB, sidecarName } from "../backup/store";
 
 /** --object names no backup on the store. */
 export class NoSuchBackupError extends StoreSnapshotError {
@@ -117,7 +119,7 @@ function describeEntry(backup: StoredBackup, now: number, sidecarText: string | 
     const problems: string[] = [];
     let sidecarSha256: string | undefined;
     if (backup.sealed) {
-        if (sidecarText === undefined) problems.push(`its ${backup.object}.sha256 is listed but could not be read`);
+        if (sidecarText === undefined) problems.push(`its ${sidecarName(backup.object)} is listed but could not be read`);
         else {
             try {
                 sidecarSha256 = parseSidecar(sidecarText, backup.object);
@@ -174,9 +176,9 @@ async function inventory(session: StoreSession, tempDir: string, now: number): P
     if (backups.length === 0) return [];
     const small = path.join(tempDir, "sidecars");
     fs.mkdirSync(small, { mode: 0o700 });
-    await session.rclone.text(["copy", "--max-depth", "1", "--include", "etcd-snapshot-*.sha256", "--include", "etcd-snapshot-*.json", session.rendered.remoteDir, small]);
+    await session.rclone.text(["copy", "--max-depth", "1", "--include", SIDECAR_GLOB, "--include", METADATA_GLOB, session.rendered.remoteDir, small]);
     try {
-        return backups.map((b) => describeEntry(b, now, b.sealed ? readIfThere(path.join(small, `${b.object}.sha256`)) : undefined, readIfThere(path.join(small, `${b.base}.json`))));
+        return backups.map((b) => describeEntry(b, now, b.sealed ? readIfThere(path.join(small, sidecarName(b.object))) : undefined, readIfThere(path.join(small, metadataName(b.base)))));
     } finally {
         fs.rmSync(small, { recursive: true, force: true });
     }

@@ -10,6 +10,7 @@
  * backup or could not read one.
  */
 import { BackupEntry, BackupListing, FindReport, NoSealedBackupError, NoSuchBackupError, VerifyReport, findInBackups, listBackups, newestSealed, verifyBackups } from "../backups";
+import { isBackupObjectName } from "../backup/store";
 import { InputError } from "../errors";
 import { StoreSnapshotError } from "../recovery/store";
 import type { CliIo } from "./recovery";
@@ -132,7 +133,7 @@ export function parseBackupsArgs(argv: string[]): BackupsArgs {
             }
             case "--object": {
                 const object = valueOf();
-                if (!/^etcd-snapshot-\d{8}T\d{6}Z-rev\d+\.db(\.gz)?$/.test(object)) {
+                if (!isBackupObjectName(object)) {
                     throw new UsageError(`--object ${JSON.stringify(object)}: give a backup object name as backups ls prints it, e.g. etcd-snapshot-20260123T060000Z-rev48213.db.gz`);
                 }
                 args.object = object;

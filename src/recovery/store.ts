@@ -6,12 +6,12 @@
  * backup's metadata says.
  *
  * The store is the same typed S3 / SFTP / directory description EtcdBackup
- * takes, and its rclone configuration is rendered by the backup module itself
- * (planEtcdBackup's store Secret), only with the Secret's mount directory
- * replaced by a private temp directory: credentials live in a 0600 file that
- * is removed afterwards, never on a command line or in a log line.
+ * takes, validated and rendered by the module EtcdBackup renders its store
+ * Secret with (src/backup/store.ts), for a private temp directory instead of
+ * the Secret's mount: credentials live in a 0600 file that is removed
+ * afterwards, never on a command line or in a log line.
  *
- * Object names (src/backup/script.ts): `<prefix>/<cluster>/etcd-snapshot-
+ * Object names are that module's too: `<prefix>/<cluster>/etcd-snapshot-
  * <yyyymmddThhmmssZ>-rev<revision>.db[.gz]`, `<object>.sha256` (`sha256sum -c`
  * format: "<hex>  <object>") and `etcd-snapshot-…-rev<revision>.json`.
  */
@@ -21,7 +21,17 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { createGunzip } from "zlib";
-import { LOCAL_STORE_DIR, STORE_CONFIG_DIR, BackupEncryption, BackupStore, planEtcdBackup } from "../backup/plan";
+import { BackupEncryption, BackupStore } from "../backup/plan";
+import {
+    BACKUP_NAME_PREFIX,
+    DEFAULT_STORE_PREFIX,
+    isEncryptedBackupObjectName,
+    metadataName,
+    ParsedBackupName,
+    parseBackupName,
+    renderBackupStore,
+    sidecarName,
+} from "../backup/store";
 import { InputError } from "../errors";
 import { SnapshotError, verifySnapshotFile } from "./snapshot";
 
@@ -33,16 +43,8 @@ export interface ListedObject {
     ModTime?: string;
 }
 
-/** A backup object found in a listing. */
-export interface StoredBackup {
-    /** e.g. "etcd-snapshot-20260123T060000Z-rev48213.db.gz" */
-    object: string;
-    /** e.g. "etcd-snapshot-20260123T060000Z-rev48213" (the metadata is `<base>.json`). */
-    base: string;
-    /** The UTC time in the name, ISO 8601. */
-    createdAt: string;
-    revision: number;
-    gzip: boolean;
+/** A backup object found in a listing: what its name says (parseBackupName), its size, and whether it is sealed. */
+export interface StoredBackup extends ParsedBackupName {
     sizeBytes: number;
     /** True when its `.sha256` sidecar is there: the backup passed verification (and the drill) and counts as good. */
     sealed: boolean;
@@ -72,26 +74,12 @@ export class StoreSnapshotError extends Error {
     }
 }
 
-const OBJECT_NAME = /^(etcd-snapshot-(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z-rev(\d+))\.db(\.gz)?$/;
-/** rclone crypt (filename_encryption off) adds ".bin" to every name on the raw store. */
-const ENCRYPTED_NAME = /^etcd-snapshot-\d{8}T\d{6}Z-rev\d+\.db(\.gz)?\.bin$/;
+/** The backup an object name describes (src/backup/store.ts owns the format). */
+export { parseBackupName };
 
 /** Whether a listing holds rclone-crypt names (read without the encryption key). */
 export function hasEncryptedNames(listing: ListedObject[]): boolean {
-    return listing.some((entry) => ENCRYPTED_NAME.test(entry.Name));
-}
-
-/** The backup an object name describes; undefined for names that are not backup objects (sidecars, metadata, strangers). */
-export function parseBackupName(name: string): Omit<StoredBackup, "sizeBytes" | "sealed"> | undefined {
-    const m = OBJECT_NAME.exec(name);
-    if (!m) return undefined;
-    return {
-        object: name,
-        base: m[1]!,
-        createdAt: `${m[2]}-${m[3]}-${m[4]}T${m[5]}:${m[6]}:${m[7]}Z`,
-        revision: Number(m[8]),
-        gzip: m[9] === ".gz",
-    };
+    return listing.some((entry) => isEncryptedBackupObjectName(entry.Name));
 }
 
 /** Every backup object of a listing, newest first (by the time in the name, then the revision), sealed or not. */
@@ -101,7 +89,7 @@ export function backupsInListing(listing: ListedObject[]): StoredBackup[] {
     const backups: StoredBackup[] = [];
     for (const entry of files) {
         const parsed = parseBackupName(entry.Name);
-        if (parsed) backups.push({ ...parsed, sizeBytes: entry.Size, sealed: names.has(`${entry.Name}.sha256`) });
+        if (parsed) backups.push({ ...parsed, sizeBytes: entry.Size, sealed: names.has(sidecarName(entry.Name)) });
     }
     // Fixed-width UTC timestamps sort as strings.
     return backups.sort((a, b) => (a.createdAt === b.createdAt ? b.revision - a.revision : a.createdAt < b.createdAt ? 1 : -1));
@@ -121,7 +109,7 @@ export function pickBackup(listing: ListedObject[], where: string, object?: stri
         }
         if (!chosen.sealed) {
             throw new StoreSnapshotError(
-                `${where}/${object} has no ${object}.sha256 sidecar: that backup was never sealed (its upload, read-back or restore drill failed), so it is not restored. Pick a sealed one or omit object for the newest sealed backup`,
+                `${where}/${object} has no ${sidecarName(object)} sidecar: that backup was never sealed (its upload, read-back or restore drill failed), so it is not restored. Pick a sealed one or omit object for the newest sealed backup`,
             );
         }
         return chosen;
@@ -136,15 +124,15 @@ export function pickBackup(listing: ListedObject[], where: string, object?: stri
             `${where} has ${backups.length} backup object(s) but none is sealed with a .sha256 sidecar (newest: ${backups[0]!.object}): every upload failed verification or the drill`,
         );
     }
-    throw new StoreSnapshotError(`${where} holds no etcd-snapshot-<time>-rev<revision>.db[.gz] objects: check store, prefix and cluster`);
+    throw new StoreSnapshotError(`${where} holds no ${BACKUP_NAME_PREFIX}<time>-rev<revision>.db[.gz] objects: check store, prefix and cluster`);
 }
 
 /** The hex SHA-256 a sidecar states for `object` (`sha256sum` format: "<hex>  <object>", or "<hex> *<object>"). */
 export function parseSidecar(text: string, object: string): string {
     const line = text.split("\n").find((l) => l.trim() !== "");
     const m = line === undefined ? null : /^([0-9a-f]{64}) [ *](.+)$/.exec(line.trim());
-    if (!m) throw new StoreSnapshotError(`${object}.sha256 is not a sha256sum line ("<64 hex digits>  ${object}")`);
-    if (m[2] !== object) throw new StoreSnapshotError(`${object}.sha256 is the sidecar of ${m[2]}, not of ${object}`);
+    if (!m) throw new StoreSnapshotError(`${sidecarName(object)} is not a sha256sum line ("<64 hex digits>  ${object}")`);
+    if (m[2] !== object) throw new StoreSnapshotError(`${sidecarName(object)} is the sidecar of ${m[2]}, not of ${object}`);
     return m[1]!;
 }
 
@@ -177,69 +165,26 @@ export interface RenderedRcloneConfig {
     caCertFile?: string;
 }
 
-function joinPath(...parts: (string | undefined)[]): string {
-    return parts
-        .filter((p): p is string => p !== undefined)
-        .map((p) => p.replace(/^\/+|\/+$/g, ""))
-        .filter((p) => p !== "")
-        .join("/");
-}
-
-/** The backup plan's errors, with this module's argument names (store, cluster) in place of EtcdBackup's. */
-function renamingArguments<T>(plan: () => T): T {
-    try {
-        return plan();
-    } catch (error) {
-        if (!(error instanceof InputError)) throw error;
-        const argument = error.argument.replace(/^storage\b/, "store").replace(/^clusterName$/, "cluster");
-        throw new InputError(argument, error.value, error.fix);
-    }
-}
-
 /**
  * The rclone configuration for reading `source` from this machine, with every
- * file it names inside `configDir`. The store and crypt sections are the ones
- * planEtcdBackup puts into the backup's Secret (same validation, same
- * options); only the Secret's mount path and the pod's store mount are
- * replaced by configDir and the local directory.
+ * file it names inside `configDir`: the store and crypt sections EtcdBackup
+ * puts into its Secret (renderBackupStore: same validation, same options),
+ * rendered for configDir, with a directory store read where it is. Errors
+ * name this module's arguments (store, cluster).
  */
 export function renderStoreRcloneConfig(source: StoreSource, configDir: string): RenderedRcloneConfig {
-    const store = source.store;
-    if (store && typeof store === "object" && "pvc" in store) {
-        throw new InputError("store.pvc", store.pvc, "a PersistentVolumeClaim cannot be read from outside the cluster: copy the backup directory out (kubectl cp) and give { hostPath: { path } }");
-    }
     if (!path.isAbsolute(configDir)) throw new InputError("configDir", configDir, "give an absolute directory");
-    const prefix = source.prefix ?? "etcd-backup";
-    const plan = renamingArguments(() =>
-        planEtcdBackup({
-            name: "recovery-store",
-            clusterName: source.cluster,
-            schedule: "@daily", // required by the plan, unused here
-            storage: store,
-            prefix,
-            ...(source.encryption !== undefined ? { encryption: source.encryption } : {}),
-        }),
+    const store = renderBackupStore(
+        { storage: source.store, clusterName: source.cluster, prefix: source.prefix ?? DEFAULT_STORE_PREFIX, encryption: source.encryption },
+        { configDir, arguments: { storage: "store", cluster: "cluster" } },
     );
-    const { "rclone.conf": rendered, ...files } = plan.storeSecret.stringData;
-    const dir = joinPath(prefix, source.cluster);
-    let config = rendered!.split(`${STORE_CONFIG_DIR}/`).join(`${configDir.replace(/\/+$/, "")}/`);
-    let root: string;
-    let storeUrl: string;
-    if ("s3" in store) {
-        root = `store:${store.s3.bucket}`;
-        storeUrl = `s3://${joinPath(store.s3.bucket, dir)}`;
-    } else if ("sftp" in store) {
-        root = `store:${store.sftp.path?.startsWith("/") ? "/" : ""}${joinPath(store.sftp.path)}`;
-        storeUrl = `sftp://${store.sftp.user}@${store.sftp.host}:${store.sftp.port ?? 22}/${joinPath(store.sftp.path, dir)}`;
-    } else {
-        const local = store.hostPath.path;
-        // The pod mounts the node directory at LOCAL_STORE_DIR; here it is read where it is.
-        config = config.split(`remote = store:${LOCAL_STORE_DIR}\n`).join(`remote = store:${local}\n`);
-        root = `store:${local}`;
-        storeUrl = `file://${path.posix.join(local, dir)}`;
-    }
-    const remoteDir = source.encryption !== undefined ? `crypt:${dir}` : root.endsWith(":") ? `${root}${dir}` : `${root}/${dir}`;
-    return { config, files, remoteDir, storeUrl, ...(files["ca-bundle.pem"] ? { caCertFile: path.join(configDir, "ca-bundle.pem") } : {}) };
+    return {
+        config: store.rcloneConfig,
+        files: store.files,
+        remoteDir: store.remoteDir,
+        storeUrl: store.storeUrl,
+        ...(store.caBundleFile !== undefined ? { caCertFile: store.caBundleFile } : {}),
+    };
 }
 
 export interface FetchSnapshotOptions extends StoreSource {
@@ -473,10 +418,10 @@ export async function fetchSnapshotFromStore(options: FetchSnapshotOptions): Pro
     try {
         const backup = pickBackup(await session.list(), where, options.object);
         progress(`${where}/${backup.object}: revision ${backup.revision}, made ${backup.createdAt}, ${backup.sizeBytes} bytes`);
-        const expectedSha256 = parseSidecar(await rclone.text(["cat", `${rendered.remoteDir}/${backup.object}.sha256`]), backup.object);
+        const expectedSha256 = parseSidecar(await rclone.text(["cat", `${rendered.remoteDir}/${sidecarName(backup.object)}`]), backup.object);
         let metadata: BackupMetadata | undefined;
         try {
-            metadata = JSON.parse(await rclone.text(["cat", `${rendered.remoteDir}/${backup.base}.json`])) as BackupMetadata;
+            metadata = JSON.parse(await rclone.text(["cat", `${rendered.remoteDir}/${metadataName(backup.base)}`])) as BackupMetadata;
         } catch {
             metadata = undefined; // older or hand-made backups: the sidecar is what counts
         }
@@ -520,7 +465,7 @@ export async function fetchSnapshotFromStore(options: FetchSnapshotOptions): Pro
         }
         fs.renameSync(partial, target);
         partial = undefined;
-        progress(`${target}: ${snapshotBytes} bytes, checked against ${backup.object}.sha256 (${((Date.now() - started) / 1000).toFixed(1)} s)`);
+        progress(`${target}: ${snapshotBytes} bytes, checked against ${sidecarName(backup.object)} (${((Date.now() - started) / 1000).toFixed(1)} s)`);
         return {
             path: target,
             object: backup.object,

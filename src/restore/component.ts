@@ -3,6 +3,8 @@ import { planOrFail, typeToken } from "../component";
 import { ControlPlaneRestoreInput, ControlPlaneRestorePlan, planControlPlaneRestore, renderDryRun, RestoreNodeInput } from "./plan";
 import { assertCredentials, NodeSshArgs, realizeSteps, sshConnection, stepStdouts } from "./realize";
 import { RemoteCommand } from "./remote-command";
+import { DEFAULT_STEP_TIMEOUT_SECONDS } from "./ssh-target";
+import { timeoutSeconds } from "./validate";
 
 export interface RestoreNodeArgs extends RestoreNodeInput {
     ssh: NodeSshArgs;
@@ -42,8 +44,10 @@ export class ControlPlaneRestore extends pulumi.ComponentResource {
 
     constructor(name: string, args: ControlPlaneRestoreArgs, opts?: pulumi.ComponentResourceOptions) {
         super(typeToken("ControlPlaneRestore"), name, {}, opts);
-        const plan: ControlPlaneRestorePlan = planOrFail(this, () =>
-            planControlPlaneRestore({
+        const plan: ControlPlaneRestorePlan = planOrFail(this, () => {
+            // Checked as StackedToExternalMigration checks it (it was not, here).
+            timeoutSeconds("stepTimeoutSeconds", args.stepTimeoutSeconds, DEFAULT_STEP_TIMEOUT_SECONDS);
+            return planControlPlaneRestore({
                 nodes: args.nodes.map((node) => ({
                     name: node.name,
                     address: node.address,
@@ -63,8 +67,8 @@ export class ControlPlaneRestore extends pulumi.ComponentResource {
                 bumpRevision: args.bumpRevision,
                 allowEvenSize: args.allowEvenSize,
                 healthTimeoutSeconds: args.healthTimeoutSeconds,
-            }),
-        );
+            });
+        });
         assertCredentials(this, args.nodes);
         const connections = new Map(args.nodes.map((node) => [node.name, sshConnection(node)]));
         const steps = realizeSteps(this, name, plan.steps, connections, { triggers: args.triggers, timeoutSeconds: args.stepTimeoutSeconds });

@@ -16,6 +16,8 @@ import { MigrationNodeInput, planStackedToExternalMigration, renderMigrationDryR
 import { assertCredentials, NodeSshArgs, realizeSteps, sshConnection, stepStdouts } from "./realize";
 import { RemoteCommand } from "./remote-command";
 import { RemoteFile } from "./remote-file";
+import { DEFAULT_STEP_TIMEOUT_SECONDS } from "./ssh-target";
+import { isSafeAbsolutePath, safePathFix, timeoutSeconds } from "./validate";
 
 export interface MigrationNodeArgs extends MigrationNodeInput {
     ssh: NodeSshArgs;
@@ -57,9 +59,7 @@ const STAGED_FILES = {
 /** The plan input for component args: client files staged under `stagingDir`; checks what only the component has. */
 export function migrationPlanInput(args: StackedToExternalMigrationArgs): StackedToExternalMigrationInput {
     const stagingDir = args.stagingDir ?? DEFAULT_STAGING_DIR;
-    if (typeof stagingDir !== "string" || !/^\/[A-Za-z0-9_.\/@+-]*[A-Za-z0-9_@+-]$/.test(stagingDir) || /(^|\/)\.\.?(\/|$)/.test(stagingDir)) {
-        throw new InputError("stagingDir", stagingDir, `give an absolute directory path of letters, digits and _ . / @ + -, e.g. ${DEFAULT_STAGING_DIR}`);
-    }
+    if (!isSafeAbsolutePath(stagingDir)) throw new InputError("stagingDir", stagingDir, safePathFix(DEFAULT_STAGING_DIR, "directory path"));
     if (args.stage === "switch" && (typeof args.externalClient !== "object" || args.externalClient === null)) {
         throw new InputError("externalClient", args.externalClient, 'stage "switch" installs the external cluster\'s client files: give { caCertPem, certPem, keyPem }, e.g. EtcdCluster caCertPem and pki.apiserverClient');
     }
@@ -74,8 +74,7 @@ export function migrationPlanInput(args: StackedToExternalMigrationArgs): Stacke
     if (args.stage === "snapshot" && args.externalClient !== undefined) {
         throw new InputError("externalClient", "(given)", 'stage "snapshot" installs nothing: the external cluster does not exist yet; remove externalClient, or set stage "switch"');
     }
-    const timeout = args.stepTimeoutSeconds ?? 900;
-    if (!Number.isInteger(timeout) || timeout < 10) throw new InputError("stepTimeoutSeconds", timeout, "give whole seconds ≥ 10, e.g. 900");
+    timeoutSeconds("stepTimeoutSeconds", args.stepTimeoutSeconds, DEFAULT_STEP_TIMEOUT_SECONDS);
     const clientFiles = Object.fromEntries(
         Object.entries(STAGED_FILES).map(([which, staged]) => [which, { stagedPath: `${stagingDir}/${staged.file}`, from: staged.from }]),
     ) as StackedToExternalMigrationInput["clientFiles"];

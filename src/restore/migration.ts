@@ -19,11 +19,11 @@
  * manifest or file is kept, so moving etcd.yaml and the copy back rolls back.
  */
 import { KUBEADM_ETCD_CLIENT_PATHS } from "../etcd/clients";
-import { assertDns1123Label } from "../etcd/topology";
 import { InputError } from "../errors";
-import { isIpv4 } from "../net/ipv4";
 import { LAYOUT_PRESETS, RestoreLayout, STOPPED_MANIFESTS_DIR } from "./layouts";
 import { posixDirname, renderStepList, RestoreStep, shellQuote, StepList } from "./plan";
+import { DEFAULT_WAIT_SECONDS } from "./ssh-target";
+import { assertNodeList, assertSafeAbsolutePath, isEndpointUrl, isSha256Hex, isTcpPort, NodeListValidator, timeoutSeconds } from "./validate";
 
 export type MigrationStage = "snapshot" | "switch";
 
@@ -132,7 +132,7 @@ const DEFAULTS = {
     keepDir: "/etc/kubernetes/etcd-recovery-migration",
     kubectl: "kubectl --kubeconfig=/etc/kubernetes/admin.conf",
     apiserverPort: 6443,
-    readyTimeoutSeconds: 300,
+    readyTimeoutSeconds: DEFAULT_WAIT_SECONDS,
 };
 
 /** Fields of the kubeadm preset this runbook uses; others would be silently ignored, so they are refused. */
@@ -149,9 +149,7 @@ export function defaultInstallPaths(): { caFile: string; certFile: string; keyFi
 }
 
 function assertAbsolutePath(value: unknown, argument: string): asserts value is string {
-    if (typeof value !== "string" || !/^\/[A-Za-z0-9_.\/@+-]*$/.test(value) || value === "/" || /(^|\/)\.\.?(\/|$)/.test(value) || value.endsWith("/")) {
-        throw new InputError(argument, value, "give an absolute path of letters, digits and _ . / @ + - without '.' or '..' components, e.g. /etc/kubernetes/pki/etcd-external/ca.crt");
-    }
+    assertSafeAbsolutePath(value, argument, "/etc/kubernetes/pki/etcd-external/ca.crt");
 }
 
 function resolveLayout(input: StackedToExternalMigrationInput): RestoreLayout {
@@ -180,26 +178,9 @@ function resolveLayout(input: StackedToExternalMigrationInput): RestoreLayout {
 }
 
 function planNodes(nodes: MigrationNodeInput[]): MigrationPlannedNode[] {
-    if (!Array.isArray(nodes) || nodes.length === 0) {
-        throw new InputError("nodes", nodes, "list every kubeadm control-plane node (each runs a stacked etcd and a kube-apiserver), with name and address");
-    }
-    const names = new Map<string, number>();
-    const addresses = new Map<string, string>();
-    return nodes.map((node, i) => {
-        const at = `nodes[${i}]`;
-        assertDns1123Label(node.name, `${at}.name`);
-        if (names.has(node.name)) throw new InputError(`${at}.name`, node.name, `nodes[${names.get(node.name)}] has the same name; give each node its own`);
-        names.set(node.name, i);
-        if (!isIpv4(node.address)) throw new InputError(`${at}.address`, node.address, "give the node's IPv4 address (kube-apiserver's --advertise-address), e.g. 10.0.0.11");
-        const owner = addresses.get(node.address);
-        if (owner !== undefined) throw new InputError(`${at}.address`, node.address, `node "${owner}" already has this address; each node needs its own`);
-        addresses.set(node.address, node.name);
-        const sshPort = node.ssh?.port ?? 22;
-        if (!Number.isInteger(sshPort) || sshPort < 1 || sshPort > 65535) throw new InputError(`${at}.ssh.port`, sshPort, "give a TCP port, 1-65535");
-        const sshUser = node.ssh?.user ?? "root";
-        if (!/^[a-z_][a-z0-9_.-]*$/i.test(sshUser)) throw new InputError(`${at}.ssh.user`, sshUser, "give a login name, e.g. root");
-        return { name: node.name, address: node.address, sshPort, sshUser };
-    });
+    assertNodeList(nodes, "list every kubeadm control-plane node (each runs a stacked etcd and a kube-apiserver), with name and address");
+    const validator = new NodeListValidator("give the node's IPv4 address (kube-apiserver's --advertise-address), e.g. 10.0.0.11");
+    return nodes.map((node, i) => validator.check(node, i));
 }
 
 /** Client URLs go into a sed replacement and a YAML list item: only scheme://host:port. */
@@ -209,7 +190,7 @@ function validateEndpoints(endpoints: string[], stacked: string): void {
     }
     const seen = new Set<string>();
     endpoints.forEach((endpoint, i) => {
-        if (typeof endpoint !== "string" || !/^https:\/\/[A-Za-z0-9.-]+:\d{1,5}$/.test(endpoint)) {
+        if (!isEndpointUrl(endpoint, true)) {
             throw new InputError(`externalEndpoints[${i}]`, endpoint, "give https://host:port (TLS: the client certificate is how kube-apiserver authenticates), e.g. https://10.0.1.11:2379");
         }
         if (seen.has(endpoint)) throw new InputError(`externalEndpoints[${i}]`, endpoint, "listed twice; give each member once");
@@ -256,7 +237,7 @@ export function planStackedToExternalMigration(input: StackedToExternalMigration
     const layout = resolveLayout(input);
     const nodes = planNodes(input.nodes);
     const stackedEndpoint = input.stackedEndpoint ?? DEFAULTS.stackedEndpoint;
-    if (!/^https?:\/\/[A-Za-z0-9.-]+:\d{1,5}$/.test(stackedEndpoint)) {
+    if (!isEndpointUrl(stackedEndpoint)) {
         throw new InputError("stackedEndpoint", stackedEndpoint, "give scheme://host:port of the stacked etcd as the first node reaches it, e.g. https://127.0.0.1:2379");
     }
     validateEndpoints(input.externalEndpoints, stackedEndpoint);
@@ -283,13 +264,12 @@ export function planStackedToExternalMigration(input: StackedToExternalMigration
         throw new InputError("kubectl", kubectl, `give the kubectl command with an admin kubeconfig, e.g. "${DEFAULTS.kubectl}"`);
     }
     const apiserverPort = input.apiserverPort ?? DEFAULTS.apiserverPort;
-    if (!Number.isInteger(apiserverPort) || apiserverPort < 1 || apiserverPort > 65535) throw new InputError("apiserverPort", apiserverPort, "give kube-apiserver's --secure-port, e.g. 6443");
-    const readyTimeout = input.readyTimeoutSeconds ?? DEFAULTS.readyTimeoutSeconds;
-    if (!Number.isInteger(readyTimeout) || readyTimeout < 10) throw new InputError("readyTimeoutSeconds", readyTimeout, "give whole seconds ≥ 10, e.g. 300");
+    if (!isTcpPort(apiserverPort)) throw new InputError("apiserverPort", apiserverPort, "give kube-apiserver's --secure-port, e.g. 6443");
+    const readyTimeout = timeoutSeconds("readyTimeoutSeconds", input.readyTimeoutSeconds, DEFAULTS.readyTimeoutSeconds);
     const freezeWrites = input.freezeWrites ?? true;
     if (typeof freezeWrites !== "boolean") throw new InputError("freezeWrites", freezeWrites, "give true (default: no write is lost) or false");
     if (input.stage === "switch") {
-        if (typeof input.seededSnapshotSha256 !== "string" || !/^[0-9a-f]{64}$/.test(input.seededSnapshotSha256)) {
+        if (!isSha256Hex(input.seededSnapshotSha256)) {
             throw new InputError("seededSnapshotSha256", input.seededSnapshotSha256, "give the 64-hex sha256 the hand-off step of stage \"snapshot\" printed (EtcdCluster was seeded from that file)");
         }
     } else if (input.seededSnapshotSha256 !== undefined) {

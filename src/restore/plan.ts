@@ -6,8 +6,9 @@
  */
 import { InputError } from "../errors";
 import { assertDns1123Label, assertMemberCount, ETCD_CLIENT_PORT, ETCD_PEER_PORT, initialClusterFlag } from "../etcd/topology";
-import { isIpv4 } from "../net/ipv4";
 import { LAYOUT_PLACEHOLDERS, LAYOUT_PRESETS, LayoutPlaceholder, LayoutPreset, RestoreLayout } from "./layouts";
+import { DEFAULT_WAIT_SECONDS } from "./ssh-target";
+import { assertNodeList, assertSafeAbsolutePath, isEndpointUrl, isSha256Hex, NodeListValidator, timeoutSeconds } from "./validate";
 
 /**
  * What a node runs: "etcd" (an etcd member only), "control-plane" (kube-apiserver etc. only) or "both".
@@ -127,7 +128,6 @@ export function supportsBumpRevision(etcdVersion: string): boolean {
 }
 
 const DEFAULT_BUMP_REVISION = 1_000_000_000;
-const DEFAULT_HEALTH_TIMEOUT_SECONDS = 300;
 
 function parseVersion(etcdVersion: string): [number, number, number] {
     const match = typeof etcdVersion === "string" ? /^v?(\d+)\.(\d+)\.(\d+)$/.exec(etcdVersion) : null;
@@ -151,12 +151,6 @@ export function posixDirname(path: string): string {
     return index <= 0 ? "/" : trimmed.slice(0, index);
 }
 
-function assertAbsolutePath(value: unknown, argument: string): void {
-    if (typeof value !== "string" || !/^\/[^\0\n'"`$\\]*$/.test(value) || value === "/" || /(^|\/)\.\.?(\/|$)/.test(value)) {
-        throw new InputError(argument, value, "give an absolute path without quotes, '$', backslashes, '.' or '..' components, e.g. /var/lib/etcd");
-    }
-}
-
 function resolveLayout(input: ControlPlaneRestoreInput): RestoreLayout {
     const preset = LAYOUT_PRESETS[input.layout];
     if (!preset) throw new InputError("layout", input.layout, `use one of: ${Object.keys(LAYOUT_PRESETS).join(", ")}`);
@@ -165,7 +159,7 @@ function resolveLayout(input: ControlPlaneRestoreInput): RestoreLayout {
         if (!(key in preset)) throw new InputError(`layoutOverrides.${key}`, key, `not a layout field; use one of: ${Object.keys(preset).join(", ")}`);
     }
     const layout: RestoreLayout = { ...preset, ...Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined)) };
-    assertAbsolutePath(layout.dataDir, "layoutOverrides.dataDir");
+    assertSafeAbsolutePath(layout.dataDir, "layoutOverrides.dataDir", "/var/lib/etcd");
     if (!/^[a-z_][a-z0-9_-]*(:[a-z_][a-z0-9_-]*)?$/.test(layout.dataDirOwner)) {
         throw new InputError("layoutOverrides.dataDirOwner", layout.dataDirOwner, 'give user or user:group, e.g. "etcd:etcd"');
     }
@@ -193,28 +187,15 @@ function fill(line: string, values: Partial<Record<LayoutPlaceholder, string>>):
 }
 
 function planNodes(input: ControlPlaneRestoreInput): PlannedNode[] {
-    if (!Array.isArray(input.nodes) || input.nodes.length === 0) {
-        throw new InputError("nodes", input.nodes, "list the control-plane and etcd nodes, each with name, address and role");
-    }
-    const names = new Map<string, number>();
-    const addresses = new Map<string, string>();
+    assertNodeList(input.nodes, "list the control-plane and etcd nodes, each with name, address and role");
+    const validator = new NodeListValidator();
     const memberNames = new Map<string, string>();
     return input.nodes.map((node, i): PlannedNode => {
         const at = `nodes[${i}]`;
-        assertDns1123Label(node.name, `${at}.name`);
-        if (names.has(node.name)) throw new InputError(`${at}.name`, node.name, `nodes[${names.get(node.name)}] has the same name; give each node its own`);
-        names.set(node.name, i);
-        if (!isIpv4(node.address)) throw new InputError(`${at}.address`, node.address, "give the node's IPv4 address, e.g. 10.0.0.11");
-        const owner = addresses.get(node.address);
-        if (owner !== undefined) throw new InputError(`${at}.address`, node.address, `node "${owner}" already has this address; each node needs its own`);
-        addresses.set(node.address, node.name);
+        const { sshPort, sshUser } = validator.check(node, i);
         if (!["etcd", "control-plane", "both"].includes(node.role)) {
             throw new InputError(`${at}.role`, node.role, 'use "etcd", "control-plane" or "both"');
         }
-        const sshPort = node.ssh?.port ?? 22;
-        if (!Number.isInteger(sshPort) || sshPort < 1 || sshPort > 65535) throw new InputError(`${at}.ssh.port`, sshPort, "give a TCP port, 1-65535");
-        const sshUser = node.ssh?.user ?? "root";
-        if (!/^[a-z_][a-z0-9_.-]*$/i.test(sshUser)) throw new InputError(`${at}.ssh.user`, sshUser, "give a login name, e.g. root");
         const broken = node.broken ?? false;
         const planned: PlannedNode = { name: node.name, address: node.address, role: node.role, broken, sshPort, sshUser };
         if (node.role !== "control-plane" && !broken) {
@@ -226,7 +207,7 @@ function planNodes(input: ControlPlaneRestoreInput): PlannedNode[] {
             const peerUrl = node.peerUrl ?? `https://${node.address}:${ETCD_PEER_PORT}`;
             const clientUrl = node.clientUrl ?? `https://${node.address}:${ETCD_CLIENT_PORT}`;
             for (const [field, url] of [["peerUrl", peerUrl], ["clientUrl", clientUrl]] as const) {
-                if (!/^https?:\/\/[A-Za-z0-9.-]+:\d{1,5}$/.test(url)) throw new InputError(`${at}.${field}`, url, "give scheme://host:port, e.g. https://10.0.0.11:2380");
+                if (!isEndpointUrl(url)) throw new InputError(`${at}.${field}`, url, "give scheme://host:port, e.g. https://10.0.0.11:2380");
             }
             planned.member = { name: memberName, peerUrl, clientUrl };
         } else if (node.etcdMemberName !== undefined && node.role === "control-plane") {
@@ -238,8 +219,8 @@ function planNodes(input: ControlPlaneRestoreInput): PlannedNode[] {
 
 function validateSnapshot(snapshot: ControlPlaneRestoreInput["snapshot"]): void {
     if (typeof snapshot !== "object" || snapshot === null) throw new InputError("snapshot", snapshot, "give { path, sha256 } of the snapshot file on the nodes");
-    assertAbsolutePath(snapshot.path, "snapshot.path");
-    if (typeof snapshot.sha256 !== "string" || !/^[0-9a-f]{64}$/.test(snapshot.sha256)) {
+    assertSafeAbsolutePath(snapshot.path, "snapshot.path", "/root/etcd-snapshot.db");
+    if (!isSha256Hex(snapshot.sha256)) {
         throw new InputError("snapshot.sha256", snapshot.sha256, "give the snapshot's SHA-256 as 64 lower-case hex digits (sha256sum prints it)");
     }
 }
@@ -273,8 +254,7 @@ export function planControlPlaneRestore(input: ControlPlaneRestoreInput): Contro
     if (bumpRevision > 0 && !bumpSupported) {
         throw new InputError("bumpRevision", bumpRevision, `etcd ${input.etcdVersion} has no --bump-revision (added in 3.5.10): set bumpRevision: 0, or upgrade etcdutl`);
     }
-    const healthTimeout = input.healthTimeoutSeconds ?? DEFAULT_HEALTH_TIMEOUT_SECONDS;
-    if (!Number.isInteger(healthTimeout) || healthTimeout < 10) throw new InputError("healthTimeoutSeconds", healthTimeout, "give whole seconds ≥ 10, e.g. 300");
+    const healthTimeout = timeoutSeconds("healthTimeoutSeconds", input.healthTimeoutSeconds, DEFAULT_WAIT_SECONDS);
 
     const nodes = planNodes(input);
     const memberNodes = nodes.filter((n) => n.member);

@@ -8,6 +8,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { RestoreStep } from "./plan";
 import { RemoteCommand } from "./remote-command";
 import { SshConnection } from "./ssh";
+import { DEFAULT_SSH_PORT, DEFAULT_SSH_USER, DEFAULT_STEP_TIMEOUT_SECONDS } from "./ssh-target";
 
 /** How to log in to a node. Credentials are Inputs and always end up secret. */
 export interface NodeSshArgs {
@@ -37,7 +38,7 @@ export interface SshNode {
     ssh?: NodeSshArgs;
 }
 
-export const DEFAULT_STEP_TIMEOUT_SECONDS = 900;
+export { DEFAULT_STEP_TIMEOUT_SECONDS };
 
 /** Fails (before any child exists) when a node that gets steps has neither a key nor a password. */
 export function assertCredentials(component: pulumi.Resource, nodes: SshNode[]): void {
@@ -55,8 +56,8 @@ export function sshConnection(node: SshNode): pulumi.Output<SshConnection> {
         pulumi.all([ssh.host ?? node.address, ssh.privateKey, ssh.privateKeyPassword, ssh.password, ssh.hostKey]).apply(
             ([host, privateKey, privateKeyPassword, password, hostKey]) => ({
                 host,
-                port: ssh.port ?? 22,
-                user: ssh.user ?? "root",
+                port: ssh.port ?? DEFAULT_SSH_PORT,
+                user: ssh.user ?? DEFAULT_SSH_USER,
                 ...(privateKey ? { privateKey } : {}),
                 ...(privateKeyPassword ? { privateKeyPassword } : {}),
                 ...(password ? { password } : {}),

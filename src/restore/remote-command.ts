@@ -11,6 +11,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { runScript, SshConnection } from "./ssh";
+import { connectionFailures, DEFAULT_STEP_TIMEOUT_SECONDS, describeSshTarget, sameSshTarget, sshTarget } from "./ssh-target";
 
 export interface RemoteCommandArgs {
     /** Credentials inside are secrets; the whole connection is made secret. */
@@ -46,33 +47,24 @@ export interface RemoteCommandOutputs {
     finishedAt: string;
 }
 
-const DEFAULT_TIMEOUT_SECONDS = 900;
 
 function tail(text: string, lines: number): string {
     const all = text.trimEnd().split("\n");
     return (all.length > lines ? [`… (${all.length - lines} earlier lines)`, ...all.slice(-lines)] : all).join("\n");
 }
 
-function target(connection: SshConnection): { host: string; port: number; user: string } {
-    return { host: connection.host, port: connection.port ?? 22, user: connection.user ?? "root" };
-}
-
 export const remoteCommandProvider: pulumi.dynamic.ResourceProvider = {
     async check(_olds: RemoteCommandInputs, news: RemoteCommandInputs): Promise<pulumi.dynamic.CheckResult> {
-        const failures: pulumi.dynamic.CheckFailure[] = [];
-        const connection = news.connection as SshConnection | undefined;
-        if (connection && typeof connection === "object" && typeof connection.host === "string" && connection.host === "") {
-            failures.push({ property: "connection", reason: "connection.host is empty: give the node's address" });
-        }
+        const failures: pulumi.dynamic.CheckFailure[] = connectionFailures(news.connection);
         if (typeof news.create === "string" && news.create.trim() === "") failures.push({ property: "create", reason: "create is empty: give the script to run" });
         return { inputs: news, failures };
     },
 
     async create(inputs: RemoteCommandInputs): Promise<pulumi.dynamic.CreateResult> {
-        const to = target(inputs.connection);
-        const where = `${to.user}@${to.host}:${to.port}`;
+        const to = sshTarget(inputs.connection);
+        const where = describeSshTarget(to);
         const startedAt = new Date().toISOString();
-        const timeoutMs = (inputs.timeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS) * 1000;
+        const timeoutMs = (inputs.timeoutSeconds ?? DEFAULT_STEP_TIMEOUT_SECONDS) * 1000;
         let result;
         try {
             result = await runScript(inputs.connection, inputs.create, timeoutMs);
@@ -103,11 +95,11 @@ export const remoteCommandProvider: pulumi.dynamic.ResourceProvider = {
     },
 
     async diff(_id: string, olds: RemoteCommandOutputs, news: RemoteCommandInputs): Promise<pulumi.dynamic.DiffResult> {
-        const to = target(news.connection);
+        const to = sshTarget(news.connection);
         const replaces: string[] = [];
         if (olds.create !== news.create) replaces.push("create");
         if (JSON.stringify(olds.triggers ?? []) !== JSON.stringify(news.triggers ?? [])) replaces.push("triggers");
-        if (olds.host !== to.host || olds.port !== to.port || olds.user !== to.user) replaces.push("connection");
+        if (!sameSshTarget(olds, to)) replaces.push("connection");
         const descriptionChanged = (olds.description ?? "") !== (news.description ?? "");
         // Rotated credentials alone do not run the step again.
         return { changes: replaces.length > 0 || descriptionChanged, replaces, deleteBeforeReplace: true };
@@ -137,7 +129,7 @@ export class RemoteCommand extends pulumi.dynamic.Resource {
                 connection: pulumi.secret(args.connection),
                 create: args.create,
                 triggers: args.triggers ?? [],
-                timeoutSeconds: args.timeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS,
+                timeoutSeconds: args.timeoutSeconds ?? DEFAULT_STEP_TIMEOUT_SECONDS,
                 description: args.description ?? name,
                 stdout: undefined,
                 stderr: undefined,

@@ -11,6 +11,8 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { runWithStdin, SshConnection } from "./ssh";
+import { connectionFailures, describeSshTarget, FILE_TIMEOUT_MS, sameSshTarget, sshTarget } from "./ssh-target";
+import { isSafeAbsolutePath, safePathFix } from "./validate";
 
 export interface RemoteFileArgs {
     connection: pulumi.Input<SshConnection>;
@@ -40,8 +42,6 @@ export interface RemoteFileOutputs {
     connection: SshConnection;
 }
 
-const TIMEOUT_MS = 120_000;
-const SAFE_PATH = /^\/[A-Za-z0-9_.\/@+-]*[A-Za-z0-9_@+-]$/;
 
 /** The command that writes stdin to `path` with `mode` (no content in it; the path is checked to need no quoting). */
 export function writeFileCommand(path: string, mode: number): string {
@@ -50,30 +50,26 @@ export function writeFileCommand(path: string, mode: number): string {
     return `sh -euc 'umask 077; mkdir -p ${dir}; cat > ${next}; chmod ${mode.toString(8).padStart(4, "0")} ${next}; mv -f ${next} ${path}'`;
 }
 
-function remoteTarget(connection: SshConnection): { host: string; port: number; user: string } {
-    return { host: connection.host, port: connection.port ?? 22, user: connection.user ?? "root" };
-}
-
 async function writeRemote(inputs: RemoteFileInputs): Promise<RemoteFileOutputs> {
-    const to = remoteTarget(inputs.connection);
+    const to = sshTarget(inputs.connection);
     const mode = inputs.mode ?? 0o600;
     let result;
     try {
-        result = await runWithStdin(inputs.connection, writeFileCommand(inputs.path, mode), inputs.content, TIMEOUT_MS);
+        result = await runWithStdin(inputs.connection, writeFileCommand(inputs.path, mode), inputs.content, FILE_TIMEOUT_MS);
     } catch (error) {
-        throw new Error(`file ${inputs.path}: cannot write it on ${to.user}@${to.host}:${to.port}: ${(error as Error).message}`);
+        throw new Error(`file ${inputs.path}: cannot write it on ${describeSshTarget(to)}: ${(error as Error).message}`);
     }
     if (result.exitCode !== 0) {
-        throw new Error(`file ${inputs.path}: writing it on ${to.user}@${to.host}:${to.port} failed with exit code ${result.exitCode}: ${result.stderr.trim()}`);
+        throw new Error(`file ${inputs.path}: writing it on ${describeSshTarget(to)} failed with exit code ${result.exitCode}: ${result.stderr.trim()}`);
     }
     return { ...to, path: inputs.path, mode, content: inputs.content, connection: inputs.connection };
 }
 
 export const remoteFileProvider: pulumi.dynamic.ResourceProvider = {
     async check(_olds: RemoteFileInputs, news: RemoteFileInputs): Promise<pulumi.dynamic.CheckResult> {
-        const failures: pulumi.dynamic.CheckFailure[] = [];
-        if (typeof news.path === "string" && (!SAFE_PATH.test(news.path) || /(^|\/)\.\.?(\/|$)/.test(news.path))) {
-            failures.push({ property: "path", reason: `path ${news.path}: give an absolute file path of letters, digits and _ . / @ + - (no '.' or '..' parts)` });
+        const failures: pulumi.dynamic.CheckFailure[] = connectionFailures(news.connection);
+        if (typeof news.path === "string" && !isSafeAbsolutePath(news.path)) {
+            failures.push({ property: "path", reason: `path ${news.path}: ${safePathFix("/root/etcd-recovery-migration-staged/ca.crt", "file path")}` });
         }
         const mode = news.mode ?? 0o600;
         if (typeof mode === "number" && (!Number.isInteger(mode) || mode < 0 || mode > 0o777)) {
@@ -88,10 +84,10 @@ export const remoteFileProvider: pulumi.dynamic.ResourceProvider = {
     },
 
     async diff(_id: string, olds: RemoteFileOutputs, news: RemoteFileInputs): Promise<pulumi.dynamic.DiffResult> {
-        const to = remoteTarget(news.connection);
+        const to = sshTarget(news.connection);
         const replaces: string[] = [];
         if (olds.path !== news.path) replaces.push("path");
-        if (olds.host !== to.host || olds.port !== to.port || olds.user !== to.user) replaces.push("connection");
+        if (!sameSshTarget(olds, to)) replaces.push("connection");
         const rewrite = olds.content !== news.content || olds.mode !== (news.mode ?? 0o600);
         return { changes: replaces.length > 0 || rewrite, replaces, deleteBeforeReplace: false };
     },
@@ -101,7 +97,7 @@ export const remoteFileProvider: pulumi.dynamic.ResourceProvider = {
     },
 
     async delete(_id: string, olds: RemoteFileOutputs): Promise<void> {
-        const result = await runWithStdin(olds.connection, `rm -f ${olds.path}`, "", TIMEOUT_MS);
+        const result = await runWithStdin(olds.connection, `rm -f ${olds.path}`, "", FILE_TIMEOUT_MS);
         if (result.exitCode !== 0) throw new Error(`file ${olds.path}: removing it on ${olds.host} failed: ${result.stderr.trim()}`);
     },
 };

@@ -5,6 +5,7 @@
  * needed; credentials only ever go to the SSH handshake.
  */
 import { Client, ConnectConfig } from "ssh2";
+import { DEFAULT_SSH_READY_TIMEOUT_MS, describeSshTarget, sshTarget } from "./ssh-target";
 
 export interface SshConnection {
     host: string;
@@ -43,14 +44,15 @@ export function hostKeyBlob(hostKey: string): string {
 
 function connectConfig(connection: SshConnection): ConnectConfig {
     const pinned = connection.hostKey ? hostKeyBlob(connection.hostKey) : undefined;
+    const target = sshTarget(connection);
     return {
-        host: connection.host,
-        port: connection.port ?? 22,
-        username: connection.user ?? "root",
+        host: target.host,
+        port: target.port,
+        username: target.user,
         ...(connection.privateKey ? { privateKey: connection.privateKey } : {}),
         ...(connection.privateKeyPassword ? { passphrase: connection.privateKeyPassword } : {}),
         ...(connection.password ? { password: connection.password } : {}),
-        readyTimeout: connection.readyTimeoutMs ?? 20_000,
+        readyTimeout: connection.readyTimeoutMs ?? DEFAULT_SSH_READY_TIMEOUT_MS,
         ...(pinned ? { hostVerifier: (key: Buffer) => key.toString("base64") === pinned } : {}),
     };
 }
@@ -65,7 +67,7 @@ export function runScript(connection: SshConnection, script: string, timeoutMs: 
  * with `stdin` as its standard input — the only channel secret content takes.
  */
 export function runWithStdin(connection: SshConnection, command: string, stdin: string, timeoutMs: number): Promise<ScriptResult> {
-    const where = `${connection.user ?? "root"}@${connection.host}:${connection.port ?? 22}`;
+    const where = describeSshTarget(sshTarget(connection));
     return new Promise((resolve, reject) => {
         const client = new Client();
         let settled = false;

@@ -77,6 +77,8 @@ test("the dry run is a plain output without any credential", async () => {
 
 test("bad input fails with a ResourceError before any step exists", async () => {
     expect(() => new ControlPlaneRestore("bad", args({ etcdVersion: "3.5" }))).toThrow(/etcdVersion: "3\.5" — give the etcd version on the nodes as major\.minor\.patch/);
+    // stepTimeoutSeconds is checked as StackedToExternalMigration checks it.
+    expect(() => new ControlPlaneRestore("slow", args({ stepTimeoutSeconds: 5 }))).toThrow(/stepTimeoutSeconds: 5 — give whole seconds ≥ 10, e.g. 900/);
     expect(() => new ControlPlaneRestore("nokey", args({ nodes: args().nodes.map((n) => ({ ...n, ssh: {} })) }))).toThrow(/nodes\[0\]\.ssh: missing — give privateKey or password for cp-1/);
     await registrationsSettled();
     expect(registered.filter((r) => r.type.startsWith("pulumi-nodejs:dynamic")).map((r) => r.name)).toEqual([]);

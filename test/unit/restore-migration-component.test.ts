@@ -189,6 +189,8 @@ describe("RemoteFile provider", () => {
         }
         expect((await remoteFileProvider.check!({}, news({ mode: 0o1777 }))).failures?.map((f) => f.property)).toEqual(["mode"]);
         expect((await remoteFileProvider.check!({}, news({}))).failures).toEqual([]);
+        // The same connection check as RemoteCommand (ssh-target.ts).
+        expect((await remoteFileProvider.check!({}, news({ connection: { host: "" } }))).failures?.map((f) => f.property)).toEqual(["connection"]);
     });
 
     test("diff: same content and target is no change, even with rotated credentials; new content rewrites in place; a new path or host replaces", async () => {

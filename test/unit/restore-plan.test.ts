@@ -233,6 +233,12 @@ describe("validation names argument, value and fix", () => {
         ["a bad sha256", { snapshot: { path: "/root/s.db", sha256: "abc" } }, "snapshot.sha256", /64 lower-case hex/],
         ["a relative snapshot path", { snapshot: { path: "s.db", sha256: SHA } }, "snapshot.path", /absolute path/],
         ["a snapshot path with a quote", { snapshot: { path: "/root/it's.db", sha256: SHA } }, "snapshot.path", /without quotes/],
+        // One path rule for every runbook (validate.ts): what goes unquoted into a shell line.
+        ["a snapshot path with a space", { snapshot: { path: "/root/my snapshot.db", sha256: SHA } }, "snapshot.path", /letters, digits and _ \. \/ @ \+ - only/],
+        ["a data dir with a ';'", { layoutOverrides: { dataDir: "/var/lib/etcd;reboot" } }, "layoutOverrides.dataDir", /without quotes, spaces/],
+        ["a data dir with a trailing '/'", { layoutOverrides: { dataDir: "/var/lib/etcd/" } }, "layoutOverrides.dataDir", /trailing '\/'/],
+        ["an SSH port out of range", { nodes: [{ name: "a", address: "10.0.0.1", role: "both" as const, ssh: { port: 70000 } }] }, "nodes[0].ssh.port", /TCP port/],
+        ["a bad SSH user", { nodes: [{ name: "a", address: "10.0.0.1", role: "both" as const, ssh: { user: "ro ot" } }] }, "nodes[0].ssh.user", /login name/],
         ["an unknown layout", { layout: "k3s" as never }, "layout", /kubeadm, kubespray, rke/],
         ["an unknown override", { layoutOverrides: { dataDirectory: "/x" } as never }, "layoutOverrides.dataDirectory", /not a layout field/],
         ["an unknown placeholder", { layoutOverrides: { startEtcd: ["start {host}"] } }, "layoutOverrides.startEtcd[0]", /unknown placeholder \{host\}/],
