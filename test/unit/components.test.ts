@@ -150,6 +150,9 @@ describe("EtcdCluster", () => {
         [{ keySize: 1024 }, /keySize: 1024 — use an RSA key size of 2048, 3072, 4096/],
         [{ seedSnapshotPath: "/nonexistent/snap.db" }, /seedSnapshotPath: "\/nonexistent\/snap.db" — no such file/],
         [{ tunables: { electionTimeoutMs: 10 } }, /tunables.electionTimeoutMs: 10/],
+        [{ tunables: { autoCompactionMode: "hourly" as never } }, /tunables.autoCompactionMode: "hourly" — use "periodic" or "revision"/],
+        [{ members: [{ name: "a", ip: "10.0.0.5" }], network: { mode: "host" as const, subnet: "10.0.0.0/24" } }, /network.subnet: "10.0.0.0\/24" — subnet is for network mode "bridge"/],
+        [{ members: [{ name: "a", ip: "10.0.0.5" }], network: { mode: "host" as const, internal: false } }, /network.internal: false — internal is for network mode "bridge"/],
     ])("refuses %j before creating anything", async (args, message) => {
         expect(() => new EtcdCluster("bad", args)).toThrow(message);
         await registrationsSettled();
