@@ -64,7 +64,7 @@ export interface MigrationInstallPaths {
 export interface StackedToExternalMigrationSettings {
     /** "snapshot" (first `pulumi up`) or "switch" (after the EtcdCluster is seeded from the snapshot). */
     stage: MigrationStage;
-    /** Only "kubeadm" (any other preset is refused): seed 004's stacked etcd is kubeadm's static pod. */
+    /** Only "kubeadm" (any other preset is refused): stacked etcd as a static pod is kubeadm's layout. */
     layout: LayoutPreset;
     /** Replaces fields of the kubeadm preset (etcdctl, etcdutl, stopEtcd, stopControlPlane, startControlPlane, dataDir). Default none. */
     layoutOverrides?: Partial<RestoreLayout>;
