@@ -4,7 +4,7 @@
 // node layouts, the dynamic providers' internals, message texts) stay exported
 // by their modules (src/pki, src/recovery, …) for each other and the tests,
 // not from here.
-export { EtcdCluster, EtcdClusterArgs } from "./etcd/cluster";
+export { EtcdCluster, EtcdClusterArgs, EtcdClusterDockerArgs } from "./etcd/cluster";
 export { EtcdPki, EtcdPkiArgs, MemberCertificates, ExistingCa, ClientCertificate } from "./pki/etcd-pki";
 
 // cfssl-equivalent PKI: initCa, genCert, CertificateAuthority, Certificate, cfssl document types.
@@ -43,9 +43,9 @@ export { planEtcdPki, cfsslLayout, kubeadmLayout, EtcdPkiPlan, EtcdPkiPlanInput,
 export { issueEtcdPki } from "./pki/etcd-pki-issue";
 
 // etcd knowledge.
-export { planEtcdCluster, memberCertificateFiles, DEFAULT_ETCD_IMAGE, EtcdClusterPlan, EtcdClusterPlanInput, MemberCertificateFiles } from "./etcd/plan";
-export { planTopology, EtcdTopology, EtcdMemberInput, EtcdNetworkInput, EtcdMember } from "./etcd/topology";
-export { etcdMemberFlags, etcdHealthCheckCommand, snapshotRestoreCommand, resolveTunables, EtcdTunables, etcdCertPaths } from "./etcd/flags";
+export { planEtcdCluster, memberCertificateFiles, DEFAULT_ETCD_IMAGE, EtcdClusterPlan, EtcdClusterPlanInput, MemberCertificateFiles, PublishClientPorts } from "./etcd/plan";
+export { planTopology, EtcdTopology, EtcdMemberInput, EtcdNetworkInput, EtcdNetworkMode, EtcdMember } from "./etcd/topology";
+export { etcdMemberFlags, etcdHealthCheckCommand, snapshotRestoreCommand, resolveTunables, EtcdTunables, EtcdAutoCompactionMode, etcdCertPaths } from "./etcd/flags";
 export { kubeApiserverEtcdFlags, kubeadmExternalEtcdYaml, KUBEADM_ETCD_CLIENT_PATHS } from "./etcd/clients";
 
 // Docker plans and their realization.

@@ -12,11 +12,14 @@ import * as path from "path";
 
 import { componentProviderHost } from "@pulumi/pulumi/provider/experimental";
 
+import { EtcdCluster } from "./etcd/cluster";
 import { EtcdPki } from "./pki/etcd-pki";
+import { RecoveryEnvironment } from "./recovery/environment";
 import { ControlPlaneRestore } from "./restore/component";
+import { StackedToExternalMigration } from "./restore/migration-component";
 
 /** The components in the multi-language schema. */
-export const PLUGIN_COMPONENTS = [EtcdPki, ControlPlaneRestore];
+export const PLUGIN_COMPONENTS = [EtcdPki, EtcdCluster, RecoveryEnvironment, ControlPlaneRestore, StackedToExternalMigration];
 
 if (require.main === module) {
     // bin/provider.js (or src/provider.ts): the package root is one level up.

@@ -5,13 +5,23 @@ import { planOrFail, typeToken } from "../component";
 import { RealizedDockerPlan, realizeDockerPlan } from "../docker/realize";
 import { InputError } from "../errors";
 import { CfsslName } from "../pki/cfssl-types";
-import { EtcdPki } from "../pki/etcd-pki";
+import { EtcdPki, ExistingCa } from "../pki/etcd-pki";
 import { KUBEADM_ETCD_CLIENT_PATHS, kubeApiserverEtcdFlags, kubeadmExternalEtcdYaml } from "./clients";
 import { EtcdTunables } from "./flags";
-import { EtcdClusterPlan, NO_CERTIFICATE_FILES, memberCertificateFiles, planEtcdCluster } from "./plan";
+import { EtcdClusterPlan, NO_CERTIFICATE_FILES, PublishClientPorts, memberCertificateFiles, planEtcdCluster } from "./plan";
 import { EtcdMemberInput, EtcdNetworkInput } from "./topology";
 
-export interface EtcdClusterArgs {
+/**
+ * Arguments that are TypeScript-only: the multi-language schema cannot name the docker provider (reading the
+ * schema would then need the docker plugin). Through `Pick<>` the analyzer sees the field as Any; from other
+ * languages, give the provider in the component's resource options (`providers`) instead.
+ */
+export interface EtcdClusterDockerArgs {
+    /** The Docker provider for members without `dockerHost`. Default: the default provider. */
+    dockerProvider?: docker.Provider;
+}
+
+export interface EtcdClusterArgs extends Pick<EtcdClusterDockerArgs, "dockerProvider"> {
     /** Explicit members (plain values: they decide which containers exist). Default: `size` members named etcd-0, etcd-1, … */
     members?: EtcdMemberInput[];
     /** Member count when `members` is omitted: 3 (default), 5 or 7; 1 for tests. */
@@ -31,7 +41,7 @@ export interface EtcdClusterArgs {
     /** Seed every member from this snapshot file (on the machine running Pulumi) before its first start. Default: an empty cluster. */
     seedSnapshotPath?: string;
     /** Publish each member's client port on the Docker host, member i on `firstHostPort + i` (default ip 127.0.0.1). Default: not published. */
-    publishClientPorts?: { ip?: string; firstHostPort: number };
+    publishClientPorts?: PublishClientPorts;
     /** Extra SANs for the member certificates (load balancer names, other addresses). */
     extraHosts?: string[];
     /** Certificate subject names (C, ST, L, O, OU). */
@@ -43,10 +53,16 @@ export interface EtcdClusterArgs {
     /** Replace certificates this close to expiry on the next update. Default 720 hours. */
     earlyRenewalHours?: pulumi.Input<number>;
     /** Adopt an existing CA instead of generating one. */
-    existingCa?: pulumi.Input<{ certPem: pulumi.Input<string>; keyPem: pulumi.Input<string> }>;
-    /** The Docker provider for members without `dockerHost`. Default: the default provider. */
-    dockerProvider?: docker.Provider;
+    existingCa?: pulumi.Input<ExistingCa>;
 }
+
+/** What EtcdCluster keeps out of the multi-language schema (our own component, generic plan, resources by name): read through getters. */
+interface EtcdClusterTypeScriptOnly {
+    pki: EtcdPki;
+    plan: EtcdClusterPlan<pulumi.Output<string>>;
+    docker: RealizedDockerPlan;
+}
+const TYPESCRIPT_ONLY = new WeakMap<EtcdCluster, EtcdClusterTypeScriptOnly>();
 
 /**
  * An external etcd cluster with full TLS, one container per member (as people
@@ -67,11 +83,18 @@ export class EtcdCluster extends pulumi.ComponentResource {
     public readonly kubeadmExternalEtcd: pulumi.Output<string>;
     /** Container name per member. */
     public readonly containerNames: pulumi.Output<Record<string, string>>;
-    public readonly pki: EtcdPki;
-    /** The plain plan this component realized (image, flags, files as Outputs). */
-    public readonly plan: EtcdClusterPlan<pulumi.Output<string>>;
-    /** The Docker resources, by name: for `dependsOn` in your own program. */
-    public readonly docker: RealizedDockerPlan;
+    /** The cluster's certificates (TypeScript only: not in the multi-language schema). */
+    public get pki(): EtcdPki {
+        return TYPESCRIPT_ONLY.get(this)!.pki;
+    }
+    /** The plain plan this component realized (image, flags, files as Outputs). TypeScript only. */
+    public get plan(): EtcdClusterPlan<pulumi.Output<string>> {
+        return TYPESCRIPT_ONLY.get(this)!.plan;
+    }
+    /** The Docker resources, by name: for `dependsOn` in your own program. TypeScript only. */
+    public get docker(): RealizedDockerPlan {
+        return TYPESCRIPT_ONLY.get(this)!.docker;
+    }
 
     constructor(name: string, args: EtcdClusterArgs, opts?: pulumi.ComponentResourceOptions) {
         super(typeToken("EtcdCluster"), name, {}, opts);
@@ -85,7 +108,7 @@ export class EtcdCluster extends pulumi.ComponentResource {
             );
         }
 
-        this.pki = new EtcdPki(
+        const pki = new EtcdPki(
             `${name}-pki`,
             {
                 clusterName: name,
@@ -99,23 +122,24 @@ export class EtcdCluster extends pulumi.ComponentResource {
             },
             { parent: this },
         );
-        const pems = this.pki.pems;
-        this.plan = planEtcdCluster(planInput, (member) => memberCertificateFiles(pems, member.name));
-        this.docker = realizeDockerPlan(this.plan.plan, {
+        const pems = pki.pems;
+        const plan = planEtcdCluster(planInput, (member) => memberCertificateFiles(pems, member.name));
+        const realized = realizeDockerPlan(plan.plan, {
             parent: this,
             providerNamePrefix: name,
             ...(args.dockerProvider ? { provider: args.dockerProvider } : {}),
-            dependsOn: [this.pki],
+            dependsOn: [pki],
         });
+        TYPESCRIPT_ONLY.set(this, { pki, plan, docker: realized });
 
-        const endpoints = this.plan.topology.clientEndpoints;
+        const endpoints = plan.topology.clientEndpoints;
         this.clientEndpoints = pulumi.output(endpoints);
-        this.caCertPem = this.pki.caCertPem;
-        this.clientCertPem = this.pki.adminClient.certPem;
-        this.clientKeyPem = pulumi.secret(this.pki.adminClient.keyPem);
+        this.caCertPem = pki.caCertPem;
+        this.clientCertPem = pki.adminClient.certPem;
+        this.clientKeyPem = pulumi.secret(pki.adminClient.keyPem);
         this.kubeApiserverFlags = pulumi.output(kubeApiserverEtcdFlags(endpoints, KUBEADM_ETCD_CLIENT_PATHS));
         this.kubeadmExternalEtcd = pulumi.output(kubeadmExternalEtcdYaml(endpoints, KUBEADM_ETCD_CLIENT_PATHS));
-        this.containerNames = pulumi.output(this.plan.containerNames);
+        this.containerNames = pulumi.output(plan.containerNames);
         this.registerOutputs({
             clientEndpoints: this.clientEndpoints,
             caCertPem: this.caCertPem,

@@ -23,6 +23,10 @@ export const etcdCertPaths = {
     healthcheckKey: `${ETCD_PKI_DIR}/healthcheck-client.key`,
 } as const;
 
+/** `--auto-compaction-mode`: "periodic" (retention is a duration) or "revision" (retention is a revision count). */
+export const EtcdAutoCompactionMode = { periodic: "periodic", revision: "revision" } as const;
+export type EtcdAutoCompactionMode = (typeof EtcdAutoCompactionMode)[keyof typeof EtcdAutoCompactionMode];
+
 /** etcd's tunables; every default is etcd 3.5's own, written out so the running flags are visible. */
 export interface EtcdTunables {
     /** `--heartbeat-interval` in ms. Default 100. */
@@ -34,7 +38,7 @@ export interface EtcdTunables {
     /** `--quota-backend-bytes`. Default 2147483648 (2 GiB); etcd recommends at most 8 GiB. */
     quotaBackendBytes?: number;
     /** `--auto-compaction-mode`: "periodic" or "revision". Default "periodic". */
-    autoCompactionMode?: "periodic" | "revision";
+    autoCompactionMode?: EtcdAutoCompactionMode;
     /** `--auto-compaction-retention`, e.g. "1h" or "1000". Default "0" (off). */
     autoCompactionRetention?: string;
 }

@@ -26,7 +26,15 @@ export interface EtcdClusterPlanInput extends EtcdTopologyInput {
     /** A snapshot file on the deploying machine; every member is restored from it before its first start. */
     seedSnapshotPath?: string;
     /** Publish each member's client port on the Docker host: member i on `firstHostPort + i`. */
-    publishClientPorts?: { ip?: string; firstHostPort: number };
+    publishClientPorts?: PublishClientPorts;
+}
+
+/** Each member's client port published on the Docker host: member i on `firstHostPort + i`. */
+export interface PublishClientPorts {
+    /** Host address to publish on. Default "127.0.0.1". */
+    ip?: string;
+    /** The host port of the first member. */
+    firstHostPort: number;
 }
 
 /** The certificate files one member container needs; `C` is string or pulumi.Output<string>. */

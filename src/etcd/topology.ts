@@ -19,15 +19,22 @@ export interface EtcdMemberInput {
     dockerHost?: string;
 }
 
-export type EtcdNetworkInput =
-    | {
-          mode: "bridge";
-          /** IPv4 subnet of the cluster's bridge network. Default "172.29.0.0/24". */
-          subnet?: string;
-          /** Make the network internal (no route off the Docker host). Default false. */
-          internal?: boolean;
-      }
-    | { mode: "host" };
+/**
+ * "bridge": one Docker bridge network with a subnet and static member IPs, on one Docker engine.
+ * "host": host networking, each member on its own machine (its Docker engine in `dockerHost`).
+ */
+export const EtcdNetworkMode = { bridge: "bridge", host: "host" } as const;
+export type EtcdNetworkMode = (typeof EtcdNetworkMode)[keyof typeof EtcdNetworkMode];
+
+/** The cluster's network: `subnet` and `internal` are for mode "bridge" only (refused with mode "host"). */
+export interface EtcdNetworkInput {
+    /** "bridge" (a subnet and static member IPs on one Docker engine) or "host" (host networking, one Docker engine per member). */
+    mode: EtcdNetworkMode;
+    /** Mode "bridge" only: IPv4 subnet of the cluster's bridge network. Default "172.29.0.0/24". */
+    subnet?: string;
+    /** Mode "bridge" only: make the network internal (no route off the Docker host). Default false. */
+    internal?: boolean;
+}
 
 /** A member with everything decided. */
 export interface EtcdMember {
@@ -99,6 +106,13 @@ export function planTopology(input: EtcdTopologyInput): EtcdTopology {
     if (network.mode !== "bridge" && network.mode !== "host") {
         throw new InputError("network.mode", (network as { mode: unknown }).mode, 'use "bridge" or "host"');
     }
+    if (network.mode === "host") {
+        for (const field of ["subnet", "internal"] as const) {
+            if (network[field] !== undefined) {
+                throw new InputError(`network.${field}`, network[field], `${field} is for network mode "bridge" (host networking uses the hosts' own addresses); remove it, or use mode "bridge"`);
+            }
+        }
+    }
     const memberInputs = input.members ?? generatedMembers(input.size ?? 3);
     assertMemberCount(memberInputs.length, input.allowEvenSize ?? false, input.members ? "members" : "size");
 
@@ -158,7 +172,7 @@ export function planTopology(input: EtcdTopologyInput): EtcdTopology {
         clusterName: input.clusterName,
         members,
         network: bridge
-            ? { mode: "bridge", subnet: bridge.subnet, gateway: nthHost(bridge.cidr, 1), internal: (network as { internal?: boolean }).internal ?? false }
+            ? { mode: "bridge", subnet: bridge.subnet, gateway: nthHost(bridge.cidr, 1), internal: network.internal ?? false }
             : { mode: "host" },
         initialCluster: initialClusterFlag(members),
         initialClusterToken: token,

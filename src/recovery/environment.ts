@@ -17,13 +17,52 @@ import { Certificate, CertificateAuthority } from "../pki/resources";
 import { ExportOnUpOptions, RecoveryExport, checkExportOnUp } from "./export-on-up";
 import { hostGuardCommands } from "./host-guard";
 import { assertNoCollision, assertSubnetAvoidsOriginal, assertUsableBridgeSubnet, deriveRecoveryNaming, RecoveryNaming } from "./naming";
-import { RECOVERY_MEMBER_NAME, RecoveryEnvironmentPlan, RecoveryFiles, RecoveryMode, planRecoveryEnvironment, recoveryAddresses } from "./plan";
+import { RECOVERY_MEMBER_NAME, RecoveryContainerNames, RecoveryEnvironmentPlan, RecoveryFiles, RecoveryMode, planRecoveryEnvironment, recoveryAddresses } from "./plan";
 import { recoveryKubeconfig, recoveryServingHosts } from "./pki";
-import { ReplicaCertificates, ReplicaFiles, deriveReplicaSubnet, planReplicaEnvironment, replicaAddresses, replicaMembers, validateReplicaCertificates } from "./replica";
+import { ReplicaCertificates, ReplicaFiles, ReplicaPemPair, deriveReplicaSubnet, planReplicaEnvironment, replicaAddresses, replicaMembers, validateReplicaCertificates } from "./replica";
 import { SnapshotError, SnapshotFileCheck, verifySnapshotFileSync } from "./snapshot";
 import { OriginalCluster, validateOriginalCluster } from "./source";
 
-export interface RecoveryEnvironmentArgs {
+/** One certificate and its key of the original etcd PKI, PEM (ReplicaPemPair<string>, named for the multi-language schema). */
+export interface ReplicaPemPairInput extends ReplicaPemPair<string> {
+    certPem: string;
+    /** Made a secret. */
+    keyPem: string;
+    /** Where the certificate came from, for messages. */
+    certFile?: string;
+    /** Where the key came from, for messages. */
+    keyFile?: string;
+}
+
+/** One original member's server and peer certificates (RKE uses one for both). */
+export interface ReplicaMemberCertificatesInput {
+    server: ReplicaPemPairInput;
+    peer: ReplicaPemPairInput;
+}
+
+/** The original etcd PKI for mode "replica" (ReplicaCertificates<string>, named for the multi-language schema). */
+export interface ReplicaCertificatesInput extends ReplicaCertificates<string> {
+    /** The original etcd CA certificate (its key is never needed). */
+    caCertPem: string;
+    /** Where the CA certificate came from, for messages. */
+    caCertFile?: string;
+    /** By original member name (etcd's --name): the member's server and peer certificates. */
+    members: Record<string, ReplicaMemberCertificatesInput>;
+    /** An original etcd client certificate (kubeadm's apiserver-etcd-client, RKE's kube-node): kube-apiserver's and the health check's. */
+    client: ReplicaPemPairInput;
+}
+
+/**
+ * Arguments that are TypeScript-only: the multi-language schema cannot name the docker provider (reading the
+ * schema would then need the docker plugin). Through `Pick<>` the analyzer sees the field as Any; from other
+ * languages, give the provider in the component's resource options (`providers`) instead.
+ */
+export interface RecoveryEnvironmentDockerArgs {
+    /** The Docker provider. Default: the default provider. */
+    dockerProvider?: docker.Provider;
+}
+
+export interface RecoveryEnvironmentArgs extends Pick<RecoveryEnvironmentDockerArgs, "dockerProvider"> {
     /**
      * The original cluster, from an importer (fromDockerInspectFiles, fromKubeadmManifests,
      * fromRkeState) or a hand-written description (it is validated again here).
@@ -43,7 +82,7 @@ export interface RecoveryEnvironmentArgs {
      * and an etcd client certificate and key (replicaCertificatesFromKubeadm, replicaCertificatesFromRkeBundle).
      * Checked before anything is created (keys match, issued by the CA, not expired, SANs name each member's IP); keys become secrets.
      */
-    replicaCertificates?: ReplicaCertificates<string>;
+    replicaCertificates?: ReplicaCertificatesInput;
     /** Mode "replica": kube-apiserver's address on the original subnet. Default: the highest free address of it. */
     apiserverIp?: string;
     /** Mode "replica": the restored cluster's --initial-cluster-token. Default "etcd-cluster" (RKE's clusters use "etcd-cluster-1"). */
@@ -77,8 +116,6 @@ export interface RecoveryEnvironmentArgs {
      * Default true. With a remote Docker engine, set false and run `hostGuardCommands(...)` there.
      */
     guardHost?: boolean;
-    /** The Docker provider. Default: the default provider. */
-    dockerProvider?: docker.Provider;
     /**
      * Export objects as part of `pulumi up`: once the API is ready, the selected objects are written apply-ready
      * to a new file `<environment>-export-<UTC time>.yaml` (0600) in `directory` on the machine that runs Pulumi
@@ -86,6 +123,15 @@ export interface RecoveryEnvironmentArgs {
      */
     exportOnUp?: ExportOnUpOptions;
 }
+
+/** What RecoveryEnvironment keeps out of the multi-language schema (our own component, other packages' resources, generic plan): read through getters. */
+interface RecoveryEnvironmentTypeScriptOnly {
+    freshEtcdPki?: EtcdPki;
+    hostGuard?: command.local.Command;
+    plan: RecoveryEnvironmentPlan<pulumi.Output<string>>;
+    docker: RealizedDockerPlan;
+}
+const TYPESCRIPT_ONLY = new WeakMap<RecoveryEnvironment, RecoveryEnvironmentTypeScriptOnly>();
 
 /** Environments constructed in this program, by Docker name: two in one program must not collide. */
 const environmentsInThisProgram = new Map<string, RecoveryNaming>();
@@ -136,21 +182,29 @@ export class RecoveryEnvironment extends pulumi.ComponentResource {
     public readonly environmentName: pulumi.Output<string>;
     public readonly subnet: pulumi.Output<string>;
     /** Container names (snapshot check, restore, etcd, kube-apiserver). */
-    public readonly containerNames: pulumi.Output<RecoveryEnvironmentPlan<string>["containerNames"]>;
+    public readonly containerNames: pulumi.Output<RecoveryContainerNames>;
     /** The CA of the API and the admin client certificate (the key is in kubeconfig). */
     public readonly caCertPem: pulumi.Output<string>;
-    private readonly freshEtcdPki?: EtcdPki;
-    /** The environment's own etcd PKI (mode single). Mode "replica" runs the original certificates and has none: reading this throws. */
+    /** The environment's own etcd PKI (mode single). Mode "replica" runs the original certificates and has none: reading this throws. TypeScript only. */
     public get etcdPki(): EtcdPki {
-        if (!this.freshEtcdPki) throw new Error('mode "replica" runs the original etcd certificates (replicaCertificates); it has no EtcdPki of its own');
-        return this.freshEtcdPki;
+        const pki = TYPESCRIPT_ONLY.get(this)!.freshEtcdPki;
+        if (!pki) throw new Error('mode "replica" runs the original etcd certificates (replicaCertificates); it has no EtcdPki of its own');
+        return pki;
     }
     /** The file written by `exportOnUp` (absent without it). */
     public readonly exportedFile?: pulumi.Output<string>;
-    /** The iptables rule on the Docker host (absent with guardHost: false). */
-    public readonly hostGuard?: command.local.Command;
-    public readonly plan: RecoveryEnvironmentPlan<pulumi.Output<string>>;
-    public readonly docker: RealizedDockerPlan;
+    /** The iptables rule on the Docker host (absent with guardHost: false). TypeScript only. */
+    public get hostGuard(): command.local.Command | undefined {
+        return TYPESCRIPT_ONLY.get(this)!.hostGuard;
+    }
+    /** The plain plan this component realized. TypeScript only. */
+    public get plan(): RecoveryEnvironmentPlan<pulumi.Output<string>> {
+        return TYPESCRIPT_ONLY.get(this)!.plan;
+    }
+    /** The Docker resources, by name: for `dependsOn` in your own program. TypeScript only. */
+    public get docker(): RealizedDockerPlan {
+        return TYPESCRIPT_ONLY.get(this)!.docker;
+    }
 
     constructor(name: string, args: RecoveryEnvironmentArgs, opts?: pulumi.ComponentResourceOptions) {
         super(typeToken("RecoveryEnvironment"), name, {}, opts);
@@ -209,7 +263,7 @@ export class RecoveryEnvironment extends pulumi.ComponentResource {
             ? replicaAddresses(replicaMembers(naming.name, original), original, { subnet: naming.subnet, ...(args.apiserverIp !== undefined ? { apiserverIp: args.apiserverIp } : {}) })
             : recoveryAddresses(naming.subnet);
         const earlyRenewalHours = args.earlyRenewalHours ?? 24;
-        this.freshEtcdPki = replica
+        const freshEtcdPki = replica
             ? undefined
             : new EtcdPki(
                   `${name}-etcd-pki`,
@@ -240,28 +294,30 @@ export class RecoveryEnvironment extends pulumi.ComponentResource {
             serviceAccount: { publicKeyPem: serviceAccount.certPem, privateKeyPem: serviceAccount.keyPem },
             ...(encryptionConfig !== undefined ? { encryptionConfig: pulumi.secret(pulumi.output(encryptionConfig)) } : {}),
         };
-        if (this.freshEtcdPki) {
-            const pems = this.freshEtcdPki.pems;
+        let plan: RecoveryEnvironmentPlan<pulumi.Output<string>>;
+        if (freshEtcdPki) {
+            const pems = freshEtcdPki.pems;
             const files: RecoveryFiles<pulumi.Output<string>> = { etcd: memberCertificateFiles(pems, RECOVERY_MEMBER_NAME), apiserverEtcdClient: pems.clients.apiserver, ...apiFiles };
-            this.plan = planOrFail(this, () => planRecoveryEnvironment(planInput, files));
+            plan = planOrFail(this, () => planRecoveryEnvironment(planInput, files));
         } else {
             // mode "replica": the original PKI, keys as secrets.
             const files: ReplicaFiles<pulumi.Output<string>> = { etcd: replicaCertificatesAsOutputs(replicaCertificates!), ...apiFiles };
-            this.plan = planOrFail(this, () => planReplicaEnvironment(replicaInput, files));
+            plan = planOrFail(this, () => planReplicaEnvironment(replicaInput, files));
         }
         // In place before any container starts, removed after the last one is gone.
         const guard = args.guardHost ?? true ? planOrFail(this, () => hostGuardCommands(naming.name, naming.subnet)) : undefined;
-        this.hostGuard = guard
+        const hostGuard = guard
             ? new command.local.Command(`${name}-host-guard`, { create: guard.create, delete: guard.delete, triggers: [naming.subnet] }, { parent: this })
             : undefined;
-        this.docker = realizeDockerPlan(this.plan.plan, {
+        const realized = realizeDockerPlan(plan.plan, {
             parent: this,
             providerNamePrefix: name,
             ...(args.dockerProvider ? { provider: args.dockerProvider } : {}),
-            dependsOn: [...(this.freshEtcdPki ? [this.freshEtcdPki] : []), kubeCa, ...(this.hostGuard ? [this.hostGuard] : [])],
+            dependsOn: [...(freshEtcdPki ? [freshEtcdPki] : []), kubeCa, ...(hostGuard ? [hostGuard] : [])],
         });
+        TYPESCRIPT_ONLY.set(this, { ...(freshEtcdPki ? { freshEtcdPki } : {}), ...(hostGuard ? { hostGuard } : {}), plan, docker: realized });
 
-        const check = this.docker.containers[this.plan.containerNames.snapshotCheck]!;
+        const check = realized.containers[plan.containerNames.snapshotCheck]!;
         this.kubeconfig = pulumi.secret(
             pulumi
                 .all([kubeCa.certPem, admin.certPem, admin.keyPem])
@@ -273,7 +329,7 @@ export class RecoveryEnvironment extends pulumi.ComponentResource {
             const exported = new RecoveryExport(
                 `${name}-export`,
                 { kubeconfig: this.kubeconfig, environmentName: naming.name, snapshotSha256: snapshot.sha256, options: args.exportOnUp },
-                { parent: this, dependsOn: [this.docker.containers[this.plan.containerNames.kubeApiserver]!] },
+                { parent: this, dependsOn: [realized.containers[plan.containerNames.kubeApiserver]!] },
             );
             this.exportedFile = exported.path;
         }
@@ -281,7 +337,7 @@ export class RecoveryEnvironment extends pulumi.ComponentResource {
         this.snapshotSha256 = pulumi.output(snapshot.sha256);
         this.environmentName = pulumi.output(naming.name);
         this.subnet = pulumi.output(naming.subnet);
-        this.containerNames = pulumi.output(this.plan.containerNames);
+        this.containerNames = pulumi.output(plan.containerNames);
         this.caCertPem = kubeCa.certPem;
         this.registerOutputs({
             kubeconfig: this.kubeconfig,

@@ -21,7 +21,7 @@ import * as path from "path";
 import { load } from "js-yaml";
 import * as pulumi from "@pulumi/pulumi";
 import { InputError } from "../errors";
-import { CleanOptions, Selection, describeObject, exportObjects, selectionArgs } from "./export";
+import { OwnerReferencesPolicy, Selection, describeObject, exportObjects, selectionArgs } from "./export";
 import { TlsClient, waitForRecoveryApi } from "./ready";
 
 export interface ExportOnUpOptions {
@@ -30,7 +30,7 @@ export interface ExportOnUpOptions {
     /** What to export: kind with a name, label selector, namespace or all namespaces (as `etcd-recovery export`). */
     selections: Selection[];
     /** "drop" (default): ownerReferences removed, with a note per object; "keep": left as they were. */
-    ownerReferences?: CleanOptions["ownerReferences"];
+    ownerReferences?: OwnerReferencesPolicy;
     /** kubectl binary. Default "kubectl" on PATH. */
     kubectl?: string;
     /** How long to wait for the recovery API to become ready. Default 300 s. */

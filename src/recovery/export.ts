@@ -18,9 +18,13 @@ import { ENCRYPTED_DATA_ERROR, MISSING_ENCRYPTION_CONFIG_ADVICE } from "./ready"
 
 export type KubeObject = Record<string, any>;
 
+/** What an export does with ownerReferences: "drop" them (with a note per object) or "keep" them as they were. */
+export const OwnerReferencesPolicy = { drop: "drop", keep: "keep" } as const;
+export type OwnerReferencesPolicy = (typeof OwnerReferencesPolicy)[keyof typeof OwnerReferencesPolicy];
+
 export interface CleanOptions {
     /** "drop" (default) or "keep"; see the module comment. */
-    ownerReferences?: "drop" | "keep";
+    ownerReferences?: OwnerReferencesPolicy;
 }
 
 export interface CleanedObject {

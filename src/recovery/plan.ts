@@ -24,7 +24,8 @@ import { cidrContains, isUsableHost, nthHost, parseIpv4Cidr } from "../net/ipv4"
 import { OriginalCluster } from "./source";
 
 /** "single": one fresh member, fresh certificates. "replica": the original members, IPs and certificates (replica.ts). */
-export type RecoveryMode = "single" | "replica";
+export const RecoveryMode = { single: "single", replica: "replica" } as const;
+export type RecoveryMode = (typeof RecoveryMode)[keyof typeof RecoveryMode];
 
 export interface RecoveryEnvironmentPlanInput {
     /** DNS-1123 label; prefixes every network, volume and container. */
@@ -70,10 +71,21 @@ export interface RecoveryAddresses {
     apiUrl: string;
 }
 
+/** The environment's container names. */
+export interface RecoveryContainerNames {
+    /** The one-shot container that checks the snapshot (`etcdutl snapshot status`). */
+    snapshotCheck: string;
+    /** The one-shot container that restores the snapshot into the data volume. */
+    restore: string;
+    /** The etcd member. */
+    etcd: string;
+    kubeApiserver: string;
+}
+
 export interface RecoveryEnvironmentPlan<C> {
     plan: DockerPlan<C>;
     addresses: RecoveryAddresses;
-    containerNames: { snapshotCheck: string; restore: string; etcd: string; kubeApiserver: string };
+    containerNames: RecoveryContainerNames;
     etcdImage: string;
     kubeApiserverImage: string;
     /** The exact kube-apiserver arguments (for display; no secret is ever an argument). */

@@ -15,22 +15,34 @@ export interface OriginalEtcdMember {
     clientUrls: string[];
 }
 
+/** The original etcd: version, image and members. */
+export interface OriginalEtcd {
+    /** e.g. "3.3.10"; from the image tag, when it shows one. */
+    version?: string;
+    image?: string;
+    members: OriginalEtcdMember[];
+}
+
+/** The original kube-apiserver: version, image and its arguments. */
+export interface OriginalKubeApiserver {
+    /** e.g. "1.15.3"; from the image tag, when it shows one. */
+    version?: string;
+    image?: string;
+    /** The original argument list, verbatim (binary name removed). */
+    args: string[];
+}
+
+/** `--encryption-provider-config`: the path on the original node and, once the user supplies it, the file's content. */
+export interface OriginalEncryption {
+    configPath: string;
+    content?: string;
+}
+
 export interface OriginalCluster {
     /** The files this description was read from, for messages. */
     sources: string[];
-    etcd: {
-        /** e.g. "3.3.10"; from the image tag, when it shows one. */
-        version?: string;
-        image?: string;
-        members: OriginalEtcdMember[];
-    };
-    kubeApiserver: {
-        /** e.g. "1.15.3"; from the image tag, when it shows one. */
-        version?: string;
-        image?: string;
-        /** The original argument list, verbatim (binary name removed). */
-        args: string[];
-    };
+    etcd: OriginalEtcd;
+    kubeApiserver: OriginalKubeApiserver;
     /** `--etcd-prefix`. Default "/registry". */
     etcdPrefix: string;
     /** `--storage-media-type`; kube-apiserver's default (protobuf) when absent. */
@@ -40,7 +52,7 @@ export interface OriginalCluster {
      * user supplies it, the file's content. Without the content, encrypted
      * Secrets cannot be read.
      */
-    encryption?: { configPath: string; content?: string };
+    encryption?: OriginalEncryption;
     /** `--runtime-config` (API groups/versions switched on or off), comma-joined. */
     runtimeConfig?: string;
     /** `--feature-gates`, comma-joined. */

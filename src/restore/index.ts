@@ -9,7 +9,9 @@ export {
     MigrationStage,
     MigrationNodeInput,
     MigrationClientFile,
+    MigrationInstallPaths,
     StackedToExternalMigrationInput,
+    StackedToExternalMigrationSettings,
     StackedToExternalMigrationPlan,
 } from "./migration";
 export {

@@ -12,7 +12,14 @@
 import * as pulumi from "@pulumi/pulumi";
 import { planOrFail, typeToken } from "../component";
 import { InputError } from "../errors";
-import { MigrationNodeInput, planStackedToExternalMigration, renderMigrationDryRun, StackedToExternalMigrationInput, StackedToExternalMigrationPlan } from "./migration";
+import {
+    MigrationNodeInput,
+    planStackedToExternalMigration,
+    renderMigrationDryRun,
+    StackedToExternalMigrationInput,
+    StackedToExternalMigrationPlan,
+    StackedToExternalMigrationSettings,
+} from "./migration";
 import { assertCredentials, NodeSshArgs, realizeSteps, sshConnection, stepStdouts } from "./realize";
 import { RemoteCommand } from "./remote-command";
 import { RemoteFile } from "./remote-file";
@@ -36,7 +43,8 @@ export interface ExternalEtcdClientArgs {
  * steps exist, and preview shows all of them); credentials and the client
  * files are Inputs, and the secret ones stay secret.
  */
-export interface StackedToExternalMigrationArgs extends Omit<StackedToExternalMigrationInput, "nodes" | "clientFiles"> {
+export interface StackedToExternalMigrationArgs extends StackedToExternalMigrationSettings {
+    /** The kubeadm control-plane nodes, each running a stacked etcd member and a kube-apiserver, and how to reach them over SSH. The first takes the snapshot. */
     nodes: MigrationNodeArgs[];
     /** Stage "switch" only (required there): the files kube-apiserver uses for the external cluster. */
     externalClient?: ExternalEtcdClientArgs;
@@ -44,9 +52,17 @@ export interface StackedToExternalMigrationArgs extends Omit<StackedToExternalMi
     stagingDir?: string;
     /** Seconds each step may take. Default 900. */
     stepTimeoutSeconds?: number;
+    // `any`, not `unknown`: the multi-language schema has no type for `unknown` (it maps `any` to pulumi.json#/Any).
     /** Changing any value runs every step of the stage again. Default none. */
-    triggers?: pulumi.Input<unknown>[];
+    triggers?: pulumi.Input<any>[];
 }
+
+/** What StackedToExternalMigration keeps out of the multi-language schema (our own dynamic resources): read through getters. */
+interface MigrationTypeScriptOnly {
+    steps: Record<string, RemoteCommand>;
+    uploads: RemoteFile[];
+}
+const TYPESCRIPT_ONLY = new WeakMap<StackedToExternalMigration, MigrationTypeScriptOnly>();
 
 export const DEFAULT_STAGING_DIR = "/root/etcd-recovery-migration-staged";
 
@@ -99,8 +115,14 @@ export class StackedToExternalMigration extends pulumi.ComponentResource {
     public readonly snapshotSha256: pulumi.Output<string>;
     /** The four kube-apiserver flags after the switch. */
     public readonly apiserverEtcdFlags: pulumi.Output<string[]>;
-    public readonly steps: Record<string, RemoteCommand>;
-    public readonly uploads: RemoteFile[];
+    /** The SSH resource of every step, by step id (TypeScript only: not in the multi-language schema). */
+    public get steps(): Record<string, RemoteCommand> {
+        return TYPESCRIPT_ONLY.get(this)!.steps;
+    }
+    /** The client files staged on the nodes (TypeScript only). */
+    public get uploads(): RemoteFile[] {
+        return TYPESCRIPT_ONLY.get(this)!.uploads;
+    }
 
     constructor(name: string, args: StackedToExternalMigrationArgs, opts?: pulumi.ComponentResourceOptions) {
         super(typeToken("StackedToExternalMigration"), name, {}, opts);
@@ -114,7 +136,7 @@ export class StackedToExternalMigration extends pulumi.ComponentResource {
             if (!client || !which) throw new Error(`internal: no content for the staged file from ${from}`);
             return which === "key" ? pulumi.secret(client.keyPem) : which === "cert" ? client.certPem : client.caCertPem;
         };
-        this.uploads = plan.uploads.map(
+        const uploads = plan.uploads.map(
             (upload) =>
                 new RemoteFile(
                     `${name}-stage-${upload.node}-${upload.path.slice(upload.path.lastIndexOf("/") + 1)}`,
@@ -122,7 +144,7 @@ export class StackedToExternalMigration extends pulumi.ComponentResource {
                     { parent: this },
                 ),
         );
-        const uploadsOf = (node: string): RemoteFile[] => this.uploads.filter((_, i) => plan.uploads[i].node === node);
+        const uploadsOf = (node: string): RemoteFile[] => uploads.filter((_, i) => plan.uploads[i].node === node);
 
         const steps = realizeSteps(this, name, plan.steps, connections, {
             triggers: args.triggers,
@@ -130,7 +152,7 @@ export class StackedToExternalMigration extends pulumi.ComponentResource {
             // The preflights (the steps without dependencies) check the staged files: they wait for them.
             extraDependsOn: (step) => (step.dependsOn.length === 0 ? uploadsOf(step.node) : []),
         });
-        this.steps = steps;
+        TYPESCRIPT_ONLY.set(this, { steps, uploads });
         const last = plan.stage === "snapshot" ? steps["hand-off"] : steps["verify"];
         this.dryRun = pulumi.output(renderMigrationDryRun(plan));
         this.stepIds = pulumi.output(plan.steps.map((s) => s.id));

@@ -20,12 +20,14 @@
  */
 import { KUBEADM_ETCD_CLIENT_PATHS } from "../etcd/clients";
 import { InputError } from "../errors";
-import { LAYOUT_PRESETS, RestoreLayout, STOPPED_MANIFESTS_DIR } from "./layouts";
+import { LAYOUT_PRESETS, LayoutPreset, RestoreLayout, STOPPED_MANIFESTS_DIR } from "./layouts";
 import { posixDirname, renderStepList, RestoreStep, shellQuote, StepList } from "./plan";
 import { DEFAULT_WAIT_SECONDS } from "./ssh-target";
 import { assertNodeList, assertSafeAbsolutePath, isEndpointUrl, isSha256Hex, isTcpPort, NodeListValidator, timeoutSeconds } from "./validate";
 
-export type MigrationStage = "snapshot" | "switch";
+/** "snapshot" (first `pulumi up`) or "switch" (after the EtcdCluster is seeded from the snapshot). */
+export const MigrationStage = { snapshot: "snapshot", switch: "switch" } as const;
+export type MigrationStage = (typeof MigrationStage)[keyof typeof MigrationStage];
 
 export interface MigrationNodeInput {
     /** Node name (DNS-1123 label), e.g. its hostname. */
@@ -48,25 +50,32 @@ export interface MigrationClientFile {
     from: string;
 }
 
-export interface StackedToExternalMigrationInput {
+/** Where the client files are installed on the nodes. */
+export interface MigrationInstallPaths {
+    /** `--etcd-cafile`. */
+    caFile: string;
+    /** `--etcd-certfile`. */
+    certFile: string;
+    /** `--etcd-keyfile`. */
+    keyFile: string;
+}
+
+/** StackedToExternalMigrationInput without the nodes and the client files (the component takes its own forms of those). */
+export interface StackedToExternalMigrationSettings {
     /** "snapshot" (first `pulumi up`) or "switch" (after the EtcdCluster is seeded from the snapshot). */
     stage: MigrationStage;
-    /** The kubeadm control-plane nodes, each running a stacked etcd member and a kube-apiserver. The first takes the snapshot. */
-    nodes: MigrationNodeInput[];
-    /** Only "kubeadm": stacked etcd as a static pod is kubeadm's layout. */
-    layout: "kubeadm";
+    /** Only "kubeadm" (any other preset is refused): stacked etcd as a static pod is kubeadm's layout. */
+    layout: LayoutPreset;
     /** Replaces fields of the kubeadm preset (etcdctl, etcdutl, stopEtcd, stopControlPlane, startControlPlane, dataDir). Default none. */
     layoutOverrides?: Partial<RestoreLayout>;
     /** The external cluster's client URLs (EtcdCluster.clientEndpoints), reachable from every control-plane node. */
     externalEndpoints: string[];
-    /** kube-apiserver's client files for the external cluster. */
-    clientFiles: { caCert: MigrationClientFile; cert: MigrationClientFile; key: MigrationClientFile };
     /**
      * Where the client files are installed and what `--etcd-cafile/--etcd-certfile/--etcd-keyfile` name.
      * Default /etc/kubernetes/pki/etcd-external/{ca.crt,apiserver-etcd-client.crt,apiserver-etcd-client.key}:
      * not kubeadm's own paths, which the stacked etcd (and a roll-back) still need.
      */
-    installPaths?: { caFile: string; certFile: string; keyFile: string };
+    installPaths?: MigrationInstallPaths;
     /** The snapshot file on the first node. Default /var/lib/etcd-recovery-migration/stacked-etcd.db. */
     snapshotPath?: string;
     /** Stage "switch": the sha256 the hand-off step printed (and EtcdCluster was seeded from). */
@@ -93,6 +102,13 @@ export interface StackedToExternalMigrationInput {
     readyTimeoutSeconds?: number;
 }
 
+export interface StackedToExternalMigrationInput extends StackedToExternalMigrationSettings {
+    /** The kubeadm control-plane nodes, each running a stacked etcd member and a kube-apiserver. The first takes the snapshot. */
+    nodes: MigrationNodeInput[];
+    /** kube-apiserver's client files for the external cluster. */
+    clientFiles: { caCert: MigrationClientFile; cert: MigrationClientFile; key: MigrationClientFile };
+}
+
 export interface MigrationPlannedNode {
     name: string;
     address: string;
@@ -114,7 +130,7 @@ export interface StackedToExternalMigrationPlan {
     layout: RestoreLayout;
     nodes: MigrationPlannedNode[];
     externalEndpoints: string[];
-    installPaths: { caFile: string; certFile: string; keyFile: string };
+    installPaths: MigrationInstallPaths;
     /** The kube-apiserver flags after the switch (the four --etcd-* lines). */
     apiserverEtcdFlags: string[];
     snapshotPath: string;

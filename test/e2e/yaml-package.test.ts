@@ -42,8 +42,9 @@ test("pulumi package get-schema prints the components with their arguments, desc
     try {
         const schema = JSON.parse(await runPulumi(["package", "get-schema", PROVIDER], REPO, offlineEnv(stateDir))) as {
             name: string;
-            resources: Record<string, { isComponent: boolean; inputProperties: Record<string, { description?: string; $ref?: string }>; requiredInputs: string[]; properties: Record<string, unknown> }>;
-            types: Record<string, { enum?: { value: string }[] }>;
+            dependencies?: unknown[];
+            resources: Record<string, { isComponent: boolean; inputProperties: Record<string, { description?: string; $ref?: string }>; requiredInputs?: string[]; properties: Record<string, unknown> }>;
+            types: Record<string, { enum?: { value: string }[]; properties?: Record<string, { $ref?: string; description?: string }> }>;
         };
         expect(schema.name).toBe("etcd-recovery");
         const pki = schema.resources["etcd-recovery:index:EtcdPki"]!;
@@ -63,6 +64,42 @@ test("pulumi package get-schema prints the components with their arguments, desc
         expect(schema.types["etcd-recovery:index:NodeRole"]!.enum!.map((e) => e.value)).toEqual(["etcd", "control-plane", "both"]);
         expect(schema.types["etcd-recovery:index:RestoreMode"]!.enum!.map((e) => e.value)).toEqual(["all-members", "quorum-lost"]);
         expect(Object.keys(restore.properties).sort()).toEqual(["dryRun", "report", "stepIds", "stepOutputs"]);
+
+        const enumValues = (name: string) => schema.types[`etcd-recovery:index:${name}`]!.enum!.map((e) => e.value);
+        const cluster = schema.resources["etcd-recovery:index:EtcdCluster"]!;
+        expect(cluster.isComponent).toBe(true);
+        expect(cluster.requiredInputs ?? []).toEqual([]);
+        expect(cluster.inputProperties.size!.description).toContain("3 (default)");
+        expect(cluster.inputProperties.network!.$ref).toBe("#/types/etcd-recovery:index:EtcdNetworkInput");
+        expect(schema.types["etcd-recovery:index:EtcdNetworkInput"]!.properties!.mode!.$ref).toBe("#/types/etcd-recovery:index:EtcdNetworkMode");
+        expect(enumValues("EtcdNetworkMode")).toEqual(["bridge", "host"]);
+        expect(schema.types["etcd-recovery:index:EtcdTunables"]!.properties!.autoCompactionMode!.$ref).toBe("#/types/etcd-recovery:index:EtcdAutoCompactionMode");
+        expect(enumValues("EtcdAutoCompactionMode")).toEqual(["periodic", "revision"]);
+        // The docker provider is TypeScript-only (Any here): a reference would need the docker plugin just to read this schema.
+        expect(cluster.inputProperties.dockerProvider!.$ref).toBe("pulumi.json#/Any");
+        expect(schema.dependencies ?? []).toEqual([]);
+        expect(Object.keys(cluster.properties).sort()).toEqual(["caCertPem", "clientCertPem", "clientEndpoints", "clientKeyPem", "containerNames", "kubeApiserverFlags", "kubeadmExternalEtcd"]);
+
+        const environment = schema.resources["etcd-recovery:index:RecoveryEnvironment"]!;
+        expect(environment.isComponent).toBe(true);
+        expect(environment.requiredInputs).toEqual(["original", "snapshotPath"]);
+        expect(environment.inputProperties.guardHost!.description).toContain("Default true");
+        expect(environment.inputProperties.mode!.$ref).toBe("#/types/etcd-recovery:index:RecoveryMode");
+        expect(enumValues("RecoveryMode")).toEqual(["single", "replica"]);
+        expect(environment.inputProperties.replicaCertificates!.$ref).toBe("#/types/etcd-recovery:index:ReplicaCertificatesInput");
+        expect(schema.types["etcd-recovery:index:OriginalCluster"]!.properties!.etcd!.$ref).toBe("#/types/etcd-recovery:index:OriginalEtcd");
+        expect(enumValues("OwnerReferencesPolicy")).toEqual(["drop", "keep"]);
+        for (const typeScriptOnly of ["plan", "docker", "hostGuard", "etcdPki", "freshEtcdPki"]) expect(Object.keys(environment.properties)).not.toContain(typeScriptOnly);
+        expect(Object.keys(environment.properties)).toEqual(expect.arrayContaining(["kubeconfig", "apiUrl", "snapshotRevision", "containerNames", "exportedFile"]));
+
+        const migration = schema.resources["etcd-recovery:index:StackedToExternalMigration"]!;
+        expect(migration.isComponent).toBe(true);
+        expect(migration.requiredInputs).toEqual(["externalEndpoints", "layout", "nodes", "stage"]);
+        expect(migration.inputProperties.stagingDir!.description).toContain("Default /root/etcd-recovery-migration-staged");
+        expect(migration.inputProperties.stage!.$ref).toBe("#/types/etcd-recovery:index:MigrationStage");
+        expect(enumValues("MigrationStage")).toEqual(["snapshot", "switch"]);
+        expect(migration.inputProperties.layout!.$ref).toBe("#/types/etcd-recovery:index:LayoutPreset");
+        expect(Object.keys(migration.properties).sort()).toEqual(["apiserverEtcdFlags", "dryRun", "report", "snapshotSha256", "stepIds", "stepOutputs"]);
     } finally {
         fs.rmSync(stateDir, { recursive: true, force: true });
     }

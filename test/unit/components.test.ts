@@ -7,6 +7,8 @@ interface Registered {
     type: string;
     name: string;
     inputs: Record<string, any>;
+    /** The provider reference ("<urn>::<id>") the resource was registered with, when it has one. */
+    provider?: string;
 }
 
 const registered: Registered[] = [];
@@ -18,7 +20,7 @@ const unwrap = (v: any): any =>
 pulumi.runtime.setMocks(
     {
         newResource(args) {
-            registered.push({ type: args.type, name: args.name, inputs: unwrap(args.inputs) });
+            registered.push({ type: args.type, name: args.name, inputs: unwrap(args.inputs), ...(args.provider ? { provider: args.provider } : {}) });
             const state: Record<string, unknown> = { ...args.inputs };
             if (isDynamic(args.type)) {
                 // Certificates are made by the dynamic provider, which these tests do not run.
@@ -42,6 +44,7 @@ pulumi.runtime.setMocks(
 );
 
 // Imported after setMocks, as Pulumi's mock testing guide requires.
+import * as docker from "@pulumi/docker";
 import { EtcdCluster, EtcdPki } from "../../src";
 import { registrationsSettled } from "../support/mock-registrations";
 import { SECRET_SIG } from "../support/secret-marker";
@@ -142,6 +145,16 @@ describe("EtcdCluster", () => {
         expect(restore.uploads).toEqual([{ file: "/var/lib/etcd-seed/snapshot.db", source: __filename, sourceHash: expect.stringMatching(/^[0-9a-f]{64}$/), permissions: "0600" }]);
     });
 
+    test("dockerProvider (TypeScript-only, Any in the schema) is the provider of every Docker resource", async () => {
+        const provider = new docker.Provider("other-engine", { host: "tcp://127.0.0.1:2375" });
+        const cluster = new EtcdCluster("dp", { size: 1, dockerProvider: provider });
+        await value(pulumi.all(Object.values(cluster.docker.containers).map((c) => c.id)));
+        await registrationsSettled();
+        const dockerResources = registered.filter((r) => r.type.startsWith("docker:index/"));
+        expect(dockerResources.map((r) => r.name).sort()).toEqual(["dp-etcd-0", "dp-etcd-0-data", "dp-net"]);
+        for (const r of dockerResources) expect(r.provider).toMatch(/^urn:pulumi:test::etcd-recovery::pulumi:providers:docker::other-engine::/);
+    });
+
     test.each([
         [{ size: 4 }, /size: 4 — 4 members need a quorum of 3/],
         [{ network: { mode: "bridge" as const, subnet: "10.0.0.0/33" } }, /network.subnet: "10.0.0.0\/33"/],
@@ -150,6 +163,9 @@ describe("EtcdCluster", () => {
         [{ keySize: 1024 }, /keySize: 1024 — use an RSA key size of 2048, 3072, 4096/],
         [{ seedSnapshotPath: "/nonexistent/snap.db" }, /seedSnapshotPath: "\/nonexistent\/snap.db" — no such file/],
         [{ tunables: { electionTimeoutMs: 10 } }, /tunables.electionTimeoutMs: 10/],
+        [{ tunables: { autoCompactionMode: "hourly" as never } }, /tunables.autoCompactionMode: "hourly" — use "periodic" or "revision"/],
+        [{ members: [{ name: "a", ip: "10.0.0.5" }], network: { mode: "host" as const, subnet: "10.0.0.0/24" } }, /network.subnet: "10.0.0.0\/24" — subnet is for network mode "bridge"/],
+        [{ members: [{ name: "a", ip: "10.0.0.5" }], network: { mode: "host" as const, internal: false } }, /network.internal: false — internal is for network mode "bridge"/],
     ])("refuses %j before creating anything", async (args, message) => {
         expect(() => new EtcdCluster("bad", args)).toThrow(message);
         await registrationsSettled();

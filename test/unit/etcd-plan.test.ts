@@ -70,6 +70,10 @@ describe("planTopology", () => {
         [{ members: [{ name: "a", ip: "1.2.3" }], network: { mode: "host" as const } }, "members[0].ip", /IPv4/],
         [{ members: [{ name: "a" }], network: { mode: "host" as const } }, "members[0].ip", /host IPv4 address/],
         [{ members: [{ name: "a", dockerHost: "ssh://x" }] }, "members[0].dockerHost", /mode: "host"/],
+        // One network interface for both modes (the multi-language schema has no unions): bridge-only fields are refused with host.
+        [{ members: [{ name: "a", ip: "10.0.0.5" }], network: { mode: "host" as const, subnet: "10.0.0.0/24" } }, "network.subnet", /subnet is for network mode "bridge".*remove it, or use mode "bridge"/],
+        [{ members: [{ name: "a", ip: "10.0.0.5" }], network: { mode: "host" as const, internal: true } }, "network.internal", /internal is for network mode "bridge".*remove it, or use mode "bridge"/],
+        [{ members: [{ name: "a", ip: "10.0.0.5" }], network: { mode: "overlay" as never } }, "network.mode", /use "bridge" or "host"/],
         [{ initialClusterToken: "bad token" }, "initialClusterToken", /letters, digits/],
     ])("refuses %j naming %s", (extra, argument, fix) => {
         const error = inputError(() => planTopology({ clusterName: "c", ...extra }));

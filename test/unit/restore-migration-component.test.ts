@@ -154,6 +154,8 @@ describe("validation: argument, bad value and fix, before any child exists", () 
         );
         expect(() => new StackedToExternalMigration("c", snapshotArgs({ externalClient: { caCertPem: "CA", certPem: "C", keyPem: CLIENT_KEY } }))).toThrow(/externalClient: "\(given\)"/);
         expect(() => new StackedToExternalMigration("d", args({ nodes: args().nodes.map((n) => ({ ...n, ssh: {} })) }))).toThrow(/nodes\[0\]\.ssh: missing — give privateKey or password for cp-1/);
+        // layout is a LayoutPreset (the schema has no one-value enum): the others are refused at plan time.
+        expect(() => new StackedToExternalMigration("e", args({ layout: "rke" }))).toThrow(/^layout: "rke" — use "kubeadm": only kubeadm runs etcd stacked/);
         await registrationsSettled();
         expect(dynamic()).toEqual([]);
     });

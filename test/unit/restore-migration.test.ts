@@ -294,7 +294,9 @@ describe("the manifest rewrite, run for real on seed 004's kube-apiserver.yaml",
 describe("validation names argument, value and fix", () => {
     test.each([
         [{ stage: "both" as never }, "stage", /use "snapshot".*or "switch"/],
-        [{ layout: "rke" as never }, "layout", /only kubeadm runs etcd stacked/],
+        // LayoutPreset in the type (the multi-language schema has no one-value enum): the plan refuses the others.
+        [{ layout: "rke" as const }, "layout", /use "kubeadm": only kubeadm runs etcd stacked/],
+        [{ layout: "kubespray" as const }, "layout", /use "kubeadm": only kubeadm runs etcd stacked/],
         [{ layoutOverrides: { setJoinConfig: ["x"] } }, "layoutOverrides.setJoinConfig", /does not use this field/],
         [{ layoutOverrides: { etcdctl: "etcdctl --cert={node}.pem" } }, "layoutOverrides.etcdctl", /fills no \{placeholders\}/],
         [{ nodes: [] }, "nodes", /list every kubeadm control-plane node/],
