@@ -88,6 +88,33 @@ function truncateSnapshot(name: string, afterFile?: string): Record<string, unkn
 
 
 
+/** S3 store input for `prefix` in the bucket, at `endpoint` (default MinIO itself). */
+function s3Input(prefix: string, overrides: Partial<EtcdBackupPlanInput> = {}, endpoint = s3.endpoint, secretAccessKey = s3.secretAccessKey): EtcdBackupPlanInput {
+    return baseInput({ s3: { endpoint, bucket: s3.bucket, accessKeyId: s3.accessKeyId, secretAccessKey } }, { keep: 1, compression: "none", prefix, ...overrides });
+}
+
+/**
+ * A store of the test's own (`prefix` in the bucket, used by no other test) holding one sealed backup made
+ * by a real run straight to MinIO. `expectUnchanged()` checks every file it held (the sealed
+ * object, its sidecar and metadata, latest.json) is still there with the same bytes, and that
+ * nothing new was sealed.
+ */
+async function storeWithSealedBackup(prefix: string): Promise<{ expectUnchanged(): Promise<void> }> {
+    const dir = `minio:${s3.bucket}/${prefix}/it-prod`;
+    const hashes = async () => new Map((await rclone(["hashsum", "sha256", "--download", dir])).split("\n").filter(Boolean).map((line) => line.split(/\s+/, 2).reverse() as [string, string]));
+    expectSucceeded(await runBackup(planEtcdBackup(s3Input(prefix))));
+    const before = await hashes();
+    expect([...before.keys()].filter((f) => f.endsWith(".sha256") || f === "latest.json")).toHaveLength(2);
+    expect(before.size).toBe(4);
+    return {
+        expectUnchanged: async () => {
+            const after = await hashes();
+            for (const [name, hash] of before) expect([name, after.get(name)]).toEqual([name, hash]);
+            expect([...after.keys()].filter((f) => !before.has(f) && (f.endsWith(".sha256") || f === "latest.json"))).toEqual([]);
+        },
+    };
+}
+
 beforeAll(async () => {
     await dockerAvailable();
     await requireImages(ETCD_35_IMAGE, UPLOADER_IMAGE);
@@ -237,56 +264,41 @@ describe("EtcdBackup pod on real etcd 3.5, in Docker", () => {
     });
 
     test("wrong S3 credentials: the run fails at step=upload and deletes nothing", async () => {
-        const before = (await rclone(["lsf", "-R", `minio:${s3.bucket}`])).split("\n").filter(Boolean).sort();
-        expect(before.length).toBeGreaterThan(0);
-        const plan = planEtcdBackup(
-            baseInput({ s3: { endpoint: s3.endpoint, bucket: s3.bucket, accessKeyId: s3.accessKeyId, secretAccessKey: "wrong-secret-0123456789" } }, { keep: 1, compression: "none", prefix: "nightly" }),
-        );
-        const result = await runBackup(plan);
+        const store = await storeWithSealedBackup("wrong-credentials");
+        const result = await runBackup(planEtcdBackup(s3Input("wrong-credentials", {}, s3.endpoint, "wrong-secret-0123456789")));
         expectPodFailed(result);
         expect(result.failedContainer).toBe("upload");
-        expect(result.output).toMatch(/step=upload error="upload of etcd-snapshot-\S+ to s3:\/\/etcd-backups\/nightly\/it-prod failed"/);
+        expect(result.output).toMatch(/step=upload error="upload of etcd-snapshot-\S+ to s3:\/\/etcd-backups\/wrong-credentials\/it-prod failed"/);
         expect(result.output).not.toContain("wrong-secret-0123456789");
-        expect((await rclone(["lsf", "-R", `minio:${s3.bucket}`])).split("\n").filter(Boolean).sort()).toEqual(before);
+        await store.expectUnchanged();
     });
 
     test("store unreachable: the run fails at step=upload and the store keeps its backups", async () => {
-        const storeDir = fs.mkdtempSync(path.join(workDir, "store-"));
+        // The same bucket and prefix as the store's, at a port where nothing listens.
+        const store = await storeWithSealedBackup("unreachable");
         const [closedPort] = await freePorts(1);
-        const plan = planEtcdBackup(
-            baseInput({ s3: { endpoint: `http://127.0.0.1:${closedPort}`, bucket: s3.bucket, accessKeyId: "x", secretAccessKey: "y" } }, { keep: 1 }),
-        );
         const started = Date.now();
-        const result = await runBackup(plan, storeDir);
+        const result = await runBackup(planEtcdBackup(s3Input("unreachable", {}, `http://127.0.0.1:${closedPort}`)));
         expectPodFailed(result);
         expect(result.failedContainer).toBe("upload");
-        expect(result.output).toMatch(/step=upload error=/);
-        expect(result.output).not.toMatch(/step=retention/);
+        expect(result.output).toMatch(/step=upload error="upload of etcd-snapshot-\S+ to s3:\/\/etcd-backups\/unreachable\/it-prod failed"/);
+        expect(result.output).toMatch(/connection refused/);
+        expect(result.output).not.toMatch(/step=(seal|marker|retention) /);
         console.log(`unreachable store: failed after ${Date.now() - started} ms`);
-        expect((await rclone(["lsf", `minio:${s3.bucket}/nightly/it-prod`])).split("\n").filter(Boolean)).toHaveLength(7);
+        await store.expectUnchanged();
     });
 
     test.each<[ProxyFault]>([["hang"], ["die"]])("store fault \"%s\" mid-upload: the run fails at step=upload in bounded time; nothing sealed, nothing deleted, latest.json unchanged", async (fault) => {
         // A store of its own, holding one sealed backup made straight to MinIO.
         const prefix = `fault-${fault}`;
-        const store = (endpoint: string, timeouts?: EtcdBackupPlanInput["storeTimeouts"]) =>
-            planEtcdBackup(baseInput({ s3: { endpoint, bucket: s3.bucket, accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey } }, { keep: 1, compression: "none", prefix, ...(timeouts ? { storeTimeouts: timeouts } : {}) }));
-        expectSucceeded(await runBackup(store(s3.endpoint)));
-        const dir = `minio:${s3.bucket}/${prefix}/it-prod`;
-        const listing = async () => (await rclone(["lsf", dir])).split("\n").filter(Boolean).sort();
-        const before = await listing();
-        const latestBefore = await rclone(["cat", `${dir}/latest.json`]);
-        const sealedObject = before.find((f) => f.endsWith(".db"))!;
-        const sealedSha256 = async () => (await rclone(["hashsum", "sha256", "--download", `${dir}/${sealedObject}`])).split(" ")[0];
-        const sealedBefore = await sealedSha256();
-        expect(before).toHaveLength(4);
+        const store = await storeWithSealedBackup(prefix);
         // Big enough that the fault comes in the middle of the snapshot's upload.
         for (let i = 0; i < 8; i++) await etcdctl(["put", `/registry/configmaps/default/${prefix}-${i}`, randomBytes(50_000).toString("hex")]);
 
         const proxy = await startFaultProxy({ host: "127.0.0.1", port: Number(new URL(s3.endpoint).port) }, fault, 200_000);
         try {
             const started = Date.now();
-            const result = await runBackup(store(`http://127.0.0.1:${proxy.port}`, { connectSeconds: 2, ioSeconds: 4, retries: 1 }));
+            const result = await runBackup(planEtcdBackup(s3Input(prefix, { storeTimeouts: { connectSeconds: 2, ioSeconds: 4, retries: 1 } }, `http://127.0.0.1:${proxy.port}`)));
             const seconds = (Date.now() - started) / 1000;
             expect(proxy.tripped()).toBe(true);
             expectPodFailed(result);
@@ -299,11 +311,7 @@ describe("EtcdBackup pod on real etcd 3.5, in Docker", () => {
             await proxy.close();
         }
         // The store as it was: the old backup sealed and intact, no new sidecar, the marker naming the old one.
-        const after = await listing();
-        expect(after.filter((f) => f.endsWith(".sha256"))).toEqual(before.filter((f) => f.endsWith(".sha256")));
-        expect(after.filter((f) => before.includes(f))).toEqual(before);
-        expect(await rclone(["cat", `${dir}/latest.json`])).toBe(latestBefore);
-        expect(await sealedSha256()).toBe(sealedBefore);
+        await store.expectUnchanged();
     });
 
     test("etcd unreachable: the snapshot init container fails, nothing is uploaded", async () => {

@@ -9,6 +9,7 @@
 import { execFileSync } from "child_process";
 import { randomBytes } from "crypto";
 import * as fs from "fs";
+import * as net from "net";
 import * as path from "path";
 import { issueEtcdPki, memberCertificateFiles, planEtcdCluster, planEtcdPki } from "../../src";
 import { EtcdBackupPlan, EtcdBackupPlanInput } from "../../src/backup/plan";
@@ -30,10 +31,43 @@ export const HOST_STORE_PATH = "/var/backups/etcd";
 
 export type SucceededRun = Extract<PodRun, { succeeded: true }>;
 
+/** What runBackup needs of etcd (the bench brings its own). */
 export interface BackupEtcd {
+    /** Client port of the (first) member on 127.0.0.1: the endpoint of `input()`. */
     port: number;
     certDir: string;
     etcdctl(args: string[]): Promise<string>;
+}
+
+/** The etcd `startEtcd` starts. */
+export interface StartedEtcd extends BackupEtcd {
+    /** https://127.0.0.1:<port + i>, member i's client port. */
+    endpoints: string[];
+    /** The Docker containers of the members, in member order (for live.stop / live.start). */
+    containers: string[];
+    live: RealizedPlan;
+    /** etcdctl with every member's endpoint (the client fails over between them). */
+    etcdctl(args: string[]): Promise<string>;
+}
+
+/** `count` consecutive TCP ports on 127.0.0.1 that were free a moment ago. */
+export async function freePortRange(count: number): Promise<number> {
+    for (let attempt = 0; attempt < 50; attempt++) {
+        const [first] = await freePorts(1);
+        if (first! + count - 1 > 65535) continue;
+        let free = true;
+        for (let port = first! + 1; port < first! + count && free; port++) free = await portIsFree(port);
+        if (free) return first!;
+    }
+    throw new Error(`found no ${count} consecutive free ports on 127.0.0.1 in 50 tries`);
+}
+
+function portIsFree(port: number): Promise<boolean> {
+    return new Promise((resolve) => {
+        const server = net.createServer();
+        server.once("error", () => resolve(false));
+        server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)));
+    });
 }
 
 /** Host rclone; AWS_CA_BUNDLE (set on some machines) breaks rclone 1.60's S3 client. */
@@ -53,12 +87,12 @@ export class BackupFixture {
     /** `label` prefixes every Docker object (and is what cleanup removes by). */
     constructor(readonly label: string, readonly workDir: string) {}
 
-    /** A real 1-member TLS etcd holding /registry/configmaps/default/backup-probe = seed-001 and 40 more keys. */
-    async startEtcd(subnet: string): Promise<BackupEtcd> {
-        const [port] = await freePorts(1);
+    /** A real TLS etcd of `size` members (default 1) holding /registry/configmaps/default/backup-probe = seed-001 and 40 more keys. */
+    async startEtcd(subnet: string, size = 1): Promise<StartedEtcd> {
+        const port = await freePortRange(size);
         const input: EtcdClusterPlanInput = {
             clusterName: `${this.label}-etcd`,
-            size: 1,
+            size,
             network: { mode: "bridge", subnet },
             image: ETCD_35_IMAGE,
             publishClientPorts: { ip: "127.0.0.1", firstHostPort: port! },
@@ -70,7 +104,9 @@ export class BackupFixture {
         const runId = `${this.label}-etcd`;
         await removeByLabel(runId);
         this.runIds.push(runId);
-        this.liveRuns.push(await realizePlan(cluster.plan, { runId, waitHealthy: true, timeoutMs: 120_000 }));
+        const live = await realizePlan(cluster.plan, { runId, waitHealthy: true, timeoutMs: 120_000 });
+        this.liveRuns.push(live);
+        const endpoints = members.map((_, i) => `https://127.0.0.1:${port + i}`);
 
         // The kubeadm layout on a control-plane node: /etc/kubernetes/pki/etcd.
         const certDir = fs.mkdtempSync(path.join(this.workDir, "pki-etcd-"));
@@ -78,15 +114,16 @@ export class BackupFixture {
         fs.writeFileSync(path.join(certDir, "healthcheck-client.crt"), pki.clients.healthcheck.certPem, { mode: 0o644 });
         fs.writeFileSync(path.join(certDir, "healthcheck-client.key"), pki.clients.healthcheck.keyPem, { mode: 0o600 });
         const tls = [`--cacert=${path.join(certDir, "ca.crt")}`, `--cert=${path.join(certDir, "healthcheck-client.crt")}`, `--key=${path.join(certDir, "healthcheck-client.key")}`];
-        const etcdctl = async (args: string[]) => (await run(BIN.etcdctl, [`--endpoints=https://127.0.0.1:${port}`, "--command-timeout=10s", ...tls, ...args])).stdout;
+        const etcdctl = async (args: string[]) => (await run(BIN.etcdctl, [`--endpoints=${endpoints.join(",")}`, "--command-timeout=10s", ...tls, ...args])).stdout;
         await etcdctl(["put", "/registry/configmaps/default/backup-probe", "seed-001"]);
         for (let i = 0; i < 40; i++) await etcdctl(["put", `/registry/secrets/default/s${i}`, randomBytes(200).toString("hex")]);
-        this.etcd = { port: port!, certDir, etcdctl };
-        return this.etcd;
+        const started: StartedEtcd = { port, endpoints, containers: members.map((m) => cluster.containerNames[m.name]!), live, certDir, etcdctl };
+        this.etcd = started;
+        return started;
     }
 
     /** A real S3 server on `address` (default 127.0.0.1) with random credentials and one bucket; `rclone` talks to it as remote "minio". */
-    async startMinio(bucket: string, address = "127.0.0.1"): Promise<{ endpoint: string; accessKeyId: string; secretAccessKey: string; bucket: string; rclone: (args: string[]) => Promise<string>; rcloneConfig: string }> {
+    async startMinio(bucket: string, address = "127.0.0.1", dataDir?: string): Promise<MinioServer> {
         const [s3Port, consolePort] = await freePorts(2);
         const dir = fs.mkdtempSync(path.join(this.workDir, "minio-"));
         const accessKeyId = `ak${randomBytes(8).toString("hex")}`;
@@ -94,7 +131,7 @@ export class BackupFixture {
         const minio = startProcess({
             name: "minio",
             command: BIN.minio,
-            args: ["server", path.join(dir, "data"), "--address", `${address}:${s3Port}`, "--console-address", `127.0.0.1:${consolePort}`],
+            args: ["server", dataDir ?? path.join(dir, "data"), "--address", `${address}:${s3Port}`, "--console-address", `127.0.0.1:${consolePort}`],
             logFile: path.join(dir, "minio.log"),
             env: { ...process.env, MINIO_ROOT_USER: accessKeyId, MINIO_ROOT_PASSWORD: secretAccessKey, MINIO_BROWSER: "off" },
         });
@@ -111,7 +148,7 @@ export class BackupFixture {
             aborted: () => (minio.isRunning() ? undefined : "minio exited"),
             describe: () => minio.logTail(),
         });
-        return { endpoint: `http://${address}:${s3Port}`, accessKeyId, secretAccessKey, bucket, rclone, rcloneConfig };
+        return { endpoint: `http://${address}:${s3Port}`, accessKeyId, secretAccessKey, bucket, rclone, rcloneConfig, stop: () => minio.stop(), logTail: () => minio.logTail() };
     }
 
     /**
@@ -193,15 +230,18 @@ export class BackupFixture {
         };
     }
 
-    /** Runs the CronJob's pod once, as the Job controller would start it. */
-    async runBackup(plan: EtcdBackupPlan, opts: { storeDir?: string; editPod?: (pod: K8sPodSpec) => void } = {}): Promise<PodRun> {
+    /**
+     * Runs the CronJob's pod once, as the Job controller would start it. `whileRunning` runs beside
+     * the pod (fault injection); it gets the prefix of the pod's container names (`<prefix>-<container>`).
+     */
+    async runBackup(plan: EtcdBackupPlan, opts: { storeDir?: string; editPod?: (pod: K8sPodSpec) => void; whileRunning?: (containerPrefix: string) => Promise<void> } = {}): Promise<PodRun> {
         const runId = `${this.label}-${process.pid}-${++this.runCounter}`;
         this.runIds.push(runId);
         const pod = JSON.parse(JSON.stringify((plan.cronJob as any).spec.jobTemplate.spec.template.spec)) as K8sPodSpec;
         opts.editPod?.(pod);
         const secrets: Record<string, Record<string, string>> = { [plan.storeSecret.metadata.name]: plan.storeSecret.stringData };
         if (plan.etcdClientSecret) secrets[plan.etcdClientSecret.metadata.name] = plan.etcdClientSecret.stringData;
-        const result = await runPod(
+        const running = runPod(
             pod,
             {
                 secrets,
@@ -212,6 +252,14 @@ export class BackupFixture {
             runId,
             runId,
         );
+        // Both settle before either's error is thrown: a fault that failed must not leave the pod running unawaited.
+        const [outcome, fault] = await Promise.allSettled([running, opts.whileRunning?.(runId)]);
+        if (outcome.status === "rejected") throw outcome.reason;
+        if (fault.status === "rejected") {
+            if (outcome.value.succeeded) this.liveRuns.push(outcome.value.live);
+            throw fault.reason;
+        }
+        const result = outcome.value;
         if (result.succeeded) this.liveRuns.push(result.live);
         return result;
     }
@@ -236,6 +284,18 @@ export class BackupFixture {
         for (const id of this.runIds) await removeByLabel(id);
         for (const p of this.processes) await p.stop();
     }
+}
+
+export interface MinioServer {
+    endpoint: string;
+    accessKeyId: string;
+    secretAccessKey: string;
+    bucket: string;
+    /** Host rclone with remote "minio" for this server. */
+    rclone: (args: string[]) => Promise<string>;
+    rcloneConfig: string;
+    stop(): Promise<void>;
+    logTail(): string;
 }
 
 export interface SftpServer {
