@@ -316,7 +316,7 @@ export async function backupWithPod(production: KubeApi, workDir: string, runId:
         etcdImage: ETCD_35_IMAGE,
         uploaderImage: UPLOADER_IMAGE,
     });
-    const pod = JSON.parse(JSON.stringify((plan.cronJob as any).spec.jobTemplate.spec.template.spec)) as K8sPodSpec;
+    const pod = JSON.parse(JSON.stringify((plan.cronJob.spec as { jobTemplate: { spec: { template: { spec: unknown } } } }).jobTemplate.spec.template.spec)) as K8sPodSpec;
     const secrets: Record<string, Record<string, string>> = { [plan.storeSecret.metadata.name]: plan.storeSecret.stringData };
     if (plan.etcdClientSecret) secrets[plan.etcdClientSecret.metadata.name] = plan.etcdClientSecret.stringData;
     const run = await runPod(

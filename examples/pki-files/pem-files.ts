@@ -63,6 +63,8 @@ const pemFilesProvider: pulumi.dynamic.ResourceProvider = {
         return { inputs: news, failures };
     },
 
+    // Pulumi serializes these methods: modules are required inside them, not imported at the top.
+    /* eslint-disable @typescript-eslint/no-require-imports */
     async diff(_id: string, olds: PemFilesOutputs, news: PlainInputs) {
         const crypto = require("crypto") as typeof import("crypto");
         const digest = (content: string) => crypto.createHash("sha256").update(content).digest("hex");

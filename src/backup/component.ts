@@ -106,7 +106,7 @@ export class EtcdBackup extends pulumi.ComponentResource {
         const script = new k8s.core.v1.ConfigMap(`${name}-script`, { metadata: meta(placeholderPlan.scriptConfigMap), data: placeholderPlan.scriptConfigMap.data }, childOpts(after));
         this.cronJob = new k8s.batch.v1.CronJob(
             `${name}-cronjob`,
-            { metadata: meta(placeholderPlan.cronJob), spec: (placeholderPlan.cronJob as any).spec },
+            { metadata: meta(placeholderPlan.cronJob), spec: placeholderPlan.cronJob.spec as k8s.types.input.batch.v1.CronJobSpec },
             childOpts([serviceAccount, storeSecret, script, ...(etcdClientSecret ? [etcdClientSecret] : [])]),
         );
 

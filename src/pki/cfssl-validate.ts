@@ -223,9 +223,11 @@ function classifyHost(host: unknown, argument: string): HostClass {
     if (typeof host !== "string" || host === "") {
         throw new PkiInputError(argument, host, "give a DNS name, IP address, e-mail address or URI");
     }
+    // eslint-disable-next-line no-control-regex -- control characters are exactly what this refuses
     if (/[\s,\u0000-\u001f\u007f]/.test(host)) {
         throw new PkiInputError(argument, host, "one host per entry, without spaces, commas or control characters");
     }
+    // eslint-disable-next-line no-control-regex -- the range is all of ASCII: anything outside it is refused
     if (/[^\u0000-\u007f]/.test(host)) {
         // Go: "cannot be encoded as an IA5String"
         throw new PkiInputError(argument, host, "SANs must be ASCII: write internationalised names in punycode (xn--…)");
@@ -453,6 +455,7 @@ function rejectUnknownFields(obj: object, known: string[], argument: string): vo
     }
 }
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- parsed JSON documents, walked field by field
 function isPlainObject(v: unknown): v is Record<string, any> {
     return typeof v === "object" && v !== null && !Array.isArray(v);
 }

@@ -16,6 +16,7 @@ import { dump } from "js-yaml";
 import { InputError } from "../errors";
 import { ENCRYPTED_DATA_ERROR, MISSING_ENCRYPTION_CONFIG_ADVICE } from "./ready";
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- any Kubernetes object as the API serves it (JSON)
 export type KubeObject = Record<string, any>;
 
 /** What an export does with ownerReferences: "drop" them (with a note per object) or "keep" them as they were. */

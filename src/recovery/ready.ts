@@ -66,7 +66,7 @@ export async function waitForRecoveryApi(options: WaitReadyOptions): Promise<voi
     const deadline = Date.now() + (options.timeoutMs ?? 120_000);
     // Short polls: every 100 ms of waiting is time to recovery (the RTO bench measures it).
     const interval = options.intervalMs ?? 100;
-    let lastState = "no answer yet";
+    let lastState: string;
     let polls = 0;
     for (;;) {
         try {

@@ -44,7 +44,7 @@ async function sha256Of(path: string, length: number): Promise<Buffer> {
 }
 
 /** What the first page and the last 32 bytes say; throws a SnapshotError, or returns the stored hash. */
-function checkLayout(path: string, size: number, header: Buffer, trailer: Buffer): void {
+function checkLayout(path: string, size: number, header: Buffer): void {
     if (header.readUInt32LE(16) !== BOLT_MAGIC) {
         throw new SnapshotError(path, "is not an etcd snapshot: it does not start with a bbolt database header");
     }
@@ -102,7 +102,7 @@ export async function verifySnapshotFile(path: string): Promise<SnapshotFileChec
     } finally {
         await handle.close();
     }
-    checkLayout(path, size, header, trailer);
+    checkLayout(path, size, header);
     checkHash(path, await sha256Of(path, size - SHA256_SIZE), trailer);
     return { path, sizeBytes: size, sha256: trailer.toString("hex"), modifiedAt: stat.mtime.toISOString() };
 }
@@ -120,7 +120,7 @@ export function verifySnapshotFileSync(path: string): SnapshotFileCheck {
         const trailer = Buffer.alloc(SHA256_SIZE);
         readSync(fd, header, 0, header.length, 0);
         readSync(fd, trailer, 0, SHA256_SIZE, size - SHA256_SIZE);
-        checkLayout(path, size, header, trailer);
+        checkLayout(path, size, header);
         const hash = createHash("sha256");
         const chunk = Buffer.alloc(1 << 20);
         for (let offset = 0; offset < size - SHA256_SIZE; ) {

@@ -22,6 +22,7 @@ export interface ControlPlaneRestoreArgs extends ControlPlaneRestoreInput {
     stepTimeoutSeconds?: number;
     // `any`, not `unknown`: the multi-language schema has no type for `unknown` (it maps `any` to pulumi.json#/Any).
     /** Changing any value runs the whole runbook again (every step is replaced). Default none. */
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any -- see above
     triggers?: pulumi.Input<any>[];
 }
 

@@ -54,6 +54,7 @@ export interface StackedToExternalMigrationArgs extends StackedToExternalMigrati
     stepTimeoutSeconds?: number;
     // `any`, not `unknown`: the multi-language schema has no type for `unknown` (it maps `any` to pulumi.json#/Any).
     /** Changing any value runs every step of the stage again. Default none. */
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any -- see above
     triggers?: pulumi.Input<any>[];
 }
 

@@ -11,7 +11,7 @@ import { isIpv4 } from "../net/ipv4";
 import { DEFAULT_SSH_PORT, DEFAULT_SSH_USER } from "./ssh-target";
 
 /** Letters, digits and _ . / @ + -, not ending in "/" or ".": safe unquoted in sh and in a sed replacement. */
-const SAFE_ABSOLUTE_PATH = /^\/[A-Za-z0-9_.\/@+-]*[A-Za-z0-9_@+-]$/;
+const SAFE_ABSOLUTE_PATH = /^\/[A-Za-z0-9_./@+-]*[A-Za-z0-9_@+-]$/;
 const DOT_COMPONENT = /(^|\/)\.\.?(\/|$)/;
 
 /** Whether `value` is an absolute path the runbooks may write into a shell line unquoted. */

@@ -39,11 +39,13 @@ export interface RkeCertificate {
     keyPem?: string;
 }
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- RKE's state files are untyped JSON
 function isRecord(value: unknown): value is Record<string, any> {
     return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
 /** The state object of either file shape, and the name to use in messages about it. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- RKE's state files are untyped JSON
 function stateOf(json: string, fileName: string): { state: Record<string, any>; fileName: string } {
     let parsed: unknown;
     try {
