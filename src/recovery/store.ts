@@ -11,7 +11,7 @@
  * replaced by a private temp directory: credentials live in a 0600 file that
  * is removed afterwards, never on a command line or in a log line.
  *
- * Object names (src/backup/script.ts): `<prefix>/<cluster>/etcd-snapshot-
+ * Object names (src/backup/uploader/uploader.sh): `<prefix>/<cluster>/etcd-snapshot-
  * <yyyymmddThhmmssZ>-rev<revision>.db[.gz]`, `<object>.sha256` (`sha256sum -c`
  * format: "<hex>  <object>") and `etcd-snapshot-…-rev<revision>.json`.
  */

@@ -22,8 +22,9 @@ import { KUBEADM_ETCD_CLIENT_PATHS } from "../etcd/clients";
 import { assertDns1123Label } from "../etcd/topology";
 import { InputError } from "../errors";
 import { isIpv4 } from "../net/ipv4";
+import { shellQuote } from "../shell/quote";
 import { LAYOUT_PRESETS, RestoreLayout, STOPPED_MANIFESTS_DIR } from "./layouts";
-import { posixDirname, renderStepList, RestoreStep, shellQuote, StepList } from "./plan";
+import { posixDirname, renderStepList, RestoreStep, StepList } from "./plan";
 
 export type MigrationStage = "snapshot" | "switch";
 
