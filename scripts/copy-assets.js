@@ -3,7 +3,7 @@
 // nothing else, and the shell the code reads at run time (src/**/*.sh, e.g. the
 // backup uploader's parts) must sit beside the compiled module that loads it.
 //
-//   node scripts/copy-assets.js   (from the repository root; prints what it copied)
+//   node scripts/copy-assets.js   (prints what it copied, on stderr)
 "use strict";
 const fs = require("fs");
 const path = require("path");
@@ -27,4 +27,5 @@ for (const file of files) {
     fs.mkdirSync(path.dirname(target), { recursive: true });
     fs.copyFileSync(file, target);
 }
-console.log(`copy-assets: ${files.length} .sh file(s) from src/ to bin/: ${files.map((f) => path.relative(from, f)).join(", ")}`);
+// On stderr: `npm pack --json` runs this (prepack) and its stdout must stay JSON.
+console.error(`copy-assets: ${files.length} .sh file(s) from src/ to bin/: ${files.map((f) => path.relative(from, f)).join(", ")}`);
