@@ -76,8 +76,9 @@ choose_storage_driver() {
 # this kernel, put a directory first on dockerd's PATH whose iptables is legacy.
 iptables_path() {
     if iptables -S >/dev/null 2>&1; then echo "$PATH"; return; fi
-    command -v iptables-legacy >/dev/null && iptables-legacy -S >/dev/null 2>&1 \
-        || die "neither iptables (nft) nor iptables-legacy works: bridge networks cannot be set up"
+    if ! { command -v iptables-legacy >/dev/null && iptables-legacy -S >/dev/null 2>&1; }; then
+        die "neither iptables (nft) nor iptables-legacy works: bridge networks cannot be set up"
+    fi
     local shim="$CACHE/iptables-legacy-bin"
     mkdir -p "$shim"
     ln -sfn "$(command -v iptables-legacy)" "$shim/iptables"
@@ -118,7 +119,7 @@ PROBE_IMAGE=etcd-recovery/probe:busybox
 # A tiny local image to prove container networking with (busybox only).
 probe_image() {
     docker image inspect "$PROBE_IMAGE" >/dev/null 2>&1 && return
-    [[ -x /bin/busybox ]] && is_static /bin/busybox || apt_install busybox-static
+    if ! { [[ -x /bin/busybox ]] && is_static /bin/busybox; }; then apt_install busybox-static; fi
     local root; root="$(mktemp -d)"
     install -D -m 0755 /bin/busybox "$root/bin/busybox"
     tar -C "$root" --numeric-owner --owner=0 --group=0 -c . \

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Source me: puts the tools built by scripts/tools.sh first on PATH and makes
 # the Pulumi CLI work offline. Sets no backend: callers (tests) choose their own.
 #   source scripts/pulumi-env.sh

@@ -26,10 +26,11 @@ mkdir -p "$BIN" "$LOGS" "$CACHE/go/mod" "$CACHE/go/build" "$PULUMI_PLUGINS"
 # checksum database (unreachable here), never a toolchain download.
 export GOMODCACHE="$CACHE/go/mod" GOCACHE="$CACHE/go/build"
 export GOFLAGS=-mod=mod GOSUMDB=off GOTOOLCHAIN=local CGO_ENABLED=0
-export GOOS=linux GOARCH="$(go env GOHOSTARCH)"
 
 die() { echo "tools.sh: ERROR: $*" >&2; exit 1; }
 command -v go >/dev/null || die "go is not on PATH"
+GOARCH="$(go env GOHOSTARCH)"
+export GOOS=linux GOARCH
 
 # Version of a module as required by a wrapper module's go.mod.
 required_version() { # <wrapper dir> <module path>
@@ -59,7 +60,8 @@ cached_build() { # <label> <dest dir> <hash> <build function> [args...]
     # The build recipe itself is an input too: editing it rebuilds.
     hash="$(echo "$3 $(declare -f "$fn")" | sha256sum | cut -c1-16)"
     shift 4
-    local log="$LOGS/$(basename "$dest").log" start=$SECONDS
+    local log start=$SECONDS
+    log="$LOGS/$(basename "$dest").log"
     exec {lock}>"$dest.lock"
     flock "$lock"
     if [[ -f "$dest/.stamp" && "$(cat "$dest/.stamp")" == "$hash" ]]; then

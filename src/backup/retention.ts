@@ -1,6 +1,6 @@
 /**
  * Which good backups a retention policy keeps (pure). The uploader script's
- * `retention_keep` (awk, in script.ts) is the same rule; a test runs both on
+ * `retention_keep` (awk, in uploader/retention.sh) is the same rule; a test runs both on
  * the same inputs.
  *
  * Tiers are counted like restic's --keep-daily / --keep-weekly: over the

@@ -11,7 +11,7 @@
  * the Secret's mount: credentials live in a 0600 file that is removed
  * afterwards, never on a command line or in a log line.
  *
- * Object names are that module's too: `<prefix>/<cluster>/etcd-snapshot-
+ * Object names are that module's too (the uploader, src/backup/uploader/uploader.sh, writes them): `<prefix>/<cluster>/etcd-snapshot-
  * <yyyymmddThhmmssZ>-rev<revision>.db[.gz]`, `<object>.sha256` (`sha256sum -c`
  * format: "<hex>  <object>") and `etcd-snapshot-…-rev<revision>.json`.
  */

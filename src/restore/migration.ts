@@ -21,7 +21,8 @@
 import { KUBEADM_ETCD_CLIENT_PATHS } from "../etcd/clients";
 import { InputError } from "../errors";
 import { LAYOUT_PRESETS, LayoutPreset, RestoreLayout, STOPPED_MANIFESTS_DIR } from "./layouts";
-import { posixDirname, renderStepList, RestoreStep, shellQuote, StepList } from "./plan";
+import { shellQuote } from "../shell/quote";
+import { posixDirname, renderStepList, RestoreStep, StepList } from "./plan";
 import { DEFAULT_WAIT_SECONDS } from "./ssh-target";
 import { assertNodeList, assertSafeAbsolutePath, isEndpointUrl, isSha256Hex, isTcpPort, NodeListValidator, timeoutSeconds } from "./validate";
 

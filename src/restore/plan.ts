@@ -6,6 +6,7 @@
  */
 import { InputError } from "../errors";
 import { assertDns1123Label, assertMemberCount, ETCD_CLIENT_PORT, ETCD_PEER_PORT, initialClusterFlag } from "../etcd/topology";
+import { shellQuote } from "../shell/quote";
 import { LAYOUT_PLACEHOLDERS, LAYOUT_PRESETS, LayoutPlaceholder, LayoutPreset, RestoreLayout } from "./layouts";
 import { DEFAULT_WAIT_SECONDS } from "./ssh-target";
 import { assertNodeList, assertSafeAbsolutePath, isEndpointUrl, isSha256Hex, NodeListValidator, timeoutSeconds } from "./validate";
@@ -137,11 +138,6 @@ function parseVersion(etcdVersion: string): [number, number, number] {
         throw new InputError("etcdVersion", etcdVersion, "etcd before 3.4 is not supported: upgrade etcd first");
     }
     return version;
-}
-
-/** Single-quotes a value for sh. */
-export function shellQuote(value: string): string {
-    return /^[A-Za-z0-9_./:=,@%+-]+$/.test(value) ? value : `'${value.replace(/'/g, `'\\''`)}'`;
 }
 
 /** The parent directory of an absolute POSIX path ("/" for a top-level entry). */

@@ -102,10 +102,22 @@ afterAll(async () => {
     if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
 });
 
-test("the tarball holds the built code, its declarations and the CLI, and no sources or tests", () => {
+test("the tarball holds the built code, its declarations, the shell it reads and the CLI, and no sources or tests", () => {
     for (const file of ["package.json", "README.md", "bin/index.js", "bin/index.d.ts", "bin/cli/recovery.js", "bin/snapshot/reader.js"]) expect(packedFiles).toContain(file);
-    expect(packedFiles.filter((file) => !/^(package\.json|README\.md|bin\/.*\.(js|d\.ts))$/.test(file))).toEqual([]);
+    // The backup uploader's parts, copied beside bin/backup/script.js by `npm run build` (scripts/copy-assets.js).
+    for (const file of ["bolt.sh", "retention.sh", "uploader.sh"]) expect(packedFiles).toContain(`bin/backup/uploader/${file}`);
+    expect(packedFiles.filter((file) => !/^(package\.json|README\.md|bin\/.*\.(js|d\.ts|sh))$/.test(file))).toEqual([]);
     expect(fs.readFileSync(path.join(project, "node_modules/etcd-recovery/bin/cli/recovery.js"), "utf8")).toMatch(/^#!\/usr\/bin\/env node\n/);
+});
+
+test("the installed package renders the backup uploader script from its .sh files", () => {
+    const program = `const { planEtcdBackup } = require("etcd-recovery");
+const plan = planEtcdBackup({ name: "etcd-backup", clusterName: "prod", schedule: "0 2 * * *", storage: { hostPath: { path: "/var/backups/etcd" } } });
+process.stdout.write(plan.scriptConfigMap.data["backup.sh"]);`;
+    const rendered = spawnSync(process.execPath, ["-e", program], { cwd: project, encoding: "utf8", timeout: 60_000 });
+    expect({ status: rendered.status, stderr: rendered.stderr }).toEqual({ status: 0, stderr: "" });
+    expect(rendered.stdout).toMatch(/^#!\/bin\/sh\n/);
+    for (const part of ["\nsnapshot_revision() {\n", "\nretention_keep() {\n", "\ntransfer_steps() {\n", "\nseal_and_retain() {\n"]) expect(rendered.stdout).toContain(part);
 });
 
 test("a strict TypeScript program type-checks against the installed declarations", () => {

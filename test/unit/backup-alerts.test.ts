@@ -109,9 +109,9 @@ describe("storeTimeouts", () => {
     const settings = (script: string) => script.split("\n").filter((line) => /^RCLONE_(CONNECT_TIMEOUT|IO_TIMEOUT|RETRIES)=/.test(line));
 
     test("defaults 10 s / 60 s / 3, or what is given, in the script's settings", () => {
-        expect(settings(planEtcdBackup(input).scriptConfigMap.data["backup.sh"]!)).toEqual(["RCLONE_CONNECT_TIMEOUT='10s'", "RCLONE_IO_TIMEOUT='60s'", "RCLONE_RETRIES='3'"]);
+        expect(settings(planEtcdBackup(input).scriptConfigMap.data["backup.sh"]!)).toEqual(["RCLONE_CONNECT_TIMEOUT=10s", "RCLONE_IO_TIMEOUT=60s", "RCLONE_RETRIES=3"]);
         const given = planEtcdBackup({ ...input, storeTimeouts: { connectSeconds: 2, ioSeconds: 4, retries: 1 } });
-        expect(settings(given.scriptConfigMap.data["backup.sh"]!)).toEqual(["RCLONE_CONNECT_TIMEOUT='2s'", "RCLONE_IO_TIMEOUT='4s'", "RCLONE_RETRIES='1'"]);
+        expect(settings(given.scriptConfigMap.data["backup.sh"]!)).toEqual(["RCLONE_CONNECT_TIMEOUT=2s", "RCLONE_IO_TIMEOUT=4s", "RCLONE_RETRIES=1"]);
     });
 
     test.each([[{ connectSeconds: 0 }, "storeTimeouts.connectSeconds"], [{ ioSeconds: 1.5 }, "storeTimeouts.ioSeconds"], [{ retries: -1 }, "storeTimeouts.retries"]])("%j is refused naming %s", (bad, argument) => {

@@ -110,7 +110,7 @@ describe("EtcdBackup", () => {
             expect(JSON.stringify(r.inputs)).not.toContain("crypt-salt-zz9");
         }
         const script = registered.find((r) => r.type === "kubernetes:core/v1:ConfigMap")!;
-        expect(script.inputs.data["backup.sh"]).toContain("REMOTE_DIR='crypt:etcd-backup/prod'");
+        expect(script.inputs.data["backup.sh"]).toContain("\nREMOTE_DIR=crypt:etcd-backup/prod\n");
     });
 
     test("certificates from EtcdPki-style outputs go into a second Secret", async () => {

@@ -38,10 +38,10 @@ describe("planEtcdBackup", () => {
         expect(plan.objects.map((o) => o.kind)).toEqual(["ServiceAccount", "Secret", "ConfigMap", "CronJob"]);
         expect(plan.runNowCommand).toBe("kubectl create job --from=cronjob/etcd-backup etcd-backup-manual -n kube-system");
         expect(plan.storeUrlPattern).toBe("s3://etcd-backups/etcd-backup/prod/etcd-snapshot-<UTC timestamp>-rev<revision>.db");
-        expect(plan.scriptConfigMap.data["backup.sh"]).toContain("COMPRESSION='none'");
+        expect(plan.scriptConfigMap.data["backup.sh"]).toContain("\nCOMPRESSION=none\n");
         const gzip = planEtcdBackup(base({ compression: "gzip" }));
         expect(gzip.storeUrlPattern).toBe("s3://etcd-backups/etcd-backup/prod/etcd-snapshot-<UTC timestamp>-rev<revision>.db.gz");
-        expect(gzip.scriptConfigMap.data["backup.sh"]).toContain("COMPRESSION='gzip'");
+        expect(gzip.scriptConfigMap.data["backup.sh"]).toContain("\nCOMPRESSION=gzip\n");
     });
 
     test("pod: etcdctl in exec form, the rclone uploader as a native sidecar beside etcdutl (exec form), then the sealing container", () => {
@@ -69,8 +69,8 @@ describe("planEtcdBackup", () => {
         expect(pod.containers).toHaveLength(1);
         expect(pod.containers[0]).toMatchObject({ name: "upload", image: "rclone/rclone:1.60.1", command: ["/bin/sh", "/etc/etcd-backup/script/backup.sh", "finalize"] });
         const script = planEtcdBackup(base()).scriptConfigMap.data["backup.sh"]!;
-        expect(script).toContain("TRANSFER_SIDECAR='true'");
-        expect(script).toContain("RESTORE_DRILL='false'");
+        expect(script).toContain("\nTRANSFER_SIDECAR=true\n");
+        expect(script).toContain("\nRESTORE_DRILL=false\n");
         for (const c of [snapshot, transfer, verify, ...pod.containers]) expect(c.securityContext).toMatchObject({ readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] } });
     });
 
@@ -142,18 +142,18 @@ describe("planEtcdBackup", () => {
         expect(conf).toMatch(/\n\[crypt\]\ntype = crypt\nremote = store:etcd-backups\nfilename_encryption = off\ndirectory_name_encryption = false\npassword = [A-Za-z0-9_-]+\n$/);
         expect(conf).not.toContain("enc-pw-zz9");
         expect(JSON.stringify(plan.objects)).not.toContain("enc-pw-zz9");
-        expect(plan.scriptConfigMap.data["backup.sh"]).toContain("REMOTE_DIR='crypt:nightly/prod'");
-        expect(plan.scriptConfigMap.data["backup.sh"]).toContain("ENCRYPTED='true'");
+        expect(plan.scriptConfigMap.data["backup.sh"]).toContain("\nREMOTE_DIR=crypt:nightly/prod\n");
+        expect(plan.scriptConfigMap.data["backup.sh"]).toContain("\nENCRYPTED=true\n");
         expect(plan.storeUrlPattern).toBe("s3://etcd-backups/nightly/prod/etcd-snapshot-<UTC timestamp>-rev<revision>.db.bin");
         // Every store: SFTP (relative and absolute base), hostPath.
         const sftp = (path?: string) => planEtcdBackup(base({ encryption: { password: "p" }, storage: { sftp: { host: "h", user: "u", password: "x", knownHosts: "h k", path } } }));
         expect(sftp().storeSecret.stringData["rclone.conf"]).toContain("remote = store:\n");
         expect(sftp("/srv/b").storeSecret.stringData["rclone.conf"]).toContain("remote = store:/srv/b\n");
-        expect(sftp("/srv/b").scriptConfigMap.data["backup.sh"]).toContain("REMOTE_DIR='crypt:etcd-backup/prod'");
+        expect(sftp("/srv/b").scriptConfigMap.data["backup.sh"]).toContain("\nREMOTE_DIR=crypt:etcd-backup/prod\n");
         const host = planEtcdBackup(base({ encryption: { password: "p" }, storage: { hostPath: { path: "/var/backups" } } }));
         expect(host.storeSecret.stringData["rclone.conf"]).toContain("remote = store:/backup-store\n");
         // Without encryption the script writes to the store directly.
-        expect(planEtcdBackup(base()).scriptConfigMap.data["backup.sh"]).toContain("REMOTE_DIR='store:etcd-backups/etcd-backup/prod'");
+        expect(planEtcdBackup(base()).scriptConfigMap.data["backup.sh"]).toContain("\nREMOTE_DIR=store:etcd-backups/etcd-backup/prod\n");
         expect(sftp("/srv/b").storeSecret.stringData["rclone.conf"]).toContain("shell_type = none\n");
     });
 
@@ -178,8 +178,8 @@ describe("planEtcdBackup", () => {
         expect(pod.containers[0]).toMatchObject({ name: "finalize", command: ["/bin/sh", "/etc/etcd-backup/script/backup.sh", "finalize"] });
         expect(pod.containers[0].volumeMounts).toEqual(waiter.volumeMounts);
         const script = plan.scriptConfigMap.data["backup.sh"]!;
-        expect(script).toContain("RESTORE_DRILL='true'");
-        expect(script).toContain(`TRANSFER_SIDECAR='${sidecarUpload}'`);
+        expect(script).toContain("\nRESTORE_DRILL=true\n");
+        expect(script).toContain(`\nTRANSFER_SIDECAR=${sidecarUpload}\n`);
     });
 
     test("sidecarUpload false: the old sequential layout for Kubernetes < 1.29 (no restartPolicy anywhere)", () => {
@@ -188,7 +188,7 @@ describe("planEtcdBackup", () => {
         expect(pod.initContainers.map((c: any) => c.name)).toEqual(["snapshot", "verify"]);
         expect(pod.containers.map((c: any) => [c.name, c.command[2]])).toEqual([["upload", "all"]]);
         expect(JSON.stringify(pod)).not.toContain("restartPolicy\":\"Always");
-        expect(plan.scriptConfigMap.data["backup.sh"]).toContain("TRANSFER_SIDECAR='false'");
+        expect(plan.scriptConfigMap.data["backup.sh"]).toContain("\nTRANSFER_SIDECAR=false\n");
         expect(() => planEtcdBackup(base({ sidecarUpload: "yes" as any }))).toThrow(/sidecarUpload/);
     });
 
@@ -213,8 +213,8 @@ describe("planEtcdBackup", () => {
 
     test("retention tiers reach the script", () => {
         const script = planEtcdBackup(base({ keep: 3, keepDaily: 7, keepWeekly: 4 })).scriptConfigMap.data["backup.sh"]!;
-        expect(script).toContain("KEEP='3'\nKEEP_DAILY='7'\nKEEP_WEEKLY='4'\n");
-        expect(planEtcdBackup(base()).scriptConfigMap.data["backup.sh"]).toContain("KEEP='5'\nKEEP_DAILY='0'\nKEEP_WEEKLY='0'\n");
+        expect(script).toContain("\nKEEP=3\nKEEP_DAILY=7\nKEEP_WEEKLY=4\n");
+        expect(planEtcdBackup(base()).scriptConfigMap.data["backup.sh"]).toContain("\nKEEP=5\nKEEP_DAILY=0\nKEEP_WEEKLY=0\n");
     });
 
     test("createNamespace adds a privileged Pod Security namespace first", () => {
@@ -285,7 +285,7 @@ describe("renderBackupScript", () => {
         expect(script.startsWith("#!/bin/sh\n")).toBe(true);
         expect(script).toContain("set -eu\nset -o pipefail\n");
         expect(script).toContain("ETCD_IMAGE='it'\\''s/etcd'");
-        expect(script).toContain("KEEP='3'");
+        expect(script).toContain("\nKEEP=3\n");
         const order = ["step=inspect", "step=upload", "step=verify", "step=seal", "step=retention", "step=done"].map((s) => script.indexOf(`\n${s}\n`));
         expect(order.every((i) => i > 0)).toBe(true);
         expect([...order].sort((a, b) => a - b)).toEqual(order);

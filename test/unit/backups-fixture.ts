@@ -2,7 +2,7 @@
  * Stores of backups for the `backups` tests, made of real etcd 3.5 snapshots
  * (test/fixtures/snapshot/live-etcd.ts: a plain etcd process, etcdctl
  * snapshot save) and laid out exactly as EtcdBackup's uploader leaves them
- * (src/backup/script.ts): `<base>.db.gz` (gzip -1) or `<base>.db`, the
+ * (src/backup/uploader/uploader.sh): `<base>.db.gz` (gzip -1) or `<base>.db`, the
  * `<object>.sha256` sidecar in sha256sum format (written last: "sealed"), and
  * `<base>.json` with the script's fields in the script's order.
  */

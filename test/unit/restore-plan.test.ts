@@ -1,7 +1,7 @@
 // The restore runbook as data: step graph per preset and per path, the exact
 // restore flags, and validation errors that name argument, value and fix.
 import { LAYOUT_PRESETS } from "../../src/restore/layouts";
-import { ControlPlaneRestoreInput, planControlPlaneRestore, renderDryRun, shellQuote, supportsBumpRevision } from "../../src/restore/plan";
+import { ControlPlaneRestoreInput, planControlPlaneRestore, renderDryRun, supportsBumpRevision } from "../../src/restore/plan";
 import { ancestors, expectInputError, ids, step } from "../support/restore-steps";
 
 const SHA = "0123456789abcdef".repeat(4);
@@ -253,11 +253,5 @@ describe("validation names argument, value and fix", () => {
     test("an even member count is allowed when asked for", () => {
         const nodes = [1, 2].map((i) => ({ name: `n${i}`, address: `10.0.0.${i}`, role: "etcd" as const }));
         expect(planControlPlaneRestore(input({ nodes, allowEvenSize: true })).members).toHaveLength(2);
-    });
-
-    test("shellQuote leaves plain words alone and quotes the rest", () => {
-        expect(shellQuote("/root/s.db")).toBe("/root/s.db");
-        expect(shellQuote("a b")).toBe("'a b'");
-        expect(shellQuote("it's")).toBe("'it'\\''s'");
     });
 });
