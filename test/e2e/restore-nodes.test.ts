@@ -60,9 +60,17 @@ import {
     waitApiserverReady,
 } from "../support/kubelet-standin";
 import { OfflineStack, offlineStack, uniqueStackName } from "../support/pulumi";
+import { keyForms, leaks, startProcSampler } from "../support/proc-sampler";
 import { SECRET_SIG } from "../support/secret-marker";
 
 jest.setTimeout(20 * 60_000);
+
+/** Every PEM private key anywhere in an issued PKI. */
+function pemKeysIn(value: unknown): string[] {
+    if (typeof value === "string") return value.includes("PRIVATE KEY") ? [value] : [];
+    if (value && typeof value === "object") return Object.values(value).flatMap(pemKeysIn);
+    return [];
+}
 
 const FIXTURE_DIR = path.resolve(__dirname, "../fixtures/e2e/restore");
 const ETCD_VERSION = "3.5.35";
@@ -413,6 +421,8 @@ describe.each([
     let realized: RealizedPlan;
     let clientKey: { privateKey: string; publicKey: string };
     const hostKeys: Record<string, string> = {};
+    /** Every private key of the run: the SSH client key, the nodes' host keys, the etcd PKI's keys. */
+    const privateKeys: string[] = [];
     let snapshotSha256: string;
     const beforeKeys = [0, 1, 2, 3, 4].map((i) => `/restore/before-${i}`);
     const stacks: OfflineStack[] = [];
@@ -420,8 +430,10 @@ describe.each([
     async function startNodes(): Promise<RealizedPlan> {
         clientKey = sshKeygen(path.join(tmp, "client"));
         const pki = issueEtcdPki(planEtcdPki({ clusterName: "restore-e2e", members: nodes.map((n) => ({ name: n.member, ip: n.address })) }));
+        privateKeys.push(clientKey.privateKey, ...pemKeysIn(pki));
         const containers = nodes.map((node): ContainerSpec => {
             const hostKey = sshKeygen(path.join(tmp, `host-${node.name}`));
+            privateKeys.push(hostKey.privateKey);
             const runsApiserver = node === apiserverNode;
             hostKeys[node.name] = hostKey.publicKey;
             return {
@@ -636,10 +648,21 @@ describe.each([
         if (apiserverNode) expect((await configMapsServed()).names).toEqual(SERVED_AFTER_SNAPSHOT);
 
         const stack = await restoreStack("e2e-restore", nodeConfig());
+        // Every process on the nodes, sampled from the host all through the restore.
+        const sampler = await startProcSampler(nodes.map((n) => container(n.name)));
         const started = Date.now();
-        const up = await stack.stack.up();
+        const up = await stack.stack.up().finally(() => sampler.stop());
         const seconds = Math.round((Date.now() - started) / 1000);
+        const samples = await sampler.stop();
         expect(up.summary.result).toBe("succeeded");
+        // Control: the sampler saw the restore's own processes (the step scripts' shell, the restore itself)...
+        const cmdlines = [...samples.cmdlines];
+        expect(cmdlines.filter((c) => /sh -eu -s$/.test(c))).not.toEqual([]);
+        expect(cmdlines.filter((c) => /snapshot restore/.test(c))).not.toEqual([]);
+        // ...and none of them, nor any environment, held a private key in any form.
+        expect(privateKeys.length).toBeGreaterThan(3);
+        expect(leaks(samples, privateKeys.flatMap(keyForms))).toEqual([]);
+        console.log(`${profile.layout}: ${samples.passes} samples of the nodes' processes, ${samples.cmdlines.size} distinct command lines`);
         const stepIds = up.outputs.stepIds!.value as string[];
         expect(up.summary.resourceChanges?.create).toBe(stepIds.length + 2); // + the stack and the component
         console.log(`${profile.layout}: restore of 3 members, ${stepIds.length} steps in ${seconds}s`);
