@@ -10,6 +10,7 @@ import * as fs from "fs";
 import * as net from "net";
 import * as path from "path";
 
+import { uniqueName } from "../harness/docker";
 import { run } from "../harness/exec";
 import {
     CHANGED,
@@ -28,7 +29,9 @@ import {
 const SCENARIO_TIMEOUT_MS = 15 * 60_000;
 jest.setTimeout(5 * 60_000);
 
-const LABEL = "e2e-scenario";
+// This run's own label: the Docker run ids, environment name and subnet derive from it, so another run beside it
+// (CI beside a developer) neither collides with nor cleans up this one.
+const LABEL = uniqueName("e2e-scenario");
 const output: string[] = [];
 let scenario: Scenario;
 

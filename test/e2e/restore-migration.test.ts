@@ -32,7 +32,7 @@ import { issueEtcdPki } from "../../src/pki/etcd-pki-issue";
 import { planEtcdPki } from "../../src/pki/etcd-pki-plan";
 import { STOPPED_MANIFESTS_DIR } from "../../src/restore/layouts";
 import { call } from "../harness/api";
-import { dockerAvailable, realizePlan, RealizedPlan, removeByLabel } from "../harness/docker";
+import { dockerAvailable, hostIn, realizePlan, RealizedPlan, removeByLabel, withFreeSubnet } from "../harness/docker";
 import { ETCD_35_IMAGE, NODE_IMAGE, requireImages } from "../support/images";
 import {
     KUBELET_STANDIN,
@@ -66,12 +66,10 @@ exec /usr/sbin/sshd -D -e
 
 describe("stacked kubeadm etcd → external EtcdCluster (seed 004)", () => {
     const runId = `migration-${Date.now().toString(36)}-${crypto.randomBytes(2).toString("hex")}`;
-    // /24s of their own per run, away from the restore-nodes test's 172.30.x.
-    const octet = 100 + (process.pid % 150);
-    const nodeAddress = `172.27.${octet}.11`;
-    const externalSubnet = `172.26.${octet}.0/24`;
-    const externalMembers = [1, 2, 3].map((i) => ({ name: `ext-${i}`, ip: `172.26.${octet}.${20 + i}` }));
-    const externalEndpoints = externalMembers.map((m) => `https://${m.ip}:2379`);
+    // Free test /24s of their own per run (withFreeSubnet, outside Docker's default pools): the addresses are set when the node and the cluster start.
+    let nodeAddress = "";
+    const externalMembers = [1, 2, 3].map((i) => ({ name: `ext-${i}`, ip: "" }));
+    let externalEndpoints: string[] = [];
     const node = "node-1";
     const container = `${runId}-${node}`;
 
@@ -100,6 +98,13 @@ describe("stacked kubeadm etcd → external EtcdCluster (seed 004)", () => {
     }
 
     async function startNode(): Promise<RealizedPlan> {
+        return withFreeSubnet((subnet) => {
+            nodeAddress = hostIn(subnet, 11);
+            return startNodeOn(subnet);
+        });
+    }
+
+    async function startNodeOn(subnet: string): Promise<RealizedPlan> {
         clientKey = sshKeygen(path.join(tmp, "client"));
         hostKey = sshKeygen(path.join(tmp, "host"));
         const stacked = issueEtcdPki(planEtcdPki({ clusterName: "stacked", members: [{ name: node, ip: nodeAddress }] }));
@@ -155,24 +160,28 @@ describe("stacked kubeadm etcd → external EtcdCluster (seed 004)", () => {
                 key("/etc/kubernetes/pki/etcd/healthcheck-client.key", stacked.clients.healthcheck.keyPem),
             ],
         };
-        const plan: DockerPlan = { networks: [{ name: `${runId}-net`, subnet: `172.27.${octet}.0/24` }], volumes: [], containers: [spec] };
+        const plan: DockerPlan = { networks: [{ name: `${runId}-net`, subnet }], volumes: [], containers: [spec] };
         return realizePlan(plan, { runId, waitHealthy: false, timeoutMs: 180_000 });
     }
 
     /** The external cluster from the EtcdCluster plan, seeded from `snapshotFile`; the node joins its network. */
     async function startExternalCluster(snapshotFile: string): Promise<void> {
-        externalPki = issueEtcdPki(planEtcdPki({ clusterName: "external", members: externalMembers }));
-        externalCluster = planEtcdCluster<string>(
-            {
-                clusterName: `${runId}-ext`,
-                members: externalMembers,
-                network: { mode: "bridge", subnet: externalSubnet },
-                image: ETCD_35_IMAGE,
-                seedSnapshotPath: snapshotFile,
-            },
-            (m) => memberCertificateFiles(externalPki, m.name),
-        );
-        external = await realizePlan(externalCluster.plan, { runId, waitHealthy: true, timeoutMs: 240_000 });
+        external = await withFreeSubnet(async (externalSubnet) => {
+            externalMembers.forEach((member, i) => (member.ip = hostIn(externalSubnet, 21 + i)));
+            externalEndpoints = externalMembers.map((m) => `https://${m.ip}:2379`);
+            externalPki = issueEtcdPki(planEtcdPki({ clusterName: "external", members: externalMembers }));
+            externalCluster = planEtcdCluster<string>(
+                {
+                    clusterName: `${runId}-ext`,
+                    members: externalMembers,
+                    network: { mode: "bridge", subnet: externalSubnet },
+                    image: ETCD_35_IMAGE,
+                    seedSnapshotPath: snapshotFile,
+                },
+                (m) => memberCertificateFiles(externalPki, m.name),
+            );
+            return realizePlan(externalCluster.plan, { runId, waitHealthy: true, timeoutMs: 240_000 });
+        });
         await call({ method: "POST", path: `/networks/${externalCluster.plan.networks[0].name}/connect`, body: { Container: container } });
     }
 

@@ -42,7 +42,7 @@ import * as path from "path";
 import { ContainerFile, ContainerSpec, DockerPlan } from "../../src/docker/plan";
 import { issueEtcdPki } from "../../src/pki/etcd-pki-issue";
 import { planEtcdPki } from "../../src/pki/etcd-pki-plan";
-import { dockerAvailable, realizePlan, RealizedPlan, removeByLabel } from "../harness/docker";
+import { dockerAvailable, hostIn, realizePlan, RealizedPlan, removeByLabel, withFreeSubnet } from "../harness/docker";
 import { NODE_IMAGE, requireImages } from "../support/images";
 import {
     KUBELET_STANDIN,
@@ -404,15 +404,13 @@ describe.each([
     ["kubespray", kubespray, 0],
     ["kubeadm", kubeadm, 1],
     ["rke", rke, 2],
-] as const)("%s layout", (_name, profile, index) => {
+] as const)("%s layout", (_name, profile, _index) => {
     const runId = `restore-${profile.layout}-${Date.now().toString(36)}-${crypto.randomBytes(2).toString("hex")}`;
-    // A /24 of its own per run and layout, away from Docker's default pools.
-    const octet = 100 + ((process.pid * 3 + index) % 150);
-    const subnet = `172.30.${octet}.0/24`;
-    const nodes: TestNode[] = [1, 2, 3].map((i) => ({ name: `node-${i}`, member: profile.memberOf(i, `node-${i}`), address: `172.30.${octet}.${10 + i}` }));
+    // A free test /24 of its own per run and layout (withFreeSubnet, outside Docker's default pools): the addresses are set when the nodes start.
+    const nodes: TestNode[] = [1, 2, 3].map((i) => ({ name: `node-${i}`, member: profile.memberOf(i, `node-${i}`), address: "" }));
     /** An address on the test network where no container runs. */
-    const unreachableAddress = `172.30.${octet}.99`;
-    const allEndpoints = nodes.map((n) => `https://${n.address}:2379`);
+    let unreachableAddress = "";
+    let allEndpoints: string[] = [];
     const container = (node: string): string => `${runId}-${node}`;
     /** The node that runs the real kube-apiserver (kubeadm only). */
     const apiserverNode = profile.apiserverOnFirstNode ? nodes[0] : undefined;
@@ -428,6 +426,16 @@ describe.each([
     const stacks: OfflineStack[] = [];
 
     async function startNodes(): Promise<RealizedPlan> {
+        return withFreeSubnet(async (subnet) => {
+            nodes.forEach((node, i) => (node.address = hostIn(subnet, 11 + i)));
+            unreachableAddress = hostIn(subnet, 99);
+            allEndpoints = nodes.map((n) => `https://${n.address}:2379`);
+            return startNodesOn(subnet);
+        });
+    }
+
+    async function startNodesOn(subnet: string): Promise<RealizedPlan> {
+        privateKeys.length = 0;
         clientKey = sshKeygen(path.join(tmp, "client"));
         const pki = issueEtcdPki(planEtcdPki({ clusterName: "restore-e2e", members: nodes.map((n) => ({ name: n.member, ip: n.address })) }));
         privateKeys.push(clientKey.privateKey, ...pemKeysIn(pki));
@@ -602,7 +610,7 @@ describe.each([
         );
         expect(error).toBeDefined();
         expect(error!.message).toContain("step preflight-node-4 on node-4");
-        expect(error!.message).toMatch(/cannot run on root@172\.30\.\d+\.99:22: .*(EHOSTUNREACH|ETIMEDOUT|Timed out)/);
+        expect(error!.message).toMatch(new RegExp(`cannot run on root@${unreachableAddress.replace(/\./g, "\\.")}:22: .*(EHOSTUNREACH|ETIMEDOUT|Timed out)`));
 
         const after = Object.fromEntries(await Promise.all(nodes.map(async (n) => [n.name, await nodeState(n.name)] as const)));
         expect(after).toEqual(before);
