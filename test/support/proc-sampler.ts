@@ -58,6 +58,12 @@ export async function startProcSampler(containers: string[], intervalMs = 25): P
         }
         roots.add(pid);
     }
+    return sampleProcesses([...roots], intervalMs);
+}
+
+/** Samples the processes `roots` and all their descendants every `intervalMs` (startProcSampler's loop, for any process tree). */
+export function sampleProcesses(rootPids: number[], intervalMs = 25): ProcSampler {
+    const roots = new Set(rootPids);
     const samples: ProcSamples = { passes: 0, cmdlines: new Set(), environs: new Set() };
     const pass = (): void => {
         const parent = parents();
