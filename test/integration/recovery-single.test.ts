@@ -337,8 +337,8 @@ describe("RecoveryEnvironment plan, mode single, on real etcd 3.5 + kube-apiserv
         fs.writeFileSync(snapshotC, Buffer.concat([database, createHash("sha256").update(database).digest()]));
         const shaC = verifySnapshotFileSync(snapshotC).sha256;
         const bad = plan(snapshotC, shaC);
-        await expect(first.live.update(bad.plan)).rejects.toThrow(new RegExp(`${names.etcd} was not started: [^\\n]*${names.snapshotCheck} exited with code 1`));
-        expect(await first.live.logs(names.snapshotCheck)).toMatch(/checksum error|invalid database/);
+        await expect(first.live.update(bad.plan)).rejects.toThrow(new RegExp(`${names.etcd} was not started: [^\\n]*${names.snapshotCheck} exited with code [1-9]`));
+        expect(await first.live.logs(names.snapshotCheck)).toMatch(/checksum|invalid/i);
         // Nothing serves C. What the docker provider does, the harness did: every container has a fixed name, so
         // the engine deleted B's etcd (gated on the check) before it replaced the check, and B does not keep serving.
         const containersAfterC = await environment();
