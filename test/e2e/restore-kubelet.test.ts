@@ -153,7 +153,7 @@ test("restore on the real kubelet: the static pods stop when their manifests mov
     expect(cmdlines.filter((c) => /(^|\/)etcd .*--key-file=/.test(c))).not.toEqual([]);
     // ...and none of them, nor any environment, held a private key in any form.
     expect(leaks(samples, privateKeys.flatMap(keyForms))).toEqual([]);
-    console.log(`${samples.passes} samples of the node's processes, ${samples.cmdlines.size} distinct command lines`);
+    console.log(`${samples.passes} samples of the node's processes, ${samples.cmdlines.size} distinct command lines, ${samples.environs.size} environments`);
     const stepIds = up.outputs.stepIds!.value as string[];
     console.log(`kubeadm on a real kubelet: restore in ${stepIds.length} steps, ${Math.round((Date.now() - started) / 1000)} s`);
     expect(up.outputs.report!.value as string).toContain("is healthy");

@@ -670,7 +670,7 @@ describe.each([
         // ...and none of them, nor any environment, held a private key in any form.
         expect(privateKeys.length).toBeGreaterThan(3);
         expect(leaks(samples, privateKeys.flatMap(keyForms))).toEqual([]);
-        console.log(`${profile.layout}: ${samples.passes} samples of the nodes' processes, ${samples.cmdlines.size} distinct command lines`);
+        console.log(`${profile.layout}: ${samples.passes} samples of the nodes' processes, ${samples.cmdlines.size} distinct command lines, ${samples.environs.size} environments`);
         const stepIds = up.outputs.stepIds!.value as string[];
         expect(up.summary.resourceChanges?.create).toBe(stepIds.length + 2); // + the stack and the component
         console.log(`${profile.layout}: restore of 3 members, ${stepIds.length} steps in ${seconds}s`);
