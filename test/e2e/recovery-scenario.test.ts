@@ -10,7 +10,7 @@ import * as fs from "fs";
 import * as net from "net";
 import * as path from "path";
 
-import { uniqueName } from "../harness/docker";
+import { freeTestSubnet, uniqueName } from "../harness/docker";
 import { run } from "../harness/exec";
 import {
     CHANGED,
@@ -36,7 +36,7 @@ const output: string[] = [];
 let scenario: Scenario;
 
 beforeAll(async () => {
-    scenario = await runScenario({ label: LABEL, print: (line) => output.push(line) });
+    scenario = await runScenario({ label: LABEL, subnet: await freeTestSubnet(), print: (line) => output.push(line) });
 }, SCENARIO_TIMEOUT_MS);
 
 afterAll(async () => {
