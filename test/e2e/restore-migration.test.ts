@@ -32,7 +32,7 @@ import { issueEtcdPki } from "../../src/pki/etcd-pki-issue";
 import { planEtcdPki } from "../../src/pki/etcd-pki-plan";
 import { STOPPED_MANIFESTS_DIR } from "../../src/restore/layouts";
 import { call } from "../harness/api";
-import { dockerAvailable, hostIn, realizePlan, RealizedPlan, removeByLabel, withFreeSubnet } from "../harness/docker";
+import { dockerAvailable, freeTestSubnet, hostIn, realizePlan, RealizedPlan, removeByLabel, withFreeSubnet } from "../harness/docker";
 import { ETCD_35_IMAGE, NODE_IMAGE, requireImages } from "../support/images";
 import {
     KUBELET_STANDIN,
@@ -66,8 +66,10 @@ exec /usr/sbin/sshd -D -e
 
 describe("stacked kubeadm etcd → external EtcdCluster (seed 004)", () => {
     const runId = `migration-${Date.now().toString(36)}-${crypto.randomBytes(2).toString("hex")}`;
-    // Free test /24s of their own per run (withFreeSubnet, outside Docker's default pools): the addresses are set when the node and the cluster start.
+    // Free test /24s of their own per run (outside Docker's default pools): the node's is set when it starts, the external
+    // cluster's in beforeAll (the migration stack names its endpoints before the cluster exists).
     let nodeAddress = "";
+    let externalSubnet = "";
     const externalMembers = [1, 2, 3].map((i) => ({ name: `ext-${i}`, ip: "" }));
     let externalEndpoints: string[] = [];
     const node = "node-1";
@@ -166,22 +168,18 @@ describe("stacked kubeadm etcd → external EtcdCluster (seed 004)", () => {
 
     /** The external cluster from the EtcdCluster plan, seeded from `snapshotFile`; the node joins its network. */
     async function startExternalCluster(snapshotFile: string): Promise<void> {
-        external = await withFreeSubnet(async (externalSubnet) => {
-            externalMembers.forEach((member, i) => (member.ip = hostIn(externalSubnet, 21 + i)));
-            externalEndpoints = externalMembers.map((m) => `https://${m.ip}:2379`);
-            externalPki = issueEtcdPki(planEtcdPki({ clusterName: "external", members: externalMembers }));
-            externalCluster = planEtcdCluster<string>(
-                {
-                    clusterName: `${runId}-ext`,
-                    members: externalMembers,
-                    network: { mode: "bridge", subnet: externalSubnet },
-                    image: ETCD_35_IMAGE,
-                    seedSnapshotPath: snapshotFile,
-                },
-                (m) => memberCertificateFiles(externalPki, m.name),
-            );
-            return realizePlan(externalCluster.plan, { runId, waitHealthy: true, timeoutMs: 240_000 });
-        });
+        externalPki = issueEtcdPki(planEtcdPki({ clusterName: "external", members: externalMembers }));
+        externalCluster = planEtcdCluster<string>(
+            {
+                clusterName: `${runId}-ext`,
+                members: externalMembers,
+                network: { mode: "bridge", subnet: externalSubnet },
+                image: ETCD_35_IMAGE,
+                seedSnapshotPath: snapshotFile,
+            },
+            (m) => memberCertificateFiles(externalPki, m.name),
+        );
+        external = await realizePlan(externalCluster.plan, { runId, waitHealthy: true, timeoutMs: 240_000 });
         await call({ method: "POST", path: `/networks/${externalCluster.plan.networks[0].name}/connect`, body: { Container: container } });
     }
 
@@ -207,6 +205,9 @@ describe("stacked kubeadm etcd → external EtcdCluster (seed 004)", () => {
         tmp = fs.mkdtempSync(path.join(os.tmpdir(), "e2e-migration-"));
         const started = Date.now();
         nodes = await startNode();
+        externalSubnet = await freeTestSubnet();
+        externalMembers.forEach((member, i) => (member.ip = hostIn(externalSubnet, 21 + i)));
+        externalEndpoints = externalMembers.map((m) => `https://${m.ip}:2379`);
         await waitApiserverReady(nodes, container, 300_000);
         timings.nodeReady = Date.now() - started;
         for (const args of [
