@@ -174,7 +174,7 @@ export async function freeTestSubnet(): Promise<string> {
         handedOut.add(subnet);
         return subnet;
     }
-    throw new Error(`no free /24 test subnet in ${slotSubnet(0)}–${slotSubnet(TEST_SUBNET_SLOTS - 1)} after 200 picks: remove test leftovers with removeByLabel()`);
+    throw new Error(`no free /24 test subnet in ${slotSubnet(0)}–${slotSubnet(TEST_SUBNET_SLOTS - 1)} after 200 picks: list the test networks (docker network ls --filter label=${TEST_LABEL}=1) and remove those of runs that are gone`);
 }
 
 /** The engine refused a network because its subnet overlaps another's (another run took it meanwhile). */
