@@ -98,7 +98,6 @@ beforeAll(async () => {
         fs.writeFileSync(path.join(workDir, name), content, { mode });
         return path.join(workDir, name);
     };
-    clientTls = { ca: write("ca.pem", pki.caCertPem, 0o644), cert: write("admin.pem", pki.clients.admin.certPem, 0o644), key: write("admin-key.pem", pki.clients.admin.keyPem, 0o600) };
 
     // Production: EtcdCluster's plan, 3 members on S, our PKI.
     const cluster = await withFreeSubnet(async (subnet) => {
@@ -109,6 +108,8 @@ beforeAll(async () => {
         production = await timed("production: 3 members healthy", () => realizePlan(cluster.plan, { runId: RUN_ID, waitHealthy: true, timeoutMs: 90_000 }));
         return cluster;
     });
+    // The original client certificate files (production's admin client), of the PKI issued for S.
+    clientTls = { ca: write("ca.pem", pki.caCertPem, 0o644), cert: write("admin.pem", pki.clients.admin.certPem, 0o644), key: write("admin-key.pem", pki.clients.admin.keyPem, 0o600) };
     const endpoints = cluster.topology.clientEndpoints;
     await etcdctl(endpoints, ["put", "/replica-test/greeting", "written before the incident"]);
     // kube-apiserver decodes JSON as well as protobuf from storage: a ConfigMap as a JSON object.
