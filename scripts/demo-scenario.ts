@@ -406,8 +406,18 @@ export interface RecoveryHandle {
  * checks before anything exists (name, subnet, snapshot), the host guard rule
  * first, then planRecoveryEnvironment's network and containers; then /readyz.
  */
-export async function bringUpRecovery(opts: { stack: string; original: OriginalCluster; snapshotPath: string; workDir: string; runId: string; teardown: Teardown }): Promise<RecoveryHandle> {
-    const naming = deriveRecoveryNaming(opts.stack, "recovery");
+export async function bringUpRecovery(opts: {
+    stack: string;
+    original: OriginalCluster;
+    snapshotPath: string;
+    workDir: string;
+    runId: string;
+    teardown: Teardown;
+    /** The recovery network's subnet; default the one RecoveryEnvironment derives from the stack. */
+    subnet?: string;
+}): Promise<RecoveryHandle> {
+    const derived = deriveRecoveryNaming(opts.stack, "recovery");
+    const naming = { ...derived, subnet: opts.subnet ?? derived.subnet };
     assertUsableBridgeSubnet(naming.subnet);
     assertSubnetAvoidsOriginal(naming.subnet, opts.original);
     const { sha256: snapshotSha256 } = await verifySnapshotFile(opts.snapshotPath);
@@ -507,6 +517,8 @@ export interface ScenarioOptions {
     /** Names the Docker run labels and the recovery environment's stack: runs with different labels do not collide. */
     label: string;
     print: (line: string) => void;
+    /** The recovery network's subnet; default the one RecoveryEnvironment derives from the label (the demo's). Tests give a free test subnet. */
+    subnet?: string;
 }
 
 export interface ScenarioResult {
@@ -614,7 +626,7 @@ export async function runScenario(opts: ScenarioOptions): Promise<Scenario> {
         });
 
         const recovery = await clock.step("recovery", async (detail) => {
-            const handle = await bringUpRecovery({ stack: opts.label, original: productionDescription(production), snapshotPath: snapshot.snapshotPath, workDir, runId: ids.recovery, teardown });
+            const handle = await bringUpRecovery({ stack: opts.label, original: productionDescription(production), snapshotPath: snapshot.snapshotPath, workDir, runId: ids.recovery, teardown, subnet: opts.subnet });
             detail(`environment ${handle.name}: internal network ${handle.networkName} (${handle.subnet}), host guard rule in place`);
             detail(`containers ${handle.containerNames.join(", ")}`);
             detail(`API ${handle.apiUrl} ready; snapshot revision ${handle.snapshotRevision}`);

@@ -11,13 +11,15 @@ import * as crypto from "crypto";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
+import * as zlib from "zlib";
 
 import { fetchSnapshotFromStore } from "../../src/recovery/store";
 import { BackupFixture, restoreAndRead, snapshotStatus } from "../support/backup-fixture";
 import { ETCD_35_IMAGE, UPLOADER_IMAGE } from "../support/images";
 import { KubeNode, startKubeNode } from "../support/kube-node";
 import { freePorts, waitFor } from "../support/processes";
-import { OfflineStack, offlineStack, requireResourcePlugin, uniqueStackName } from "../support/pulumi";
+import { listFiles, OfflineStack, offlineStack, requireResourcePlugin, uniqueStackName } from "../support/pulumi";
+import { SECRET_SIG } from "../support/secret-marker";
 
 jest.setTimeout(20 * 60_000);
 
@@ -150,6 +152,23 @@ test("up through the real provider; the run-now Job is scheduled onto the contro
     });
     expect((await snapshotStatus(fetched.path)).totalKey).toBeGreaterThan(100); // a real cluster's keys, not an empty db
     expect(await restoreAndRead(workDir, fetched.path, "/registry/configmaps/default/backup-probe")).toContain(PROBE_VALUE);
+});
+
+test("the state holds the kubeconfig key, the store's secret key and the encryption password only as ciphertext", async () => {
+    const clientKeyData = /client-key-data: (\S+)/.exec(node.kubeconfig)?.[1];
+    expect(clientKeyData?.length).toBeGreaterThan(100);
+    const secrets = [clientKeyData!, Buffer.from(clientKeyData!, "base64").toString("utf8"), s3.secretAccessKey, ENCRYPTION_PASSWORD, Buffer.from(ENCRYPTION_PASSWORD).toString("base64")];
+    const state = await pulumiStack.readState();
+    expect(state).toContain("etcd-backup-script"); // positive control: this is the stack's state, after up
+    expect(state).toContain(SECRET_SIG); // the secrets are there, encrypted
+    expect(state).not.toMatch(/PRIVATE KEY/);
+    for (const [i, secret] of secrets.entries()) expect({ secret: i, inState: state.includes(secret) }).toEqual({ secret: i, inState: false });
+    // Every file of the state directory (backups and history included), not only the current state.
+    for (const file of listFiles(pulumiStack.stateDir)) {
+        const raw = fs.readFileSync(file);
+        const text = file.endsWith(".gz") ? zlib.gunzipSync(raw).toString("utf8") : raw.toString("utf8");
+        for (const [i, secret] of [...secrets, "PRIVATE KEY"].entries()) expect({ file, secret: i, leaks: text.includes(secret) }).toEqual({ file, secret: i, leaks: false });
+    }
 });
 
 test("a store that refuses connections fails the Job (kubectl sees condition Failed) and the store keeps what it had", async () => {

@@ -14,6 +14,7 @@ import * as zlib from "zlib";
 import { planEtcdBackup } from "../../src/backup/plan";
 import { KubeApi, startKubeApi } from "../support/kube-api";
 import { listFiles, OfflineStack, offlineStack, requireResourcePlugin, uniqueStackName } from "../support/pulumi";
+import { SECRET_SIG } from "../support/secret-marker";
 
 jest.setTimeout(10 * 60_000);
 
@@ -92,6 +93,8 @@ test("the kubeconfig key and every store credential are in the state only as cip
     expect(clientKeyData?.length).toBeGreaterThan(100);
     const exported = await pulumiStack.readState();
     expect(exported).toContain("etcd-backup-script"); // positive control: this is the stack's state
+    expect(exported).toContain(SECRET_SIG); // the secrets are there, encrypted
+    expect(exported).not.toMatch(/PRIVATE KEY/);
     for (const file of listFiles(pulumiStack.stateDir)) {
         const raw = fs.readFileSync(file);
         const text = file.endsWith(".gz") ? zlib.gunzipSync(raw).toString("utf8") : raw.toString("utf8");

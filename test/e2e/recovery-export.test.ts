@@ -13,6 +13,7 @@ import { load, loadAll } from "js-yaml";
 
 import { KUBECTL, KubeApi, runKubectl, startKubeApi } from "../support/kube-api";
 import { OfflineStack, offlineStack, uniqueStackName } from "../support/pulumi";
+import { SECRET_SIG } from "../support/secret-marker";
 
 jest.setTimeout(10 * 60_000);
 
@@ -88,6 +89,7 @@ test("the state holds no private key, no Secret value and no kubeconfig in plain
     expect(state).not.toContain(PASSWORD);
     expect(state).not.toContain(Buffer.from(PASSWORD).toString("base64"));
     expect(state).toContain("RecoveryExport");
+    expect(state).toContain(SECRET_SIG); // the kubeconfig is there, encrypted
 });
 
 test("nothing changes without a new snapshot; a new snapshot writes a new file and keeps the first", async () => {

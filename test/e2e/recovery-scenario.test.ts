@@ -10,6 +10,7 @@ import * as fs from "fs";
 import * as net from "net";
 import * as path from "path";
 
+import { freeTestSubnet, uniqueName } from "../harness/docker";
 import { run } from "../harness/exec";
 import {
     CHANGED,
@@ -28,12 +29,14 @@ import {
 const SCENARIO_TIMEOUT_MS = 15 * 60_000;
 jest.setTimeout(5 * 60_000);
 
-const LABEL = "e2e-scenario";
+// This run's own label: the Docker run ids, environment name and subnet derive from it, so another run beside it
+// (CI beside a developer) neither collides with nor cleans up this one.
+const LABEL = uniqueName("e2e-scenario");
 const output: string[] = [];
 let scenario: Scenario;
 
 beforeAll(async () => {
-    scenario = await runScenario({ label: LABEL, print: (line) => output.push(line) });
+    scenario = await runScenario({ label: LABEL, subnet: await freeTestSubnet(), print: (line) => output.push(line) });
 }, SCENARIO_TIMEOUT_MS);
 
 afterAll(async () => {

@@ -21,6 +21,7 @@ import { KubeNode, startKubeNode } from "../support/kube-node";
 import { sshKeygen } from "../support/kubelet-standin";
 import { waitFor } from "../support/processes";
 import { OfflineStack, offlineStack, uniqueStackName } from "../support/pulumi";
+import { keyForms, leaks, startProcSampler } from "../support/proc-sampler";
 import { SECRET_SIG } from "../support/secret-marker";
 
 jest.setTimeout(20 * 60_000);
@@ -130,11 +131,29 @@ test("restore on the real kubelet: the static pods stop when their manifests mov
     const watch = await node.exec(["sh", "-c", `(while :; do a=-; e=-; pgrep -x kube-apiserver >/dev/null && a=A; pgrep -x etcd >/dev/null && e=E; echo "$a$e"; sleep 0.2; done) >${WATCH_LOG} 2>&1 & echo $! >/run/restore-watch.pid`]);
     expect(watch.exitCode).toBe(0);
     const stack = await restoreStack("e2e-restore-kubelet");
+    // The private keys of the run: the SSH keys and kubeadm's etcd keys on the node.
+    const etcdKeys = await Promise.all(["ca", "server", "peer", "healthcheck-client"].map((name) => node.readFile(`/etc/kubernetes/pki/etcd/${name}.key`)));
+    const privateKeys = [clientKey.privateKey, hostKey.privateKey, ...etcdKeys];
+    for (const key of privateKeys) expect(key).toMatch(/PRIVATE KEY/);
+    // Every process on the node (the static pods' included), sampled from the host all through the restore.
+    const sampler = await startProcSampler([node.container]);
     const started = Date.now();
-    const up = await stack.stack.up().catch(async (error: Error) => {
-        throw new Error(`${error.message}\n${await node.logTail()}`);
-    });
+    const up = await stack.stack
+        .up()
+        .catch(async (error: Error) => {
+            throw new Error(`${error.message}\n${await node.logTail()}`);
+        })
+        .finally(() => sampler.stop());
     expect(up.summary.result).toBe("succeeded");
+    const samples = await sampler.stop();
+    // Control: the sampler saw the restore's own processes (the step scripts' shell, the restore itself, the static pods)...
+    const cmdlines = [...samples.cmdlines];
+    expect(cmdlines.filter((c) => /sh -eu -s$/.test(c))).not.toEqual([]);
+    expect(cmdlines.filter((c) => /etcdutl .*snapshot restore/.test(c))).not.toEqual([]);
+    expect(cmdlines.filter((c) => /(^|\/)etcd .*--key-file=/.test(c))).not.toEqual([]);
+    // ...and none of them, nor any environment, held a private key in any form.
+    expect(leaks(samples, privateKeys.flatMap(keyForms))).toEqual([]);
+    console.log(`${samples.passes} samples of the node's processes, ${samples.cmdlines.size} distinct command lines, ${samples.environs.size} environments`);
     const stepIds = up.outputs.stepIds!.value as string[];
     console.log(`kubeadm on a real kubelet: restore in ${stepIds.length} steps, ${Math.round((Date.now() - started) / 1000)} s`);
     expect(up.outputs.report!.value as string).toContain("is healthy");
@@ -181,6 +200,7 @@ test("restore on the real kubelet: the static pods stop when their manifests mov
     const keyBody = clientKey.privateKey.split("\n")[1]!;
     const state = await stack.readState();
     expect(state).not.toContain(keyBody);
+    expect(state).not.toMatch(/PRIVATE KEY/);
     expect(state).toContain(SECRET_SIG);
     const grep = spawnSync("grep", ["-rl", keyBody, stack.stateDir], { encoding: "utf8" });
     expect({ status: grep.status, files: grep.stdout }).toEqual({ status: 1, files: "" });

@@ -32,7 +32,7 @@ import { issueEtcdPki } from "../../src/pki/etcd-pki-issue";
 import { planEtcdPki } from "../../src/pki/etcd-pki-plan";
 import { STOPPED_MANIFESTS_DIR } from "../../src/restore/layouts";
 import { call } from "../harness/api";
-import { dockerAvailable, realizePlan, RealizedPlan, removeByLabel } from "../harness/docker";
+import { dockerAvailable, freeTestSubnet, hostIn, realizePlan, RealizedPlan, removeByLabel, withFreeSubnet } from "../harness/docker";
 import { ETCD_35_IMAGE, NODE_IMAGE, requireImages } from "../support/images";
 import {
     KUBELET_STANDIN,
@@ -66,12 +66,12 @@ exec /usr/sbin/sshd -D -e
 
 describe("stacked kubeadm etcd → external EtcdCluster (seed 004)", () => {
     const runId = `migration-${Date.now().toString(36)}-${crypto.randomBytes(2).toString("hex")}`;
-    // /24s of their own per run, away from the restore-nodes test's 172.30.x.
-    const octet = 100 + (process.pid % 150);
-    const nodeAddress = `172.27.${octet}.11`;
-    const externalSubnet = `172.26.${octet}.0/24`;
-    const externalMembers = [1, 2, 3].map((i) => ({ name: `ext-${i}`, ip: `172.26.${octet}.${20 + i}` }));
-    const externalEndpoints = externalMembers.map((m) => `https://${m.ip}:2379`);
+    // Free test /24s of their own per run (outside Docker's default pools): the node's is set when it starts, the external
+    // cluster's in beforeAll (the migration stack names its endpoints before the cluster exists).
+    let nodeAddress = "";
+    let externalSubnet = "";
+    const externalMembers = [1, 2, 3].map((i) => ({ name: `ext-${i}`, ip: "" }));
+    let externalEndpoints: string[] = [];
     const node = "node-1";
     const container = `${runId}-${node}`;
 
@@ -100,6 +100,13 @@ describe("stacked kubeadm etcd → external EtcdCluster (seed 004)", () => {
     }
 
     async function startNode(): Promise<RealizedPlan> {
+        return withFreeSubnet((subnet) => {
+            nodeAddress = hostIn(subnet, 11);
+            return startNodeOn(subnet);
+        });
+    }
+
+    async function startNodeOn(subnet: string): Promise<RealizedPlan> {
         clientKey = sshKeygen(path.join(tmp, "client"));
         hostKey = sshKeygen(path.join(tmp, "host"));
         const stacked = issueEtcdPki(planEtcdPki({ clusterName: "stacked", members: [{ name: node, ip: nodeAddress }] }));
@@ -155,7 +162,7 @@ describe("stacked kubeadm etcd → external EtcdCluster (seed 004)", () => {
                 key("/etc/kubernetes/pki/etcd/healthcheck-client.key", stacked.clients.healthcheck.keyPem),
             ],
         };
-        const plan: DockerPlan = { networks: [{ name: `${runId}-net`, subnet: `172.27.${octet}.0/24` }], volumes: [], containers: [spec] };
+        const plan: DockerPlan = { networks: [{ name: `${runId}-net`, subnet }], volumes: [], containers: [spec] };
         return realizePlan(plan, { runId, waitHealthy: false, timeoutMs: 180_000 });
     }
 
@@ -198,6 +205,9 @@ describe("stacked kubeadm etcd → external EtcdCluster (seed 004)", () => {
         tmp = fs.mkdtempSync(path.join(os.tmpdir(), "e2e-migration-"));
         const started = Date.now();
         nodes = await startNode();
+        externalSubnet = await freeTestSubnet();
+        externalMembers.forEach((member, i) => (member.ip = hostIn(externalSubnet, 21 + i)));
+        externalEndpoints = externalMembers.map((m) => `https://${m.ip}:2379`);
         await waitApiserverReady(nodes, container, 300_000);
         timings.nodeReady = Date.now() - started;
         for (const args of [

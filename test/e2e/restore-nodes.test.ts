@@ -42,7 +42,7 @@ import * as path from "path";
 import { ContainerFile, ContainerSpec, DockerPlan } from "../../src/docker/plan";
 import { issueEtcdPki } from "../../src/pki/etcd-pki-issue";
 import { planEtcdPki } from "../../src/pki/etcd-pki-plan";
-import { dockerAvailable, realizePlan, RealizedPlan, removeByLabel } from "../harness/docker";
+import { dockerAvailable, hostIn, realizePlan, RealizedPlan, removeByLabel, withFreeSubnet } from "../harness/docker";
 import { NODE_IMAGE, requireImages } from "../support/images";
 import {
     KUBELET_STANDIN,
@@ -60,9 +60,17 @@ import {
     waitApiserverReady,
 } from "../support/kubelet-standin";
 import { OfflineStack, offlineStack, uniqueStackName } from "../support/pulumi";
+import { keyForms, leaks, startProcSampler } from "../support/proc-sampler";
 import { SECRET_SIG } from "../support/secret-marker";
 
 jest.setTimeout(20 * 60_000);
+
+/** Every PEM private key anywhere in an issued PKI. */
+function pemKeysIn(value: unknown): string[] {
+    if (typeof value === "string") return value.includes("PRIVATE KEY") ? [value] : [];
+    if (value && typeof value === "object") return Object.values(value).flatMap(pemKeysIn);
+    return [];
+}
 
 const FIXTURE_DIR = path.resolve(__dirname, "../fixtures/e2e/restore");
 const ETCD_VERSION = "3.5.35";
@@ -396,15 +404,13 @@ describe.each([
     ["kubespray", kubespray, 0],
     ["kubeadm", kubeadm, 1],
     ["rke", rke, 2],
-] as const)("%s layout", (_name, profile, index) => {
+] as const)("%s layout", (_name, profile, _index) => {
     const runId = `restore-${profile.layout}-${Date.now().toString(36)}-${crypto.randomBytes(2).toString("hex")}`;
-    // A /24 of its own per run and layout, away from Docker's default pools.
-    const octet = 100 + ((process.pid * 3 + index) % 150);
-    const subnet = `172.30.${octet}.0/24`;
-    const nodes: TestNode[] = [1, 2, 3].map((i) => ({ name: `node-${i}`, member: profile.memberOf(i, `node-${i}`), address: `172.30.${octet}.${10 + i}` }));
+    // A free test /24 of its own per run and layout (withFreeSubnet, outside Docker's default pools): the addresses are set when the nodes start.
+    const nodes: TestNode[] = [1, 2, 3].map((i) => ({ name: `node-${i}`, member: profile.memberOf(i, `node-${i}`), address: "" }));
     /** An address on the test network where no container runs. */
-    const unreachableAddress = `172.30.${octet}.99`;
-    const allEndpoints = nodes.map((n) => `https://${n.address}:2379`);
+    let unreachableAddress = "";
+    let allEndpoints: string[] = [];
     const container = (node: string): string => `${runId}-${node}`;
     /** The node that runs the real kube-apiserver (kubeadm only). */
     const apiserverNode = profile.apiserverOnFirstNode ? nodes[0] : undefined;
@@ -413,15 +419,29 @@ describe.each([
     let realized: RealizedPlan;
     let clientKey: { privateKey: string; publicKey: string };
     const hostKeys: Record<string, string> = {};
+    /** Every private key of the run: the SSH client key, the nodes' host keys, the etcd PKI's keys. */
+    const privateKeys: string[] = [];
     let snapshotSha256: string;
     const beforeKeys = [0, 1, 2, 3, 4].map((i) => `/restore/before-${i}`);
     const stacks: OfflineStack[] = [];
 
     async function startNodes(): Promise<RealizedPlan> {
+        return withFreeSubnet(async (subnet) => {
+            nodes.forEach((node, i) => (node.address = hostIn(subnet, 11 + i)));
+            unreachableAddress = hostIn(subnet, 99);
+            allEndpoints = nodes.map((n) => `https://${n.address}:2379`);
+            return startNodesOn(subnet);
+        });
+    }
+
+    async function startNodesOn(subnet: string): Promise<RealizedPlan> {
+        privateKeys.length = 0;
         clientKey = sshKeygen(path.join(tmp, "client"));
         const pki = issueEtcdPki(planEtcdPki({ clusterName: "restore-e2e", members: nodes.map((n) => ({ name: n.member, ip: n.address })) }));
+        privateKeys.push(clientKey.privateKey, ...pemKeysIn(pki));
         const containers = nodes.map((node): ContainerSpec => {
             const hostKey = sshKeygen(path.join(tmp, `host-${node.name}`));
+            privateKeys.push(hostKey.privateKey);
             const runsApiserver = node === apiserverNode;
             hostKeys[node.name] = hostKey.publicKey;
             return {
@@ -590,7 +610,7 @@ describe.each([
         );
         expect(error).toBeDefined();
         expect(error!.message).toContain("step preflight-node-4 on node-4");
-        expect(error!.message).toMatch(/cannot run on root@172\.30\.\d+\.99:22: .*(EHOSTUNREACH|ETIMEDOUT|Timed out)/);
+        expect(error!.message).toMatch(new RegExp(`cannot run on root@${unreachableAddress.replace(/\./g, "\\.")}:22: .*(EHOSTUNREACH|ETIMEDOUT|Timed out)`));
 
         const after = Object.fromEntries(await Promise.all(nodes.map(async (n) => [n.name, await nodeState(n.name)] as const)));
         expect(after).toEqual(before);
@@ -636,10 +656,21 @@ describe.each([
         if (apiserverNode) expect((await configMapsServed()).names).toEqual(SERVED_AFTER_SNAPSHOT);
 
         const stack = await restoreStack("e2e-restore", nodeConfig());
+        // Every process on the nodes, sampled from the host all through the restore.
+        const sampler = await startProcSampler(nodes.map((n) => container(n.name)));
         const started = Date.now();
-        const up = await stack.stack.up();
+        const up = await stack.stack.up().finally(() => sampler.stop());
         const seconds = Math.round((Date.now() - started) / 1000);
+        const samples = await sampler.stop();
         expect(up.summary.result).toBe("succeeded");
+        // Control: the sampler saw the restore's own processes (the step scripts' shell, the restore itself)...
+        const cmdlines = [...samples.cmdlines];
+        expect(cmdlines.filter((c) => /sh -eu -s$/.test(c))).not.toEqual([]);
+        expect(cmdlines.filter((c) => /snapshot restore/.test(c))).not.toEqual([]);
+        // ...and none of them, nor any environment, held a private key in any form.
+        expect(privateKeys.length).toBeGreaterThan(3);
+        expect(leaks(samples, privateKeys.flatMap(keyForms))).toEqual([]);
+        console.log(`${profile.layout}: ${samples.passes} samples of the nodes' processes, ${samples.cmdlines.size} distinct command lines, ${samples.environs.size} environments`);
         const stepIds = up.outputs.stepIds!.value as string[];
         expect(up.summary.resourceChanges?.create).toBe(stepIds.length + 2); // + the stack and the component
         console.log(`${profile.layout}: restore of 3 members, ${stepIds.length} steps in ${seconds}s`);

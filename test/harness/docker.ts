@@ -114,6 +114,97 @@ export async function imageExists(image: string): Promise<boolean> {
     throw new DockerApiError(response.status, "GET", `/images/${image}/json`, response.body.toString("utf8"));
 }
 
+// ------------------------------------------------------------------ run ids, names and subnets of one test run
+
+/**
+ * A run id of its own for one test run: `<prefix>-<pid>-<random>`. Everything the run creates carries
+ * it (RUN_LABEL) and its cleanup removes by it, so two runs on one engine (CI beside a developer, or
+ * two CI jobs whose processes have the same pid in their own PID namespaces) never remove each
+ * other's containers.
+ */
+export function uniqueRunId(prefix: string): string {
+    return `${prefix}-${process.pid}-${randomBytes(3).toString("hex")}`;
+}
+
+/**
+ * `<base>-<random>`: Docker names of containers, networks and volumes are engine-wide, so a name a
+ * test gives them (an environment, a cluster) must differ from another run's too. 6 hex digits keep
+ * it short enough for the plans' DNS labels.
+ */
+export function uniqueName(base: string): string {
+    return `${base}-${randomBytes(3).toString("hex")}`;
+}
+
+/**
+ * Test subnets are /24s in 10.210.0.0–10.229.255.0: outside Docker's default address pools
+ * (172.17.0.0/16–172.31.0.0/16 and 192.168.0.0/16, where `docker network create` without a subnet
+ * and compose take theirs), the product's defaults (172.29.0.0/24, 172.30.0.0/16), the Kubernetes
+ * ranges the tests configure (10.96.0.0/12, 10.244.0.0/16) and the kube node networks (10.250.N.0/24).
+ */
+const TEST_SUBNET_BASE = (10 * 256 + 210) * 65536;
+const TEST_SUBNET_SLOTS = 20 * 256;
+/** Subnets this process handed out, so that two of one run never coincide either. */
+const handedOut = new Set<string>();
+
+function cidrRange(cidr: string): [number, number] | undefined {
+    const match = /^(\d+)\.(\d+)\.(\d+)\.(\d+)\/(\d+)$/.exec(cidr);
+    if (!match) return undefined; // IPv6
+    const start = match.slice(1, 5).reduce((acc, octet) => acc * 256 + Number(octet), 0);
+    const size = 2 ** (32 - Number(match[5]));
+    return [start - (start % size), start - (start % size) + size - 1];
+}
+
+function slotSubnet(slot: number): string {
+    const network = TEST_SUBNET_BASE + slot * 256;
+    return `${[24, 16, 8, 0].map((shift) => Math.floor(network / 2 ** shift) % 256).join(".")}/24`;
+}
+
+/**
+ * A /24 test subnet no network on the engine overlaps, picked at random among 5120 so that two runs
+ * that pick at the same moment almost never take the same; `withFreeSubnet` retries the rare
+ * collision that remains (the engine refuses the second network).
+ */
+export async function freeTestSubnet(): Promise<string> {
+    const networks = await callJson<{ IPAM?: { Config?: { Subnet?: string }[] | null } }[]>({ method: "GET", path: "/networks" });
+    const taken = networks.flatMap((n) => (n.IPAM?.Config ?? []).map((c) => cidrRange(c.Subnet ?? ""))).filter((r): r is [number, number] => r !== undefined);
+    for (let attempt = 0; attempt < 200; attempt++) {
+        const subnet = slotSubnet(randomBytes(2).readUInt16BE(0) % TEST_SUBNET_SLOTS);
+        const [first, last] = cidrRange(subnet)!;
+        if (handedOut.has(subnet) || taken.some(([a, b]) => a <= last && first <= b)) continue;
+        handedOut.add(subnet);
+        return subnet;
+    }
+    throw new Error(`no free /24 test subnet in ${slotSubnet(0)}–${slotSubnet(TEST_SUBNET_SLOTS - 1)} after 200 picks: list the test networks (docker network ls --filter label=${TEST_LABEL}=1) and remove those of runs that are gone`);
+}
+
+/** The engine refused a network because its subnet overlaps another's (another run took it meanwhile). */
+export function isSubnetOverlap(error: unknown): boolean {
+    return /overlaps with other one|Pool overlaps|overlapping/i.test((error as Error)?.message ?? "");
+}
+
+/**
+ * Runs `attempt` on a free test subnet, and again on another one when the engine refused its network
+ * because another run took an overlapping subnet in the meantime (`attempt` must clean up after
+ * itself on failure, as realizePlan does).
+ */
+export async function withFreeSubnet<T>(attempt: (subnet: string) => Promise<T>, tries = 5): Promise<T> {
+    for (let i = 1; ; i++) {
+        const subnet = await freeTestSubnet();
+        try {
+            return await attempt(subnet);
+        } catch (error) {
+            if (i >= tries || !isSubnetOverlap(error)) throw error;
+        }
+    }
+}
+
+/** The n-th host address of a /24 test subnet ("10.211.7.0/24", 11 -> "10.211.7.11"). */
+export function hostIn(subnet: string, n: number): string {
+    const match = /^(\d+\.\d+\.\d+)\.0\/24$/.exec(subnet);
+    if (!match) throw new Error(`hostIn expects a /24 such as 10.211.7.0/24, got ${subnet}`);
+    return `${match[1]}.${n}`;
+}
+
 function labelFilters(runId?: string): string {
     const labels = [`${TEST_LABEL}=1`];
     if (runId !== undefined) labels.push(`${RUN_LABEL}=${runId}`);

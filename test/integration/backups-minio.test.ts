@@ -11,6 +11,7 @@ import { runRecoveryCli } from "../../src/cli/recovery";
 import { renderStoreRcloneConfig } from "../../src/recovery/store";
 import { PlainEtcd, startPlainEtcd } from "../fixtures/snapshot/live-etcd";
 import { BackupFixture, hostRclone } from "../support/backup-fixture";
+import { uniqueRunId } from "../harness/docker";
 import { freePorts, toolsBinDir } from "../support/processes";
 import { MadeBackup, flipByte, writeBackup } from "../unit/backups-fixture";
 
@@ -68,7 +69,7 @@ function expectNoSecrets(r: { stdout: string; stderr: string; commandLines: stri
 
 beforeAll(async () => {
     workDir = fs.mkdtempSync(path.join(os.tmpdir(), "backups-minio-it-"));
-    fixture = new BackupFixture("it-backups", workDir);
+    fixture = new BackupFixture(uniqueRunId("it-backups"), workDir);
     s3 = await fixture.startMinio("etcd-backups");
     etcd = await startPlainEtcd(toolsBinDir(), "backups-minio");
     const staging = path.join(workDir, "staging");

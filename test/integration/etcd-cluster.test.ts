@@ -6,22 +6,31 @@ import * as os from "os";
 import * as path from "path";
 import { issueEtcdPki, memberCertificateFiles, planEtcdCluster, planEtcdPki, planTopology } from "../../src";
 import { EtcdClusterPlanInput } from "../../src/etcd/plan";
-import { RealizedPlan, dockerAvailable, realizePlan, removeByLabel } from "../harness/docker";
+import { RealizedPlan, dockerAvailable, hostIn, realizePlan, removeByLabel, uniqueName, uniqueRunId, withFreeSubnet } from "../harness/docker";
 import { run } from "../harness/exec";
 import { ETCD_35_IMAGE, requireImages } from "../support/images";
 
-const RUN_ID = "it-etcd-cluster";
+/** This run's own label and names: cleanup removes only what this run created (another run may share the engine). */
+const RUN_ID = uniqueRunId("it-etcd-cluster");
+const FIRST = uniqueName("it-etcd");
+const SEEDED = uniqueName("it-etcd-seeded");
+const BADSEED = uniqueName("it-etcd-badseed");
 const ETCDCTL = path.join(process.env.ETCD_RECOVERY_CACHE ?? path.join(os.homedir(), ".cache", "etcd-recovery"), "bin", "etcdctl");
 
 let workDir: string;
 const realized: RealizedPlan[] = [];
 
-/** Plans a cluster with a fresh PKI, the way EtcdCluster does, and starts it. */
-async function startCluster(input: EtcdClusterPlanInput) {
-    const members = planTopology(input).members;
-    const pki = issueEtcdPki(planEtcdPki({ clusterName: input.clusterName, members }));
-    const cluster = planEtcdCluster(input, (member) => memberCertificateFiles(pki, member.name));
-    const live = await realizePlan(cluster.plan, { runId: RUN_ID, waitHealthy: true, timeoutMs: 150_000 });
+/** Plans a cluster with a fresh PKI, the way EtcdCluster does, on a bridge network with a free test subnet, and starts it. */
+async function startCluster(planInput: Omit<EtcdClusterPlanInput, "network">) {
+    const { input, pki, cluster, live } = await withFreeSubnet(async (subnet) => {
+        const input: EtcdClusterPlanInput = { ...planInput, network: { mode: "bridge", subnet } };
+        const members = planTopology(input).members;
+        const pki = issueEtcdPki(planEtcdPki({ clusterName: input.clusterName, members }));
+        const cluster = planEtcdCluster(input, (member) => memberCertificateFiles(pki, member.name));
+        const live = await realizePlan(cluster.plan, { runId: RUN_ID, waitHealthy: true, timeoutMs: 150_000 });
+        return { input, pki, cluster, live };
+    });
+    const subnet = (input.network as { subnet: string }).subnet;
     realized.push(live);
     const dir = fs.mkdtempSync(path.join(workDir, `${input.clusterName}-`));
     const write = (name: string, content: string, mode: number) => {
@@ -36,7 +45,7 @@ async function startCluster(input: EtcdClusterPlanInput) {
     const endpoints = cluster.topology.clientEndpoints;
     const etcdctl = (args: string[], tls = files) =>
         run(ETCDCTL, [`--endpoints=${endpoints.join(",")}`, "--command-timeout=10s", `--cacert=${tls.ca}`, ...(tls.cert ? [`--cert=${tls.cert}`, `--key=${tls.key}`] : []), ...args]);
-    return { cluster, live, pki, files, etcdctl, endpoints, write };
+    return { input, subnet, cluster, live, pki, files, etcdctl, endpoints, write };
 }
 
 beforeAll(async () => {
@@ -49,6 +58,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
     for (const live of realized) await live.destroy();
+    await removeByLabel(RUN_ID);
     fs.rmSync(workDir, { recursive: true, force: true });
 });
 
@@ -56,10 +66,10 @@ describe("EtcdCluster plan on real etcd 3.5 in Docker", () => {
     let first: Awaited<ReturnType<typeof startCluster>>;
 
     test("3 members become healthy over mTLS and replicate a write", async () => {
-        first = await startCluster({ clusterName: "it-etcd", size: 3, network: { mode: "bridge", subnet: "172.31.230.0/24" }, image: ETCD_35_IMAGE });
+        first = await startCluster({ clusterName: FIRST, size: 3, image: ETCD_35_IMAGE });
         const health = await first.etcdctl(["endpoint", "health", "--cluster", "-w", "json"]);
         const reports = JSON.parse(health.stdout) as { endpoint: string; health: boolean }[];
-        expect(reports.map((r) => r.endpoint).sort()).toEqual(["https://172.31.230.11:2379", "https://172.31.230.12:2379", "https://172.31.230.13:2379"]);
+        expect(reports.map((r) => r.endpoint).sort()).toEqual([11, 12, 13].map((n) => `https://${hostIn(first.subnet, n)}:2379`));
         expect(reports.every((r) => r.health)).toBe(true);
 
         const members = JSON.parse((await first.etcdctl(["member", "list", "-w", "json"])).stdout) as { members: { name: string }[] };
@@ -68,7 +78,7 @@ describe("EtcdCluster plan on real etcd 3.5 in Docker", () => {
         await first.etcdctl(["put", "/registry/configmaps/default/seed004", "external-etcd"]);
         // Read from the third member alone, linearizably: the write was replicated.
         const read = await run(ETCDCTL, [
-            "--endpoints=https://172.31.230.13:2379",
+            `--endpoints=https://${hostIn(first.subnet, 13)}:2379`,
             `--cacert=${first.files.ca}`,
             `--cert=${first.files.cert}`,
             `--key=${first.files.key}`,
@@ -116,31 +126,30 @@ describe("EtcdCluster plan on real etcd 3.5 in Docker", () => {
 
     test("a new cluster seeded from a snapshot of the first holds its data", async () => {
         const snapshot = path.join(workDir, "snapshot.db");
-        await run(ETCDCTL, ["--endpoints=https://172.31.230.11:2379", `--cacert=${first.files.ca}`, `--cert=${first.files.cert}`, `--key=${first.files.key}`, "snapshot", "save", snapshot]);
+        await run(ETCDCTL, [`--endpoints=https://${hostIn(first.subnet, 11)}:2379`, `--cacert=${first.files.ca}`, `--cert=${first.files.cert}`, `--key=${first.files.key}`, "snapshot", "save", snapshot]);
         const seeded = await startCluster({
-            clusterName: "it-etcd-seeded",
+            clusterName: SEEDED,
             size: 3,
-            network: { mode: "bridge", subnet: "172.31.231.0/24" },
             image: ETCD_35_IMAGE,
             seedSnapshotPath: snapshot,
         });
         expect(seeded.cluster.plan.containers.filter((c) => c.runToCompletion).map((c) => c.name)).toEqual([
-            "it-etcd-seeded-etcd-0-restore",
-            "it-etcd-seeded-etcd-1-restore",
-            "it-etcd-seeded-etcd-2-restore",
+            `${SEEDED}-etcd-0-restore`,
+            `${SEEDED}-etcd-1-restore`,
+            `${SEEDED}-etcd-2-restore`,
         ]);
         const value = await seeded.etcdctl(["get", "/registry/configmaps/default/seed004", "--print-value-only"]);
         expect(value.stdout.trim()).toBe("external-etcd");
         const members = JSON.parse((await seeded.etcdctl(["member", "list", "-w", "json"])).stdout) as { members: { name: string; peerURLs: string[] }[] };
         expect(members.members.map((m) => `${m.name}=${m.peerURLs[0]}`).sort()).toEqual([
-            "etcd-0=https://172.31.231.11:2380",
-            "etcd-1=https://172.31.231.12:2380",
-            "etcd-2=https://172.31.231.13:2380",
+            `etcd-0=https://${hostIn(seeded.subnet, 11)}:2380`,
+            `etcd-1=https://${hostIn(seeded.subnet, 12)}:2380`,
+            `etcd-2=https://${hostIn(seeded.subnet, 13)}:2380`,
         ]);
     });
 
     test("a changed tunable replaces the members one at a time, as the engine does with the member chain, and no acknowledged write is lost", async () => {
-        const input: EtcdClusterPlanInput = { clusterName: "it-etcd", size: 3, network: { mode: "bridge", subnet: "172.31.230.0/24" }, image: ETCD_35_IMAGE, tunables: { snapshotCount: 50_000 } };
+        const input: EtcdClusterPlanInput = { ...first.input, tunables: { snapshotCount: 50_000 } };
         const next = planEtcdCluster(input, (member) => memberCertificateFiles(first.pki, member.name));
         // A client writes through the update; every write it saw acknowledged must be there afterwards.
         const acknowledged: string[] = [];
@@ -168,7 +177,7 @@ describe("EtcdCluster plan on real etcd 3.5 in Docker", () => {
         stoppedAt = Date.now();
         updating = false;
         await writer;
-        const names = ["it-etcd-etcd-0", "it-etcd-etcd-1", "it-etcd-etcd-2"];
+        const names = [`${FIRST}-etcd-0`, `${FIRST}-etcd-1`, `${FIRST}-etcd-2`];
         expect(report.replaced.sort()).toEqual(names);
         // Never two members down at once: each is deleted only after the one before it was created and started.
         expect(report.steps).toEqual(names.flatMap((name) => [`delete ${name}`, `create ${name}`]));
@@ -189,12 +198,12 @@ describe("EtcdCluster plan on real etcd 3.5 in Docker", () => {
         fs.writeFileSync(garbage, Buffer.alloc(4096 * 4 + 32, 0x5a));
         const since = String(Math.floor(Date.now() / 1000) - 1);
         await expect(
-            startCluster({ clusterName: "it-etcd-badseed", size: 3, network: { mode: "bridge", subnet: "172.31.232.0/24" }, image: ETCD_35_IMAGE, seedSnapshotPath: garbage }),
-        ).rejects.toThrow(/it-etcd-badseed-etcd-0 was not started: it-etcd-badseed-etcd-0-restore exited with code 1/);
+            startCluster({ clusterName: BADSEED, size: 3, image: ETCD_35_IMAGE, seedSnapshotPath: garbage }),
+        ).rejects.toThrow(new RegExp(`${BADSEED}-etcd-0 was not started: ${BADSEED}-etcd-0-restore exited with code 1`));
         const started = await run("docker", [
             "events",
             ...["--since", since, "--until", String(Math.ceil(Date.now() / 1000) + 1)],
-            ...["--filter", "label=etcd-recovery.cluster=it-etcd-badseed", "--filter", "event=start", "--format", "{{.Actor.Attributes.name}}"],
+            ...["--filter", `label=etcd-recovery.cluster=${BADSEED}`, "--filter", "event=start", "--format", "{{.Actor.Attributes.name}}"],
         ]);
         // Only restores ran; no member ever started (on an empty data dir it would have made a new, empty cluster).
         const names = started.stdout.trim().split("\n").filter((l) => l !== "");

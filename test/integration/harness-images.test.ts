@@ -10,11 +10,13 @@ import * as os from "os";
 import * as path from "path";
 import type { DockerPlan, HealthCheckSpec } from "../../src/docker/plan";
 import { call, callJson } from "../harness/api";
-import { dockerAvailable, realizePlan, RealizedPlan, removeByLabel, RUN_LABEL, TEST_LABEL } from "../harness/docker";
+import { dockerAvailable, realizePlan, RealizedPlan, removeByLabel, RUN_LABEL, TEST_LABEL, uniqueName, uniqueRunId } from "../harness/docker";
 import { readTar } from "../harness/tar";
 import { ETCD_34_IMAGE, ETCD_35_IMAGE, KUBE_APISERVER_IMAGE, requireImages, UPLOADER_IMAGE } from "../support/images";
 
-const RUN = "harness-test-images";
+/** This run's own label and names: cleanup removes only what this run created (another run may share the engine). */
+const RUN = uniqueRunId("harness-test-images");
+const ERH = uniqueName("erh");
 
 /** Files the engine itself puts into every container. */
 const ENGINE_FILES = new Set([".dockerenv", "etc/hostname", "etc/hosts", "etc/resolv.conf", "etc/mtab"]);
@@ -44,6 +46,9 @@ const SHELLS = /(^|\/)(sh|bash|dash|ash|busybox)$/;
 
 beforeAll(async () => {
     await dockerAvailable();
+});
+
+afterAll(async () => {
     await removeByLabel(RUN);
 });
 
@@ -77,12 +82,12 @@ describe("image contents", () => {
 async function outputOf(image: string, command: string[], entrypoint?: string[]): Promise<string> {
     await requireImages(image);
     const realized = await realizePlan(
-        { networks: [], volumes: [], containers: [{ name: "erh-img-oneshot", image, entrypoint, command, files: [], mounts: [], network: { none: true }, runToCompletion: true }] },
+        { networks: [], volumes: [], containers: [{ name: `${ERH}-img-oneshot`, image, entrypoint, command, files: [], mounts: [], network: { none: true }, runToCompletion: true }] },
         { runId: RUN, timeoutMs: 60_000 },
     );
     try {
-        const output = await realized.logs("erh-img-oneshot");
-        expect({ output, exitCode: realized.exitCodes["erh-img-oneshot"] }).toEqual({ output, exitCode: 0 });
+        const output = await realized.logs(`${ERH}-img-oneshot`);
+        expect({ output, exitCode: realized.exitCodes[`${ERH}-img-oneshot`] }).toEqual({ output, exitCode: 0 });
         return output;
     } finally {
         await realized.destroy();
@@ -130,7 +135,7 @@ describe("an etcd 3.4 snapshot restored by etcd 3.5", () => {
             networks: [],
             volumes: [],
             containers: [{
-                name: "erh-etcd34",
+                name: `${ERH}-etcd34`,
                 image: ETCD_34_IMAGE,
                 command: ["etcd", "--name=old", "--data-dir=/var/lib/etcd/old"],
                 files: [],
@@ -141,42 +146,42 @@ describe("an etcd 3.4 snapshot restored by etcd 3.5", () => {
         };
         const realizedOld = await realizePlan(old, { runId: RUN, timeoutMs: 60_000 });
         realizations.push(realizedOld);
-        expect((await realizedOld.exec("erh-etcd34", ["etcdctl", "put", "/registry/demo", "written by 3.4"])).exitCode).toBe(0);
-        const save = await realizedOld.exec("erh-etcd34", ["etcdctl", "snapshot", "save", "/backup/snapshot.db"]);
+        expect((await realizedOld.exec(`${ERH}-etcd34`, ["etcdctl", "put", "/registry/demo", "written by 3.4"])).exitCode).toBe(0);
+        const save = await realizedOld.exec(`${ERH}-etcd34`, ["etcdctl", "snapshot", "save", "/backup/snapshot.db"]);
         expect(save.exitCode).toBe(0);
         await realizedOld.destroy();
 
         const restored: DockerPlan = {
             networks: [],
-            volumes: [{ name: "erh-restored" }],
+            volumes: [{ name: `${ERH}-restored` }],
             containers: [
                 {
-                    name: "erh-restore",
+                    name: `${ERH}-restore`,
                     image: ETCD_35_IMAGE,
                     command: ["etcdutl", "snapshot", "restore", "/backup/snapshot.db", "--name=new", "--data-dir=/var/lib/etcd/new",
                         "--initial-cluster=new=http://localhost:2380", "--initial-advertise-peer-urls=http://localhost:2380"],
                     files: [],
-                    mounts: [{ ...backup, readOnly: true }, { source: "erh-restored", target: "/var/lib/etcd" }],
+                    mounts: [{ ...backup, readOnly: true }, { source: `${ERH}-restored`, target: "/var/lib/etcd" }],
                     network: { none: true },
                     runToCompletion: true,
                 },
                 {
-                    name: "erh-etcd35",
+                    name: `${ERH}-etcd35`,
                     image: ETCD_35_IMAGE,
                     command: ["etcd", "--name=new", "--data-dir=/var/lib/etcd/new"],
                     files: [],
-                    mounts: [{ source: "erh-restored", target: "/var/lib/etcd" }],
+                    mounts: [{ source: `${ERH}-restored`, target: "/var/lib/etcd" }],
                     network: { none: true },
                     healthCheck: health(),
-                    after: ["erh-restore"],
+                    after: [`${ERH}-restore`],
                 },
             ],
         };
         const realizedNew = await realizePlan(restored, { runId: RUN, timeoutMs: 60_000 });
         realizations.push(realizedNew);
-        const get = await realizedNew.exec("erh-etcd35", ["etcdctl", "get", "/registry/demo", "--print-value-only"]);
+        const get = await realizedNew.exec(`${ERH}-etcd35`, ["etcdctl", "get", "/registry/demo", "--print-value-only"]);
         expect(get.stdout.trim()).toBe("written by 3.4");
-        const version = await realizedNew.exec("erh-etcd35", ["etcdctl", "endpoint", "status", "-w", "json"]);
+        const version = await realizedNew.exec(`${ERH}-etcd35`, ["etcdctl", "endpoint", "status", "-w", "json"]);
         expect(JSON.parse(version.stdout)[0].Status.version).toMatch(/^3\.5\./);
     });
 });

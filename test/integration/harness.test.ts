@@ -7,15 +7,18 @@
 import * as http from "http";
 import type { ContainerSpec, DockerPlan, HealthCheckSpec } from "../../src/docker/plan";
 import { callJson, callRaw } from "../harness/api";
-import { dockerAvailable, realizePlan, RealizedPlan, removeByLabel, RUN_LABEL, TEST_LABEL } from "../harness/docker";
+import { dockerAvailable, freeTestSubnet, hostIn, realizePlan, RealizedPlan, removeByLabel, RUN_LABEL, TEST_LABEL, uniqueName, uniqueRunId } from "../harness/docker";
 import { ETCD_35_IMAGE, requireImages } from "../support/images";
 
-const RUN = "harness-test-main";
-const FAILING_RUN = "harness-test-failing";
-const SUBNET = "172.31.240.0/24";
-const PUBLISHED_SUBNET = "172.31.241.0/24";
-const A_IP = "172.31.240.10";
-const B_IP = "172.31.240.11";
+/** This run's own labels, names and subnets: cleanup removes only what this run created (another run may share the engine). */
+const RUN = uniqueRunId("harness-test-main");
+const FAILING_RUN = uniqueRunId("harness-test-failing");
+const ERH = uniqueName("erh");
+let SUBNET: string;
+let PUBLISHED_SUBNET: string;
+let FAILING_SUBNET: string;
+let A_IP: string;
+let B_IP: string;
 
 const HEALTH: HealthCheckSpec = {
     test: ["CMD", "etcdctl", "--endpoints=http://127.0.0.1:2379", "endpoint", "health"],
@@ -28,7 +31,7 @@ const HEALTH: HealthCheckSpec = {
 /** A plain-HTTP etcd member of the two-member cluster "a"/"b" on the internal network. */
 function member(name: "a" | "b", ip: string, extra: Partial<ContainerSpec> = {}): ContainerSpec {
     return {
-        name: `erh-etcd-${name}`,
+        name: `${ERH}-etcd-${name}`,
         image: ETCD_35_IMAGE,
         command: [
             "etcd",
@@ -43,7 +46,7 @@ function member(name: "a" | "b", ip: string, extra: Partial<ContainerSpec> = {})
         ],
         files: [],
         mounts: [],
-        network: { name: "erh-internal", ipv4Address: ip },
+        network: { name: `${ERH}-internal`, ipv4Address: ip },
         healthCheck: HEALTH,
         hostname: `etcd-${name}`,
         ...extra,
@@ -53,14 +56,14 @@ function member(name: "a" | "b", ip: string, extra: Partial<ContainerSpec> = {})
 function mainPlan(): DockerPlan {
     return {
         networks: [
-            { name: "erh-internal", subnet: SUBNET, internal: true, labels: { purpose: "members" } },
-            { name: "erh-published", subnet: PUBLISHED_SUBNET },
+            { name: `${ERH}-internal`, subnet: SUBNET, internal: true, labels: { purpose: "members" } },
+            { name: `${ERH}-published`, subnet: PUBLISHED_SUBNET },
         ],
-        volumes: [{ name: "erh-data" }],
+        volumes: [{ name: `${ERH}-data` }],
         containers: [
             // A one-shot as a non-root user; every member starts after it has finished.
             {
-                name: "erh-oneshot",
+                name: `${ERH}-oneshot`,
                 image: ETCD_35_IMAGE,
                 command: ["etcdutl", "version"],
                 user: "65534:65534",
@@ -75,14 +78,14 @@ function mainPlan(): DockerPlan {
                     { path: "/etc/erh/pki/ca.crt", content: "not a real certificate\n", mode: 0o644 },
                     { path: "/tmp/scratch.txt", content: "x", mode: 0o644 },
                 ],
-                mounts: [{ source: "erh-data", target: "/var/lib/etcd" }],
+                mounts: [{ source: `${ERH}-data`, target: "/var/lib/etcd" }],
                 env: { ETCD_LOG_LEVEL: "warn" },
                 labels: { role: "member" },
-                after: ["erh-oneshot"],
+                after: [`${ERH}-oneshot`],
             }),
-            member("b", B_IP, { after: ["erh-oneshot"] }),
+            member("b", B_IP, { after: [`${ERH}-oneshot`] }),
             {
-                name: "erh-etcd-published",
+                name: `${ERH}-etcd-published`,
                 image: ETCD_35_IMAGE,
                 command: [
                     "etcd",
@@ -92,11 +95,11 @@ function mainPlan(): DockerPlan {
                 ],
                 files: [],
                 mounts: [],
-                network: { name: "erh-published", ipv4Address: "172.31.241.20" },
+                network: { name: `${ERH}-published`, ipv4Address: hostIn(PUBLISHED_SUBNET, 20) },
                 ports: [{ internal: 2379 }],
                 healthCheck: HEALTH,
                 restart: "unless-stopped",
-                after: ["erh-oneshot"],
+                after: [`${ERH}-oneshot`],
             },
         ],
     };
@@ -128,6 +131,11 @@ const NOTHING = { containers: 0, networks: 0, volumes: 0 };
 beforeAll(async () => {
     await dockerAvailable();
     await requireImages(ETCD_35_IMAGE);
+    [SUBNET, PUBLISHED_SUBNET, FAILING_SUBNET] = [await freeTestSubnet(), await freeTestSubnet(), await freeTestSubnet()];
+    [A_IP, B_IP] = [hostIn(SUBNET, 10), hostIn(SUBNET, 11)];
+});
+
+afterAll(async () => {
     await removeByLabel(RUN);
     await removeByLabel(FAILING_RUN);
 });
@@ -144,47 +152,47 @@ describe("a realized plan on the shell-less etcd 3.5 image", () => {
     });
 
     test("members get their static addresses on the internal network and form a healthy cluster", async () => {
-        expect(realized.containers["erh-etcd-a"].ipAddress).toBe(A_IP);
-        expect(realized.containers["erh-etcd-b"].ipAddress).toBe(B_IP);
-        for (const name of ["erh-etcd-a", "erh-etcd-b", "erh-etcd-published"]) {
+        expect(realized.containers[`${ERH}-etcd-a`].ipAddress).toBe(A_IP);
+        expect(realized.containers[`${ERH}-etcd-b`].ipAddress).toBe(B_IP);
+        for (const name of [`${ERH}-etcd-a`, `${ERH}-etcd-b`, `${ERH}-etcd-published`]) {
             const info = await realized.inspect(name);
             expect(info.State.Health.Status).toBe("healthy");
             expect(info.Config.Healthcheck.Test).toEqual(HEALTH.test);
             expect(info.Config.Healthcheck.Interval).toBe(1e9);
         }
-        const members = await realized.exec("erh-etcd-b", ["etcdctl", `--endpoints=http://${A_IP}:2379`, "member", "list"]);
+        const members = await realized.exec(`${ERH}-etcd-b`, ["etcdctl", `--endpoints=http://${A_IP}:2379`, "member", "list"]);
         expect(members.exitCode).toBe(0);
         expect(members.stdout).toContain(`http://${A_IP}:2380`);
         expect(members.stdout).toContain(`http://${B_IP}:2380`);
     });
 
     test("the internal network is internal, has the subnet and the plan's labels", async () => {
-        const network = await callJson<any>({ method: "GET", path: "/networks/erh-internal" });
+        const network = await callJson<any>({ method: "GET", path: `/networks/${ERH}-internal` });
         expect(network.Internal).toBe(true);
         expect(network.IPAM.Config[0].Subnet).toBe(SUBNET);
         expect(network.Labels).toMatchObject({ purpose: "members", [TEST_LABEL]: "1", [RUN_LABEL]: RUN });
     });
 
     test("container settings: hostname, env, labels, volume mount, restart policy", async () => {
-        const a = await realized.inspect("erh-etcd-a");
+        const a = await realized.inspect(`${ERH}-etcd-a`);
         expect(a.Config.Hostname).toBe("etcd-a");
         expect(a.Config.Env).toContain("ETCD_LOG_LEVEL=warn");
         expect(a.Config.Labels).toMatchObject({ role: "member", [RUN_LABEL]: RUN });
-        expect(a.Mounts).toEqual([expect.objectContaining({ Type: "volume", Name: "erh-data", Destination: "/var/lib/etcd", RW: true })]);
-        const db = await realized.readFile("erh-etcd-a", "/var/lib/etcd/a/member/snap/db");
+        expect(a.Mounts).toEqual([expect.objectContaining({ Type: "volume", Name: `${ERH}-data`, Destination: "/var/lib/etcd", RW: true })]);
+        const db = await realized.readFile(`${ERH}-etcd-a`, "/var/lib/etcd/a/member/snap/db");
         expect(db.content.length).toBeGreaterThan(0);
-        const published = await realized.inspect("erh-etcd-published");
+        const published = await realized.inspect(`${ERH}-etcd-published`);
         expect(published.HostConfig.RestartPolicy.Name).toBe("unless-stopped");
     });
 
     test("files are in place with their modes; existing directories keep theirs", async () => {
-        const key = await realized.readFile("erh-etcd-a", "/etc/erh/pki/member.key");
+        const key = await realized.readFile(`${ERH}-etcd-a`, "/etc/erh/pki/member.key");
         expect(key.mode).toBe(0o600);
         expect(key.uid).toBe(0);
         expect(key.content.toString()).toBe("not a real key\n");
-        expect((await realized.readFile("erh-etcd-a", "/etc/erh/pki/ca.crt")).mode).toBe(0o644);
+        expect((await realized.readFile(`${ERH}-etcd-a`, "/etc/erh/pki/ca.crt")).mode).toBe(0o644);
         // /tmp is 1777 in the image; putting a file there must not reset it.
-        const id = realized.containers["erh-etcd-a"].id;
+        const id = realized.containers[`${ERH}-etcd-a`].id;
         const stat = await callRaw({ method: "HEAD", path: `/containers/${id}/archive`, query: { path: "/tmp" } });
         const tmp = JSON.parse(Buffer.from(String(stat.headers["x-docker-container-path-stat"]), "base64").toString("utf8"));
         const GO_MODE_STICKY = 1 << 20;
@@ -193,25 +201,25 @@ describe("a realized plan on the shell-less etcd 3.5 image", () => {
     });
 
     test("files are owned by root, as @pulumi/docker uploads are, whatever the container's user", async () => {
-        const owned = await realized.readFile("erh-oneshot", "/etc/erh/owned.txt");
+        const owned = await realized.readFile(`${ERH}-oneshot`, "/etc/erh/owned.txt");
         expect({ mode: owned.mode, uid: owned.uid, gid: owned.gid }).toEqual({ mode: 0o640, uid: 0, gid: 0 });
-        expect((await realized.inspect("erh-oneshot")).Config.User).toBe("65534:65534");
+        expect((await realized.inspect(`${ERH}-oneshot`)).Config.User).toBe("65534:65534");
     });
 
     test("members start only after the one-shot container has finished", async () => {
-        const oneshot = await realized.inspect("erh-oneshot");
+        const oneshot = await realized.inspect(`${ERH}-oneshot`);
         expect(oneshot.State.ExitCode).toBe(0);
-        expect(await realized.logs("erh-oneshot")).toMatch(/etcdutl version: 3\.5\./);
-        for (const name of ["erh-etcd-a", "erh-etcd-b", "erh-etcd-published"]) {
+        expect(await realized.logs(`${ERH}-oneshot`)).toMatch(/etcdutl version: 3\.5\./);
+        for (const name of [`${ERH}-etcd-a`, `${ERH}-etcd-b`, `${ERH}-etcd-published`]) {
             const started = Date.parse((await realized.inspect(name)).State.StartedAt);
             expect(started).toBeGreaterThanOrEqual(Date.parse(oneshot.State.FinishedAt));
         }
     });
 
     test("a published port on 127.0.0.1 is reachable from the host", async () => {
-        const port = realized.containers["erh-etcd-published"].hostPorts[2379];
+        const port = realized.containers[`${ERH}-etcd-published`].hostPorts[2379];
         expect(port).toBeGreaterThan(0);
-        const info = await realized.inspect("erh-etcd-published");
+        const info = await realized.inspect(`${ERH}-etcd-published`);
         expect(info.NetworkSettings.Ports["2379/tcp"][0].HostIp).toBe("127.0.0.1");
         const health = await httpGet(`http://127.0.0.1:${port}/health`);
         expect(health.status).toBe(200);
@@ -224,18 +232,18 @@ describe("a realized plan on the shell-less etcd 3.5 image", () => {
     });
 
     test("exec passes standard input and reports exit codes", async () => {
-        const put = await realized.exec("erh-etcd-a", ["etcdctl", "put", "from-stdin"], { input: Buffer.from("hello from stdin") });
+        const put = await realized.exec(`${ERH}-etcd-a`, ["etcdctl", "put", "from-stdin"], { input: Buffer.from("hello from stdin") });
         expect(put).toMatchObject({ exitCode: 0, stdout: "OK\n" });
-        const get = await realized.exec("erh-etcd-b", ["etcdctl", `--endpoints=http://${B_IP}:2379`, "get", "from-stdin", "--print-value-only"]);
+        const get = await realized.exec(`${ERH}-etcd-b`, ["etcdctl", `--endpoints=http://${B_IP}:2379`, "get", "from-stdin", "--print-value-only"]);
         expect(get.stdout.trim()).toBe("hello from stdin");
-        const missing = await realized.exec("erh-etcd-a", ["etcdctl", "get", "--no-such-flag"]);
+        const missing = await realized.exec(`${ERH}-etcd-a`, ["etcdctl", "get", "--no-such-flag"]);
         expect(missing.exitCode).not.toBe(0);
         expect(missing.stderr).toMatch(/unknown flag/);
     });
 
     test("the etcd 3.5 image has no shell", async () => {
         for (const shell of ["sh", "/bin/sh", "/bin/bash", "busybox"]) {
-            const result = await realized.exec("erh-etcd-a", [shell, "-c", "true"]);
+            const result = await realized.exec(`${ERH}-etcd-a`, [shell, "-c", "true"]);
             // 126/127: the engine could not start the program at all.
             expect([126, 127]).toContain(result.exitCode);
             expect(result.stdout + result.stderr).toMatch(/executable file not found|no such file or directory/);
@@ -243,11 +251,11 @@ describe("a realized plan on the shell-less etcd 3.5 image", () => {
     });
 
     test("stop and start keep the address and bring the member back to healthy", async () => {
-        await realized.stop("erh-etcd-b");
-        expect((await realized.inspect("erh-etcd-b")).State.Running).toBe(false);
-        await realized.start("erh-etcd-b");
-        await realized.waitHealthy("erh-etcd-b", 60_000);
-        expect(realized.containers["erh-etcd-b"].ipAddress).toBe(B_IP);
+        await realized.stop(`${ERH}-etcd-b`);
+        expect((await realized.inspect(`${ERH}-etcd-b`)).State.Running).toBe(false);
+        await realized.start(`${ERH}-etcd-b`);
+        await realized.waitHealthy(`${ERH}-etcd-b`, 60_000);
+        expect(realized.containers[`${ERH}-etcd-b`].ipAddress).toBe(B_IP);
     });
 
     test("destroy leaves nothing behind and can be repeated", async () => {
@@ -258,34 +266,34 @@ describe("a realized plan on the shell-less etcd 3.5 image", () => {
 });
 
 describe("a failing run-to-completion container", () => {
-    const plan: DockerPlan = {
-        networks: [{ name: "erh-failing", subnet: "172.31.242.0/24", internal: true }],
-        volumes: [{ name: "erh-failing-data" }],
+    const failingPlan = (): DockerPlan => ({
+        networks: [{ name: `${ERH}-failing`, subnet: FAILING_SUBNET, internal: true }],
+        volumes: [{ name: `${ERH}-failing-data` }],
         containers: [
             {
-                name: "erh-failing-oneshot",
+                name: `${ERH}-failing-oneshot`,
                 image: ETCD_35_IMAGE,
                 command: ["etcdutl", "snapshot", "status", "/data/missing.db"],
                 files: [{ path: "/etc/erh/note", content: "x", mode: 0o600 }],
-                mounts: [{ source: "erh-failing-data", target: "/data" }],
-                network: { name: "erh-failing", ipv4Address: "172.31.242.5" },
+                mounts: [{ source: `${ERH}-failing-data`, target: "/data" }],
+                network: { name: `${ERH}-failing`, ipv4Address: hostIn(FAILING_SUBNET, 5) },
                 runToCompletion: true,
             },
             {
-                name: "erh-failing-after",
+                name: `${ERH}-failing-after`,
                 image: ETCD_35_IMAGE,
                 command: ["etcd", "--data-dir=/tmp/data"],
                 files: [],
                 mounts: [],
-                network: { name: "erh-failing" },
-                after: ["erh-failing-oneshot"],
+                network: { name: `${ERH}-failing` },
+                after: [`${ERH}-failing-oneshot`],
             },
         ],
-    };
+    });
 
     test("is only recorded, as by the provider, but the container after it is never created: realize throws with its logs and leaves nothing behind", async () => {
-        await expect(realizePlan(plan, { runId: FAILING_RUN, timeoutMs: 60_000 })).rejects.toThrow(
-            /erh-failing-after was not started: erh-failing-oneshot exited with code 1[\s\S]*last log lines of erh-failing-oneshot[\s\S]*missing\.db/,
+        await expect(realizePlan(failingPlan(), { runId: FAILING_RUN, timeoutMs: 60_000 })).rejects.toThrow(
+            new RegExp(`${ERH}-failing-after was not started: ${ERH}-failing-oneshot exited with code 1[\\s\\S]*last log lines of ${ERH}-failing-oneshot[\\s\\S]*missing\\.db`),
         );
         expect(await leftovers(FAILING_RUN)).toEqual(NOTHING);
     });

@@ -23,25 +23,23 @@ import {
     verifySnapshotFileSync,
     waitForRecoveryApi,
 } from "../../src/recovery";
-import { RealizedPlan, dockerAvailable, realizePlan, removeByLabel, RUN_LABEL, TEST_LABEL } from "../harness/docker";
+import { RealizedPlan, dockerAvailable, hostIn, realizePlan, removeByLabel, RUN_LABEL, TEST_LABEL, uniqueName, uniqueRunId, withFreeSubnet } from "../harness/docker";
 import { run } from "../harness/exec";
 import { ETCD_34_IMAGE, ETCD_35_IMAGE, KUBE_APISERVER_IMAGE, UPLOADER_IMAGE, requireImages } from "../support/images";
 import { KUBECTL, KubeApi, startKubeApi } from "../support/kube-api";
 
 jest.setTimeout(240_000);
 
-const RUN_ID = "it-recovery-etcd34";
+/** This run's own label and names: cleanup removes only what this run created (another run may share the engine). */
+const RUN_ID = uniqueRunId("it-recovery-etcd34");
 const ROOT = path.join(__dirname, "..", "..");
 const DEBIAN_ETCD_DIR = "/usr/bin";
 const NAMESPACE = "shop";
 /** A network standing in for "anything off the recovery network": a bridge with a route out, as production's would be. */
-const OUTSIDE_SUBNET = "172.31.218.0/24";
 const OUTSIDE_NETWORK = `${RUN_ID}-outside`;
-const OUTSIDE_LISTENER_IP = "172.31.218.30";
-const OUTSIDE_GATEWAY = "172.31.218.1";
 const PROBE_IMAGE = UPLOADER_IMAGE; // busybox sh + nc
-const ENV_35 = "it-recovery-34to35";
-const ENV_35_SUBNET = "172.31.216.0/24";
+const ENV_35_BASE = "it-recovery-34to35";
+const ENV_35 = uniqueName(ENV_35_BASE);
 
 let workDir: string;
 let production: KubeApi;
@@ -70,12 +68,16 @@ function description(): OriginalCluster {
     );
 }
 
-async function bringUp(name: string, subnet: string, etcdImage: string) {
+/** Plans and realizes on a free test subnet (another one if another run took it meanwhile). */
+async function bringUp(name: string, etcdImage: string) {
     const original = description();
-    const addresses = recoveryAddresses(subnet);
-    const pki = issueRecoveryPki(name, addresses, original);
-    const env = planRecoveryEnvironment({ name, original, snapshotPath, snapshotSha256: verifySnapshotFileSync(snapshotPath).sha256, subnet, etcdImage, kubeApiserverImage: KUBE_APISERVER_IMAGE }, pki.files);
-    const live = await timed(`${name}: realize (check, restore, etcd healthy)`, () => realizePlan(env.plan, { runId: RUN_ID, waitHealthy: true, timeoutMs: 150_000 }));
+    const { pki, env, live } = await withFreeSubnet(async (subnet) => {
+        const addresses = recoveryAddresses(subnet);
+        const pki = issueRecoveryPki(name, addresses, original);
+        const env = planRecoveryEnvironment({ name, original, snapshotPath, snapshotSha256: verifySnapshotFileSync(snapshotPath).sha256, subnet, etcdImage, kubeApiserverImage: KUBE_APISERVER_IMAGE }, pki.files);
+        const live = await timed(`${name}: realize (check, restore, etcd healthy)`, () => realizePlan(env.plan, { runId: RUN_ID, waitHealthy: true, timeoutMs: 150_000 }));
+        return { pki, env, live };
+    });
     realized.push(live);
     const kubeconfigPath = path.join(workDir, `${name}.kubeconfig`);
     fs.writeFileSync(kubeconfigPath, recoveryKubeconfig({ name, url: env.addresses.apiUrl, caCertPem: pki.kubeCaCertPem, certPem: pki.admin.certPem, keyPem: pki.admin.keyPem }), { mode: 0o600 });
@@ -111,23 +113,70 @@ function host(file: string, args: string[]): Promise<string> {
 
 const labels = ["--label", `${TEST_LABEL}=1`, "--label", `${RUN_LABEL}=${RUN_ID}`];
 
+/** What a TCP connect met: an accept, a refusal (RST or ICMP port unreachable), or nothing (a drop, no route, no answer in 3 s). */
+type Reach = "connected" | "refused" | "unreachable";
+
+/** Why the probe gave no answer about the network: it broke. */
+class ProbeBroke extends Error {}
+
+/** busybox nc's messages, by what they say about the network. */
+const REFUSED = /Connection refused/;
+const UNREACHABLE = /timed out|timeout|Network is unreachable|No route to host|Host is unreachable/i;
+
 /**
- * Whether busybox `nc` connects from a throw-away container on `network`. Only a probe that ran
- * and reported either way gives an answer; a probe that broke (docker run failed, no verdict) throws,
- * so "not connected" can never come from a broken probe.
+ * Whether busybox `nc` connects from a throw-away container on `network`, and if not, whether the
+ * connection was refused or went unanswered. Only a probe that ran and met one of those gives an
+ * answer; a probe that broke (docker run failed, `nc` missing, a bad argument, a name that does not resolve,
+ * any failure nc reports that is not about the network) throws ProbeBroke, so "isolated" can never come
+ * from a broken probe. `nc` and `image` are parameters only for the controls that break it on purpose.
  */
-async function canConnect(network: string, address: string, port: number): Promise<{ connected: boolean; output: string }> {
-    const script = `echo PROBE-RAN; ip route; if nc -w 3 ${address} ${port} </dev/null 2>&1; then echo VERDICT=CONNECTED; else echo VERDICT=NOT-CONNECTED; fi`;
+async function canConnect(network: string, address: string, port: number, probe: { nc?: string; image?: string } = {}): Promise<{ connected: boolean; reach: Reach; output: string }> {
+    const nc = probe.nc ?? "nc";
+    const script = [
+        "echo PROBE-RAN",
+        "ip route",
+        `command -v ${nc} >/dev/null 2>&1 || { echo VERDICT=NO-TOOL; exit 0; }`,
+        `if ${nc} -w 3 ${address} ${port} </dev/null 2>&1; then echo VERDICT=CONNECTED; else echo VERDICT=FAILED; fi`,
+    ].join("; ");
+    const where = `the connection probe to ${address}:${port} on ${network}`;
     let output: string;
     try {
-        const r = await run("docker", ["run", "--rm", ...labels, "--network", network, "--entrypoint", "/bin/sh", PROBE_IMAGE, "-c", script], { timeoutMs: 60_000 });
+        const r = await run("docker", ["run", "--rm", ...labels, "--network", network, "--entrypoint", "/bin/sh", probe.image ?? PROBE_IMAGE, "-c", script], { timeoutMs: 60_000 });
         output = r.stdout + r.stderr;
     } catch (error) {
-        throw new Error(`the connection probe to ${address}:${port} on ${network} broke: ${(error as Error).message}`);
+        throw new ProbeBroke(`${where} broke: ${(error as Error).message}`);
     }
-    const verdict = /^VERDICT=(CONNECTED|NOT-CONNECTED)$/m.exec(output)?.[1];
-    if (!output.includes("PROBE-RAN") || verdict === undefined) throw new Error(`the connection probe to ${address}:${port} on ${network} gave no verdict:\n${output}`);
-    return { connected: verdict === "CONNECTED", output };
+    const verdict = /^VERDICT=(CONNECTED|FAILED|NO-TOOL)$/m.exec(output)?.[1];
+    if (!output.includes("PROBE-RAN") || verdict === undefined) throw new ProbeBroke(`${where} gave no verdict:\n${output}`);
+    if (verdict === "NO-TOOL") throw new ProbeBroke(`${where} broke: ${nc} is not in ${probe.image ?? PROBE_IMAGE}:\n${output}`);
+    if (verdict === "CONNECTED") return { connected: true, reach: "connected", output };
+    if (REFUSED.test(output)) return { connected: false, reach: "refused", output };
+    if (UNREACHABLE.test(output)) return { connected: false, reach: "unreachable", output };
+    throw new ProbeBroke(`${where} broke: nc failed for a reason that is neither a refusal nor no answer:\n${output}`);
+}
+
+/** The Docker network (and its subnet) the engine created for `name`, on a free test subnet. */
+async function createOutsideNetwork(name: string): Promise<{ subnet: string; gateway: string; listenerIp: string }> {
+    return withFreeSubnet(async (subnet) => {
+        const gateway = hostIn(subnet, 1);
+        await run("docker", ["network", "create", ...labels, "--subnet", subnet, "--gateway", gateway, name]);
+        return { subnet, gateway, listenerIp: hostIn(subnet, 30) };
+    });
+}
+
+/**
+ * Host guard rules a killed run of this file left: this file's environment names, on a subnet no Docker
+ * network has any more (a running run's rule is on its live environment's subnet, and stays).
+ */
+async function removeStaleGuards(): Promise<void> {
+    const inUse = new Set((await host("docker", ["network", "inspect", "--format", "{{range .IPAM.Config}}{{.Subnet}} {{end}}", ...(await host("docker", ["network", "ls", "-q"])).split("\n").filter((l) => l.trim() !== "")]))
+        .split(/\s+/)
+        .filter((s) => s !== ""));
+    const rules = (await host("iptables", ["-S", "INPUT"])).split("\n");
+    for (const rule of rules) {
+        const match = new RegExp(`-s (\\S+) .*--comment "?etcd-recovery:(${ENV_35_BASE}-[0-9a-f]+)"?`).exec(rule);
+        if (match && !inUse.has(match[1]!)) await host("sh", ["-c", hostGuardCommands(match[2]!, match[1]!).delete]);
+    }
 }
 
 beforeAll(async () => {
@@ -138,8 +187,8 @@ beforeAll(async () => {
     }
     if (!fs.existsSync(KUBECTL)) throw new Error(`kubectl not found at ${KUBECTL}: run bash scripts/setup (it builds kubectl) or set KUBECTL`);
     await removeByLabel(RUN_ID);
-    // A run killed half-way may have left its guard rule; removing it is idempotent.
-    await host("sh", ["-c", hostGuardCommands(ENV_35, ENV_35_SUBNET).delete]);
+    // A run killed half-way may have left its guard rule; this run's environment has a name of its own.
+    await removeStaleGuards();
     workDir = fs.mkdtempSync(path.join(os.tmpdir(), "recovery-etcd34-it-"));
 
     production = await timed("production start (etcd 3.4 + kube-apiserver 1.34)", () => startKubeApi({ etcdBinaryDir: DEBIAN_ETCD_DIR, readyTimeoutMs: 120_000 }));
@@ -179,7 +228,7 @@ describe("an etcd 3.4 snapshot in the recovery environment", () => {
 
     test("3.5 image (etcdutl restore): the CLI exports the lost ConfigMap, diffs against production, and the re-applied object equals the original", async () => {
         await expect(verifySnapshotFile(snapshotPath)).resolves.toMatchObject({ path: snapshotPath });
-        recovery = await bringUp(ENV_35, ENV_35_SUBNET, ETCD_35_IMAGE);
+        recovery = await bringUp(ENV_35, ETCD_35_IMAGE);
         expect(await recovery.live.logs(recovery.env.containerNames.snapshotCheck)).toMatch(/"revision":\d+/);
 
         const before = await timed("cli diff (before)", () => cli(["diff", "--kubeconfig", recovery.kubeconfigPath, "--live-kubeconfig", production.kubeconfigPath, "--kind", "configmaps", "-n", NAMESPACE, "-l", "app=shop"]));
@@ -213,12 +262,23 @@ describe("an etcd 3.4 snapshot in the recovery environment", () => {
         await new Promise<void>((resolve) => hostListener.listen(0, "0.0.0.0", resolve));
         const hostPort = (hostListener.address() as net.AddressInfo).port;
         try {
-            await run("docker", ["network", "create", ...labels, "--subnet", OUTSIDE_SUBNET, "--gateway", OUTSIDE_GATEWAY, OUTSIDE_NETWORK]);
+            const outside = await createOutsideNetwork(OUTSIDE_NETWORK);
+            const [OUTSIDE_GATEWAY, OUTSIDE_LISTENER_IP] = [outside.gateway, outside.listenerIp];
             await run("docker", ["run", "-d", ...labels, "--name", `${RUN_ID}-listener`, "--network", OUTSIDE_NETWORK, "--ip", OUTSIDE_LISTENER_IP, "--entrypoint", "/bin/httpd", PROBE_IMAGE, "-f", "-p", "8080", "-h", "/tmp"]);
 
             // Controls: the probes work, and the targets answer to whoever may reach them.
             const fromOutside = await canConnect(OUTSIDE_NETWORK, OUTSIDE_LISTENER_IP, 8080);
-            expect(fromOutside).toMatchObject({ connected: true });
+            expect(fromOutside).toMatchObject({ connected: true, reach: "connected" });
+            // A closed port on a reachable host is a refusal, not a broken probe...
+            expect((await canConnect(OUTSIDE_NETWORK, OUTSIDE_LISTENER_IP, 8081)).reach).toBe("refused");
+            // ...and a probe that breaks says so instead of reporting "not connected": nc missing, a name that
+            // refuses, an image the probe cannot run in (no shell).
+            await expect(canConnect(OUTSIDE_NETWORK, OUTSIDE_LISTENER_IP, 8080, { nc: "no-such-nc" })).rejects.toThrow(/broke: no-such-nc is not in/);
+            // (an argument nc refuses stands for any failure that is not about the network, e.g. a name that does not resolve)
+            const badArgument = canConnect(OUTSIDE_NETWORK, OUTSIDE_LISTENER_IP, 99999);
+            await expect(badArgument).rejects.toThrow(ProbeBroke);
+            await expect(badArgument).rejects.toThrow(/neither a refusal nor no answer[\s\S]*99999/);
+            await expect(canConnect(OUTSIDE_NETWORK, OUTSIDE_LISTENER_IP, 8080, { image: ETCD_35_IMAGE })).rejects.toThrow(/probe to .* broke: /);
             expect((await canConnect(OUTSIDE_NETWORK, OUTSIDE_GATEWAY, hostPort)).connected).toBe(true);
             const apiserverIp = recovery.env.addresses.apiserverIp;
             expect((await canConnect(recoveryNetwork, apiserverIp, 6443)).connected).toBe(true);
@@ -257,7 +317,7 @@ describe("an etcd 3.4 snapshot in the recovery environment", () => {
     });
 
     test("3.4 image (etcdctl snapshot restore): the same snapshot serves the changed ConfigMap as it was", async () => {
-        const env34 = await bringUp("it-recovery-34to34", "172.31.217.0/24", ETCD_34_IMAGE);
+        const env34 = await bringUp(uniqueName("it-recovery-34to34"), ETCD_34_IMAGE);
         const [check, restore] = env34.env.plan.containers;
         expect(check!.entrypoint).toEqual(["/usr/local/bin/etcdctl"]);
         expect(restore!.entrypoint?.[0] ?? restore!.command[0]).toMatch(/etcdctl/);

@@ -21,20 +21,20 @@ import {
     validateReplicaCertificates,
 } from "../../src/recovery/replica";
 import { replicaCertificatesFromKubeadm } from "../../src/recovery/import/replica-certificates";
-import { RealizedPlan, dockerAvailable, realizePlan, removeByLabel } from "../harness/docker";
+import { RealizedPlan, dockerAvailable, hostIn, realizePlan, removeByLabel, uniqueName, uniqueRunId, withFreeSubnet } from "../harness/docker";
 import { run } from "../harness/exec";
 import { ETCD_35_IMAGE, KUBE_APISERVER_IMAGE, requireImages } from "../support/images";
 import { KUBECTL, runKubectl } from "../support/kube-api";
 
 jest.setTimeout(240_000);
 
-const RUN_ID = "it-recovery-replica";
-const SUBNET = "172.31.246.0/24";
-const MEMBERS = [
-    { name: "etcd-a", ip: "172.31.246.11" },
-    { name: "etcd-b", ip: "172.31.246.12" },
-    { name: "etcd-c", ip: "172.31.246.13" },
-];
+/** This run's own label and names: cleanup removes only what this run created (another run may share the engine). */
+const RUN_ID = uniqueRunId("it-recovery-replica");
+const PROD = uniqueName("it-replica-prod");
+const REPLICA = uniqueName("it-replica");
+/** S: a free test subnet, chosen when production is realized. */
+let SUBNET: string;
+let MEMBERS: { name: string; ip: string }[];
 const ETCDCTL = path.join(process.env.ETCD_RECOVERY_CACHE ?? path.join(os.homedir(), ".cache", "etcd-recovery"), "bin", "etcdctl");
 const CONFIG_MAP = {
     apiVersion: "v1",
@@ -49,7 +49,7 @@ let replica: RealizedPlan | undefined;
 let snapshotPath: string;
 /** The original client certificate files (production's admin client). */
 let clientTls: { ca: string; cert: string; key: string };
-const pki = issueEtcdPki(planEtcdPki({ clusterName: "it-replica-prod", members: MEMBERS, keyAlgorithm: "ecdsa" }));
+let pki: ReturnType<typeof issueEtcdPki>;
 const timings: Record<string, number> = {};
 
 async function timed<T>(label: string, action: () => Promise<T>): Promise<T> {
@@ -98,11 +98,18 @@ beforeAll(async () => {
         fs.writeFileSync(path.join(workDir, name), content, { mode });
         return path.join(workDir, name);
     };
-    clientTls = { ca: write("ca.pem", pki.caCertPem, 0o644), cert: write("admin.pem", pki.clients.admin.certPem, 0o644), key: write("admin-key.pem", pki.clients.admin.keyPem, 0o600) };
 
     // Production: EtcdCluster's plan, 3 members on S, our PKI.
-    const cluster = planEtcdCluster({ clusterName: "it-replica-prod", members: MEMBERS, network: { mode: "bridge", subnet: SUBNET }, image: ETCD_35_IMAGE }, (m) => memberCertificateFiles(pki, m.name));
-    production = await timed("production: 3 members healthy", () => realizePlan(cluster.plan, { runId: RUN_ID, waitHealthy: true, timeoutMs: 90_000 }));
+    const cluster = await withFreeSubnet(async (subnet) => {
+        SUBNET = subnet;
+        MEMBERS = ["etcd-a", "etcd-b", "etcd-c"].map((name, i) => ({ name, ip: hostIn(subnet, 11 + i) }));
+        pki = issueEtcdPki(planEtcdPki({ clusterName: PROD, members: MEMBERS, keyAlgorithm: "ecdsa" }));
+        const cluster = planEtcdCluster({ clusterName: PROD, members: MEMBERS, network: { mode: "bridge", subnet: SUBNET }, image: ETCD_35_IMAGE }, (m) => memberCertificateFiles(pki, m.name));
+        production = await timed("production: 3 members healthy", () => realizePlan(cluster.plan, { runId: RUN_ID, waitHealthy: true, timeoutMs: 90_000 }));
+        return cluster;
+    });
+    // The original client certificate files (production's admin client), of the PKI issued for S.
+    clientTls = { ca: write("ca.pem", pki.caCertPem, 0o644), cert: write("admin.pem", pki.clients.admin.certPem, 0o644), key: write("admin-key.pem", pki.clients.admin.keyPem, 0o600) };
     const endpoints = cluster.topology.clientEndpoints;
     await etcdctl(endpoints, ["put", "/replica-test/greeting", "written before the incident"]);
     // kube-apiserver decodes JSON as well as protobuf from storage: a ConfigMap as a JSON object.
@@ -121,7 +128,7 @@ afterAll(async () => {
 });
 
 describe("RecoveryEnvironment plan, mode replica, on real etcd 3.5 + kube-apiserver 1.34 in Docker", () => {
-    const original = validateOriginalCluster(
+    const originalCluster = () => validateOriginalCluster(
         {
             etcd: { version: "3.5.35", members: MEMBERS.map((m) => ({ name: m.name, peerUrls: [`https://${m.ip}:2380`], clientUrls: [`https://${m.ip}:2379`] })) },
             kubeApiserver: { version: "1.34.4", args: ["--etcd-prefix=/registry", `--advertise-address=${MEMBERS[0].ip}`] },
@@ -130,20 +137,23 @@ describe("RecoveryEnvironment plan, mode replica, on real etcd 3.5 + kube-apiser
     );
 
     test("while production's network holds S, the host check names it (Docker would refuse the replica's network)", async () => {
-        const members = replicaMembers("it-replica", original);
+        const original = originalCluster();
+        const members = replicaMembers(REPLICA, original);
         expect(replicaAddresses(members, original).subnet).toBe(SUBNET);
         const conflicts = replicaSubnetConflicts(SUBNET, await hostNetworks());
-        expect(conflicts).toEqual([expect.stringMatching(/^Docker network "it-replica-prod-net" \(172\.31\.246\.0\/24\) overlaps 172\.31\.246\.0\/24/)]);
+        const escaped = (text: string) => text.replace(/[.()/]/g, (c) => `\\${c}`);
+        expect(conflicts).toEqual([expect.stringMatching(new RegExp(`^Docker network "${escaped(`${PROD}-net`)}" \\(${escaped(SUBNET)}\\) overlaps ${escaped(SUBNET)}`))]);
         await timed("production removed", () => production!.destroy());
         production = undefined;
         expect(replicaSubnetConflicts(SUBNET, await hostNetworks())).toEqual([]);
     });
 
     test("the replica: same names, IPs and certificates; healthy over mTLS with the original client certificate; the data is there; the network is internal", async () => {
+        const original = originalCluster();
         const certificates = replicaCertificatesFromKubeadm(MEMBERS.map((m) => copyPkiDir(m.name)));
         validateReplicaCertificates(original, certificates);
-        const addresses = replicaAddresses(replicaMembers("it-replica", original), original);
-        const fresh = issueRecoveryPki("it-replica", addresses, original);
+        const addresses = replicaAddresses(replicaMembers(REPLICA, original), original);
+        const fresh = issueRecoveryPki(REPLICA, addresses, original);
         const files: ReplicaFiles<string> = {
             etcd: certificates,
             kubeCaCertPem: fresh.files.kubeCaCertPem,
@@ -151,10 +161,10 @@ describe("RecoveryEnvironment plan, mode replica, on real etcd 3.5 + kube-apiser
             serviceAccount: fresh.files.serviceAccount,
         };
         const env = planReplicaEnvironment(
-            { name: "it-replica", original, snapshotPath, snapshotSha256: verifySnapshotFileSync(snapshotPath).sha256, etcdImage: ETCD_35_IMAGE, kubeApiserverImage: KUBE_APISERVER_IMAGE, initialClusterToken: "it-replica-prod-token" },
+            { name: REPLICA, original, snapshotPath, snapshotSha256: verifySnapshotFileSync(snapshotPath).sha256, etcdImage: ETCD_35_IMAGE, kubeApiserverImage: KUBE_APISERVER_IMAGE, initialClusterToken: `${PROD}-token` },
             files,
         );
-        expect(env.plan.networks).toEqual([expect.objectContaining({ subnet: SUBNET, gateway: "172.31.246.1", internal: true })]);
+        expect(env.plan.networks).toEqual([expect.objectContaining({ subnet: SUBNET, gateway: hostIn(SUBNET, 1), internal: true })]);
         replica = await timed("replica: check, 3 restores, 3 members healthy", () => realizePlan(env.plan, { runId: RUN_ID, waitHealthy: true, timeoutMs: 120_000 }));
 
         // Every original member, at its original address, answers the original client certificate.
@@ -172,18 +182,18 @@ describe("RecoveryEnvironment plan, mode replica, on real etcd 3.5 + kube-apiser
         }
         // The members really serve the original certificates.
         for (const member of MEMBERS) {
-            const served = await replica.readFile(`it-replica-${member.name}`, "/etc/kubernetes/pki/etcd/server.crt");
+            const served = await replica.readFile(`${REPLICA}-${member.name}`, "/etc/kubernetes/pki/etcd/server.crt");
             expect(served.content.toString("utf8")).toBe(pki.members[member.name].server.certPem);
             for (const key of ["server.key", "peer.key", "healthcheck-client.key"]) {
-                const file = await replica.readFile(`it-replica-${member.name}`, `/etc/kubernetes/pki/etcd/${key}`);
+                const file = await replica.readFile(`${REPLICA}-${member.name}`, `/etc/kubernetes/pki/etcd/${key}`);
                 expect({ member: member.name, key, mode: file.mode & 0o777 }).toEqual({ member: member.name, key, mode: 0o600 });
             }
-            const inspect = await replica.inspect(`it-replica-${member.name}`);
+            const inspect = await replica.inspect(`${REPLICA}-${member.name}`);
             expect(JSON.stringify([inspect.Config.Cmd, inspect.Config.Entrypoint, inspect.Config.Env])).not.toMatch(/PRIVATE KEY/);
-            expect(inspect.NetworkSettings.Networks["it-replica-net"].IPAddress).toBe(member.ip);
+            expect(inspect.NetworkSettings.Networks[`${REPLICA}-net`].IPAddress).toBe(member.ip);
         }
         // Internal, on S, nothing published.
-        const network = JSON.parse((await run("docker", ["network", "inspect", "it-replica-net"])).stdout)[0];
+        const network = JSON.parse((await run("docker", ["network", "inspect", `${REPLICA}-net`])).stdout)[0];
         expect({ internal: network.Internal, subnet: network.IPAM.Config[0].Subnet }).toEqual({ internal: true, subnet: SUBNET });
         for (const container of env.plan.containers) expect(container.ports ?? []).toEqual([]);
 
@@ -196,9 +206,9 @@ describe("RecoveryEnvironment plan, mode replica, on real etcd 3.5 + kube-apiser
                 timeoutMs: 90_000,
             }),
         );
-        expect(env.addresses.apiserverIp).toBe("172.31.246.254");
+        expect(env.addresses.apiserverIp).toBe(hostIn(SUBNET, 254));
         const kubeconfig = path.join(workDir, "replica.kubeconfig");
-        fs.writeFileSync(kubeconfig, recoveryKubeconfig({ name: "it-replica", url: env.addresses.apiUrl, caCertPem: fresh.kubeCaCertPem, certPem: fresh.admin.certPem, keyPem: fresh.admin.keyPem }), { mode: 0o600 });
+        fs.writeFileSync(kubeconfig, recoveryKubeconfig({ name: REPLICA, url: env.addresses.apiUrl, caCertPem: fresh.kubeCaCertPem, certPem: fresh.admin.certPem, keyPem: fresh.admin.keyPem }), { mode: 0o600 });
         const configMap = JSON.parse(await timed("kubectl get configmap", () => runKubectl(kubeconfig, ["get", "configmap", "app-config", "-n", "shop", "-o", "json"])));
         expect({ uid: configMap.metadata.uid, data: configMap.data }).toEqual({ uid: CONFIG_MAP.metadata.uid, data: CONFIG_MAP.data });
     });

@@ -3,6 +3,7 @@
 // Secret; the recovery environment is realized from last snapshot in the real
 // Docker engine (etcd 3.5 + kube-apiserver images), the two objects are
 // exported from it and applied back to production.
+import { createHash } from "crypto";
 import * as fs from "fs";
 import * as https from "https";
 import * as os from "os";
@@ -25,7 +26,7 @@ import {
 } from "../../src/recovery";
 import { fileSha256 } from "../../src/docker/realize";
 import { genCert, initCa } from "../../src/pki";
-import { RealizedPlan, dockerAvailable, realizePlan, removeByLabel } from "../harness/docker";
+import { RealizedPlan, dockerAvailable, realizePlan, removeByLabel, uniqueName, uniqueRunId, withFreeSubnet } from "../harness/docker";
 import { run } from "../harness/exec";
 import { ETCD_35_IMAGE, KUBE_APISERVER_IMAGE, requireImages } from "../support/images";
 import { KUBECTL, KubeApi, startKubeApi } from "../support/kube-api";
@@ -33,7 +34,8 @@ import { requireTool } from "../support/processes";
 
 jest.setTimeout(400_000);
 
-const RUN_ID = "it-recovery-single";
+/** This run's own label: cleanup removes only what this run created (another run may share the engine). */
+const RUN_ID = uniqueRunId("it-recovery-single");
 const NAMESPACE = "shop";
 let workDir: string;
 let production: KubeApi;
@@ -66,20 +68,27 @@ function productionDescription(withEncryption: boolean): OriginalCluster {
     );
 }
 
-/** Plans and realizes; `waitReady` waits for /readyz the way a user of the environment would. */
-async function bringUp(name: string, subnet: string, original: OriginalCluster, snapshot: string) {
-    const addresses = recoveryAddresses(subnet);
-    const pki = issueRecoveryPki(name, addresses, original);
-    const env = planRecoveryEnvironment(
-        { name, original, snapshotPath: snapshot, snapshotSha256: verifySnapshotFileSync(snapshot).sha256, subnet, etcdImage: ETCD_35_IMAGE, kubeApiserverImage: KUBE_APISERVER_IMAGE },
-        pki.files,
-    );
-    const live = await timed(`${name}: realize (check, restore, etcd healthy)`, () => realizePlan(env.plan, { runId: RUN_ID, waitHealthy: true, timeoutMs: 180_000 }));
+/**
+ * Plans and realizes on a free test subnet (another one if another run took it meanwhile); `name` gets a
+ * random suffix (Docker names are engine-wide). `waitReady` waits for /readyz the way a user of the environment would.
+ */
+async function bringUp(base: string, original: OriginalCluster, snapshot: string) {
+    const name = uniqueName(base);
+    const { addresses, pki, env, live } = await withFreeSubnet(async (subnet) => {
+        const addresses = recoveryAddresses(subnet);
+        const pki = issueRecoveryPki(name, addresses, original);
+        const env = planRecoveryEnvironment(
+            { name, original, snapshotPath: snapshot, snapshotSha256: verifySnapshotFileSync(snapshot).sha256, subnet, etcdImage: ETCD_35_IMAGE, kubeApiserverImage: KUBE_APISERVER_IMAGE },
+            pki.files,
+        );
+        const live = await timed(`${base}: realize (check, restore, etcd healthy)`, () => realizePlan(env.plan, { runId: RUN_ID, waitHealthy: true, timeoutMs: 180_000 }));
+        return { addresses, pki, env, live };
+    });
     realized.push(live);
     const kubeconfigPath = path.join(workDir, `${name}.kubeconfig`);
     fs.writeFileSync(kubeconfigPath, recoveryKubeconfig({ name, url: env.addresses.apiUrl, caCertPem: pki.kubeCaCertPem, certPem: pki.admin.certPem, keyPem: pki.admin.keyPem }), { mode: 0o600 });
     const waitReady = () =>
-        timed(`${name}: kube-apiserver /readyz after realize`, () =>
+        timed(`${base}: kube-apiserver /readyz after realize`, () =>
             waitForRecoveryApi({
                 apiUrl: env.addresses.apiUrl,
                 tls: { caPem: pki.kubeCaCertPem, certPem: pki.admin.certPem, keyPem: pki.admin.keyPem },
@@ -87,7 +96,7 @@ async function bringUp(name: string, subnet: string, original: OriginalCluster, 
                 timeoutMs: 120_000,
             }),
         );
-    return { env, pki, live, kubeconfigPath, waitReady };
+    return { name, addresses, env, pki, live, kubeconfigPath, waitReady };
 }
 
 /** One HTTPS GET: the status, or how the TLS connection was refused. */
@@ -170,12 +179,12 @@ describe("RecoveryEnvironment plan, mode single, on real etcd 3.5 + kube-apiserv
         const check = await verifySnapshotFile(snapshotPath);
         expect(check.sizeBytes % 512).toBe(32);
 
-        const { env, live, kubeconfigPath, waitReady } = await bringUp("it-recovery", "172.31.210.0/24", productionDescription(true), snapshotPath);
+        const { env, live, kubeconfigPath, waitReady } = await bringUp("it-recovery", productionDescription(true), snapshotPath);
         await waitReady();
 
         // Isolation as declared: one internal network, nothing published.
         const network = env.plan.networks[0];
-        expect(network).toMatchObject({ internal: true, subnet: "172.31.210.0/24" });
+        expect(network).toMatchObject({ internal: true, subnet: env.addresses.subnet });
         for (const container of env.plan.containers) expect(container.ports ?? []).toEqual([]);
         const apiserverInfo = await live.inspect(env.containerNames.kubeApiserver);
         expect(Object.keys(apiserverInfo.NetworkSettings.Networks)).toEqual([network.name]);
@@ -210,7 +219,7 @@ describe("RecoveryEnvironment plan, mode single, on real etcd 3.5 + kube-apiserv
     });
 
     test("anonymous and foreign-CA clients are refused by the recovery etcd and kube-apiserver; the environment's own certificates are accepted", async () => {
-        const { env, pki, waitReady } = await bringUp("it-recovery-auth", "172.31.214.0/24", productionDescription(true), snapshotPath);
+        const { env, pki, waitReady } = await bringUp("it-recovery-auth", productionDescription(true), snapshotPath);
         await waitReady();
         // A client certificate from another CA, with the admin's very names (system:masters): only the CA differs.
         const foreignCa = initCa({ CN: "foreign CA", key: { algo: "ecdsa", size: 256 } });
@@ -235,7 +244,7 @@ describe("RecoveryEnvironment plan, mode single, on real etcd 3.5 + kube-apiserv
     });
 
     test("without the encryption config, the encrypted Secret cannot be read and the error says to provide it", async () => {
-        const { kubeconfigPath, waitReady } = await bringUp("it-recovery-noenc", "172.31.211.0/24", productionDescription(false), snapshotPath);
+        const { kubeconfigPath, waitReady } = await bringUp("it-recovery-noenc", productionDescription(false), snapshotPath);
         // The apiserver cannot list Secrets, so it never becomes ready; the wait says why instead of timing out.
         const ready = waitReady();
         await expect(ready).rejects.toThrow(RecoveryApiError);
@@ -249,21 +258,42 @@ describe("RecoveryEnvironment plan, mode single, on real etcd 3.5 + kube-apiserv
         await expect(attempt).rejects.toThrow(/encrypted at rest.*cannot decrypt it.*Provide the original cluster's EncryptionConfiguration/s);
     });
 
-    test("a second deployment with a newer snapshot serves the newer snapshot: fresh volume, etcd and kube-apiserver replaced", async () => {
-        const name = "it-recovery-next";
+    test("a second deployment with snapshot B (object Y, not X) serves B only: fresh volume, every container of A replaced, nothing of A left", async () => {
         const original = productionDescription(true);
-        const first = await bringUp(name, "172.31.213.0/24", original, snapshotPath);
+        const etcdctl = requireTool("etcdctl");
+        const saveSnapshot = async (file: string) => {
+            await run(etcdctl, [...production.etcd.etcdctlFlags, "snapshot", "save", path.join(workDir, file)]);
+            return path.join(workDir, file);
+        };
+        // Snapshot A holds X; production then loses X and gains Y, and snapshot B holds Y and not X.
+        await production.kubectl(["create", "configmap", "only-in-a", "-n", NAMESPACE, "--from-literal=snapshot=a"]);
+        const snapshotA = await saveSnapshot("snapshot-a.db");
+        await production.kubectl(["delete", "configmap", "only-in-a", "-n", NAMESPACE]);
+        await production.kubectl(["create", "configmap", "only-in-b", "-n", NAMESPACE, "--from-literal=snapshot=b"]);
+        const snapshotB = await saveSnapshot("snapshot-b.db");
+        const [shaA, shaB] = [verifySnapshotFileSync(snapshotA).sha256, verifySnapshotFileSync(snapshotB).sha256];
+
+        const first = await bringUp("it-recovery-next", original, snapshotA);
         await first.waitReady();
-        // Production moves on; a newer backup holds an object the first one does not.
-        await production.kubectl(["create", "configmap", "after-first-snapshot", "-n", NAMESPACE, "--from-literal=k=v"]);
-        const newer = path.join(workDir, "snapshot-newer.db");
-        await run(requireTool("etcdctl"), [...production.etcd.etcdctlFlags, "snapshot", "save", newer]);
-        const plan = (snapshot: string) =>
+        const name = first.name;
+        const get = (object: string) => exportObjects({ kubeconfigPath: first.kubeconfigPath, kubectl: KUBECTL, selections: [{ kind: "configmaps", namespace: NAMESPACE, name: object }] });
+        // Controls: A serves X and not Y.
+        expect((await get("only-in-a")).objects[0].data).toEqual({ snapshot: "a" });
+        await expect(get("only-in-b")).rejects.toThrow(/NotFound|not found/);
+        const environment = async () =>
+            (await run("docker", ["ps", "-a", "--filter", `label=etcd-recovery.environment=${name}`, "--format", '{{.ID}} {{.Label "etcd-recovery.snapshot-sha256"}}'])).stdout
+                .trim()
+                .split("\n")
+                .map((line) => line.split(" ") as [string, string]);
+        const containersOfA = await environment();
+        expect(containersOfA.map(([, sha]) => sha)).toEqual([shaA, shaA, shaA, shaA]);
+
+        const plan = (snapshot: string, sha256: string) =>
             planRecoveryEnvironment(
-                { name, original, snapshotPath: snapshot, snapshotSha256: verifySnapshotFileSync(snapshot).sha256, subnet: "172.31.213.0/24", etcdImage: ETCD_35_IMAGE, kubeApiserverImage: KUBE_APISERVER_IMAGE },
+                { name, original, snapshotPath: snapshot, snapshotSha256: sha256, subnet: first.addresses.subnet, etcdImage: ETCD_35_IMAGE, kubeApiserverImage: KUBE_APISERVER_IMAGE },
                 first.pki.files,
             );
-        const next = plan(newer);
+        const next = plan(snapshotB, shaB);
         const names = next.containerNames;
 
         // Control: the same update with the old plan shape (volume and containers not bound to the snapshot)
@@ -275,23 +305,46 @@ describe("RecoveryEnvironment plan, mode single, on real etcd 3.5 + kube-apiserv
         };
         await expect(first.live.update(unbound)).rejects.toThrow(new RegExp(`${names.etcd} was not started: ${names.restore} exited with code 1[\\s\\S]*not empty`));
 
-        const report = await timed(`${name}: update to the newer snapshot`, () => first.live.update(next.plan));
+        const report = await timed("it-recovery-next: update to snapshot B", () => first.live.update(next.plan));
         expect(report.replaced.sort()).toEqual([names.kubeApiserver, names.restore, names.snapshotCheck].sort());
         expect(report.created).toEqual([names.etcd]); // the failed control had deleted it
         expect(next.plan.volumes[0].name).not.toBe(first.env.plan.volumes[0].name);
-        const volumes = await run("docker", ["volume", "ls", "--filter", `label=etcd-recovery.environment=${name}`, "--format", "{{.Name}}"]);
-        expect(volumes.stdout.trim().split("\n")).toEqual([next.plan.volumes[0].name]);
+        const volumes = async () => (await run("docker", ["volume", "ls", "--filter", `label=etcd-recovery.environment=${name}`, "--format", "{{.Name}}"])).stdout.trim().split("\n");
+        expect(await volumes()).toEqual([next.plan.volumes[0].name]);
         await waitForRecoveryApi({
             apiUrl: next.addresses.apiUrl,
             tls: { caPem: first.pki.kubeCaCertPem, certPem: first.pki.admin.certPem, keyPem: first.pki.admin.keyPem },
             readLog: () => first.live.logs(names.kubeApiserver),
             timeoutMs: 120_000,
         });
-        const found = await exportObjects({ kubeconfigPath: first.kubeconfigPath, kubectl: KUBECTL, selections: [{ kind: "configmaps", namespace: NAMESPACE, name: "after-first-snapshot" }] });
-        expect(found.objects[0].data).toEqual({ k: "v" });
+        // B's data, and nothing of A's: Y is there, X is not.
+        expect((await get("only-in-b")).objects[0].data).toEqual({ snapshot: "b" });
+        await expect(get("only-in-a")).rejects.toThrow(/NotFound|not found/);
+        // Nothing of A is left: none of its containers, every container there is bound to B.
+        const containersOfB = await environment();
+        expect(containersOfB.map(([, sha]) => sha)).toEqual([shaB, shaB, shaB, shaB]);
+        for (const [id] of containersOfB) expect(containersOfA.map(([old]) => old)).not.toContain(id);
         // A third deployment of the same plan changes nothing.
         const again = await first.live.update(next.plan);
         expect(again.steps).toEqual([]);
+
+        // Snapshot C passes the file check (its hash is intact) but is no database the engine's check can open:
+        // both bbolt meta pages altered, the trailing SHA-256 recomputed.
+        const database = fs.readFileSync(snapshotB).subarray(0, -32);
+        const pageSize = database.readUInt32LE(24);
+        for (const meta of [0, pageSize]) database[meta + 64] ^= 0xff; // txid: the meta checksum no longer matches
+        const snapshotC = path.join(workDir, "snapshot-c.db");
+        fs.writeFileSync(snapshotC, Buffer.concat([database, createHash("sha256").update(database).digest()]));
+        const shaC = verifySnapshotFileSync(snapshotC).sha256;
+        const bad = plan(snapshotC, shaC);
+        await expect(first.live.update(bad.plan)).rejects.toThrow(new RegExp(`${names.etcd} was not started: [^\\n]*${names.snapshotCheck} exited with code [1-9]`));
+        expect(await first.live.logs(names.snapshotCheck)).toMatch(/checksum|invalid/i);
+        // Nothing serves C. What the docker provider does, the harness did: every container has a fixed name, so
+        // the engine deleted B's etcd (gated on the check) before it replaced the check, and B does not keep serving.
+        const containersAfterC = await environment();
+        expect(containersAfterC.filter(([, sha]) => sha === shaC)).toHaveLength(2); // the check and the restore, exited
+        expect(first.live.containers[names.etcd]).toBeUndefined();
+        expect((await volumes()).sort()).toEqual([next.plan.volumes[0].name, bad.plan.volumes[0].name].sort());
     });
 
     test("a corrupt or truncated snapshot is refused before any container exists", async () => {
@@ -311,23 +364,26 @@ describe("RecoveryEnvironment plan, mode single, on real etcd 3.5 + kube-apiserv
         const garbagePath = path.join(workDir, "garbage.db");
         fs.writeFileSync(garbagePath, Buffer.alloc(4096 * 4 + 32, 0x5a));
         const original = productionDescription(true);
-        const addresses = recoveryAddresses("172.31.212.0/24");
-        const env = planRecoveryEnvironment(
-            { name: "it-recovery-bad", original, snapshotPath: garbagePath, snapshotSha256: fileSha256(garbagePath), subnet: addresses.subnet, etcdImage: ETCD_35_IMAGE, kubeApiserverImage: KUBE_APISERVER_IMAGE },
-            issueRecoveryPki("it-recovery-bad", addresses, original).files,
-        );
-        expect(env.plan.containers[0].name).toBe("it-recovery-bad-snapshot-check");
+        const name = uniqueName("it-recovery-bad");
         const since = String(Math.floor(Date.now() / 1000) - 1);
-        await expect(realizePlan(env.plan, { runId: RUN_ID, timeoutMs: 60_000 })).rejects.toThrow(/it-recovery-bad-etcd was not started: [^\n]*it-recovery-bad-snapshot-check exited with code 1[\s\S]*Error: invalid database/);
+        await withFreeSubnet(async (subnet) => {
+            const addresses = recoveryAddresses(subnet);
+            const env = planRecoveryEnvironment(
+                { name, original, snapshotPath: garbagePath, snapshotSha256: fileSha256(garbagePath), subnet: addresses.subnet, etcdImage: ETCD_35_IMAGE, kubeApiserverImage: KUBE_APISERVER_IMAGE },
+                issueRecoveryPki(name, addresses, original).files,
+            );
+            expect(env.plan.containers[0].name).toBe(`${name}-snapshot-check`);
+            await expect(realizePlan(env.plan, { runId: RUN_ID, timeoutMs: 60_000 })).rejects.toThrow(new RegExp(`${name}-etcd was not started: [^\\n]*${name}-snapshot-check exited with code 1[\\s\\S]*Error: invalid database`));
+        });
         // Only the check and the restore ever started (the engine's start events say so) ...
         const started = await run("docker", [
             "events",
             ...["--since", since, "--until", String(Math.ceil(Date.now() / 1000) + 1)],
-            ...["--filter", "label=etcd-recovery.environment=it-recovery-bad", "--filter", "event=start", "--format", "{{.Actor.Attributes.name}}"],
+            ...["--filter", `label=etcd-recovery.environment=${name}`, "--filter", "event=start", "--format", "{{.Actor.Attributes.name}}"],
         ]);
-        expect(started.stdout.trim().split("\n").sort()).toEqual(["it-recovery-bad-etcd-restore", "it-recovery-bad-snapshot-check"]);
+        expect(started.stdout.trim().split("\n").sort()).toEqual([`${name}-etcd-restore`, `${name}-snapshot-check`]);
         // ... and the harness removed what it created.
-        const left = await run("docker", ["ps", "-a", "--filter", "label=etcd-recovery.environment=it-recovery-bad", "--format", "{{.Names}}"]);
+        const left = await run("docker", ["ps", "-a", "--filter", `label=etcd-recovery.environment=${name}`, "--format", "{{.Names}}"]);
         expect(left.stdout.trim()).toBe("");
     });
 });

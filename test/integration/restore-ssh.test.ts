@@ -10,15 +10,16 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 
-import { dockerAvailable, realizePlan, RealizedPlan, removeByLabel } from "../harness/docker";
+import { dockerAvailable, hostIn, realizePlan, RealizedPlan, removeByLabel, withFreeSubnet } from "../harness/docker";
 import { NODE_IMAGE, requireImages } from "../support/images";
 import { runScript, SshConnection } from "../../src/restore/ssh";
 
 jest.setTimeout(5 * 60_000);
 
 const runId = `restore-ssh-${Date.now().toString(36)}-${crypto.randomBytes(2).toString("hex")}`;
-const octet = 50 + (process.pid % 50);
-const ADDRESS = `172.30.${octet}.10`;
+/** On a free test /24 (outside Docker's default pools), set when the node starts. */
+let ADDRESS = "";
+let UNREACHABLE = "";
 const PASSWORD = `pw-${crypto.randomBytes(8).toString("hex")}`;
 
 let tmp: string;
@@ -31,18 +32,11 @@ function sshKeygen(file: string): { privateKey: string; publicKey: string } {
     return { privateKey: fs.readFileSync(file, "utf8"), publicKey: fs.readFileSync(`${file}.pub`, "utf8").trim() };
 }
 
-beforeAll(async () => {
-    await dockerAvailable();
-    await requireImages(NODE_IMAGE);
-    tmp = fs.mkdtempSync(path.join(os.tmpdir(), "it-restore-ssh-"));
-    const client = sshKeygen(path.join(tmp, "client"));
-    const host = sshKeygen(path.join(tmp, "host"));
-    // A throw-away password for user `ops`, hashed on this machine (the node image has no passwd tool).
-    const hash = spawnSync("openssl", ["passwd", "-6", "-stdin"], { input: PASSWORD, encoding: "utf8" });
-    if (hash.status !== 0) throw new Error(`openssl passwd failed: ${hash.stderr} (apt-get install openssl)`);
-    realized = await realizePlan(
+/** The node: sshd with a host key, root's authorized key and user ops with a password, on `subnet`. */
+function realizeNode(subnet: string, clientPublicKey: string, hostPrivateKey: string, passwordHash: string): Promise<RealizedPlan> {
+    return realizePlan(
         {
-            networks: [{ name: `${runId}-net`, subnet: `172.30.${octet}.0/24` }],
+            networks: [{ name: `${runId}-net`, subnet }],
             volumes: [],
             containers: [
                 {
@@ -57,15 +51,30 @@ beforeAll(async () => {
                             content: "HostKey /etc/ssh/ssh_host_ed25519_key\nPermitRootLogin prohibit-password\nPasswordAuthentication yes\nKbdInteractiveAuthentication no\nUsePAM no\nPidFile /run/sshd.pid\n",
                             mode: 0o644,
                         },
-                        { path: "/etc/ssh/ssh_host_ed25519_key", content: host.privateKey, mode: 0o600, secret: true },
-                        { path: "/root/.ssh/authorized_keys", content: `${client.publicKey}\n`, mode: 0o600 },
-                        { path: "/etc/ops.hash", content: hash.stdout.trim(), mode: 0o600, secret: true },
+                        { path: "/etc/ssh/ssh_host_ed25519_key", content: hostPrivateKey, mode: 0o600, secret: true },
+                        { path: "/root/.ssh/authorized_keys", content: `${clientPublicKey}\n`, mode: 0o600 },
+                        { path: "/etc/ops.hash", content: passwordHash, mode: 0o600, secret: true },
                     ],
                 },
             ],
         },
         { runId, waitHealthy: false },
     );
+}
+
+beforeAll(async () => {
+    await dockerAvailable();
+    await requireImages(NODE_IMAGE);
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), "it-restore-ssh-"));
+    const client = sshKeygen(path.join(tmp, "client"));
+    const host = sshKeygen(path.join(tmp, "host"));
+    // A throw-away password for user `ops`, hashed on this machine (the node image has no passwd tool).
+    const hash = spawnSync("openssl", ["passwd", "-6", "-stdin"], { input: PASSWORD, encoding: "utf8" });
+    if (hash.status !== 0) throw new Error(`openssl passwd failed: ${hash.stderr} (apt-get install openssl)`);
+    realized = await withFreeSubnet((subnet) => {
+        [ADDRESS, UNREACHABLE] = [hostIn(subnet, 10), hostIn(subnet, 99)];
+        return realizeNode(subnet, client.publicKey, host.privateKey, hash.stdout.trim());
+    });
     connection = { host: ADDRESS, privateKey: client.privateKey, hostKey: host.publicKey };
     // sshd needs a moment after the container starts.
     const deadline = Date.now() + 60_000;
@@ -111,6 +120,8 @@ test("password login works; a wrong password fails as an authentication error", 
 });
 
 test("an unreachable address and a script past its deadline fail with what happened", async () => {
-    await expect(runScript({ ...connection, host: `172.30.${octet}.99`, readyTimeoutMs: 10_000 }, "true", 30_000)).rejects.toThrow(/root@172\.30\.\d+\.99:22: ((connect|write) EHOSTUNREACH|Timed out while waiting for handshake)/);
+    await expect(runScript({ ...connection, host: UNREACHABLE, readyTimeoutMs: 10_000 }, "true", 30_000)).rejects.toThrow(
+        new RegExp(`root@${UNREACHABLE.replace(/\./g, "\\.")}:22: ((connect|write) EHOSTUNREACH|Timed out while waiting for handshake)`),
+    );
     await expect(runScript(connection, "sleep 30", 2_000)).rejects.toThrow(/did not finish within 2s/);
 });
