@@ -41,7 +41,6 @@ beforeAll(async () => {
 
 afterAll(async () => {
     await scenario?.cleanup();
-    // eslint-disable-next-line no-console
     console.log([...output, ...(scenario ? scenario.summary() : [])].join("\n"));
 });
 

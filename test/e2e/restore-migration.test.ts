@@ -51,7 +51,6 @@ import { SECRET_SIG } from "../support/secret-marker";
 jest.setTimeout(25 * 60_000);
 
 const FIXTURE_DIR = path.resolve(__dirname, "../fixtures/e2e/migration");
-const ETCD_VERSION = "3.5.35";
 /** The plan's default snapshot path on the first node. */
 const SNAPSHOT = "/var/lib/etcd-recovery-migration/stacked-etcd.db";
 const NAMESPACE = "migration-e2e";

@@ -8,10 +8,11 @@ import { randomBytes } from "crypto";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
+import * as zlib from "zlib";
 import { issueEtcdPki, memberCertificateFiles, planEtcdCluster, planEtcdPki } from "../../src";
 import { EtcdBackupPlan, EtcdBackupPlanInput, planEtcdBackup } from "../../src/backup/plan";
 import { EtcdClusterPlanInput } from "../../src/etcd/plan";
-import { RealizedPlan, dockerAvailable, realizePlan, removeByLabel } from "../harness/docker";
+import { RealizedPlan, dockerAvailable, realizePlan, removeByLabel, uniqueRunId, withFreeSubnet } from "../harness/docker";
 import { run } from "../harness/exec";
 import { ETCD_35_IMAGE, UPLOADER_IMAGE, requireImages } from "../support/images";
 import { K8sPodSpec, PodRun, expectPodFailed, runPod } from "../support/pod-to-docker";
@@ -20,6 +21,7 @@ import { BIN, expectSucceeded, reportedObject, restoreAndRead, snapshotStatus } 
 import { ProxyFault, startFaultProxy } from "../support/fault-proxy";
 
 const RUN_PREFIX = "it-backup";
+const ETCD_RUN_ID = uniqueRunId("it-backup-etcd");
 
 let workDir: string;
 let etcd: RealizedPlan;
@@ -122,19 +124,25 @@ beforeAll(async () => {
 
     // A real 1-member TLS etcd, client port published on 127.0.0.1 only.
     [etcdPort] = await freePorts(1);
-    const input: EtcdClusterPlanInput = {
-        clusterName: "it-backup-etcd",
-        size: 1,
-        network: { mode: "bridge", subnet: "172.31.220.0/24" },
-        image: ETCD_35_IMAGE,
-        publishClientPorts: { ip: "127.0.0.1", firstHostPort: etcdPort! },
+    // This run's own names and a free test subnet: a second run on the machine never collides with this one.
+    const planFor = (subnet: string) => {
+        const input: EtcdClusterPlanInput = {
+            clusterName: ETCD_RUN_ID,
+            size: 1,
+            network: { mode: "bridge", subnet },
+            image: ETCD_35_IMAGE,
+            publishClientPorts: { ip: "127.0.0.1", firstHostPort: etcdPort! },
+        };
+        const none = { caCertPem: "", serverCertPem: "", serverKeyPem: "", peerCertPem: "", peerKeyPem: "", healthcheckCertPem: "", healthcheckKeyPem: "" };
+        const members = planEtcdCluster(input, () => none).topology.members;
+        const pki = issueEtcdPki(planEtcdPki({ clusterName: input.clusterName, members }));
+        return { pki, cluster: planEtcdCluster(input, (member) => memberCertificateFiles(pki, member.name)) };
     };
-    const none = { caCertPem: "", serverCertPem: "", serverKeyPem: "", peerCertPem: "", peerKeyPem: "", healthcheckCertPem: "", healthcheckKeyPem: "" };
-    const members = planEtcdCluster(input, () => none).topology.members;
-    const pki = issueEtcdPki(planEtcdPki({ clusterName: input.clusterName, members }));
-    const cluster = planEtcdCluster(input, (member) => memberCertificateFiles(pki, member.name));
-    await removeByLabel("it-backup-etcd");
-    etcd = await realizePlan(cluster.plan, { runId: "it-backup-etcd", waitHealthy: true, timeoutMs: 120_000 });
+    const { pki } = await withFreeSubnet(async (subnet) => {
+        const planned = planFor(subnet);
+        etcd = await realizePlan(planned.cluster.plan, { runId: ETCD_RUN_ID, waitHealthy: true, timeoutMs: 120_000 });
+        return planned;
+    });
 
     // The kubeadm layout on a control-plane node: /etc/kubernetes/pki/etcd.
     certDir = fs.mkdtempSync(path.join(workDir, "pki-etcd-"));
@@ -176,6 +184,7 @@ afterAll(async () => {
     for (const live of liveRuns) await live.destroy();
     for (const id of runIds) await removeByLabel(id);
     await etcd?.destroy();
+    await removeByLabel(ETCD_RUN_ID);
     await minio?.stop();
     fs.rmSync(workDir, { recursive: true, force: true });
 });
@@ -200,7 +209,7 @@ describe("EtcdBackup pod on real etcd 3.5, in Docker", () => {
 
         // Decompress, then etcdutl agrees with the revision in the name and the metadata.
         const dbFile = path.join(workDir, `${base}.db`);
-        fs.writeFileSync(dbFile, require("zlib").gunzipSync(stored));
+        fs.writeFileSync(dbFile, zlib.gunzipSync(stored));
         const status = await snapshotStatus(dbFile);
         expect(object).toContain(`-rev${status.revision}.db`);
         const metadata = JSON.parse(fs.readFileSync(path.join(dir, `${base}.json`), "utf8"));

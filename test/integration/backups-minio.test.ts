@@ -15,7 +15,7 @@ import { uniqueRunId } from "../harness/docker";
 import { freePorts, toolsBinDir } from "../support/processes";
 import { MadeBackup, flipByte, writeBackup } from "../unit/backups-fixture";
 
-// eslint-disable-next-line @typescript-eslint/no-var-requires
+// eslint-disable-next-line @typescript-eslint/no-require-imports
 const childProcess = require("child_process") as typeof import("child_process");
 
 jest.setTimeout(180_000);

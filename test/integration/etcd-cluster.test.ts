@@ -187,7 +187,6 @@ describe("EtcdCluster plan on real etcd 3.5 in Docker", () => {
         expect(acknowledged.filter((key) => !stored.includes(key))).toEqual([]);
         expect(acknowledged.length).toBeGreaterThan(0);
         expect((await first.etcdctl(["get", "/registry/configmaps/default/seed004", "--print-value-only"])).stdout.trim()).toBe("external-etcd");
-        // eslint-disable-next-line no-console
         console.log(
             `rolling replacement: ${acknowledgedDuringUpdate} writes acknowledged during the update, ${acknowledged.length} in all, ${failed} failed (no wait for a replaced member to catch up yet)`,
         );

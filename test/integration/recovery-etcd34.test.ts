@@ -46,7 +46,7 @@ let production: KubeApi;
 let snapshotPath: string;
 const realized: RealizedPlan[] = [];
 const timings: Record<string, number> = {};
-let originals: Record<string, any> = {};
+const originals: Record<string, any> = {};
 
 async function timed<T>(label: string, action: () => Promise<T>): Promise<T> {
     const start = Date.now();
@@ -219,7 +219,6 @@ afterAll(async () => {
     await removeByLabel(RUN_ID);
     await production?.stop();
     if (workDir) fs.rmSync(workDir, { recursive: true, force: true });
-    // eslint-disable-next-line no-console
     console.log(`recovery-etcd34 timings (ms): ${JSON.stringify(timings, null, 1)}`);
 });
 

@@ -123,7 +123,6 @@ afterAll(async () => {
     await production?.destroy();
     await removeByLabel(RUN_ID);
     if (workDir) fs.rmSync(workDir, { recursive: true, force: true });
-    // eslint-disable-next-line no-console
     console.log(`recovery-replica timings (ms): ${JSON.stringify(timings, null, 1)}`);
 });
 

@@ -169,7 +169,6 @@ afterAll(async () => {
     await removeByLabel(RUN_ID);
     await production?.stop();
     if (workDir) fs.rmSync(workDir, { recursive: true, force: true });
-    // eslint-disable-next-line no-console
     console.log(`recovery-single timings (ms): ${JSON.stringify(timings, null, 1)}`);
 });
 

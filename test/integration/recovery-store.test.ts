@@ -18,7 +18,7 @@ import { run } from "../harness/exec";
 import { BackupFixture, HOST_STORE_PATH, expectSucceeded, reportedObject, restoreAndRead, snapshotStatus } from "../support/backup-fixture";
 import { ETCD_35_IMAGE, UPLOADER_IMAGE, requireImages } from "../support/images";
 
-// eslint-disable-next-line @typescript-eslint/no-var-requires
+// eslint-disable-next-line @typescript-eslint/no-require-imports
 const childProcess = require("child_process") as typeof import("child_process");
 
 jest.setTimeout(180_000);

@@ -207,7 +207,7 @@ describe("backups verify", () => {
     });
 
     test("downloads are 0600 files in a 0700 directory, one at a time, all removed afterwards", async () => {
-        // eslint-disable-next-line @typescript-eslint/no-var-requires
+        // eslint-disable-next-line @typescript-eslint/no-require-imports
         const realFs = require("fs") as typeof import("fs");
         const seen: { file: string; mode: number; dirMode: number; others: string[] }[] = [];
         const original = realFs.createWriteStream;
@@ -328,7 +328,7 @@ describe("bad input: the flag, the value and the fix; exit 2", () => {
     test("through the CLI: usage text, exit 2; a store file that is missing or names a pvc", async () => {
         const r = await cli("ls", "--store", storeFile, "--cluster", "prod", "--max-age", "1y");
         expect(r.code).toBe(2);
-        expect(r.stderr).toMatch(/^error: --max-age "1y": .*\n\nusage:\n  etcd-recovery backups ls/);
+        expect(r.stderr).toMatch(/^error: --max-age "1y": .*\n\nusage:\n {2}etcd-recovery backups ls/);
         const missing = await cli("ls", "--store", path.join(tmp, "nope.yaml"), "--cluster", "prod");
         expect(missing.code).toBe(2);
         expect(missing.stderr).toMatch(/--store .*nope\.yaml: not a readable YAML\/JSON file/);

@@ -208,6 +208,8 @@ describe("the provider survives serialization into the state", () => {
             fs.symlinkSync(path.join(__dirname, "../../node_modules"), path.join(dir, "node_modules"), "dir");
             const file = path.join(dir, "provider.js");
             fs.writeFileSync(file, serialized.text);
+            // A file written at run time: only require() can load it.
+            // eslint-disable-next-line @typescript-eslint/no-require-imports
             const loaded = (require(file) as Record<string, () => Required<pulumi.dynamic.ResourceProvider>>)[serialized.exportName]();
             const ca = (await loaded.create(caInputs())).outs as PkiProviderOutputs;
             expect(describeCertificate(ca.certPem).isCa).toBe(true);

@@ -45,7 +45,7 @@ afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 const value = <T>(output: pulumi.Output<T>): Promise<T> => new Promise((resolve) => output.apply(resolve));
 
 test("the example program builds one RecoveryEnvironment (with exportOnUp) from stack config, named after the stack", async () => {
-    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
     const program = require("../../examples/recovery/index");
     expect(await value(program.environmentName)).toBe("incident-7-recovery");
     expect(await value(program.snapshotRevision)).toBe(77);

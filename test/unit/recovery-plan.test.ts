@@ -1,5 +1,6 @@
 // The recovery environment's plan (mode single), its certificates, the
 // snapshot file check, export cleaning and the readiness diagnosis.
+import * as crypto from "crypto";
 import * as fs from "fs";
 import { fakeSnapshotContent } from "../support/fake-snapshot";
 import * as os from "os";
@@ -189,7 +190,7 @@ describe("issueRecoveryPki", () => {
         expect(isIssuedBy(pki.admin.certPem, pki.kubeCaCertPem)).toBe(true);
         expect(isIssuedBy(pki.files.apiserverEtcdClient.certPem, pki.files.etcd.caCertPem)).toBe(true);
         expect(pki.files.encryptionConfig).toBe(ENCRYPTION);
-        const { X509Certificate } = require("crypto");
+        const { X509Certificate } = crypto;
         const serving = new X509Certificate(pki.files.apiserverServing.certPem);
         expect(serving.subjectAltName).toContain("IP Address:172.31.215.20");
         expect(new X509Certificate(pki.admin.certPem).subject).toContain("O=system:masters");
