@@ -52,7 +52,13 @@ function objectLikeValue(bytes: number): Buffer {
         const line = JSON.stringify({
             apiVersion: "v1",
             kind: "ConfigMap",
-            metadata: { name: `app-config-${uid.slice(0, 8)}`, namespace: `team-${i % 40}`, uid, resourceVersion: String(100000 + i), labels: { app: `svc-${i % 97}`, tier: "web" } },
+            metadata: {
+                name: `app-config-${uid.slice(0, 8)}`,
+                namespace: `team-${i % 40}`,
+                uid,
+                resourceVersion: String(100000 + i),
+                labels: { app: `svc-${i % 97}`, tier: "web" },
+            },
             data: { "settings.yaml": `replicas: ${i % 7}\ntoken: ${randomBytes(12).toString("base64")}\nfeature: on\n` },
         });
         lines.push(line);
@@ -64,7 +70,8 @@ function objectLikeValue(bytes: number): Buffer {
 const benchValue = (bytes: number): Buffer => (DATA_KIND === "objects" ? objectLikeValue(bytes) : randomBytes(bytes));
 const FILL_CONCURRENCY = 4;
 const ROUNDS = Number(process.env.BENCH_BACKUP_ROUNDS ?? 3);
-if (!Number.isInteger(ROUNDS) || ROUNDS < 1) throw new Error(`BENCH_BACKUP_ROUNDS=${process.env.BENCH_BACKUP_ROUNDS}: give a whole number >= 1`);
+if (!Number.isInteger(ROUNDS) || ROUNDS < 1)
+    throw new Error(`BENCH_BACKUP_ROUNDS=${process.env.BENCH_BACKUP_ROUNDS}: give a whole number >= 1`);
 const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 const BUCKET = "etcd-bench";
 const TIME_TARGET_RATIO = 1.3;
@@ -96,7 +103,8 @@ async function requireHostTools(): Promise<void> {
             throw new Error(`${tool} is missing or not working (${error.message.split("\n")[0]}): run ${fix}`);
         });
     }
-    if (!fs.existsSync(MEMORY_CGROUP_ROOT)) throw new Error(`${MEMORY_CGROUP_ROOT} does not exist: this bench reads cgroup v1 memory files of dockerd's cgroupfs driver`);
+    if (!fs.existsSync(MEMORY_CGROUP_ROOT))
+        throw new Error(`${MEMORY_CGROUP_ROOT} does not exist: this bench reads cgroup v1 memory files of dockerd's cgroupfs driver`);
 }
 
 /** A 1-member TLS etcd 3.5 in Docker, client port on 127.0.0.1, quota raised to hold the data; kubeadm cert layout in certDir. */
@@ -110,7 +118,15 @@ async function startBigEtcd(workDir: string): Promise<BigEtcd> {
         publishClientPorts: { ip: "127.0.0.1", firstHostPort: port! },
         tunables: { quotaBackendBytes: 4 * 1024 ** 3 },
     };
-    const none = { caCertPem: "", serverCertPem: "", serverKeyPem: "", peerCertPem: "", peerKeyPem: "", healthcheckCertPem: "", healthcheckKeyPem: "" };
+    const none = {
+        caCertPem: "",
+        serverCertPem: "",
+        serverKeyPem: "",
+        peerCertPem: "",
+        peerKeyPem: "",
+        healthcheckCertPem: "",
+        healthcheckKeyPem: "",
+    };
     const members = planEtcdCluster(input, () => none).topology.members;
     const pki = issueEtcdPki(planEtcdPki({ clusterName: input.clusterName, members }));
     const cluster = planEtcdCluster(input, (member) => memberCertificateFiles(pki, member.name));
@@ -120,9 +136,16 @@ async function startBigEtcd(workDir: string): Promise<BigEtcd> {
     fs.writeFileSync(path.join(certDir, "ca.crt"), pki.caCertPem, { mode: 0o644 });
     fs.writeFileSync(path.join(certDir, "healthcheck-client.crt"), pki.clients.healthcheck.certPem, { mode: 0o644 });
     fs.writeFileSync(path.join(certDir, "healthcheck-client.key"), pki.clients.healthcheck.keyPem, { mode: 0o600 });
-    const tls = ["ca.crt", "healthcheck-client.crt", "healthcheck-client.key"].map((file, i) => `--${["cacert", "cert", "key"][i]}=${path.join(certDir, file)}`);
+    const tls = ["ca.crt", "healthcheck-client.crt", "healthcheck-client.key"].map(
+        (file, i) => `--${["cacert", "cert", "key"][i]}=${path.join(certDir, file)}`,
+    );
     const etcdctl = async (args: string[], input?: Buffer) =>
-        (await run(BIN.etcdctl, [`--endpoints=https://127.0.0.1:${port}`, "--command-timeout=60s", ...tls, ...args], { input, timeoutMs: 120_000 })).stdout;
+        (
+            await run(BIN.etcdctl, [`--endpoints=https://127.0.0.1:${port}`, "--command-timeout=60s", ...tls, ...args], {
+                input,
+                timeoutMs: 120_000,
+            })
+        ).stdout;
     return { port: port!, certDir, live, etcdctl };
 }
 
@@ -148,11 +171,18 @@ async function endpointStatus(etcd: BigEtcd): Promise<{ dbSize: number; revision
 
 /** `docker run --rm` with the labels removeByLabel(runId) clears, host network. */
 async function dockerRun(runId: string, args: string[]): Promise<void> {
-    await run("docker", ["run", "--rm", "--network", "host", "--label", `${TEST_LABEL}=1`, "--label", `${RUN_LABEL}=${runId}`, ...args], { timeoutMs: POD_TIMEOUT_MS });
+    await run("docker", ["run", "--rm", "--network", "host", "--label", `${TEST_LABEL}=1`, "--label", `${RUN_LABEL}=${runId}`, ...args], {
+        timeoutMs: POD_TIMEOUT_MS,
+    });
 }
 
 /** What an operator does by hand: etcdctl snapshot save to a local directory, then rclone copy to the bucket. */
-async function rawBackup(etcd: BigEtcd, workDir: string, rcloneConfig: string, runId: string): Promise<{ snapshotMs: number; copyMs: number; bytes: number }> {
+async function rawBackup(
+    etcd: BigEtcd,
+    workDir: string,
+    rcloneConfig: string,
+    runId: string,
+): Promise<{ snapshotMs: number; copyMs: number; bytes: number }> {
     const outDir = fs.mkdtempSync(path.join(workDir, "raw-"));
     const started = Date.now();
     await dockerRun(runId, [
@@ -163,7 +193,19 @@ async function rawBackup(etcd: BigEtcd, workDir: string, rcloneConfig: string, r
         "--command-timeout=300s", "snapshot", "save", "/out/snapshot.db",
     ]); // prettier-ignore
     const saved = Date.now();
-    await dockerRun(runId, ["-v", `${rcloneConfig}:/config/rclone.conf:ro`, "-v", `${outDir}:/data:ro`, UPLOADER_IMAGE, "rclone", "--config", "/config/rclone.conf", "copy", "/data/snapshot.db", `minio:${BUCKET}/raw/`]);
+    await dockerRun(runId, [
+        "-v",
+        `${rcloneConfig}:/config/rclone.conf:ro`,
+        "-v",
+        `${outDir}:/data:ro`,
+        UPLOADER_IMAGE,
+        "rclone",
+        "--config",
+        "/config/rclone.conf",
+        "copy",
+        "/data/snapshot.db",
+        `minio:${BUCKET}/raw/`,
+    ]);
     const copied = Date.now();
     const bytes = fs.statSync(path.join(outDir, "snapshot.db")).size;
     fs.rmSync(outDir, { recursive: true, force: true });
@@ -210,11 +252,28 @@ class PodMemoryMonitor {
     private buffer = "";
     private failure: Error | undefined;
 
-    constructor(runId: string, private readonly limitOf: (containerName: string) => number) {
+    constructor(
+        runId: string,
+        private readonly limitOf: (containerName: string) => number,
+    ) {
         const since = Math.floor(Date.now() / 1000) - 1;
-        this.events = spawn("docker", ["events", "--since", String(since), "--filter", `label=${RUN_LABEL}=${runId}`, "--filter", "type=container", "--format", "{{json .}}"], {
-            stdio: ["ignore", "pipe", "pipe"],
-        });
+        this.events = spawn(
+            "docker",
+            [
+                "events",
+                "--since",
+                String(since),
+                "--filter",
+                `label=${RUN_LABEL}=${runId}`,
+                "--filter",
+                "type=container",
+                "--format",
+                "{{json .}}",
+            ],
+            {
+                stdio: ["ignore", "pipe", "pipe"],
+            },
+        );
         this.events.stdout!.on("data", (chunk: Buffer) => this.onData(chunk.toString("utf8")));
         this.events.on("error", (error) => (this.failure = error));
         this.timer = setInterval(() => this.sample(), SAMPLE_MS);
@@ -239,7 +298,9 @@ class PodMemoryMonitor {
         const limit = this.limitOf(name);
         this.byId.set(id, { name, limit, samples: 0, unlimitedSamples: 0, peakRss: 0, peakWorkingSet: 0, maxUsage: 0 });
         const bytes = String(limit);
-        this.updates.push(run("docker", ["update", "--memory", bytes, "--memory-swap", bytes, id]).catch((error: Error) => (this.failure = error)));
+        this.updates.push(
+            run("docker", ["update", "--memory", bytes, "--memory-swap", bytes, id]).catch((error: Error) => (this.failure = error)),
+        );
     }
 
     private sample(): void {
@@ -276,9 +337,13 @@ class PodMemoryMonitor {
         if (this.failure) throw this.failure;
         const containers = [...this.byId.values()];
         const unlimited = containers.filter((c) => c.samples > 0 && c.unlimitedSamples === c.samples).map((c) => c.name);
-        if (unlimited.length > 0) throw new Error(`${unlimited.join(", ")} never ran under the pod's memory limit: the monitor's docker update came too late`);
+        if (unlimited.length > 0)
+            throw new Error(`${unlimited.join(", ")} never ran under the pod's memory limit: the monitor's docker update came too late`);
         const unsampled = containers.filter((c) => c.samples === 0).map((c) => c.name);
-        if (unsampled.length > 0) throw new Error(`no memory sample of ${unsampled.join(", ")}: they ran for less than ${SAMPLE_MS} ms or their cgroup is not under ${MEMORY_CGROUP_ROOT}`);
+        if (unsampled.length > 0)
+            throw new Error(
+                `no memory sample of ${unsampled.join(", ")}: they ran for less than ${SAMPLE_MS} ms or their cgroup is not under ${MEMORY_CGROUP_ROOT}`,
+            );
         return containers;
     }
 
@@ -329,8 +394,13 @@ function stepDurations(log: string, startedMs: number): { step: string; ms: numb
 
 async function podBackup(plan: EtcdBackupPlan, etcd: BigEtcd, runId: string): Promise<PodFigures> {
     await removeByLabel(runId);
-    const pod = JSON.parse(JSON.stringify((plan.cronJob as any).spec.jobTemplate.spec.template.spec)) as K8sPodSpec & { initContainers: any[]; containers: any[] };
-    const limits = new Map<string, number>([...pod.initContainers, ...pod.containers].map((c) => [`${runId}-${c.name}`, memoryQuantity(c.resources.limits.memory)]));
+    const pod = JSON.parse(JSON.stringify((plan.cronJob as any).spec.jobTemplate.spec.template.spec)) as K8sPodSpec & {
+        initContainers: any[];
+        containers: any[];
+    };
+    const limits = new Map<string, number>(
+        [...pod.initContainers, ...pod.containers].map((c) => [`${runId}-${c.name}`, memoryQuantity(c.resources.limits.memory)]),
+    );
     const monitor = new PodMemoryMonitor(runId, (name) => {
         const limit = limits.get(name);
         if (limit === undefined) throw new Error(`container ${name} is not in the pod`);
@@ -356,7 +426,9 @@ async function podBackup(plan: EtcdBackupPlan, etcd: BigEtcd, runId: string): Pr
     }
     if (!result.succeeded) {
         monitor.abort();
-        throw new Error(`backup pod failed in ${result.failedContainer} (exit ${result.exitCode}${result.exitCode === 137 ? ": killed, OOM at its memory limit?" : ""}):\n${result.output}`);
+        throw new Error(
+            `backup pod failed in ${result.failedContainer} (exit ${result.exitCode}${result.exitCode === 137 ? ": killed, OOM at its memory limit?" : ""}):\n${result.output}`,
+        );
     }
     try {
         const podPeakRss = monitor.podPeakRss;
@@ -365,7 +437,8 @@ async function podBackup(plan: EtcdBackupPlan, etcd: BigEtcd, runId: string): Pr
         const uploadSteps: { step: string; ms: number }[] = [];
         for (const spec of result.plan.containers) {
             const inspect = await result.live.inspect(spec.name);
-            if (inspect.HostConfig.Memory !== limits.get(spec.name)) throw new Error(`${spec.name} has memory limit ${inspect.HostConfig.Memory}, expected ${limits.get(spec.name)}`);
+            if (inspect.HostConfig.Memory !== limits.get(spec.name))
+                throw new Error(`${spec.name} has memory limit ${inspect.HostConfig.Memory}, expected ${limits.get(spec.name)}`);
             const name = spec.name.slice(runId.length + 1);
             const startedMs = isoMs(inspect.State.StartedAt);
             const steps = UPLOADERS.includes(name) ? stepDurations(result.logs[name] ?? "", startedMs) : [];
@@ -392,9 +465,13 @@ function printPod(name: string, what: string, figures: PodFigures, rawMs: number
         judgedRatio === undefined
             ? "the median raw  (not judged: an option's cost)"
             : `raw (median of the rounds' ratios; this run ${(figures.durationMs / rawMs).toFixed(2)}× the median raw)  (target ≤ ${TIME_TARGET_RATIO}×: ${verdict(ratio <= TIME_TARGET_RATIO)})`;
-    console.log(`${pad(`backup.pod.${name}`)} ${seconds(figures.durationMs)} = ${ratio.toFixed(2)}× ${judged}  [${what}; object ${gib(figures.objectBytes)}]`);
+    console.log(
+        `${pad(`backup.pod.${name}`)} ${seconds(figures.durationMs)} = ${ratio.toFixed(2)}× ${judged}  [${what}; object ${gib(figures.objectBytes)}]`,
+    );
     console.log(`${pad(`backup.pod.${name}.containers`)} ${figures.containers.map((c) => `${c.name} ${seconds(c.ms)}`).join(", ")}`);
-    console.log(`${pad(`backup.pod.${name}.uploader-steps`)} ${figures.uploadSteps.map((s) => `${s.step} ${seconds(s.ms)}`).join(", ")}  (log times, 1 s resolution)`);
+    console.log(
+        `${pad(`backup.pod.${name}.uploader-steps`)} ${figures.uploadSteps.map((s) => `${s.step} ${seconds(s.ms)}`).join(", ")}  (log times, 1 s resolution)`,
+    );
     const peak = figures.memory.reduce((a, b) => (b.peakRss > a.peakRss ? b : a));
     console.log(
         `${pad(`backup.pod.${name}.memory`)} pod peak RSS ${mib(figures.podPeakRss)} (containers together)  (target < ${mib(MEMORY_TARGET_BYTES)}: ${verdict(figures.podPeakRss < MEMORY_TARGET_BYTES)}); largest container ${mib(peak.peakRss)} (${peak.name}, under its ${mib(peak.limit)} limit, not OOM-killed)`,
@@ -414,7 +491,14 @@ export async function benchBackup(): Promise<void> {
     await requireImages(ETCD_35_IMAGE, UPLOADER_IMAGE);
     const workDir = fs.mkdtempSync(path.join(os.tmpdir(), "bench-backup-"));
     const fixture = new BackupFixture(LABEL, workDir); // MinIO (a host process) and its cleanup
-    const runIds = [`${LABEL}-etcd`, `${LABEL}-raw`, `${LABEL}-pod-default`, `${LABEL}-pod-gzip`, `${LABEL}-pod-drill`, `${LABEL}-pod-sequential`];
+    const runIds = [
+        `${LABEL}-etcd`,
+        `${LABEL}-raw`,
+        `${LABEL}-pod-default`,
+        `${LABEL}-pod-gzip`,
+        `${LABEL}-pod-drill`,
+        `${LABEL}-pod-sequential`,
+    ];
     for (const id of runIds) await removeByLabel(id); // leftovers of an interrupted run
     let etcd: BigEtcd | undefined;
     try {
@@ -423,7 +507,9 @@ export async function benchBackup(): Promise<void> {
 
         const fillMs = await fillEtcd(etcd, VALUE_COUNT, VALUE_BYTES, FILL_CONCURRENCY);
         const status = await endpointStatus(etcd);
-        console.log(`${pad("backup.fill")} ${seconds(fillMs)}  (${VALUE_COUNT} puts of ${mib(VALUE_BYTES)} ${DATA_KIND === "objects" ? "object-like JSON" : "random bytes"}, ${FILL_CONCURRENCY} at a time; db size ${gib(status.dbSize)} from etcdctl endpoint status, revision ${status.revision})`);
+        console.log(
+            `${pad("backup.fill")} ${seconds(fillMs)}  (${VALUE_COUNT} puts of ${mib(VALUE_BYTES)} ${DATA_KIND === "objects" ? "object-like JSON" : "random bytes"}, ${FILL_CONCURRENCY} at a time; db size ${gib(status.dbSize)} from etcdctl endpoint status, revision ${status.revision})`,
+        );
 
         fixture.etcd = { port: etcd.port, certDir: etcd.certDir, etcdctl: (args) => etcd!.etcdctl(args) };
         const storage = { s3: { endpoint: s3.endpoint, bucket: BUCKET, accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey } };
@@ -434,12 +520,16 @@ export async function benchBackup(): Promise<void> {
                 const raw = await rawBackup(etcd!, workDir, s3.rcloneConfig, `${LABEL}-raw`);
                 const rawStored = Number((await s3.rclone(["lsf", "--format", "s", `minio:${BUCKET}/raw/snapshot.db`])).trim());
                 if (rawStored !== raw.bytes) throw new Error(`raw copy on MinIO is ${rawStored} bytes, the snapshot ${raw.bytes}`);
-                console.log(`${pad(`backup.round.${round}.raw`)} ${seconds(raw.snapshotMs + raw.copyMs)}  (etcdctl snapshot save ${seconds(raw.snapshotMs)} + rclone copy ${seconds(raw.copyMs)}; snapshot ${gib(raw.bytes)})`);
+                console.log(
+                    `${pad(`backup.round.${round}.raw`)} ${seconds(raw.snapshotMs + raw.copyMs)}  (etcdctl snapshot save ${seconds(raw.snapshotMs)} + rclone copy ${seconds(raw.copyMs)}; snapshot ${gib(raw.bytes)})`,
+                );
                 return raw.snapshotMs + raw.copyMs;
             };
             const runDefault = async () => {
                 const pod = await podBackup(planEtcdBackup(fixture.input(storage)), etcd!, `${LABEL}-pod-default`);
-                console.log(`${pad(`backup.round.${round}.pod`)} ${seconds(pod.durationMs)}  (${pod.containers.map((c) => `${c.name} ${seconds(c.ms)}`).join(", ")})`);
+                console.log(
+                    `${pad(`backup.round.${round}.pod`)} ${seconds(pod.durationMs)}  (${pod.containers.map((c) => `${c.name} ${seconds(c.ms)}`).join(", ")})`,
+                );
                 return pod;
             };
             let rawMs: number;
@@ -452,7 +542,9 @@ export async function benchBackup(): Promise<void> {
                 rawMs = await runRaw();
             }
             rounds.push({ rawMs, pod });
-            console.log(`${pad(`backup.round.${round}.ratio`)} ${(pod.durationMs / rawMs).toFixed(2)}×  (${rawFirst ? "raw" : "pod"} first)`);
+            console.log(
+                `${pad(`backup.round.${round}.ratio`)} ${(pod.durationMs / rawMs).toFixed(2)}×  (${rawFirst ? "raw" : "pod"} first)`,
+            );
         }
         const rawMs = median(rounds.map((r) => r.rawMs));
         const ratio = median(rounds.map((r) => r.pod.durationMs / r.rawMs));
@@ -460,7 +552,13 @@ export async function benchBackup(): Promise<void> {
         const middle = [...rounds].sort((a, b) => a.pod.durationMs / a.rawMs - b.pod.durationMs / b.rawMs)[Math.floor(ROUNDS / 2)]!;
         // Memory is judged on the worst round.
         const worstPeakRss = Math.max(...rounds.map((r) => r.pod.podPeakRss));
-        printPod("default", "compression none, drill off; figures of the median round, pod peak RSS of the worst", { ...middle.pod, podPeakRss: worstPeakRss }, rawMs, ratio);
+        printPod(
+            "default",
+            "compression none, drill off; figures of the median round, pod peak RSS of the worst",
+            { ...middle.pod, podPeakRss: worstPeakRss },
+            rawMs,
+            ratio,
+        );
         // Informational runs, one each, against the median raw time.
         // Not the default: what gzip on the node costs (and saves on the store).
         const gzip = await podBackup(planEtcdBackup(fixture.input(storage, { compression: "gzip" })), etcd, `${LABEL}-pod-gzip`);
@@ -468,7 +566,11 @@ export async function benchBackup(): Promise<void> {
         const drill = await podBackup(planEtcdBackup(fixture.input(storage, { restoreDrill: "status" })), etcd, `${LABEL}-pod-drill`);
         printPod("drill", "compression none, restoreDrill status", drill, rawMs);
         // The layout for Kubernetes < 1.29: the same steps one after another; shows what the sidecar overlaps.
-        const sequential = await podBackup(planEtcdBackup(fixture.input(storage, { sidecarUpload: false })), etcd, `${LABEL}-pod-sequential`);
+        const sequential = await podBackup(
+            planEtcdBackup(fixture.input(storage, { sidecarUpload: false })),
+            etcd,
+            `${LABEL}-pod-sequential`,
+        );
         printPod("sequential", "compression none, sidecarUpload false", sequential, rawMs);
     } finally {
         await etcd?.live.destroy().catch(() => undefined);

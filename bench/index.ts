@@ -7,7 +7,16 @@
 //   backups: `etcd-recovery backups find` over 10 such backups on MinIO vs raw `rclone cat` of them (no Docker)  < 256 MiB
 // Needs `bash scripts/setup` first (Docker engine, local images, tools).
 // `npm run bench -- pki cluster` runs only the named parts (pki, cluster, backup, recovery, snapshot, backups).
-import { generateKeyPemAsync, genCert, initCa, issueEtcdPki, memberCertificateFiles, planEtcdCluster, planEtcdPki, planTopology } from "../src";
+import {
+    generateKeyPemAsync,
+    genCert,
+    initCa,
+    issueEtcdPki,
+    memberCertificateFiles,
+    planEtcdCluster,
+    planEtcdPki,
+    planTopology,
+} from "../src";
 import { realizePlan, removeByLabel } from "../test/harness/docker";
 import { ETCD_35_IMAGE, requireImages } from "../test/support/images";
 import { benchBackup } from "./backup";
@@ -60,11 +69,19 @@ async function benchCluster(): Promise<{ total: number; pki: number }> {
     await requireImages(ETCD_35_IMAGE);
     await removeByLabel(RUN_ID);
     const start = Date.now();
-    const input = { clusterName: "bench-etcd", size: 3, network: { mode: "bridge" as const, subnet: "172.31.233.0/24" }, image: ETCD_35_IMAGE };
+    const input = {
+        clusterName: "bench-etcd",
+        size: 3,
+        network: { mode: "bridge" as const, subnet: "172.31.233.0/24" },
+        image: ETCD_35_IMAGE,
+    };
     const members = planTopology(input).members;
     const pki = issueEtcdPki(planEtcdPki({ clusterName: input.clusterName, members }));
     const pkiDone = Date.now();
-    const live = await realizePlan(planEtcdCluster(input, (m) => memberCertificateFiles(pki, m.name)).plan, { runId: RUN_ID, timeoutMs: 180_000 });
+    const live = await realizePlan(planEtcdCluster(input, (m) => memberCertificateFiles(pki, m.name)).plan, {
+        runId: RUN_ID,
+        timeoutMs: 180_000,
+    });
     const total = Date.now() - start;
     await live.destroy();
     return { total, pki: pkiDone - start };
@@ -75,7 +92,9 @@ const PARTS: Record<string, () => Promise<void>> = {
         const pkiRuns = benchPki(5);
         console.log(`pki.5members            median ${seconds(median(pkiRuns))}  runs ${pkiRuns.map(seconds).join(", ")}  (target < 3 s)`);
         const parallel = await benchPkiParallel(5);
-        console.log(`pki.15keys.parallel     median ${seconds(median(parallel.wallMs))} wall, ${seconds(median(parallel.cpuMs))} CPU  (target < 3 s)`);
+        console.log(
+            `pki.15keys.parallel     median ${seconds(median(parallel.wallMs))} wall, ${seconds(median(parallel.cpuMs))} CPU  (target < 3 s)`,
+        );
     },
     cluster: async () => {
         const cluster = await benchCluster();

@@ -21,7 +21,9 @@ export async function runInstalledCli(args: string[]): Promise<{ wallMs: number;
     try {
         const start = Date.now();
         return await new Promise((resolve, reject) => {
-            const child = spawn(process.execPath, ["--require", hook, path.join(ROOT, "bin/cli/recovery.js"), ...args], { stdio: ["ignore", "pipe", "pipe"] });
+            const child = spawn(process.execPath, ["--require", hook, path.join(ROOT, "bin/cli/recovery.js"), ...args], {
+                stdio: ["ignore", "pipe", "pipe"],
+            });
             const stdout: Buffer[] = [];
             let stderr = "";
             child.stdout.on("data", (d: Buffer) => stdout.push(d));
@@ -29,7 +31,8 @@ export async function runInstalledCli(args: string[]): Promise<{ wallMs: number;
             child.on("error", reject);
             child.on("exit", (code) => {
                 const kib = /MAXRSS_KIB=(\d+)/.exec(stderr)?.[1];
-                if (code !== 0 || kib === undefined) reject(new Error(`etcd-recovery ${args.join(" ")} exited ${code}: ${stderr.slice(-2000)}`));
+                if (code !== 0 || kib === undefined)
+                    reject(new Error(`etcd-recovery ${args.join(" ")} exited ${code}: ${stderr.slice(-2000)}`));
                 else resolve({ wallMs: Date.now() - start, maxRssMiB: Number(kib) / 1024, stdout: Buffer.concat(stdout).toString() });
             });
         });

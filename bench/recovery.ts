@@ -71,12 +71,23 @@ function adminTls(api: KubeApi): Tls {
 
 function post(agent: https.Agent, url: string, body: string): Promise<number> {
     return new Promise((resolve, reject) => {
-        const req = https.request(url, { method: "POST", agent, headers: { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(body) }, timeout: 60_000 }, (res) => {
-            let text = "";
-            res.setEncoding("utf8");
-            res.on("data", (chunk: string) => (text += chunk));
-            res.on("end", () => (res.statusCode === 201 ? resolve(201) : reject(new Error(`POST ${url}: ${res.statusCode} ${text.slice(0, 300)}`))));
-        });
+        const req = https.request(
+            url,
+            {
+                method: "POST",
+                agent,
+                headers: { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(body) },
+                timeout: 60_000,
+            },
+            (res) => {
+                let text = "";
+                res.setEncoding("utf8");
+                res.on("data", (chunk: string) => (text += chunk));
+                res.on("end", () =>
+                    res.statusCode === 201 ? resolve(201) : reject(new Error(`POST ${url}: ${res.statusCode} ${text.slice(0, 300)}`)),
+                );
+            },
+        );
         req.on("timeout", () => req.destroy(new Error(`timeout on POST ${url}`)));
         req.on("error", reject);
         req.end(body);
@@ -99,7 +110,12 @@ async function fill(api: KubeApi): Promise<number> {
                 kind: "ConfigMap",
                 metadata: { name: objectName(i), namespace: NAMESPACE, labels: { app: "bench", shard: String(i % 16) } },
                 // Random text: etcd stores what it is given, so the snapshot size follows VALUE_BYTES.
-                data: { payload: randomBytes(Math.ceil((VALUE_BYTES * 3) / 4)).toString("base64").slice(0, VALUE_BYTES), index: String(i) },
+                data: {
+                    payload: randomBytes(Math.ceil((VALUE_BYTES * 3) / 4))
+                        .toString("base64")
+                        .slice(0, VALUE_BYTES),
+                    index: String(i),
+                },
             });
             await post(agent, url, body);
             if (Date.now() - lastReport > 15_000) {
@@ -120,7 +136,10 @@ async function fill(api: KubeApi): Promise<number> {
 function describeProduction(api: KubeApi): OriginalCluster {
     return validateOriginalCluster(
         {
-            etcd: { version: "3.5.35", members: [{ name: "default", peerUrls: ["https://127.0.0.1:2380"], clientUrls: api.etcd.endpoints }] },
+            etcd: {
+                version: "3.5.35",
+                members: [{ name: "default", peerUrls: ["https://127.0.0.1:2380"], clientUrls: api.etcd.endpoints }],
+            },
             kubeApiserver: { version: "1.34.4", args: ["--etcd-prefix=/registry", "--service-cluster-ip-range=10.96.0.0/12"] },
             etcdPrefix: "/registry",
             serviceClusterIpRange: "10.96.0.0/12",
@@ -153,7 +172,18 @@ async function measureFloor(original: OriginalCluster, snapshotPath: string, rou
     const name = `bench-floor-${round}`;
     const addresses = recoveryAddresses(FLOOR_SUBNET);
     const pki = issueRecoveryPki(name, addresses, original);
-    const env = planRecoveryEnvironment({ name, original, snapshotPath, snapshotSha256: verifySnapshotFileSync(snapshotPath).sha256, subnet: FLOOR_SUBNET, etcdImage: ETCD_35_IMAGE, kubeApiserverImage: KUBE_APISERVER_IMAGE }, pki.files);
+    const env = planRecoveryEnvironment(
+        {
+            name,
+            original,
+            snapshotPath,
+            snapshotSha256: verifySnapshotFileSync(snapshotPath).sha256,
+            subnet: FLOOR_SUBNET,
+            etcdImage: ETCD_35_IMAGE,
+            kubeApiserverImage: KUBE_APISERVER_IMAGE,
+        },
+        pki.files,
+    );
     const plan = {
         ...env.plan,
         containers: env.plan.containers
@@ -161,10 +191,18 @@ async function measureFloor(original: OriginalCluster, snapshotPath: string, rou
             .map((c) => ({ ...c, after: (c.after ?? []).filter((a) => a !== env.containerNames.snapshotCheck) })),
     };
     const clock = stepper();
-    const live = await clock.step("restore + start etcd, kube-apiserver", () => realizePlan(plan, { runId: RUN_ID, waitHealthy: false, timeoutMs: 300_000 }));
+    const live = await clock.step("restore + start etcd, kube-apiserver", () =>
+        realizePlan(plan, { runId: RUN_ID, waitHealthy: false, timeoutMs: 300_000 }),
+    );
     realized.push(live);
     await clock.step("kube-apiserver /readyz", () =>
-        waitForRecoveryApi({ apiUrl: env.addresses.apiUrl, tls: { caPem: pki.kubeCaCertPem, ...pki.admin }, readLog: () => live.logs(env.containerNames.kubeApiserver), timeoutMs: 300_000, intervalMs: READY_POLL_MS }),
+        waitForRecoveryApi({
+            apiUrl: env.addresses.apiUrl,
+            tls: { caPem: pki.kubeCaCertPem, ...pki.admin },
+            readLog: () => live.logs(env.containerNames.kubeApiserver),
+            timeoutMs: 300_000,
+            intervalMs: READY_POLL_MS,
+        }),
     );
     const timed = clock.done();
     await live.destroy();
@@ -172,25 +210,58 @@ async function measureFloor(original: OriginalCluster, snapshotPath: string, rou
 }
 
 /** From the snapshot file to the exported YAML of one object, as a user of the library runs it. */
-async function measureOurs(original: OriginalCluster, snapshotPath: string, round: number, workDir: string, realized: RealizedPlan[]): Promise<Timed & { yaml: string }> {
+async function measureOurs(
+    original: OriginalCluster,
+    snapshotPath: string,
+    round: number,
+    workDir: string,
+    realized: RealizedPlan[],
+): Promise<Timed & { yaml: string }> {
     const name = `bench-ours-${round}`;
     const wanted = objectName(Math.floor(OBJECTS / 2));
     const clock = stepper();
     const { sha256: snapshotSha256 } = await clock.step("verifySnapshotFile", () => verifySnapshotFile(snapshotPath));
     const addresses = recoveryAddresses(OURS_SUBNET);
     const pki = await clock.step("issueRecoveryPki", () => issueRecoveryPki(name, addresses, original));
-    const env = planRecoveryEnvironment({ name, original, snapshotPath, snapshotSha256, subnet: OURS_SUBNET, etcdImage: ETCD_35_IMAGE, kubeApiserverImage: KUBE_APISERVER_IMAGE }, pki.files);
+    const env = planRecoveryEnvironment(
+        {
+            name,
+            original,
+            snapshotPath,
+            snapshotSha256,
+            subnet: OURS_SUBNET,
+            etcdImage: ETCD_35_IMAGE,
+            kubeApiserverImage: KUBE_APISERVER_IMAGE,
+        },
+        pki.files,
+    );
     // waitHealthy false: the component (mustRun, no health wait) does not wait for etcd either; kube-apiserver retries it.
-    const live = await clock.step("realize: check, restore, start etcd, kube-apiserver", () => realizePlan(env.plan, { runId: RUN_ID, waitHealthy: false, timeoutMs: 300_000 }));
+    const live = await clock.step("realize: check, restore, start etcd, kube-apiserver", () =>
+        realizePlan(env.plan, { runId: RUN_ID, waitHealthy: false, timeoutMs: 300_000 }),
+    );
     realized.push(live);
     await clock.step("waitForRecoveryApi", () =>
-        waitForRecoveryApi({ apiUrl: env.addresses.apiUrl, tls: { caPem: pki.kubeCaCertPem, ...pki.admin }, readLog: () => live.logs(env.containerNames.kubeApiserver), timeoutMs: 300_000, intervalMs: READY_POLL_MS }),
+        waitForRecoveryApi({
+            apiUrl: env.addresses.apiUrl,
+            tls: { caPem: pki.kubeCaCertPem, ...pki.admin },
+            readLog: () => live.logs(env.containerNames.kubeApiserver),
+            timeoutMs: 300_000,
+            intervalMs: READY_POLL_MS,
+        }),
     );
     const kubeconfigPath = path.join(workDir, `${name}.kubeconfig`);
-    fs.writeFileSync(kubeconfigPath, recoveryKubeconfig({ name, url: env.addresses.apiUrl, caCertPem: pki.kubeCaCertPem, ...pki.admin }), { mode: 0o600 });
-    const exported = await clock.step("exportObjects (1 ConfigMap)", () => exportObjects({ kubeconfigPath, kubectl: KUBECTL, selections: [{ kind: "configmaps", namespace: NAMESPACE, name: wanted }] }));
+    fs.writeFileSync(kubeconfigPath, recoveryKubeconfig({ name, url: env.addresses.apiUrl, caCertPem: pki.kubeCaCertPem, ...pki.admin }), {
+        mode: 0o600,
+    });
+    const exported = await clock.step("exportObjects (1 ConfigMap)", () =>
+        exportObjects({ kubeconfigPath, kubectl: KUBECTL, selections: [{ kind: "configmaps", namespace: NAMESPACE, name: wanted }] }),
+    );
     const timed = clock.done();
-    if (exported.objects.length !== 1 || exported.objects[0]!.metadata.name !== wanted || exported.objects[0]!.data?.index !== String(Math.floor(OBJECTS / 2))) {
+    if (
+        exported.objects.length !== 1 ||
+        exported.objects[0]!.metadata.name !== wanted ||
+        exported.objects[0]!.data?.index !== String(Math.floor(OBJECTS / 2))
+    ) {
         throw new Error(`the export did not return ${wanted}:\n${exported.yaml.slice(0, 500)}`);
     }
     await live.destroy();
@@ -198,26 +269,55 @@ async function measureOurs(original: OriginalCluster, snapshotPath: string, roun
 }
 
 /** The snapshot as EtcdBackup leaves it on S3 (.db.gz, .sha256 sidecar, .json), then fetched back and checked. */
-async function measureStore(snapshotPath: string, workDir: string): Promise<{ fetchMs: number; objectBytes: number; stopMinio: () => Promise<void> }> {
+async function measureStore(
+    snapshotPath: string,
+    workDir: string,
+): Promise<{ fetchMs: number; objectBytes: number; stopMinio: () => Promise<void> }> {
     const { BackupFixture } = await import("../test/support/backup-fixture");
     const fixture = new BackupFixture(`${RUN_ID}-store`, workDir);
     try {
         const s3 = await fixture.startMinio("etcd-bench");
         const raw = fs.readFileSync(snapshotPath);
         const gz = zlib.gzipSync(raw, { level: 6 });
-        const revision = Number(JSON.parse((await run(requireTool("etcdutl"), ["snapshot", "status", snapshotPath, "-w", "json"])).stdout).revision);
-        const stamp = new Date().toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z");
+        const revision = Number(
+            JSON.parse((await run(requireTool("etcdutl"), ["snapshot", "status", snapshotPath, "-w", "json"])).stdout).revision,
+        );
+        const stamp = new Date()
+            .toISOString()
+            .replace(/[-:]/g, "")
+            .replace(/\.\d+Z$/, "Z");
         const base = `etcd-snapshot-${stamp}-rev${revision}`;
         const sha = (data: Buffer) => createHash("sha256").update(data).digest("hex");
         const staging = fs.mkdtempSync(path.join(workDir, "staging-"));
         fs.writeFileSync(path.join(staging, `${base}.db.gz`), gz);
-        fs.writeFileSync(path.join(staging, `${base}.json`), JSON.stringify({ cluster: "bench", object: `${base}.db.gz`, revision, size: gz.length, sha256: sha(gz), snapshotSize: raw.length, snapshotSha256: sha(raw), compression: "gzip", encrypted: false }));
+        fs.writeFileSync(
+            path.join(staging, `${base}.json`),
+            JSON.stringify({
+                cluster: "bench",
+                object: `${base}.db.gz`,
+                revision,
+                size: gz.length,
+                sha256: sha(gz),
+                snapshotSize: raw.length,
+                snapshotSha256: sha(raw),
+                compression: "gzip",
+                encrypted: false,
+            }),
+        );
         fs.writeFileSync(path.join(staging, `${base}.db.gz.sha256`), `${sha(gz)}  ${base}.db.gz\n`);
         await s3.rclone(["copy", staging, `minio:${s3.bucket}/etcd-backup/bench`]);
         fs.rmSync(staging, { recursive: true, force: true });
         const start = Date.now();
         const fetched = await fetchSnapshotFromStore({
-            store: { s3: { endpoint: s3.endpoint, bucket: s3.bucket, accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey, provider: "Minio" } },
+            store: {
+                s3: {
+                    endpoint: s3.endpoint,
+                    bucket: s3.bucket,
+                    accessKeyId: s3.accessKeyId,
+                    secretAccessKey: s3.secretAccessKey,
+                    provider: "Minio",
+                },
+            },
             cluster: "bench",
             dir: path.join(workDir, "fetched"),
         });
@@ -234,7 +334,8 @@ async function measureStore(snapshotPath: string, workDir: string): Promise<{ fe
 export async function benchRecovery(): Promise<void> {
     await dockerAvailable();
     await requireImages(ETCD_35_IMAGE, KUBE_APISERVER_IMAGE);
-    if (!fs.existsSync(KUBECTL)) throw new Error(`kubectl not found at ${KUBECTL}: run bash scripts/setup (it builds kubectl) or set KUBECTL`);
+    if (!fs.existsSync(KUBECTL))
+        throw new Error(`kubectl not found at ${KUBECTL}: run bash scripts/setup (it builds kubectl) or set KUBECTL`);
     const etcdctl = requireTool("etcdctl");
     await removeByLabel(RUN_ID);
     const workDir = fs.mkdtempSync(path.join(os.tmpdir(), "bench-recovery-"));
@@ -247,13 +348,28 @@ export async function benchRecovery(): Promise<void> {
         const snapshotPath = path.join(workDir, "snapshot.db");
         const e = production.etcd.files;
         const saveStart = Date.now();
-        await run(etcdctl, [`--endpoints=${production.etcd.endpoints[0]}`, `--cacert=${e.caFile}`, `--cert=${e.certFile}`, `--key=${e.keyFile}`, "snapshot", "save", snapshotPath], { timeoutMs: 600_000 });
+        await run(
+            etcdctl,
+            [
+                `--endpoints=${production.etcd.endpoints[0]}`,
+                `--cacert=${e.caFile}`,
+                `--cert=${e.certFile}`,
+                `--key=${e.keyFile}`,
+                "snapshot",
+                "save",
+                snapshotPath,
+            ],
+            { timeoutMs: 600_000 },
+        );
         const saveMs = Date.now() - saveStart;
         const original = describeProduction(production);
         await production.stop(); // the measured runs get the machine to themselves
         production = undefined;
         const size = fs.statSync(snapshotPath).size;
-        const status = JSON.parse((await run(requireTool("etcdutl"), ["snapshot", "status", snapshotPath, "-w", "json"])).stdout) as { totalKey: number; revision: number };
+        const status = JSON.parse((await run(requireTool("etcdutl"), ["snapshot", "status", snapshotPath, "-w", "json"])).stdout) as {
+            totalKey: number;
+            revision: number;
+        };
         console.log(
             `recovery.snapshot        ${(size / MiB).toFixed(1)} MiB, ${status.totalKey} keys, ${OBJECTS} ConfigMaps of ${VALUE_BYTES} B  ` +
                 `(fill through kube-apiserver, ${FILL_CONCURRENCY} parallel POSTs: ${seconds(fillMs)}, ${Math.round(OBJECTS / (fillMs / 1000))}/s; snapshot save ${seconds(saveMs)})`,
@@ -279,7 +395,9 @@ export async function benchRecovery(): Promise<void> {
         const oursMs = median(ours.map((t) => t.totalMs));
         const ratio = median(ours.map((o, i) => o.totalMs / floors[i]!.totalMs));
         const verdict = (ok: boolean) => (ok ? "ok" : "MISSED");
-        console.log(`recovery.rto.floor       ${seconds(floorMs)}  (median of ${ROUNDS}: etcdutl snapshot restore + etcd + kube-apiserver /readyz)`);
+        console.log(
+            `recovery.rto.floor       ${seconds(floorMs)}  (median of ${ROUNDS}: etcdutl snapshot restore + etcd + kube-apiserver /readyz)`,
+        );
         console.log(
             `recovery.rto.ours        ${seconds(oursMs)}  (median of ${ROUNDS}: snapshot → exported YAML)  ratio ${ratio.toFixed(2)}× (median of the rounds' ratios; ` +
                 `ratio of the medians ${(oursMs / floorMs).toFixed(2)}×) (target ≤ ${RATIO_TARGET}× ${verdict(ratio <= RATIO_TARGET)}; < ${seconds(TIME_TARGET_MS)} ${verdict(oursMs < TIME_TARGET_MS)})`,

@@ -54,16 +54,30 @@ async function measure(file: string): Promise<Measured> {
     const { objects } = latestObjects(snapshot, {});
     const t2 = process.hrtime.bigint();
     snapshot.close();
-    return { totalMs, hashMs: Number(t1 - t0) / 1e6, walkMs: Number(t2 - t1) / 1e6, objects: objects.length, stdoutBytes, code, maxRssMiB: process.resourceUsage().maxRSS / 1024, startRssMiB };
+    return {
+        totalMs,
+        hashMs: Number(t1 - t0) / 1e6,
+        walkMs: Number(t2 - t1) / 1e6,
+        objects: objects.length,
+        stdoutBytes,
+        code,
+        maxRssMiB: process.resourceUsage().maxRSS / 1024,
+        startRssMiB,
+    };
 }
 
 function measureInChild(file: string): Promise<Measured> {
     const tsNode = path.join(ROOT, "node_modules", ".bin", "ts-node");
     return new Promise((resolve, reject) => {
-        execFile(tsNode, ["--transpile-only", "bench/snapshot.ts", "--measure", file], { cwd: ROOT, timeout: 120_000 }, (error, stdout, stderr) => {
-            if (error) reject(new Error(`measuring child failed: ${error.message}\n${stderr}`));
-            else resolve(JSON.parse(String(stdout).trim().split("\n").pop()!) as Measured);
-        });
+        execFile(
+            tsNode,
+            ["--transpile-only", "bench/snapshot.ts", "--measure", file],
+            { cwd: ROOT, timeout: 120_000 },
+            (error, stdout, stderr) => {
+                if (error) reject(new Error(`measuring child failed: ${error.message}\n${stderr}`));
+                else resolve(JSON.parse(String(stdout).trim().split("\n").pop()!) as Measured);
+            },
+        );
     });
 }
 
@@ -77,7 +91,17 @@ export async function makeSnapshotEtcd(): Promise<{ etcd: PlainEtcd; fillMs: num
             names.slice(i, i + IN_FLIGHT).map((name) =>
                 etcd.put(
                     `/registry/configmaps/bench-${Number(name.slice(3)) % 10}/${name}`,
-                    `${JSON.stringify({ apiVersion: "v1", kind: "ConfigMap", metadata: { name, namespace: `bench-${Number(name.slice(3)) % 10}` }, data: { blob: crypto.randomBytes(Math.ceil((VALUE_BYTES * 3) / 4)).toString("base64").slice(0, VALUE_BYTES) } })}\n`,
+                    `${JSON.stringify({
+                        apiVersion: "v1",
+                        kind: "ConfigMap",
+                        metadata: { name, namespace: `bench-${Number(name.slice(3)) % 10}` },
+                        data: {
+                            blob: crypto
+                                .randomBytes(Math.ceil((VALUE_BYTES * 3) / 4))
+                                .toString("base64")
+                                .slice(0, VALUE_BYTES),
+                        },
+                    })}\n`,
                 ),
             ),
         );
@@ -98,7 +122,9 @@ export async function benchSnapshot(): Promise<void> {
     const { file, fillMs, stop } = await makeSnapshot();
     try {
         const size = fs.statSync(file).size;
-        console.log(`snapshot.file            ${(size / MiB).toFixed(1)} MiB, ${OBJECTS} ConfigMaps of ${VALUE_BYTES} B (etcd 3.5 fill ${(fillMs / 1000).toFixed(1)} s)`);
+        console.log(
+            `snapshot.file            ${(size / MiB).toFixed(1)} MiB, ${OBJECTS} ConfigMaps of ${VALUE_BYTES} B (etcd 3.5 fill ${(fillMs / 1000).toFixed(1)} s)`,
+        );
         const rounds: Measured[] = [];
         for (let i = 0; i < ROUNDS; i++) rounds.push(await measureInChild(file));
         const bad = rounds.find((r) => r.code !== 0 || r.objects !== OBJECTS);
@@ -116,7 +142,9 @@ export async function benchSnapshot(): Promise<void> {
         );
         const t0 = Date.now();
         await run(etcdutl, ["snapshot", "status", file, "-w", "json"]);
-        console.log(`snapshot.etcdutl-status  ${ms(Date.now() - t0)} (for scale: etcd's own tool on the same file, hash + key count, process start included)`);
+        console.log(
+            `snapshot.etcdutl-status  ${ms(Date.now() - t0)} (for scale: etcd's own tool on the same file, hash + key count, process start included)`,
+        );
     } finally {
         await stop();
     }

@@ -136,7 +136,12 @@ function workloadObjects(dbPassword: string): KubeObject[] {
         {
             apiVersion: "v1",
             kind: "ConfigMap",
-            metadata: { name: "app-config", namespace: NAMESPACE, labels: { app: "shop", tier: "web" }, annotations: { "owner.example.com/team": "payments" } },
+            metadata: {
+                name: "app-config",
+                namespace: NAMESPACE,
+                labels: { app: "shop", tier: "web" },
+                annotations: { "owner.example.com/team": "payments" },
+            },
             data: { "settings.yaml": "currency: EUR\nretries: 3\n", FEATURE_X: "on" },
         },
         {
@@ -168,7 +173,12 @@ function workloadObjects(dbPassword: string): KubeObject[] {
                 },
             },
         },
-        { apiVersion: "example.com/v1", kind: "Widget", metadata: { name: "blue", namespace: NAMESPACE, labels: { app: "shop" } }, spec: { size: 3, color: "blue" } },
+        {
+            apiVersion: "example.com/v1",
+            kind: "Widget",
+            metadata: { name: "blue", namespace: NAMESPACE, labels: { app: "shop" } },
+            spec: { size: 3, color: "blue" },
+        },
     ];
 }
 
@@ -178,7 +188,9 @@ function workloadObjects(dbPassword: string): KubeObject[] {
 function host(file: string, args: string[], timeoutMs = 60_000): Promise<string> {
     return new Promise((resolve, reject) => {
         const child = execFile(file, args, { timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) =>
-            error ? reject(new Error(`${file} ${args.join(" ")} failed: ${error.message}\n${String(stderr).slice(-2000)}`)) : resolve(String(stdout)),
+            error
+                ? reject(new Error(`${file} ${args.join(" ")} failed: ${error.message}\n${String(stderr).slice(-2000)}`))
+                : resolve(String(stdout)),
         );
         child.stdin?.destroy();
     });
@@ -259,7 +271,12 @@ export class StepClock {
 
     summary(): string[] {
         const total = this.timings.reduce((sum, t) => sum + t.ms, 0);
-        return ["", "summary (time per step):", ...this.timings.map((t) => `  ${seconds(t.ms).padStart(8)}  ${t.title}`), `  ${seconds(total).padStart(8)}  total`];
+        return [
+            "",
+            "summary (time per step):",
+            ...this.timings.map((t) => `  ${seconds(t.ms).padStart(8)}  ${t.title}`),
+            `  ${seconds(total).padStart(8)}  total`,
+        ];
     }
 }
 
@@ -270,7 +287,9 @@ export interface WorkloadSecrets {
 /** Step 2: the workload, applied server-side as a deploy tool would; returns each watched object as read back. */
 export async function writeWorkload(production: KubeApi, secrets: WorkloadSecrets): Promise<Record<string, KubeObject>> {
     const apply = (objects: KubeObject[]) =>
-        production.kubectl(["apply", "--server-side", `--field-manager=${DEPLOY_MANAGER}`, "-f", "-"], { input: JSON.stringify({ apiVersion: "v1", kind: "List", items: objects }) });
+        production.kubectl(["apply", "--server-side", `--field-manager=${DEPLOY_MANAGER}`, "-f", "-"], {
+            input: JSON.stringify({ apiVersion: "v1", kind: "List", items: objects }),
+        });
     await apply([{ apiVersion: "v1", kind: "Namespace", metadata: { name: NAMESPACE } }, CRD]);
     // The Widget kind is served only once the CRD is established.
     await production.kubectl(["wait", "--for=condition=Established", "--timeout=120s", `customresourcedefinition/${CRD.metadata.name}`]);
@@ -282,7 +301,9 @@ export async function writeWorkload(production: KubeApi, secrets: WorkloadSecret
 export async function readWatched(production: KubeApi): Promise<Record<string, KubeObject>> {
     const objects: Record<string, KubeObject> = {};
     for (const o of WATCHED) {
-        objects[describeWatched(o)] = JSON.parse(await production.kubectl(["get", o.resource, o.name, ...(o.namespace ? ["-n", o.namespace] : []), "-o", "json"]));
+        objects[describeWatched(o)] = JSON.parse(
+            await production.kubectl(["get", o.resource, o.name, ...(o.namespace ? ["-n", o.namespace] : []), "-o", "json"]),
+        );
     }
     return objects;
 }
@@ -316,7 +337,9 @@ export async function backupWithPod(production: KubeApi, workDir: string, runId:
         etcdImage: ETCD_35_IMAGE,
         uploaderImage: UPLOADER_IMAGE,
     });
-    const pod = JSON.parse(JSON.stringify((plan.cronJob.spec as { jobTemplate: { spec: { template: { spec: unknown } } } }).jobTemplate.spec.template.spec)) as K8sPodSpec;
+    const pod = JSON.parse(
+        JSON.stringify((plan.cronJob.spec as { jobTemplate: { spec: { template: { spec: unknown } } } }).jobTemplate.spec.template.spec),
+    ) as K8sPodSpec;
     const secrets: Record<string, Record<string, string>> = { [plan.storeSecret.metadata.name]: plan.storeSecret.stringData };
     if (plan.etcdClientSecret) secrets[plan.etcdClientSecret.metadata.name] = plan.etcdClientSecret.stringData;
     const run = await runPod(
@@ -345,8 +368,27 @@ export async function causeIncident(production: KubeApi): Promise<void> {
     await production.kubectl(["delete", "configmap", "app-config", "-n", NAMESPACE]);
     await production.kubectl(["delete", "secret", "db-credentials", "-n", NAMESPACE]);
     // A bad rollout and a clobbered custom resource, as a careless upgrade leaves them.
-    await production.kubectl(["patch", "deployment", "web", "-n", NAMESPACE, "--field-manager=kubectl-edit", "-p", '{"spec":{"replicas":1,"template":{"spec":{"containers":[{"name":"web","image":"shop/web:2.0.0-rc1"}]}}}}']);
-    await production.kubectl(["patch", "widget", "blue", "-n", NAMESPACE, "--type=merge", "--field-manager=kubectl-edit", "-p", '{"spec":{"color":"red","size":1}}']);
+    await production.kubectl([
+        "patch",
+        "deployment",
+        "web",
+        "-n",
+        NAMESPACE,
+        "--field-manager=kubectl-edit",
+        "-p",
+        '{"spec":{"replicas":1,"template":{"spec":{"containers":[{"name":"web","image":"shop/web:2.0.0-rc1"}]}}}}',
+    ]);
+    await production.kubectl([
+        "patch",
+        "widget",
+        "blue",
+        "-n",
+        NAMESPACE,
+        "--type=merge",
+        "--field-manager=kubectl-edit",
+        "-p",
+        '{"spec":{"color":"red","size":1}}',
+    ]);
 }
 
 export interface FetchedSnapshot {
@@ -360,12 +402,14 @@ export interface FetchedSnapshot {
 export async function fetchSnapshot(backup: StoredBackup, workDir: string): Promise<FetchedSnapshot> {
     const objectPath = path.join(backup.directory, backup.object);
     const sidecarPath = `${objectPath}.sha256`;
-    if (!fs.existsSync(sidecarPath)) throw new Error(`${backup.object} has no .sha256 sidecar in ${backup.directory}: it was never sealed, so it is not a good backup`);
+    if (!fs.existsSync(sidecarPath))
+        throw new Error(`${backup.object} has no .sha256 sidecar in ${backup.directory}: it was never sealed, so it is not a good backup`);
     const [expected, named] = fs.readFileSync(sidecarPath, "utf8").trim().split(/\s+/);
     if (named !== backup.object) throw new Error(`${sidecarPath} names ${named}, not ${backup.object}`);
     const content = fs.readFileSync(objectPath);
     const actual = createHash("sha256").update(content).digest("hex");
-    if (actual !== expected) throw new Error(`${objectPath} does not match its .sha256 sidecar (sha256 ${actual}, sidecar ${expected}): the copy is damaged`);
+    if (actual !== expected)
+        throw new Error(`${objectPath} does not match its .sha256 sidecar (sha256 ${actual}, sidecar ${expected}): the copy is damaged`);
     const raw = backup.object.endsWith(".gz") ? zlib.gunzipSync(content) : content;
     const snapshotPath = writePrivate(path.join(workDir, backup.object.replace(/\.gz$/, "")), raw);
     const check = await verifySnapshotFile(snapshotPath);
@@ -379,8 +423,18 @@ export function productionDescription(production: KubeApi): OriginalCluster {
     if (!encryption) throw new Error("the production cluster was started without encryption at rest");
     return validateOriginalCluster(
         {
-            etcd: { version: "3.5.35", members: [{ name: "default", peerUrls: ["https://127.0.0.1:2380"], clientUrls: production.etcd.endpoints }] },
-            kubeApiserver: { version: "1.34.4", args: ["--etcd-prefix=/registry", `--encryption-provider-config=${encryption.configPath}`, "--service-cluster-ip-range=10.96.0.0/12"] },
+            etcd: {
+                version: "3.5.35",
+                members: [{ name: "default", peerUrls: ["https://127.0.0.1:2380"], clientUrls: production.etcd.endpoints }],
+            },
+            kubeApiserver: {
+                version: "1.34.4",
+                args: [
+                    "--etcd-prefix=/registry",
+                    `--encryption-provider-config=${encryption.configPath}`,
+                    "--service-cluster-ip-range=10.96.0.0/12",
+                ],
+            },
             etcdPrefix: "/registry",
             serviceClusterIpRange: "10.96.0.0/12",
             encryption: { configPath: encryption.configPath, content: fs.readFileSync(encryption.configPath, "utf8") },
@@ -424,7 +478,15 @@ export async function bringUpRecovery(opts: {
     const addresses = recoveryAddresses(naming.subnet);
     const pki = issueRecoveryPki(naming.name, addresses, opts.original);
     const env = planRecoveryEnvironment(
-        { name: naming.name, original: opts.original, snapshotPath: opts.snapshotPath, snapshotSha256, subnet: naming.subnet, etcdImage: ETCD_35_IMAGE, kubeApiserverImage: KUBE_APISERVER_IMAGE },
+        {
+            name: naming.name,
+            original: opts.original,
+            snapshotPath: opts.snapshotPath,
+            snapshotSha256,
+            subnet: naming.subnet,
+            etcdImage: ETCD_35_IMAGE,
+            kubeApiserverImage: KUBE_APISERVER_IMAGE,
+        },
         pki.files,
     );
     const hostGuard = hostGuardCommands(naming.name, naming.subnet);
@@ -436,7 +498,13 @@ export async function bringUpRecovery(opts: {
 
     const kubeconfigPath = writePrivate(
         path.join(opts.workDir, `${naming.name}.kubeconfig`),
-        recoveryKubeconfig({ name: naming.name, url: env.addresses.apiUrl, caCertPem: pki.kubeCaCertPem, certPem: pki.admin.certPem, keyPem: pki.admin.keyPem }),
+        recoveryKubeconfig({
+            name: naming.name,
+            url: env.addresses.apiUrl,
+            caCertPem: pki.kubeCaCertPem,
+            certPem: pki.admin.certPem,
+            keyPem: pki.admin.keyPem,
+        }),
     );
     await waitForRecoveryApi({
         apiUrl: env.addresses.apiUrl,
@@ -470,13 +538,29 @@ export interface DiffOutcome {
 }
 
 /** Steps 7 and 9: the CLI's diff, as `npx etcd-recovery diff` runs it. */
-export async function diffWithCli(recoveryKubeconfigPath: string, liveKubeconfigPath: string, objects: WatchedObject[]): Promise<DiffOutcome> {
+export async function diffWithCli(
+    recoveryKubeconfigPath: string,
+    liveKubeconfigPath: string,
+    objects: WatchedObject[],
+): Promise<DiffOutcome> {
     let report = "";
     let progress = "";
-    const exitCode = await runRecoveryCli(["diff", "--kubeconfig", recoveryKubeconfigPath, "--live-kubeconfig", liveKubeconfigPath, ...selectionFlags(objects), "--kubectl", KUBECTL], {
-        stdout: (t) => (report += t),
-        stderr: (t) => (progress += t),
-    });
+    const exitCode = await runRecoveryCli(
+        [
+            "diff",
+            "--kubeconfig",
+            recoveryKubeconfigPath,
+            "--live-kubeconfig",
+            liveKubeconfigPath,
+            ...selectionFlags(objects),
+            "--kubectl",
+            KUBECTL,
+        ],
+        {
+            stdout: (t) => (report += t),
+            stderr: (t) => (progress += t),
+        },
+    );
     if (exitCode === 2) throw new Error(`diff failed:\n${progress}`);
     const states: Record<string, string> = {};
     for (const o of objects) {
@@ -494,20 +578,35 @@ export interface RestoreOutcome {
 }
 
 /** Step 8: the CLI's export of what the diff found missing or changed (a 0600 file), applied server-side to production. */
-export async function exportAndApply(recovery: RecoveryHandle, production: KubeApi, diff: DiffOutcome, workDir: string): Promise<RestoreOutcome> {
+export async function exportAndApply(
+    recovery: RecoveryHandle,
+    production: KubeApi,
+    diff: DiffOutcome,
+    workDir: string,
+): Promise<RestoreOutcome> {
     const lost = WATCHED.filter((o) => [MISSING, CHANGED].includes(diff.states[describeWatched(o)] ?? ""));
     if (lost.length === 0) throw new Error(`the diff found nothing missing or changed:\n${diff.report}`);
     const exportFile = path.join(workDir, "restore.yaml");
     let exportLog = "";
     let stray = "";
-    const code = await runRecoveryCli(["export", "--kubeconfig", recovery.kubeconfigPath, ...selectionFlags(lost), "-o", exportFile, "--kubectl", KUBECTL], {
-        stdout: (t) => (stray += t),
-        stderr: (t) => (exportLog += t),
-    });
+    const code = await runRecoveryCli(
+        ["export", "--kubeconfig", recovery.kubeconfigPath, ...selectionFlags(lost), "-o", exportFile, "--kubectl", KUBECTL],
+        {
+            stdout: (t) => (stray += t),
+            stderr: (t) => (exportLog += t),
+        },
+    );
     if (code !== 0) throw new Error(`export failed (exit ${code}):\n${exportLog}`);
     if (stray !== "") throw new Error("export with -o wrote to stdout; it may hold Secrets, so it is not shown");
     // --force-conflicts: the restore takes back the fields the incident's manager changed.
-    const applyLog = await production.kubectl(["apply", "--server-side", "--force-conflicts", `--field-manager=${RESTORE_MANAGER}`, "-f", exportFile]);
+    const applyLog = await production.kubectl([
+        "apply",
+        "--server-side",
+        "--force-conflicts",
+        `--field-manager=${RESTORE_MANAGER}`,
+        "-f",
+        exportFile,
+    ]);
     return { exportFile, exported: lost.map(describeWatched), exportLog, applyLog };
 }
 
@@ -564,8 +663,12 @@ export async function removeLeftovers(label: string): Promise<void> {
 export async function checkPrerequisites(): Promise<void> {
     await dockerAvailable();
     await requireImages(ETCD_35_IMAGE, KUBE_APISERVER_IMAGE, UPLOADER_IMAGE);
-    if (!fs.existsSync(KUBECTL)) throw new Error(`kubectl not found at ${KUBECTL}: run bash scripts/setup (it builds kubectl) or set KUBECTL`);
-    if (process.getuid?.() !== 0) throw new Error("the recovery environment's host guard is an iptables rule: run as root (as RecoveryEnvironment with guardHost: true needs)");
+    if (!fs.existsSync(KUBECTL))
+        throw new Error(`kubectl not found at ${KUBECTL}: run bash scripts/setup (it builds kubectl) or set KUBECTL`);
+    if (process.getuid?.() !== 0)
+        throw new Error(
+            "the recovery environment's host guard is an iptables rule: run as root (as RecoveryEnvironment with guardHost: true needs)",
+        );
     await host("iptables", ["-S", "INPUT"]).catch((error: Error) => {
         throw new Error(`iptables does not work here (${error.message}): the host guard needs it`);
     });
@@ -615,18 +718,32 @@ export async function runScenario(opts: ScenarioOptions): Promise<Scenario> {
 
         await clock.step("incident", async (detail) => {
             await causeIncident(production);
-            detail(Object.entries(INCIDENT).map(([name, what]) => `${name} ${what}`).join(", "));
+            detail(
+                Object.entries(INCIDENT)
+                    .map(([name, what]) => `${name} ${what}`)
+                    .join(", "),
+            );
         });
 
         const snapshot = await clock.step("fetch", async (detail) => {
             const fetched = await fetchSnapshot(backup, workDir);
             detail(`${backup.object}: sha256 ${fetched.objectSha256.slice(0, 16)}… matches its .sha256`);
-            detail(`${path.basename(fetched.snapshotPath)}: ${fetched.sizeBytes} bytes, revision ${fetched.revision}; bbolt header and trailing SHA-256 good`);
+            detail(
+                `${path.basename(fetched.snapshotPath)}: ${fetched.sizeBytes} bytes, revision ${fetched.revision}; bbolt header and trailing SHA-256 good`,
+            );
             return fetched;
         });
 
         const recovery = await clock.step("recovery", async (detail) => {
-            const handle = await bringUpRecovery({ stack: opts.label, original: productionDescription(production), snapshotPath: snapshot.snapshotPath, workDir, runId: ids.recovery, teardown, subnet: opts.subnet });
+            const handle = await bringUpRecovery({
+                stack: opts.label,
+                original: productionDescription(production),
+                snapshotPath: snapshot.snapshotPath,
+                workDir,
+                runId: ids.recovery,
+                teardown,
+                subnet: opts.subnet,
+            });
             detail(`environment ${handle.name}: internal network ${handle.networkName} (${handle.subnet}), host guard rule in place`);
             detail(`containers ${handle.containerNames.join(", ")}`);
             detail(`API ${handle.apiUrl} ready; snapshot revision ${handle.snapshotRevision}`);

@@ -4,7 +4,11 @@
  * `pulumi.ResourceError` before anything is created.
  */
 export class InputError extends Error {
-    constructor(readonly argument: string, readonly value: unknown, readonly fix: string) {
+    constructor(
+        readonly argument: string,
+        readonly value: unknown,
+        readonly fix: string,
+    ) {
         super(`${argument}: ${describeValue(value)} — ${fix}`);
         this.name = "InputError";
     }
@@ -12,6 +16,6 @@ export class InputError extends Error {
 
 function describeValue(value: unknown): string {
     if (value === undefined) return "missing";
-    const text = typeof value === "string" ? JSON.stringify(value) : JSON.stringify(value) ?? String(value);
+    const text = typeof value === "string" ? JSON.stringify(value) : (JSON.stringify(value) ?? String(value));
     return text.length > 200 ? `${text.slice(0, 200)}…` : text;
 }

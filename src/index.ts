@@ -39,13 +39,39 @@ export {
     SUPPORTED_ECDSA_SIZES,
     SUPPORTED_RSA_SIZES,
 } from "./pki";
-export { planEtcdPki, cfsslLayout, kubeadmLayout, EtcdPkiPlan, EtcdPkiPlanInput, EtcdPkiPems, EtcdPkiMember, EtcdKeyAlgorithm, ETCD_CLIENT_COMMON_NAMES } from "./pki/etcd-pki-plan";
+export {
+    planEtcdPki,
+    cfsslLayout,
+    kubeadmLayout,
+    EtcdPkiPlan,
+    EtcdPkiPlanInput,
+    EtcdPkiPems,
+    EtcdPkiMember,
+    EtcdKeyAlgorithm,
+    ETCD_CLIENT_COMMON_NAMES,
+} from "./pki/etcd-pki-plan";
 export { issueEtcdPki } from "./pki/etcd-pki-issue";
 
 // etcd knowledge.
-export { planEtcdCluster, memberCertificateFiles, DEFAULT_ETCD_IMAGE, EtcdClusterPlan, EtcdClusterPlanInput, MemberCertificateFiles, PublishClientPorts } from "./etcd/plan";
+export {
+    planEtcdCluster,
+    memberCertificateFiles,
+    DEFAULT_ETCD_IMAGE,
+    EtcdClusterPlan,
+    EtcdClusterPlanInput,
+    MemberCertificateFiles,
+    PublishClientPorts,
+} from "./etcd/plan";
 export { planTopology, EtcdTopology, EtcdMemberInput, EtcdNetworkInput, EtcdNetworkMode, EtcdMember } from "./etcd/topology";
-export { etcdMemberFlags, etcdHealthCheckCommand, snapshotRestoreCommand, resolveTunables, EtcdTunables, EtcdAutoCompactionMode, etcdCertPaths } from "./etcd/flags";
+export {
+    etcdMemberFlags,
+    etcdHealthCheckCommand,
+    snapshotRestoreCommand,
+    resolveTunables,
+    EtcdTunables,
+    EtcdAutoCompactionMode,
+    etcdCertPaths,
+} from "./etcd/flags";
 export { kubeApiserverEtcdFlags, kubeadmExternalEtcdYaml, KUBEADM_ETCD_CLIENT_PATHS } from "./etcd/clients";
 
 // Docker plans and their realization.

@@ -23,8 +23,10 @@ export const PLUGIN_COMPONENTS = [EtcdPki, EtcdCluster, RecoveryEnvironment, Con
 
 if (require.main === module) {
     // bin/provider.js (or src/provider.ts): the package root is one level up.
-    componentProviderHost({ name: "etcd-recovery", dirname: path.resolve(__dirname, ".."), components: PLUGIN_COMPONENTS }).catch((error: unknown) => {
-        console.error(error);
-        process.exit(1);
-    });
+    componentProviderHost({ name: "etcd-recovery", dirname: path.resolve(__dirname, ".."), components: PLUGIN_COMPONENTS }).catch(
+        (error: unknown) => {
+            console.error(error);
+            process.exit(1);
+        },
+    );
 }

@@ -40,7 +40,9 @@ function parseSelections(json: string | undefined): Selection[] {
     try {
         return JSON.parse(json) as Selection[];
     } catch (error) {
-        throw new Error(`exportSelections: ${JSON.stringify(json)} is not JSON (${(error as Error).message}); give e.g. '[{"kind":"configmaps","namespace":"shop","name":"app-config"}]'`);
+        throw new Error(
+            `exportSelections: ${JSON.stringify(json)} is not JSON (${(error as Error).message}); give e.g. '[{"kind":"configmaps","namespace":"shop","name":"app-config"}]'`,
+        );
     }
 }
 
@@ -53,7 +55,9 @@ const environment = new RecoveryEnvironment("recovery", {
     ...(etcdVersion ? { etcdVersion } : {}),
     ...(kubeApiserverImage ? { kubeApiserverImage } : {}),
     // Both or neither: a directory without selections (or the reverse) is refused with the fix.
-    ...(exportDirectory || exportSelections.length > 0 ? { exportOnUp: { directory: exportDirectory ?? "", selections: exportSelections } } : {}),
+    ...(exportDirectory || exportSelections.length > 0
+        ? { exportOnUp: { directory: exportDirectory ?? "", selections: exportSelections } }
+        : {}),
 });
 
 /** Secret: `pulumi stack output kubeconfig --show-secrets`. */

@@ -30,7 +30,12 @@ export interface BackupAlertRule {
     apiVersion: "monitoring.coreos.com/v1";
     kind: "PrometheusRule";
     metadata: { name: string; namespace: string; labels: Record<string, string> };
-    spec: { groups: { name: string; rules: { alert: string; expr: string; for: string; labels: Record<string, string>; annotations: Record<string, string> }[] }[] };
+    spec: {
+        groups: {
+            name: string;
+            rules: { alert: string; expr: string; for: string; labels: Record<string, string>; annotations: Record<string, string> }[];
+        }[];
+    };
 }
 
 /** True when the zone's UTC offset differs between January and July (a validated IANA name). */

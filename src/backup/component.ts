@@ -14,7 +14,10 @@ export interface EtcdBackupArgs extends Omit<EtcdBackupPlanInput<pulumi.Input<st
     provider?: k8s.Provider;
 }
 
-type SecretPath = { get: (args: EtcdBackupArgs) => pulumi.Input<string> | undefined; set: (input: EtcdBackupPlanInput<pulumi.Input<string>>, value: string) => void };
+type SecretPath = {
+    get: (args: EtcdBackupArgs) => pulumi.Input<string> | undefined;
+    set: (input: EtcdBackupPlanInput<pulumi.Input<string>>, value: string) => void;
+};
 
 /** Every argument that may hold a secret or a not-yet-known PEM. */
 const SECRET_PATHS: SecretPath[] = [
@@ -42,7 +45,9 @@ function secretCertsOf<S>(certificates: CertificateSource<S> | undefined) {
 /** The plan input with the given values (placeholders or the resolved secrets) in the secret slots. */
 function planInputWith(name: string, args: EtcdBackupArgs, values: (string | undefined)[]): EtcdBackupPlanInput<string> {
     const { provider: _provider, cronJobName: _cronJobName, ...rest } = args;
-    const input = JSON.parse(JSON.stringify({ ...rest, name }, (_k, v) => (pulumi.Output.isInstance(v) ? undefined : v))) as EtcdBackupPlanInput<pulumi.Input<string>>;
+    const input = JSON.parse(
+        JSON.stringify({ ...rest, name }, (_k, v) => (pulumi.Output.isInstance(v) ? undefined : v)),
+    ) as EtcdBackupPlanInput<pulumi.Input<string>>;
     SECRET_PATHS.forEach((p, index) => {
         if (values[index] !== undefined) p.set(input, values[index]!);
     });
@@ -74,9 +79,17 @@ export class EtcdBackup extends pulumi.ComponentResource {
         const given = SECRET_PATHS.map((p) => p.get(args));
         // Validate everything before any child exists; secret slots hold placeholders.
         const placeholderPlan: EtcdBackupPlan = planOrFail(this, () =>
-            planEtcdBackup(planInputWith(objectName, args, given.map((v, i) => (v === undefined ? undefined : `__SECRET_${i}__`)))),
+            planEtcdBackup(
+                planInputWith(
+                    objectName,
+                    args,
+                    given.map((v, i) => (v === undefined ? undefined : `__SECRET_${i}__`)),
+                ),
+            ),
         );
-        const resolved = pulumi.all(given.map((v) => (v === undefined ? undefined : pulumi.output(v)))).apply((values) => planEtcdBackup(planInputWith(objectName, args, values)));
+        const resolved = pulumi
+            .all(given.map((v) => (v === undefined ? undefined : pulumi.output(v))))
+            .apply((values) => planEtcdBackup(planInputWith(objectName, args, values)));
         const childOpts = (dependsOn: pulumi.Resource[] = []): pulumi.CustomResourceOptions => ({
             parent: this,
             ...(args.provider ? { provider: args.provider } : {}),
@@ -84,7 +97,9 @@ export class EtcdBackup extends pulumi.ComponentResource {
         });
         const meta = (object: RenderedKubeObject) => object.metadata as k8s.types.input.meta.v1.ObjectMeta;
 
-        const namespace = placeholderPlan.namespaceObject ? new k8s.core.v1.Namespace(`${name}-namespace`, { metadata: meta(placeholderPlan.namespaceObject) }, childOpts()) : undefined;
+        const namespace = placeholderPlan.namespaceObject
+            ? new k8s.core.v1.Namespace(`${name}-namespace`, { metadata: meta(placeholderPlan.namespaceObject) }, childOpts())
+            : undefined;
         const after = namespace ? [namespace] : [];
         const serviceAccount = new k8s.core.v1.ServiceAccount(
             `${name}-service-account`,
@@ -93,17 +108,29 @@ export class EtcdBackup extends pulumi.ComponentResource {
         );
         const storeSecret = new k8s.core.v1.Secret(
             `${name}-store-secret`,
-            { metadata: meta(placeholderPlan.storeSecret), type: "Opaque", stringData: pulumi.secret(resolved.apply((p) => p.storeSecret.stringData)) },
+            {
+                metadata: meta(placeholderPlan.storeSecret),
+                type: "Opaque",
+                stringData: pulumi.secret(resolved.apply((p) => p.storeSecret.stringData)),
+            },
             childOpts(after),
         );
         const etcdClientSecret = placeholderPlan.etcdClientSecret
             ? new k8s.core.v1.Secret(
                   `${name}-etcd-client-secret`,
-                  { metadata: meta(placeholderPlan.etcdClientSecret), type: "Opaque", stringData: pulumi.secret(resolved.apply((p) => p.etcdClientSecret!.stringData)) },
+                  {
+                      metadata: meta(placeholderPlan.etcdClientSecret),
+                      type: "Opaque",
+                      stringData: pulumi.secret(resolved.apply((p) => p.etcdClientSecret!.stringData)),
+                  },
                   childOpts(after),
               )
             : undefined;
-        const script = new k8s.core.v1.ConfigMap(`${name}-script`, { metadata: meta(placeholderPlan.scriptConfigMap), data: placeholderPlan.scriptConfigMap.data }, childOpts(after));
+        const script = new k8s.core.v1.ConfigMap(
+            `${name}-script`,
+            { metadata: meta(placeholderPlan.scriptConfigMap), data: placeholderPlan.scriptConfigMap.data },
+            childOpts(after),
+        );
         this.cronJob = new k8s.batch.v1.CronJob(
             `${name}-cronjob`,
             { metadata: meta(placeholderPlan.cronJob), spec: placeholderPlan.cronJob.spec as k8s.types.input.batch.v1.CronJobSpec },
@@ -112,7 +139,11 @@ export class EtcdBackup extends pulumi.ComponentResource {
 
         if (placeholderPlan.alertRule) {
             const { apiVersion, kind, metadata, spec } = placeholderPlan.alertRule;
-            this.alertRule = new k8s.apiextensions.CustomResource(`${name}-alerts`, { apiVersion, kind, metadata, spec }, childOpts([this.cronJob]));
+            this.alertRule = new k8s.apiextensions.CustomResource(
+                `${name}-alerts`,
+                { apiVersion, kind, metadata, spec },
+                childOpts([this.cronJob]),
+            );
         }
         this.maxBackupAgeSeconds = pulumi.output(placeholderPlan.maxBackupAgeSeconds);
         this.cronJobName = pulumi.output(placeholderPlan.cronJobName);

@@ -222,7 +222,12 @@ export interface EtcdBackupPlanInput<S = string> {
 }
 
 /** A Kubernetes object as plain JSON. */
-export type RenderedKubeObject = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string; labels?: Record<string, string> }; [field: string]: unknown };
+export type RenderedKubeObject = {
+    apiVersion: string;
+    kind: string;
+    metadata: { name: string; namespace?: string; labels?: Record<string, string> };
+    [field: string]: unknown;
+};
 
 export interface EtcdBackupPlan {
     namespace: string;
@@ -266,7 +271,17 @@ function dnsName(argument: string, value: unknown, maxLength: number): string {
     return value;
 }
 
-const MEMORY_UNITS: Record<string, number> = { "": 1, k: 1e3, M: 1e6, G: 1e9, T: 1e12, Ki: 1024, Mi: 1024 ** 2, Gi: 1024 ** 3, Ti: 1024 ** 4 };
+const MEMORY_UNITS: Record<string, number> = {
+    "": 1,
+    k: 1e3,
+    M: 1e6,
+    G: 1e9,
+    T: 1e12,
+    Ki: 1024,
+    Mi: 1024 ** 2,
+    Gi: 1024 ** 3,
+    Ti: 1024 ** 4,
+};
 
 /** Bytes of a Kubernetes memory quantity ("256Mi", "3Gi", "1G", "500000000"), or undefined when it is not one. */
 export function memoryBytes(quantity: string): number | undefined {
@@ -288,7 +303,11 @@ function memoryLimitAtLeast(argument: string, value: unknown, floor: string | un
     if (bytes === undefined) throw new InputError(argument, value, 'give a Kubernetes memory quantity such as "3Gi"');
     const floorBytes = floor === undefined ? undefined : memoryBytes(floor);
     if (floorBytes !== undefined && bytes < floorBytes) {
-        throw new InputError(argument, value, `give at least the containers' memory limit (${floor}): it also holds the snapshot's page cache`);
+        throw new InputError(
+            argument,
+            value,
+            `give at least the containers' memory limit (${floor}): it also holds the snapshot's page cache`,
+        );
     }
     return value as string;
 }
@@ -300,17 +319,23 @@ function integerAtLeast(argument: string, value: number | undefined, fallback: n
     return n;
 }
 
-function certificateMount(source: CertificateSource<string>, name: string): { files: { ca: string; cert: string; key: string }; volume: Record<string, unknown>; secret?: Record<string, string> } {
+function certificateMount(
+    source: CertificateSource<string>,
+    name: string,
+): { files: { ca: string; cert: string; key: string }; volume: Record<string, unknown>; secret?: Record<string, string> } {
     if ("preset" in source) {
         const preset = CERTIFICATE_PRESETS[source.preset];
-        if (!preset) throw new InputError("certificates.preset", source.preset, `give one of ${Object.keys(CERTIFICATE_PRESETS).join(", ")}`);
+        if (!preset)
+            throw new InputError("certificates.preset", source.preset, `give one of ${Object.keys(CERTIFICATE_PRESETS).join(", ")}`);
         return certificateMount({ hostPath: preset }, name);
     }
     if ("hostPath" in source) {
         const h = source.hostPath;
-        if (!h.path?.startsWith("/")) throw new InputError("certificates.hostPath.path", h.path, "give the absolute directory holding the etcd client certificate");
+        if (!h.path?.startsWith("/"))
+            throw new InputError("certificates.hostPath.path", h.path, "give the absolute directory holding the etcd client certificate");
         for (const [field, file] of Object.entries({ caFile: h.caFile, certFile: h.certFile, keyFile: h.keyFile })) {
-            if (typeof file !== "string" || file === "" || file.includes("/")) throw new InputError(`certificates.hostPath.${field}`, file, "give a file name inside the directory");
+            if (typeof file !== "string" || file === "" || file.includes("/"))
+                throw new InputError(`certificates.hostPath.${field}`, file, "give a file name inside the directory");
         }
         return {
             files: { ca: `${CERT_DIR}/${h.caFile}`, cert: `${CERT_DIR}/${h.certFile}`, key: `${CERT_DIR}/${h.keyFile}` },
@@ -320,7 +345,12 @@ function certificateMount(source: CertificateSource<string>, name: string): { fi
     if ("secret" in source) {
         const s = source.secret;
         const pem = (field: string, value: string, marker: RegExp) => {
-            if (typeof value !== "string" || !marker.test(value)) throw new InputError(`certificates.secret.${field}`, field === "keyPem" ? "<hidden>" : value, "give a PEM (e.g. from EtcdPki outputs)");
+            if (typeof value !== "string" || !marker.test(value))
+                throw new InputError(
+                    `certificates.secret.${field}`,
+                    field === "keyPem" ? "<hidden>" : value,
+                    "give a PEM (e.g. from EtcdPki outputs)",
+                );
             return value;
         };
         return {
@@ -333,7 +363,11 @@ function certificateMount(source: CertificateSource<string>, name: string): { fi
             },
         };
     }
-    throw new InputError("certificates", source, 'give { preset: "kubeadm" | "rke" | "kubespray" }, { hostPath: {...} } or { secret: {...} }');
+    throw new InputError(
+        "certificates",
+        source,
+        'give { preset: "kubeadm" | "rke" | "kubespray" }, { hostPath: {...} } or { secret: {...} }',
+    );
 }
 
 function placement(nodeRole: EtcdBackupPlanInput["nodeRole"]): Record<string, unknown> {
@@ -344,18 +378,23 @@ function placement(nodeRole: EtcdBackupPlanInput["nodeRole"]): Record<string, un
     let taints: readonly string[];
     if (typeof role === "string") {
         const preset = NODE_ROLE_PRESETS[role as NodeRolePreset];
-        if (!preset) throw new InputError("nodeRole", role, `give one of ${[...Object.keys(NODE_ROLE_PRESETS), "any"].join(", ")} or { labelKey }`);
+        if (!preset)
+            throw new InputError("nodeRole", role, `give one of ${[...Object.keys(NODE_ROLE_PRESETS), "any"].join(", ")} or { labelKey }`);
         labelKey = preset.labelKey;
         taints = preset.taintKeys;
     } else {
-        if (typeof role.labelKey !== "string" || role.labelKey === "") throw new InputError("nodeRole.labelKey", role.labelKey, "give the node label that marks etcd nodes");
+        if (typeof role.labelKey !== "string" || role.labelKey === "")
+            throw new InputError("nodeRole.labelKey", role.labelKey, "give the node label that marks etcd nodes");
         labelKey = role.labelKey;
         labelValue = role.labelValue;
         taints = role.tolerateTaints ?? [];
     }
-    const expression = labelValue === undefined ? { key: labelKey, operator: "Exists" } : { key: labelKey, operator: "In", values: [labelValue] };
+    const expression =
+        labelValue === undefined ? { key: labelKey, operator: "Exists" } : { key: labelKey, operator: "In", values: [labelValue] };
     return {
-        affinity: { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [{ matchExpressions: [expression] }] } } },
+        affinity: {
+            nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [{ matchExpressions: [expression] }] } },
+        },
         // Any effect (NoSchedule, NoExecute): these nodes are where the job must run.
         tolerations: taints.map((key) => ({ key, operator: "Exists" })),
     };
@@ -377,24 +416,35 @@ export function planEtcdBackup(input: EtcdBackupPlanInput<string>): EtcdBackupPl
     const schedule = validateSchedule(input.schedule);
     const timeZone = validateTimeZone(input.timeZone ?? "Etc/UTC");
     const keep = input.keep ?? 5;
-    if (!Number.isInteger(keep) || keep < 1) throw new InputError("keep", input.keep, "keep at least 1 backup (the newest good one is never deleted)");
+    if (!Number.isInteger(keep) || keep < 1)
+        throw new InputError("keep", input.keep, "keep at least 1 backup (the newest good one is never deleted)");
     const keepDaily = integerAtLeast("keepDaily", input.keepDaily, 0, 0);
     const keepWeekly = integerAtLeast("keepWeekly", input.keepWeekly, 0, 0);
     const restoreDrill = input.restoreDrill ?? "off";
-    if (!["off", "status", "restore"].includes(restoreDrill)) throw new InputError("restoreDrill", input.restoreDrill, 'give "off", "status" or "restore"');
+    if (!["off", "status", "restore"].includes(restoreDrill))
+        throw new InputError("restoreDrill", input.restoreDrill, 'give "off", "status" or "restore"');
     const sidecarUpload = input.sidecarUpload ?? true;
-    if (typeof sidecarUpload !== "boolean") throw new InputError("sidecarUpload", input.sidecarUpload, "give true (Kubernetes ≥ 1.29) or false");
+    if (typeof sidecarUpload !== "boolean")
+        throw new InputError("sidecarUpload", input.sidecarUpload, "give true (Kubernetes ≥ 1.29) or false");
     const compression = input.compression ?? "none";
     if (compression !== "gzip" && compression !== "none") throw new InputError("compression", input.compression, 'give "gzip" or "none"');
     const prefix = validateStorePrefix(input.prefix);
 
     const hostNetwork = input.hostNetwork ?? true;
     if (!hostNetwork && input.endpoints === undefined) {
-        throw new InputError("endpoints", undefined, "without hostNetwork, 127.0.0.1 is the pod itself: give the etcd client URL, or keep hostNetwork: true");
+        throw new InputError(
+            "endpoints",
+            undefined,
+            "without hostNetwork, 127.0.0.1 is the pod itself: give the etcd client URL, or keep hostNetwork: true",
+        );
     }
     const endpoints = input.endpoints ?? ["https://127.0.0.1:2379"];
     if (!Array.isArray(endpoints) || endpoints.length !== 1 || !/^https?:\/\/[^\s,]+$/.test(endpoints[0]!)) {
-        throw new InputError("endpoints", input.endpoints, "give exactly one client URL such as https://127.0.0.1:2379: etcdctl snapshot save reads from one member");
+        throw new InputError(
+            "endpoints",
+            input.endpoints,
+            "give exactly one client URL such as https://127.0.0.1:2379: etcdctl snapshot save reads from one member",
+        );
     }
     const endpoint = endpoints[0]!;
 
@@ -415,16 +465,28 @@ export function planEtcdBackup(input: EtcdBackupPlanInput<string>): EtcdBackupPl
     const snapshotTimeout = integerAtLeast("snapshotTimeoutSeconds", input.snapshotTimeoutSeconds, 300);
     const activeDeadline = integerAtLeast("activeDeadlineSeconds", input.activeDeadlineSeconds, 1800);
     if (activeDeadline <= snapshotTimeout) {
-        throw new InputError("activeDeadlineSeconds", activeDeadline, `must exceed snapshotTimeoutSeconds (${snapshotTimeout}) to leave time for the upload`);
+        throw new InputError(
+            "activeDeadlineSeconds",
+            activeDeadline,
+            `must exceed snapshotTimeoutSeconds (${snapshotTimeout}) to leave time for the upload`,
+        );
     }
     const resources = {
         requests: { cpu: "50m", memory: "64Mi", ...input.resources?.requests },
         limits: { memory: "256Mi", ...input.resources?.limits },
     };
-    const snapshotMemoryLimit = memoryLimitAtLeast("snapshotMemoryLimit", input.snapshotMemoryLimit ?? largerMemory(DEFAULT_SNAPSHOT_MEMORY_LIMIT, resources.limits.memory), resources.limits.memory);
+    const snapshotMemoryLimit = memoryLimitAtLeast(
+        "snapshotMemoryLimit",
+        input.snapshotMemoryLimit ?? largerMemory(DEFAULT_SNAPSHOT_MEMORY_LIMIT, resources.limits.memory),
+        resources.limits.memory,
+    );
     // For the containers that write a file etcdutl reads next (the snapshot, the drill copy): see snapshotMemoryLimit.
     const fileWriterResources = { ...resources, limits: { ...resources.limits, memory: snapshotMemoryLimit } };
-    const labels = { "app.kubernetes.io/name": "etcd-backup", "app.kubernetes.io/instance": name, "app.kubernetes.io/managed-by": "etcd-recovery" };
+    const labels = {
+        "app.kubernetes.io/name": "etcd-backup",
+        "app.kubernetes.io/instance": name,
+        "app.kubernetes.io/managed-by": "etcd-recovery",
+    };
     const meta = (objectName: string) => ({ name: objectName, namespace, labels });
 
     const script = renderBackupScript({
@@ -525,12 +587,22 @@ export function planEtcdBackup(input: EtcdBackupPlanInput<string>): EtcdBackupPl
                       sidecarUpload ? uploaderContainer("await-transfer", "await") : uploaderContainer("upload", "upload"),
                       etcdContainer("drill-status", ["etcdutl"], ["snapshot", "status", DRILL_SNAPSHOT_PATH, "--write-out=json"]),
                       ...(restoreDrill === "restore"
-                          ? [etcdContainer("drill-restore", ["etcdutl"], ["snapshot", "restore", DRILL_SNAPSHOT_PATH, `--data-dir=${DRILL_RESTORE_DIR}`])]
+                          ? [
+                                etcdContainer(
+                                    "drill-restore",
+                                    ["etcdutl"],
+                                    ["snapshot", "restore", DRILL_SNAPSHOT_PATH, `--data-dir=${DRILL_RESTORE_DIR}`],
+                                ),
+                            ]
                           : []),
                   ]),
         ],
         // "upload" (no drill) seals what the sidecar uploaded, or does it all without the sidecar.
-        containers: [restoreDrill === "off" ? uploaderContainer("upload", sidecarUpload ? "finalize" : "all") : uploaderContainer("finalize", "finalize")],
+        containers: [
+            restoreDrill === "off"
+                ? uploaderContainer("upload", sidecarUpload ? "finalize" : "all")
+                : uploaderContainer("finalize", "finalize"),
+        ],
         volumes,
     };
     const cleanPodSpec = JSON.parse(JSON.stringify(podSpec)) as Record<string, unknown>; // drops undefined fields
@@ -542,7 +614,12 @@ export function planEtcdBackup(input: EtcdBackupPlanInput<string>): EtcdBackupPl
               metadata: { name: namespace, labels: { ...labels, "pod-security.kubernetes.io/enforce": "privileged" } },
           }
         : undefined;
-    const serviceAccount: RenderedKubeObject = { apiVersion: "v1", kind: "ServiceAccount", metadata: meta(name), automountServiceAccountToken: false };
+    const serviceAccount: RenderedKubeObject = {
+        apiVersion: "v1",
+        kind: "ServiceAccount",
+        metadata: meta(name),
+        automountServiceAccountToken: false,
+    };
     const storeSecret = { apiVersion: "v1", kind: "Secret", metadata: meta(`${name}-store`), type: "Opaque", stringData: storeSecretData };
     const etcdClientSecret = certs.secret
         ? { apiVersion: "v1", kind: "Secret", metadata: meta(`${name}-etcd-client`), type: "Opaque", stringData: certs.secret }
@@ -572,13 +649,23 @@ export function planEtcdBackup(input: EtcdBackupPlanInput<string>): EtcdBackupPl
     const alerts =
         input.alerts === undefined
             ? undefined
-            : renderBackupAlertRule({ ...input.alerts, cronJobName: name, namespace, schedule, timeZone, activeDeadlineSeconds: activeDeadline, labels });
+            : renderBackupAlertRule({
+                  ...input.alerts,
+                  cronJobName: name,
+                  namespace,
+                  schedule,
+                  timeZone,
+                  activeDeadlineSeconds: activeDeadline,
+                  labels,
+              });
     // rclone crypt with filename_encryption "off" stores "<name>.bin".
     const ext = backupObjectExtension({ gzip: compression === "gzip", encrypted: input.encryption !== undefined });
     return {
         namespace,
         cronJobName: name,
-        objects: [namespaceObject, serviceAccount, storeSecret, etcdClientSecret, scriptConfigMap, cronJob, alerts?.rule].filter((o): o is RenderedKubeObject => o !== undefined),
+        objects: [namespaceObject, serviceAccount, storeSecret, etcdClientSecret, scriptConfigMap, cronJob, alerts?.rule].filter(
+            (o): o is RenderedKubeObject => o !== undefined,
+        ),
         ...(namespaceObject ? { namespaceObject } : {}),
         serviceAccount,
         storeSecret,

@@ -45,7 +45,10 @@ export function retainedBackups(names: string[], policy: RetentionPolicy): strin
     if (!Number.isInteger(keep) || keep < 1) throw new Error(`retention keep must be an integer >= 1, got ${keep}`);
     const daily = policy.daily ?? 0;
     const weekly = policy.weekly ?? 0;
-    const newestFirst = [...new Set(names)].filter((n) => n !== "").sort().reverse();
+    const newestFirst = [...new Set(names)]
+        .filter((n) => n !== "")
+        .sort()
+        .reverse();
     const days = new Set<string>();
     const weeks = new Set<number>();
     const kept: string[] = [];

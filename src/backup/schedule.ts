@@ -60,7 +60,13 @@ function fieldValues(field: string, index: number): { values: Set<number>; star:
 export function longestScheduleGapSeconds(schedule: string): number {
     const text = validateSchedule(schedule);
     const fields = (MACRO_FIELDS[text] ?? text).split(/\s+/).map(fieldValues);
-    const [minutes, hours, daysOfMonth, months, daysOfWeek] = fields as [ReturnType<typeof fieldValues>, ReturnType<typeof fieldValues>, ReturnType<typeof fieldValues>, ReturnType<typeof fieldValues>, ReturnType<typeof fieldValues>];
+    const [minutes, hours, daysOfMonth, months, daysOfWeek] = fields as [
+        ReturnType<typeof fieldValues>,
+        ReturnType<typeof fieldValues>,
+        ReturnType<typeof fieldValues>,
+        ReturnType<typeof fieldValues>,
+        ReturnType<typeof fieldValues>,
+    ];
     const start = Date.UTC(2025, 0, 1);
     const dayMs = 86_400_000;
     let previous: number | undefined;
@@ -84,7 +90,11 @@ export function longestScheduleGapSeconds(schedule: string): number {
         }
     }
     if (first === undefined || previous === first) {
-        throw new InputError("schedule", schedule, "the schedule never runs (or runs once in two years), so backups could never be fresh: give one that runs, e.g. \"0 */6 * * *\"");
+        throw new InputError(
+            "schedule",
+            schedule,
+            'the schedule never runs (or runs once in two years), so backups could never be fresh: give one that runs, e.g. "0 */6 * * *"',
+        );
     }
     return longest / 1000;
 }

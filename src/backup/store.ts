@@ -183,7 +183,8 @@ export function validateStoreClusterName(value: unknown, argument = ETCD_BACKUP_
 /** The prefix inside the store (default DEFAULT_STORE_PREFIX). */
 export function validateStorePrefix(value: unknown): string {
     const prefix = value ?? DEFAULT_STORE_PREFIX;
-    if (typeof prefix !== "string" || /(^|\/)\.\.?(\/|$)|[\s'"\\]/.test(prefix)) throw new InputError("prefix", value, "give a plain path such as etcd-backup");
+    if (typeof prefix !== "string" || /(^|\/)\.\.?(\/|$)|[\s'"\\]/.test(prefix))
+        throw new InputError("prefix", value, "give a plain path such as etcd-backup");
     return prefix;
 }
 
@@ -205,7 +206,13 @@ export function renderBackupStore(location: BackupStoreLocation, options: StoreR
 
 type StoreSection = Omit<RenderedBackupStore, "remoteDir" | "caBundleFile">;
 
-function renderStoreSection(storage: BackupStore<string>, dir: string, configDir: string, localStoreMount: string | undefined, at: string): StoreSection {
+function renderStoreSection(
+    storage: BackupStore<string>,
+    dir: string,
+    configDir: string,
+    localStoreMount: string | undefined,
+    at: string,
+): StoreSection {
     const keys = storage && typeof storage === "object" ? Object.keys(storage) : [];
     if (keys.length !== 1 || !["s3", "sftp", "hostPath", "pvc"].includes(keys[0]!)) {
         throw new InputError(at, keys.length ? keys : storage, "give exactly one of { s3 }, { sftp }, { hostPath }, { pvc }");
@@ -222,7 +229,8 @@ function renderStoreSection(storage: BackupStore<string>, dir: string, configDir
         const secretAccessKey = configValue(`${at}.s3.secretAccessKey`, s3.secretAccessKey);
         const files: Record<string, string> = {};
         if (s3.caBundle !== undefined) {
-            if (!s3.caBundle.includes("-----BEGIN CERTIFICATE-----")) throw new InputError(`${at}.s3.caBundle`, s3.caBundle, "give PEM certificates");
+            if (!s3.caBundle.includes("-----BEGIN CERTIFICATE-----"))
+                throw new InputError(`${at}.s3.caBundle`, s3.caBundle, "give PEM certificates");
             files["ca-bundle.pem"] = s3.caBundle;
         }
         return {
@@ -249,18 +257,28 @@ function renderStoreSection(storage: BackupStore<string>, dir: string, configDir
     }
     if ("sftp" in storage) {
         const sftp = storage.sftp;
-        if (typeof sftp.host !== "string" || sftp.host === "" || /[\s/]/.test(sftp.host)) throw new InputError(`${at}.sftp.host`, sftp.host, "give a host name or IP address");
+        if (typeof sftp.host !== "string" || sftp.host === "" || /[\s/]/.test(sftp.host))
+            throw new InputError(`${at}.sftp.host`, sftp.host, "give a host name or IP address");
         const port = sftp.port ?? 22;
         if (!Number.isInteger(port) || port < 1) throw new InputError(`${at}.sftp.port`, sftp.port, "give an integer >= 1");
         if (port > 65535) throw new InputError(`${at}.sftp.port`, sftp.port, "give a TCP port 1-65535");
-        if (typeof sftp.user !== "string" || sftp.user === "" || /\s/.test(sftp.user)) throw new InputError(`${at}.sftp.user`, sftp.user, "give the login name");
+        if (typeof sftp.user !== "string" || sftp.user === "" || /\s/.test(sftp.user))
+            throw new InputError(`${at}.sftp.user`, sftp.user, "give the login name");
         const hasPassword = sftp.password !== undefined;
         const hasKey = sftp.privateKey !== undefined;
         if (hasPassword === hasKey) {
-            throw new InputError(`${at}.sftp`, hasPassword ? "password and privateKey" : "neither password nor privateKey", "give exactly one of password and privateKey");
+            throw new InputError(
+                `${at}.sftp`,
+                hasPassword ? "password and privateKey" : "neither password nor privateKey",
+                "give exactly one of password and privateKey",
+            );
         }
         if (typeof sftp.knownHosts !== "string" || sftp.knownHosts.trim() === "") {
-            throw new InputError(`${at}.sftp.knownHosts`, sftp.knownHosts, "give the server's known_hosts line(s) (ssh-keyscan -p PORT HOST): host keys are always checked");
+            throw new InputError(
+                `${at}.sftp.knownHosts`,
+                sftp.knownHosts,
+                "give the server's known_hosts line(s) (ssh-keyscan -p PORT HOST): host keys are always checked",
+            );
         }
         const files: Record<string, string> = { known_hosts: sftp.knownHosts.endsWith("\n") ? sftp.knownHosts : `${sftp.knownHosts}\n` };
         let auth: Record<string, string>;
@@ -295,7 +313,8 @@ function renderStoreSection(storage: BackupStore<string>, dir: string, configDir
     const local = rcloneSection(STORE_REMOTE, { type: "local" });
     if ("hostPath" in storage) {
         const p = storage.hostPath?.path;
-        if (typeof p !== "string" || !p.startsWith("/")) throw new InputError(`${at}.hostPath.path`, p, "give an absolute directory on the node");
+        if (typeof p !== "string" || !p.startsWith("/"))
+            throw new InputError(`${at}.hostPath.path`, p, "give an absolute directory on the node");
         return {
             kind: "hostPath",
             rcloneConfig: local,
@@ -308,7 +327,11 @@ function renderStoreSection(storage: BackupStore<string>, dir: string, configDir
     }
     const claim = storage.pvc?.claimName;
     if (localStoreMount === undefined) {
-        throw new InputError(`${at}.pvc`, storage.pvc, "a PersistentVolumeClaim cannot be read from outside the cluster: copy the backup directory out (kubectl cp) and give { hostPath: { path } }");
+        throw new InputError(
+            `${at}.pvc`,
+            storage.pvc,
+            "a PersistentVolumeClaim cannot be read from outside the cluster: copy the backup directory out (kubectl cp) and give { hostPath: { path } }",
+        );
     }
     if (typeof claim !== "string" || claim.length > 253 || !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(claim)) {
         throw new InputError(`${at}.pvc.claimName`, claim, 'use lower-case letters, digits and "-", at most 253 characters');
@@ -324,9 +347,14 @@ function renderStoreSection(storage: BackupStore<string>, dir: string, configDir
 }
 
 /** The rclone crypt section wrapping the store's root, or nothing (then remoteDir is the store's own). */
-function renderEncryption(encryption: BackupEncryption<string> | undefined, remoteRoot: string, dirInRoot: string): { rcloneConfig: string; remoteDir?: string } {
+function renderEncryption(
+    encryption: BackupEncryption<string> | undefined,
+    remoteRoot: string,
+    dirInRoot: string,
+): { rcloneConfig: string; remoteDir?: string } {
     if (encryption === undefined) return { rcloneConfig: "" };
-    if (typeof encryption !== "object" || encryption === null) throw new InputError("encryption", encryption, "give { password } (a Pulumi secret)");
+    if (typeof encryption !== "object" || encryption === null)
+        throw new InputError("encryption", encryption, "give { password } (a Pulumi secret)");
     const password = configValue("encryption.password", encryption.password);
     const salt = encryption.salt === undefined ? undefined : configValue("encryption.salt", encryption.salt);
     return {

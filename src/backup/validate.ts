@@ -49,10 +49,12 @@ function cronItemProblem(item: string, field: CronField): string | undefined {
 
 /** A 5-field cron expression (or one of Kubernetes' @macros) the CronJob controller accepts. */
 export function validateSchedule(schedule: unknown): string {
-    const fix = 'give 5 fields "minute hour day-of-month month day-of-week", e.g. "0 */6 * * *", or @hourly/@daily/@weekly/@monthly/@yearly';
+    const fix =
+        'give 5 fields "minute hour day-of-month month day-of-week", e.g. "0 */6 * * *", or @hourly/@daily/@weekly/@monthly/@yearly';
     if (typeof schedule !== "string" || schedule.trim() === "") throw new InputError("schedule", schedule, fix);
     const text = schedule.trim();
-    if (/^(CRON_)?TZ=/.test(text)) throw new InputError("schedule", schedule, "put the time zone in the timeZone argument, not in the schedule");
+    if (/^(CRON_)?TZ=/.test(text))
+        throw new InputError("schedule", schedule, "put the time zone in the timeZone argument, not in the schedule");
     if (text.startsWith("@")) {
         if (MACROS.includes(text)) return text;
         throw new InputError("schedule", schedule, fix);

@@ -139,14 +139,18 @@ function describeEntry(backup: StoredBackup, now: number, sidecarText: string | 
         }
     }
     if (metadata) {
-        if (metadata.object !== undefined && metadata.object !== backup.object) problems.push(`the metadata names object ${metadata.object}`);
-        if (metadata.size !== undefined && metadata.size !== backup.sizeBytes) problems.push(`the store lists ${backup.sizeBytes} bytes, the metadata says ${metadata.size}`);
-        if (metadata.revision !== undefined && metadata.revision !== backup.revision) problems.push(`the name says revision ${backup.revision}, the metadata ${metadata.revision}`);
+        if (metadata.object !== undefined && metadata.object !== backup.object)
+            problems.push(`the metadata names object ${metadata.object}`);
+        if (metadata.size !== undefined && metadata.size !== backup.sizeBytes)
+            problems.push(`the store lists ${backup.sizeBytes} bytes, the metadata says ${metadata.size}`);
+        if (metadata.revision !== undefined && metadata.revision !== backup.revision)
+            problems.push(`the name says revision ${backup.revision}, the metadata ${metadata.revision}`);
         if (sidecarSha256 !== undefined && metadata.sha256 !== undefined && metadata.sha256 !== sidecarSha256) {
             problems.push(`the sidecar says SHA-256 ${sidecarSha256}, the metadata ${metadata.sha256}`);
         }
     }
-    const sha256: Sha256State = problems.length > 0 ? "mismatch" : backup.sealed ? (metadata ? "consistent" : "sidecar-only") : metadata ? "metadata-only" : "none";
+    const sha256: Sha256State =
+        problems.length > 0 ? "mismatch" : backup.sealed ? (metadata ? "consistent" : "sidecar-only") : metadata ? "metadata-only" : "none";
     const revisionFromMetadata = typeof metadata?.revision === "number";
     return {
         object: backup.object,
@@ -171,14 +175,33 @@ async function inventory(session: StoreSession, tempDir: string, now: number): P
     const listing = await session.list();
     const backups = backupsInListing(listing);
     if (backups.length === 0 && hasEncryptedNames(listing)) {
-        throw new StoreSnapshotError(`${session.where} holds encrypted backups (rclone crypt, names ending in .bin): give encryption: { password, salt } in the store file, as configured on EtcdBackup`);
+        throw new StoreSnapshotError(
+            `${session.where} holds encrypted backups (rclone crypt, names ending in .bin): give encryption: { password, salt } in the store file, as configured on EtcdBackup`,
+        );
     }
     if (backups.length === 0) return [];
     const small = path.join(tempDir, "sidecars");
     fs.mkdirSync(small, { mode: 0o700 });
-    await session.rclone.text(["copy", "--max-depth", "1", "--include", SIDECAR_GLOB, "--include", METADATA_GLOB, session.rendered.remoteDir, small]);
+    await session.rclone.text([
+        "copy",
+        "--max-depth",
+        "1",
+        "--include",
+        SIDECAR_GLOB,
+        "--include",
+        METADATA_GLOB,
+        session.rendered.remoteDir,
+        small,
+    ]);
     try {
-        return backups.map((b) => describeEntry(b, now, b.sealed ? readIfThere(path.join(small, sidecarName(b.object))) : undefined, readIfThere(path.join(small, metadataName(b.base)))));
+        return backups.map((b) =>
+            describeEntry(
+                b,
+                now,
+                b.sealed ? readIfThere(path.join(small, sidecarName(b.object))) : undefined,
+                readIfThere(path.join(small, metadataName(b.base))),
+            ),
+        );
     } finally {
         fs.rmSync(small, { recursive: true, force: true });
     }
@@ -199,7 +222,10 @@ async function withStore<T>(options: BackupsOptions, work: (session: StoreSessio
 
 /** Every backup of the cluster on the store, newest first, with what its sidecar and metadata say. Downloads no backup. */
 export async function listBackups(options: BackupsOptions): Promise<BackupListing> {
-    return withStore(options, async (session, tempDir) => ({ storeUrl: session.where, backups: await inventory(session, tempDir, options.now ?? Date.now()) }));
+    return withStore(options, async (session, tempDir) => ({
+        storeUrl: session.where,
+        backups: await inventory(session, tempDir, options.now ?? Date.now()),
+    }));
 }
 
 /** The newest sealed backup, or undefined. */
@@ -210,7 +236,12 @@ export function newestSealed(listing: BackupListing): BackupEntry | undefined {
 // --- reading one backup --------------------------------------------------------------------
 
 /** Streams `entry` to a 0600 file in `tempDir`, hands it to `read`, and removes the file whatever happens. */
-async function withDownload<T>(session: StoreSession, entry: BackupEntry, tempDir: string, read: (file: string, downloaded: DownloadedBackup) => Promise<T>): Promise<T> {
+async function withDownload<T>(
+    session: StoreSession,
+    entry: BackupEntry,
+    tempDir: string,
+    read: (file: string, downloaded: DownloadedBackup) => Promise<T>,
+): Promise<T> {
     const file = path.join(tempDir, `${entry.base}.db`);
     try {
         return await read(file, await downloadBackup(session, entry, file));
@@ -271,30 +302,62 @@ export interface VerifyOptions extends BackupsOptions {
 
 function unknownObject(where: string, object: string, entries: BackupEntry[]): NoSuchBackupError {
     const known = entries.slice(0, 5).map((b) => b.object);
-    return new NoSuchBackupError(`${where} has no backup object ${object}${known.length ? ` (newest there: ${known.join(", ")}; backups ls lists them all)` : ""}`);
+    return new NoSuchBackupError(
+        `${where} has no backup object ${object}${known.length ? ` (newest there: ${known.join(", ")}; backups ls lists them all)` : ""}`,
+    );
 }
 
 async function verifyOne(session: StoreSession, entry: BackupEntry, tempDir: string): Promise<VerifyResult> {
     const started = Date.now();
     const checks: VerifyCheck[] = [];
     const add = (check: VerifyCheck["check"], ok: boolean, detail: string) => checks.push({ check, ok, detail });
-    if (!entry.sealed) add("sealed", false, "no .sha256 sidecar: the backup was never sealed (its upload, read-back or restore drill failed); fetch will not restore it");
+    if (!entry.sealed)
+        add(
+            "sealed",
+            false,
+            "no .sha256 sidecar: the backup was never sealed (its upload, read-back or restore drill failed); fetch will not restore it",
+        );
     for (const problem of entry.problems) add("metadata", false, problem);
     const meta = entry.metadata;
     try {
         await withDownload(session, entry, tempDir, async (file, got) => {
-            add("size", got.objectBytes === entry.sizeBytes && (meta?.size === undefined || meta.size === got.objectBytes),
-                `downloaded ${got.objectBytes} bytes; the store lists ${entry.sizeBytes}${meta?.size !== undefined ? `, the metadata says ${meta.size}` : ""}`);
+            add(
+                "size",
+                got.objectBytes === entry.sizeBytes && (meta?.size === undefined || meta.size === got.objectBytes),
+                `downloaded ${got.objectBytes} bytes; the store lists ${entry.sizeBytes}${meta?.size !== undefined ? `, the metadata says ${meta.size}` : ""}`,
+            );
             const expected = entry.sidecarSha256 ?? meta?.sha256;
-            if (expected === undefined) add("sha256", false, `SHA-256 ${got.objectSha256}: neither sidecar nor metadata states one to compare with`);
+            if (expected === undefined)
+                add("sha256", false, `SHA-256 ${got.objectSha256}: neither sidecar nor metadata states one to compare with`);
             else {
-                const against = [entry.sidecarSha256 !== undefined ? "sidecar" : undefined, meta?.sha256 !== undefined ? "metadata" : undefined].filter(Boolean).join(" and ");
-                const ok = got.objectSha256 === (entry.sidecarSha256 ?? got.objectSha256) && got.objectSha256 === (meta?.sha256 ?? got.objectSha256);
-                add("sha256", ok, ok ? `SHA-256 ${got.objectSha256} as the ${against} state` : `SHA-256 of the download is ${got.objectSha256}, the ${against} state ${expected}: the object is corrupt or was altered`);
+                const against = [
+                    entry.sidecarSha256 !== undefined ? "sidecar" : undefined,
+                    meta?.sha256 !== undefined ? "metadata" : undefined,
+                ]
+                    .filter(Boolean)
+                    .join(" and ");
+                const ok =
+                    got.objectSha256 === (entry.sidecarSha256 ?? got.objectSha256) &&
+                    got.objectSha256 === (meta?.sha256 ?? got.objectSha256);
+                add(
+                    "sha256",
+                    ok,
+                    ok
+                        ? `SHA-256 ${got.objectSha256} as the ${against} state`
+                        : `SHA-256 of the download is ${got.objectSha256}, the ${against} state ${expected}: the object is corrupt or was altered`,
+                );
             }
             if (meta?.snapshotSha256 !== undefined || meta?.snapshotSize !== undefined) {
-                const ok = (meta.snapshotSha256 === undefined || meta.snapshotSha256 === got.snapshotSha256) && (meta.snapshotSize === undefined || meta.snapshotSize === got.snapshotBytes);
-                add("snapshot-sha256", ok, ok ? `snapshot ${got.snapshotBytes} bytes, SHA-256 as the metadata states` : `the snapshot inside is ${got.snapshotBytes} bytes with SHA-256 ${got.snapshotSha256}; the metadata says ${meta.snapshotSize} bytes, ${meta.snapshotSha256}`);
+                const ok =
+                    (meta.snapshotSha256 === undefined || meta.snapshotSha256 === got.snapshotSha256) &&
+                    (meta.snapshotSize === undefined || meta.snapshotSize === got.snapshotBytes);
+                add(
+                    "snapshot-sha256",
+                    ok,
+                    ok
+                        ? `snapshot ${got.snapshotBytes} bytes, SHA-256 as the metadata states`
+                        : `the snapshot inside is ${got.snapshotBytes} bytes with SHA-256 ${got.snapshotSha256}; the metadata says ${meta.snapshotSize} bytes, ${meta.snapshotSha256}`,
+                );
             }
             try {
                 // The whole of bucket "key" is decoded; its highest main revision is what etcdutl snapshot status reports.
@@ -308,11 +371,20 @@ async function verifyOne(session: StoreSession, entry: BackupEntry, tempDir: str
                     return { revision, revisions };
                 });
                 const hashOk = hash.state === "ok";
-                add("snapshot", hashOk,
-                    hashOk ? `read whole: bbolt meta pages valid, ${walked.revisions} revisions decoded, etcd's SHA-256 trailer matches`
-                        : hash.state === "absent" ? "no SHA-256 trailer: not `etcdctl snapshot save` output, it cannot be checked"
-                        : `etcd's SHA-256 trailer does not match the database (stored ${hash.stored}, computed ${hash.computed}): the snapshot is damaged`);
-                add("revision", walked.revision === entry.revision, `the snapshot's revision is ${walked.revision}; ${entry.revisionFrom === "metadata" ? "the metadata" : "the name"} says ${entry.revision}`);
+                add(
+                    "snapshot",
+                    hashOk,
+                    hashOk
+                        ? `read whole: bbolt meta pages valid, ${walked.revisions} revisions decoded, etcd's SHA-256 trailer matches`
+                        : hash.state === "absent"
+                          ? "no SHA-256 trailer: not `etcdctl snapshot save` output, it cannot be checked"
+                          : `etcd's SHA-256 trailer does not match the database (stored ${hash.stored}, computed ${hash.computed}): the snapshot is damaged`,
+                );
+                add(
+                    "revision",
+                    walked.revision === entry.revision,
+                    `the snapshot's revision is ${walked.revision}; ${entry.revisionFrom === "metadata" ? "the metadata" : "the name"} says ${entry.revision}`,
+                );
             } catch (error) {
                 if (!(error instanceof SnapshotFormatError)) throw error;
                 add("snapshot", false, `the snapshot reader refuses it: ${error.message}`);
@@ -322,7 +394,14 @@ async function verifyOne(session: StoreSession, entry: BackupEntry, tempDir: str
         if (!(error instanceof StoreSnapshotError)) throw error;
         add(/does not decompress/.test(error.message) ? "decompress" : "download", false, error.message);
     }
-    return { object: entry.object, createdAt: entry.createdAt, sealed: entry.sealed, ok: checks.every((c) => c.ok), checks, seconds: (Date.now() - started) / 1000 };
+    return {
+        object: entry.object,
+        createdAt: entry.createdAt,
+        sealed: entry.sealed,
+        ok: checks.every((c) => c.ok),
+        checks,
+        seconds: (Date.now() - started) / 1000,
+    };
 }
 
 /**
@@ -346,7 +425,10 @@ export async function verifyBackups(options: VerifyOptions): Promise<VerifyRepor
             skippedUnsealed = entries.filter((b) => !b.sealed).map((b) => b.object);
         } else {
             const newest = entries.find((b) => b.sealed);
-            if (!newest) throw new NoSealedBackupError(`${session.where} has no sealed backup to verify${entries.length ? ` (${entries.length} unsealed: every upload failed its check or the drill; --object NAME checks one)` : ": check store, prefix and cluster"}`);
+            if (!newest)
+                throw new NoSealedBackupError(
+                    `${session.where} has no sealed backup to verify${entries.length ? ` (${entries.length} unsealed: every upload failed its check or the drill; --object NAME checks one)` : ": check store, prefix and cluster"}`,
+                );
             chosen = [newest];
         }
         const results: VerifyResult[] = [];
@@ -411,12 +493,25 @@ function stateOf(history: ObjectRevision[]): Omit<FoundIn, "object" | "createdAt
     const common = { key: latest.key, revisionsHeld: history.length };
     if (latest.deleted) {
         const lastValue = [...history].reverse().find((h) => !h.deleted);
-        return { state: "deleted", ...common, deletedAt: latest.revision, ...(lastValue ? { modRevision: lastValue.modRevision, version: lastValue.version } : {}) };
+        return {
+            state: "deleted",
+            ...common,
+            deletedAt: latest.revision,
+            ...(lastValue ? { modRevision: lastValue.modRevision, version: lastValue.version } : {}),
+        };
     }
-    return { state: "present", ...common, modRevision: latest.modRevision, createRevision: latest.createRevision, version: latest.version, valueSize: latest.valueSize };
+    return {
+        state: "present",
+        ...common,
+        modRevision: latest.modRevision,
+        createRevision: latest.createRevision,
+        version: latest.version,
+        valueSize: latest.valueSize,
+    };
 }
 
-const sameState = (a: FoundIn, b: FoundIn) => a.state === b.state && a.modRevision === b.modRevision && a.deletedAt === b.deletedAt && a.key === b.key;
+const sameState = (a: FoundIn, b: FoundIn) =>
+    a.state === b.state && a.modRevision === b.modRevision && a.deletedAt === b.deletedAt && a.key === b.key;
 
 /**
  * Reads every sealed backup (newest first, or the newest `limit`) once, one
@@ -427,7 +522,10 @@ export async function findInBackups(options: FindOptions): Promise<FindReport> {
     const progress = progressOf(options);
     return withStore(options, async (session, tempDir) => {
         const sealed = (await inventory(session, tempDir, options.now ?? Date.now())).filter((b) => b.sealed);
-        if (sealed.length === 0) throw new NoSealedBackupError(`${session.where} has no sealed backup to search: check store, prefix and cluster (backups ls lists what is there)`);
+        if (sealed.length === 0)
+            throw new NoSealedBackupError(
+                `${session.where} has no sealed backup to search: check store, prefix and cluster (backups ls lists what is there)`,
+            );
         const chosen = options.limit !== undefined ? sealed.slice(0, options.limit) : sealed;
         const found: FoundIn[] = [];
         const keys = new Set<string>();
@@ -436,15 +534,27 @@ export async function findInBackups(options: FindOptions): Promise<FindReport> {
             const base = { object: entry.object, createdAt: entry.createdAt, backupRevision: entry.revision };
             try {
                 const row = await withDownload(session, entry, tempDir, async (file, got) => {
-                    if (got.objectBytes !== entry.sizeBytes || (entry.sidecarSha256 !== undefined && got.objectSha256 !== entry.sidecarSha256)) {
-                        return { ...base, state: "error" as const, error: `downloaded ${got.objectBytes} bytes with SHA-256 ${got.objectSha256}, but the store lists ${entry.sizeBytes} bytes and the sidecar says ${entry.sidecarSha256}: the object is corrupt (backups verify --object ${entry.object})` };
+                    if (
+                        got.objectBytes !== entry.sizeBytes ||
+                        (entry.sidecarSha256 !== undefined && got.objectSha256 !== entry.sidecarSha256)
+                    ) {
+                        return {
+                            ...base,
+                            state: "error" as const,
+                            error: `downloaded ${got.objectBytes} bytes with SHA-256 ${got.objectSha256}, but the store lists ${entry.sizeBytes} bytes and the sidecar says ${entry.sidecarSha256}: the object is corrupt (backups verify --object ${entry.object})`,
+                        };
                     }
                     const { hash, result } = await readSnapshot(file, (snapshot) => objectHistory(snapshot, options.filter));
-                    if (hash.state === "mismatch") return { ...base, state: "error" as const, error: `the snapshot inside fails etcd's SHA-256 check: it is damaged` };
+                    if (hash.state === "mismatch")
+                        return { ...base, state: "error" as const, error: `the snapshot inside fails etcd's SHA-256 check: it is damaged` };
                     const keysHere = new Set(result.map((r) => r.key));
                     if (keysHere.size > 1) {
                         for (const key of keysHere) keys.add(key);
-                        return { ...base, state: "error" as const, error: `${keysHere.size} objects match (${[...keysHere].join(", ")}): narrow with -n NAMESPACE or a fuller --kind` };
+                        return {
+                            ...base,
+                            state: "error" as const,
+                            error: `${keysHere.size} objects match (${[...keysHere].join(", ")}): narrow with -n NAMESPACE or a fuller --kind`,
+                        };
                     }
                     return { ...base, ...stateOf(result) };
                 });
@@ -455,7 +565,9 @@ export async function findInBackups(options: FindOptions): Promise<FindReport> {
                 found.push({ ...base, state: "error", error: error.message });
             }
             const last = found[found.length - 1]!;
-            progress(`${i + 1}/${chosen.length} ${entry.object}: ${last.state}${last.modRevision !== undefined ? ` mod revision ${last.modRevision}` : ""} (${((Date.now() - started) / 1000).toFixed(1)} s)`);
+            progress(
+                `${i + 1}/${chosen.length} ${entry.object}: ${last.state}${last.modRevision !== undefined ? ` mod revision ${last.modRevision}` : ""} (${((Date.now() - started) / 1000).toFixed(1)} s)`,
+            );
         }
         // changed: against the next older backup that was read.
         let older: FoundIn | undefined;

@@ -9,7 +9,18 @@
  * young, `verify` found a backup that fails, `find` found the object in no
  * backup or could not read one.
  */
-import { BackupEntry, BackupListing, FindReport, NoSealedBackupError, NoSuchBackupError, VerifyReport, findInBackups, listBackups, newestSealed, verifyBackups } from "../backups";
+import {
+    BackupEntry,
+    BackupListing,
+    FindReport,
+    NoSealedBackupError,
+    NoSuchBackupError,
+    VerifyReport,
+    findInBackups,
+    listBackups,
+    newestSealed,
+    verifyBackups,
+} from "../backups";
 import { isBackupObjectName } from "../backup/store";
 import { InputError } from "../errors";
 import { StoreSnapshotError } from "../recovery/store";
@@ -69,7 +80,17 @@ export interface BackupsArgs {
 
 const COMMANDS: BackupsCommand[] = ["ls", "verify", "find"];
 const NAME = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
-const OWNER: Record<string, BackupsCommand> = { "--max-age": "ls", "--object": "verify", "--all": "verify", "--kind": "find", "-n": "find", "--namespace": "find", "--name": "find", "--etcd-prefix": "find", "--limit": "find" };
+const OWNER: Record<string, BackupsCommand> = {
+    "--max-age": "ls",
+    "--object": "verify",
+    "--all": "verify",
+    "--kind": "find",
+    "-n": "find",
+    "--namespace": "find",
+    "--name": "find",
+    "--etcd-prefix": "find",
+    "--limit": "find",
+};
 
 /** "26h", "90m", "2d", "1d12h", "3600s" → seconds; undefined when it is not such a duration. */
 export function parseDuration(text: string): number | undefined {
@@ -126,7 +147,10 @@ export function parseBackupsArgs(argv: string[]): BackupsArgs {
             case "--max-age": {
                 const text = valueOf();
                 const seconds = parseDuration(text);
-                if (seconds === undefined) throw new UsageError(`--max-age ${JSON.stringify(text)}: give a duration above zero with units d, h, m, s, e.g. 26h, 90m, 2d or 1d12h`);
+                if (seconds === undefined)
+                    throw new UsageError(
+                        `--max-age ${JSON.stringify(text)}: give a duration above zero with units d, h, m, s, e.g. 26h, 90m, 2d or 1d12h`,
+                    );
                 args.maxAge = text;
                 args.maxAgeSeconds = seconds;
                 break;
@@ -134,7 +158,9 @@ export function parseBackupsArgs(argv: string[]): BackupsArgs {
             case "--object": {
                 const object = valueOf();
                 if (!isBackupObjectName(object)) {
-                    throw new UsageError(`--object ${JSON.stringify(object)}: give a backup object name as backups ls prints it, e.g. etcd-snapshot-20260123T060000Z-rev48213.db.gz`);
+                    throw new UsageError(
+                        `--object ${JSON.stringify(object)}: give a backup object name as backups ls prints it, e.g. etcd-snapshot-20260123T060000Z-rev48213.db.gz`,
+                    );
                 }
                 args.object = object;
                 break;
@@ -144,15 +170,20 @@ export function parseBackupsArgs(argv: string[]): BackupsArgs {
                 break;
             case "--kind": {
                 const kind = valueOf();
-                if (args.kind !== undefined) throw new UsageError(`--kind ${JSON.stringify(kind)}: find looks for one object; --kind was already ${args.kind}`);
-                if (!NAME.test(kind)) throw new UsageError(`--kind ${JSON.stringify(kind)}: give one resource as kubectl names it, e.g. configmaps or widgets.example.com`);
+                if (args.kind !== undefined)
+                    throw new UsageError(`--kind ${JSON.stringify(kind)}: find looks for one object; --kind was already ${args.kind}`);
+                if (!NAME.test(kind))
+                    throw new UsageError(
+                        `--kind ${JSON.stringify(kind)}: give one resource as kubectl names it, e.g. configmaps or widgets.example.com`,
+                    );
                 args.kind = kind;
                 break;
             }
             case "-n":
             case "--namespace": {
                 const ns = valueOf();
-                if (!NAME.test(ns)) throw new UsageError(`${flag} ${JSON.stringify(ns)}: not a namespace name (lower-case letters, digits and -)`);
+                if (!NAME.test(ns))
+                    throw new UsageError(`${flag} ${JSON.stringify(ns)}: not a namespace name (lower-case letters, digits and -)`);
                 args.namespace = ns;
                 break;
             }
@@ -161,24 +192,35 @@ export function parseBackupsArgs(argv: string[]): BackupsArgs {
                 break;
             case "--etcd-prefix": {
                 const prefix = valueOf();
-                if (!prefix.startsWith("/")) throw new UsageError(`--etcd-prefix ${JSON.stringify(prefix)}: kube-apiserver's prefix starts with /, e.g. /registry`);
+                if (!prefix.startsWith("/"))
+                    throw new UsageError(`--etcd-prefix ${JSON.stringify(prefix)}: kube-apiserver's prefix starts with /, e.g. /registry`);
                 args.etcdPrefix = prefix;
                 break;
             }
             case "--limit": {
                 const text = valueOf();
-                if (!/^[1-9][0-9]{0,5}$/.test(text)) throw new UsageError(`--limit ${JSON.stringify(text)}: give how many of the newest sealed backups to read, a whole number from 1`);
+                if (!/^[1-9][0-9]{0,5}$/.test(text))
+                    throw new UsageError(
+                        `--limit ${JSON.stringify(text)}: give how many of the newest sealed backups to read, a whole number from 1`,
+                    );
                 args.limit = Number(text);
                 break;
             }
             default:
-                throw new UsageError(flag.startsWith("-") ? `unknown flag ${flag} for backups ${command}` : `unexpected argument ${JSON.stringify(flag)} for backups ${command} (flags only; backups --help)`);
+                throw new UsageError(
+                    flag.startsWith("-")
+                        ? `unknown flag ${flag} for backups ${command}`
+                        : `unexpected argument ${JSON.stringify(flag)} for backups ${command} (flags only; backups --help)`,
+                );
         }
     }
-    if (!args.storeFile) throw new UsageError(`backups ${command} needs --store FILE: the store EtcdBackup writes to, as for fetch (backups --help)`);
+    if (!args.storeFile)
+        throw new UsageError(`backups ${command} needs --store FILE: the store EtcdBackup writes to, as for fetch (backups --help)`);
     if (!args.cluster) throw new UsageError(`backups ${command} needs --cluster NAME: EtcdBackup's clusterName`);
-    if (args.object !== undefined && args.all) throw new UsageError("--object and --all exclude each other: check one backup or every sealed one");
-    if (command === "find" && (args.kind === undefined || args.name === undefined)) throw new UsageError("find needs --kind KIND and --name NAME (and -n NAMESPACE for a namespaced object outside default)");
+    if (args.object !== undefined && args.all)
+        throw new UsageError("--object and --all exclude each other: check one backup or every sealed one");
+    if (command === "find" && (args.kind === undefined || args.name === undefined))
+        throw new UsageError("find needs --kind KIND and --name NAME (and -n NAMESPACE for a namespaced object outside default)");
     return {
         command: command as BackupsCommand,
         storeFile: args.storeFile,
@@ -207,17 +249,29 @@ const SHA256_TEXT: Record<BackupEntry["sha256"], string> = {
 function lsTable(listing: BackupListing): string {
     return renderTable(
         ["OBJECT", "SEALED", "AGE", "SIZE", "REVISION", "SHA256"],
-        listing.backups.map((b) => [b.object, b.sealed ? "sealed" : "UNSEALED", formatAge(b.ageSeconds), humanBytes(b.sizeBytes), `${b.revision}${b.revisionFrom === "name" ? " (name)" : ""}`, SHA256_TEXT[b.sha256]]),
+        listing.backups.map((b) => [
+            b.object,
+            b.sealed ? "sealed" : "UNSEALED",
+            formatAge(b.ageSeconds),
+            humanBytes(b.sizeBytes),
+            `${b.revision}${b.revisionFrom === "name" ? " (name)" : ""}`,
+            SHA256_TEXT[b.sha256],
+        ]),
     );
 }
 
 /** `ls`: 0, or 3 when --max-age finds the newest sealed backup older (or none). */
 function reportLs(listing: BackupListing, args: BackupsArgs, io: CliIo): number {
     io.stdout(args.output === "json" ? `${JSON.stringify(listing, null, 2)}\n` : lsTable(listing));
-    for (const b of listing.backups) for (const problem of b.problems) io.stderr(`WARNING: ${b.object}: ${problem} (backups verify --object ${b.object} downloads and checks it)\n`);
+    for (const b of listing.backups)
+        for (const problem of b.problems)
+            io.stderr(`WARNING: ${b.object}: ${problem} (backups verify --object ${b.object} downloads and checks it)\n`);
     const unsealed = listing.backups.filter((b) => !b.sealed).length;
     if (listing.backups.length === 0) io.stderr(`note: ${listing.storeUrl} holds no backups (check --store, --prefix and --cluster)\n`);
-    else if (unsealed > 0) io.stderr(`note: ${unsealed} unsealed backup(s): their upload, read-back or restore drill failed; fetch never restores them and retention does not count them\n`);
+    else if (unsealed > 0)
+        io.stderr(
+            `note: ${unsealed} unsealed backup(s): their upload, read-back or restore drill failed; fetch never restores them and retention does not count them\n`,
+        );
     const newest = newestSealed(listing);
     if (args.maxAgeSeconds === undefined) return 0;
     if (!newest) {
@@ -225,7 +279,9 @@ function reportLs(listing: BackupListing, args: BackupsArgs, io: CliIo): number 
         return 3;
     }
     if (newest.ageSeconds > args.maxAgeSeconds) {
-        io.stderr(`STALE: the newest sealed backup ${newest.object} is ${formatAge(newest.ageSeconds)} old (made ${newest.createdAt}), older than --max-age ${args.maxAge}: exit 3\n`);
+        io.stderr(
+            `STALE: the newest sealed backup ${newest.object} is ${formatAge(newest.ageSeconds)} old (made ${newest.createdAt}), older than --max-age ${args.maxAge}: exit 3\n`,
+        );
         return 3;
     }
     io.stderr(`fresh: the newest sealed backup ${newest.object} is ${formatAge(newest.ageSeconds)} old (--max-age ${args.maxAge})\n`);
@@ -243,10 +299,15 @@ function reportVerify(report: VerifyReport, args: BackupsArgs, io: CliIo): numbe
         }
         io.stdout(renderTable(["OBJECT", "RESULT", "DETAIL"], rows));
     }
-    if (report.skippedUnsealed.length > 0) io.stderr(`note: ${report.skippedUnsealed.length} unsealed backup(s) not checked (never counted as good): ${report.skippedUnsealed.join(", ")}\n`);
+    if (report.skippedUnsealed.length > 0)
+        io.stderr(
+            `note: ${report.skippedUnsealed.length} unsealed backup(s) not checked (never counted as good): ${report.skippedUnsealed.join(", ")}\n`,
+        );
     const failed = report.results.filter((r) => !r.ok);
     if (failed.length > 0) {
-        io.stderr(`FAILED: ${failed.length} of ${report.results.length} backup(s) fail verification: ${failed.map((r) => r.object).join(", ")}: exit 3\n`);
+        io.stderr(
+            `FAILED: ${failed.length} of ${report.results.length} backup(s) fail verification: ${failed.map((r) => r.object).join(", ")}: exit 3\n`,
+        );
         return 3;
     }
     io.stderr(`ok: ${report.results.length} backup(s) verified\n`);
@@ -283,7 +344,10 @@ function reportFind(report: FindReport, args: BackupsArgs, io: CliIo): number {
         return 3;
     }
     const newest = report.backups[0]!;
-    if (newest !== newestPresent) io.stderr(`note: ${what} is ${newest.state === "error" ? "unreadable" : newest.state} in the newest backup; the newest that holds it is ${newestPresent.object}\n`);
+    if (newest !== newestPresent)
+        io.stderr(
+            `note: ${what} is ${newest.state === "error" ? "unreadable" : newest.state} in the newest backup; the newest that holds it is ${newestPresent.object}\n`,
+        );
     const base = newestPresent.object.replace(/\.gz$/, "");
     io.stderr(
         `next: etcd-recovery fetch --store ${args.storeFile} --cluster ${args.cluster}${args.prefix !== undefined ? ` --prefix ${args.prefix}` : ""} --object ${newestPresent.object} --dir ./snapshots\n` +
@@ -319,12 +383,21 @@ export async function runBackups(argv: string[], io: CliIo, readFile?: (file: st
             case "ls":
                 return reportLs(await listBackups(options), args, io);
             case "verify":
-                return reportVerify(await verifyBackups({ ...options, ...(args.object !== undefined ? { object: args.object } : {}), all: args.all }), args, io);
+                return reportVerify(
+                    await verifyBackups({ ...options, ...(args.object !== undefined ? { object: args.object } : {}), all: args.all }),
+                    args,
+                    io,
+                );
             case "find":
                 return reportFind(
                     await findInBackups({
                         ...options,
-                        filter: { etcdPrefix: args.etcdPrefix, resources: [args.kind!], name: args.name!, namespace: args.namespace ?? "default" },
+                        filter: {
+                            etcdPrefix: args.etcdPrefix,
+                            resources: [args.kind!],
+                            name: args.name!,
+                            namespace: args.namespace ?? "default",
+                        },
                         ...(args.limit !== undefined ? { limit: args.limit } : {}),
                     }),
                     args,
@@ -334,7 +407,9 @@ export async function runBackups(argv: string[], io: CliIo, readFile?: (file: st
     } catch (error) {
         if (error instanceof InputError) {
             // --cluster / --prefix as flags; anything else is the store file's content (a bad bucket, a relative path, a pvc).
-            io.stderr(`error: ${error.argument === "cluster" || error.argument === "prefix" ? `--${error.message}` : `--store ${args.storeFile}: ${error.message}`}\n`);
+            io.stderr(
+                `error: ${error.argument === "cluster" || error.argument === "prefix" ? `--${error.message}` : `--store ${args.storeFile}: ${error.message}`}\n`,
+            );
             return 2;
         }
         if (error instanceof NoSuchBackupError) {

@@ -51,7 +51,10 @@ export class UsageError extends Error {
  * The --store file of fetch and backups: EtcdBackup's store ({ s3 }, { sftp } or { hostPath }) and,
  * for encrypted backups, encryption: { password, salt }. A file, so no credential is ever on a command line.
  */
-export function loadStoreFile(file: string, readFile: (file: string) => string = (f) => fs.readFileSync(f, "utf8")): Pick<FetchSnapshotOptions, "store" | "encryption"> {
+export function loadStoreFile(
+    file: string,
+    readFile: (file: string) => string = (f) => fs.readFileSync(f, "utf8"),
+): Pick<FetchSnapshotOptions, "store" | "encryption"> {
     let description: unknown;
     try {
         description = yaml.load(readFile(file));
@@ -62,11 +65,17 @@ export function loadStoreFile(file: string, readFile: (file: string) => string =
     if (Object.keys(store).length !== 1) {
         throw new UsageError(`--store ${file}: give exactly one store (s3, sftp or hostPath), found ${JSON.stringify(Object.keys(store))}`);
     }
-    return { store: store as unknown as FetchSnapshotOptions["store"], ...(encryption ? { encryption: encryption as FetchSnapshotOptions["encryption"] } : {}) };
+    return {
+        store: store as unknown as FetchSnapshotOptions["store"],
+        ...(encryption ? { encryption: encryption as FetchSnapshotOptions["encryption"] } : {}),
+    };
 }
 
 /** `fetch`: the store description comes from a file, so no credential is ever on a command line. */
-export function parseFetchArgs(argv: string[], readFile: (file: string) => string = (f) => fs.readFileSync(f, "utf8")): FetchSnapshotOptions {
+export function parseFetchArgs(
+    argv: string[],
+    readFile: (file: string) => string = (f) => fs.readFileSync(f, "utf8"),
+): FetchSnapshotOptions {
     const values: Record<string, string> = {};
     const flags = ["--store", "--cluster", "--prefix", "--object", "--dir"];
     for (let i = 0; i < argv.length; i += 2) {
@@ -123,7 +132,10 @@ export interface CliCommand {
 /** argv without node and the script; throws UsageError naming the flag at fault. */
 export function parseCliArgs(argv: string[]): CliCommand {
     const [command, ...rest] = argv;
-    if (command !== "export" && command !== "diff") throw new UsageError(command === undefined ? "give a command: export, diff or fetch" : `unknown command "${command}": use export, diff or fetch`);
+    if (command !== "export" && command !== "diff")
+        throw new UsageError(
+            command === undefined ? "give a command: export, diff or fetch" : `unknown command "${command}": use export, diff or fetch`,
+        );
     const selections: Selection[] = [];
     const options: Partial<CliCommand> = {};
     const current = (flag: string): Selection => {
@@ -182,8 +194,10 @@ export function parseCliArgs(argv: string[]): CliCommand {
     }
     if (!options.kubeconfig) throw new UsageError("--kubeconfig FILE is required (the recovery environment's kubeconfig)");
     if (selections.length === 0) throw new UsageError("select something: --kind KIND [--name NAME | -l SELECTOR] [-n NAMESPACE | -A]");
-    if (command === "diff" && !options.liveKubeconfig) throw new UsageError("diff needs --live-kubeconfig FILE (the live cluster to compare with)");
-    if (command === "export" && options.liveKubeconfig) throw new UsageError("--live-kubeconfig belongs to diff; export reads the recovery environment only");
+    if (command === "diff" && !options.liveKubeconfig)
+        throw new UsageError("diff needs --live-kubeconfig FILE (the live cluster to compare with)");
+    if (command === "export" && options.liveKubeconfig)
+        throw new UsageError("--live-kubeconfig belongs to diff; export reads the recovery environment only");
     if (command === "diff" && options.output) throw new UsageError("diff prints its report; -o belongs to export");
     return {
         command,
@@ -234,7 +248,12 @@ export async function runRecoveryCli(argv: string[], io: CliIo): Promise<number>
             return 0;
         }
         const snapshot = await exportObjects({ ...common, kubeconfigPath: cli.kubeconfig, onProgress: progress("snapshot") });
-        const live = await exportObjects({ ...common, kubeconfigPath: cli.liveKubeconfig!, ignoreNotFound: true, onProgress: progress("live") });
+        const live = await exportObjects({
+            ...common,
+            kubeconfigPath: cli.liveKubeconfig!,
+            ignoreNotFound: true,
+            onProgress: progress("live"),
+        });
         const diffs = diffObjects(snapshot.objects, live.objects);
         io.stdout(renderDiffReport(diffs));
         return diffs.every((d) => d.state === "same") ? 0 : 1;

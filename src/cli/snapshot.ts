@@ -62,7 +62,8 @@ const NAME = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
 export function parseSnapshotArgs(argv: string[]): SnapshotArgs {
     const [command, ...rest] = argv;
     if (command === undefined) throw new UsageError("give a snapshot command: ls, get, history or stats");
-    if (!COMMANDS.includes(command as SnapshotCommand)) throw new UsageError(`unknown snapshot command "${command}": use ls, get, history or stats`);
+    if (!COMMANDS.includes(command as SnapshotCommand))
+        throw new UsageError(`unknown snapshot command "${command}": use ls, get, history or stats`);
     const args: Partial<SnapshotArgs> & { positional: string[] } = { positional: [] };
     for (let i = 0; i < rest.length; i++) {
         const flag = rest[i]!;
@@ -74,14 +75,18 @@ export function parseSnapshotArgs(argv: string[]): SnapshotArgs {
         switch (flag) {
             case "--kind":
                 for (const kind of valueOf().split(",")) {
-                    if (!NAME.test(kind)) throw new UsageError(`--kind ${JSON.stringify(kind)}: give a resource as kubectl names it, e.g. configmaps or widgets.example.com`);
+                    if (!NAME.test(kind))
+                        throw new UsageError(
+                            `--kind ${JSON.stringify(kind)}: give a resource as kubectl names it, e.g. configmaps or widgets.example.com`,
+                        );
                     (args.kinds ??= []).push(kind);
                 }
                 break;
             case "-n":
             case "--namespace": {
                 const ns = valueOf();
-                if (!NAME.test(ns)) throw new UsageError(`${flag} ${JSON.stringify(ns)}: not a namespace name (lower-case letters, digits and -)`);
+                if (!NAME.test(ns))
+                    throw new UsageError(`${flag} ${JSON.stringify(ns)}: not a namespace name (lower-case letters, digits and -)`);
                 args.namespace = ns;
                 break;
             }
@@ -94,7 +99,8 @@ export function parseSnapshotArgs(argv: string[]): SnapshotArgs {
                 break;
             case "--etcd-prefix": {
                 const prefix = valueOf();
-                if (!prefix.startsWith("/")) throw new UsageError(`--etcd-prefix ${JSON.stringify(prefix)}: kube-apiserver's prefix starts with /, e.g. /registry`);
+                if (!prefix.startsWith("/"))
+                    throw new UsageError(`--etcd-prefix ${JSON.stringify(prefix)}: kube-apiserver's prefix starts with /, e.g. /registry`);
                 args.etcdPrefix = prefix;
                 break;
             }
@@ -107,7 +113,8 @@ export function parseSnapshotArgs(argv: string[]): SnapshotArgs {
             }
             case "--rev": {
                 const value = valueOf();
-                if (!/^[1-9][0-9]{0,15}$/.test(value)) throw new UsageError(`--rev ${value}: give a revision, a positive whole number (history lists them)`);
+                if (!/^[1-9][0-9]{0,15}$/.test(value))
+                    throw new UsageError(`--rev ${value}: give a revision, a positive whole number (history lists them)`);
                 args.revision = Number(value);
                 break;
             }
@@ -116,18 +123,22 @@ export function parseSnapshotArgs(argv: string[]): SnapshotArgs {
                 args.positional.push(flag);
         }
     }
-    if (args.positional.length === 0) throw new UsageError(`snapshot ${command} needs FILE: a snapshot from etcdctl snapshot save (or a copied member/snap/db)`);
-    if (args.positional.length > 1) throw new UsageError(`snapshot ${command} reads one FILE; unexpected ${JSON.stringify(args.positional[1])}`);
+    if (args.positional.length === 0)
+        throw new UsageError(`snapshot ${command} needs FILE: a snapshot from etcdctl snapshot save (or a copied member/snap/db)`);
+    if (args.positional.length > 1)
+        throw new UsageError(`snapshot ${command} reads one FILE; unexpected ${JSON.stringify(args.positional[1])}`);
     if (args.namespace !== undefined && args.allNamespaces) throw new UsageError("-n and -A exclude each other: give one namespace or all");
     if (command === "stats" && (args.kinds || args.namespace !== undefined || args.allNamespaces || args.name !== undefined)) {
         throw new UsageError("stats covers the whole file: leave out --kind, -n, -A and --name");
     }
     if (command === "get") {
-        if (!args.kinds || args.name === undefined) throw new UsageError("get needs --kind KIND and --name NAME (ls lists what the snapshot holds)");
+        if (!args.kinds || args.name === undefined)
+            throw new UsageError("get needs --kind KIND and --name NAME (ls lists what the snapshot holds)");
         if (args.kinds.length > 1) throw new UsageError(`get reads one kind; --kind gave ${args.kinds.join(", ")}`);
         if (args.allNamespaces) throw new UsageError("get reads one object: give -n NAMESPACE, not -A");
     }
-    if (args.revision !== undefined && command !== "get") throw new UsageError(`--rev belongs to get; ${command} covers every revision held`);
+    if (args.revision !== undefined && command !== "get")
+        throw new UsageError(`--rev belongs to get; ${command} covers every revision held`);
     return {
         command: command as SnapshotCommand,
         file: args.positional[0]!,
@@ -179,7 +190,17 @@ function where(object: { namespace?: string; name: string }): string {
 function lsTable(objects: ObjectRevision[]): string {
     return renderTable(
         ["RESOURCE", "NAMESPACE", "NAME", "CREATED", "MODIFIED", "VERSION", "SIZE", "ENCODING", "KEY"],
-        objects.map((o) => [o.resource, o.namespace ?? "", o.name, String(o.createRevision), String(o.modRevision), String(o.version), humanBytes(o.valueSize), describeEncoding(o.encoding), o.key]),
+        objects.map((o) => [
+            o.resource,
+            o.namespace ?? "",
+            o.name,
+            String(o.createRevision),
+            String(o.modRevision),
+            String(o.version),
+            humanBytes(o.valueSize),
+            describeEncoding(o.encoding),
+            o.key,
+        ]),
     );
 }
 
@@ -207,13 +228,20 @@ function statsText(stats: SnapshotStats): string {
         `pages        ${pages.total} in all: ${pages.inUse} in use, ${pages.free} free${pages.freelist === undefined ? " (no freelist on disk)" : ` (${pages.freelist} on the freelist)`}`,
         `revisions    ${revisions.count === 0 ? "none" : `${revisions.oldest} … ${revisions.newest}`}: ${revisions.count} held, ${revisions.deletions} of them deletions`,
         `compaction   ${stats.compactedRevision === undefined ? "never compacted" : `compacted at revision ${stats.compactedRevision} (older revisions are gone, except each key's latest)`}` +
-            (stats.scheduledCompactRevision !== undefined && stats.scheduledCompactRevision !== stats.compactedRevision ? `; compaction to ${stats.scheduledCompactRevision} scheduled, not finished` : ""),
-        `keys         ${stats.keys.live} live, ${stats.keys.deleted} deleted` + (stats.consistentIndex !== undefined ? `; consistent index ${stats.consistentIndex}` : "") + (stats.term !== undefined ? `, term ${stats.term}` : ""),
-        ...(stats.otherMetaProblem ? [`meta         using meta page ${stats.metaPage}; the other is invalid: ${stats.otherMetaProblem}`] : []),
+            (stats.scheduledCompactRevision !== undefined && stats.scheduledCompactRevision !== stats.compactedRevision
+                ? `; compaction to ${stats.scheduledCompactRevision} scheduled, not finished`
+                : ""),
+        `keys         ${stats.keys.live} live, ${stats.keys.deleted} deleted` +
+            (stats.consistentIndex !== undefined ? `; consistent index ${stats.consistentIndex}` : "") +
+            (stats.term !== undefined ? `, term ${stats.term}` : ""),
+        ...(stats.otherMetaProblem
+            ? [`meta         using meta page ${stats.metaPage}; the other is invalid: ${stats.otherMetaProblem}`]
+            : []),
         "",
     ];
     const rows = stats.resources.map((r) => [r.resource, String(r.objects), String(r.revisions), humanBytes(r.bytes)]);
-    if (stats.otherKeys.revisions > 0) rows.push(["(other keys)", String(stats.otherKeys.keys), String(stats.otherKeys.revisions), humanBytes(stats.otherKeys.bytes)]);
+    if (stats.otherKeys.revisions > 0)
+        rows.push(["(other keys)", String(stats.otherKeys.keys), String(stats.otherKeys.revisions), humanBytes(stats.otherKeys.bytes)]);
     return lines.join("\n") + "\n" + renderTable(["RESOURCE", "OBJECTS", "REVISIONS", "BYTES"], rows);
 }
 
@@ -232,17 +260,23 @@ function runGet(snapshot: Snapshot, args: SnapshotArgs, io: CliIo): number {
     const what = `${args.kinds![0]} ${args.namespace ? `${args.namespace}/` : ""}${args.name}`;
     const at = args.revision === undefined ? "" : ` at revision ${args.revision}`;
     if (found.length === 0) {
-        io.stderr(`error: the snapshot holds no ${what}${at}${args.namespace === undefined ? " in namespace default (cluster-scoped kinds need no -n; give -n NAMESPACE for another)" : ""}; snapshot ls lists what it holds\n`);
+        io.stderr(
+            `error: the snapshot holds no ${what}${at}${args.namespace === undefined ? " in namespace default (cluster-scoped kinds need no -n; give -n NAMESPACE for another)" : ""}; snapshot ls lists what it holds\n`,
+        );
         return 1;
     }
     if (found.length > 1) {
-        io.stderr(`error: ${found.length} objects match ${what}: ${found.map((f) => f.object.key).join(", ")}; narrow with -n NAMESPACE or --kind\n`);
+        io.stderr(
+            `error: ${found.length} objects match ${what}: ${found.map((f) => f.object.key).join(", ")}; narrow with -n NAMESPACE or --kind\n`,
+        );
         return 1;
     }
     const { object, value } = found[0]!;
     const label = `${object.resource} ${where(object)}`;
     if (object.deleted) {
-        io.stderr(`error: ${label} was deleted at revision ${object.revision}${at ? ` (at or before revision ${args.revision})` : ""}; snapshot history shows the revisions held, get --rev REVISION prints an earlier one\n`);
+        io.stderr(
+            `error: ${label} was deleted at revision ${object.revision}${at ? ` (at or before revision ${args.revision})` : ""}; snapshot history shows the revisions held, get --rev REVISION prints an earlier one\n`,
+        );
         return 1;
     }
     const encoding = object.encoding;
@@ -251,11 +285,15 @@ function runGet(snapshot: Snapshot, args: SnapshotArgs, io: CliIo): number {
         try {
             parsed = JSON.parse(value.toString("utf8"));
         } catch (error) {
-            io.stderr(`error: ${label} at revision ${object.revision} looks like JSON but does not parse (${(error as Error).message}); its ${value.length} bytes are printed as stored\n`);
+            io.stderr(
+                `error: ${label} at revision ${object.revision} looks like JSON but does not parse (${(error as Error).message}); its ${value.length} bytes are printed as stored\n`,
+            );
             io.stdout(value.toString("utf8"));
             return 1;
         }
-        io.stdout(args.output === "json" ? `${JSON.stringify({ object, value: parsed }, null, 2)}\n` : `${JSON.stringify(parsed, null, 2)}\n`);
+        io.stdout(
+            args.output === "json" ? `${JSON.stringify({ object, value: parsed }, null, 2)}\n` : `${JSON.stringify(parsed, null, 2)}\n`,
+        );
         io.stderr(`${label}: revision ${object.modRevision}, version ${object.version}\n`);
         return 0;
     }
@@ -272,7 +310,9 @@ function runGet(snapshot: Snapshot, args: SnapshotArgs, io: CliIo): number {
                 `this reader never decrypts: ${recover} (the environment needs the cluster's EncryptionConfiguration)\n`,
         );
     } else {
-        io.stderr(`${label} at revision ${object.modRevision} holds ${humanBytes(value.length)} that are neither JSON, protobuf nor encrypted; ${recover}\n`);
+        io.stderr(
+            `${label} at revision ${object.modRevision} holds ${humanBytes(value.length)} that are neither JSON, protobuf nor encrypted; ${recover}\n`,
+        );
     }
     return 1;
 }
@@ -295,7 +335,9 @@ export async function runSnapshot(argv: string[], io: CliIo): Promise<number> {
     try {
         snapshot = Snapshot.open(args.file);
     } catch (error) {
-        io.stderr(`error: ${error instanceof SnapshotFormatError ? error.message : `cannot read ${args.file}: ${(error as Error).message}`}\n`);
+        io.stderr(
+            `error: ${error instanceof SnapshotFormatError ? error.message : `cannot read ${args.file}: ${(error as Error).message}`}\n`,
+        );
         return 2;
     }
     // The hash is computed on another thread while the command walks the file; its verdict comes with the output.
@@ -313,7 +355,10 @@ export async function runSnapshot(argv: string[], io: CliIo): Promise<number> {
                 const text = args.output === "json" ? `${JSON.stringify(objects, null, 2)}\n` : lsTable(objects);
                 const code = await report();
                 io.stdout(text);
-                if (outsideNamespace > 0) io.stderr(`note: ${outsideNamespace} matching objects in other namespaces are not shown (-A for all, -n NAMESPACE for one)\n`);
+                if (outsideNamespace > 0)
+                    io.stderr(
+                        `note: ${outsideNamespace} matching objects in other namespaces are not shown (-A for all, -n NAMESPACE for one)\n`,
+                    );
                 return code;
             }
             case "history": {

@@ -31,7 +31,10 @@ export function realizeDockerPlan(plan: DockerPlan<pulumi.Input<string>>, option
     const { parent } = options;
     const engines = engineProviders(plan, options);
     const engineFor = (dockerHost: string | undefined) => (dockerHost === undefined ? options.provider : engines.get(dockerHost));
-    const resourceOptions = (dockerHost: string | undefined, dependsOn: pulumi.Input<pulumi.Resource>[] = []): pulumi.CustomResourceOptions => {
+    const resourceOptions = (
+        dockerHost: string | undefined,
+        dependsOn: pulumi.Input<pulumi.Resource>[] = [],
+    ): pulumi.CustomResourceOptions => {
         const provider = engineFor(dockerHost);
         return { parent, ...(provider ? { provider } : {}), dependsOn: [...(options.dependsOn ?? []), ...dependsOn] };
     };
@@ -63,7 +66,10 @@ export function realizeDockerPlan(plan: DockerPlan<pulumi.Input<string>>, option
         const oneShots = (container.after ?? []).filter((name) => specs.get(name)!.runToCompletion);
         const args = containerArgs(container);
         if (oneShots.length > 0) {
-            args.labels = [...(args.labels as docker.types.input.ContainerLabel[]), oneShotsSucceededLabel(container.name, oneShots, containers, parent)];
+            args.labels = [
+                ...(args.labels as docker.types.input.ContainerLabel[]),
+                oneShotsSucceededLabel(container.name, oneShots, containers, parent),
+            ];
         }
         containers[container.name] = new docker.Container(container.name, args, {
             ...resourceOptions(container.dockerHost, needs),
@@ -98,7 +104,12 @@ function oneShotsSucceededLabel(
 
 function engineProviders(plan: DockerPlan<pulumi.Input<string>>, options: RealizeDockerPlanOptions): Map<string, docker.Provider> {
     const hosts = [...new Set(plan.containers.map((c) => c.dockerHost).filter((h): h is string => h !== undefined))];
-    return new Map(hosts.map((host, i) => [host, new docker.Provider(`${options.providerNamePrefix}-engine-${i}`, { host }, { parent: options.parent })]));
+    return new Map(
+        hosts.map((host, i) => [
+            host,
+            new docker.Provider(`${options.providerNamePrefix}-engine-${i}`, { host }, { parent: options.parent }),
+        ]),
+    );
 }
 
 /** Containers sorted so that every container comes after the ones it names in `after`. */
@@ -148,7 +159,11 @@ export function containerArgs(container: ContainerSpec<pulumi.Input<string>>): d
             ? {
                   networkMode: "bridge",
                   networksAdvanced: [
-                      { name: network.name, ...(network.ipv4Address ? { ipv4Address: network.ipv4Address } : {}), ...(network.aliases ? { aliases: network.aliases } : {}) },
+                      {
+                          name: network.name,
+                          ...(network.ipv4Address ? { ipv4Address: network.ipv4Address } : {}),
+                          ...(network.aliases ? { aliases: network.aliases } : {}),
+                      },
                   ],
               }
             : { networkMode: "host" in network ? "host" : "none" }),
@@ -157,7 +172,11 @@ export function containerArgs(container: ContainerSpec<pulumi.Input<string>>): d
                 ? { hostPath: m.source, containerPath: m.target, readOnly: m.readOnly ?? false }
                 : { volumeName: m.source, containerPath: m.target, readOnly: m.readOnly ?? false },
         ),
-        ports: (container.ports ?? []).map((p) => ({ internal: p.internal, ...(p.external !== undefined ? { external: p.external } : {}), ip: p.ip ?? "127.0.0.1" })),
+        ports: (container.ports ?? []).map((p) => ({
+            internal: p.internal,
+            ...(p.external !== undefined ? { external: p.external } : {}),
+            ip: p.ip ?? "127.0.0.1",
+        })),
         ...(container.healthCheck ? { healthcheck: healthcheckArgs(container.healthCheck) } : {}),
         ...(container.user ? { user: container.user } : {}),
         // With host networking the container has the host's name (the engine refuses both together).
@@ -180,7 +199,11 @@ export function fileSha256(path: string): string {
     try {
         fd = fs.openSync(path, "r");
     } catch (error) {
-        throw new InputError("sourcePath", path, `the file must exist on the machine that runs the deployment (${(error as Error).message})`);
+        throw new InputError(
+            "sourcePath",
+            path,
+            `the file must exist on the machine that runs the deployment (${(error as Error).message})`,
+        );
     }
     try {
         for (let read = fs.readSync(fd, buffer); read > 0; read = fs.readSync(fd, buffer)) hash.update(buffer.subarray(0, read));

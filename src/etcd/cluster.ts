@@ -103,7 +103,11 @@ export class EtcdCluster extends pulumi.ComponentResource {
         const placeholderPlan = planOrFail(this, () => planEtcdCluster(planInput, () => NO_CERTIFICATE_FILES));
         if (args.seedSnapshotPath !== undefined && !fs.existsSync(args.seedSnapshotPath)) {
             throw new pulumi.ResourceError(
-                new InputError("seedSnapshotPath", args.seedSnapshotPath, "no such file on this machine; give the path of an etcd snapshot (etcdctl snapshot save)").message,
+                new InputError(
+                    "seedSnapshotPath",
+                    args.seedSnapshotPath,
+                    "no such file on this machine; give the path of an etcd snapshot (etcdctl snapshot save)",
+                ).message,
                 this,
             );
         }

@@ -75,7 +75,9 @@ export function resolveTunables(input: EtcdTunables | undefined): Required<EtcdT
         throw new InputError(
             "tunables.autoCompactionRetention",
             t.autoCompactionRetention,
-            t.autoCompactionMode === "periodic" ? 'use a duration such as "1h" or "30m", or "0" to disable' : "use a revision count such as \"10000\"",
+            t.autoCompactionMode === "periodic"
+                ? 'use a duration such as "1h" or "30m", or "0" to disable'
+                : 'use a revision count such as "10000"',
         );
     }
     return t;

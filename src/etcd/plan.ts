@@ -99,11 +99,19 @@ export function planEtcdCluster<C>(
     }
     const etcdVersion = input.etcdVersion ?? etcdVersionFromImage(image);
     if (etcdVersion === undefined) {
-        throw new InputError("etcdVersion", etcdVersion, `the tag of image "${image}" does not show the etcd version; set etcdVersion, e.g. "3.5.21"`);
+        throw new InputError(
+            "etcdVersion",
+            etcdVersion,
+            `the tag of image "${image}" does not show the etcd version; set etcdVersion, e.g. "3.5.21"`,
+        );
     }
     validatePublish(input.publishClientPorts, topology);
     if (input.seedSnapshotPath !== undefined && (typeof input.seedSnapshotPath !== "string" || input.seedSnapshotPath === "")) {
-        throw new InputError("seedSnapshotPath", input.seedSnapshotPath, "give the path of an etcd snapshot file on the machine that runs the deployment");
+        throw new InputError(
+            "seedSnapshotPath",
+            input.seedSnapshotPath,
+            "give the path of an etcd snapshot file on the machine that runs the deployment",
+        );
     }
 
     const labels = { "etcd-recovery.cluster": topology.clusterName };
@@ -114,7 +122,10 @@ export function planEtcdCluster<C>(
         const names = etcdResourceNames(topology.clusterName, member.name);
         containerNames[member.name] = names.container;
         const memberLabels = { ...labels, "etcd-recovery.member": member.name };
-        const network = topology.network.mode === "bridge" ? { name: networkName, ipv4Address: member.ip, aliases: [member.name] } : { host: true as const };
+        const network =
+            topology.network.mode === "bridge"
+                ? { name: networkName, ipv4Address: member.ip, aliases: [member.name] }
+                : { host: true as const };
         const dataMount = { source: names.volume, target: ETCD_VOLUME_DIR };
         const dockerHost = member.dockerHost !== undefined ? { dockerHost: member.dockerHost } : {};
         if (input.seedSnapshotPath !== undefined) {
@@ -165,9 +176,20 @@ export function planEtcdCluster<C>(
         plan: {
             networks:
                 topology.network.mode === "bridge"
-                    ? [{ name: networkName, subnet: topology.network.subnet, gateway: topology.network.gateway, internal: topology.network.internal, labels }]
+                    ? [
+                          {
+                              name: networkName,
+                              subnet: topology.network.subnet,
+                              gateway: topology.network.gateway,
+                              internal: topology.network.internal,
+                              labels,
+                          },
+                      ]
                     : [],
-            volumes: topology.members.map((m) => ({ name: etcdResourceNames(topology.clusterName, m.name).volume, labels: { ...labels, "etcd-recovery.member": m.name } })),
+            volumes: topology.members.map((m) => ({
+                name: etcdResourceNames(topology.clusterName, m.name).volume,
+                labels: { ...labels, "etcd-recovery.member": m.name },
+            })),
             containers,
         },
     };
@@ -195,11 +217,19 @@ function publishedPort(publish: { ip?: string; firstHostPort: number }, index: n
 function validatePublish(publish: EtcdClusterPlanInput["publishClientPorts"], topology: EtcdTopology): void {
     if (publish === undefined) return;
     if (topology.network.mode === "host") {
-        throw new InputError("publishClientPorts", publish, "host networking already serves the client port on each member's address; remove publishClientPorts");
+        throw new InputError(
+            "publishClientPorts",
+            publish,
+            "host networking already serves the client port on each member's address; remove publishClientPorts",
+        );
     }
     const last = publish.firstHostPort + topology.members.length - 1;
     if (!Number.isInteger(publish.firstHostPort) || publish.firstHostPort < 1024 || last > 65535) {
-        throw new InputError("publishClientPorts.firstHostPort", publish.firstHostPort, `use a port from 1024 so that all ${topology.members.length} ports fit below 65536`);
+        throw new InputError(
+            "publishClientPorts.firstHostPort",
+            publish.firstHostPort,
+            `use a port from 1024 so that all ${topology.members.length} ports fit below 65536`,
+        );
     }
     if (publish.ip !== undefined && !isIpv4(publish.ip)) {
         throw new InputError("publishClientPorts.ip", publish.ip, 'give a host IPv4 address such as "127.0.0.1"');
@@ -208,11 +238,20 @@ function validatePublish(publish: EtcdClusterPlanInput["publishClientPorts"], to
 
 /** Picks one member's container files out of a whole PKI (strings or Outputs alike). */
 export function memberCertificateFiles<C>(
-    pems: { caCertPem: C; members: Record<string, { server: { certPem: C; keyPem: C }; peer: { certPem: C; keyPem: C } }>; clients: { healthcheck: { certPem: C; keyPem: C } } },
+    pems: {
+        caCertPem: C;
+        members: Record<string, { server: { certPem: C; keyPem: C }; peer: { certPem: C; keyPem: C } }>;
+        clients: { healthcheck: { certPem: C; keyPem: C } };
+    },
     memberName: string,
 ): MemberCertificateFiles<C> {
     const member = pems.members[memberName];
-    if (!member) throw new InputError("members", memberName, "the PKI has no certificates for this member; create the PKI from the same member list");
+    if (!member)
+        throw new InputError(
+            "members",
+            memberName,
+            "the PKI has no certificates for this member; create the PKI from the same member list",
+        );
     return {
         caCertPem: pems.caCertPem,
         serverCertPem: member.server.certPem,

@@ -109,7 +109,11 @@ export function planTopology(input: EtcdTopologyInput): EtcdTopology {
     if (network.mode === "host") {
         for (const field of ["subnet", "internal"] as const) {
             if (network[field] !== undefined) {
-                throw new InputError(`network.${field}`, network[field], `${field} is for network mode "bridge" (host networking uses the hosts' own addresses); remove it, or use mode "bridge"`);
+                throw new InputError(
+                    `network.${field}`,
+                    network[field],
+                    `${field} is for network mode "bridge" (host networking uses the hosts' own addresses); remove it, or use mode "bridge"`,
+                );
             }
         }
     }
@@ -140,13 +144,21 @@ export function planTopology(input: EtcdTopologyInput): EtcdTopology {
         }
         if (bridge) {
             if (!cidrContains(bridge.cidr, ip) || !isUsableHost(bridge.cidr, ip)) {
-                throw new InputError(`${at}.ip`, ip, `pick a host address inside network.subnet ${bridge.subnet} (not its network or broadcast address)`);
+                throw new InputError(
+                    `${at}.ip`,
+                    ip,
+                    `pick a host address inside network.subnet ${bridge.subnet} (not its network or broadcast address)`,
+                );
             }
             if (ip === nthHost(bridge.cidr, 1)) {
                 throw new InputError(`${at}.ip`, ip, `${ip} is the network's gateway; pick another address in ${bridge.subnet}`);
             }
             if (member.dockerHost !== undefined) {
-                throw new InputError(`${at}.dockerHost`, member.dockerHost, 'members on other Docker engines need network: { mode: "host" }');
+                throw new InputError(
+                    `${at}.dockerHost`,
+                    member.dockerHost,
+                    'members on other Docker engines need network: { mode: "host" }',
+                );
             }
         }
         const addressKey = `${member.dockerHost ?? ""}|${ip}`;

@@ -83,7 +83,11 @@ export interface CertificatePems {
  * Private keys are never echoed: callers pass a description instead.
  */
 export class PkiInputError extends InputError {
-    constructor(readonly argument: string, readonly value: unknown, readonly fix: string) {
+    constructor(
+        readonly argument: string,
+        readonly value: unknown,
+        readonly fix: string,
+    ) {
         super(argument, value, fix);
         this.name = "PkiInputError";
     }

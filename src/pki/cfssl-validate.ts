@@ -6,15 +6,7 @@
  * certificate, throws PkiInputError naming the argument, the value and the fix.
  */
 import { isIpv4, ipv4ToNumber } from "../net/ipv4";
-import {
-    CfsslCaConstraints,
-    CfsslConfig,
-    CfsslCsr,
-    CfsslKeyRequest,
-    CfsslName,
-    CfsslSigningProfile,
-    PkiInputError,
-} from "./cfssl-types";
+import { CfsslCaConstraints, CfsslConfig, CfsslCsr, CfsslKeyRequest, CfsslName, CfsslSigningProfile, PkiInputError } from "./cfssl-types";
 import { parseGoDuration } from "./duration";
 
 // ---------------------------------------------------------------------------
@@ -92,7 +84,11 @@ export interface ValidateCsrOptions {
 export function validateCsr(csr: CfsslCsr, argument: string, opts: ValidateCsrOptions): void {
     const purpose = opts.purpose ?? "certificate";
     if (!isPlainObject(csr)) {
-        throw new PkiInputError(argument, csr, 'pass a cfssl CSR document such as {"CN": "etcd", "hosts": ["10.0.0.1"], "key": {"algo": "rsa", "size": 2048}}');
+        throw new PkiInputError(
+            argument,
+            csr,
+            'pass a cfssl CSR document such as {"CN": "etcd", "hosts": ["10.0.0.1"], "key": {"algo": "rsa", "size": 2048}}',
+        );
     }
     rejectUnknownFields(csr, CSR_FIELDS, argument);
     if (csr.CN !== undefined && typeof csr.CN !== "string") {
@@ -101,22 +97,36 @@ export function validateCsr(csr: CfsslCsr, argument: string, opts: ValidateCsrOp
     validateNames(csr.names, `${argument}.names`);
     validateHosts(csr.hosts, `${argument}.hosts`);
     if (opts.requireHosts && (csr.hosts ?? []).length === 0) {
-        throw new PkiInputError(`${argument}.hosts`, csr.hosts, "a server or peer certificate needs the DNS names and IP addresses clients connect to, e.g. [\"etcd-1\", \"10.0.0.11\", \"127.0.0.1\"]");
+        throw new PkiInputError(
+            `${argument}.hosts`,
+            csr.hosts,
+            'a server or peer certificate needs the DNS names and IP addresses clients connect to, e.g. ["etcd-1", "10.0.0.11", "127.0.0.1"]',
+        );
     }
     if (!opts.keyPemGiven) keyRequestOf(csr, argument);
     if (purpose === "ca") {
         validateCaSubject(csr, argument);
         validateCaSection(csr.ca, `${argument}.ca`);
     } else if (csr.ca !== undefined) {
-        throw new PkiInputError(`${argument}.ca`, csr.ca, "cfssl permits the ca section only with -initca: remove it, or issue an intermediate CA from a profile with ca_constraint.is_ca");
+        throw new PkiInputError(
+            `${argument}.ca`,
+            csr.ca,
+            "cfssl permits the ca section only with -initca: remove it, or issue an intermediate CA from a profile with ca_constraint.is_ca",
+        );
     }
 }
 
 function validateNames(names: CfsslName[] | undefined, argument: string): void {
     if (names === undefined) return;
-    if (!Array.isArray(names)) throw new PkiInputError(argument, names, 'give a list such as [{"C": "CN", "ST": "Beijing", "L": "Beijing", "O": "k8s", "OU": "System"}]');
+    if (!Array.isArray(names))
+        throw new PkiInputError(
+            argument,
+            names,
+            'give a list such as [{"C": "CN", "ST": "Beijing", "L": "Beijing", "O": "k8s", "OU": "System"}]',
+        );
     names.forEach((name, i) => {
-        if (!isPlainObject(name)) throw new PkiInputError(`${argument}[${i}]`, name, `give an object with some of ${NAME_FIELDS.join(", ")}`);
+        if (!isPlainObject(name))
+            throw new PkiInputError(`${argument}[${i}]`, name, `give an object with some of ${NAME_FIELDS.join(", ")}`);
         rejectUnknownFields(name, NAME_FIELDS, `${argument}[${i}]`);
         for (const field of NAME_FIELDS) {
             const value = (name as Record<string, unknown>)[field];
@@ -132,7 +142,11 @@ function validateCaSubject(csr: CfsslCsr, argument: string): void {
     if (csr.CN) return;
     const names = csr.names ?? [];
     if (names.length === 0 || names.some(isNameEmpty)) {
-        throw new PkiInputError(`${argument}.CN`, csr.CN, 'cfssl refuses a CA without subject ("missing subject information"): set "CN", e.g. "etcd CA"');
+        throw new PkiInputError(
+            `${argument}.CN`,
+            csr.CN,
+            'cfssl refuses a CA without subject ("missing subject information"): set "CN", e.g. "etcd CA"',
+        );
     }
 }
 
@@ -170,7 +184,11 @@ export function keyRequestOf(csr: CfsslCsr, argument: string): CfsslKeyRequest {
         }
     } else if (key.algo === "ecdsa") {
         if (!SUPPORTED_ECDSA_SIZES.includes(key.size)) {
-            throw new PkiInputError(`${argument}.key.size`, key.size, `use an ECDSA curve size of ${SUPPORTED_ECDSA_SIZES.join(", ")} (cfssl: "invalid curve")`);
+            throw new PkiInputError(
+                `${argument}.key.size`,
+                key.size,
+                `use an ECDSA curve size of ${SUPPORTED_ECDSA_SIZES.join(", ")} (cfssl: "invalid curve")`,
+            );
         }
     } else {
         throw new PkiInputError(`${argument}.key.algo`, key.algo, KEY_FIX);
@@ -235,18 +253,30 @@ function classifyHost(host: unknown, argument: string): HostClass {
     const ip = parseIp(host);
     if (ip) return { kind: "ip", bytes: ip };
     if (looksLikeIpv4(host) || looksLikeIpv6(host)) {
-        throw new PkiInputError(argument, host, "this looks like an IP address but is not a valid one (cfssl would silently make it a DNS name): fix the address");
+        throw new PkiInputError(
+            argument,
+            host,
+            "this looks like an IP address but is not a valid one (cfssl would silently make it a DNS name): fix the address",
+        );
     }
     if (EMAIL.test(host)) return { kind: "email", value: host };
     const uri = URI_SCHEME.exec(host);
     if (uri) {
         if (/^\d*$/.test(uri[1])) {
-            throw new PkiInputError(argument, host, "hosts are names or addresses without a port (cfssl would make \"name:port\" a URI SAN): drop the port");
+            throw new PkiInputError(
+                argument,
+                host,
+                'hosts are names or addresses without a port (cfssl would make "name:port" a URI SAN): drop the port',
+            );
         }
         return { kind: "uri", value: host };
     }
     if (host === "*" || host.startsWith("/")) {
-        throw new PkiInputError(argument, host, "give a DNS name, IP address, e-mail address or absolute URI (cfssl would make this a URI SAN)");
+        throw new PkiInputError(
+            argument,
+            host,
+            "give a DNS name, IP address, e-mail address or absolute URI (cfssl would make this a URI SAN)",
+        );
     }
     return { kind: "dns", value: host };
 }
@@ -330,7 +360,11 @@ export interface ResolvedProfile {
  */
 export function resolveProfile(config: CfsslConfig, profile: string | undefined, argument = "config"): ResolvedProfile {
     if (!isPlainObject(config) || !isPlainObject(config.signing)) {
-        throw new PkiInputError(argument, config, 'pass a cfssl config such as {"signing": {"default": {"expiry": "87600h"}, "profiles": {"kubernetes": {"expiry": "87600h", "usages": ["signing", "key encipherment", "server auth", "client auth"]}}}}');
+        throw new PkiInputError(
+            argument,
+            config,
+            'pass a cfssl config such as {"signing": {"default": {"expiry": "87600h"}, "profiles": {"kubernetes": {"expiry": "87600h", "usages": ["signing", "key encipherment", "server auth", "client auth"]}}}}',
+        );
     }
     rejectUnknownFields(config, ["signing"], argument);
     rejectUnknownFields(config.signing, ["default", "profiles"], `${argument}.signing`);
@@ -339,7 +373,8 @@ export function resolveProfile(config: CfsslConfig, profile: string | undefined,
     const defaultExpiryMs = profileExpiry(defaultProfile, defaultArg, undefined);
     checkProfile(defaultProfile, defaultArg, { isDefault: true });
     const profiles = config.signing.profiles ?? {};
-    if (!isPlainObject(profiles)) throw new PkiInputError(`${argument}.signing.profiles`, profiles, 'give an object of named profiles, e.g. {"kubernetes": {…}}');
+    if (!isPlainObject(profiles))
+        throw new PkiInputError(`${argument}.signing.profiles`, profiles, 'give an object of named profiles, e.g. {"kubernetes": {…}}');
     for (const [name, p] of Object.entries(profiles)) {
         const arg = `${argument}.signing.profiles.${name}`;
         profileExpiry(p, arg, defaultExpiryMs);
@@ -352,14 +387,24 @@ export function resolveProfile(config: CfsslConfig, profile: string | undefined,
     const useDefault = profile === undefined || profile === "";
     if (!useDefault && !Object.prototype.hasOwnProperty.call(profiles, profile)) {
         const known = Object.keys(profiles);
-        throw new PkiInputError("profile", profile, known.length ? `use one of the profiles in ${argument}.signing.profiles: ${known.join(", ")} (cfssl would silently fall back to the default profile)` : `define it in ${argument}.signing.profiles, or omit profile to use the default profile`);
+        throw new PkiInputError(
+            "profile",
+            profile,
+            known.length
+                ? `use one of the profiles in ${argument}.signing.profiles: ${known.join(", ")} (cfssl would silently fall back to the default profile)`
+                : `define it in ${argument}.signing.profiles, or omit profile to use the default profile`,
+        );
     }
     const chosen = useDefault ? defaultProfile : profiles[profile!];
     const chosenArg = useDefault ? defaultArg : `${argument}.signing.profiles.${profile}`;
     const { keyUsageBits, extKeyUsageOids } = mapUsages(chosen.usages ?? [], `${chosenArg}.usages`);
     if (keyUsageBits === 0 && extKeyUsageOids.length === 0) {
         // FillTemplate: cferr NoKeyUsages
-        throw new PkiInputError(`${chosenArg}.usages`, chosen.usages, 'cfssl refuses to sign without key usages: add e.g. "usages": ["signing", "key encipherment", "server auth", "client auth"], or pick a profile that has them');
+        throw new PkiInputError(
+            `${chosenArg}.usages`,
+            chosen.usages,
+            'cfssl refuses to sign without key usages: add e.g. "usages": ["signing", "key encipherment", "server auth", "client auth"], or pick a profile that has them',
+        );
     }
     const constraint = chosen.ca_constraint ?? {};
     const isCa = constraint.is_ca === true;
@@ -371,7 +416,7 @@ export function resolveProfile(config: CfsslConfig, profile: string | undefined,
         extKeyUsageOids,
         isCa,
         // FillTemplate copies the path length only into CA certificates
-        maxPathLen: isCa ? constraint.max_path_len ?? 0 : 0,
+        maxPathLen: isCa ? (constraint.max_path_len ?? 0) : 0,
         maxPathLenZero: isCa && constraint.max_path_len_zero === true,
     };
 }
@@ -379,18 +424,32 @@ export function resolveProfile(config: CfsslConfig, profile: string | undefined,
 function checkProfile(p: CfsslSigningProfile, argument: string, { isDefault }: { isDefault: boolean }): void {
     rejectUnknownFields(p, PROFILE_FIELDS, argument);
     if (p.usages !== undefined && !Array.isArray(p.usages)) {
-        throw new PkiInputError(`${argument}.usages`, p.usages, 'give a list such as ["signing", "key encipherment", "server auth", "client auth"]');
+        throw new PkiInputError(
+            `${argument}.usages`,
+            p.usages,
+            'give a list such as ["signing", "key encipherment", "server auth", "client auth"]',
+        );
     }
     if (!isDefault && (p.usages ?? []).length === 0) {
-        throw new PkiInputError(`${argument}.usages`, p.usages, 'cfssl refuses a profile without usages: add e.g. ["signing", "key encipherment", "server auth", "client auth"]');
+        throw new PkiInputError(
+            `${argument}.usages`,
+            p.usages,
+            'cfssl refuses a profile without usages: add e.g. ["signing", "key encipherment", "server auth", "client auth"]',
+        );
     }
     mapUsages(p.usages ?? [], `${argument}.usages`);
     backdateOf(p.backdate, `${argument}.backdate`);
     const c = p.ca_constraint;
     if (c !== undefined) {
-        if (!isPlainObject(c)) throw new PkiInputError(`${argument}.ca_constraint`, c, 'give an object such as {"is_ca": true, "max_path_len": 0, "max_path_len_zero": true}');
+        if (!isPlainObject(c))
+            throw new PkiInputError(
+                `${argument}.ca_constraint`,
+                c,
+                'give an object such as {"is_ca": true, "max_path_len": 0, "max_path_len_zero": true}',
+            );
         rejectUnknownFields(c, CA_CONSTRAINT_FIELDS, `${argument}.ca_constraint`);
-        if (c.is_ca !== undefined && typeof c.is_ca !== "boolean") throw new PkiInputError(`${argument}.ca_constraint.is_ca`, c.is_ca, "give true or false");
+        if (c.is_ca !== undefined && typeof c.is_ca !== "boolean")
+            throw new PkiInputError(`${argument}.ca_constraint.is_ca`, c.is_ca, "give true or false");
         if (c.max_path_len !== undefined) pathLength(c.max_path_len, `${argument}.ca_constraint.max_path_len`);
         if (c.max_path_len_zero !== undefined && typeof c.max_path_len_zero !== "boolean") {
             throw new PkiInputError(`${argument}.ca_constraint.max_path_len_zero`, c.max_path_len_zero, "give true or false");
@@ -400,14 +459,28 @@ function checkProfile(p: CfsslSigningProfile, argument: string, { isDefault }: {
 
 /** Expiry as cfssl reads it: required, a Go duration; 0 in a named profile means the default's. */
 function profileExpiry(p: CfsslSigningProfile, argument: string, defaultExpiryMs: number | undefined): number {
-    if (!isPlainObject(p)) throw new PkiInputError(argument, p, 'give a profile such as {"expiry": "8760h", "usages": ["signing", "key encipherment", "server auth", "client auth"]}');
+    if (!isPlainObject(p))
+        throw new PkiInputError(
+            argument,
+            p,
+            'give a profile such as {"expiry": "8760h", "usages": ["signing", "key encipherment", "server auth", "client auth"]}',
+        );
     if (p.expiry === undefined || p.expiry === "") {
-        throw new PkiInputError(`${argument}.expiry`, p.expiry, 'cfssl requires an expiry in every profile ("empty expiry string"): add e.g. "expiry": "8760h"');
+        throw new PkiInputError(
+            `${argument}.expiry`,
+            p.expiry,
+            'cfssl requires an expiry in every profile ("empty expiry string"): add e.g. "expiry": "8760h"',
+        );
     }
     const ms = parseGoDuration(p.expiry, `${argument}.expiry`);
-    if (ms < 0) throw new PkiInputError(`${argument}.expiry`, p.expiry, "give a positive duration such as \"8760h\"");
+    if (ms < 0) throw new PkiInputError(`${argument}.expiry`, p.expiry, 'give a positive duration such as "8760h"');
     if (ms === 0) {
-        if (defaultExpiryMs === undefined) throw new PkiInputError(`${argument}.expiry`, p.expiry, 'the default profile needs a non-zero expiry ("no expiry set"), e.g. "8760h"');
+        if (defaultExpiryMs === undefined)
+            throw new PkiInputError(
+                `${argument}.expiry`,
+                p.expiry,
+                'the default profile needs a non-zero expiry ("no expiry set"), e.g. "8760h"',
+            );
         return defaultExpiryMs;
     }
     return ms;
@@ -450,7 +523,11 @@ export function mapUsages(usages: string[], argument: string): { keyUsageBits: n
 function rejectUnknownFields(obj: object, known: string[], argument: string): void {
     for (const field of Object.keys(obj)) {
         if (!known.includes(field)) {
-            throw new PkiInputError(`${argument}.${field}`, (obj as Record<string, unknown>)[field], `not supported here (supported: ${known.join(", ")}); remove it`);
+            throw new PkiInputError(
+                `${argument}.${field}`,
+                (obj as Record<string, unknown>)[field],
+                `not supported here (supported: ${known.join(", ")}); remove it`,
+            );
         }
     }
 }

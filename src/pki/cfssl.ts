@@ -14,7 +14,16 @@
  */
 import * as crypto from "crypto";
 import { CertificatePems, CfsslCaConstraints, CfsslConfig, CfsslCsr, PkiInputError } from "./cfssl-types";
-import { ResolvedProfile, SubjectAltNames, backdateOf, classifySubjectAltNames, keyRequestOf, mapUsages, resolveProfile, validateCsr } from "./cfssl-validate";
+import {
+    ResolvedProfile,
+    SubjectAltNames,
+    backdateOf,
+    classifySubjectAltNames,
+    keyRequestOf,
+    mapUsages,
+    resolveProfile,
+    validateCsr,
+} from "./cfssl-validate";
 import { parseCertificate } from "./der-reader";
 import {
     Asn1,
@@ -59,16 +68,11 @@ function buildCsrDer(csr: CfsslCsr, key: crypto.KeyObject, sans: SubjectAltNames
     if (hasSans(sans)) extensions.push(extension(OID.subjectAltName, false, subjectAltNameValue(sans)));
     if (ca) {
         // csr.appendCAInfoToCSR: pathlen -1 (omitted) unless set or pathlenzero
-        const pathLen = (ca.pathlen ?? 0) === 0 && !ca.pathlenzero ? -1 : ca.pathlen ?? 0;
+        const pathLen = (ca.pathlen ?? 0) === 0 && !ca.pathlenzero ? -1 : (ca.pathlen ?? 0);
         extensions.push(extension(OID.basicConstraints, true, basicConstraintsValue(true, pathLen === -1 ? 0 : pathLen, pathLen === 0)));
     }
     const attributes = extensions.length ? [seq([oid(OID.extensionRequest), setOf([seq(extensions)])])] : [];
-    const info = seq([
-        smallInteger(0),
-        raw(encodeName(subjectOf(csr))),
-        raw(spkiDer(key)),
-        asn1.create(CTX, 0, true, attributes),
-    ]);
+    const info = seq([smallInteger(0), raw(encodeName(subjectOf(csr))), raw(spkiDer(key)), asn1.create(CTX, 0, true, attributes)]);
     return signDer(toBuf(info), key, signatureAlgorithmFor(key));
 }
 
@@ -109,7 +113,8 @@ function buildCertificateDer(t: CertificateTemplate, issuer: Issuer | "self", si
     if (p.extKeyUsageOids.length) extensions.push(extension(OID.extKeyUsage, false, seq(p.extKeyUsageOids.map(oid))));
     extensions.push(extension(OID.basicConstraints, true, basicConstraintsValue(p.isCa, p.maxPathLen, p.maxPathLenZero)));
     extensions.push(extension(OID.subjectKeyId, false, octets(subjectKeyId)));
-    if (authorityKeyId?.length) extensions.push(extension(OID.authorityKeyId, false, seq([asn1.create(CTX, 0, false, bin(authorityKeyId))])));
+    if (authorityKeyId?.length)
+        extensions.push(extension(OID.authorityKeyId, false, seq([asn1.create(CTX, 0, false, bin(authorityKeyId))])));
     if (hasSans(t.sans)) extensions.push(extension(OID.subjectAltName, isEmptyName(t.subjectDer), subjectAltNameValue(t.sans)));
 
     const alg = signatureAlgorithmFor(signingKey);
@@ -222,11 +227,19 @@ export function checkIssuer(caCertPem: string, caKeyPem: string): void {
 function parseIssuer(caCertPem: string, caKeyPem: string): Issuer {
     const ca = parseCertificate(caCertPem, "caCertPem");
     if (!ca.isCa) {
-        throw new PkiInputError("caCertPem", `certificate "${ca.subjectText}"`, "this certificate is not a CA (basicConstraints CA:FALSE): pass the CA's certificate (ca.pem)");
+        throw new PkiInputError(
+            "caCertPem",
+            `certificate "${ca.subjectText}"`,
+            "this certificate is not a CA (basicConstraints CA:FALSE): pass the CA's certificate (ca.pem)",
+        );
     }
     const key = parsePrivateKey(caKeyPem, "caKeyPem");
     if (!spkiDer(key).equals(ca.spki)) {
-        throw new PkiInputError("caKeyPem", describeKeyValue(caKeyPem), `this key does not belong to the CA certificate "${ca.subjectText}": pass the CA's own key (ca-key.pem)`);
+        throw new PkiInputError(
+            "caKeyPem",
+            describeKeyValue(caKeyPem),
+            `this key does not belong to the CA certificate "${ca.subjectText}": pass the CA's own key (ca-key.pem)`,
+        );
     }
     return { subjectDer: ca.subjectDer, subjectKeyId: ca.subjectKeyId, key };
 }

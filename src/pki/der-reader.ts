@@ -37,7 +37,7 @@ export function readTlv(buf: Buffer, offset: number): Tlv {
 
 export function children(buf: Buffer, parent: Tlv): Tlv[] {
     const out: Tlv[] = [];
-    for (let at = parent.start; at < parent.end; ) {
+    for (let at = parent.start; at < parent.end;) {
         const t = readTlv(buf, at);
         out.push(t);
         at = t.end;
@@ -74,7 +74,17 @@ export interface CertificateDescription {
     criticalExtensions: string[];
 }
 
-const KEY_USAGE_NAMES = ["digitalSignature", "contentCommitment", "keyEncipherment", "dataEncipherment", "keyAgreement", "keyCertSign", "cRLSign", "encipherOnly", "decipherOnly"];
+const KEY_USAGE_NAMES = [
+    "digitalSignature",
+    "contentCommitment",
+    "keyEncipherment",
+    "dataEncipherment",
+    "keyAgreement",
+    "keyCertSign",
+    "cRLSign",
+    "encipherOnly",
+    "decipherOnly",
+];
 const EXT_KEY_USAGE_NAMES: Record<string, string> = {
     "2.5.29.37.0": "any",
     "1.3.6.1.5.5.7.3.1": "serverAuth",
@@ -138,7 +148,9 @@ function parseName(buf: Buffer, name: Tlv): Record<string, string> {
 function parseTime(buf: Buffer, t: Tlv): Date {
     const s = content(buf, t).toString("latin1");
     const full = t.tag === T.UTCTIME ? `${Number(s.slice(0, 2)) >= 50 ? "19" : "20"}${s}` : s;
-    return new Date(Date.UTC(+full.slice(0, 4), +full.slice(4, 6) - 1, +full.slice(6, 8), +full.slice(8, 10), +full.slice(10, 12), +full.slice(12, 14)));
+    return new Date(
+        Date.UTC(+full.slice(0, 4), +full.slice(4, 6) - 1, +full.slice(6, 8), +full.slice(8, 10), +full.slice(10, 12), +full.slice(12, 14)),
+    );
 }
 
 export function formatIp(bytes: Buffer): string {
@@ -147,8 +159,11 @@ export function formatIp(bytes: Buffer): string {
     for (let i = 0; i < 16; i += 2) groups.push(bytes.readUInt16BE(i));
     // RFC 5952: compress the longest run (≥ 2) of zero groups
     let best = { at: -1, len: 0 };
-    for (let i = 0; i < 8; ) {
-        if (groups[i] !== 0) { i++; continue; }
+    for (let i = 0; i < 8;) {
+        if (groups[i] !== 0) {
+            i++;
+            continue;
+        }
         let j = i;
         while (j < 8 && groups[j] === 0) j++;
         if (j - i > best.len) best = { at: i, len: j - i };
@@ -200,13 +215,17 @@ export function parseCertificateDer(der: Buffer): ParsedCertificate {
         pathLen: undefined,
         keyUsages: [],
         extKeyUsages: [],
-        serialHex: content(der, serial).toString("hex").replace(/^0+(?=.)/, ""),
+        serialHex: content(der, serial)
+            .toString("hex")
+            .replace(/^0+(?=.)/, ""),
         subjectKeyIdHex: undefined,
         authorityKeyIdHex: undefined,
         signatureAlgorithmOid: oidText(der, children(der, sigAlg)[0]),
         criticalExtensions: [],
     };
-    d.subjectText = Object.entries(d.subject).map(([k, v]) => `${k}=${v}`).join(", ");
+    d.subjectText = Object.entries(d.subject)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(", ");
     const extensionList = extensionsWrapper ? children(der, children(der, extensionsWrapper)[0]) : [];
     for (const ext of extensionList) {
         const parts = children(der, ext);

@@ -6,11 +6,20 @@ import { CertificateKeyPair, ETCD_CLIENT_COMMON_NAMES, EtcdClientName, EtcdPkiPe
  * demo. Components use the `Certificate` resources instead, so keys are made
  * once and kept in state.
  */
-export function issueEtcdPki(plan: EtcdPkiPlan, existingCa?: { certPem: string; keyPem: string }): EtcdPkiPems<string> & { caKeyPem: string } {
+export function issueEtcdPki(
+    plan: EtcdPkiPlan,
+    existingCa?: { certPem: string; keyPem: string },
+): EtcdPkiPems<string> & { caKeyPem: string } {
     const ca = existingCa ?? initCa(plan.caCsr);
     const issued = new Map<string, CertificateKeyPair<string>>();
     for (const planned of plan.certificates) {
-        const pems = genCert({ caCertPem: ca.certPem, caKeyPem: ca.keyPem, config: plan.config, profile: planned.profile, csr: planned.csr });
+        const pems = genCert({
+            caCertPem: ca.certPem,
+            caKeyPem: ca.keyPem,
+            config: plan.config,
+            profile: planned.profile,
+            csr: planned.csr,
+        });
         issued.set(planned.id, { certPem: pems.certPem, keyPem: pems.keyPem });
     }
     const members: EtcdPkiPems<string>["members"] = {};

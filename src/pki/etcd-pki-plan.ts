@@ -121,13 +121,11 @@ export function planEtcdPki(input: EtcdPkiPlanInput): EtcdPkiPlan {
             { id: `${member.name}-peer`, profile: "peer", csr, member: member.name },
         ];
     });
-    const clientCertificates = (Object.keys(ETCD_CLIENT_COMMON_NAMES) as EtcdClientName[]).map(
-        (client): PlannedCertificate => ({
-            id: `${client}-client`,
-            profile: "client",
-            csr: { CN: ETCD_CLIENT_COMMON_NAMES[client], key },
-        }),
-    );
+    const clientCertificates = (Object.keys(ETCD_CLIENT_COMMON_NAMES) as EtcdClientName[]).map((client): PlannedCertificate => ({
+        id: `${client}-client`,
+        profile: "client",
+        csr: { CN: ETCD_CLIENT_COMMON_NAMES[client], key },
+    }));
     const plan: EtcdPkiPlan = {
         caCsr: { CN: `${input.clusterName} etcd CA`, key, ...(names.length ? { names } : {}), ca: { expiry: input.caExpiry ?? "87600h" } },
         config,
@@ -142,7 +140,10 @@ export function planEtcdPki(input: EtcdPkiPlanInput): EtcdPkiPlan {
  * expiry or subject fails before the CA is created, not half-way through.
  */
 function validatePlan(plan: EtcdPkiPlan, input: EtcdPkiPlanInput): void {
-    for (const [argument, value] of [["certificateExpiry", input.certificateExpiry], ["caExpiry", input.caExpiry]] as const) {
+    for (const [argument, value] of [
+        ["certificateExpiry", input.certificateExpiry],
+        ["caExpiry", input.caExpiry],
+    ] as const) {
         if (value !== undefined && !(parseGoDuration(value, argument) > 0)) {
             throw new InputError(argument, value, 'give a positive Go duration such as "8760h"');
         }

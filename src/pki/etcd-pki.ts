@@ -105,7 +105,9 @@ export class EtcdPki extends pulumi.ComponentResource {
 
         const pems: EtcdPkiPems<pulumi.Output<string>> = {
             caCertPem: ca.certPem,
-            members: Object.fromEntries(args.members.map((m) => [m.name, { server: pair(`${m.name}-server`), peer: pair(`${m.name}-peer`) }])),
+            members: Object.fromEntries(
+                args.members.map((m) => [m.name, { server: pair(`${m.name}-server`), peer: pair(`${m.name}-peer`) }]),
+            ),
             clients: Object.fromEntries(
                 (Object.keys(ETCD_CLIENT_COMMON_NAMES) as EtcdClientName[]).map((client) => [client, pair(`${client}-client`)]),
             ) as Record<EtcdClientName, CertificateKeyPair<pulumi.Output<string>>>,

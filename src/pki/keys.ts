@@ -54,9 +54,11 @@ export function parsePrivateKey(pem: string, argument: string): crypto.KeyObject
     const type = key.asymmetricKeyType;
     const details = key.asymmetricKeyDetails ?? {};
     if (type === "rsa") {
-        if ((details.modulusLength ?? 0) < 2048) throw new PkiInputError(argument, describeKeyValue(pem), "use an RSA key of at least 2048 bits (cfssl: \"RSA key is too weak\")");
+        if ((details.modulusLength ?? 0) < 2048)
+            throw new PkiInputError(argument, describeKeyValue(pem), 'use an RSA key of at least 2048 bits (cfssl: "RSA key is too weak")');
     } else if (type === "ec") {
-        if (!EC_CURVE_SIZES[details.namedCurve ?? ""]) throw new PkiInputError(argument, describeKeyValue(pem), "use an ECDSA key on P-256, P-384 or P-521");
+        if (!EC_CURVE_SIZES[details.namedCurve ?? ""])
+            throw new PkiInputError(argument, describeKeyValue(pem), "use an ECDSA key on P-256, P-384 or P-521");
     } else {
         throw new PkiInputError(argument, describeKeyValue(pem), "use an RSA or ECDSA key");
     }
@@ -98,5 +100,8 @@ export function subjectKeyIdOf(spki: Buffer): Buffer {
 
 /** The SHA-256 of a key's public half: identifies a private key without revealing it. */
 export function publicKeyFingerprint(keyPem: string, argument = "keyPem"): string {
-    return crypto.createHash("sha256").update(spkiDer(parsePrivateKey(keyPem, argument))).digest("hex");
+    return crypto
+        .createHash("sha256")
+        .update(spkiDer(parsePrivateKey(keyPem, argument)))
+        .digest("hex");
 }

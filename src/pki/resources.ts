@@ -180,19 +180,35 @@ function validateExisting(inputs: PkiProviderInputs, isCa: boolean): void {
     }
     const description = describeCertificate(existing.certPem, "existing.certPem");
     if (!certificateMatchesKey(existing.certPem, existing.keyPem, "existing.keyPem", "existing.certPem")) {
-        throw new PkiInputError("existing.keyPem", "<private key>", "this key does not belong to existing.certPem: pass the certificate's own key");
+        throw new PkiInputError(
+            "existing.keyPem",
+            "<private key>",
+            "this key does not belong to existing.certPem: pass the certificate's own key",
+        );
     }
     if (isCa && !description.isCa) {
-        throw new PkiInputError("existing.certPem", `certificate for ${JSON.stringify(description.subject)}`, "this is not a CA certificate (CA:FALSE): pass the CA's certificate");
+        throw new PkiInputError(
+            "existing.certPem",
+            `certificate for ${JSON.stringify(description.subject)}`,
+            "this is not a CA certificate (CA:FALSE): pass the CA's certificate",
+        );
     }
     if (!isCa && known(inputs.caCertPem)) {
         describeCertificate(inputs.caCertPem, "caCertPem"); // a readable CA first, so the failure names the right input
         if (isIssuedBy(existing.certPem, inputs.caCertPem)) return;
-        throw new PkiInputError("existing.certPem", `certificate for ${JSON.stringify(description.subject)}`, "this certificate was not issued by caCertPem: adopt it together with its own CA, or let it be generated");
+        throw new PkiInputError(
+            "existing.certPem",
+            `certificate for ${JSON.stringify(description.subject)}`,
+            "this certificate was not issued by caCertPem: adopt it together with its own CA, or let it be generated",
+        );
     }
 }
 
-function outputsFor(inputs: PkiProviderInputs, pems: { certPem: string; keyPem: string; csrPem: string }, adopted: boolean): PkiProviderOutputs {
+function outputsFor(
+    inputs: PkiProviderInputs,
+    pems: { certPem: string; keyPem: string; csrPem: string },
+    adopted: boolean,
+): PkiProviderOutputs {
     const d = describeCertificate(pems.certPem);
     return {
         kind: inputs.kind,

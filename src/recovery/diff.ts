@@ -38,7 +38,9 @@ export function maskSecretValues(object: KubeObject): KubeObject {
     const masked: KubeObject = JSON.parse(JSON.stringify(object));
     for (const field of ["data", "stringData"]) {
         if (masked[field] && typeof masked[field] === "object") {
-            masked[field] = Object.fromEntries(Object.entries(masked[field] as Record<string, string>).map(([k, v]) => [k, digest(String(v))]));
+            masked[field] = Object.fromEntries(
+                Object.entries(masked[field] as Record<string, string>).map(([k, v]) => [k, digest(String(v))]),
+            );
         }
     }
     return masked;
@@ -142,6 +144,8 @@ export function renderDiffReport(diffs: ObjectDiff[]): string {
         }
     }
     const count = (s: ObjectDiffState) => diffs.filter((d) => d.state === s).length;
-    lines.push(`${diffs.length} objects: ${count("missing-in-live")} missing in live, ${count("changed")} changed, ${count("same")} same, ${count("only-in-live")} only in live`);
+    lines.push(
+        `${diffs.length} objects: ${count("missing-in-live")} missing in live, ${count("changed")} changed, ${count("same")} same, ${count("only-in-live")} only in live`,
+    );
     return `${lines.join("\n")}\n`;
 }

@@ -17,9 +17,26 @@ import { Certificate, CertificateAuthority } from "../pki/resources";
 import { ExportOnUpOptions, RecoveryExport, checkExportOnUp } from "./export-on-up";
 import { hostGuardCommands } from "./host-guard";
 import { assertNoCollision, assertSubnetAvoidsOriginal, assertUsableBridgeSubnet, deriveRecoveryNaming, RecoveryNaming } from "./naming";
-import { RECOVERY_MEMBER_NAME, RecoveryContainerNames, RecoveryEnvironmentPlan, RecoveryFiles, RecoveryMode, planRecoveryEnvironment, recoveryAddresses } from "./plan";
+import {
+    RECOVERY_MEMBER_NAME,
+    RecoveryContainerNames,
+    RecoveryEnvironmentPlan,
+    RecoveryFiles,
+    RecoveryMode,
+    planRecoveryEnvironment,
+    recoveryAddresses,
+} from "./plan";
 import { recoveryKubeconfig, recoveryServingHosts } from "./pki";
-import { ReplicaCertificates, ReplicaFiles, ReplicaPemPair, deriveReplicaSubnet, planReplicaEnvironment, replicaAddresses, replicaMembers, validateReplicaCertificates } from "./replica";
+import {
+    ReplicaCertificates,
+    ReplicaFiles,
+    ReplicaPemPair,
+    deriveReplicaSubnet,
+    planReplicaEnvironment,
+    replicaAddresses,
+    replicaMembers,
+    validateReplicaCertificates,
+} from "./replica";
 import { SnapshotError, SnapshotFileCheck, verifySnapshotFileSync } from "./snapshot";
 import { OriginalCluster, validateOriginalCluster } from "./source";
 
@@ -241,18 +258,32 @@ export class RecoveryEnvironment extends pulumi.ComponentResource {
             ...(args.kubeApiserverImage !== undefined ? { kubeApiserverImage: args.kubeApiserverImage } : {}),
         };
         // mode "replica" (begin)
-        const replicaInput = { ...planInput, ...(args.apiserverIp !== undefined ? { apiserverIp: args.apiserverIp } : {}), ...(args.initialClusterToken !== undefined ? { initialClusterToken: args.initialClusterToken } : {}) };
+        const replicaInput = {
+            ...planInput,
+            ...(args.apiserverIp !== undefined ? { apiserverIp: args.apiserverIp } : {}),
+            ...(args.initialClusterToken !== undefined ? { initialClusterToken: args.initialClusterToken } : {}),
+        };
         const replicaCertificates = args.replicaCertificates;
         if (replica) {
             planOrFail(this, () => {
                 if (replicaCertificates === undefined) {
-                    throw new InputError("replicaCertificates", undefined, 'mode "replica" starts the members with the original certificates: give them (replicaCertificatesFromKubeadm, replicaCertificatesFromRkeBundle), or use mode "single"');
+                    throw new InputError(
+                        "replicaCertificates",
+                        undefined,
+                        'mode "replica" starts the members with the original certificates: give them (replicaCertificatesFromKubeadm, replicaCertificatesFromRkeBundle), or use mode "single"',
+                    );
                 }
                 validateReplicaCertificates(original, replicaCertificates);
                 planReplicaEnvironment(replicaInput, placeholderReplicaFiles(replicaCertificates, encryptionConfig !== undefined));
             });
         } else if (replicaCertificates !== undefined || args.apiserverIp !== undefined || args.initialClusterToken !== undefined) {
-            throw fail(new InputError("replicaCertificates", "(given)", 'replicaCertificates, apiserverIp and initialClusterToken are for mode "replica"; set mode: "replica" or remove them'));
+            throw fail(
+                new InputError(
+                    "replicaCertificates",
+                    "(given)",
+                    'replicaCertificates, apiserverIp and initialClusterToken are for mode "replica"; set mode: "replica" or remove them',
+                ),
+            );
         } else {
             // mode "replica" (end)
             planOrFail(this, () => planRecoveryEnvironment(planInput, placeholderFiles(encryptionConfig !== undefined)));
@@ -260,14 +291,24 @@ export class RecoveryEnvironment extends pulumi.ComponentResource {
         environmentsInThisProgram.set(naming.name, naming);
 
         const addresses = replica
-            ? replicaAddresses(replicaMembers(naming.name, original), original, { subnet: naming.subnet, ...(args.apiserverIp !== undefined ? { apiserverIp: args.apiserverIp } : {}) })
+            ? replicaAddresses(replicaMembers(naming.name, original), original, {
+                  subnet: naming.subnet,
+                  ...(args.apiserverIp !== undefined ? { apiserverIp: args.apiserverIp } : {}),
+              })
             : recoveryAddresses(naming.subnet);
         const earlyRenewalHours = args.earlyRenewalHours ?? 24;
         const freshEtcdPki = replica
             ? undefined
             : new EtcdPki(
                   `${name}-etcd-pki`,
-                  { clusterName: `${naming.name}-recovery`, members: [{ name: RECOVERY_MEMBER_NAME, ip: addresses.etcdIp }], keyAlgorithm: "ecdsa", certificateExpiry: EXPIRY, caExpiry: EXPIRY, earlyRenewalHours },
+                  {
+                      clusterName: `${naming.name}-recovery`,
+                      members: [{ name: RECOVERY_MEMBER_NAME, ip: addresses.etcdIp }],
+                      keyAlgorithm: "ecdsa",
+                      certificateExpiry: EXPIRY,
+                      caExpiry: EXPIRY,
+                      earlyRenewalHours,
+                  },
                   { parent: this },
               );
         const kubeCa = new CertificateAuthority(
@@ -278,7 +319,15 @@ export class RecoveryEnvironment extends pulumi.ComponentResource {
         const issue = (role: string, profile: "server" | "client", csr: CfsslCsr) => {
             const cert = new Certificate(
                 `${name}-${role}`,
-                { caCertPem: kubeCa.certPem, caKeyPem: kubeCa.keyPem, config: RECOVERY_SIGNING, profile, csr, earlyRenewalHours, requireHosts: profile === "server" },
+                {
+                    caCertPem: kubeCa.certPem,
+                    caKeyPem: kubeCa.keyPem,
+                    config: RECOVERY_SIGNING,
+                    profile,
+                    csr,
+                    earlyRenewalHours,
+                    requireHosts: profile === "server",
+                },
                 { parent: this },
             );
             return { certPem: cert.certPem, keyPem: pulumi.secret(cert.keyPem) };
@@ -297,7 +346,11 @@ export class RecoveryEnvironment extends pulumi.ComponentResource {
         let plan: RecoveryEnvironmentPlan<pulumi.Output<string>>;
         if (freshEtcdPki) {
             const pems = freshEtcdPki.pems;
-            const files: RecoveryFiles<pulumi.Output<string>> = { etcd: memberCertificateFiles(pems, RECOVERY_MEMBER_NAME), apiserverEtcdClient: pems.clients.apiserver, ...apiFiles };
+            const files: RecoveryFiles<pulumi.Output<string>> = {
+                etcd: memberCertificateFiles(pems, RECOVERY_MEMBER_NAME),
+                apiserverEtcdClient: pems.clients.apiserver,
+                ...apiFiles,
+            };
             plan = planOrFail(this, () => planRecoveryEnvironment(planInput, files));
         } else {
             // mode "replica": the original PKI, keys as secrets.
@@ -305,9 +358,13 @@ export class RecoveryEnvironment extends pulumi.ComponentResource {
             plan = planOrFail(this, () => planReplicaEnvironment(replicaInput, files));
         }
         // In place before any container starts, removed after the last one is gone.
-        const guard = args.guardHost ?? true ? planOrFail(this, () => hostGuardCommands(naming.name, naming.subnet)) : undefined;
+        const guard = (args.guardHost ?? true) ? planOrFail(this, () => hostGuardCommands(naming.name, naming.subnet)) : undefined;
         const hostGuard = guard
-            ? new command.local.Command(`${name}-host-guard`, { create: guard.create, delete: guard.delete, triggers: [naming.subnet] }, { parent: this })
+            ? new command.local.Command(
+                  `${name}-host-guard`,
+                  { create: guard.create, delete: guard.delete, triggers: [naming.subnet] },
+                  { parent: this },
+              )
             : undefined;
         const realized = realizeDockerPlan(plan.plan, {
             parent: this,
@@ -315,13 +372,20 @@ export class RecoveryEnvironment extends pulumi.ComponentResource {
             ...(args.dockerProvider ? { provider: args.dockerProvider } : {}),
             dependsOn: [...(freshEtcdPki ? [freshEtcdPki] : []), kubeCa, ...(hostGuard ? [hostGuard] : [])],
         });
-        TYPESCRIPT_ONLY.set(this, { ...(freshEtcdPki ? { freshEtcdPki } : {}), ...(hostGuard ? { hostGuard } : {}), plan, docker: realized });
+        TYPESCRIPT_ONLY.set(this, {
+            ...(freshEtcdPki ? { freshEtcdPki } : {}),
+            ...(hostGuard ? { hostGuard } : {}),
+            plan,
+            docker: realized,
+        });
 
         const check = realized.containers[plan.containerNames.snapshotCheck]!;
         this.kubeconfig = pulumi.secret(
             pulumi
                 .all([kubeCa.certPem, admin.certPem, admin.keyPem])
-                .apply(([caCertPem, certPem, keyPem]) => recoveryKubeconfig({ name: naming.name, url: addresses.apiUrl, caCertPem, certPem, keyPem })),
+                .apply(([caCertPem, certPem, keyPem]) =>
+                    recoveryKubeconfig({ name: naming.name, url: addresses.apiUrl, caCertPem, certPem, keyPem }),
+                ),
         );
         this.apiUrl = pulumi.output(addresses.apiUrl);
         this.snapshotRevision = check.containerLogs.apply(revisionFromStatusLog);
@@ -366,7 +430,9 @@ function replicaCertificatesAsOutputs(certs: ReplicaCertificates<string>): Repli
     const pair = (p: ReplicaCertificates<string>["client"]) => ({ certPem: pulumi.output(p.certPem), keyPem: pulumi.secret(p.keyPem) });
     return {
         caCertPem: pulumi.output(certs.caCertPem),
-        members: Object.fromEntries(Object.entries(certs.members).map(([member, m]) => [member, { server: pair(m.server), peer: pair(m.peer) }])),
+        members: Object.fromEntries(
+            Object.entries(certs.members).map(([member, m]) => [member, { server: pair(m.server), peer: pair(m.peer) }]),
+        ),
         client: pair(certs.client),
     };
 }

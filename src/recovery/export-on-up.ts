@@ -43,7 +43,11 @@ export function checkExportOnUp(options: ExportOnUpOptions, argument = "exportOn
         throw new InputError(`${argument}.directory`, options.directory, "give the directory the exported YAML files are written to");
     }
     if (!Array.isArray(options.selections) || options.selections.length === 0) {
-        throw new InputError(`${argument}.selections`, options.selections, 'select at least one kind, e.g. [{ kind: "configmaps", namespace: "shop", name: "app-config" }]');
+        throw new InputError(
+            `${argument}.selections`,
+            options.selections,
+            'select at least one kind, e.g. [{ kind: "configmaps", namespace: "shop", name: "app-config" }]',
+        );
     }
     options.selections.forEach((selection, i) => selectionArgs(selection, i));
     if (options.ownerReferences !== undefined && options.ownerReferences !== "drop" && options.ownerReferences !== "keep") {
@@ -69,7 +73,11 @@ export function kubeconfigConnection(kubeconfig: string): { apiUrl: string; tls:
     const certPem = decode(user?.["client-certificate-data"]);
     const keyPem = decode(user?.["client-key-data"]);
     if (!cluster?.server || !caPem || !certPem || !keyPem) {
-        throw new InputError("kubeconfig", "(secret)", "give a kubeconfig with the server, certificate-authority-data and client certificate and key data embedded");
+        throw new InputError(
+            "kubeconfig",
+            "(secret)",
+            "give a kubeconfig with the server, certificate-authority-data and client certificate and key data embedded",
+        );
     }
     return { apiUrl: cluster.server, tls: { caPem, certPem, keyPem } };
 }
@@ -124,7 +132,12 @@ async function exportToFile(inputs: ExportInputs): Promise<RecoveryExportOutputs
     try {
         const kubeconfigPath = path.join(scratch, "kubeconfig");
         fs.writeFileSync(kubeconfigPath, inputs.kubeconfig, { mode: 0o600 });
-        const result = await exportObjects({ kubeconfigPath, selections: inputs.selections, kubectl: inputs.kubectl, ownerReferences: inputs.ownerReferences });
+        const result = await exportObjects({
+            kubeconfigPath,
+            selections: inputs.selections,
+            kubectl: inputs.kubectl,
+            ownerReferences: inputs.ownerReferences,
+        });
         const exportedAt = new Date();
         const file = writeNewPrivateFile(inputs.directory, exportFileName(inputs.environmentName, exportedAt), result.yaml);
         return {
@@ -174,7 +187,12 @@ export class RecoveryExport extends pulumi.dynamic.Resource {
 
     constructor(
         name: string,
-        args: { kubeconfig: pulumi.Input<string>; environmentName: pulumi.Input<string>; snapshotSha256: pulumi.Input<string>; options: ExportOnUpOptions },
+        args: {
+            kubeconfig: pulumi.Input<string>;
+            environmentName: pulumi.Input<string>;
+            snapshotSha256: pulumi.Input<string>;
+            options: ExportOnUpOptions;
+        },
         opts?: pulumi.CustomResourceOptions,
     ) {
         checkExportOnUp(args.options);

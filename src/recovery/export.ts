@@ -34,7 +34,16 @@ export interface CleanedObject {
     notes: string[];
 }
 
-const SERVER_SET_METADATA = ["uid", "resourceVersion", "generation", "creationTimestamp", "managedFields", "selfLink", "deletionTimestamp", "deletionGracePeriodSeconds"];
+const SERVER_SET_METADATA = [
+    "uid",
+    "resourceVersion",
+    "generation",
+    "creationTimestamp",
+    "managedFields",
+    "selfLink",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+];
 const SERVER_SET_ANNOTATIONS = ["kubectl.kubernetes.io/last-applied-configuration", "deployment.kubernetes.io/revision"];
 
 export function describeObject(object: KubeObject): string {
@@ -57,7 +66,9 @@ export function cleanForApply(object: KubeObject, options: CleanOptions = {}): C
     }
     if (metadata.ownerReferences && (options.ownerReferences ?? "drop") === "drop") {
         for (const ref of metadata.ownerReferences as { kind: string; name: string; uid: string }[]) {
-            notes.push(`${describeObject(copy)}: dropped ownerReference to ${ref.kind} ${ref.name} (uid ${ref.uid} in the snapshot); re-add it against the live owner if it should be garbage-collected with it`);
+            notes.push(
+                `${describeObject(copy)}: dropped ownerReference to ${ref.kind} ${ref.name} (uid ${ref.uid} in the snapshot); re-add it against the live owner if it should be garbage-collected with it`,
+            );
         }
         delete metadata.ownerReferences;
     }
@@ -108,7 +119,11 @@ export function selectionArgs(selection: Selection, index = 0): string[] {
         throw new InputError(`${at}.namespace`, selection.namespace, "give a namespace name");
     }
     if (selection.allNamespaces && (selection.namespace !== undefined || selection.name !== undefined)) {
-        throw new InputError(`${at}.allNamespaces`, true, "allNamespaces goes with a kind and optionally a label selector, not a namespace or name");
+        throw new InputError(
+            `${at}.allNamespaces`,
+            true,
+            "allNamespaces goes with a kind and optionally a label selector, not a namespace or name",
+        );
     }
     if (selection.labelSelector !== undefined && (typeof selection.labelSelector !== "string" || selection.labelSelector.trim() === "")) {
         throw new InputError(`${at}.labelSelector`, selection.labelSelector, 'give a label selector such as "app=web"');
@@ -134,7 +149,6 @@ export function describeSelection(selection: Selection): string {
 export function toApplyYaml(objects: KubeObject[]): string {
     return objects.map((o) => `---\n${dump(o, { noRefs: true, lineWidth: -1 })}`).join("");
 }
-
 
 export class ExportError extends Error {
     constructor(message: string) {
@@ -166,7 +180,13 @@ function runKubectl(kubectl: string, args: string[], timeoutMs: number): Promise
         execFile(kubectl, args, { maxBuffer: 512 * 1024 * 1024, timeout: timeoutMs }, (error, stdout, stderr) => {
             if (error) {
                 const missing = (error as NodeJS.ErrnoException).code === "ENOENT";
-                reject(new ExportError(missing ? `kubectl not found at ${kubectl}: install kubectl or pass its path` : `kubectl ${args.filter((a) => !a.startsWith("--kubeconfig")).join(" ")} failed: ${String(stderr).trim() || error.message}`));
+                reject(
+                    new ExportError(
+                        missing
+                            ? `kubectl not found at ${kubectl}: install kubectl or pass its path`
+                            : `kubectl ${args.filter((a) => !a.startsWith("--kubeconfig")).join(" ")} failed: ${String(stderr).trim() || error.message}`,
+                    ),
+                );
             } else resolve(String(stdout));
         });
     });
@@ -182,7 +202,12 @@ export async function exportObjects(options: ExportOptions): Promise<ExportResul
     const notes: string[] = [];
     for (const [i, selection] of options.selections.entries()) {
         const started = Date.now();
-        const args = [`--kubeconfig=${options.kubeconfigPath}`, ...selectionArgs(selection, i), "--output=json", ...(options.ignoreNotFound ? ["--ignore-not-found"] : [])];
+        const args = [
+            `--kubeconfig=${options.kubeconfigPath}`,
+            ...selectionArgs(selection, i),
+            "--output=json",
+            ...(options.ignoreNotFound ? ["--ignore-not-found"] : []),
+        ];
         let out: string;
         try {
             out = await runKubectl(kubectl, args, options.timeoutMs ?? 60_000);

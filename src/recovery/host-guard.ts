@@ -30,8 +30,23 @@ export interface HostGuardCommands {
 export function hostGuardRule(environmentName: string, subnet: string): string[] {
     assertDns1123Label(environmentName, "environmentName");
     const cidr = parseIpv4Cidr(subnet, "subnet");
-    if (cidr.prefix < 16) throw new InputError("subnet", subnet, "the host guard blocks the whole subnet; use a /16 or smaller recovery subnet");
-    return ["INPUT", "-s", subnet, "-m", "conntrack", "--ctstate", "NEW", "-m", "comment", "--comment", `etcd-recovery:${environmentName}`, "-j", "DROP"];
+    if (cidr.prefix < 16)
+        throw new InputError("subnet", subnet, "the host guard blocks the whole subnet; use a /16 or smaller recovery subnet");
+    return [
+        "INPUT",
+        "-s",
+        subnet,
+        "-m",
+        "conntrack",
+        "--ctstate",
+        "NEW",
+        "-m",
+        "comment",
+        "--comment",
+        `etcd-recovery:${environmentName}`,
+        "-j",
+        "DROP",
+    ];
 }
 
 /** Shell commands (run as root on the Docker host); every word is validated above, so nothing needs quoting. */

@@ -9,8 +9,24 @@ export { verifySnapshotFile, SnapshotError, SnapshotFileCheck } from "./snapshot
 export * from "./export";
 export * from "./ready";
 export { verifySnapshotFileSync } from "./snapshot";
-export { RECOVERY_SUBNET_POOL, RecoveryNaming, assertNoCollision, assertSubnetAvoidsOriginal, deriveRecoveryNaming, originalAddresses, subnetsOverlap } from "./naming";
-export { RecoveryEnvironment, RecoveryEnvironmentArgs, RecoveryEnvironmentDockerArgs, ReplicaCertificatesInput, ReplicaMemberCertificatesInput, ReplicaPemPairInput, revisionFromStatusLog } from "./environment";
+export {
+    RECOVERY_SUBNET_POOL,
+    RecoveryNaming,
+    assertNoCollision,
+    assertSubnetAvoidsOriginal,
+    deriveRecoveryNaming,
+    originalAddresses,
+    subnetsOverlap,
+} from "./naming";
+export {
+    RecoveryEnvironment,
+    RecoveryEnvironmentArgs,
+    RecoveryEnvironmentDockerArgs,
+    ReplicaCertificatesInput,
+    ReplicaMemberCertificatesInput,
+    ReplicaPemPairInput,
+    revisionFromStatusLog,
+} from "./environment";
 export { ExportOnUpOptions, RecoveryExport, checkExportOnUp, exportFileName, kubeconfigConnection } from "./export-on-up";
 export * from "./diff";
 export { hostGuardCommands, hostGuardRule, HostGuardCommands } from "./host-guard";

@@ -34,7 +34,8 @@ export function loadOriginalCluster(source: OriginalSourceFiles): OriginalCluste
     if (!(ORIGINAL_SOURCE_KINDS as readonly string[]).includes(source.kind)) {
         throw new InputError("sourceKind", source.kind, `use one of ${ORIGINAL_SOURCE_KINDS.join(", ")}`);
     }
-    if (!Array.isArray(source.files) || source.files.length === 0) throw new InputError("sourceFiles", source.files, "list the files the original cluster is read from");
+    if (!Array.isArray(source.files) || source.files.length === 0)
+        throw new InputError("sourceFiles", source.files, "list the files the original cluster is read from");
     const texts = source.files.map((file, i) => ({ file, text: read(file, `sourceFiles[${i}]`), name: path.basename(file) }));
     let cluster: OriginalCluster;
     switch (source.kind) {
@@ -44,8 +45,12 @@ export function loadOriginalCluster(source: OriginalSourceFiles): OriginalCluste
         case "kubeadm": {
             const etcd = texts.filter((t) => /etcd/.test(t.name) && !/apiserver/.test(t.name));
             const apiserver = texts.filter((t) => /apiserver/.test(t.name));
-            if (etcd.length === 0 || apiserver.length === 0) throw new InputError("sourceFiles", source.files, "give etcd.yaml and kube-apiserver.yaml from /etc/kubernetes/manifests");
-            cluster = fromKubeadmManifests(etcd.map((t) => ({ yaml: t.text, fileName: t.name })), apiserver.map((t) => ({ yaml: t.text, fileName: t.name })));
+            if (etcd.length === 0 || apiserver.length === 0)
+                throw new InputError("sourceFiles", source.files, "give etcd.yaml and kube-apiserver.yaml from /etc/kubernetes/manifests");
+            cluster = fromKubeadmManifests(
+                etcd.map((t) => ({ yaml: t.text, fileName: t.name })),
+                apiserver.map((t) => ({ yaml: t.text, fileName: t.name })),
+            );
             break;
         }
         case "rke":
@@ -58,7 +63,11 @@ export function loadOriginalCluster(source: OriginalSourceFiles): OriginalCluste
             break;
     }
     if (source.encryptionConfigFile !== undefined) {
-        cluster = withEncryptionConfig(cluster, read(source.encryptionConfigFile, "encryptionConfigFile"), path.basename(source.encryptionConfigFile));
+        cluster = withEncryptionConfig(
+            cluster,
+            read(source.encryptionConfigFile, "encryptionConfigFile"),
+            path.basename(source.encryptionConfigFile),
+        );
     }
     return cluster;
 }

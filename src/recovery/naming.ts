@@ -47,7 +47,12 @@ function toLabelPart(text: string): string {
  */
 export function deriveRecoveryNaming(stack: string, environment: string): RecoveryNaming {
     const parts = [toLabelPart(stack), toLabelPart(environment)].filter((p) => p !== "");
-    if (parts.length === 0) throw new InputError("name", `${stack}/${environment}`, "the stack and environment names have no letters or digits; give environmentName explicitly");
+    if (parts.length === 0)
+        throw new InputError(
+            "name",
+            `${stack}/${environment}`,
+            "the stack and environment names have no letters or digits; give environmentName explicitly",
+        );
     const full = parts.join("-");
     const digest = fnv1a(`${stack}\u0000${environment}`);
     let name = full;
@@ -81,7 +86,11 @@ export function subnetsOverlap(a: string, b: string): boolean {
 export function assertNoCollision(candidate: RecoveryNaming, others: RecoveryNaming[]): void {
     for (const other of others) {
         if (other.name === candidate.name) {
-            throw new InputError("environmentName", candidate.name, "another recovery environment on this Docker host already uses this name; give each environment (stack) its own name");
+            throw new InputError(
+                "environmentName",
+                candidate.name,
+                "another recovery environment on this Docker host already uses this name; give each environment (stack) its own name",
+            );
         }
         if (subnetsOverlap(other.subnet, candidate.subnet)) {
             throw new InputError(

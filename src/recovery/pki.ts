@@ -36,11 +36,26 @@ export interface RecoveryPki {
 
 /** SANs the serving certificate needs: the address the host uses, and the in-cluster names. */
 export function recoveryServingHosts(addresses: RecoveryAddresses): string[] {
-    return [addresses.apiserverIp, "127.0.0.1", "localhost", "kube-apiserver", "kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local"];
+    return [
+        addresses.apiserverIp,
+        "127.0.0.1",
+        "localhost",
+        "kube-apiserver",
+        "kubernetes",
+        "kubernetes.default",
+        "kubernetes.default.svc",
+        "kubernetes.default.svc.cluster.local",
+    ];
 }
 
 export function issueRecoveryPki(name: string, addresses: RecoveryAddresses, original?: OriginalCluster): RecoveryPki {
-    const etcdPki = issueEtcdPki(planEtcdPki({ clusterName: `${name}-recovery`, members: [{ name: RECOVERY_MEMBER_NAME, ip: addresses.etcdIp }], keyAlgorithm: "ecdsa" }));
+    const etcdPki = issueEtcdPki(
+        planEtcdPki({
+            clusterName: `${name}-recovery`,
+            members: [{ name: RECOVERY_MEMBER_NAME, ip: addresses.etcdIp }],
+            keyAlgorithm: "ecdsa",
+        }),
+    );
     const kubeCa = initCa({ CN: `${name} recovery kubernetes CA`, key: KEY });
     const issue = (profile: "server" | "client", csr: CfsslCsr) => {
         const { certPem, keyPem } = genCert({ caCertPem: kubeCa.certPem, caKeyPem: kubeCa.keyPem, config: SIGNING, profile, csr });

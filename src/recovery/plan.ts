@@ -126,10 +126,12 @@ const DEFAULT_SERVICE_CLUSTER_IP_RANGE = "10.0.0.0/24";
 /** Where the environment's members live; needed before certificates can be issued for them. */
 export function recoveryAddresses(subnet: string = DEFAULT_RECOVERY_SUBNET): RecoveryAddresses {
     const cidr = parseIpv4Cidr(subnet, "subnet");
-    if (cidr.prefix > 27) throw new InputError("subnet", subnet, "use a /27 or larger subnet (the environment uses host numbers 11 and 20)");
+    if (cidr.prefix > 27)
+        throw new InputError("subnet", subnet, "use a /27 or larger subnet (the environment uses host numbers 11 and 20)");
     const etcdIp = nthHost(cidr, ETCD_HOST);
     const apiserverIp = nthHost(cidr, APISERVER_HOST);
-    if (!cidrContains(cidr, apiserverIp) || !isUsableHost(cidr, apiserverIp)) throw new InputError("subnet", subnet, "the subnet is too small");
+    if (!cidrContains(cidr, apiserverIp) || !isUsableHost(cidr, apiserverIp))
+        throw new InputError("subnet", subnet, "the subnet is too small");
     return { subnet, etcdIp, apiserverIp, apiUrl: `https://${apiserverIp}:${KUBE_APISERVER_PORT}` };
 }
 
@@ -183,7 +185,11 @@ export function checkCommonRecoveryInput(
     hasEncryptionConfig: boolean,
 ): { original: OriginalCluster; etcdImage: string; etcdVersion: string; kubeApiserverImage: string } {
     if (typeof input.snapshotPath !== "string" || input.snapshotPath === "") {
-        throw new InputError("snapshotPath", input.snapshotPath, "give the path of the etcd snapshot file on the machine that runs the deployment");
+        throw new InputError(
+            "snapshotPath",
+            input.snapshotPath,
+            "give the path of the etcd snapshot file on the machine that runs the deployment",
+        );
     }
     const original = input.original;
     if (original.encryption && !hasEncryptionConfig) {
@@ -196,10 +202,18 @@ export function checkCommonRecoveryInput(
     }
     const etcdImage = checkImage("etcdImage", input.etcdImage ?? DEFAULT_ETCD_IMAGE);
     const etcdVersion = input.etcdVersion ?? etcdVersionFromImage(etcdImage);
-    if (etcdVersion === undefined) throw new InputError("etcdVersion", etcdVersion, `the tag of ${etcdImage} does not show the etcd version; set etcdVersion, e.g. "3.5.21"`);
+    if (etcdVersion === undefined)
+        throw new InputError(
+            "etcdVersion",
+            etcdVersion,
+            `the tag of ${etcdImage} does not show the etcd version; set etcdVersion, e.g. "3.5.21"`,
+        );
     const kubeApiserverImage = checkImage(
         "kubeApiserverImage",
-        input.kubeApiserverImage ?? (original.kubeApiserver.version ? `registry.k8s.io/kube-apiserver:v${original.kubeApiserver.version}` : DEFAULT_KUBE_APISERVER_IMAGE),
+        input.kubeApiserverImage ??
+            (original.kubeApiserver.version
+                ? `registry.k8s.io/kube-apiserver:v${original.kubeApiserver.version}`
+                : DEFAULT_KUBE_APISERVER_IMAGE),
     );
     return { original, etcdImage, etcdVersion, kubeApiserverImage };
 }
@@ -258,7 +272,9 @@ export function recoveryApiserverContainer<C>(args: {
             secret(apiserverPaths.servingKey, files.apiserverServing.keyPem),
             cert(apiserverPaths.serviceAccountPublic, files.serviceAccount.publicKeyPem),
             secret(apiserverPaths.serviceAccountPrivate, files.serviceAccount.privateKeyPem),
-            ...(args.original.encryption && files.encryptionConfig !== undefined ? [secret(apiserverPaths.encryptionConfig, files.encryptionConfig)] : []),
+            ...(args.original.encryption && files.encryptionConfig !== undefined
+                ? [secret(apiserverPaths.encryptionConfig, files.encryptionConfig)]
+                : []),
         ],
         mounts: [],
         network: { name: args.networkName, ipv4Address: args.ip, aliases: ["kube-apiserver"] },
@@ -301,9 +317,19 @@ export function planRecoveryEnvironment<C>(input: RecoveryEnvironmentPlanInput, 
     assertDns1123Label(input.name, "name");
     const mode = input.mode ?? "single";
     // mode "replica" (begin): its plan needs the original certificates, so it has its own function.
-    if (mode === "replica") throw new InputError("mode", mode, "plan a replica with planReplicaEnvironment (src/recovery/replica.ts): it takes the original members' certificates");
+    if (mode === "replica")
+        throw new InputError(
+            "mode",
+            mode,
+            "plan a replica with planReplicaEnvironment (src/recovery/replica.ts): it takes the original members' certificates",
+        );
     // mode "replica" (end)
-    if (mode !== "single") throw new InputError("mode", mode, 'use "single" (one fresh member, fresh certificates) or "replica" (the original members, IPs and certificates)');
+    if (mode !== "single")
+        throw new InputError(
+            "mode",
+            mode,
+            'use "single" (one fresh member, fresh certificates) or "replica" (the original members, IPs and certificates)',
+        );
     const { original, etcdImage, etcdVersion, kubeApiserverImage } = checkCommonRecoveryInput(input, files.encryptionConfig !== undefined);
     const addresses = recoveryAddresses(input.subnet ?? DEFAULT_RECOVERY_SUBNET);
     const labels = { "etcd-recovery.environment": input.name };

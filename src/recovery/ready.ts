@@ -7,7 +7,8 @@
 import * as https from "https";
 
 /** kube-apiserver's words when stored data is encrypted and it has no (matching) key. */
-export const ENCRYPTED_DATA_ERROR = /identity transformer tried to read encrypted data|no matching prefix found|failed to decrypt|unable to transform key/i;
+export const ENCRYPTED_DATA_ERROR =
+    /identity transformer tried to read encrypted data|no matching prefix found|failed to decrypt|unable to transform key/i;
 
 export const MISSING_ENCRYPTION_CONFIG_ADVICE =
     "Provide the original cluster's EncryptionConfiguration (the file its kube-apiserver's --encryption-provider-config names, with the same keys) " +

@@ -105,7 +105,8 @@ export interface ReplicaEnvironmentPlan<C> extends RecoveryEnvironmentPlan<C> {
 }
 
 export const DEFAULT_REPLICA_CLUSTER_TOKEN = "etcd-cluster";
-const NOT_ADDRESSABLE = "mode replica needs each member's own IPv4 address in its peer URL; use mode single (fresh member, fresh certificates), which needs no original address";
+const NOT_ADDRESSABLE =
+    "mode replica needs each member's own IPv4 address in its peer URL; use mode single (fresh member, fresh certificates), which needs no original address";
 
 // ------------------------------------------------------------------ members and addresses
 
@@ -131,24 +132,46 @@ export function replicaMembers(environmentName: string, original: OriginalCluste
         const peers = member.peerUrls.map((url) => ({ url, ...hostAndPort(url, ETCD_PEER_PORT) }));
         for (const peer of peers) {
             if (peer.protocol !== "https:") {
-                throw new InputError(`${at}.peerUrls`, peer.url, "the original peers talk plain http, so there are no certificates to reproduce; use mode single");
+                throw new InputError(
+                    `${at}.peerUrls`,
+                    peer.url,
+                    "the original peers talk plain http, so there are no certificates to reproduce; use mode single",
+                );
             }
             if (!isIpv4(peer.host)) throw new InputError(`${at}.peerUrls`, peer.url, NOT_ADDRESSABLE);
         }
         const ips = [...new Set(peers.map((p) => p.host))];
-        if (ips.length !== 1) throw new InputError(`${at}.peerUrls`, member.peerUrls, "the member's peer URLs name several addresses; a container has one address per network — describe the member with the peer URLs of one address");
+        if (ips.length !== 1)
+            throw new InputError(
+                `${at}.peerUrls`,
+                member.peerUrls,
+                "the member's peer URLs name several addresses; a container has one address per network — describe the member with the peer URLs of one address",
+            );
         const ip = ips[0];
         if (/^(127\.|169\.254\.|0\.)/.test(ip) || ipv4ToNumber(ip) >= ipv4ToNumber("224.0.0.0")) {
-            throw new InputError(`${at}.peerUrls`, member.peerUrls[0], `${ip} is a loopback, link-local or multicast address, which a Docker network cannot give a container; ${NOT_ADDRESSABLE}`);
+            throw new InputError(
+                `${at}.peerUrls`,
+                member.peerUrls[0],
+                `${ip} is a loopback, link-local or multicast address, which a Docker network cannot give a container; ${NOT_ADDRESSABLE}`,
+            );
         }
         const owner = owners.get(ip);
-        if (owner !== undefined) throw new InputError(`${at}.peerUrls`, member.peerUrls[0], `member ${owner} has the same address; on one network each member needs its own`);
+        if (owner !== undefined)
+            throw new InputError(
+                `${at}.peerUrls`,
+                member.peerUrls[0],
+                `member ${owner} has the same address; on one network each member needs its own`,
+            );
         owners.set(ip, member.name);
 
         const ownClientUrls = member.clientUrls.filter((url) => hostAndPort(url, ETCD_CLIENT_PORT).host === ip);
         for (const url of ownClientUrls) {
             if (hostAndPort(url, ETCD_CLIENT_PORT).protocol !== "https:") {
-                throw new InputError(`${at}.clientUrls`, url, "the original serves clients over plain http, so there are no certificates to reproduce; use mode single");
+                throw new InputError(
+                    `${at}.clientUrls`,
+                    url,
+                    "the original serves clients over plain http, so there are no certificates to reproduce; use mode single",
+                );
             }
         }
         const clientUrls = ownClientUrls.length > 0 ? ownClientUrls : [`https://${ip}:${ETCD_CLIENT_PORT}`];
@@ -156,10 +179,23 @@ export function replicaMembers(environmentName: string, original: OriginalCluste
         let label = labelOf(member.name);
         if (label === "") label = `member-${i}`;
         const clash = labels.get(label);
-        if (clash !== undefined) throw new InputError(`${at}.name`, member.name, `its Docker name "${label}" is the same as member ${clash}'s; rename one in the description`);
+        if (clash !== undefined)
+            throw new InputError(
+                `${at}.name`,
+                member.name,
+                `its Docker name "${label}" is the same as member ${clash}'s; rename one in the description`,
+            );
         labels.set(label, member.name);
         const container = `${environmentName}-${label}`;
-        return { name: member.name, ip, peerUrls: member.peerUrls, clientUrls, container, restoreContainer: `${container}-restore`, volume: `${container}-data` };
+        return {
+            name: member.name,
+            ip,
+            peerUrls: member.peerUrls,
+            clientUrls,
+            container,
+            restoreContainer: `${container}-restore`,
+            volume: `${container}-data`,
+        };
     });
 }
 
@@ -187,12 +223,18 @@ export function replicaAddresses(
     assertUsableBridgeSubnet(subnet);
     for (const member of members) {
         if (!cidrContains(cidr, member.ip) || !isUsableHost(cidr, member.ip)) {
-            throw new InputError("subnet", subnet, `member ${member.name}'s address ${member.ip} is not a host address of it; give the original network that holds every member (or omit subnet to derive it)`);
+            throw new InputError(
+                "subnet",
+                subnet,
+                `member ${member.name}'s address ${member.ip} is not a host address of it; give the original network that holds every member (or omit subnet to derive it)`,
+            );
         }
     }
     const memberIps = new Set(members.map((m) => m.ip));
     // Addresses the original names (etcd URLs, kube-apiserver's --advertise-address): not for the gateway or the new apiserver.
-    const advertised = original.kubeApiserver.args.map((a) => /^--advertise-address=(.+)$/.exec(a)?.[1]).filter((a): a is string => a !== undefined);
+    const advertised = original.kubeApiserver.args
+        .map((a) => /^--advertise-address=(.+)$/.exec(a)?.[1])
+        .filter((a): a is string => a !== undefined);
     const taken = new Set([...memberIps, ...originalAddresses(original), ...advertised]);
     const size = 2 ** (32 - cidr.prefix);
     const highestFree = (exclude: Set<string>): string | undefined => {
@@ -204,7 +246,8 @@ export function replicaAddresses(
     };
     const first = nthHost(cidr, 1);
     const gateway = !memberIps.has(first) ? first : highestFree(taken);
-    if (gateway === undefined) throw new InputError("subnet", subnet, "no free address is left for the network's gateway; give a wider subnet");
+    if (gateway === undefined)
+        throw new InputError("subnet", subnet, "no free address is left for the network's gateway; give a wider subnet");
     let apiserverIp: string;
     if (opts.apiserverIp !== undefined) {
         apiserverIp = opts.apiserverIp;
@@ -212,11 +255,16 @@ export function replicaAddresses(
             throw new InputError("apiserverIp", apiserverIp, `give a host address inside ${subnet}`);
         }
         if (memberIps.has(apiserverIp) || apiserverIp === gateway) {
-            throw new InputError("apiserverIp", apiserverIp, `it is ${apiserverIp === gateway ? "the network's gateway" : "an etcd member's address"}; give a free address of ${subnet} (or omit it)`);
+            throw new InputError(
+                "apiserverIp",
+                apiserverIp,
+                `it is ${apiserverIp === gateway ? "the network's gateway" : "an etcd member's address"}; give a free address of ${subnet} (or omit it)`,
+            );
         }
     } else {
         const free = highestFree(new Set([...taken, gateway]));
-        if (free === undefined) throw new InputError("subnet", subnet, "no free address is left for kube-apiserver; give a wider subnet or apiserverIp");
+        if (free === undefined)
+            throw new InputError("subnet", subnet, "no free address is left for kube-apiserver; give a wider subnet or apiserverIp");
         apiserverIp = free;
     }
     return { subnet, gateway, etcdIp: members[0].ip, apiserverIp, apiUrl: `https://${apiserverIp}:${KUBE_APISERVER_PORT}` };
@@ -228,12 +276,17 @@ export function replicaAddresses(
  * a route means the host itself reaches production there, and the replica's
  * bridge would take that route over for as long as it exists. [] when clear.
  */
-export function replicaSubnetConflicts(subnet: string, host: { dockerNetworks: { name: string; subnets: string[] }[]; routes?: string[] }): string[] {
+export function replicaSubnetConflicts(
+    subnet: string,
+    host: { dockerNetworks: { name: string; subnets: string[] }[]; routes?: string[] },
+): string[] {
     const problems: string[] = [];
     for (const network of host.dockerNetworks) {
         for (const other of network.subnets) {
             if (/^\d+\.\d+\.\d+\.\d+\/\d+$/.test(other) && safeOverlap(subnet, other)) {
-                problems.push(`Docker network "${network.name}" (${other}) overlaps ${subnet}: remove it (docker network rm ${network.name}) or run the replica on another Docker host`);
+                problems.push(
+                    `Docker network "${network.name}" (${other}) overlaps ${subnet}: remove it (docker network rm ${network.name}) or run the replica on another Docker host`,
+                );
             }
         }
     }
@@ -241,7 +294,9 @@ export function replicaSubnetConflicts(subnet: string, host: { dockerNetworks: {
         const destination = route.trim().split(/\s+/)[0];
         if (destination === "default" || !/^\d+\.\d+\.\d+\.\d+\/\d+$/.test(destination) || / dev (docker0|br-)/.test(route)) continue;
         if (safeOverlap(subnet, destination)) {
-            problems.push(`the host routes ${destination} (${route.trim()}): it reaches the original network, and the replica's bridge would take that route over; run the replica on a Docker host outside the production network`);
+            problems.push(
+                `the host routes ${destination} (${route.trim()}): it reaches the original network, and the replica's bridge would take that route over; run the replica on a Docker host outside the production network`,
+            );
         }
     }
     return problems;
@@ -275,11 +330,26 @@ export function validateReplicaCertificates(original: OriginalCluster, certs: Re
     try {
         ca = describeCertificate(certs.caCertPem, caField);
     } catch (error) {
-        throw new InputError(caField, "(not a certificate)", `give the original etcd CA certificate (kubeadm: /etc/kubernetes/pki/etcd/ca.crt, RKE: kube-ca.pem): ${(error as Error).message}`);
+        throw new InputError(
+            caField,
+            "(not a certificate)",
+            `give the original etcd CA certificate (kubeadm: /etc/kubernetes/pki/etcd/ca.crt, RKE: kube-ca.pem): ${(error as Error).message}`,
+        );
     }
-    if (!ca.isCa) throw new InputError(caField, ca.subject.CN ?? "(no CN)", "this certificate is not a CA; give the etcd CA that signed the members' certificates");
+    if (!ca.isCa)
+        throw new InputError(
+            caField,
+            ca.subject.CN ?? "(no CN)",
+            "this certificate is not a CA; give the etcd CA that signed the members' certificates",
+        );
 
-    const check = (pair: ReplicaPemPair<string>, field: string, owner: string, usages: ("serverAuth" | "clientAuth")[], member?: { name: string; ip: string }) => {
+    const check = (
+        pair: ReplicaPemPair<string>,
+        field: string,
+        owner: string,
+        usages: ("serverAuth" | "clientAuth")[],
+        member?: { name: string; ip: string },
+    ) => {
         const certField = where(pair.certFile, `${field}.certPem`);
         const keyField = where(pair.keyFile, `${field}.keyPem`);
         let cert;
@@ -292,18 +362,39 @@ export function validateReplicaCertificates(original: OriginalCluster, certs: Re
         try {
             matches = certificateMatchesKey(pair.certPem, pair.keyPem, keyField, certField);
         } catch (error) {
-            throw new InputError(keyField, "(not shown: a private key)", `give ${owner}'s PEM private key: ${(error as Error).message.replace(/-----BEGIN[\s\S]*$/, "")}`);
+            throw new InputError(
+                keyField,
+                "(not shown: a private key)",
+                `give ${owner}'s PEM private key: ${(error as Error).message.replace(/-----BEGIN[\s\S]*$/, "")}`,
+            );
         }
-        if (!matches) throw new InputError(keyField, "(not shown: a private key)", `this key does not belong to ${certField} (${cert.subject.CN ?? "no CN"}); give the key file next to that certificate`);
+        if (!matches)
+            throw new InputError(
+                keyField,
+                "(not shown: a private key)",
+                `this key does not belong to ${certField} (${cert.subject.CN ?? "no CN"}); give the key file next to that certificate`,
+            );
         if (!isIssuedBy(pair.certPem, certs.caCertPem)) {
-            throw new InputError(certField, cert.subject.CN ?? "(no CN)", `it was not issued by the etcd CA ${caField} (${ca.subject.CN ?? "no CN"}; this one names issuer ${cert.issuer.CN ?? "(no CN)"}); give the certificates of one cluster`);
+            throw new InputError(
+                certField,
+                cert.subject.CN ?? "(no CN)",
+                `it was not issued by the etcd CA ${caField} (${ca.subject.CN ?? "no CN"}; this one names issuer ${cert.issuer.CN ?? "(no CN)"}); give the certificates of one cluster`,
+            );
         }
         if (cert.notAfter.getTime() <= now.getTime()) {
-            throw new InputError(certField, `expired ${cert.notAfter.toISOString()}`, "etcd refuses expired certificates; renew the original's (kubeadm certs renew, rke cert rotate) or use mode single");
+            throw new InputError(
+                certField,
+                `expired ${cert.notAfter.toISOString()}`,
+                "etcd refuses expired certificates; renew the original's (kubeadm certs renew, rke cert rotate) or use mode single",
+            );
         }
         for (const usage of usages) {
             if (cert.extKeyUsages.length > 0 && !cert.extKeyUsages.includes(usage) && !cert.extKeyUsages.includes("any")) {
-                throw new InputError(certField, cert.extKeyUsages, `${owner} needs extended key usage ${usage}; give the certificate etcd really used for it`);
+                throw new InputError(
+                    certField,
+                    cert.extKeyUsages,
+                    `${owner} needs extended key usage ${usage}; give the certificate etcd really used for it`,
+                );
             }
         }
         if (member !== undefined && !cert.ipAddresses.includes(member.ip)) {
@@ -317,14 +408,33 @@ export function validateReplicaCertificates(original: OriginalCluster, certs: Re
 
     const known = new Set(original.etcd.members.map((m) => m.name));
     for (const name of Object.keys(certs.members)) {
-        if (!known.has(name)) throw new InputError(`certificates.members.${name}`, name, `the original has no such member (members: ${[...known].join(", ")}); key the certificates by etcd --name`);
+        if (!known.has(name))
+            throw new InputError(
+                `certificates.members.${name}`,
+                name,
+                `the original has no such member (members: ${[...known].join(", ")}); key the certificates by etcd --name`,
+            );
     }
     for (const member of original.etcd.members) {
         const pems = certs.members[member.name];
-        if (!pems) throw new InputError(`certificates.members.${member.name}`, undefined, `give member ${member.name}'s server and peer certificates and keys (kubeadm: pki/etcd/server.* and peer.* of that node; RKE: kube-etcd-<ip>)`);
+        if (!pems)
+            throw new InputError(
+                `certificates.members.${member.name}`,
+                undefined,
+                `give member ${member.name}'s server and peer certificates and keys (kubeadm: pki/etcd/server.* and peer.* of that node; RKE: kube-etcd-<ip>)`,
+            );
         const ip = new URL(member.peerUrls[0]).hostname;
-        check(pems.server, `certificates.members.${member.name}.server`, `member ${member.name}'s server certificate`, ["serverAuth"], { name: member.name, ip });
-        check(pems.peer, `certificates.members.${member.name}.peer`, `member ${member.name}'s peer certificate`, ["serverAuth", "clientAuth"], { name: member.name, ip });
+        check(pems.server, `certificates.members.${member.name}.server`, `member ${member.name}'s server certificate`, ["serverAuth"], {
+            name: member.name,
+            ip,
+        });
+        check(
+            pems.peer,
+            `certificates.members.${member.name}.peer`,
+            `member ${member.name}'s peer certificate`,
+            ["serverAuth", "clientAuth"],
+            { name: member.name, ip },
+        );
     }
     check(certs.client, "certificates.client", "the etcd client certificate (kube-apiserver's)", ["clientAuth"]);
 }
@@ -332,13 +442,26 @@ export function validateReplicaCertificates(original: OriginalCluster, certs: Re
 // ------------------------------------------------------------------ the plan
 
 function memberFlags(member: ReplicaMember, topology: EtcdTopology, tunables: ReturnType<typeof resolveTunables>): string[] {
-    const etcdMember: EtcdMember = { name: member.name, ip: member.ip, clientUrl: member.clientUrls.join(","), peerUrl: member.peerUrls.join(",") };
+    const etcdMember: EtcdMember = {
+        name: member.name,
+        ip: member.ip,
+        clientUrl: member.clientUrls.join(","),
+        peerUrl: member.peerUrls.join(","),
+    };
     const ports = (urls: string[], fallback: number) => [...new Set(urls.map((u) => hostAndPort(u, fallback).port))];
-    const listenClient = ports(member.clientUrls, ETCD_CLIENT_PORT).map((p) => `https://0.0.0.0:${p}`).join(",");
-    const listenPeer = ports(member.peerUrls, ETCD_PEER_PORT).map((p) => `https://0.0.0.0:${p}`).join(",");
+    const listenClient = ports(member.clientUrls, ETCD_CLIENT_PORT)
+        .map((p) => `https://0.0.0.0:${p}`)
+        .join(",");
+    const listenPeer = ports(member.peerUrls, ETCD_PEER_PORT)
+        .map((p) => `https://0.0.0.0:${p}`)
+        .join(",");
     // The shared flags, listening on whatever ports the original advertised (RKE also advertises 4001).
     return etcdMemberFlags(etcdMember, topology, tunables).map((flag) =>
-        flag.startsWith("--listen-client-urls=") ? `--listen-client-urls=${listenClient}` : flag.startsWith("--listen-peer-urls=") ? `--listen-peer-urls=${listenPeer}` : flag,
+        flag.startsWith("--listen-client-urls=")
+            ? `--listen-client-urls=${listenClient}`
+            : flag.startsWith("--listen-peer-urls=")
+              ? `--listen-peer-urls=${listenPeer}`
+              : flag,
     );
 }
 
@@ -359,16 +482,24 @@ export function planReplicaEnvironment<C>(input: ReplicaEnvironmentPlanInput, fi
     assertDns1123Label(input.name, "name");
     const { original, etcdImage, etcdVersion, kubeApiserverImage } = checkCommonRecoveryInput(input, files.encryptionConfig !== undefined);
     const token = input.initialClusterToken ?? DEFAULT_REPLICA_CLUSTER_TOKEN;
-    if (!/^[A-Za-z0-9._-]{1,128}$/.test(token)) throw new InputError("initialClusterToken", token, "use 1-128 letters, digits, '.', '_' or '-'");
+    if (!/^[A-Za-z0-9._-]{1,128}$/.test(token))
+        throw new InputError("initialClusterToken", token, "use 1-128 letters, digits, '.', '_' or '-'");
     const tunables = resolveTunables(input.tunables);
 
     const members = replicaMembers(input.name, original);
     for (const member of members) {
         if (!files.etcd.members[member.name]) {
-            throw new InputError(`certificates.members.${member.name}`, undefined, `give member ${member.name}'s original server and peer certificates and keys`);
+            throw new InputError(
+                `certificates.members.${member.name}`,
+                undefined,
+                `give member ${member.name}'s original server and peer certificates and keys`,
+            );
         }
     }
-    const addresses = replicaAddresses(members, original, { ...(input.subnet !== undefined ? { subnet: input.subnet } : {}), ...(input.apiserverIp !== undefined ? { apiserverIp: input.apiserverIp } : {}) });
+    const addresses = replicaAddresses(members, original, {
+        ...(input.subnet !== undefined ? { subnet: input.subnet } : {}),
+        ...(input.apiserverIp !== undefined ? { apiserverIp: input.apiserverIp } : {}),
+    });
     const networkName = `${input.name}-net`;
     const labels = { "etcd-recovery.environment": input.name };
     const initialCluster = initialClusterFlag(members.flatMap((m) => m.peerUrls.map((peerUrl) => ({ name: m.name, peerUrl }))));
@@ -419,8 +550,18 @@ export function planReplicaEnvironment<C>(input: ReplicaEnvironmentPlanInput, fi
                     secret(etcdCertPaths.healthcheckKey, etcd.client.keyPem),
                 ],
                 mounts: [mount],
-                network: { name: networkName, ipv4Address: member.ip, aliases: [...new Set([member.name.toLowerCase(), labelOf(member.name)])].filter((a) => a !== "") },
-                healthCheck: { test: memberHealthCheck(member), intervalSeconds: 5, timeoutSeconds: 10, retries: 5, startPeriodSeconds: 30 },
+                network: {
+                    name: networkName,
+                    ipv4Address: member.ip,
+                    aliases: [...new Set([member.name.toLowerCase(), labelOf(member.name)])].filter((a) => a !== ""),
+                },
+                healthCheck: {
+                    test: memberHealthCheck(member),
+                    intervalSeconds: 5,
+                    timeoutSeconds: 10,
+                    retries: 5,
+                    startPeriodSeconds: 30,
+                },
                 hostname: member.container.slice(input.name.length + 1).slice(0, 63),
                 labels: { ...memberLabels, "etcd-recovery.role": "member" },
                 restart: "unless-stopped",
@@ -459,7 +600,12 @@ export function planReplicaEnvironment<C>(input: ReplicaEnvironmentPlanInput, fi
     return {
         plan,
         addresses: recoveryAddresses,
-        containerNames: { snapshotCheck: snapshotCheck.name, restore: members[0].restoreContainer, etcd: members[0].container, kubeApiserver: apiserver.name },
+        containerNames: {
+            snapshotCheck: snapshotCheck.name,
+            restore: members[0].restoreContainer,
+            etcd: members[0].container,
+            kubeApiserver: apiserver.name,
+        },
         etcdImage,
         kubeApiserverImage,
         kubeApiserverArgs,

@@ -15,7 +15,10 @@ const BOLT_MAGIC = 0xed0cdaed;
 const SHA256_SIZE = 32;
 
 export class SnapshotError extends Error {
-    constructor(readonly snapshotPath: string, readonly reason: string) {
+    constructor(
+        readonly snapshotPath: string,
+        readonly reason: string,
+    ) {
         super(`snapshot ${snapshotPath} ${reason}`);
         this.name = "SnapshotError";
     }
@@ -55,12 +58,16 @@ function checkLayout(path: string, size: number, header: Buffer): void {
         );
     }
     if (size % 512 !== SHA256_SIZE) {
-        throw new SnapshotError(path, `is truncated or corrupt: its size ${size} is not a whole number of database pages plus the 32-byte hash that etcdctl snapshot save appends`);
+        throw new SnapshotError(
+            path,
+            `is truncated or corrupt: its size ${size} is not a whole number of database pages plus the 32-byte hash that etcdctl snapshot save appends`,
+        );
     }
 }
 
 function checkSize(path: string, size: number): void {
-    if (size < 4096 + SHA256_SIZE) throw new SnapshotError(path, `is truncated or not an etcd snapshot: ${size} bytes is less than one database page and its hash`);
+    if (size < 4096 + SHA256_SIZE)
+        throw new SnapshotError(path, `is truncated or not an etcd snapshot: ${size} bytes is less than one database page and its hash`);
 }
 
 function checkHash(path: string, actual: Buffer, trailer: Buffer): void {
@@ -123,7 +130,7 @@ export function verifySnapshotFileSync(path: string): SnapshotFileCheck {
         checkLayout(path, size, header);
         const hash = createHash("sha256");
         const chunk = Buffer.alloc(1 << 20);
-        for (let offset = 0; offset < size - SHA256_SIZE; ) {
+        for (let offset = 0; offset < size - SHA256_SIZE;) {
             const n = readSync(fd, chunk, 0, Math.min(chunk.length, size - SHA256_SIZE - offset), offset);
             if (n === 0) throw new SnapshotError(path, "changed while it was read");
             hash.update(chunk.subarray(0, n));

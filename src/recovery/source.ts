@@ -111,7 +111,11 @@ function checkOptionalString(value: unknown, file: string, field: string, fix: s
 function rejectUnknownKeys(value: Record<string, unknown>, known: string[], file: string, at: string): void {
     for (const key of Object.keys(value)) {
         if (!known.includes(key)) {
-            throw new InputError(where(file, at ? `${at}.${key}` : key), value[key], `unknown field; known fields here are ${known.join(", ")}`);
+            throw new InputError(
+                where(file, at ? `${at}.${key}` : key),
+                value[key],
+                `unknown field; known fields here are ${known.join(", ")}`,
+            );
         }
     }
 }
@@ -129,17 +133,35 @@ export function validateOriginalCluster(input: unknown, file: string): OriginalC
     if (!isRecord(input)) throw new InputError(where(file, "(document)"), input, "give an object describing the original cluster");
     rejectUnknownKeys(
         input,
-        ["sources", "etcd", "kubeApiserver", "etcdPrefix", "storageMediaType", "encryption", "runtimeConfig", "featureGates", "serviceClusterIpRange"],
+        [
+            "sources",
+            "etcd",
+            "kubeApiserver",
+            "etcdPrefix",
+            "storageMediaType",
+            "encryption",
+            "runtimeConfig",
+            "featureGates",
+            "serviceClusterIpRange",
+        ],
         file,
         "",
     );
     const sources = input.sources === undefined ? [file] : checkStringList(input.sources, file, "sources");
 
-    if (!isRecord(input.etcd)) throw new InputError(where(file, "etcd"), input.etcd, "give etcd: { members: [{ name, peerUrls, clientUrls }] }");
+    if (!isRecord(input.etcd))
+        throw new InputError(where(file, "etcd"), input.etcd, "give etcd: { members: [{ name, peerUrls, clientUrls }] }");
     rejectUnknownKeys(input.etcd, ["version", "image", "members"], file, "etcd");
-    const etcdImage = checkOptionalString(input.etcd.image, file, "etcd.image", "give the image reference, e.g. registry.k8s.io/etcd:3.5.1-0");
-    const etcdVersion = checkOptionalString(input.etcd.version, file, "etcd.version", 'give a version such as "3.5.1"') ?? versionFromImage(etcdImage);
-    if (etcdVersion !== undefined && !VERSION.test(etcdVersion)) throw new InputError(where(file, "etcd.version"), etcdVersion, 'give a version such as "3.5.1"');
+    const etcdImage = checkOptionalString(
+        input.etcd.image,
+        file,
+        "etcd.image",
+        "give the image reference, e.g. registry.k8s.io/etcd:3.5.1-0",
+    );
+    const etcdVersion =
+        checkOptionalString(input.etcd.version, file, "etcd.version", 'give a version such as "3.5.1"') ?? versionFromImage(etcdImage);
+    if (etcdVersion !== undefined && !VERSION.test(etcdVersion))
+        throw new InputError(where(file, "etcd.version"), etcdVersion, 'give a version such as "3.5.1"');
     if (!Array.isArray(input.etcd.members) || input.etcd.members.length === 0) {
         throw new InputError(where(file, "etcd.members"), input.etcd.members, "list at least one etcd member with its name and peer URLs");
     }
@@ -152,51 +174,95 @@ export function validateOriginalCluster(input: unknown, file: string): OriginalC
         if (typeof member.name !== "string" || !DNS_LIKE_NAME.test(member.name)) {
             throw new InputError(where(file, `${at}.name`), member.name, "give the member's etcd --name (letters, digits, '-', '_', '.')");
         }
-        if (names.has(member.name)) throw new InputError(where(file, `${at}.name`), member.name, "two members have this name; etcd member names are unique");
+        if (names.has(member.name))
+            throw new InputError(where(file, `${at}.name`), member.name, "two members have this name; etcd member names are unique");
         names.add(member.name);
         const peerUrls = checkStringList(member.peerUrls, file, `${at}.peerUrls`).map((u, j) => checkUrl(u, file, `${at}.peerUrls[${j}]`));
         if (peerUrls.length === 0) throw new InputError(where(file, `${at}.peerUrls`), peerUrls, "give at least one peer URL");
         for (const url of peerUrls) {
             const owner = peerOwners.get(url);
-            if (owner !== undefined) throw new InputError(where(file, `${at}.peerUrls`), url, `member ${owner} has the same peer URL; each member has its own`);
+            if (owner !== undefined)
+                throw new InputError(where(file, `${at}.peerUrls`), url, `member ${owner} has the same peer URL; each member has its own`);
             peerOwners.set(url, member.name);
         }
-        const clientUrls = member.clientUrls === undefined ? [] : checkStringList(member.clientUrls, file, `${at}.clientUrls`).map((u, j) => checkUrl(u, file, `${at}.clientUrls[${j}]`));
+        const clientUrls =
+            member.clientUrls === undefined
+                ? []
+                : checkStringList(member.clientUrls, file, `${at}.clientUrls`).map((u, j) => checkUrl(u, file, `${at}.clientUrls[${j}]`));
         return { name: member.name, peerUrls, clientUrls };
     });
 
-    if (!isRecord(input.kubeApiserver)) throw new InputError(where(file, "kubeApiserver"), input.kubeApiserver, "give kubeApiserver: { args: [...] }");
+    if (!isRecord(input.kubeApiserver))
+        throw new InputError(where(file, "kubeApiserver"), input.kubeApiserver, "give kubeApiserver: { args: [...] }");
     rejectUnknownKeys(input.kubeApiserver, ["version", "image", "args"], file, "kubeApiserver");
-    const apiImage = checkOptionalString(input.kubeApiserver.image, file, "kubeApiserver.image", "give the image reference, e.g. registry.k8s.io/kube-apiserver:v1.34.4");
+    const apiImage = checkOptionalString(
+        input.kubeApiserver.image,
+        file,
+        "kubeApiserver.image",
+        "give the image reference, e.g. registry.k8s.io/kube-apiserver:v1.34.4",
+    );
     const apiVersion =
-        checkOptionalString(input.kubeApiserver.version, file, "kubeApiserver.version", 'give a version such as "1.34.4"') ?? versionFromImage(apiImage);
-    if (apiVersion !== undefined && !VERSION.test(apiVersion)) throw new InputError(where(file, "kubeApiserver.version"), apiVersion, 'give a version such as "1.34.4"');
+        checkOptionalString(input.kubeApiserver.version, file, "kubeApiserver.version", 'give a version such as "1.34.4"') ??
+        versionFromImage(apiImage);
+    if (apiVersion !== undefined && !VERSION.test(apiVersion))
+        throw new InputError(where(file, "kubeApiserver.version"), apiVersion, 'give a version such as "1.34.4"');
     const args = input.kubeApiserver.args === undefined ? [] : checkStringList(input.kubeApiserver.args, file, "kubeApiserver.args");
 
     const etcdPrefix = input.etcdPrefix === undefined ? DEFAULT_ETCD_PREFIX : input.etcdPrefix;
     if (typeof etcdPrefix !== "string" || !etcdPrefix.startsWith("/") || /\s/.test(etcdPrefix)) {
-        throw new InputError(where(file, "etcdPrefix"), etcdPrefix, 'give kube-apiserver\'s --etcd-prefix, an absolute key prefix such as "/registry"');
+        throw new InputError(
+            where(file, "etcdPrefix"),
+            etcdPrefix,
+            'give kube-apiserver\'s --etcd-prefix, an absolute key prefix such as "/registry"',
+        );
     }
-    const storageMediaType = checkOptionalString(input.storageMediaType, file, "storageMediaType", `use one of ${STORAGE_MEDIA_TYPES.join(", ")}`);
+    const storageMediaType = checkOptionalString(
+        input.storageMediaType,
+        file,
+        "storageMediaType",
+        `use one of ${STORAGE_MEDIA_TYPES.join(", ")}`,
+    );
     if (storageMediaType !== undefined && !(STORAGE_MEDIA_TYPES as readonly string[]).includes(storageMediaType)) {
         throw new InputError(where(file, "storageMediaType"), storageMediaType, `kube-apiserver accepts ${STORAGE_MEDIA_TYPES.join(", ")}`);
     }
     let encryption: OriginalCluster["encryption"];
     if (input.encryption !== undefined) {
-        if (!isRecord(input.encryption)) throw new InputError(where(file, "encryption"), input.encryption, "give encryption: { configPath, content }");
+        if (!isRecord(input.encryption))
+            throw new InputError(where(file, "encryption"), input.encryption, "give encryption: { configPath, content }");
         rejectUnknownKeys(input.encryption, ["configPath", "content"], file, "encryption");
         const configPath = input.encryption.configPath;
         if (typeof configPath !== "string" || !configPath.startsWith("/")) {
-            throw new InputError(where(file, "encryption.configPath"), configPath, "give the absolute path of --encryption-provider-config on the original node");
+            throw new InputError(
+                where(file, "encryption.configPath"),
+                configPath,
+                "give the absolute path of --encryption-provider-config on the original node",
+            );
         }
         const content = input.encryption.content;
-        if (content !== undefined && (typeof content !== "string" || !/kind:\s*EncryptionConfig(uration)?\b|"kind"\s*:\s*"EncryptionConfig(uration)?"/.test(content))) {
-            throw new InputError(where(file, "encryption.content"), "(not shown: it holds keys)", "give the content of the original EncryptionConfiguration file (kind: EncryptionConfiguration)");
+        if (
+            content !== undefined &&
+            (typeof content !== "string" || !/kind:\s*EncryptionConfig(uration)?\b|"kind"\s*:\s*"EncryptionConfig(uration)?"/.test(content))
+        ) {
+            throw new InputError(
+                where(file, "encryption.content"),
+                "(not shown: it holds keys)",
+                "give the content of the original EncryptionConfiguration file (kind: EncryptionConfiguration)",
+            );
         }
         encryption = { configPath, ...(content !== undefined ? { content } : {}) };
     }
-    const runtimeConfig = checkOptionalString(input.runtimeConfig, file, "runtimeConfig", 'give --runtime-config\'s value, e.g. "api/all=true"');
-    const featureGates = checkOptionalString(input.featureGates, file, "featureGates", 'give --feature-gates\'s value, e.g. "SomeGate=true"');
+    const runtimeConfig = checkOptionalString(
+        input.runtimeConfig,
+        file,
+        "runtimeConfig",
+        'give --runtime-config\'s value, e.g. "api/all=true"',
+    );
+    const featureGates = checkOptionalString(
+        input.featureGates,
+        file,
+        "featureGates",
+        'give --feature-gates\'s value, e.g. "SomeGate=true"',
+    );
     for (const [field, value] of [
         ["runtimeConfig", runtimeConfig],
         ["featureGates", featureGates],
@@ -205,9 +271,18 @@ export function validateOriginalCluster(input: unknown, file: string): OriginalC
             throw new InputError(where(file, field), value, "give comma-separated key=value pairs without spaces");
         }
     }
-    const serviceClusterIpRange = checkOptionalString(input.serviceClusterIpRange, file, "serviceClusterIpRange", 'give a CIDR such as "10.96.0.0/12"');
+    const serviceClusterIpRange = checkOptionalString(
+        input.serviceClusterIpRange,
+        file,
+        "serviceClusterIpRange",
+        'give a CIDR such as "10.96.0.0/12"',
+    );
     if (serviceClusterIpRange !== undefined && !/^[0-9a-fA-F.:]+\/\d+(,[0-9a-fA-F.:]+\/\d+)?$/.test(serviceClusterIpRange)) {
-        throw new InputError(where(file, "serviceClusterIpRange"), serviceClusterIpRange, 'give one CIDR or an IPv4,IPv6 pair, e.g. "10.96.0.0/12"');
+        throw new InputError(
+            where(file, "serviceClusterIpRange"),
+            serviceClusterIpRange,
+            'give one CIDR or an IPv4,IPv6 pair, e.g. "10.96.0.0/12"',
+        );
     }
 
     return {

@@ -105,7 +105,9 @@ export function pickBackup(listing: ListedObject[], where: string, object?: stri
         const chosen = backups.find((b) => b.object === object);
         if (!chosen) {
             const known = backups.slice(0, 5).map((b) => b.object);
-            throw new StoreSnapshotError(`${where} has no backup object ${object}${known.length ? ` (newest there: ${known.join(", ")})` : ""}`);
+            throw new StoreSnapshotError(
+                `${where} has no backup object ${object}${known.length ? ` (newest there: ${known.join(", ")})` : ""}`,
+            );
         }
         if (!chosen.sealed) {
             throw new StoreSnapshotError(
@@ -117,14 +119,18 @@ export function pickBackup(listing: ListedObject[], where: string, object?: stri
     const sealed = backups.find((b) => b.sealed);
     if (sealed) return sealed;
     if (hasEncryptedNames(listing)) {
-        throw new StoreSnapshotError(`${where} holds encrypted backups (rclone crypt, names ending in .bin): give encryption: { password, salt } as configured on EtcdBackup`);
+        throw new StoreSnapshotError(
+            `${where} holds encrypted backups (rclone crypt, names ending in .bin): give encryption: { password, salt } as configured on EtcdBackup`,
+        );
     }
     if (backups.length > 0) {
         throw new StoreSnapshotError(
             `${where} has ${backups.length} backup object(s) but none is sealed with a .sha256 sidecar (newest: ${backups[0]!.object}): every upload failed verification or the drill`,
         );
     }
-    throw new StoreSnapshotError(`${where} holds no ${BACKUP_NAME_PREFIX}<time>-rev<revision>.db[.gz] objects: check store, prefix and cluster`);
+    throw new StoreSnapshotError(
+        `${where} holds no ${BACKUP_NAME_PREFIX}<time>-rev<revision>.db[.gz] objects: check store, prefix and cluster`,
+    );
 }
 
 /** The hex SHA-256 a sidecar states for `object` (`sha256sum` format: "<hex>  <object>", or "<hex> *<object>"). */
@@ -175,7 +181,12 @@ export interface RenderedRcloneConfig {
 export function renderStoreRcloneConfig(source: StoreSource, configDir: string): RenderedRcloneConfig {
     if (!path.isAbsolute(configDir)) throw new InputError("configDir", configDir, "give an absolute directory");
     const store = renderBackupStore(
-        { storage: source.store, clusterName: source.cluster, prefix: source.prefix ?? DEFAULT_STORE_PREFIX, encryption: source.encryption },
+        {
+            storage: source.store,
+            clusterName: source.cluster,
+            prefix: source.prefix ?? DEFAULT_STORE_PREFIX,
+            encryption: source.encryption,
+        },
         { configDir, arguments: { storage: "store", cluster: "cluster" } },
     );
     return {
@@ -253,7 +264,19 @@ export interface Rclone {
 }
 
 function rcloneRunner(binary: string, configFile: string, caCertFile: string | undefined, timeoutMs: number): Rclone {
-    const base = ["--config", configFile, "--contimeout", "10s", "--timeout", "60s", "--retries", "3", "--low-level-retries", "3", ...(caCertFile ? ["--ca-cert", caCertFile] : [])];
+    const base = [
+        "--config",
+        configFile,
+        "--contimeout",
+        "10s",
+        "--timeout",
+        "60s",
+        "--retries",
+        "3",
+        "--low-level-retries",
+        "3",
+        ...(caCertFile ? ["--ca-cert", caCertFile] : []),
+    ];
     const start = (args: string[]) => {
         const child = spawn(binary, [...base, ...args], { env: rcloneEnv(), stdio: ["ignore", "pipe", "pipe"] });
         let stderr = "";
@@ -263,12 +286,23 @@ function rcloneRunner(binary: string, configFile: string, caCertFile: string | u
         const exited = new Promise<void>((resolve, reject) => {
             child.on("error", (error: NodeJS.ErrnoException) => {
                 clearTimeout(timer);
-                reject(new StoreSnapshotError(error.code === "ENOENT" ? `rclone not found (${binary}): install rclone (Debian: apt-get install rclone) or pass its path` : `rclone: ${error.message}`));
+                reject(
+                    new StoreSnapshotError(
+                        error.code === "ENOENT"
+                            ? `rclone not found (${binary}): install rclone (Debian: apt-get install rclone) or pass its path`
+                            : `rclone: ${error.message}`,
+                    ),
+                );
             });
             child.on("close", (code, signal) => {
                 clearTimeout(timer);
                 if (code === 0) resolve();
-                else reject(new StoreSnapshotError(`rclone ${args[0]} ${args[args.length - 1]} failed (${signal ? `killed by ${signal}${signal === "SIGKILL" ? ` after ${timeoutMs} ms` : ""}` : `exit ${code}`}): ${stderr.trim()}`));
+                else
+                    reject(
+                        new StoreSnapshotError(
+                            `rclone ${args[0]} ${args[args.length - 1]} failed (${signal ? `killed by ${signal}${signal === "SIGKILL" ? ` after ${timeoutMs} ms` : ""}` : `exit ${code}`}): ${stderr.trim()}`,
+                        ),
+                    );
             });
         });
         return { child, exited };
@@ -367,7 +401,11 @@ export interface DownloadedBackup {
  * bytes in the same pass: nothing is held in memory. Compares nothing: the
  * caller checks the hashes. A corrupt gzip stream throws StoreSnapshotError.
  */
-export async function downloadBackup(session: StoreSession, backup: Pick<StoredBackup, "object" | "gzip">, target: string): Promise<DownloadedBackup> {
+export async function downloadBackup(
+    session: StoreSession,
+    backup: Pick<StoredBackup, "object" | "gzip">,
+    target: string,
+): Promise<DownloadedBackup> {
     const objectHash = createHash("sha256");
     const snapshotHash = createHash("sha256");
     let objectBytes = 0;
@@ -384,7 +422,11 @@ export async function downloadBackup(session: StoreSession, backup: Pick<StoredB
         const failed = new Promise<never>((_, reject) => {
             input.on("error", reject);
             gunzip?.on("error", (error) =>
-                reject(new StoreSnapshotError(`${where}/${backup.object} does not decompress (${error.message}): the object is truncated or corrupt`)),
+                reject(
+                    new StoreSnapshotError(
+                        `${where}/${backup.object} does not decompress (${error.message}): the object is truncated or corrupt`,
+                    ),
+                ),
             );
         });
         input.on("data", (chunk: Buffer) => {
@@ -410,7 +452,8 @@ export async function downloadBackup(session: StoreSession, backup: Pick<StoredB
  * StoreSnapshotError (or SnapshotError) that says what is wrong.
  */
 export async function fetchSnapshotFromStore(options: FetchSnapshotOptions): Promise<FetchedSnapshot> {
-    if (typeof options.dir !== "string" || options.dir === "") throw new InputError("dir", options.dir, "give the directory to write the snapshot to");
+    if (typeof options.dir !== "string" || options.dir === "")
+        throw new InputError("dir", options.dir, "give the directory to write the snapshot to");
     const progress = options.onProgress ?? (() => undefined);
     const session = openStore(options, options);
     const { rclone, rendered, where } = session;
@@ -418,7 +461,10 @@ export async function fetchSnapshotFromStore(options: FetchSnapshotOptions): Pro
     try {
         const backup = pickBackup(await session.list(), where, options.object);
         progress(`${where}/${backup.object}: revision ${backup.revision}, made ${backup.createdAt}, ${backup.sizeBytes} bytes`);
-        const expectedSha256 = parseSidecar(await rclone.text(["cat", `${rendered.remoteDir}/${sidecarName(backup.object)}`]), backup.object);
+        const expectedSha256 = parseSidecar(
+            await rclone.text(["cat", `${rendered.remoteDir}/${sidecarName(backup.object)}`]),
+            backup.object,
+        );
         let metadata: BackupMetadata | undefined;
         try {
             metadata = JSON.parse(await rclone.text(["cat", `${rendered.remoteDir}/${metadataName(backup.base)}`])) as BackupMetadata;
@@ -455,17 +501,23 @@ export async function fetchSnapshotFromStore(options: FetchSnapshotOptions): Pro
             );
         }
         if (metadata?.snapshotSha256 !== undefined && metadata.snapshotSha256 !== snapshotSha256) {
-            throw new StoreSnapshotError(`${where}/${backup.object}: the decompressed snapshot's SHA-256 is ${snapshotSha256}, the backup's metadata says ${metadata.snapshotSha256}`);
+            throw new StoreSnapshotError(
+                `${where}/${backup.object}: the decompressed snapshot's SHA-256 is ${snapshotSha256}, the backup's metadata says ${metadata.snapshotSha256}`,
+            );
         }
         try {
             await verifySnapshotFile(partial);
         } catch (error) {
             const reason = error instanceof SnapshotError ? error.reason : (error as Error).message;
-            throw new StoreSnapshotError(`${where}/${backup.object} matches its sidecar but the snapshot inside ${reason}; nothing was kept`);
+            throw new StoreSnapshotError(
+                `${where}/${backup.object} matches its sidecar but the snapshot inside ${reason}; nothing was kept`,
+            );
         }
         fs.renameSync(partial, target);
         partial = undefined;
-        progress(`${target}: ${snapshotBytes} bytes, checked against ${sidecarName(backup.object)} (${((Date.now() - started) / 1000).toFixed(1)} s)`);
+        progress(
+            `${target}: ${snapshotBytes} bytes, checked against ${sidecarName(backup.object)} (${((Date.now() - started) / 1000).toFixed(1)} s)`,
+        );
         return {
             path: target,
             object: backup.object,

@@ -72,7 +72,10 @@ export class ControlPlaneRestore extends pulumi.ComponentResource {
         });
         assertCredentials(this, args.nodes);
         const connections = new Map(args.nodes.map((node) => [node.name, sshConnection(node)]));
-        const steps = realizeSteps(this, name, plan.steps, connections, { triggers: args.triggers, timeoutSeconds: args.stepTimeoutSeconds });
+        const steps = realizeSteps(this, name, plan.steps, connections, {
+            triggers: args.triggers,
+            timeoutSeconds: args.stepTimeoutSeconds,
+        });
         STEPS.set(this, steps);
         this.dryRun = pulumi.output(renderDryRun(plan));
         this.stepIds = pulumi.output(plan.steps.map((s) => s.id));

@@ -1,5 +1,16 @@
 export { ControlPlaneRestore, ControlPlaneRestoreArgs, RestoreNodeArgs } from "./component";
-export { planControlPlaneRestore, renderDryRun, supportsBumpRevision, ControlPlaneRestoreInput, ControlPlaneRestorePlan, RestoreNodeInput, RestoreStep, NodeRole, RestoreMode, RestoreSnapshot } from "./plan";
+export {
+    planControlPlaneRestore,
+    renderDryRun,
+    supportsBumpRevision,
+    ControlPlaneRestoreInput,
+    ControlPlaneRestorePlan,
+    RestoreNodeInput,
+    RestoreStep,
+    NodeRole,
+    RestoreMode,
+    RestoreSnapshot,
+} from "./plan";
 export { LAYOUT_PRESETS, LayoutPreset, RestoreLayout } from "./layouts";
 export { RemoteCommand, RemoteCommandArgs } from "./remote-command";
 export { SshConnection } from "./ssh";

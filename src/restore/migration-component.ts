@@ -78,18 +78,30 @@ export function migrationPlanInput(args: StackedToExternalMigrationArgs): Stacke
     const stagingDir = args.stagingDir ?? DEFAULT_STAGING_DIR;
     if (!isSafeAbsolutePath(stagingDir)) throw new InputError("stagingDir", stagingDir, safePathFix(DEFAULT_STAGING_DIR, "directory path"));
     if (args.stage === "switch" && (typeof args.externalClient !== "object" || args.externalClient === null)) {
-        throw new InputError("externalClient", args.externalClient, 'stage "switch" installs the external cluster\'s client files: give { caCertPem, certPem, keyPem }, e.g. EtcdCluster caCertPem and pki.apiserverClient');
+        throw new InputError(
+            "externalClient",
+            args.externalClient,
+            'stage "switch" installs the external cluster\'s client files: give { caCertPem, certPem, keyPem }, e.g. EtcdCluster caCertPem and pki.apiserverClient',
+        );
     }
     if (args.stage === "switch") {
         for (const field of ["caCertPem", "certPem", "keyPem"] as const) {
             const value = args.externalClient![field];
             if (value === undefined || value === null || value === "") {
-                throw new InputError(`externalClient.${field}`, value, "give the PEM text (an Output is fine), e.g. from EtcdCluster's pki.apiserverClient");
+                throw new InputError(
+                    `externalClient.${field}`,
+                    value,
+                    "give the PEM text (an Output is fine), e.g. from EtcdCluster's pki.apiserverClient",
+                );
             }
         }
     }
     if (args.stage === "snapshot" && args.externalClient !== undefined) {
-        throw new InputError("externalClient", "(given)", 'stage "snapshot" installs nothing: the external cluster does not exist yet; remove externalClient, or set stage "switch"');
+        throw new InputError(
+            "externalClient",
+            "(given)",
+            'stage "snapshot" installs nothing: the external cluster does not exist yet; remove externalClient, or set stage "switch"',
+        );
     }
     timeoutSeconds("stepTimeoutSeconds", args.stepTimeoutSeconds, DEFAULT_STEP_TIMEOUT_SECONDS);
     const clientFiles = Object.fromEntries(
@@ -98,7 +110,11 @@ export function migrationPlanInput(args: StackedToExternalMigrationArgs): Stacke
     const { nodes, externalClient: _client, stagingDir: _dir, stepTimeoutSeconds: _timeout, triggers: _triggers, ...rest } = args;
     return {
         ...rest,
-        nodes: (nodes ?? []).map((node) => ({ name: node.name, address: node.address, ssh: { port: node.ssh?.port, user: node.ssh?.user } })),
+        nodes: (nodes ?? []).map((node) => ({
+            name: node.name,
+            address: node.address,
+            ssh: { port: node.ssh?.port, user: node.ssh?.user },
+        })),
         clientFiles,
     };
 }
@@ -159,7 +175,8 @@ export class StackedToExternalMigration extends pulumi.ComponentResource {
         this.stepIds = pulumi.output(plan.steps.map((s) => s.id));
         this.stepOutputs = stepStdouts(steps);
         this.report = last.stdout;
-        this.snapshotSha256 = plan.stage === "snapshot" ? last.stdout.apply((out) => /^sha256: ([0-9a-f]{64})$/m.exec(out)?.[1] ?? "") : pulumi.output("");
+        this.snapshotSha256 =
+            plan.stage === "snapshot" ? last.stdout.apply((out) => /^sha256: ([0-9a-f]{64})$/m.exec(out)?.[1] ?? "") : pulumi.output("");
         this.apiserverEtcdFlags = pulumi.output(plan.apiserverEtcdFlags);
         this.registerOutputs({
             dryRun: this.dryRun,

@@ -24,7 +24,15 @@ import { LAYOUT_PRESETS, LayoutPreset, RestoreLayout, STOPPED_MANIFESTS_DIR } fr
 import { shellQuote } from "../shell/quote";
 import { posixDirname, renderStepList, RestoreStep, StepList } from "./plan";
 import { DEFAULT_WAIT_SECONDS } from "./ssh-target";
-import { assertNodeList, assertSafeAbsolutePath, isEndpointUrl, isSha256Hex, isTcpPort, NodeListValidator, timeoutSeconds } from "./validate";
+import {
+    assertNodeList,
+    assertSafeAbsolutePath,
+    isEndpointUrl,
+    isSha256Hex,
+    isTcpPort,
+    NodeListValidator,
+    timeoutSeconds,
+} from "./validate";
 
 /** "snapshot" (first `pulumi up`) or "switch" (after the EtcdCluster is seeded from the snapshot). */
 export const MigrationStage = { snapshot: "snapshot", switch: "switch" } as const;
@@ -171,15 +179,26 @@ function assertAbsolutePath(value: unknown, argument: string): asserts value is 
 
 function resolveLayout(input: StackedToExternalMigrationInput): RestoreLayout {
     if (input.layout !== "kubeadm") {
-        throw new InputError("layout", input.layout, 'use "kubeadm": only kubeadm runs etcd stacked as a static pod next to kube-apiserver');
+        throw new InputError(
+            "layout",
+            input.layout,
+            'use "kubeadm": only kubeadm runs etcd stacked as a static pod next to kube-apiserver',
+        );
     }
     const overrides = input.layoutOverrides ?? {};
     for (const key of Object.keys(overrides)) {
         if (!(USED_LAYOUT_FIELDS as readonly string[]).includes(key)) {
-            throw new InputError(`layoutOverrides.${key}`, key, `the migration does not use this field; override one of: ${USED_LAYOUT_FIELDS.join(", ")}`);
+            throw new InputError(
+                `layoutOverrides.${key}`,
+                key,
+                `the migration does not use this field; override one of: ${USED_LAYOUT_FIELDS.join(", ")}`,
+            );
         }
     }
-    const layout: RestoreLayout = { ...LAYOUT_PRESETS.kubeadm, ...Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined)) };
+    const layout: RestoreLayout = {
+        ...LAYOUT_PRESETS.kubeadm,
+        ...Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined)),
+    };
     assertAbsolutePath(layout.dataDir, "layoutOverrides.dataDir");
     for (const key of USED_LAYOUT_FIELDS) {
         const value = layout[key];
@@ -203,17 +222,29 @@ function planNodes(nodes: MigrationNodeInput[]): MigrationPlannedNode[] {
 /** Client URLs go into a sed replacement and a YAML list item: only scheme://host:port. */
 function validateEndpoints(endpoints: string[], stacked: string): void {
     if (!Array.isArray(endpoints) || endpoints.length === 0) {
-        throw new InputError("externalEndpoints", endpoints, "give the external cluster's client URLs (EtcdCluster.clientEndpoints), e.g. [\"https://10.0.1.11:2379\"]");
+        throw new InputError(
+            "externalEndpoints",
+            endpoints,
+            'give the external cluster\'s client URLs (EtcdCluster.clientEndpoints), e.g. ["https://10.0.1.11:2379"]',
+        );
     }
     const seen = new Set<string>();
     endpoints.forEach((endpoint, i) => {
         if (!isEndpointUrl(endpoint, true)) {
-            throw new InputError(`externalEndpoints[${i}]`, endpoint, "give https://host:port (TLS: the client certificate is how kube-apiserver authenticates), e.g. https://10.0.1.11:2379");
+            throw new InputError(
+                `externalEndpoints[${i}]`,
+                endpoint,
+                "give https://host:port (TLS: the client certificate is how kube-apiserver authenticates), e.g. https://10.0.1.11:2379",
+            );
         }
         if (seen.has(endpoint)) throw new InputError(`externalEndpoints[${i}]`, endpoint, "listed twice; give each member once");
         seen.add(endpoint);
         if (/^https:\/\/(127\.|localhost:)/.test(endpoint) || endpoint === stacked) {
-            throw new InputError(`externalEndpoints[${i}]`, endpoint, "this is the stacked etcd on the node itself; give the external cluster's addresses as the control-plane nodes reach them");
+            throw new InputError(
+                `externalEndpoints[${i}]`,
+                endpoint,
+                "this is the stacked etcd on the node itself; give the external cluster's addresses as the control-plane nodes reach them",
+            );
         }
     });
 }
@@ -221,61 +252,111 @@ function validateEndpoints(endpoints: string[], stacked: string): void {
 function validateClientFiles(input: StackedToExternalMigrationInput, installPaths: StackedToExternalMigrationPlan["installPaths"]): void {
     const files = input.clientFiles;
     if (typeof files !== "object" || files === null) {
-        throw new InputError("clientFiles", files, "give { caCert, cert, key }, each { stagedPath, from }: the external cluster's CA and kube-apiserver's client certificate and key");
+        throw new InputError(
+            "clientFiles",
+            files,
+            "give { caCert, cert, key }, each { stagedPath, from }: the external cluster's CA and kube-apiserver's client certificate and key",
+        );
     }
     const staged = new Set<string>();
     for (const which of ["caCert", "cert", "key"] as const) {
         const file = files[which];
         if (typeof file !== "object" || file === null) throw new InputError(`clientFiles.${which}`, file, "give { stagedPath, from }");
         assertAbsolutePath(file.stagedPath, `clientFiles.${which}.stagedPath`);
-        if (staged.has(file.stagedPath)) throw new InputError(`clientFiles.${which}.stagedPath`, file.stagedPath, "another client file is staged there; give each its own path");
+        if (staged.has(file.stagedPath))
+            throw new InputError(
+                `clientFiles.${which}.stagedPath`,
+                file.stagedPath,
+                "another client file is staged there; give each its own path",
+            );
         staged.add(file.stagedPath);
         if (typeof file.from !== "string" || file.from.trim() === "" || /[\n\r]/.test(file.from)) {
-            throw new InputError(`clientFiles.${which}.from`, file.from, 'say where the content comes from, one line, e.g. "EtcdCluster ext: pki.apiserverClient.keyPem"');
+            throw new InputError(
+                `clientFiles.${which}.from`,
+                file.from,
+                'say where the content comes from, one line, e.g. "EtcdCluster ext: pki.apiserverClient.keyPem"',
+            );
         }
     }
     // Overwriting kubeadm's own files would break the stacked etcd before it is stopped, and any roll-back.
-    const kubeadmOwn: string[] = [...Object.values(KUBEADM_ETCD_CLIENT_PATHS), "/etc/kubernetes/pki/etcd/healthcheck-client.crt", "/etc/kubernetes/pki/etcd/healthcheck-client.key"];
+    const kubeadmOwn: string[] = [
+        ...Object.values(KUBEADM_ETCD_CLIENT_PATHS),
+        "/etc/kubernetes/pki/etcd/healthcheck-client.crt",
+        "/etc/kubernetes/pki/etcd/healthcheck-client.key",
+    ];
     const installed = new Set<string>();
     for (const [field, path] of Object.entries(installPaths)) {
         assertAbsolutePath(path, `installPaths.${field}`);
         if (kubeadmOwn.includes(path) || path.startsWith("/etc/kubernetes/pki/etcd/")) {
-            throw new InputError(`installPaths.${field}`, path, `kubeadm's stacked etcd uses this path (needed until it is stopped, and to roll back); install elsewhere, e.g. ${defaultInstallPaths()[field as keyof typeof installPaths]}`);
+            throw new InputError(
+                `installPaths.${field}`,
+                path,
+                `kubeadm's stacked etcd uses this path (needed until it is stopped, and to roll back); install elsewhere, e.g. ${defaultInstallPaths()[field as keyof typeof installPaths]}`,
+            );
         }
-        if (installed.has(path)) throw new InputError(`installPaths.${field}`, path, "another client file is installed there; give each its own path");
+        if (installed.has(path))
+            throw new InputError(`installPaths.${field}`, path, "another client file is installed there; give each its own path");
         installed.add(path);
     }
 }
 
 export function planStackedToExternalMigration(input: StackedToExternalMigrationInput): StackedToExternalMigrationPlan {
     if (input.stage !== "snapshot" && input.stage !== "switch") {
-        throw new InputError("stage", input.stage, 'use "snapshot" (first run: stop the control plane, take the snapshot) or "switch" (after EtcdCluster is seeded from it)');
+        throw new InputError(
+            "stage",
+            input.stage,
+            'use "snapshot" (first run: stop the control plane, take the snapshot) or "switch" (after EtcdCluster is seeded from it)',
+        );
     }
     const layout = resolveLayout(input);
     const nodes = planNodes(input.nodes);
     const stackedEndpoint = input.stackedEndpoint ?? DEFAULTS.stackedEndpoint;
     if (!isEndpointUrl(stackedEndpoint)) {
-        throw new InputError("stackedEndpoint", stackedEndpoint, "give scheme://host:port of the stacked etcd as the first node reaches it, e.g. https://127.0.0.1:2379");
+        throw new InputError(
+            "stackedEndpoint",
+            stackedEndpoint,
+            "give scheme://host:port of the stacked etcd as the first node reaches it, e.g. https://127.0.0.1:2379",
+        );
     }
     validateEndpoints(input.externalEndpoints, stackedEndpoint);
-    const installPaths = { ...defaultInstallPaths(), ...Object.fromEntries(Object.entries(input.installPaths ?? {}).filter(([, v]) => v !== undefined)) };
+    const installPaths = {
+        ...defaultInstallPaths(),
+        ...Object.fromEntries(Object.entries(input.installPaths ?? {}).filter(([, v]) => v !== undefined)),
+    };
     validateClientFiles(input, installPaths);
     const snapshotPath = input.snapshotPath ?? DEFAULTS.snapshotPath;
     assertAbsolutePath(snapshotPath, "snapshotPath");
     if (snapshotPath === layout.dataDir || snapshotPath.startsWith(`${layout.dataDir}/`)) {
-        throw new InputError("snapshotPath", snapshotPath, `keep the snapshot outside etcd's data dir ${layout.dataDir}, e.g. ${DEFAULTS.snapshotPath}`);
+        throw new InputError(
+            "snapshotPath",
+            snapshotPath,
+            `keep the snapshot outside etcd's data dir ${layout.dataDir}, e.g. ${DEFAULTS.snapshotPath}`,
+        );
     }
     const manifestsDir = input.manifestsDir ?? DEFAULTS.manifestsDir;
     const stoppedManifestsDir = input.stoppedManifestsDir ?? STOPPED_MANIFESTS_DIR;
     const keepDir = input.keepDir ?? DEFAULTS.keepDir;
-    for (const [argument, path] of [["manifestsDir", manifestsDir], ["stoppedManifestsDir", stoppedManifestsDir], ["keepDir", keepDir]] as const) {
+    for (const [argument, path] of [
+        ["manifestsDir", manifestsDir],
+        ["stoppedManifestsDir", stoppedManifestsDir],
+        ["keepDir", keepDir],
+    ] as const) {
         assertAbsolutePath(path, argument);
     }
     // The kubelet runs every file in the manifests dir: a kept copy there would start a second apiserver.
     if (keepDir === manifestsDir || keepDir.startsWith(`${manifestsDir}/`)) {
-        throw new InputError("keepDir", keepDir, `the kubelet runs every manifest in ${manifestsDir}; keep copies elsewhere, e.g. ${DEFAULTS.keepDir}`);
+        throw new InputError(
+            "keepDir",
+            keepDir,
+            `the kubelet runs every manifest in ${manifestsDir}; keep copies elsewhere, e.g. ${DEFAULTS.keepDir}`,
+        );
     }
-    if (stoppedManifestsDir === manifestsDir) throw new InputError("stoppedManifestsDir", stoppedManifestsDir, `must differ from manifestsDir ${manifestsDir}: the kubelet runs what is there`);
+    if (stoppedManifestsDir === manifestsDir)
+        throw new InputError(
+            "stoppedManifestsDir",
+            stoppedManifestsDir,
+            `must differ from manifestsDir ${manifestsDir}: the kubelet runs what is there`,
+        );
     const kubectl = input.kubectl ?? DEFAULTS.kubectl;
     if (typeof kubectl !== "string" || kubectl.trim() === "" || /[\n\r]/.test(kubectl)) {
         throw new InputError("kubectl", kubectl, `give the kubectl command with an admin kubeconfig, e.g. "${DEFAULTS.kubectl}"`);
@@ -284,13 +365,22 @@ export function planStackedToExternalMigration(input: StackedToExternalMigration
     if (!isTcpPort(apiserverPort)) throw new InputError("apiserverPort", apiserverPort, "give kube-apiserver's --secure-port, e.g. 6443");
     const readyTimeout = timeoutSeconds("readyTimeoutSeconds", input.readyTimeoutSeconds, DEFAULTS.readyTimeoutSeconds);
     const freezeWrites = input.freezeWrites ?? true;
-    if (typeof freezeWrites !== "boolean") throw new InputError("freezeWrites", freezeWrites, "give true (default: no write is lost) or false");
+    if (typeof freezeWrites !== "boolean")
+        throw new InputError("freezeWrites", freezeWrites, "give true (default: no write is lost) or false");
     if (input.stage === "switch") {
         if (!isSha256Hex(input.seededSnapshotSha256)) {
-            throw new InputError("seededSnapshotSha256", input.seededSnapshotSha256, "give the 64-hex sha256 the hand-off step of stage \"snapshot\" printed (EtcdCluster was seeded from that file)");
+            throw new InputError(
+                "seededSnapshotSha256",
+                input.seededSnapshotSha256,
+                'give the 64-hex sha256 the hand-off step of stage "snapshot" printed (EtcdCluster was seeded from that file)',
+            );
         }
     } else if (input.seededSnapshotSha256 !== undefined) {
-        throw new InputError("seededSnapshotSha256", input.seededSnapshotSha256, 'only stage "switch" takes it: the snapshot does not exist yet; remove it');
+        throw new InputError(
+            "seededSnapshotSha256",
+            input.seededSnapshotSha256,
+            'only stage "switch" takes it: the snapshot does not exist yet; remove it',
+        );
     }
 
     const apiserverEtcdFlags = [
@@ -300,8 +390,22 @@ export function planStackedToExternalMigration(input: StackedToExternalMigration
         `--etcd-keyfile=${installPaths.keyFile}`,
     ];
     const context = new MigrationSteps({
-        layout, nodes, stackedEndpoint, externalEndpoints: input.externalEndpoints, clientFiles: input.clientFiles, installPaths, snapshotPath,
-        seededSha256: input.seededSnapshotSha256 ?? "", manifestsDir, stoppedManifestsDir, keepDir, kubectl, apiserverPort, readyTimeout, freezeWrites, apiserverEtcdFlags,
+        layout,
+        nodes,
+        stackedEndpoint,
+        externalEndpoints: input.externalEndpoints,
+        clientFiles: input.clientFiles,
+        installPaths,
+        snapshotPath,
+        seededSha256: input.seededSnapshotSha256 ?? "",
+        manifestsDir,
+        stoppedManifestsDir,
+        keepDir,
+        kubectl,
+        apiserverPort,
+        readyTimeout,
+        freezeWrites,
+        apiserverEtcdFlags,
     });
     const steps = input.stage === "snapshot" ? context.snapshotStage() : context.switchStage();
     const uploads: MigrationUpload[] =
@@ -316,7 +420,18 @@ export function planStackedToExternalMigration(input: StackedToExternalMigration
                   })),
               )
             : [];
-    return { stage: input.stage, layout, nodes, externalEndpoints: [...input.externalEndpoints], installPaths, apiserverEtcdFlags, snapshotPath, freezeWrites, uploads, steps };
+    return {
+        stage: input.stage,
+        layout,
+        nodes,
+        externalEndpoints: [...input.externalEndpoints],
+        installPaths,
+        apiserverEtcdFlags,
+        snapshotPath,
+        freezeWrites,
+        uploads,
+        steps,
+    };
 }
 
 interface Context {
@@ -344,10 +459,12 @@ interface Context {
  * on its own output changes nothing.
  */
 export function etcdFlagsSedProgram(flags: string[]): string {
-    return flags.map((flag) => {
-        const name = flag.slice(2, flag.indexOf("="));
-        return `-e 's|^\\( *\\)- --${name}=.*$|\\1- ${flag}|'`;
-    }).join(" ");
+    return flags
+        .map((flag) => {
+            const name = flag.slice(2, flag.indexOf("="));
+            return `-e 's|^\\( *\\)- --${name}=.*$|\\1- ${flag}|'`;
+        })
+        .join(" ");
 }
 
 class MigrationSteps {
@@ -430,7 +547,8 @@ class MigrationSteps {
             return this.list.add({
                 id: `preflight-${node.name}`,
                 node: node.name,
-                description: `Preflight on ${node.name}: reachable, stacked etcd.yaml present, kube-apiserver.yaml has each --etcd-* flag once` +
+                description:
+                    `Preflight on ${node.name}: reachable, stacked etcd.yaml present, kube-apiserver.yaml has each --etcd-* flag once` +
                     `${isFirst ? ", stacked etcd healthy, etcdutl present, disk space for the snapshot" : ""} (changes nothing)`,
                 commands,
                 dependsOn: [],
@@ -478,14 +596,19 @@ class MigrationSteps {
         return this.list.add({
             id: "hand-off",
             node: this.first.name,
-            description: "Print the snapshot's path and sha256 for seeding the EtcdCluster (its seedSnapshotPath input takes the copied file)",
+            description:
+                "Print the snapshot's path and sha256 for seeding the EtcdCluster (its seedSnapshotPath input takes the copied file)",
             commands: [
                 `(cd ${posixDirname(path)} && sha256sum -c ${shellQuote(path.slice(posixDirname(path).length + 1))}.sha256)`,
                 `echo "snapshot: ${this.first.name}:${path}"`,
                 `echo "sha256: $(cut -d' ' -f1 ${this.snapshot}.sha256)"`,
                 `echo "bytes: $(wc -c < ${this.snapshot})"`,
                 `echo "next: copy it to the machine running Pulumi (mode 0600), check sha256sum, set EtcdCluster seedSnapshotPath to it, pulumi up; then stage switch with seededSnapshotSha256"`,
-                ...(this.context.freezeWrites ? [`echo "kube-apiserver stays stopped on every node until stage switch (roll back: move the manifests from ${this.context.stoppedManifestsDir} back to ${this.context.manifestsDir})"`] : []),
+                ...(this.context.freezeWrites
+                    ? [
+                          `echo "kube-apiserver stays stopped on every node until stage switch (roll back: move the manifests from ${this.context.stoppedManifestsDir} back to ${this.context.manifestsDir})"`,
+                      ]
+                    : []),
             ],
             dependsOn: [after],
             readOnly: true,
@@ -510,7 +633,8 @@ class MigrationSteps {
             const commands = [
                 this.reachable(),
                 ...[f.caCert.stagedPath, f.cert.stagedPath, f.key.stagedPath].map(
-                    (path) => `if [ ! -s ${path} ]; then echo "${node.name}: ${path} is missing or empty: stage the client files first (see the plan's uploads)" >&2; exit 1; fi`,
+                    (path) =>
+                        `if [ ! -s ${path} ]; then echo "${node.name}: ${path} is missing or empty: stage the client files first (see the plan's uploads)" >&2; exit 1; fi`,
                 ),
                 `case "$(stat -c %a ${f.key.stagedPath})" in *00) ;; *) echo "${node.name}: ${f.key.stagedPath} is open to group or others (mode $(stat -c %a ${f.key.stagedPath})): chmod 0600 it" >&2; exit 1 ;; esac`,
                 // Healthy with the certificate kube-apiserver will use, from this node: TLS, routing and the client certificate at once.
@@ -649,7 +773,8 @@ class MigrationSteps {
         return this.list.add({
             id: "verify",
             node: this.first.name,
-            description: "Verify: every namespace of the snapshot is readable through kube-apiserver, objects list, and the external cluster is healthy",
+            description:
+                "Verify: every namespace of the snapshot is readable through kube-apiserver, objects list, and the external cluster is healthy",
             commands: [
                 `served=$(mktemp); ${kubectl} get namespaces -o name | sed 's|^namespace/||' | sort > "$served"`,
                 `missing=$(grep -vxF -f "$served" ${this.snapshot}.namespaces || true); rm -f "$served"`,
@@ -681,16 +806,25 @@ class MigrationSteps {
 /** The exact command list per node for a reviewer, in renderDryRun's format; holds no secret (file contents never enter the plan). */
 export function renderMigrationDryRun(plan: StackedToExternalMigrationPlan): string {
     const out: string[] = [];
-    out.push(`Stacked → external etcd migration dry run — layout kubeadm, stage ${plan.stage}${plan.freezeWrites ? ", control plane stopped from snapshot to switch" : ", control plane kept running (writes after the snapshot are lost)"}`);
+    out.push(
+        `Stacked → external etcd migration dry run — layout kubeadm, stage ${plan.stage}${plan.freezeWrites ? ", control plane stopped from snapshot to switch" : ", control plane kept running (writes after the snapshot are lost)"}`,
+    );
     out.push(`external cluster: ${plan.externalEndpoints.join(",")}`);
     out.push(`kube-apiserver after the switch: ${plan.apiserverEtcdFlags.join(" ")}`);
     out.push(`snapshot: ${plan.nodes[0].name}:${plan.snapshotPath}`);
     for (const node of plan.nodes) out.push(`node ${node.name}: ${node.sshUser}@${node.address}:${node.sshPort}`);
     if (plan.uploads.length > 0) {
         out.push("", "Files staged on the nodes before the steps (contents not shown):");
-        for (const u of plan.uploads) out.push(`    ${u.node}:${u.path} mode ${u.mode.toString(8).padStart(4, "0")} from ${u.from}${u.secret ? " (secret)" : ""}`);
+        for (const u of plan.uploads)
+            out.push(`    ${u.node}:${u.path} mode ${u.mode.toString(8).padStart(4, "0")} from ${u.from}${u.secret ? " (secret)" : ""}`);
     }
     out.push("", ...renderStepList(plan.steps), "");
-    for (const node of plan.nodes) out.push(`${node.name}: ${plan.steps.filter((s) => s.node === node.name).map((s) => s.id).join(" → ")}`);
+    for (const node of plan.nodes)
+        out.push(
+            `${node.name}: ${plan.steps
+                .filter((s) => s.node === node.name)
+                .map((s) => s.id)
+                .join(" → ")}`,
+        );
     return out.join("\n") + "\n";
 }

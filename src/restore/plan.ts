@@ -132,7 +132,12 @@ const DEFAULT_BUMP_REVISION = 1_000_000_000;
 
 function parseVersion(etcdVersion: string): [number, number, number] {
     const match = typeof etcdVersion === "string" ? /^v?(\d+)\.(\d+)\.(\d+)$/.exec(etcdVersion) : null;
-    if (!match) throw new InputError("etcdVersion", etcdVersion, 'give the etcd version on the nodes as major.minor.patch, e.g. "3.5.21" (etcdutl version prints it)');
+    if (!match)
+        throw new InputError(
+            "etcdVersion",
+            etcdVersion,
+            'give the etcd version on the nodes as major.minor.patch, e.g. "3.5.21" (etcdutl version prints it)',
+        );
     const version: [number, number, number] = [Number(match[1]), Number(match[2]), Number(match[3])];
     if (version[0] < 3 || (version[0] === 3 && version[1] < 4)) {
         throw new InputError("etcdVersion", etcdVersion, "etcd before 3.4 is not supported: upgrade etcd first");
@@ -152,7 +157,8 @@ function resolveLayout(input: ControlPlaneRestoreInput): RestoreLayout {
     if (!preset) throw new InputError("layout", input.layout, `use one of: ${Object.keys(LAYOUT_PRESETS).join(", ")}`);
     const overrides = input.layoutOverrides ?? {};
     for (const key of Object.keys(overrides)) {
-        if (!(key in preset)) throw new InputError(`layoutOverrides.${key}`, key, `not a layout field; use one of: ${Object.keys(preset).join(", ")}`);
+        if (!(key in preset))
+            throw new InputError(`layoutOverrides.${key}`, key, `not a layout field; use one of: ${Object.keys(preset).join(", ")}`);
     }
     const layout: RestoreLayout = { ...preset, ...Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined)) };
     assertSafeAbsolutePath(layout.dataDir, "layoutOverrides.dataDir", "/var/lib/etcd");
@@ -166,7 +172,11 @@ function resolveLayout(input: ControlPlaneRestoreInput): RestoreLayout {
             if (typeof line !== "string" || line.trim() === "") throw new InputError(at, line, "give a non-empty shell line");
             for (const match of line.matchAll(/\{([A-Za-z]+)\}/g)) {
                 if (!(LAYOUT_PLACEHOLDERS as readonly string[]).includes(match[1])) {
-                    throw new InputError(at, line, `unknown placeholder {${match[1]}}; known: ${LAYOUT_PLACEHOLDERS.map((p) => `{${p}}`).join(" ")}`);
+                    throw new InputError(
+                        at,
+                        line,
+                        `unknown placeholder {${match[1]}}; known: ${LAYOUT_PLACEHOLDERS.map((p) => `{${p}}`).join(" ")}`,
+                    );
                 }
             }
         });
@@ -198,26 +208,44 @@ function planNodes(input: ControlPlaneRestoreInput): PlannedNode[] {
             const memberName = node.etcdMemberName ?? node.name;
             assertDns1123Label(memberName, `${at}.etcdMemberName`);
             const other = memberNames.get(memberName);
-            if (other !== undefined) throw new InputError(`${at}.etcdMemberName`, memberName, `node "${other}" has a member with this name; member names must be unique`);
+            if (other !== undefined)
+                throw new InputError(
+                    `${at}.etcdMemberName`,
+                    memberName,
+                    `node "${other}" has a member with this name; member names must be unique`,
+                );
             memberNames.set(memberName, node.name);
             const peerUrl = node.peerUrl ?? `https://${node.address}:${ETCD_PEER_PORT}`;
             const clientUrl = node.clientUrl ?? `https://${node.address}:${ETCD_CLIENT_PORT}`;
-            for (const [field, url] of [["peerUrl", peerUrl], ["clientUrl", clientUrl]] as const) {
-                if (!isEndpointUrl(url)) throw new InputError(`${at}.${field}`, url, "give scheme://host:port, e.g. https://10.0.0.11:2380");
+            for (const [field, url] of [
+                ["peerUrl", peerUrl],
+                ["clientUrl", clientUrl],
+            ] as const) {
+                if (!isEndpointUrl(url))
+                    throw new InputError(`${at}.${field}`, url, "give scheme://host:port, e.g. https://10.0.0.11:2380");
             }
             planned.member = { name: memberName, peerUrl, clientUrl };
         } else if (node.etcdMemberName !== undefined && node.role === "control-plane") {
-            throw new InputError(`${at}.etcdMemberName`, node.etcdMemberName, 'only etcd nodes have a member: set role "etcd" or "both", or drop etcdMemberName');
+            throw new InputError(
+                `${at}.etcdMemberName`,
+                node.etcdMemberName,
+                'only etcd nodes have a member: set role "etcd" or "both", or drop etcdMemberName',
+            );
         }
         return planned;
     });
 }
 
 function validateSnapshot(snapshot: ControlPlaneRestoreInput["snapshot"]): void {
-    if (typeof snapshot !== "object" || snapshot === null) throw new InputError("snapshot", snapshot, "give { path, sha256 } of the snapshot file on the nodes");
+    if (typeof snapshot !== "object" || snapshot === null)
+        throw new InputError("snapshot", snapshot, "give { path, sha256 } of the snapshot file on the nodes");
     assertSafeAbsolutePath(snapshot.path, "snapshot.path", "/root/etcd-snapshot.db");
     if (!isSha256Hex(snapshot.sha256)) {
-        throw new InputError("snapshot.sha256", snapshot.sha256, "give the snapshot's SHA-256 as 64 lower-case hex digits (sha256sum prints it)");
+        throw new InputError(
+            "snapshot.sha256",
+            snapshot.sha256,
+            "give the snapshot's SHA-256 as 64 lower-case hex digits (sha256sum prints it)",
+        );
     }
 }
 
@@ -230,7 +258,8 @@ export class StepList {
     add(step: Omit<RestoreStep, "readOnly"> & { readOnly?: boolean }): string {
         if (this.steps.some((s) => s.id === step.id)) throw new Error(`internal: duplicate step id ${step.id}`);
         for (const dependency of step.dependsOn) {
-            if (!this.steps.some((s) => s.id === dependency)) throw new Error(`internal: step ${step.id} depends on unknown step ${dependency}`);
+            if (!this.steps.some((s) => s.id === dependency))
+                throw new Error(`internal: step ${step.id} depends on unknown step ${dependency}`);
         }
         this.steps.push({ readOnly: false, ...step });
         return step.id;
@@ -246,16 +275,25 @@ export function planControlPlaneRestore(input: ControlPlaneRestoreInput): Contro
     const restoreTool = major > 3 || minor >= 5 ? "etcdutl" : "etcdctl";
     const bumpSupported = supportsBumpRevision(input.etcdVersion);
     const bumpRevision = input.bumpRevision ?? (bumpSupported ? DEFAULT_BUMP_REVISION : 0);
-    if (!Number.isSafeInteger(bumpRevision) || bumpRevision < 0) throw new InputError("bumpRevision", bumpRevision, "give a whole number ≥ 0, e.g. 1000000000; 0 disables it");
+    if (!Number.isSafeInteger(bumpRevision) || bumpRevision < 0)
+        throw new InputError("bumpRevision", bumpRevision, "give a whole number ≥ 0, e.g. 1000000000; 0 disables it");
     if (bumpRevision > 0 && !bumpSupported) {
-        throw new InputError("bumpRevision", bumpRevision, `etcd ${input.etcdVersion} has no --bump-revision (added in 3.5.10): set bumpRevision: 0, or upgrade etcdutl`);
+        throw new InputError(
+            "bumpRevision",
+            bumpRevision,
+            `etcd ${input.etcdVersion} has no --bump-revision (added in 3.5.10): set bumpRevision: 0, or upgrade etcdutl`,
+        );
     }
     const healthTimeout = timeoutSeconds("healthTimeoutSeconds", input.healthTimeoutSeconds, DEFAULT_WAIT_SECONDS);
 
     const nodes = planNodes(input);
     const memberNodes = nodes.filter((n) => n.member);
     if (memberNodes.length === 0) {
-        throw new InputError("nodes", nodes.map((n) => `${n.name}:${n.role}${n.broken ? ":broken" : ""}`), 'at least one reachable node needs role "etcd" or "both" to restore the snapshot on');
+        throw new InputError(
+            "nodes",
+            nodes.map((n) => `${n.name}:${n.role}${n.broken ? ":broken" : ""}`),
+            'at least one reachable node needs role "etcd" or "both" to restore the snapshot on',
+        );
     }
     assertMemberCount(memberNodes.length, input.allowEvenSize ?? false, "nodes (etcd members that are not broken)");
     const members = memberNodes.map((n) => ({ node: n.name, ...n.member! }));
@@ -649,9 +687,13 @@ class PlanContext {
 
 /** Every step in run order with its node, dependencies, description and exact lines: the body of each runbook's dry run. */
 export function renderStepList(steps: RestoreStep[]): string[] {
-    const out = ["Steps run in this order (each after the steps it names); every step runs its lines with sh -eu over SSH, traced (set -x):"];
+    const out = [
+        "Steps run in this order (each after the steps it names); every step runs its lines with sh -eu over SSH, traced (set -x):",
+    ];
     steps.forEach((step, i) => {
-        out.push(`[${i + 1}/${steps.length}] ${step.id} @ ${step.node}${step.dependsOn.length ? ` (after ${step.dependsOn.join(", ")})` : ""}`);
+        out.push(
+            `[${i + 1}/${steps.length}] ${step.id} @ ${step.node}${step.dependsOn.length ? ` (after ${step.dependsOn.join(", ")})` : ""}`,
+        );
         out.push(`    # ${step.description}`);
         for (const command of step.commands) out.push(`    $ ${command}`);
     });
@@ -663,10 +705,14 @@ export function renderDryRun(plan: ControlPlaneRestorePlan): string {
     const out: string[] = [];
     out.push(`ControlPlaneRestore dry run — layout ${plan.layoutPreset}, mode ${plan.mode}`);
     out.push(`restored cluster: ${plan.initialCluster}`);
-    out.push(`token: ${plan.initialClusterToken}; ${plan.restoreTool} snapshot restore${plan.bumpRevision > 0 ? ` --bump-revision=${plan.bumpRevision} --mark-compacted` : " (no revision bump)"}`);
+    out.push(
+        `token: ${plan.initialClusterToken}; ${plan.restoreTool} snapshot restore${plan.bumpRevision > 0 ? ` --bump-revision=${plan.bumpRevision} --mark-compacted` : " (no revision bump)"}`,
+    );
     for (const node of plan.nodes) {
         const role = node.member ? `${node.role}, member ${node.member.name}` : node.role;
-        out.push(`node ${node.name}: ${node.sshUser}@${node.address}:${node.sshPort} (${role})${node.broken ? " — BROKEN: skipped, left out of the cluster" : ""}`);
+        out.push(
+            `node ${node.name}: ${node.sshUser}@${node.address}:${node.sshPort} (${role})${node.broken ? " — BROKEN: skipped, left out of the cluster" : ""}`,
+        );
     }
     out.push("", ...renderStepList(plan.steps), "");
     for (const node of plan.nodes.filter((n) => !n.broken)) {

@@ -44,7 +44,10 @@ export { DEFAULT_STEP_TIMEOUT_SECONDS };
 export function assertCredentials(component: pulumi.Resource, nodes: SshNode[]): void {
     for (const [i, node] of nodes.entries()) {
         if (!node.broken && !node.ssh?.privateKey && !node.ssh?.password) {
-            throw new pulumi.ResourceError(`nodes[${i}].ssh: missing — give privateKey or password for ${node.name} (or mark it broken)`, component);
+            throw new pulumi.ResourceError(
+                `nodes[${i}].ssh: missing — give privateKey or password for ${node.name} (or mark it broken)`,
+                component,
+            );
         }
     }
 }
@@ -53,8 +56,9 @@ export function assertCredentials(component: pulumi.Resource, nodes: SshNode[]):
 export function sshConnection(node: SshNode): pulumi.Output<SshConnection> {
     const ssh = node.ssh ?? {};
     return pulumi.secret(
-        pulumi.all([ssh.host ?? node.address, ssh.privateKey, ssh.privateKeyPassword, ssh.password, ssh.hostKey]).apply(
-            ([host, privateKey, privateKeyPassword, password, hostKey]) => ({
+        pulumi
+            .all([ssh.host ?? node.address, ssh.privateKey, ssh.privateKeyPassword, ssh.password, ssh.hostKey])
+            .apply(([host, privateKey, privateKeyPassword, password, hostKey]) => ({
                 host,
                 port: ssh.port ?? DEFAULT_SSH_PORT,
                 user: ssh.user ?? DEFAULT_SSH_USER,
@@ -63,8 +67,7 @@ export function sshConnection(node: SshNode): pulumi.Output<SshConnection> {
                 ...(password ? { password } : {}),
                 ...(hostKey ? { hostKey } : {}),
                 ...(ssh.readyTimeoutMs ? { readyTimeoutMs: ssh.readyTimeoutMs } : {}),
-            }),
-        ),
+            })),
     );
 }
 

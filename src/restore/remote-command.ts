@@ -47,7 +47,6 @@ export interface RemoteCommandOutputs {
     finishedAt: string;
 }
 
-
 function tail(text: string, lines: number): string {
     const all = text.trimEnd().split("\n");
     return (all.length > lines ? [`… (${all.length - lines} earlier lines)`, ...all.slice(-lines)] : all).join("\n");
@@ -56,7 +55,8 @@ function tail(text: string, lines: number): string {
 export const remoteCommandProvider: pulumi.dynamic.ResourceProvider = {
     async check(_olds: RemoteCommandInputs, news: RemoteCommandInputs): Promise<pulumi.dynamic.CheckResult> {
         const failures: pulumi.dynamic.CheckFailure[] = connectionFailures(news.connection);
-        if (typeof news.create === "string" && news.create.trim() === "") failures.push({ property: "create", reason: "create is empty: give the script to run" });
+        if (typeof news.create === "string" && news.create.trim() === "")
+            failures.push({ property: "create", reason: "create is empty: give the script to run" });
         return { inputs: news, failures };
     },
 

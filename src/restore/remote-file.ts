@@ -42,7 +42,6 @@ export interface RemoteFileOutputs {
     connection: SshConnection;
 }
 
-
 /** The command that writes stdin to `path` with `mode` (no content in it; the path is checked to need no quoting). */
 export function writeFileCommand(path: string, mode: number): string {
     const next = `${path}.etcd-recovery-upload`;
@@ -60,7 +59,9 @@ async function writeRemote(inputs: RemoteFileInputs): Promise<RemoteFileOutputs>
         throw new Error(`file ${inputs.path}: cannot write it on ${describeSshTarget(to)}: ${(error as Error).message}`);
     }
     if (result.exitCode !== 0) {
-        throw new Error(`file ${inputs.path}: writing it on ${describeSshTarget(to)} failed with exit code ${result.exitCode}: ${result.stderr.trim()}`);
+        throw new Error(
+            `file ${inputs.path}: writing it on ${describeSshTarget(to)} failed with exit code ${result.exitCode}: ${result.stderr.trim()}`,
+        );
     }
     return { ...to, path: inputs.path, mode, content: inputs.content, connection: inputs.connection };
 }
@@ -69,7 +70,10 @@ export const remoteFileProvider: pulumi.dynamic.ResourceProvider = {
     async check(_olds: RemoteFileInputs, news: RemoteFileInputs): Promise<pulumi.dynamic.CheckResult> {
         const failures: pulumi.dynamic.CheckFailure[] = connectionFailures(news.connection);
         if (typeof news.path === "string" && !isSafeAbsolutePath(news.path)) {
-            failures.push({ property: "path", reason: `path ${news.path}: ${safePathFix("/root/etcd-recovery-migration-staged/ca.crt", "file path")}` });
+            failures.push({
+                property: "path",
+                reason: `path ${news.path}: ${safePathFix("/root/etcd-recovery-migration-staged/ca.crt", "file path")}`,
+            });
         }
         const mode = news.mode ?? 0o600;
         if (typeof mode === "number" && (!Number.isInteger(mode) || mode < 0 || mode > 0o777)) {

@@ -45,5 +45,7 @@ export function sameSshTarget(a: SshTarget, b: SshTarget): boolean {
 /** What a dynamic resource's check refuses in a connection: an empty host. */
 export function connectionFailures(connection: unknown): { property: string; reason: string }[] {
     const host = connection && typeof connection === "object" ? (connection as { host?: unknown }).host : undefined;
-    return typeof host === "string" && host === "" ? [{ property: "connection", reason: "connection.host is empty: give the node's address" }] : [];
+    return typeof host === "string" && host === ""
+        ? [{ property: "connection", reason: "connection.host is empty: give the node's address" }]
+        : [];
 }

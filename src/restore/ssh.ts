@@ -38,7 +38,8 @@ export interface ScriptResult {
 export function hostKeyBlob(hostKey: string): string {
     const parts = hostKey.trim().split(/\s+/);
     const blob = parts.length >= 2 ? parts[1] : parts[0];
-    if (!/^[A-Za-z0-9+/]+=*$/.test(blob)) throw new Error(`hostKey is not an OpenSSH public key line ("ssh-ed25519 AAAA…"): ${hostKey.slice(0, 40)}`);
+    if (!/^[A-Za-z0-9+/]+=*$/.test(blob))
+        throw new Error(`hostKey is not an OpenSSH public key line ("ssh-ed25519 AAAA…"): ${hostKey.slice(0, 40)}`);
     return blob;
 }
 
@@ -81,10 +82,17 @@ export function runWithStdin(connection: SshConnection, command: string, stdin: 
             if (error) reject(error);
             else resolve(result!);
         };
-        timer = setTimeout(() => finish(new Error(`${where}: the script did not finish within ${Math.round(timeoutMs / 1000)}s`)), timeoutMs);
+        timer = setTimeout(
+            () => finish(new Error(`${where}: the script did not finish within ${Math.round(timeoutMs / 1000)}s`)),
+            timeoutMs,
+        );
         client.on("error", (error: Error & { level?: string }) => {
             const hostKeyFailure = /verification failed/i.test(error.message);
-            finish(new Error(hostKeyFailure ? `${where}: the host key is not the pinned hostKey (${error.message})` : `${where}: ${error.message}`));
+            finish(
+                new Error(
+                    hostKeyFailure ? `${where}: the host key is not the pinned hostKey (${error.message})` : `${where}: ${error.message}`,
+                ),
+            );
         });
         client.on("ready", () => {
             client.exec(command, (error, channel) => {

@@ -73,23 +73,28 @@ export class NodeListValidator {
     check(node: SshNodeInput, i: number): ValidatedSshNode {
         const at = `nodes[${i}]`;
         assertDns1123Label(node.name, `${at}.name`);
-        if (this.names.has(node.name)) throw new InputError(`${at}.name`, node.name, `nodes[${this.names.get(node.name)}] has the same name; give each node its own`);
+        if (this.names.has(node.name))
+            throw new InputError(`${at}.name`, node.name, `nodes[${this.names.get(node.name)}] has the same name; give each node its own`);
         this.names.set(node.name, i);
         if (!isIpv4(node.address)) throw new InputError(`${at}.address`, node.address, this.addressFix);
         const owner = this.addresses.get(node.address);
-        if (owner !== undefined) throw new InputError(`${at}.address`, node.address, `node "${owner}" already has this address; each node needs its own`);
+        if (owner !== undefined)
+            throw new InputError(`${at}.address`, node.address, `node "${owner}" already has this address; each node needs its own`);
         this.addresses.set(node.address, node.name);
         const sshPort = node.ssh?.port ?? DEFAULT_SSH_PORT;
         if (!isTcpPort(sshPort)) throw new InputError(`${at}.ssh.port`, sshPort, "give a TCP port, 1-65535");
         const sshUser = node.ssh?.user ?? DEFAULT_SSH_USER;
-        if (typeof sshUser !== "string" || !/^[a-z_][a-z0-9_.-]*$/i.test(sshUser)) throw new InputError(`${at}.ssh.user`, sshUser, "give a login name, e.g. root");
+        if (typeof sshUser !== "string" || !/^[a-z_][a-z0-9_.-]*$/i.test(sshUser))
+            throw new InputError(`${at}.ssh.user`, sshUser, "give a login name, e.g. root");
         return { name: node.name, address: node.address, sshPort, sshUser };
     }
 }
 
 /** scheme://host:port and nothing else (it goes into shell lines, sed replacements and YAML lists); https only with `httpsOnly`. */
 export function isEndpointUrl(value: unknown, httpsOnly = false): value is string {
-    return typeof value === "string" && (httpsOnly ? /^https:\/\/[A-Za-z0-9.-]+:\d{1,5}$/ : /^https?:\/\/[A-Za-z0-9.-]+:\d{1,5}$/).test(value);
+    return (
+        typeof value === "string" && (httpsOnly ? /^https:\/\/[A-Za-z0-9.-]+:\d{1,5}$/ : /^https?:\/\/[A-Za-z0-9.-]+:\d{1,5}$/).test(value)
+    );
 }
 
 /** A SHA-256 as sha256sum prints it: 64 lower-case hex digits. */

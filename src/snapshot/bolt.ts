@@ -99,7 +99,8 @@ export interface BoltOpenOptions {
 function parseMeta(buf: Buffer, at: number): { meta?: Omit<BoltMeta, "page" | "otherMetaProblem">; problem?: string } {
     if (buf.length < at + PAGE_HEADER_SIZE + META_SIZE) return { problem: "the file ends inside it" };
     const m = at + PAGE_HEADER_SIZE;
-    if (buf.readUInt32LE(m) !== BOLT_MAGIC) return { problem: `bad magic 0x${buf.readUInt32LE(m).toString(16)} (a bbolt file has 0xed0cdaed)` };
+    if (buf.readUInt32LE(m) !== BOLT_MAGIC)
+        return { problem: `bad magic 0x${buf.readUInt32LE(m).toString(16)} (a bbolt file has 0xed0cdaed)` };
     if (buf.readUInt32LE(m + 4) !== BOLT_VERSION) return { problem: `format version ${buf.readUInt32LE(m + 4)}, not 2` };
     const stored = buf.readBigUInt64LE(m + 56);
     if (stored !== fnv1a64(buf.subarray(m, m + 56))) return { problem: "checksum does not match its contents" };
@@ -131,13 +132,18 @@ export class BoltFile {
     private readonly chunks = new Map<number, Buffer>();
     private visits = 0;
 
-    private constructor(readonly path: string, fd: number, private readonly options: BoltOpenOptions) {
+    private constructor(
+        readonly path: string,
+        fd: number,
+        private readonly options: BoltOpenOptions,
+    ) {
         this.fd = fd;
         this.fileSize = fstatSync(fd).size;
         const fail = (page: number | undefined, reason: string) => new SnapshotFormatError(path, page, reason);
         const head = this.readAt(0, Math.min(this.fileSize, 4096));
         const first = parseMeta(head, 0);
-        const metaAt = (offset: number) => parseMeta(this.readAt(offset, Math.min(Math.max(this.fileSize - offset, 0), PAGE_HEADER_SIZE + META_SIZE)), 0);
+        const metaAt = (offset: number) =>
+            parseMeta(this.readAt(offset, Math.min(Math.max(this.fileSize - offset, 0), PAGE_HEADER_SIZE + META_SIZE)), 0);
         let pageSize = first.meta && validPageSize(first.meta.pageSize) ? first.meta.pageSize : 4096;
         let second = metaAt(pageSize);
         if (!first.meta) {
@@ -152,7 +158,10 @@ export class BoltFile {
             .map((c, page) => ({ ...c, page: page as 0 | 1 }))
             .filter((c) => c.meta && c.meta.pageSize === pageSize);
         if (candidates.length === 0) {
-            throw fail(0, `not a usable bbolt database: neither meta page is valid (meta 0: ${first.problem ?? "page size differs"}; meta 1: ${second.problem ?? `page size ${second.meta?.pageSize} differs from meta 0's`})`);
+            throw fail(
+                0,
+                `not a usable bbolt database: neither meta page is valid (meta 0: ${first.problem ?? "page size differs"}; meta 1: ${second.problem ?? `page size ${second.meta?.pageSize} differs from meta 0's`})`,
+            );
         }
         const chosen = candidates.reduce((a, b) => (b.meta!.txid > a.meta!.txid ? b : a));
         const other = chosen.page === 0 ? second : first;
@@ -161,15 +170,22 @@ export class BoltFile {
         if (!validPageSize(pageSize)) throw fail(chosen.page, `page size ${pageSize} is not a power of two between 512 and 1 MiB`);
         const rest = this.fileSize % pageSize;
         if (rest !== 0 && rest !== 32) {
-            throw fail(undefined, `size ${this.fileSize} is not a whole number of ${pageSize}-byte pages (nor pages plus the 32-byte hash etcdctl snapshot save appends): the file is truncated or has bytes appended`);
+            throw fail(
+                undefined,
+                `size ${this.fileSize} is not a whole number of ${pageSize}-byte pages (nor pages plus the 32-byte hash etcdctl snapshot save appends): the file is truncated or has bytes appended`,
+            );
         }
         this.hasHashTrailer = rest === 32;
         this.dbLength = this.fileSize - rest;
         const pagesInFile = this.dbLength / pageSize;
         if (highWater < 2 || highWater > pagesInFile) {
-            throw fail(chosen.page, `the database has ${highWater} pages by its meta page but the file holds ${pagesInFile}: it is truncated`);
+            throw fail(
+                chosen.page,
+                `the database has ${highWater} pages by its meta page but the file holds ${pagesInFile}: it is truncated`,
+            );
         }
-        if (rootPage < 2 || rootPage >= highWater) throw fail(chosen.page, `root bucket page ${rootPage} is outside the database (pages 2…${highWater - 1})`);
+        if (rootPage < 2 || rootPage >= highWater)
+            throw fail(chosen.page, `root bucket page ${rootPage} is outside the database (pages 2…${highWater - 1})`);
         if (freelistPage !== undefined && (freelistPage < 2 || freelistPage >= highWater)) {
             throw fail(chosen.page, `freelist page ${freelistPage} is outside the database (pages 2…${highWater - 1})`);
         }
@@ -200,7 +216,12 @@ export class BoltFile {
         let done = 0;
         while (done < length) {
             const n = readSync(this.fd, buf, done, length - done, position + done);
-            if (n === 0) throw new SnapshotFormatError(this.path, undefined, `the file ends at byte ${position + done}, expected ${length - done} more bytes (truncated)`);
+            if (n === 0)
+                throw new SnapshotFormatError(
+                    this.path,
+                    undefined,
+                    `the file ends at byte ${position + done}, expected ${length - done} more bytes (truncated)`,
+                );
             done += n;
         }
         return buf;
@@ -235,9 +256,14 @@ export class BoltFile {
     page(id: number, walk: Walk, from?: number): Page {
         const fail = (reason: string) => new SnapshotFormatError(this.path, id, reason);
         if (!Number.isInteger(id) || id < 2 || id >= this.meta.highWater) {
-            throw new SnapshotFormatError(this.path, from, `refers to page ${id}, outside the database (pages 2…${this.meta.highWater - 1})`);
+            throw new SnapshotFormatError(
+                this.path,
+                from,
+                `refers to page ${id}, outside the database (pages 2…${this.meta.highWater - 1})`,
+            );
         }
-        if (walk.seen.has(id)) throw new SnapshotFormatError(this.path, from, `refers to page ${id} a second time in one walk (a cycle): the file is damaged`);
+        if (walk.seen.has(id))
+            throw new SnapshotFormatError(this.path, from, `refers to page ${id} a second time in one walk (a cycle): the file is damaged`);
         walk.seen.add(id);
         if (this.options.maxPageVisits !== undefined && ++this.visits > this.options.maxPageVisits) {
             throw fail(`page-visit budget of ${this.options.maxPageVisits} exceeded`);
@@ -245,7 +271,8 @@ export class BoltFile {
         const header = this.pageBytes(id, 1);
         const overflow = header.readUInt32LE(12);
         if (u64(header, 0) !== id) throw fail(`its header says it is page ${u64(header, 0)}`);
-        if (id + overflow >= this.meta.highWater) throw fail(`${overflow} overflow pages run past the end of the database (page ${this.meta.highWater - 1})`);
+        if (id + overflow >= this.meta.highWater)
+            throw fail(`${overflow} overflow pages run past the end of the database (page ${this.meta.highWater - 1})`);
         for (let i = 1; i <= overflow; i++) {
             if (walk.seen.has(id + i)) throw fail(`its overflow page ${id + i} was already seen in this walk`);
             walk.seen.add(id + i);
@@ -261,13 +288,16 @@ export class BoltFile {
 
     /** A nested bucket's root from its value in the parent's leaf. */
     bucketRef(entry: LeafEntry): BucketRef {
-        const fail = (reason: string) => new SnapshotFormatError(this.path, entry.page, `bucket ${JSON.stringify(entry.key.toString("latin1"))}: ${reason}`);
-        if (entry.value.length < BUCKET_HEADER_SIZE) throw fail(`value of ${entry.value.length} bytes is shorter than a bucket header (16)`);
+        const fail = (reason: string) =>
+            new SnapshotFormatError(this.path, entry.page, `bucket ${JSON.stringify(entry.key.toString("latin1"))}: ${reason}`);
+        if (entry.value.length < BUCKET_HEADER_SIZE)
+            throw fail(`value of ${entry.value.length} bytes is shorter than a bucket header (16)`);
         const root = u64(entry.value, 0);
         if (root !== 0) return { kind: "page", root };
         const page = entry.value.subarray(BUCKET_HEADER_SIZE);
         if (page.length < PAGE_HEADER_SIZE) throw fail("inline bucket without a page header");
-        if (page.readUInt16LE(8) !== PageFlag.leaf) throw fail(`inline bucket page has flags 0x${page.readUInt16LE(8).toString(16)}, not a leaf (0x02)`);
+        if (page.readUInt16LE(8) !== PageFlag.leaf)
+            throw fail(`inline bucket page has flags 0x${page.readUInt16LE(8).toString(16)}, not a leaf (0x02)`);
         return { kind: "inline", page, parentPage: entry.page };
     }
 
@@ -293,9 +323,18 @@ export class BoltFile {
             const ksize = buf.readUInt32LE(at + 8);
             const vsize = buf.readUInt32LE(at + 12);
             if (start + ksize + vsize > buf.length) {
-                throw new SnapshotFormatError(this.path, pageId, `leaf element ${i} (key ${ksize} bytes, value ${vsize} bytes at offset ${start}) runs past the end of the page`);
+                throw new SnapshotFormatError(
+                    this.path,
+                    pageId,
+                    `leaf element ${i} (key ${ksize} bytes, value ${vsize} bytes at offset ${start}) runs past the end of the page`,
+                );
             }
-            out[i] = { key: buf.subarray(start, start + ksize), value: buf.subarray(start + ksize, start + ksize + vsize), isBucket: (flags & BUCKET_LEAF_FLAG) !== 0, page: pageId };
+            out[i] = {
+                key: buf.subarray(start, start + ksize),
+                value: buf.subarray(start + ksize, start + ksize + vsize),
+                isBucket: (flags & BUCKET_LEAF_FLAG) !== 0,
+                page: pageId,
+            };
         }
         return out;
     }
@@ -332,7 +371,8 @@ export class BoltFile {
             }
             const at = PAGE_HEADER_SIZE + top.next++ * ELEMENT_SIZE;
             const keyEnd = at + page.buf.readUInt32LE(at) + page.buf.readUInt32LE(at + 4);
-            if (keyEnd > page.buf.length) throw new SnapshotFormatError(this.path, page.id, `branch element ${top.next - 1}'s key runs past the end of the page`);
+            if (keyEnd > page.buf.length)
+                throw new SnapshotFormatError(this.path, page.id, `branch element ${top.next - 1}'s key runs past the end of the page`);
             if (stack.length >= MAX_DEPTH) throw new SnapshotFormatError(this.path, page.id, `the tree is deeper than ${MAX_DEPTH} levels`);
             stack.push({ page: this.page(u64(page.buf, at + 8), walk, page.id), next: 0 });
         }
@@ -358,7 +398,8 @@ export class BoltFile {
             let done = 0;
             while (done < length) {
                 const n = readSync(this.fd, piece, done, length - done, at + done);
-                if (n === 0) throw new SnapshotFormatError(this.path, undefined, `the file ends at byte ${at + done} while hashing (truncated)`);
+                if (n === 0)
+                    throw new SnapshotFormatError(this.path, undefined, `the file ends at byte ${at + done} while hashing (truncated)`);
                 done += n;
             }
             hash.update(piece.subarray(0, length));
@@ -370,14 +411,20 @@ export class BoltFile {
     freePageCount(walk: Walk = new Walk()): number | undefined {
         if (this.meta.freelistPage === undefined) return undefined;
         const page = this.page(this.meta.freelistPage, walk);
-        if (page.flags !== PageFlag.freelist) throw new SnapshotFormatError(this.path, page.id, `the meta page names it the freelist but its flags are 0x${page.flags.toString(16)}`);
+        if (page.flags !== PageFlag.freelist)
+            throw new SnapshotFormatError(
+                this.path,
+                page.id,
+                `the meta page names it the freelist but its flags are 0x${page.flags.toString(16)}`,
+            );
         let count = page.count;
         let start = PAGE_HEADER_SIZE;
         if (count === 0xffff) {
             count = u64(page.buf, PAGE_HEADER_SIZE);
             start += 8;
         }
-        if (start + count * 8 > page.buf.length) throw new SnapshotFormatError(this.path, page.id, `${count} free page ids do not fit in the freelist page`);
+        if (start + count * 8 > page.buf.length)
+            throw new SnapshotFormatError(this.path, page.id, `${count} free page ids do not fit in the freelist page`);
         return count;
     }
 }

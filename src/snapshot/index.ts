@@ -3,4 +3,16 @@ export { SnapshotFormatError } from "./errors";
 export { BoltFile, BoltMeta, BoltOpenOptions, Walk } from "./bolt";
 export { ObjectKey, ValueEncoding, classifyValue, describeEncoding, parseObjectKey, resourceMatches } from "./kube";
 export { EtcdMeta, KeyValue, Revision, decodeKeyValue, parseRevisionKey } from "./mvcc";
-export { HashCheck, ObjectFilter, ObjectRevision, ResourceStats, RevisionRecord, Snapshot, SnapshotStats, latestObjects, objectHistory, objectValues, snapshotStats } from "./reader";
+export {
+    HashCheck,
+    ObjectFilter,
+    ObjectRevision,
+    ResourceStats,
+    RevisionRecord,
+    Snapshot,
+    SnapshotStats,
+    latestObjects,
+    objectHistory,
+    objectValues,
+    snapshotStats,
+} from "./reader";

@@ -16,7 +16,12 @@ export interface ObjectKey {
 }
 
 /** Built-in resources stored under another path than their name (kube-apiserver's storage registry). */
-const RENAMED: Record<string, string | undefined> = { "services/specs": "services", "services/endpoints": "endpoints", minions: "nodes", controllers: "replicationcontrollers" };
+const RENAMED: Record<string, string | undefined> = {
+    "services/specs": "services",
+    "services/endpoints": "endpoints",
+    minions: "nodes",
+    controllers: "replicationcontrollers",
+};
 
 export function normalizePrefix(prefix: string): string {
     return prefix.endsWith("/") ? prefix.slice(0, -1) : prefix;
@@ -101,7 +106,8 @@ export function classifyValue(value: Buffer): ValueEncoding {
     // Byte tests first: this runs once per revision of a whole snapshot.
     const first = value[0];
     if (first === 0x7b) return { type: "json" };
-    if (first === 0x6b && value.length >= 4 && value[1] === 0x38 && value[2] === 0x73 && value[3] === 0x00) return protobufEnvelope(value.subarray(4));
+    if (first === 0x6b && value.length >= 4 && value[1] === 0x38 && value[2] === 0x73 && value[3] === 0x00)
+        return protobufEnvelope(value.subarray(4));
     if (first === 0x6b && value.length >= 8 && value.toString("latin1", 0, 8) === "k8s:enc:") {
         const match = ENCRYPTED.exec(value.toString("latin1", 0, Math.min(value.length, 512)));
         if (match) return { type: "encrypted", provider: match[1]!, providerVersion: match[2]!, keyName: match[3]! };

@@ -21,9 +21,11 @@ function beU64(buf: Buffer, offset: number): number {
 
 /** A revision key, or a reason it is not one. */
 export function parseRevisionKey(key: Buffer): Revision | string {
-    if (key.length !== REVISION_KEY_SIZE && key.length !== REVISION_KEY_SIZE + 1) return `revision key of ${key.length} bytes (etcd writes 17, or 18 for a deletion)`;
+    if (key.length !== REVISION_KEY_SIZE && key.length !== REVISION_KEY_SIZE + 1)
+        return `revision key of ${key.length} bytes (etcd writes 17, or 18 for a deletion)`;
     if (key[8] !== 0x5f) return "revision key without the '_' separator at byte 8";
-    if (key.length === REVISION_KEY_SIZE + 1 && key[17] !== TOMBSTONE_MARK) return `revision key with 0x${key[17]!.toString(16)} where the tombstone mark 't' belongs`;
+    if (key.length === REVISION_KEY_SIZE + 1 && key[17] !== TOMBSTONE_MARK)
+        return `revision key with 0x${key[17]!.toString(16)} where the tombstone mark 't' belongs`;
     return { main: beU64(key, 0), sub: beU64(key, 9), tombstone: key.length === REVISION_KEY_SIZE + 1 };
 }
 
@@ -61,7 +63,8 @@ export function decodeKeyValue(buf: Buffer): KeyValue {
             else if (number === 1 || number === 5) throw new ProtobufError(`KeyValue field ${number} at byte ${at} is a varint, not bytes`);
         } else if (wireType === 2) {
             const [length, start] = readVarint(buf, afterTag);
-            if (start + length > buf.length) throw new ProtobufError(`field ${number} of ${length} bytes at byte ${at} runs past the end (${buf.length} bytes)`);
+            if (start + length > buf.length)
+                throw new ProtobufError(`field ${number} of ${length} bytes at byte ${at} runs past the end (${buf.length} bytes)`);
             offset = start + length;
             if (number === 1) kv.key = buf.subarray(start, offset);
             else if (number === 5) kv.value = buf.subarray(start, offset);

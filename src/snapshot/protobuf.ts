@@ -59,7 +59,8 @@ export function* fields(buf: Buffer): Generator<Field> {
             }
             case 2: {
                 const [length, start] = readVarint(buf, afterTag);
-                if (start + length > buf.length) throw new ProtobufError(`field ${number} of ${length} bytes at byte ${offset} runs past the end (${buf.length} bytes)`);
+                if (start + length > buf.length)
+                    throw new ProtobufError(`field ${number} of ${length} bytes at byte ${offset} runs past the end (${buf.length} bytes)`);
                 offset = start + length;
                 yield { number, wireType, bytes: buf.subarray(start, offset) };
                 break;

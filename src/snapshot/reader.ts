@@ -46,7 +46,10 @@ parentPort.postMessage(hash.digest("hex"));
 `;
 
 export class Snapshot {
-    private constructor(readonly path: string, readonly bolt: BoltFile) {}
+    private constructor(
+        readonly path: string,
+        readonly bolt: BoltFile,
+    ) {}
 
     /** Opens and checks the meta pages; throws SnapshotFormatError when the file is not a usable bbolt database. */
     static open(path: string, options: BoltOpenOptions = {}): Snapshot {
@@ -74,7 +77,9 @@ export class Snapshot {
         if (!stored) return Promise.resolve({ state: "absent" });
         return new Promise((resolve, reject) => {
             const worker = new Worker(HASH_WORKER, { eval: true, workerData: { path: this.path, length: this.bolt.dbLength } });
-            worker.once("message", (computed: string) => resolve({ state: computed === stored.toString("hex") ? "ok" : "mismatch", stored: stored.toString("hex"), computed }));
+            worker.once("message", (computed: string) =>
+                resolve({ state: computed === stored.toString("hex") ? "ok" : "mismatch", stored: stored.toString("hex"), computed }),
+            );
             worker.once("error", (error) => reject(new SnapshotFormatError(this.path, undefined, `cannot be hashed: ${error.message}`)));
         });
     }
@@ -94,13 +99,22 @@ export class Snapshot {
     decodeRevision(entry: LeafEntry): RevisionRecord {
         const revision = parseRevisionKey(entry.key);
         if (typeof revision === "string") throw new SnapshotFormatError(this.path, entry.page, `bucket "key": ${revision}`);
-        if (entry.isBucket) throw new SnapshotFormatError(this.path, entry.page, `bucket "key": revision ${revision.main}_${revision.sub} is a nested bucket, not a KeyValue`);
+        if (entry.isBucket)
+            throw new SnapshotFormatError(
+                this.path,
+                entry.page,
+                `bucket "key": revision ${revision.main}_${revision.sub} is a nested bucket, not a KeyValue`,
+            );
         let kv: KeyValue;
         try {
             kv = decodeKeyValue(entry.value);
         } catch (error) {
             if (!(error instanceof ProtobufError)) throw error;
-            throw new SnapshotFormatError(this.path, entry.page, `bucket "key": revision ${revision.main}_${revision.sub}: ${error.message}`);
+            throw new SnapshotFormatError(
+                this.path,
+                entry.page,
+                `bucket "key": revision ${revision.main}_${revision.sub}: ${error.message}`,
+            );
         }
         // A deletion stores only the key; its revision is the deletion's.
         if (revision.tombstone && kv.modRevision === 0) kv.modRevision = revision.main;
@@ -154,7 +168,10 @@ function matcher(filter: ObjectFilter): (key: string) => Match | undefined {
         if (!object) return undefined;
         if (filter.resources && !filter.resources.some((r) => resourceMatches(object.resource, r))) return undefined;
         if (filter.name !== undefined && filter.name !== object.name) return undefined;
-        return { object, inNamespace: filter.namespace === undefined || object.namespace === undefined || object.namespace === filter.namespace };
+        return {
+            object,
+            inNamespace: filter.namespace === undefined || object.namespace === undefined || object.namespace === filter.namespace,
+        };
     };
 }
 
@@ -284,7 +301,8 @@ export function snapshotStats(snapshot: Snapshot, options: { etcdPrefix?: string
     const otherKeys = { keys: 0, revisions: 0, bytes: 0 };
 
     const walkNested = (ref: BucketRef, path: string, depth: number): number => {
-        if (depth > MAX_BUCKET_NESTING) throw new SnapshotFormatError(snapshot.path, undefined, `buckets nested deeper than ${MAX_BUCKET_NESTING} at ${path}`);
+        if (depth > MAX_BUCKET_NESTING)
+            throw new SnapshotFormatError(snapshot.path, undefined, `buckets nested deeper than ${MAX_BUCKET_NESTING} at ${path}`);
         let entries = 0;
         for (const entry of bolt.entries(ref, walk)) {
             entries++;

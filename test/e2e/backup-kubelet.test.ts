@@ -74,7 +74,12 @@ afterAll(async () => {
 
 type Pod = {
     metadata: { name: string };
-    spec: { nodeName?: string; hostNetwork?: boolean; initContainers: { name: string; restartPolicy?: string }[]; containers: { name: string }[] };
+    spec: {
+        nodeName?: string;
+        hostNetwork?: boolean;
+        initContainers: { name: string; restartPolicy?: string }[];
+        containers: { name: string }[];
+    };
     status: { phase: string; initContainerStatuses?: ContainerStatus[]; containerStatuses?: ContainerStatus[] };
 };
 type ContainerStatus = { name: string; state: { terminated?: { exitCode: number; reason: string } } };
@@ -96,7 +101,8 @@ async function jobOutcome(job: string, timeoutMs: number): Promise<"Complete" | 
     await waitFor(
         `job ${job} finishes`,
         async () => {
-            const conditions: { type: string; status: string }[] = JSON.parse(await node.kubectl(["-n", NAMESPACE, "get", "job", job, "-o", "json"])).status.conditions ?? [];
+            const conditions: { type: string; status: string }[] =
+                JSON.parse(await node.kubectl(["-n", NAMESPACE, "get", "job", job, "-o", "json"])).status.conditions ?? [];
             outcome = conditions.find((c) => (c.type === "Complete" || c.type === "Failed") && c.status === "True")?.type as typeof outcome;
             return outcome !== undefined;
         },
@@ -108,7 +114,11 @@ async function jobOutcome(job: string, timeoutMs: number): Promise<"Complete" | 
 }
 
 /** The raw objects (names encrypted by rclone crypt: the fixture encrypts), for before/after comparisons. */
-const storeObjects = async () => (await s3.rclone(["lsf", "-R", `minio:${s3.bucket}`])).split("\n").filter((line) => line && !line.endsWith("/")).sort();
+const storeObjects = async () =>
+    (await s3.rclone(["lsf", "-R", `minio:${s3.bucket}`]))
+        .split("\n")
+        .filter((line) => line && !line.endsWith("/"))
+        .sort();
 
 /** Every container's log of the Job's pods; containers that never started are skipped. */
 async function jobLogs(job: string): Promise<string> {
@@ -136,11 +146,27 @@ test("up through the real provider; the run-now Job is scheduled onto the contro
     expect(pod!.spec.nodeName).toBe(node.name); // the only node: tainted control-plane, so the toleration and affinity were honoured
     expect(pod!.spec.hostNetwork).toBe(true);
     expect(pod!.spec.initContainers.find((c) => c.name === "transfer")?.restartPolicy).toBe("Always");
-    for (const status of [...(pod!.status.initContainerStatuses ?? []).filter((s) => s.name !== "transfer"), ...(pod!.status.containerStatuses ?? [])]) {
+    for (const status of [
+        ...(pod!.status.initContainerStatuses ?? []).filter((s) => s.name !== "transfer"),
+        ...(pod!.status.containerStatuses ?? []),
+    ]) {
         expect({ container: status.name, exitCode: status.state.terminated?.exitCode }).toEqual({ container: status.name, exitCode: 0 });
     }
-    const scheduled = JSON.parse(await node.kubectl(["-n", NAMESPACE, "get", "events", "--field-selector", `involvedObject.name=${pod!.metadata.name},reason=Scheduled`, "-o", "json"])).items;
-    expect(scheduled.map((e: { reportingComponent?: string; source?: { component?: string } }) => e.reportingComponent || e.source?.component)).toContain("default-scheduler");
+    const scheduled = JSON.parse(
+        await node.kubectl([
+            "-n",
+            NAMESPACE,
+            "get",
+            "events",
+            "--field-selector",
+            `involvedObject.name=${pod!.metadata.name},reason=Scheduled`,
+            "-o",
+            "json",
+        ]),
+    ).items;
+    expect(
+        scheduled.map((e: { reportingComponent?: string; source?: { component?: string } }) => e.reportingComponent || e.source?.component),
+    ).toContain("default-scheduler");
 
     expect((await storeObjects()).length).toBeGreaterThan(0);
     // fetch takes the newest *sealed* backup and checks it against its .sha256: finding one proves the seal.
@@ -157,17 +183,25 @@ test("up through the real provider; the run-now Job is scheduled onto the contro
 test("the state holds the kubeconfig key, the store's secret key and the encryption password only as ciphertext", async () => {
     const clientKeyData = /client-key-data: (\S+)/.exec(node.kubeconfig)?.[1];
     expect(clientKeyData?.length).toBeGreaterThan(100);
-    const secrets = [clientKeyData!, Buffer.from(clientKeyData!, "base64").toString("utf8"), s3.secretAccessKey, ENCRYPTION_PASSWORD, Buffer.from(ENCRYPTION_PASSWORD).toString("base64")];
+    const secrets = [
+        clientKeyData!,
+        Buffer.from(clientKeyData!, "base64").toString("utf8"),
+        s3.secretAccessKey,
+        ENCRYPTION_PASSWORD,
+        Buffer.from(ENCRYPTION_PASSWORD).toString("base64"),
+    ];
     const state = await pulumiStack.readState();
     expect(state).toContain("etcd-backup-script"); // positive control: this is the stack's state, after up
     expect(state).toContain(SECRET_SIG); // the secrets are there, encrypted
     expect(state).not.toMatch(/PRIVATE KEY/);
-    for (const [i, secret] of secrets.entries()) expect({ secret: i, inState: state.includes(secret) }).toEqual({ secret: i, inState: false });
+    for (const [i, secret] of secrets.entries())
+        expect({ secret: i, inState: state.includes(secret) }).toEqual({ secret: i, inState: false });
     // Every file of the state directory (backups and history included), not only the current state.
     for (const file of listFiles(pulumiStack.stateDir)) {
         const raw = fs.readFileSync(file);
         const text = file.endsWith(".gz") ? zlib.gunzipSync(raw).toString("utf8") : raw.toString("utf8");
-        for (const [i, secret] of [...secrets, "PRIVATE KEY"].entries()) expect({ file, secret: i, leaks: text.includes(secret) }).toEqual({ file, secret: i, leaks: false });
+        for (const [i, secret] of [...secrets, "PRIVATE KEY"].entries())
+            expect({ file, secret: i, leaks: text.includes(secret) }).toEqual({ file, secret: i, leaks: false });
     }
 });
 
@@ -198,7 +232,9 @@ test("the CronJob fires on its schedule (the real cronjob controller) and the sc
     await waitFor(
         "a Job made by the cronjob controller",
         async () => {
-            const jobs: { metadata: { name: string } }[] = JSON.parse(await node.kubectl(["-n", NAMESPACE, "get", "jobs", "-o", "json"])).items;
+            const jobs: { metadata: { name: string } }[] = JSON.parse(
+                await node.kubectl(["-n", NAMESPACE, "get", "jobs", "-o", "json"]),
+            ).items;
             scheduledJob = jobs.map((j) => j.metadata.name).find((name) => /^etcd-backup-\d+$/.test(name)) ?? "";
             return scheduledJob !== "";
         },
@@ -211,22 +247,42 @@ test("the CronJob fires on its schedule (the real cronjob controller) and the sc
 test("destroy removes the CronJob, its Jobs (garbage collector) and the rest", async () => {
     const destroy = await pulumiStack.stack.destroy();
     expect(destroy.summary.result).toBe("succeeded");
-    for (const [kind, name] of [["cronjob", "etcd-backup"], ["secret", "etcd-backup-store"], ["configmap", "etcd-backup-script"], ["serviceaccount", "etcd-backup"]]) {
+    for (const [kind, name] of [
+        ["cronjob", "etcd-backup"],
+        ["secret", "etcd-backup-store"],
+        ["configmap", "etcd-backup-script"],
+        ["serviceaccount", "etcd-backup"],
+    ]) {
         await expect(node.kubectl(["-n", NAMESPACE, "get", kind!, name!])).rejects.toThrow(/NotFound|not found/);
     }
-    await waitFor("the Jobs are garbage-collected", async () => (await node.kubectl(["-n", NAMESPACE, "get", "jobs", "-o", "name"])).trim() === "", { deadlineMs: 120_000, intervalMs: 2_000 });
+    await waitFor(
+        "the Jobs are garbage-collected",
+        async () => (await node.kubectl(["-n", NAMESPACE, "get", "jobs", "-o", "name"])).trim() === "",
+        { deadlineMs: 120_000, intervalMs: 2_000 },
+    );
 });
 
 test("the importer reads the static pod manifests kubeadm init wrote", async () => {
     const { fromKubeadmManifests } = await import("../../src/recovery/import/kubeadm");
-    const read = async (name: string) => ({ yaml: await node.readFile(`/etc/kubernetes/manifests/${name}.yaml`), fileName: `${name}.yaml` });
+    const read = async (name: string) => ({
+        yaml: await node.readFile(`/etc/kubernetes/manifests/${name}.yaml`),
+        fileName: `${name}.yaml`,
+    });
     const cluster = fromKubeadmManifests(await read("etcd"), await read("kube-apiserver"));
     // What renderKubeadmConfig asked kubeadm for, as kubeadm spelled it out in the manifests.
     expect(cluster).toMatchObject({
-        etcd: { version: "3.5.35", image: "registry.k8s.io/etcd:3.5.35", members: [{ name: node.name, peerUrls: [`https://${node.ip}:2380`], clientUrls: expect.arrayContaining([`https://${node.ip}:2379`]) }] },
+        etcd: {
+            version: "3.5.35",
+            image: "registry.k8s.io/etcd:3.5.35",
+            members: [
+                { name: node.name, peerUrls: [`https://${node.ip}:2380`], clientUrls: expect.arrayContaining([`https://${node.ip}:2379`]) },
+            ],
+        },
         kubeApiserver: { version: "1.34.4", image: "registry.k8s.io/kube-apiserver:v1.34.4" },
         etcdPrefix: "/registry",
         serviceClusterIpRange: "10.96.0.0/12",
     });
-    expect(cluster.kubeApiserver.args).toEqual(expect.arrayContaining(["--etcd-servers=https://127.0.0.1:2379", "--etcd-cafile=/etc/kubernetes/pki/etcd/ca.crt"]));
+    expect(cluster.kubeApiserver.args).toEqual(
+        expect.arrayContaining(["--etcd-servers=https://127.0.0.1:2379", "--etcd-cafile=/etc/kubernetes/pki/etcd/ca.crt"]),
+    );
 });

@@ -59,7 +59,13 @@ test("up creates the ServiceAccount, store Secret, script ConfigMap and CronJob 
     const cronJob = await get("cronjob", "etcd-backup");
     expect(cronJob.spec).toMatchObject({ schedule: "0 */6 * * *", timeZone: "Europe/Berlin", concurrencyPolicy: "Forbid" });
     const pod = cronJob.spec.jobTemplate.spec.template.spec;
-    expect(pod.initContainers.map((c: { name: string }) => c.name)).toEqual(["snapshot", "transfer", "verify", "await-transfer", "drill-status"]);
+    expect(pod.initContainers.map((c: { name: string }) => c.name)).toEqual([
+        "snapshot",
+        "transfer",
+        "verify",
+        "await-transfer",
+        "drill-status",
+    ]);
     expect(pod.initContainers[1].restartPolicy).toBe("Always");
     // What the API server stored is the plan's pod (the plan with the test's values, defaults filled in by the server aside).
     const planned = planEtcdBackup({
@@ -73,7 +79,8 @@ test("up creates the ServiceAccount, store Secret, script ConfigMap and CronJob 
         restoreDrill: "status",
     });
     const plannedPod = (planned.cronJob as any).spec.jobTemplate.spec.template.spec;
-    for (const [i, container] of plannedPod.initContainers.entries()) expect(pod.initContainers[i]).toMatchObject({ command: container.command, image: container.image, resources: container.resources });
+    for (const [i, container] of plannedPod.initContainers.entries())
+        expect(pod.initContainers[i]).toMatchObject({ command: container.command, image: container.image, resources: container.resources });
 
     await get("serviceaccount", "etcd-backup");
     const configMap = await get("configmap", "etcd-backup-script");
@@ -98,7 +105,8 @@ test("the kubeconfig key and every store credential are in the state only as cip
     for (const file of listFiles(pulumiStack.stateDir)) {
         const raw = fs.readFileSync(file);
         const text = file.endsWith(".gz") ? zlib.gunzipSync(raw).toString("utf8") : raw.toString("utf8");
-        for (const secret of [clientKeyData!, ...Object.values(SECRETS)]) expect({ file, leaks: text.includes(secret) }).toEqual({ file, leaks: false });
+        for (const secret of [clientKeyData!, ...Object.values(SECRETS)])
+            expect({ file, leaks: text.includes(secret) }).toEqual({ file, leaks: false });
     }
 });
 
@@ -121,7 +129,12 @@ test("the runNowCommand's Job is accepted by the API server", async () => {
 test("destroy removes every object", async () => {
     const destroy = await pulumiStack.stack.destroy();
     expect(destroy.summary.result).toBe("succeeded");
-    for (const [kind, name] of [["cronjob", "etcd-backup"], ["secret", "etcd-backup-store"], ["configmap", "etcd-backup-script"], ["serviceaccount", "etcd-backup"]]) {
+    for (const [kind, name] of [
+        ["cronjob", "etcd-backup"],
+        ["secret", "etcd-backup-store"],
+        ["configmap", "etcd-backup-script"],
+        ["serviceaccount", "etcd-backup"],
+    ]) {
         await expect(api.kubectl(["get", kind!, name!, "-n", NAMESPACE])).rejects.toThrow(/NotFound|not found/);
     }
 });

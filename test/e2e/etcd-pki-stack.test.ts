@@ -44,7 +44,9 @@ test("up creates the PKI; every member's kubeadm files verify with openssl", asy
         fs.mkdirSync(path.join(dir, "etcd"), { recursive: true });
         for (const [name, pem] of Object.entries(memberFiles)) fs.writeFileSync(path.join(dir, name), pem, { mode: 0o600 });
         for (const cert of ["etcd/server.crt", "etcd/peer.crt", "etcd/healthcheck-client.crt", "apiserver-etcd-client.crt"]) {
-            const verdict = execFileSync("openssl", ["verify", "-CAfile", path.join(dir, "etcd/ca.crt"), path.join(dir, cert)], { encoding: "utf8" });
+            const verdict = execFileSync("openssl", ["verify", "-CAfile", path.join(dir, "etcd/ca.crt"), path.join(dir, cert)], {
+                encoding: "utf8",
+            });
             expect(verdict.trim()).toBe(`${path.join(dir, cert)}: OK`);
         }
         const text = execFileSync("openssl", ["x509", "-in", path.join(dir, "etcd/server.crt"), "-noout", "-text"], { encoding: "utf8" });

@@ -25,7 +25,8 @@ const REPO = path.resolve(__dirname, "../..");
 const SMALL_SNAPSHOT = path.join(REPO, "test/fixtures/snapshot/small.db");
 
 /** The version of a package this checkout has installed: the consumer pins the same, so npm's cache serves it. */
-const installedVersion = (name: string): string => (JSON.parse(fs.readFileSync(require.resolve(`${name}/package.json`, { paths: [REPO] }), "utf8")) as { version: string }).version;
+const installedVersion = (name: string): string =>
+    (JSON.parse(fs.readFileSync(require.resolve(`${name}/package.json`, { paths: [REPO] }), "utf8")) as { version: string }).version;
 
 const PROGRAM = `import * as pulumi from "@pulumi/pulumi";
 import { CertificateAuthority, EtcdPki, planControlPlaneRestore, renderDryRun } from "etcd-recovery";
@@ -66,7 +67,9 @@ beforeAll(async () => {
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), "etcd-recovery-consumer-"));
     const packDir = path.join(tmp, "pack");
     fs.mkdirSync(packDir);
-    const packed = JSON.parse((await run("npm", ["pack", "--json", "--pack-destination", packDir], { cwd: REPO, timeoutMs: 300_000 })).stdout) as {
+    const packed = JSON.parse(
+        (await run("npm", ["pack", "--json", "--pack-destination", packDir], { cwd: REPO, timeoutMs: 300_000 })).stdout,
+    ) as {
         filename: string;
         files: { path: string }[];
     }[];
@@ -82,13 +85,22 @@ beforeAll(async () => {
             name: "consumer",
             private: true,
             main: "index.ts",
-            dependencies: { "etcd-recovery": `file:${tarball}`, ...Object.fromEntries(pinned.map((name) => [name, installedVersion(name)])) },
+            dependencies: {
+                "etcd-recovery": `file:${tarball}`,
+                ...Object.fromEntries(pinned.map((name) => [name, installedVersion(name)])),
+            },
         }),
     );
-    fs.writeFileSync(path.join(project, "Pulumi.yaml"), "name: consumer\nruntime: nodejs\ndescription: a program of a user of etcd-recovery\n");
+    fs.writeFileSync(
+        path.join(project, "Pulumi.yaml"),
+        "name: consumer\nruntime: nodejs\ndescription: a program of a user of etcd-recovery\n",
+    );
     fs.writeFileSync(
         path.join(project, "tsconfig.json"),
-        JSON.stringify({ compilerOptions: { target: "ES2020", module: "commonjs", strict: true, esModuleInterop: true, noEmit: true }, files: ["index.ts"] }),
+        JSON.stringify({
+            compilerOptions: { target: "ES2020", module: "commonjs", strict: true, esModuleInterop: true, noEmit: true },
+            files: ["index.ts"],
+        }),
     );
     fs.writeFileSync(path.join(project, "index.ts"), PROGRAM);
     await run("npm", ["install", "--ignore-scripts", "--prefer-offline", "--no-audit", "--no-fund"], { cwd: project, timeoutMs: 600_000 });
@@ -103,11 +115,14 @@ afterAll(async () => {
 });
 
 test("the tarball holds the built code, its declarations, the shell it reads and the CLI, and no sources or tests", () => {
-    for (const file of ["package.json", "README.md", "bin/index.js", "bin/index.d.ts", "bin/cli/recovery.js", "bin/snapshot/reader.js"]) expect(packedFiles).toContain(file);
+    for (const file of ["package.json", "README.md", "bin/index.js", "bin/index.d.ts", "bin/cli/recovery.js", "bin/snapshot/reader.js"])
+        expect(packedFiles).toContain(file);
     // The backup uploader's parts, copied beside bin/backup/script.js by `npm run build` (scripts/copy-assets.js).
     for (const file of ["bolt.sh", "retention.sh", "uploader.sh"]) expect(packedFiles).toContain(`bin/backup/uploader/${file}`);
     expect(packedFiles.filter((file) => !/^(package\.json|README\.md|bin\/.*\.(js|d\.ts|sh))$/.test(file))).toEqual([]);
-    expect(fs.readFileSync(path.join(project, "node_modules/etcd-recovery/bin/cli/recovery.js"), "utf8")).toMatch(/^#!\/usr\/bin\/env node\n/);
+    expect(fs.readFileSync(path.join(project, "node_modules/etcd-recovery/bin/cli/recovery.js"), "utf8")).toMatch(
+        /^#!\/usr\/bin\/env node\n/,
+    );
 });
 
 test("the installed package renders the backup uploader script from its .sh files", () => {
@@ -117,12 +132,14 @@ process.stdout.write(plan.scriptConfigMap.data["backup.sh"]);`;
     const rendered = spawnSync(process.execPath, ["-e", program], { cwd: project, encoding: "utf8", timeout: 60_000 });
     expect({ status: rendered.status, stderr: rendered.stderr }).toEqual({ status: 0, stderr: "" });
     expect(rendered.stdout).toMatch(/^#!\/bin\/sh\n/);
-    for (const part of ["\nsnapshot_revision() {\n", "\nretention_keep() {\n", "\ntransfer_steps() {\n", "\nseal_and_retain() {\n"]) expect(rendered.stdout).toContain(part);
+    for (const part of ["\nsnapshot_revision() {\n", "\nretention_keep() {\n", "\ntransfer_steps() {\n", "\nseal_and_retain() {\n"])
+        expect(rendered.stdout).toContain(part);
 });
 
 test("a strict TypeScript program type-checks against the installed declarations", () => {
     // tsc reports on stdout: spawnSync keeps it for the failure message.
-    const tsc = (args: string[]) => spawnSync(path.join(project, "node_modules/.bin/tsc"), args, { cwd: project, encoding: "utf8", timeout: 300_000 });
+    const tsc = (args: string[]) =>
+        spawnSync(path.join(project, "node_modules/.bin/tsc"), args, { cwd: project, encoding: "utf8", timeout: 300_000 });
     const checked = tsc(["-p", "."]);
     expect({ status: checked.status, output: checked.stdout + checked.stderr }).toEqual({ status: 0, output: "" });
     // And a wrong argument is caught by those types, not at run time.

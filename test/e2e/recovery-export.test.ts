@@ -74,7 +74,12 @@ test("up writes the selected objects apply-ready to a new 0600 file in a 0700 di
     const content = fs.readFileSync(firstFile, "utf8");
     expect(up.outputs.sha256!.value).toBe(createHash("sha256").update(content).digest("hex"));
     const [configMap, secret] = loadAll(content) as any[];
-    expect(configMap).toEqual({ apiVersion: "v1", kind: "ConfigMap", metadata: { name: "app-config", namespace: "shop" }, data: { mode: "production" } });
+    expect(configMap).toEqual({
+        apiVersion: "v1",
+        kind: "ConfigMap",
+        metadata: { name: "app-config", namespace: "shop" },
+        data: { mode: "production" },
+    });
     expect(Buffer.from(secret.data.password, "base64").toString("utf8")).toBe(PASSWORD);
     for (const field of ["uid", "resourceVersion", "creationTimestamp", "managedFields"]) expect(secret.metadata[field]).toBeUndefined();
     // The file is what `kubectl apply` takes: a server-side dry run accepts it.

@@ -61,8 +61,14 @@ describe("seed 000 end to end, mode single: backup pod → incident → Recovery
         expect(backup.object).toMatch(/^etcd-snapshot-\d{8}T\d{6}Z-rev\d+\.db$/); // compression "none", the default
         const base = backup.object.replace(/\.db$/, "");
         expect(backup.files).toEqual([`${base}.json`, backup.object, `${backup.object}.sha256`, "latest.json"].sort());
-        expect(snapshot.objectSha256).toBe(createHash("sha256").update(fs.readFileSync(path.join(backup.directory, backup.object))).digest("hex"));
-        expect(fs.readFileSync(path.join(backup.directory, `${backup.object}.sha256`), "utf8")).toBe(`${snapshot.objectSha256}  ${backup.object}\n`);
+        expect(snapshot.objectSha256).toBe(
+            createHash("sha256")
+                .update(fs.readFileSync(path.join(backup.directory, backup.object)))
+                .digest("hex"),
+        );
+        expect(fs.readFileSync(path.join(backup.directory, `${backup.object}.sha256`), "utf8")).toBe(
+            `${snapshot.objectSha256}  ${backup.object}\n`,
+        );
         // The recovery environment read the same revision the pod recorded.
         expect(scenario.result.recovery.snapshotRevision).toBe(snapshot.revision);
         expect(fs.statSync(snapshot.snapshotPath).mode & 0o777).toBe(0o600);
@@ -89,7 +95,12 @@ describe("seed 000 end to end, mode single: backup pod → incident → Recovery
 
     test("what the diff found is exported to a 0600 apply-ready file and applied", () => {
         const { restore } = scenario.result;
-        expect(restore.exported).toEqual(["ConfigMap shop/app-config", "Secret shop/db-credentials", "Deployment shop/web", "Widget shop/blue"]);
+        expect(restore.exported).toEqual([
+            "ConfigMap shop/app-config",
+            "Secret shop/db-credentials",
+            "Deployment shop/web",
+            "Widget shop/blue",
+        ]);
         expect(fs.statSync(restore.exportFile).mode & 0o777).toBe(0o600);
         const yaml = fs.readFileSync(restore.exportFile, "utf8");
         expect(yaml).not.toMatch(/resourceVersion|uid:|creationTimestamp: '|managedFields|^status:/m);
@@ -104,7 +115,8 @@ describe("seed 000 end to end, mode single: backup pod → incident → Recovery
             expect({ name, object: comparable(restored[name]!) }).toEqual({ name, object: comparable(originals[name]!) });
         }
         // The deleted ones are new objects with the old content.
-        for (const name of ["ConfigMap shop/app-config", "Secret shop/db-credentials"]) expect(restored[name]!.metadata.uid).not.toBe(originals[name]!.metadata.uid);
+        for (const name of ["ConfigMap shop/app-config", "Secret shop/db-credentials"])
+            expect(restored[name]!.metadata.uid).not.toBe(originals[name]!.metadata.uid);
         // The Secret went through encryption at rest in the snapshot and came back readable.
         expect(Buffer.from(restored["Secret shop/db-credentials"]!.data.password, "base64").toString("utf8")).toBe(secrets[0]);
         expect(restored["Deployment shop/web"]!.spec.replicas).toBe(3);

@@ -77,7 +77,11 @@ async function restoreStack(prefix: string): Promise<OfflineStack> {
         config: {
             privateKey: { value: clientKey.privateKey, secret: true },
             // kubeadm names the etcd member after the node.
-            nodes: { value: JSON.stringify([{ name: node.name, address: node.ip, role: "both", etcdMemberName: node.name, hostKey: hostKey.publicKey }]) },
+            nodes: {
+                value: JSON.stringify([
+                    { name: node.name, address: node.ip, role: "both", etcdMemberName: node.name, hostKey: hostKey.publicKey },
+                ]),
+            },
             layout: { value: "kubeadm" },
             snapshotPath: { value: SNAPSHOT },
             snapshotSha256: { value: snapshotSha256 },
@@ -100,7 +104,8 @@ beforeAll(async () => {
 
     // In the snapshot: "kept" and "deleted-after-snapshot"; after it, one created and one deleted.
     await node.kubectl(["create", "namespace", NAMESPACE]);
-    for (const name of ["deleted-after-snapshot", "kept"]) await node.kubectl(["-n", NAMESPACE, "create", "configmap", name, `--from-literal=name=${name}`]);
+    for (const name of ["deleted-after-snapshot", "kept"])
+        await node.kubectl(["-n", NAMESPACE, "create", "configmap", name, `--from-literal=name=${name}`]);
     const saved = await node.exec([...ETCDCTL, "snapshot", "save", SNAPSHOT]);
     expect({ exitCode: saved.exitCode, stderr: saved.exitCode === 0 ? "" : saved.stderr }).toEqual({ exitCode: 0, stderr: "" });
     snapshotSha256 = (await sh(`sha256sum ${SNAPSHOT}`)).split(" ")[0]!;
@@ -119,7 +124,12 @@ afterAll(async () => {
 
 test("the node is kubeadm's: the preset's etcdutl and etcdctl paths exist, the static pods run from /etc/kubernetes/manifests", async () => {
     expect(await sh("/usr/local/bin/etcdutl version | head -n 1")).toMatch(/^etcdutl version: 3\.5\.35/);
-    expect((await sh("ls -1 /etc/kubernetes/manifests")).trim().split("\n")).toEqual(["etcd.yaml", "kube-apiserver.yaml", "kube-controller-manager.yaml", "kube-scheduler.yaml"]);
+    expect((await sh("ls -1 /etc/kubernetes/manifests")).trim().split("\n")).toEqual([
+        "etcd.yaml",
+        "kube-apiserver.yaml",
+        "kube-controller-manager.yaml",
+        "kube-scheduler.yaml",
+    ]);
     expect(await pidOf("etcd")).toMatch(/^\d+$/);
     expect(await pidOf("kube-apiserver")).toMatch(/^\d+$/);
     expect((await configMapsServed()).names).toEqual(SERVED_AFTER_SNAPSHOT);
@@ -128,11 +138,17 @@ test("the node is kubeadm's: the preset's etcdutl and etcdctl paths exist, the s
 test("restore on the real kubelet: the static pods stop when their manifests move and start again; the apiserver serves the snapshot's view; old data kept", async () => {
     const before = { etcd: await pidOf("etcd"), apiserver: await pidOf("kube-apiserver"), kubelet: await pidOf("kubelet") };
     // What runs, sampled every 0.2 s during the restore: A = kube-apiserver, E = etcd, - = not running.
-    const watch = await node.exec(["sh", "-c", `(while :; do a=-; e=-; pgrep -x kube-apiserver >/dev/null && a=A; pgrep -x etcd >/dev/null && e=E; echo "$a$e"; sleep 0.2; done) >${WATCH_LOG} 2>&1 & echo $! >/run/restore-watch.pid`]);
+    const watch = await node.exec([
+        "sh",
+        "-c",
+        `(while :; do a=-; e=-; pgrep -x kube-apiserver >/dev/null && a=A; pgrep -x etcd >/dev/null && e=E; echo "$a$e"; sleep 0.2; done) >${WATCH_LOG} 2>&1 & echo $! >/run/restore-watch.pid`,
+    ]);
     expect(watch.exitCode).toBe(0);
     const stack = await restoreStack("e2e-restore-kubelet");
     // The private keys of the run: the SSH keys and kubeadm's etcd keys on the node.
-    const etcdKeys = await Promise.all(["ca", "server", "peer", "healthcheck-client"].map((name) => node.readFile(`/etc/kubernetes/pki/etcd/${name}.key`)));
+    const etcdKeys = await Promise.all(
+        ["ca", "server", "peer", "healthcheck-client"].map((name) => node.readFile(`/etc/kubernetes/pki/etcd/${name}.key`)),
+    );
     const privateKeys = [clientKey.privateKey, hostKey.privateKey, ...etcdKeys];
     for (const key of privateKeys) expect(key).toMatch(/PRIVATE KEY/);
     // Every process on the node (the static pods' included), sampled from the host all through the restore.
@@ -153,7 +169,9 @@ test("restore on the real kubelet: the static pods stop when their manifests mov
     expect(cmdlines.filter((c) => /(^|\/)etcd .*--key-file=/.test(c))).not.toEqual([]);
     // ...and none of them, nor any environment, held a private key in any form.
     expect(leaks(samples, privateKeys.flatMap(keyForms))).toEqual([]);
-    console.log(`${samples.passes} samples of the node's processes, ${samples.cmdlines.size} distinct command lines, ${samples.environs.size} environments`);
+    console.log(
+        `${samples.passes} samples of the node's processes, ${samples.cmdlines.size} distinct command lines, ${samples.environs.size} environments`,
+    );
     const stepIds = up.outputs.stepIds!.value as string[];
     console.log(`kubeadm on a real kubelet: restore in ${stepIds.length} steps, ${Math.round((Date.now() - started) / 1000)} s`);
     expect(up.outputs.report!.value as string).toContain("is healthy");
@@ -164,15 +182,26 @@ test("restore on the real kubelet: the static pods stop when their manifests mov
     expect(after.etcd).not.toBe(before.etcd);
     expect(after.kubelet).not.toBe(before.kubelet);
     expect(await sh("cat /var/log/systemctl.log")).toMatch(/systemctl restart kubelet\n$/);
-    await waitFor("kube-apiserver runs again", async () => (await pidOf("kube-apiserver")) !== "", { deadlineMs: 120_000, intervalMs: 1_000 });
+    await waitFor("kube-apiserver runs again", async () => (await pidOf("kube-apiserver")) !== "", {
+        deadlineMs: 120_000,
+        intervalMs: 1_000,
+    });
     expect(await pidOf("kube-apiserver")).not.toBe(before.apiserver);
     // The kubelet stopped kube-apiserver before etcd and started it after: never an apiserver without its etcd.
     await sh("kill $(cat /run/restore-watch.pid); sleep 0.5");
-    const states = (await node.readFile(WATCH_LOG)).trim().split("\n").filter((line, i, all) => i === 0 || line !== all[i - 1]);
+    const states = (await node.readFile(WATCH_LOG))
+        .trim()
+        .split("\n")
+        .filter((line, i, all) => i === 0 || line !== all[i - 1]);
     expect(states).toEqual(["AE", "-E", "--", "-E", "AE"]);
 
     // Every manifest back where kubeadm wrote it; nothing left in the stopped-manifests dir.
-    expect((await sh("ls -1 /etc/kubernetes/manifests")).trim().split("\n")).toEqual(["etcd.yaml", "kube-apiserver.yaml", "kube-controller-manager.yaml", "kube-scheduler.yaml"]);
+    expect((await sh("ls -1 /etc/kubernetes/manifests")).trim().split("\n")).toEqual([
+        "etcd.yaml",
+        "kube-apiserver.yaml",
+        "kube-controller-manager.yaml",
+        "kube-scheduler.yaml",
+    ]);
     expect((await sh("ls -A /etc/kubernetes/manifests.stopped-by-etcd-recovery")).trim()).toBe("");
     // The data dir etcd ran on before is kept beside the restored one.
     const oldDirs = (await sh("ls -d /var/lib/etcd.before-restore-*")).trim().split("\n");

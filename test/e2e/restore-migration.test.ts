@@ -149,9 +149,21 @@ describe("stacked kubeadm etcd → external EtcdCluster (seed 004)", () => {
                 { path: "/root/.ssh/authorized_keys", content: `${clientKey.publicKey}\n`, mode: 0o600 },
                 { path: "/etc/kubernetes/manifests/etcd.yaml", content: etcdYaml, mode: 0o600 },
                 // No binaries for these two: the stand-in kubelet only moves them with the others.
-                { path: "/etc/kubernetes/manifests/kube-controller-manager.yaml", content: staticPod("kube-controller-manager", ["kube-controller-manager"]), mode: 0o600 },
-                { path: "/etc/kubernetes/manifests/kube-scheduler.yaml", content: staticPod("kube-scheduler", ["kube-scheduler"]), mode: 0o600 },
-                ...kubeApiserverFiles({ address: nodeAddress, etcdServers: ["https://127.0.0.1:2379"], etcdClient: stacked.clients.apiserver }),
+                {
+                    path: "/etc/kubernetes/manifests/kube-controller-manager.yaml",
+                    content: staticPod("kube-controller-manager", ["kube-controller-manager"]),
+                    mode: 0o600,
+                },
+                {
+                    path: "/etc/kubernetes/manifests/kube-scheduler.yaml",
+                    content: staticPod("kube-scheduler", ["kube-scheduler"]),
+                    mode: 0o600,
+                },
+                ...kubeApiserverFiles({
+                    address: nodeAddress,
+                    etcdServers: ["https://127.0.0.1:2379"],
+                    etcdClient: stacked.clients.apiserver,
+                }),
                 cert("/etc/kubernetes/pki/etcd/ca.crt", stacked.caCertPem),
                 cert("/etc/kubernetes/pki/etcd/server.crt", member.server.certPem),
                 key("/etc/kubernetes/pki/etcd/server.key", member.server.keyPem),
@@ -226,7 +238,11 @@ describe("stacked kubeadm etcd → external EtcdCluster (seed 004)", () => {
         }
         await removeByLabel(runId);
         if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
-        console.log(`migration e2e timings (s): ${Object.entries(timings).map(([k, v]) => `${k}=${Math.round(v / 1000)}`).join(" ")}`);
+        console.log(
+            `migration e2e timings (s): ${Object.entries(timings)
+                .map(([k, v]) => `${k}=${Math.round(v / 1000)}`)
+                .join(" ")}`,
+        );
     });
 
     test("snapshot, seed the external cluster, switch: kube-apiserver serves the same objects from it; the stacked etcd is stopped and kept", async () => {
@@ -264,7 +280,9 @@ describe("stacked kubeadm etcd → external EtcdCluster (seed 004)", () => {
         await startExternalCluster(snapshotFile);
         timings.externalCluster = Date.now() - started;
         // Seeded: the objects are there before any apiserver talks to it.
-        expect(await externalEtcdctl(["get", `/registry/configmaps/${NAMESPACE}/before`, "--keys-only"])).toContain(`/registry/configmaps/${NAMESPACE}/before`);
+        expect(await externalEtcdctl(["get", `/registry/configmaps/${NAMESPACE}/before`, "--keys-only"])).toContain(
+            `/registry/configmaps/${NAMESPACE}/before`,
+        );
 
         // ---- stage "switch" on the same stack.
         await stack.stack.setAllConfig({
@@ -280,14 +298,23 @@ describe("stacked kubeadm etcd → external EtcdCluster (seed 004)", () => {
         expect(second.summary.result).toBe("succeeded");
         const stepIds = second.outputs.stepIds!.value as string[];
         expect(stepIds).toEqual([
-            "preflight-node-1", "install-client-files-node-1", "rewrite-apiserver-node-1", "stop-stacked-etcd-node-1",
-            "start-control-plane-node-1", "wait-readyz-node-1", "verify",
+            "preflight-node-1",
+            "install-client-files-node-1",
+            "rewrite-apiserver-node-1",
+            "stop-stacked-etcd-node-1",
+            "start-control-plane-node-1",
+            "wait-readyz-node-1",
+            "verify",
         ]);
         expect(second.outputs.report!.value as string).toMatch(/all \d+ namespaces of the snapshot are served/);
 
         // The same objects, served from the external cluster.
         const answer = await kubectl(["-n", NAMESPACE, "get", "configmap", "before", "-o", "jsonpath={.data.answer}"]);
-        expect({ exitCode: answer.exitCode, stdout: answer.stdout, stderr: answer.stderr }).toEqual({ exitCode: 0, stdout: "42", stderr: "" });
+        expect({ exitCode: answer.exitCode, stdout: answer.stdout, stderr: answer.stderr }).toEqual({
+            exitCode: 0,
+            stdout: "42",
+            stderr: "",
+        });
         const token = await kubectl(["-n", NAMESPACE, "get", "secret", "before", "-o", "jsonpath={.data.token}"]);
         expect(Buffer.from(token.stdout, "base64").toString("utf8")).toBe("kept-in-etcd");
         const apiserverArgs = await sh("pgrep -a kube-apiserver");
@@ -298,11 +325,17 @@ describe("stacked kubeadm etcd → external EtcdCluster (seed 004)", () => {
         expect(await running("etcd")).toBe(false);
         const created = await kubectl(["-n", NAMESPACE, "create", "configmap", "after", "--from-literal=answer=43"]);
         expect({ exitCode: created.exitCode, stderr: created.stderr }).toEqual({ exitCode: 0, stderr: "" });
-        expect(await externalEtcdctl(["get", `/registry/configmaps/${NAMESPACE}/after`, "--keys-only"])).toContain(`/registry/configmaps/${NAMESPACE}/after`);
+        expect(await externalEtcdctl(["get", `/registry/configmaps/${NAMESPACE}/after`, "--keys-only"])).toContain(
+            `/registry/configmaps/${NAMESPACE}/after`,
+        );
 
         // Kept, not deleted: etcd.yaml (stopped), its data dir, the old apiserver manifest.
         expect((await sh(`ls -1 ${STOPPED_MANIFESTS_DIR}`)).trim().split("\n")).toEqual(["etcd.yaml"]);
-        expect((await sh("ls -1 /etc/kubernetes/manifests")).trim().split("\n")).toEqual(["kube-apiserver.yaml", "kube-controller-manager.yaml", "kube-scheduler.yaml"]);
+        expect((await sh("ls -1 /etc/kubernetes/manifests")).trim().split("\n")).toEqual([
+            "kube-apiserver.yaml",
+            "kube-controller-manager.yaml",
+            "kube-scheduler.yaml",
+        ]);
         expect(await sh("ls /var/lib/etcd/member/snap")).toContain("db");
         expect(await sh("ls /var/lib/etcd/member/wal")).toMatch(/\.wal/);
         const copies = (await sh("ls -1 /etc/kubernetes/etcd-recovery-migration")).trim().split("\n");
@@ -311,7 +344,10 @@ describe("stacked kubeadm etcd → external EtcdCluster (seed 004)", () => {
         expect(await sh(`cat /etc/kubernetes/etcd-recovery-migration/${copies[0]}`)).toContain("- --etcd-servers=https://127.0.0.1:2379\n");
 
         // The client key on the node: staged and installed 0600, root's.
-        for (const file of ["/root/etcd-recovery-migration-staged/apiserver-etcd-client.key", "/etc/kubernetes/pki/etcd-external/apiserver-etcd-client.key"]) {
+        for (const file of [
+            "/root/etcd-recovery-migration-staged/apiserver-etcd-client.key",
+            "/etc/kubernetes/pki/etcd-external/apiserver-etcd-client.key",
+        ]) {
             expect((await sh(`stat -c '%U %a' ${file}`)).trim()).toBe("root 600");
         }
 
@@ -321,7 +357,8 @@ describe("stacked kubeadm etcd → external EtcdCluster (seed 004)", () => {
         expect(dryRun).toContain("node-1:/root/etcd-recovery-migration-staged/apiserver-etcd-client.key mode 0600");
         const state = await stack.readState();
         // The preflight waited for the staged files: the engine recorded them as its dependencies.
-        const resources = (JSON.parse(state) as { deployment: { resources: { urn: string; dependencies?: string[] }[] } }).deployment.resources;
+        const resources = (JSON.parse(state) as { deployment: { resources: { urn: string; dependencies?: string[] }[] } }).deployment
+            .resources;
         const preflight = resources.find((r) => r.urn.endsWith("::migration-preflight-node-1"))!;
         expect((preflight.dependencies ?? []).map((urn) => urn.split("::").pop()).sort()).toEqual(
             ["apiserver-etcd-client.crt", "apiserver-etcd-client.key", "ca.crt"].map((f) => `migration-stage-node-1-${f}`),
@@ -329,7 +366,8 @@ describe("stacked kubeadm etcd → external EtcdCluster (seed 004)", () => {
         expect(state).toContain(SECRET_SIG);
         expect(state).not.toMatch(/PRIVATE KEY/);
         for (const secret of secrets) {
-            for (const text of [firstDryRun, dryRun, JSON.stringify(second.outputs.stepOutputs!.value), state]) expect(text).not.toContain(secret);
+            for (const text of [firstDryRun, dryRun, JSON.stringify(second.outputs.stepOutputs!.value), state])
+                expect(text).not.toContain(secret);
             const grep = spawnSync("grep", ["-rlF", secret, stack.stateDir], { encoding: "utf8" });
             expect({ status: grep.status, files: grep.stdout }).toEqual({ status: 1, files: "" });
         }

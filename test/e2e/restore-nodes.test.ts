@@ -256,9 +256,14 @@ exec /usr/sbin/sshd -D -e
 `,
     etcdLog: "/var/log/etcd/etcd.log",
     apiserverOnFirstNode: false,
-    clientTls: (node) => [`--cacert=${KUBESPRAY_PKI}/ca.pem`, `--cert=${KUBESPRAY_PKI}/admin-${node.name}.pem`, `--key=${KUBESPRAY_PKI}/admin-${node.name}-key.pem`],
+    clientTls: (node) => [
+        `--cacert=${KUBESPRAY_PKI}/ca.pem`,
+        `--cert=${KUBESPRAY_PKI}/admin-${node.name}.pem`,
+        `--key=${KUBESPRAY_PKI}/admin-${node.name}-key.pem`,
+    ],
     dataDirOwner: "etcd:etcd 700",
-    destroyMember: "systemctl stop etcd && rm -rf /var/lib/etcd /var/lib/etcd.before-restore-* && mkdir -m 0700 /var/lib/etcd && chown etcd:etcd /var/lib/etcd",
+    destroyMember:
+        "systemctl stop etcd && rm -rf /var/lib/etcd /var/lib/etcd.before-restore-* && mkdir -m 0700 /var/lib/etcd && chown etcd:etcd /var/lib/etcd",
     callLog: "/var/log/systemctl.log",
     logAfterRestore: "systemctl start etcd\nsystemctl stop etcd\nsystemctl start etcd\nsystemctl restart kubelet\n",
     quorumLost: {
@@ -317,7 +322,11 @@ exec /usr/sbin/sshd -D -e
 `,
     etcdLog: staticPodLog("etcd"),
     apiserverOnFirstNode: true,
-    clientTls: () => [`--cacert=${KUBEADM_PKI}/ca.crt`, `--cert=${KUBEADM_PKI}/healthcheck-client.crt`, `--key=${KUBEADM_PKI}/healthcheck-client.key`],
+    clientTls: () => [
+        `--cacert=${KUBEADM_PKI}/ca.crt`,
+        `--cert=${KUBEADM_PKI}/healthcheck-client.crt`,
+        `--key=${KUBEADM_PKI}/healthcheck-client.key`,
+    ],
     dataDirOwner: "root:root 700",
     // Stop the static pod, wipe the data, put the manifest back: a re-provisioned node whose etcd starts empty.
     destroyMember:
@@ -365,7 +374,13 @@ const rke: Profile = {
             `--peer-key-file=${cert}-key.pem`,
             "",
         ].join("\n");
-        const env = ["ETCDCTL_API=3", `ETCDCTL_CACERT=${RKE_SSL}/kube-ca.pem`, `ETCDCTL_CERT=${cert}.pem`, `ETCDCTL_KEY=${cert}-key.pem`, ""].join("\n");
+        const env = [
+            "ETCDCTL_API=3",
+            `ETCDCTL_CACERT=${RKE_SSL}/kube-ca.pem`,
+            `ETCDCTL_CERT=${cert}.pem`,
+            `ETCDCTL_KEY=${cert}-key.pem`,
+            "",
+        ].join("\n");
         return [
             { path: "/usr/local/bin/docker", content: DOCKER, mode: 0o755 },
             { path: "/etc/rke/etcd.args", content: args, mode: 0o644 },
@@ -437,7 +452,9 @@ describe.each([
     async function startNodesOn(subnet: string): Promise<RealizedPlan> {
         privateKeys.length = 0;
         clientKey = sshKeygen(path.join(tmp, "client"));
-        const pki = issueEtcdPki(planEtcdPki({ clusterName: "restore-e2e", members: nodes.map((n) => ({ name: n.member, ip: n.address })) }));
+        const pki = issueEtcdPki(
+            planEtcdPki({ clusterName: "restore-e2e", members: nodes.map((n) => ({ name: n.member, ip: n.address })) }),
+        );
         privateKeys.push(clientKey.privateKey, ...pemKeysIn(pki));
         const containers = nodes.map((node): ContainerSpec => {
             const hostKey = sshKeygen(path.join(tmp, `host-${node.name}`));
@@ -463,7 +480,13 @@ describe.each([
                         mode: 0o600,
                     })),
                     // kubeadm's stacked apiserver: the local member, with the apiserver-etcd-client certificate.
-                    ...(runsApiserver ? kubeApiserverFiles({ address: node.address, etcdServers: ["https://127.0.0.1:2379"], etcdClient: pki.clients.apiserver }) : []),
+                    ...(runsApiserver
+                        ? kubeApiserverFiles({
+                              address: node.address,
+                              etcdServers: ["https://127.0.0.1:2379"],
+                              etcdClient: pki.clients.apiserver,
+                          })
+                        : []),
                     ...profile.files(node, nodes, pki),
                 ],
             };
@@ -472,8 +495,18 @@ describe.each([
         return realizePlan(plan, { runId, waitHealthy: false, timeoutMs: 180_000 });
     }
 
-    async function etcdctl(node: string, args: string[], endpoints = allEndpoints): Promise<{ exitCode: number; stdout: string; stderr: string }> {
-        return realized.exec(container(node), ["/usr/local/bin/etcdctl", `--endpoints=${endpoints.join(",")}`, ...profile.clientTls(nodes.find((n) => n.name === node)!), "--command-timeout=10s", ...args]);
+    async function etcdctl(
+        node: string,
+        args: string[],
+        endpoints = allEndpoints,
+    ): Promise<{ exitCode: number; stdout: string; stderr: string }> {
+        return realized.exec(container(node), [
+            "/usr/local/bin/etcdctl",
+            `--endpoints=${endpoints.join(",")}`,
+            ...profile.clientTls(nodes.find((n) => n.name === node)!),
+            "--command-timeout=10s",
+            ...args,
+        ]);
     }
 
     async function sh(node: string, script: string): Promise<string> {
@@ -489,7 +522,9 @@ describe.each([
             if (health.exitCode === 0) return;
             if (Date.now() > deadline) {
                 const logs = await sh("node-1", `tail -n 30 ${profile.etcdLog} || true`);
-                throw new Error(`etcd not healthy in ${timeoutMs / 1000}s: ${health.stderr}${health.stdout}\n--- node-1 etcd log:\n${logs}`);
+                throw new Error(
+                    `etcd not healthy in ${timeoutMs / 1000}s: ${health.stderr}${health.stdout}\n--- node-1 etcd log:\n${logs}`,
+                );
             }
             await new Promise((resolve) => setTimeout(resolve, 2_000));
         }
@@ -498,7 +533,10 @@ describe.each([
     async function keysUnder(prefix: string): Promise<string[]> {
         const result = await etcdctl("node-1", ["get", prefix, "--prefix", "--keys-only"]);
         if (result.exitCode !== 0) throw new Error(`etcdctl get failed: ${result.stderr}`);
-        return result.stdout.split("\n").filter((line) => line.trim() !== "").sort();
+        return result.stdout
+            .split("\n")
+            .filter((line) => line.trim() !== "")
+            .sort();
     }
 
     /** What a node looks like from the outside: running etcd, data dirs, manifests, start/stop calls, etcd configuration. */
@@ -522,7 +560,10 @@ describe.each([
 
     /** The config maps kube-apiserver serves in NAMESPACE, and the resourceVersion of that list (the server's: `get --raw`). */
     async function configMapsServed(): Promise<{ names: string[]; resourceVersion: number }> {
-        const list = JSON.parse(await kubectl(["get", `--raw=/api/v1/namespaces/${NAMESPACE}/configmaps`])) as { metadata: { resourceVersion: string }; items: { metadata: { name: string } }[] };
+        const list = JSON.parse(await kubectl(["get", `--raw=/api/v1/namespaces/${NAMESPACE}/configmaps`])) as {
+            metadata: { resourceVersion: string };
+            items: { metadata: { name: string } }[];
+        };
         return { names: list.items.map((i) => i.metadata.name).sort(), resourceVersion: Number(list.metadata.resourceVersion) };
     }
 
@@ -543,7 +584,12 @@ describe.each([
         ]);
     }
 
-    async function restoreStack(prefix: string, nodesJson: string, mode = "all-members", extra: Record<string, { value: string }> = {}): Promise<OfflineStack> {
+    async function restoreStack(
+        prefix: string,
+        nodesJson: string,
+        mode = "all-members",
+        extra: Record<string, { value: string }> = {},
+    ): Promise<OfflineStack> {
         const stack = await offlineStack({
             workDir: FIXTURE_DIR,
             stackName: uniqueStackName(prefix),
@@ -572,7 +618,8 @@ describe.each([
             // Objects in the snapshot: one kept, one that is deleted after the snapshot was taken.
             await waitApiserverReady(realized, container(apiserverNode.name), 300_000);
             await kubectl(["create", "namespace", NAMESPACE]);
-            for (const name of SERVED_IN_SNAPSHOT) await kubectl(["-n", NAMESPACE, "create", "configmap", name, `--from-literal=name=${name}`]);
+            for (const name of SERVED_IN_SNAPSHOT)
+                await kubectl(["-n", NAMESPACE, "create", "configmap", name, `--from-literal=name=${name}`]);
         }
 
         // Keys in the snapshot, the snapshot on every node, then keys that the restore must drop.
@@ -603,14 +650,19 @@ describe.each([
 
     test("an unreachable node that is not marked broken stops the run in preflight; no node is changed", async () => {
         const before = Object.fromEntries(await Promise.all(nodes.map(async (n) => [n.name, await nodeState(n.name)] as const)));
-        const stack = await restoreStack("e2e-restore-fault", nodeConfig([{ name: "node-4", address: unreachableAddress, role: "control-plane" }]));
+        const stack = await restoreStack(
+            "e2e-restore-fault",
+            nodeConfig([{ name: "node-4", address: unreachableAddress, role: "control-plane" }]),
+        );
         const error = await stack.stack.up().then(
             () => undefined,
             (e: Error) => e,
         );
         expect(error).toBeDefined();
         expect(error!.message).toContain("step preflight-node-4 on node-4");
-        expect(error!.message).toMatch(new RegExp(`cannot run on root@${unreachableAddress.replace(/\./g, "\\.")}:22: .*(EHOSTUNREACH|ETIMEDOUT|Timed out)`));
+        expect(error!.message).toMatch(
+            new RegExp(`cannot run on root@${unreachableAddress.replace(/\./g, "\\.")}:22: .*(EHOSTUNREACH|ETIMEDOUT|Timed out)`),
+        );
 
         const after = Object.fromEntries(await Promise.all(nodes.map(async (n) => [n.name, await nodeState(n.name)] as const)));
         expect(after).toEqual(before);
@@ -620,7 +672,9 @@ describe.each([
             expect(after[node.name].dataDir).toContain("/var/lib/etcd/member/wal");
         }
         // Only read-only steps ran: no other step is in the state at all.
-        const resources = (JSON.parse(await stack.readState()) as { deployment: { resources?: { urn: string; type: string }[] } }).deployment.resources ?? [];
+        const resources =
+            (JSON.parse(await stack.readState()) as { deployment: { resources?: { urn: string; type: string }[] } }).deployment.resources ??
+            [];
         const steps = resources.filter((r) => r.type === STEP_TYPE).map((r) => r.urn.split("::").pop());
         expect(steps.length).toBeGreaterThan(0);
         for (const name of steps) expect(name).toMatch(/^restore-preflight-node-[123]$/);
@@ -670,7 +724,9 @@ describe.each([
         // ...and none of them, nor any environment, held a private key in any form.
         expect(privateKeys.length).toBeGreaterThan(3);
         expect(leaks(samples, privateKeys.flatMap(keyForms))).toEqual([]);
-        console.log(`${profile.layout}: ${samples.passes} samples of the nodes' processes, ${samples.cmdlines.size} distinct command lines, ${samples.environs.size} environments`);
+        console.log(
+            `${profile.layout}: ${samples.passes} samples of the nodes' processes, ${samples.cmdlines.size} distinct command lines, ${samples.environs.size} environments`,
+        );
         const stepIds = up.outputs.stepIds!.value as string[];
         expect(up.summary.resourceChanges?.create).toBe(stepIds.length + 2); // + the stack and the component
         console.log(`${profile.layout}: restore of 3 members, ${stepIds.length} steps in ${seconds}s`);
@@ -692,7 +748,12 @@ describe.each([
             expect(oldDirs[0]).toMatch(/^\/var\/lib\/etcd\.before-restore-\d{8}T\d{6}Z$/);
             expect(await sh(node.name, `ls ${oldDirs[0]}/member`)).toMatch(/snap/);
             expect((await sh(node.name, "stat -c '%U:%G %a' /var/lib/etcd")).trim()).toBe(profile.dataDirOwner);
-            expect((await sh(node.name, "ls -1 /etc/kubernetes/manifests")).trim().split("\n").filter((m) => m !== "etcd.yaml")).toEqual(CONTROL_PLANE_MANIFESTS);
+            expect(
+                (await sh(node.name, "ls -1 /etc/kubernetes/manifests"))
+                    .trim()
+                    .split("\n")
+                    .filter((m) => m !== "etcd.yaml"),
+            ).toEqual(CONTROL_PLANE_MANIFESTS);
             expect(await sh(node.name, `cat ${profile.callLog}`)).toBe(profile.logAfterRestore);
             // The member came back under its own name and peer URL.
             expect(members.stdout).toContain(`, ${node.member}, https://${node.address}:2380,`);
@@ -722,9 +783,17 @@ describe.each([
             // and started again only after every etcd had started.
             const events = await Promise.all(nodes.map((n) => standinEvents(n.name, since)));
             const [first, ...others] = events.map((list) => list.map((e) => `${e.action} ${e.pod}`));
-            expect(first).toEqual(["stop kube-apiserver", "stopped kube-apiserver", "stop etcd", "stopped etcd", "start etcd", "start kube-apiserver"]);
+            expect(first).toEqual([
+                "stop kube-apiserver",
+                "stopped kube-apiserver",
+                "stop etcd",
+                "stopped etcd",
+                "start etcd",
+                "start kube-apiserver",
+            ]);
             for (const list of others) expect(list).toEqual(["stop etcd", "stopped etcd", "start etcd"]);
-            const at = (list: StandinEvent[], action: StandinEvent["action"], pod: string): number => list.find((e) => e.action === action && e.pod === pod)!.at;
+            const at = (list: StandinEvent[], action: StandinEvent["action"], pod: string): number =>
+                list.find((e) => e.action === action && e.pod === pod)!.at;
             const apiserverGone = at(events[0], "stopped", "kube-apiserver");
             const apiserverStarted = at(events[0], "start", "kube-apiserver");
             for (const list of events) {
@@ -752,7 +821,9 @@ describe.each([
             (e: Error) => e,
         );
         expect(error).toBeDefined();
-        expect(error!.message).toMatch(/step start-etcd-node-\d on node-\d: Start etcd on node-\d: failed on root@[\d.]+:22 with exit code 7/);
+        expect(error!.message).toMatch(
+            /step start-etcd-node-\d on node-\d: Start etcd on node-\d: failed on root@[\d.]+:22 with exit code 7/,
+        );
         expect(error!.message).toContain("simulated: etcd does not start");
         expect(error!.message).toContain("run pulumi up again to resume from this step");
         for (const [i, node] of nodes.entries()) {
@@ -770,7 +841,9 @@ describe.each([
         expect(up.summary.resourceChanges?.same).toBeGreaterThanOrEqual(3 * 5); // preflight, stops, move, restore, ownership per node
         expect(up.summary.resourceChanges?.delete ?? 0).toBe(0);
         for (const [i, node] of nodes.entries()) {
-            expect((await sh(node.name, "ls -d /var/lib/etcd.before-restore-*")).trim().split("\n")).toHaveLength(dirsBefore[i].trim().split("\n").length + 1);
+            expect((await sh(node.name, "ls -d /var/lib/etcd.before-restore-*")).trim().split("\n")).toHaveLength(
+                dirsBefore[i].trim().split("\n").length + 1,
+            );
         }
         await waitClusterHealthy(60_000);
         expect(await keysUnder("/restore/")).toEqual(beforeKeys);
@@ -798,7 +871,12 @@ describe.each([
             expect(error!.message).toContain(quorumLost.refusal);
             // The seed alone holds exactly the snapshot's keys (a serializable read: node-2 is added but not started).
             const keys = await etcdctl("node-1", ["get", "/restore/", "--prefix", "--keys-only", "--consistency=s"], [allEndpoints[0]]);
-            expect(keys.stdout.split("\n").filter((line) => line.trim() !== "").sort()).toEqual(beforeKeys);
+            expect(
+                keys.stdout
+                    .split("\n")
+                    .filter((line) => line.trim() !== "")
+                    .sort(),
+            ).toEqual(beforeKeys);
             expect((await sh("node-1", "ls -d /var/lib/etcd.before-restore-*")).trim().split("\n")).toHaveLength(seedDirsBefore + 1);
             expect((await realized.exec(container("node-3"), ["pgrep", "-x", "etcd"])).exitCode).toBe(1);
             return;
@@ -809,7 +887,13 @@ describe.each([
         expect(up.summary.result).toBe("succeeded");
         const stepIds = up.outputs.stepIds!.value as string[];
         console.log(`${profile.layout}: quorum-lost restore (1 restored + 2 re-added), ${stepIds.length} steps in ${seconds}s`);
-        expect(stepIds.filter((id) => /^(restore|member-add|join)-/.test(id))).toEqual(["restore-node-1", "member-add-node-2", "join-node-2", "member-add-node-3", "join-node-3"]);
+        expect(stepIds.filter((id) => /^(restore|member-add|join)-/.test(id))).toEqual([
+            "restore-node-1",
+            "member-add-node-2",
+            "join-node-2",
+            "member-add-node-3",
+            "join-node-3",
+        ]);
 
         await waitClusterHealthy(60_000);
         expect(await keysUnder("/restore/")).toEqual(beforeKeys);
@@ -817,7 +901,11 @@ describe.each([
         for (const node of nodes) expect(members.stdout).toContain(`, started, ${node.member}, https://${node.address}:2380,`);
         // Every member serves the data, the re-added ones included.
         for (const node of nodes) {
-            const value = await etcdctl(node.name, ["get", "/restore/before-1", "--print-value-only", "--consistency=s"], [`https://${node.address}:2379`]);
+            const value = await etcdctl(
+                node.name,
+                ["get", "/restore/before-1", "--print-value-only", "--consistency=s"],
+                [`https://${node.address}:2379`],
+            );
             expect(value.stdout.trim()).toBe("value-1");
         }
         const join = quorumLost.joinConfig(nodes);

@@ -34,7 +34,12 @@ test.each([
     const preview = await stack.stack.preview({
         onEvent: (event) => {
             const urn = event.resourcePreEvent?.metadata.urn;
-            if (urn && event.resourcePreEvent?.metadata.op === "create" && urn.includes("pulumi-nodejs:dynamic/etcd-recovery:RemoteCommand")) events.push(urn.split("::").pop()!);
+            if (
+                urn &&
+                event.resourcePreEvent?.metadata.op === "create" &&
+                urn.includes("pulumi-nodejs:dynamic/etcd-recovery:RemoteCommand")
+            )
+                events.push(urn.split("::").pop()!);
         },
     });
     expect(preview.changeSummary).toEqual({ create: steps + 2 }); // + the stack and the component

@@ -43,7 +43,15 @@ test("pulumi package get-schema prints the components with their arguments, desc
         const schema = JSON.parse(await runPulumi(["package", "get-schema", PROVIDER], REPO, offlineEnv(stateDir))) as {
             name: string;
             dependencies?: unknown[];
-            resources: Record<string, { isComponent: boolean; inputProperties: Record<string, { description?: string; $ref?: string }>; requiredInputs?: string[]; properties: Record<string, unknown> }>;
+            resources: Record<
+                string,
+                {
+                    isComponent: boolean;
+                    inputProperties: Record<string, { description?: string; $ref?: string }>;
+                    requiredInputs?: string[];
+                    properties: Record<string, unknown>;
+                }
+            >;
             types: Record<string, { enum?: { value: string }[]; properties?: Record<string, { $ref?: string; description?: string }> }>;
         };
         expect(schema.name).toBe("etcd-recovery");
@@ -53,7 +61,9 @@ test("pulumi package get-schema prints the components with their arguments, desc
         expect(pki.inputProperties.earlyRenewalHours!.description).toContain("Default 720");
         expect(pki.inputProperties.keyAlgorithm!.$ref).toBe("#/types/etcd-recovery:index:EtcdKeyAlgorithm");
         expect(schema.types["etcd-recovery:index:EtcdKeyAlgorithm"]!.enum!.map((e) => e.value)).toEqual(["rsa", "ecdsa"]);
-        expect(Object.keys(pki.properties)).toEqual(expect.arrayContaining(["caCertPem", "caKeyPem", "memberCertificates", "apiserverClient", "cfsslFiles", "kubeadmFiles"]));
+        expect(Object.keys(pki.properties)).toEqual(
+            expect.arrayContaining(["caCertPem", "caKeyPem", "memberCertificates", "apiserverClient", "cfsslFiles", "kubeadmFiles"]),
+        );
         // TypeScript-only: the generic EtcdPkiPems has no schema type.
         expect(Object.keys(pki.properties)).not.toContain("pems");
 
@@ -71,14 +81,26 @@ test("pulumi package get-schema prints the components with their arguments, desc
         expect(cluster.requiredInputs ?? []).toEqual([]);
         expect(cluster.inputProperties.size!.description).toContain("3 (default)");
         expect(cluster.inputProperties.network!.$ref).toBe("#/types/etcd-recovery:index:EtcdNetworkInput");
-        expect(schema.types["etcd-recovery:index:EtcdNetworkInput"]!.properties!.mode!.$ref).toBe("#/types/etcd-recovery:index:EtcdNetworkMode");
+        expect(schema.types["etcd-recovery:index:EtcdNetworkInput"]!.properties!.mode!.$ref).toBe(
+            "#/types/etcd-recovery:index:EtcdNetworkMode",
+        );
         expect(enumValues("EtcdNetworkMode")).toEqual(["bridge", "host"]);
-        expect(schema.types["etcd-recovery:index:EtcdTunables"]!.properties!.autoCompactionMode!.$ref).toBe("#/types/etcd-recovery:index:EtcdAutoCompactionMode");
+        expect(schema.types["etcd-recovery:index:EtcdTunables"]!.properties!.autoCompactionMode!.$ref).toBe(
+            "#/types/etcd-recovery:index:EtcdAutoCompactionMode",
+        );
         expect(enumValues("EtcdAutoCompactionMode")).toEqual(["periodic", "revision"]);
         // The docker provider is TypeScript-only (Any here): a reference would need the docker plugin just to read this schema.
         expect(cluster.inputProperties.dockerProvider!.$ref).toBe("pulumi.json#/Any");
         expect(schema.dependencies ?? []).toEqual([]);
-        expect(Object.keys(cluster.properties).sort()).toEqual(["caCertPem", "clientCertPem", "clientEndpoints", "clientKeyPem", "containerNames", "kubeApiserverFlags", "kubeadmExternalEtcd"]);
+        expect(Object.keys(cluster.properties).sort()).toEqual([
+            "caCertPem",
+            "clientCertPem",
+            "clientEndpoints",
+            "clientKeyPem",
+            "containerNames",
+            "kubeApiserverFlags",
+            "kubeadmExternalEtcd",
+        ]);
 
         const environment = schema.resources["etcd-recovery:index:RecoveryEnvironment"]!;
         expect(environment.isComponent).toBe(true);
@@ -87,10 +109,15 @@ test("pulumi package get-schema prints the components with their arguments, desc
         expect(environment.inputProperties.mode!.$ref).toBe("#/types/etcd-recovery:index:RecoveryMode");
         expect(enumValues("RecoveryMode")).toEqual(["single", "replica"]);
         expect(environment.inputProperties.replicaCertificates!.$ref).toBe("#/types/etcd-recovery:index:ReplicaCertificatesInput");
-        expect(schema.types["etcd-recovery:index:OriginalCluster"]!.properties!.etcd!.$ref).toBe("#/types/etcd-recovery:index:OriginalEtcd");
+        expect(schema.types["etcd-recovery:index:OriginalCluster"]!.properties!.etcd!.$ref).toBe(
+            "#/types/etcd-recovery:index:OriginalEtcd",
+        );
         expect(enumValues("OwnerReferencesPolicy")).toEqual(["drop", "keep"]);
-        for (const typeScriptOnly of ["plan", "docker", "hostGuard", "etcdPki", "freshEtcdPki"]) expect(Object.keys(environment.properties)).not.toContain(typeScriptOnly);
-        expect(Object.keys(environment.properties)).toEqual(expect.arrayContaining(["kubeconfig", "apiUrl", "snapshotRevision", "containerNames", "exportedFile"]));
+        for (const typeScriptOnly of ["plan", "docker", "hostGuard", "etcdPki", "freshEtcdPki"])
+            expect(Object.keys(environment.properties)).not.toContain(typeScriptOnly);
+        expect(Object.keys(environment.properties)).toEqual(
+            expect.arrayContaining(["kubeconfig", "apiUrl", "snapshotRevision", "containerNames", "exportedFile"]),
+        );
 
         const migration = schema.resources["etcd-recovery:index:StackedToExternalMigration"]!;
         expect(migration.isComponent).toBe(true);
@@ -99,7 +126,14 @@ test("pulumi package get-schema prints the components with their arguments, desc
         expect(migration.inputProperties.stage!.$ref).toBe("#/types/etcd-recovery:index:MigrationStage");
         expect(enumValues("MigrationStage")).toEqual(["snapshot", "switch"]);
         expect(migration.inputProperties.layout!.$ref).toBe("#/types/etcd-recovery:index:LayoutPreset");
-        expect(Object.keys(migration.properties).sort()).toEqual(["apiserverEtcdFlags", "dryRun", "report", "snapshotSha256", "stepIds", "stepOutputs"]);
+        expect(Object.keys(migration.properties).sort()).toEqual([
+            "apiserverEtcdFlags",
+            "dryRun",
+            "report",
+            "snapshotSha256",
+            "stepIds",
+            "stepOutputs",
+        ]);
     } finally {
         fs.rmSync(stateDir, { recursive: true, force: true });
     }
@@ -111,7 +145,9 @@ test("pulumi up, preview without changes and destroy of the YAML program under t
 });
 
 test("a ControlPlaneRestore from YAML previews its runbook (up would run it over SSH)", async () => {
-    const restore = await offlineStack({ workDir: RESTORE_EXAMPLE, stackName: uniqueStackName("yaml-restore"),
+    const restore = await offlineStack({
+        workDir: RESTORE_EXAMPLE,
+        stackName: uniqueStackName("yaml-restore"),
         config: { sshPrivateKey: { value: "not-a-real-key", secret: true } },
     });
     try {

@@ -167,7 +167,13 @@ export function demultiplex(data: Buffer): DemuxedOutput {
  * attach): sends `input` as standard input, closes our side, and collects
  * everything until the engine closes the stream.
  */
-export function hijack(path: string, body: unknown, input: Buffer | undefined, timeoutMs: number, socketPath = engineSocket()): Promise<Buffer> {
+export function hijack(
+    path: string,
+    body: unknown,
+    input: Buffer | undefined,
+    timeoutMs: number,
+    socketPath = engineSocket(),
+): Promise<Buffer> {
     const data = Buffer.from(JSON.stringify(body));
     return new Promise((resolve, reject) => {
         const req = http.request({
@@ -183,7 +189,10 @@ export function hijack(path: string, body: unknown, input: Buffer | undefined, t
                 Upgrade: "tcp",
             },
         });
-        const timer = setTimeout(() => req.destroy(new Error(`Docker API POST ${path}: stream not finished within ${timeoutMs} ms`)), timeoutMs);
+        const timer = setTimeout(
+            () => req.destroy(new Error(`Docker API POST ${path}: stream not finished within ${timeoutMs} ms`)),
+            timeoutMs,
+        );
         const finish = (error: Error | undefined, output?: Buffer): void => {
             clearTimeout(timer);
             if (error) reject(error);

@@ -166,7 +166,9 @@ function slotSubnet(slot: number): string {
  */
 export async function freeTestSubnet(): Promise<string> {
     const networks = await callJson<{ IPAM?: { Config?: { Subnet?: string }[] | null } }[]>({ method: "GET", path: "/networks" });
-    const taken = networks.flatMap((n) => (n.IPAM?.Config ?? []).map((c) => cidrRange(c.Subnet ?? ""))).filter((r): r is [number, number] => r !== undefined);
+    const taken = networks
+        .flatMap((n) => (n.IPAM?.Config ?? []).map((c) => cidrRange(c.Subnet ?? "")))
+        .filter((r): r is [number, number] => r !== undefined);
     for (let attempt = 0; attempt < 200; attempt++) {
         const subnet = slotSubnet(randomBytes(2).readUInt16BE(0) % TEST_SUBNET_SLOTS);
         const [first, last] = cidrRange(subnet)!;
@@ -174,7 +176,9 @@ export async function freeTestSubnet(): Promise<string> {
         handedOut.add(subnet);
         return subnet;
     }
-    throw new Error(`no free /24 test subnet in ${slotSubnet(0)}–${slotSubnet(TEST_SUBNET_SLOTS - 1)} after 200 picks: list the test networks (docker network ls --filter label=${TEST_LABEL}=1) and remove those of runs that are gone`);
+    throw new Error(
+        `no free /24 test subnet in ${slotSubnet(0)}–${slotSubnet(TEST_SUBNET_SLOTS - 1)} after 200 picks: list the test networks (docker network ls --filter label=${TEST_LABEL}=1) and remove those of runs that are gone`,
+    );
 }
 
 /** The engine refused a network because its subnet overlaps another's (another run took it meanwhile). */
@@ -219,7 +223,8 @@ export async function removeByLabel(runId?: string): Promise<void> {
     const networks = await callJson<{ Id: string }[]>({ method: "GET", path: "/networks", query: { filters } });
     for (const network of networks) await call({ method: "DELETE", path: `/networks/${network.Id}` }, [404]);
     const volumes = await callJson<{ Volumes: { Name: string }[] | null }>({ method: "GET", path: "/volumes", query: { filters } });
-    for (const volume of volumes.Volumes ?? []) await call({ method: "DELETE", path: `/volumes/${volume.Name}`, query: { force: 1 } }, [404]);
+    for (const volume of volumes.Volumes ?? [])
+        await call({ method: "DELETE", path: `/volumes/${volume.Name}`, query: { force: 1 } }, [404]);
 }
 
 async function removeContainer(id: string): Promise<void> {
@@ -251,7 +256,8 @@ export function startOrder(containers: ContainerSpec[]): ContainerSpec[] {
     const state = new Map<string, "visiting" | "done">();
     const visit = (spec: ContainerSpec, chain: string[]): void => {
         if (state.get(spec.name) === "done") return;
-        if (state.get(spec.name) === "visiting") throw new Error(`containers depend on each other in a cycle: ${[...chain, spec.name].join(" -> ")}`);
+        if (state.get(spec.name) === "visiting")
+            throw new Error(`containers depend on each other in a cycle: ${[...chain, spec.name].join(" -> ")}`);
         state.set(spec.name, "visiting");
         for (const dependency of spec.after ?? []) {
             const target = byName.get(dependency);
@@ -275,15 +281,26 @@ function unique(kind: string, names: string[]): void {
 
 /** Catches what the engine would silently ignore or report obscurely. */
 export function validatePlan(plan: DockerPlan): void {
-    unique("networks", plan.networks.map((n) => n.name));
-    unique("volumes", plan.volumes.map((v) => v.name));
-    unique("containers", plan.containers.map((c) => c.name));
+    unique(
+        "networks",
+        plan.networks.map((n) => n.name),
+    );
+    unique(
+        "volumes",
+        plan.volumes.map((v) => v.name),
+    );
+    unique(
+        "containers",
+        plan.containers.map((c) => c.name),
+    );
     const networks = new Map(plan.networks.map((n) => [n.name, n]));
     const volumes = new Set(plan.volumes.map((v) => v.name));
     for (const spec of plan.containers) {
         const where = `container ${spec.name}`;
         if (spec.dockerHost !== undefined && !spec.dockerHost.startsWith("unix://")) {
-            throw new Error(`${where}: the harness realizes plans on the local engine only; dockerHost ${spec.dockerHost} is not a unix socket`);
+            throw new Error(
+                `${where}: the harness realizes plans on the local engine only; dockerHost ${spec.dockerHost} is not a unix socket`,
+            );
         }
         if (spec.dockerHost !== undefined && engineSocket(spec.dockerHost) !== engineSocket()) {
             throw new Error(`${where}: dockerHost ${spec.dockerHost} is not the harness's engine ${engineSocket()}`);
@@ -296,7 +313,9 @@ export function validatePlan(plan: DockerPlan): void {
             if (!network) throw new Error(`${where}: network ${joined.name} is not in the plan`);
             // The engine drops published ports on internal networks without a word.
             if (network.internal && spec.ports?.length) {
-                throw new Error(`${where}: network ${network.name} is internal, and the engine does not publish ports of containers on internal networks`);
+                throw new Error(
+                    `${where}: network ${network.name} is internal, and the engine does not publish ports of containers on internal networks`,
+                );
             }
             if (joined.ipv4Address && !network.subnet) {
                 throw new Error(`${where}: a static address needs a subnet on network ${network.name}`);
@@ -308,7 +327,8 @@ export function validatePlan(plan: DockerPlan): void {
             if (!mount.hostPath && !volumes.has(mount.source)) throw new Error(`${where}: volume ${mount.source} is not in the plan`);
         }
         for (const file of spec.files) {
-            if (!file.path.startsWith("/") || file.path.endsWith("/")) throw new Error(`${where}: file path ${file.path} must be an absolute file path`);
+            if (!file.path.startsWith("/") || file.path.endsWith("/"))
+                throw new Error(`${where}: file path ${file.path} must be an absolute file path`);
             if ((file.content === undefined) === (file.sourcePath === undefined)) {
                 throw new Error(`${where}: file ${file.path} needs exactly one of content and sourcePath`);
             }
@@ -336,7 +356,10 @@ async function createNetwork(spec: NetworkSpec, runId: string): Promise<string> 
             CheckDuplicate: true,
             Driver: "bridge",
             Internal: spec.internal ?? false,
-            IPAM: { Driver: "default", Config: spec.subnet ? [{ Subnet: spec.subnet, ...(spec.gateway ? { Gateway: spec.gateway } : {}) }] : [] },
+            IPAM: {
+                Driver: "default",
+                Config: spec.subnet ? [{ Subnet: spec.subnet, ...(spec.gateway ? { Gateway: spec.gateway } : {}) }] : [],
+            },
             Labels: labelsOf(runId, spec.labels),
         },
     });
@@ -388,7 +411,9 @@ export function containerConfig(spec: ContainerSpec, runId: string): Record<stri
 }
 
 /** The plan network a created container is connected to (POST /networks/{name}/connect), with its address and aliases. */
-export function networkConnection(spec: ContainerSpec): { network: string; body: { EndpointConfig: { IPAMConfig: { IPv4Address?: string }; Aliases?: string[] } } } | undefined {
+export function networkConnection(
+    spec: ContainerSpec,
+): { network: string; body: { EndpointConfig: { IPAMConfig: { IPv4Address?: string }; Aliases?: string[] } } } | undefined {
     const network = namedNetwork(spec.network);
     if (!network) return undefined;
     return {
@@ -405,11 +430,18 @@ export function networkConnection(spec: ContainerSpec): { network: string; body:
 async function createContainer(spec: ContainerSpec, runId: string): Promise<string> {
     let id: string;
     try {
-        const created = await callJson<{ Id: string }>({ method: "POST", path: "/containers/create", query: { name: spec.name }, body: containerConfig(spec, runId) });
+        const created = await callJson<{ Id: string }>({
+            method: "POST",
+            path: "/containers/create",
+            query: { name: spec.name },
+            body: containerConfig(spec, runId),
+        });
         id = created.Id;
     } catch (error) {
         if (error instanceof DockerApiError && error.status === 409) {
-            throw new Error(`${error.message}\n(a container named ${spec.name} already exists: a crashed run left it; removeByLabel() clears test leftovers)`);
+            throw new Error(
+                `${error.message}\n(a container named ${spec.name} already exists: a crashed run left it; removeByLabel() clears test leftovers)`,
+            );
         }
         if (error instanceof DockerApiError && error.status === 404 && /image/i.test(error.message)) {
             throw new Error(`${error.message}\n(image ${spec.image} is not built: run bash scripts/images.sh)`);
@@ -493,12 +525,18 @@ async function waitUntilHealthy(name: string, id: string, deadline: number): Pro
         if (!health) throw new Error(`container ${name} has no health check to wait for`);
         if (health.Status === "healthy") return;
         const lastCheck = health.Log?.[health.Log.length - 1];
-        const checkText = lastCheck ? `last health check: exit ${lastCheck.ExitCode}: ${String(lastCheck.Output).trim()}` : "no health check ran";
+        const checkText = lastCheck
+            ? `last health check: exit ${lastCheck.ExitCode}: ${String(lastCheck.Output).trim()}`
+            : "no health check ran";
         if (!info.State.Running) {
-            throw new Error(`container ${name} exited (code ${info.State.ExitCode}) before it became healthy; ${checkText}\n${describeFor(name, await containerLogs(id))}`);
+            throw new Error(
+                `container ${name} exited (code ${info.State.ExitCode}) before it became healthy; ${checkText}\n${describeFor(name, await containerLogs(id))}`,
+            );
         }
         if (Date.now() > deadline) {
-            throw new Error(`container ${name} is not healthy in time (status ${health.Status}); ${checkText}\n${describeFor(name, await containerLogs(id))}`);
+            throw new Error(
+                `container ${name} is not healthy in time (status ${health.Status}); ${checkText}\n${describeFor(name, await containerLogs(id))}`,
+            );
         }
         await new Promise((resolve) => setTimeout(resolve, POLL_MS));
     }
@@ -509,10 +547,17 @@ async function runToCompletion(name: string, id: string, deadline: number): Prom
     await call({ method: "POST", path: `/containers/${id}/start` }, [304]);
     const timeoutMs = Math.max(1_000, deadline - Date.now());
     try {
-        const result = await callJson<{ StatusCode: number }>({ method: "POST", path: `/containers/${id}/wait`, query: { condition: "not-running" }, timeoutMs });
+        const result = await callJson<{ StatusCode: number }>({
+            method: "POST",
+            path: `/containers/${id}/wait`,
+            query: { condition: "not-running" },
+            timeoutMs,
+        });
         return result.StatusCode;
     } catch (error) {
-        throw new Error(`container ${name} did not finish within ${timeoutMs} ms: ${(error as Error).message}\n${describeFor(name, await containerLogs(id))}`);
+        throw new Error(
+            `container ${name} did not finish within ${timeoutMs} ms: ${(error as Error).message}\n${describeFor(name, await containerLogs(id))}`,
+        );
     }
 }
 
@@ -532,17 +577,28 @@ async function startLongRunning(name: string, id: string): Promise<void> {
     if (!info.State.Running) {
         const logs = await containerLogs(id);
         await removeContainer(id);
-        throw new Error(`container ${name} exited immediately (code ${info.State.ExitCode}); the provider deleted it\n${describeFor(name, logs)}`);
+        throw new Error(
+            `container ${name} exited immediately (code ${info.State.ExitCode}); the provider deleted it\n${describeFor(name, logs)}`,
+        );
     }
 }
 
 /** Refuses a container whose one-shots did not all exit 0, as the component's gate label does. */
-async function gateOnOneShots(spec: ContainerSpec, specs: Map<string, ContainerSpec>, exitCodes: Map<string, number>, ids: Map<string, string>): Promise<void> {
+async function gateOnOneShots(
+    spec: ContainerSpec,
+    specs: Map<string, ContainerSpec>,
+    exitCodes: Map<string, number>,
+    ids: Map<string, string>,
+): Promise<void> {
     const oneShots = (spec.after ?? []).filter((name) => specs.get(name)?.runToCompletion);
-    const failure = oneShotFailure(spec.name, oneShots.map((name) => ({ name, exitCode: exitCodes.get(name) })));
+    const failure = oneShotFailure(
+        spec.name,
+        oneShots.map((name) => ({ name, exitCode: exitCodes.get(name) })),
+    );
     if (failure === undefined) return;
     const logs: string[] = [];
-    for (const name of oneShots) if (exitCodes.get(name) !== 0 && ids.has(name)) logs.push(describeFor(name, await containerLogs(ids.get(name)!)));
+    for (const name of oneShots)
+        if (exitCodes.get(name) !== 0 && ids.has(name)) logs.push(describeFor(name, await containerLogs(ids.get(name)!)));
     throw new Error([failure, ...logs].join("\n"));
 }
 
@@ -665,10 +721,22 @@ async function walkAsTheEngineDoes(ordered: ContainerSpec[], step: (spec: Contai
 
 /** What the provider compares: the create body, the network connection and every uploaded file. */
 function providerInputs(spec: ContainerSpec): string {
-    const files = spec.files.map((f) => ({ path: f.path, mode: f.mode, content: f.content, source: f.sourcePath !== undefined ? fileSha256(f.sourcePath) : undefined }));
+    const files = spec.files.map((f) => ({
+        path: f.path,
+        mode: f.mode,
+        content: f.content,
+        source: f.sourcePath !== undefined ? fileSha256(f.sourcePath) : undefined,
+    }));
     const { HostConfig, ...config } = containerConfig(spec, "") as { HostConfig: Record<string, unknown> };
     const { RestartPolicy: _inPlace, ...hostConfig } = HostConfig;
-    return JSON.stringify({ config, hostConfig, connection: networkConnection(spec), files, oneShot: spec.runToCompletion ?? false, dockerHost: spec.dockerHost });
+    return JSON.stringify({
+        config,
+        hostConfig,
+        connection: networkConnection(spec),
+        files,
+        oneShot: spec.runToCompletion ?? false,
+        dockerHost: spec.dockerHost,
+    });
 }
 
 /**
@@ -687,12 +755,17 @@ function providerInputs(spec: ContainerSpec): string {
  * - volumes and networks with a new name are created first and the ones no
  *   longer in the plan deleted last, with the containers that are gone.
  */
-async function updateAsTheEngineDoes(next: DockerPlan, state: EngineState, resources: { networks: Map<string, string>; volumes: Set<string> }): Promise<UpdateReport> {
+async function updateAsTheEngineDoes(
+    next: DockerPlan,
+    state: EngineState,
+    resources: { networks: Map<string, string>; volumes: Set<string> },
+): Promise<UpdateReport> {
     validatePlan(next);
     const report: UpdateReport = { created: [], replaced: [], updated: [], unchanged: [], deleted: [], steps: [] };
     const stepsBefore = state.steps.length;
     const previous = new Map(state.specs);
-    for (const network of next.networks) if (!resources.networks.has(network.name)) resources.networks.set(network.name, await createNetwork(network, state.runId));
+    for (const network of next.networks)
+        if (!resources.networks.has(network.name)) resources.networks.set(network.name, await createNetwork(network, state.runId));
     for (const volume of next.volumes) {
         if (resources.volumes.has(volume.name)) continue;
         await call({ method: "POST", path: "/volumes/create", body: { Name: volume.name, Labels: labelsOf(state.runId, volume.labels) } });
@@ -702,10 +775,16 @@ async function updateAsTheEngineDoes(next: DockerPlan, state: EngineState, resou
     const planSpecs = new Map(ordered.map((spec) => [spec.name, spec]));
     const changed = new Set(
         ordered
-            .filter((spec) => previous.has(spec.name) && !previous.get(spec.name)!.firstRunOnly && providerInputs(previous.get(spec.name)!) !== providerInputs(spec))
+            .filter(
+                (spec) =>
+                    previous.has(spec.name) &&
+                    !previous.get(spec.name)!.firstRunOnly &&
+                    providerInputs(previous.get(spec.name)!) !== providerInputs(spec),
+            )
             .map((spec) => spec.name),
     );
-    const gatedOn = (oneShot: string) => ordered.filter((spec) => (spec.after ?? []).includes(oneShot) && previous.get(oneShot)?.runToCompletion);
+    const gatedOn = (oneShot: string) =>
+        ordered.filter((spec) => (spec.after ?? []).includes(oneShot) && previous.get(oneShot)?.runToCompletion);
     // Containers the engine deletes before a one-shot they are gated on, and replaces.
     const cascaded = new Set<string>();
     const cascade = (name: string) => {
@@ -723,12 +802,17 @@ async function updateAsTheEngineDoes(next: DockerPlan, state: EngineState, resou
             await createAndStart(spec, planSpecs, state);
             report.created.push(spec.name);
         } else if (changed.has(spec.name) || cascaded.has(spec.name)) {
-            for (const dependent of [...cascaded].filter((d) => gatedOn(spec.name).some((g) => g.name === d)).reverse()) await deleteContainer(dependent, state);
+            for (const dependent of [...cascaded].filter((d) => gatedOn(spec.name).some((g) => g.name === d)).reverse())
+                await deleteContainer(dependent, state);
             await deleteContainer(spec.name, state);
             await createAndStart(spec, planSpecs, state);
             report.replaced.push(spec.name);
         } else if ((old.restart ?? "no") !== (spec.restart ?? "no")) {
-            await call({ method: "POST", path: `/containers/${state.ids.get(spec.name)}/update`, body: { RestartPolicy: { Name: spec.restart ?? "no" } } });
+            await call({
+                method: "POST",
+                path: `/containers/${state.ids.get(spec.name)}/update`,
+                body: { RestartPolicy: { Name: spec.restart ?? "no" } },
+            });
             state.specs.set(spec.name, { ...old, restart: spec.restart });
             report.updated.push(spec.name);
         } else {
@@ -797,7 +881,11 @@ export async function realizePlan(plan: DockerPlan, opts: RealizeOptions = {}): 
     };
     const waitForHealth = async (specs: ContainerSpec[]): Promise<void> => {
         if (!(opts.waitHealthy ?? true)) return;
-        await Promise.all(specs.filter((spec) => spec.healthCheck && !spec.runToCompletion && state.ids.has(spec.name)).map((spec) => waitUntilHealthy(spec.name, idOf(spec.name), state.deadline)));
+        await Promise.all(
+            specs
+                .filter((spec) => spec.healthCheck && !spec.runToCompletion && state.ids.has(spec.name))
+                .map((spec) => waitUntilHealthy(spec.name, idOf(spec.name), state.deadline)),
+        );
     };
 
     const destroy = async (): Promise<void> => {
@@ -825,7 +913,8 @@ export async function realizePlan(plan: DockerPlan, opts: RealizeOptions = {}): 
         try {
             await destroy();
         } catch (cleanupError) {
-            (error as Error).message += `\n(cleanup after the failure also failed: ${(cleanupError as Error).message}; removeByLabel("${runId}") retries it)`;
+            (error as Error).message +=
+                `\n(cleanup after the failure also failed: ${(cleanupError as Error).message}; removeByLabel("${runId}") retries it)`;
         }
         throw error;
     }

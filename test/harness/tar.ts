@@ -139,10 +139,19 @@ export function readTar(archive: Buffer): TarEntry[] {
         const size = pax.size !== undefined ? Number(pax.size) : readNumber(block, 124, 12);
         const content = archive.subarray(position + BLOCK, position + BLOCK + size);
         position += BLOCK + size + padding(size).length;
-        if (flag === "x") { pax = { ...pax, ...parsePax(content) }; continue; }
+        if (flag === "x") {
+            pax = { ...pax, ...parsePax(content) };
+            continue;
+        }
         if (flag === "g") continue;
-        if (flag === "L") { longName = readString(content, 0, content.length); continue; }
-        if (flag === "K") { longLink = readString(content, 0, content.length); continue; }
+        if (flag === "L") {
+            longName = readString(content, 0, content.length);
+            continue;
+        }
+        if (flag === "K") {
+            longLink = readString(content, 0, content.length);
+            continue;
+        }
         const prefix = readString(block, 345, 155);
         const shortName = readString(block, 0, 100);
         const name = pax.path ?? longName ?? (prefix ? `${prefix}/${shortName}` : shortName);

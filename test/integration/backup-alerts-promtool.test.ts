@@ -28,14 +28,21 @@ const rule = plan.alertRule as BackupAlertRule;
 const ruleLabels = { severity: "critical", etcd_recovery_backup: CRON };
 const annotationsOf = (alert: string, values: Record<string, string>) => {
     const annotations = rule.spec.groups[0]!.rules.find((r) => r.alert === alert)!.annotations;
-    const fill = (text: string) => text.replace("{{ $labels.job_name }}", values.job_name ?? "").replace("{{ $value | humanizeDuration }}", values.value ?? "");
+    const fill = (text: string) =>
+        text.replace("{{ $labels.job_name }}", values.job_name ?? "").replace("{{ $value | humanizeDuration }}", values.value ?? "");
     return Object.fromEntries(Object.entries(annotations).map(([k, v]) => [k, fill(v)]));
 };
 const cron = `{namespace="${NS}",cronjob="${CRON}"}`;
 /** The three kube-state-metrics series of one Job: its owner, its failed pods and its creation time, held for `samples` minutes. */
 const jobSeries = (name: string, state: { failed: number; createdAt: number; samples: number }, owner = CRON) => [
-    { series: `kube_job_owner{namespace="${NS}",job_name="${name}",owner_kind="CronJob",owner_name="${owner}",owner_is_controller="true"}`, values: `1x${state.samples}` },
-    { series: `kube_job_status_failed{namespace="${NS}",job_name="${name}",reason="BackoffLimitExceeded"}`, values: `${state.failed}x${state.samples}` },
+    {
+        series: `kube_job_owner{namespace="${NS}",job_name="${name}",owner_kind="CronJob",owner_name="${owner}",owner_is_controller="true"}`,
+        values: `1x${state.samples}`,
+    },
+    {
+        series: `kube_job_status_failed{namespace="${NS}",job_name="${name}",reason="BackoffLimitExceeded"}`,
+        values: `${state.failed}x${state.samples}`,
+    },
     { series: `kube_job_created{namespace="${NS}",job_name="${name}"}`, values: `${state.createdAt}x${state.samples}` },
 ];
 
@@ -77,7 +84,11 @@ test("a healthy CronJob raises nothing; one whose backups stopped raises EtcdBac
                 { series: `kube_cronjob_status_last_successful_time${cron}`, values: "0x359 21600x359 43200x359 64800x359" },
                 { series: `kube_cronjob_created${cron}`, values: "0x1439" },
             ],
-            alert_rule_test: ["EtcdBackupTooOld", "EtcdBackupNeverSucceeded", "EtcdBackupJobFailed"].map((alertname) => ({ eval_time: "1400m", alertname, exp_alerts: [] })),
+            alert_rule_test: ["EtcdBackupTooOld", "EtcdBackupNeverSucceeded", "EtcdBackupJobFailed"].map((alertname) => ({
+                eval_time: "1400m",
+                alertname,
+                exp_alerts: [],
+            })),
         },
         {
             interval: "1m",
@@ -89,7 +100,11 @@ test("a healthy CronJob raises nothing; one whose backups stopped raises EtcdBac
             alert_rule_test: [
                 { eval_time: "740m", alertname: "EtcdBackupTooOld", exp_alerts: [] },
                 { eval_time: "753m", alertname: "EtcdBackupTooOld", exp_alerts: [] },
-                { eval_time: "780m", alertname: "EtcdBackupTooOld", exp_alerts: [{ exp_labels: ruleLabels, exp_annotations: annotationsOf("EtcdBackupTooOld", { value: "13h 0m 0s" }) }] },
+                {
+                    eval_time: "780m",
+                    alertname: "EtcdBackupTooOld",
+                    exp_alerts: [{ exp_labels: ruleLabels, exp_annotations: annotationsOf("EtcdBackupTooOld", { value: "13h 0m 0s" }) }],
+                },
                 { eval_time: "780m", alertname: "EtcdBackupNeverSucceeded", exp_alerts: [] },
             ],
         },
@@ -110,12 +125,22 @@ test("a CronJob that never succeeded raises EtcdBackupNeverSucceeded after the l
                 {
                     eval_time: "780m",
                     alertname: "EtcdBackupNeverSucceeded",
-                    exp_alerts: [{ exp_labels: { ...ruleLabels, namespace: NS, cronjob: CRON }, exp_annotations: annotationsOf("EtcdBackupNeverSucceeded", {}) }],
+                    exp_alerts: [
+                        {
+                            exp_labels: { ...ruleLabels, namespace: NS, cronjob: CRON },
+                            exp_annotations: annotationsOf("EtcdBackupNeverSucceeded", {}),
+                        },
+                    ],
                 },
                 {
                     eval_time: "10m",
                     alertname: "EtcdBackupJobFailed",
-                    exp_alerts: [{ exp_labels: { ...ruleLabels, namespace: NS, job_name: `${CRON}-first` }, exp_annotations: annotationsOf("EtcdBackupJobFailed", { job_name: `${CRON}-first` }) }],
+                    exp_alerts: [
+                        {
+                            exp_labels: { ...ruleLabels, namespace: NS, job_name: `${CRON}-first` },
+                            exp_annotations: annotationsOf("EtcdBackupJobFailed", { job_name: `${CRON}-first` }),
+                        },
+                    ],
                 },
             ],
         },
@@ -140,7 +165,12 @@ test("EtcdBackupJobFailed: only this CronJob's failed Jobs created after its new
                 {
                     eval_time: "10m",
                     alertname: "EtcdBackupJobFailed",
-                    exp_alerts: [{ exp_labels: { ...ruleLabels, namespace: NS, job_name: `${CRON}-new` }, exp_annotations: annotationsOf("EtcdBackupJobFailed", { job_name: `${CRON}-new` }) }],
+                    exp_alerts: [
+                        {
+                            exp_labels: { ...ruleLabels, namespace: NS, job_name: `${CRON}-new` },
+                            exp_annotations: annotationsOf("EtcdBackupJobFailed", { job_name: `${CRON}-new` }),
+                        },
+                    ],
                 },
                 { eval_time: "30m", alertname: "EtcdBackupJobFailed", exp_alerts: [] },
             ],

@@ -25,7 +25,16 @@ import { run } from "../harness/exec";
 import { ETCD_35_IMAGE, SSHD_IMAGE, UPLOADER_IMAGE, requireImages } from "../support/images";
 import { expectPodFailed } from "../support/pod-to-docker";
 import { waitFor } from "../support/processes";
-import { BackupFixture, StartedEtcd, HOST_STORE_PATH, MinioServer, SftpServer, expectSucceeded, reportedObject, restoreAndRead } from "../support/backup-fixture";
+import {
+    BackupFixture,
+    StartedEtcd,
+    HOST_STORE_PATH,
+    MinioServer,
+    SftpServer,
+    expectSucceeded,
+    reportedObject,
+    restoreAndRead,
+} from "../support/backup-fixture";
 import { startFaultProxy } from "../support/fault-proxy";
 
 jest.setTimeout(300_000);
@@ -78,7 +87,8 @@ function s3Store(server: MinioServer, endpoint = server.endpoint): Store {
 
 /** Makes etcd's snapshot at least `bytes` larger, so that a fault after a few hundred kB is mid-upload. */
 async function grow(tag: string, bytes: number): Promise<void> {
-    for (let i = 0; i * 100_000 < bytes; i++) await etcd.etcdctl(["put", `/registry/configmaps/default/${tag}-${i}`, randomBytes(50_000).toString("hex")]);
+    for (let i = 0; i * 100_000 < bytes; i++)
+        await etcd.etcdctl(["put", `/registry/configmaps/default/${tag}-${i}`, randomBytes(50_000).toString("hex")]);
 }
 
 /** A filesystem of `sizeMiB` mounted on a fresh directory: tmpfs, or ext4 on a loop device (an image file in workDir). */
@@ -131,7 +141,8 @@ beforeAll(async () => {
 
 afterAll(async () => {
     await fixture?.cleanup();
-    for (const dir of mounts.reverse()) await run("umount", [dir]).catch((error) => console.log(`umount ${dir}: ${(error as Error).message}`));
+    for (const dir of mounts.reverse())
+        await run("umount", [dir]).catch((error) => console.log(`umount ${dir}: ${(error as Error).message}`));
     if (workDir) fs.rmSync(workDir, { recursive: true, force: true });
 });
 
@@ -147,7 +158,8 @@ describe("store full mid-upload", () => {
 
         // Less room than the next snapshot: the upload starts and runs out of space half-way.
         await grow("full-hostpath", 600_000);
-        const snapshotSize = JSON.parse(fs.readFileSync(path.join(dir, reportedObject(first).replace(/\.db$/, ".json")), "utf8")).snapshotSize as number;
+        const snapshotSize = JSON.parse(fs.readFileSync(path.join(dir, reportedObject(first).replace(/\.db$/, ".json")), "utf8"))
+            .snapshotSize as number;
         await fillUntil(storeDir, Math.floor(snapshotSize / 2));
 
         const started = Date.now();
@@ -166,14 +178,23 @@ describe("store full mid-upload", () => {
     test("MinIO on a 64 MiB ext4 filesystem: the run fails at step=upload (MinIO: storage full); the sealed backup, its sidecar and latest.json are unchanged, nothing sealed, nothing deleted", async () => {
         const dataDir = await smallFilesystem("ext4", 64);
         const full = await fixture.startMinio("etcd-backups", "127.0.0.1", path.join(dataDir, "data"));
-        const plan = planEtcdBackup(fixture.input(s3Store(full), { keep: 1, compression: "none", prefix: "full", storeTimeouts: { connectSeconds: 2, ioSeconds: 10, retries: 1 } }));
+        const plan = planEtcdBackup(
+            fixture.input(s3Store(full), {
+                keep: 1,
+                compression: "none",
+                prefix: "full",
+                storeTimeouts: { connectSeconds: 2, ioSeconds: 10, retries: 1 },
+            }),
+        );
         const first = await fixture.runBackup(plan);
         expectSucceeded(first);
         const before = await s3State(full, "full");
         expect(before.size).toBe(4);
 
         await grow("full-minio", 600_000);
-        const metadata = JSON.parse(await full.rclone(["cat", `minio:${full.bucket}/full/${CLUSTER}/${reportedObject(first).replace(/\.db$/, ".json")}`]));
+        const metadata = JSON.parse(
+            await full.rclone(["cat", `minio:${full.bucket}/full/${CLUSTER}/${reportedObject(first).replace(/\.db$/, ".json")}`]),
+        );
         await fillUntil(dataDir, Math.floor(metadata.snapshotSize / 2));
 
         const started = Date.now();
@@ -183,7 +204,9 @@ describe("store full mid-upload", () => {
         expect(result.failedContainer).toBe("upload");
         expect(result.output).toMatch(/step=upload error="upload of etcd-snapshot-\S+ to s3:\/\/etcd-backups\/full\/it-prod failed"/);
         // Below its free-space threshold MinIO refuses the part (507); past it, the disk does (500, with the cause).
-        expect(result.output).toMatch(/XMinioStorageFull: Storage backend has reached its minimum free drive threshold|no space left on device/);
+        expect(result.output).toMatch(
+            /XMinioStorageFull: Storage backend has reached its minimum free drive threshold|no space left on device/,
+        );
         expect(result.output).not.toMatch(/step=(seal|marker|retention) /);
         const added = expectKept(before, await s3State(full, "full"));
         expect(added).toEqual([]);
@@ -192,83 +215,108 @@ describe("store full mid-upload", () => {
 });
 
 describe("backup pod killed mid-upload", () => {
-    test.each<["s3" | "sftp"]>([["s3"], ["sftp"]])("%s: SIGKILL while the upload hangs half-way: nothing sealed, the sealed backup unchanged; the leftover counts for nothing and the next run seals", async (kind) => {
-        const prefix = `killed-${kind}`;
-        const target = kind === "s3" ? Number(new URL(s3.endpoint).port) : sftp.port;
-        const storeVia = (port: number): Store =>
-            kind === "s3"
-                ? s3Store(s3, `http://127.0.0.1:${port}`)
-                : { sftp: { host: "127.0.0.1", port, user: "backup", password: sftp.password, knownHosts: sftp.knownHosts.replace(`[127.0.0.1]:${sftp.port} `, `[127.0.0.1]:${port} `) } };
-        const state = () => (kind === "s3" ? s3State(s3, prefix) : Promise.resolve(localState(path.join(sftp.storeDir, prefix, CLUSTER))));
-        const input = (store: Store) => fixture.input(store, { keep: 1, compression: "none", prefix, storeTimeouts: { connectSeconds: 5, ioSeconds: 120, retries: 1 } });
-        // What `etcd-recovery backups ls` reads (the SFTP server's directory is on this machine).
-        const list = () => listBackups({ store: kind === "s3" ? s3Store(s3) : { hostPath: { path: sftp.storeDir } }, cluster: CLUSTER, prefix });
+    test.each<["s3" | "sftp"]>([["s3"], ["sftp"]])(
+        "%s: SIGKILL while the upload hangs half-way: nothing sealed, the sealed backup unchanged; the leftover counts for nothing and the next run seals",
+        async (kind) => {
+            const prefix = `killed-${kind}`;
+            const target = kind === "s3" ? Number(new URL(s3.endpoint).port) : sftp.port;
+            const storeVia = (port: number): Store =>
+                kind === "s3"
+                    ? s3Store(s3, `http://127.0.0.1:${port}`)
+                    : {
+                          sftp: {
+                              host: "127.0.0.1",
+                              port,
+                              user: "backup",
+                              password: sftp.password,
+                              knownHosts: sftp.knownHosts.replace(`[127.0.0.1]:${sftp.port} `, `[127.0.0.1]:${port} `),
+                          },
+                      };
+            const state = () =>
+                kind === "s3" ? s3State(s3, prefix) : Promise.resolve(localState(path.join(sftp.storeDir, prefix, CLUSTER)));
+            const input = (store: Store) =>
+                fixture.input(store, {
+                    keep: 1,
+                    compression: "none",
+                    prefix,
+                    storeTimeouts: { connectSeconds: 5, ioSeconds: 120, retries: 1 },
+                });
+            // What `etcd-recovery backups ls` reads (the SFTP server's directory is on this machine).
+            const list = () =>
+                listBackups({ store: kind === "s3" ? s3Store(s3) : { hostPath: { path: sftp.storeDir } }, cluster: CLUSTER, prefix });
 
-        const first = await fixture.runBackup(planEtcdBackup(input(storeVia(target))));
-        expectSucceeded(first);
-        const sealed = reportedObject(first);
-        const before = await state();
-        expect(before.size).toBe(4);
-        await grow(prefix, 800_000);
+            const first = await fixture.runBackup(planEtcdBackup(input(storeVia(target))));
+            expectSucceeded(first);
+            const sealed = reportedObject(first);
+            const before = await state();
+            expect(before.size).toBe(4);
+            await grow(prefix, 800_000);
 
-        const proxy = await startFaultProxy({ host: "127.0.0.1", port: target }, "hang", 200_000);
-        let killedAfterMs = 0;
-        const started = Date.now();
-        try {
-            const result = await fixture.runBackup(planEtcdBackup(input(storeVia(proxy.port))), {
-                whileRunning: async (pod) => {
-                    // The sidecar's upload hangs past 200 kB; the main container waits for its marker.
-                    await waitFor("the upload hangs half-way and the main container waits", async () => proxy.tripped() && (await containerRunning(`${pod}-upload`)), {
-                        deadlineMs: 90_000,
-                        describe: () => `forwarded ${proxy.forwarded()} bytes`,
-                    });
-                    await new Promise((r) => setTimeout(r, 1000));
-                    killedAfterMs = Date.now() - started;
-                    await kill(`${pod}-transfer`);
-                    await kill(`${pod}-upload`);
-                },
-            });
-            expectPodFailed(result);
-            expect(result.failedContainer).toBe("upload");
-            expect(result.exitCode).toBe(137);
-            expect(result.output).not.toMatch(/step=(seal|marker|retention) /);
-        } finally {
-            await proxy.close();
-        }
-        console.log(`${kind}: pod killed ${killedAfterMs} ms into the run, after ${proxy.forwarded()} bytes reached the store`);
+            const proxy = await startFaultProxy({ host: "127.0.0.1", port: target }, "hang", 200_000);
+            let killedAfterMs = 0;
+            const started = Date.now();
+            try {
+                const result = await fixture.runBackup(planEtcdBackup(input(storeVia(proxy.port))), {
+                    whileRunning: async (pod) => {
+                        // The sidecar's upload hangs past 200 kB; the main container waits for its marker.
+                        await waitFor(
+                            "the upload hangs half-way and the main container waits",
+                            async () => proxy.tripped() && (await containerRunning(`${pod}-upload`)),
+                            {
+                                deadlineMs: 90_000,
+                                describe: () => `forwarded ${proxy.forwarded()} bytes`,
+                            },
+                        );
+                        await new Promise((r) => setTimeout(r, 1000));
+                        killedAfterMs = Date.now() - started;
+                        await kill(`${pod}-transfer`);
+                        await kill(`${pod}-upload`);
+                    },
+                });
+                expectPodFailed(result);
+                expect(result.failedContainer).toBe("upload");
+                expect(result.exitCode).toBe(137);
+                expect(result.output).not.toMatch(/step=(seal|marker|retention) /);
+            } finally {
+                await proxy.close();
+            }
+            console.log(`${kind}: pod killed ${killedAfterMs} ms into the run, after ${proxy.forwarded()} bytes reached the store`);
 
-        const added = expectKept(before, await state());
-        const listing = await list();
-        console.log(`${kind}: after the kill the store lists ${JSON.stringify(listing.backups.map((b) => [b.object, b.sealed ? "sealed" : "UNSEALED", b.sizeBytes]))}`);
-        // The killed run's object, if any is visible, is listed as unsealed and never the newest good one.
-        expect(listing.backups.filter((b) => b.sealed).map((b) => b.object)).toEqual([sealed]);
-        const leftovers = listing.backups.filter((b) => !b.sealed);
-        expect(leftovers.map((b) => b.object)).toEqual(added.filter((n) => /\.db$/.test(n)));
-        if (kind === "sftp") {
-            // SFTP writes in place: the partial object stays (S3 keeps an unfinished multipart upload out of listings).
-            expect(leftovers).toHaveLength(1);
-            expect(leftovers[0]!.sizeBytes).toBeLessThan(200_000);
-            expect(leftovers[0]!.sha256).toBe("none");
-        } else {
-            expect(added).toEqual([]);
-        }
+            const added = expectKept(before, await state());
+            const listing = await list();
+            console.log(
+                `${kind}: after the kill the store lists ${JSON.stringify(listing.backups.map((b) => [b.object, b.sealed ? "sealed" : "UNSEALED", b.sizeBytes]))}`,
+            );
+            // The killed run's object, if any is visible, is listed as unsealed and never the newest good one.
+            expect(listing.backups.filter((b) => b.sealed).map((b) => b.object)).toEqual([sealed]);
+            const leftovers = listing.backups.filter((b) => !b.sealed);
+            expect(leftovers.map((b) => b.object)).toEqual(added.filter((n) => /\.db$/.test(n)));
+            if (kind === "sftp") {
+                // SFTP writes in place: the partial object stays (S3 keeps an unfinished multipart upload out of listings).
+                expect(leftovers).toHaveLength(1);
+                expect(leftovers[0]!.sizeBytes).toBeLessThan(200_000);
+                expect(leftovers[0]!.sha256).toBe("none");
+            } else {
+                expect(added).toEqual([]);
+            }
 
-        // The next run (the Job's next pod, or the next schedule) succeeds and seals; retention
-        // (keep 1) replaces the older sealed backup and leaves the unsealed leftover alone.
-        await etcd.etcdctl(["put", "/registry/configmaps/default/after-kill", kind]);
-        await new Promise((r) => setTimeout(r, 1100)); // names carry one-second timestamps
-        const next = await fixture.runBackup(planEtcdBackup(input(storeVia(target))));
-        expectSucceeded(next);
-        const newest = reportedObject(next);
-        const final = await list();
-        expect(final.backups.filter((b) => b.sealed).map((b) => b.object)).toEqual([newest]);
-        expect(final.backups.filter((b) => !b.sealed).map((b) => b.object)).toEqual(leftovers.map((b) => b.object));
-        expect(next.logs.upload).toMatch(new RegExp(`step=retention deleted=${sealed.replace(/\./g, "\\.")}`));
-        const local = path.join(workDir, `${prefix}-${newest}`);
-        if (kind === "s3") await s3.rclone(["copyto", `minio:${s3.bucket}/${prefix}/${CLUSTER}/${newest}`, local]);
-        else fs.copyFileSync(path.join(sftp.storeDir, prefix, CLUSTER, newest), local);
-        expect(await restoreAndRead(workDir, local, "/registry/configmaps/default/after-kill")).toBe(kind);
-    });
+            // The next run (the Job's next pod, or the next schedule) succeeds and seals; retention
+            // (keep 1) replaces the older sealed backup and leaves the unsealed leftover alone.
+            await etcd.etcdctl(["put", "/registry/configmaps/default/after-kill", kind]);
+            await new Promise((r) => setTimeout(r, 1100)); // names carry one-second timestamps
+            const next = await fixture.runBackup(planEtcdBackup(input(storeVia(target))));
+            expectSucceeded(next);
+            const newest = reportedObject(next);
+            const final = await list();
+            expect(final.backups.filter((b) => b.sealed).map((b) => b.object)).toEqual([newest]);
+            expect(final.backups.filter((b) => !b.sealed).map((b) => b.object)).toEqual(leftovers.map((b) => b.object));
+            expect(next.logs.upload).toMatch(new RegExp(`step=retention deleted=${sealed.replace(/\./g, "\\.")}`));
+            const local = path.join(workDir, `${prefix}-${newest}`);
+            if (kind === "s3") await s3.rclone(["copyto", `minio:${s3.bucket}/${prefix}/${CLUSTER}/${newest}`, local]);
+            else fs.copyFileSync(path.join(sftp.storeDir, prefix, CLUSTER, newest), local);
+            expect(await restoreAndRead(workDir, local, "/registry/configmaps/default/after-kill")).toBe(kind);
+        },
+    );
 });
 
 describe("one etcd member down (3-member cluster)", () => {
@@ -285,7 +333,9 @@ describe("one etcd member down (3-member cluster)", () => {
             const local = path.join(workDir, `${prefix}-${object}`);
             await s3.rclone(["copyto", `minio:${s3.bucket}/${prefix}/${CLUSTER}/${object}`, local]);
             expect(await restoreAndRead(workDir, local, "/registry/configmaps/default/while-down")).toBe("written-with-2-of-3");
-            const metadata = JSON.parse(await s3.rclone(["cat", `minio:${s3.bucket}/${prefix}/${CLUSTER}/${object.replace(/\.db$/, ".json")}`]));
+            const metadata = JSON.parse(
+                await s3.rclone(["cat", `minio:${s3.bucket}/${prefix}/${CLUSTER}/${object.replace(/\.db$/, ".json")}`]),
+            );
             expect(metadata.endpoint).toBe(etcd.endpoints[0]);
         } finally {
             await etcd.live.start(etcd.containers[2]!);
@@ -295,7 +345,15 @@ describe("one etcd member down (3-member cluster)", () => {
 
     test("the endpoint is the stopped member: the snapshot fails naming it, nothing is uploaded, the sealed backup and latest.json are unchanged; several endpoints are refused at plan time", async () => {
         const prefix = "endpoint-down";
-        const plan = planEtcdBackup(fixture.input(s3Store(s3), { keep: 1, compression: "none", prefix, endpoints: [etcd.endpoints[1]!], snapshotTimeoutSeconds: 10 }));
+        const plan = planEtcdBackup(
+            fixture.input(s3Store(s3), {
+                keep: 1,
+                compression: "none",
+                prefix,
+                endpoints: [etcd.endpoints[1]!],
+                snapshotTimeoutSeconds: 10,
+            }),
+        );
         expectSucceeded(await fixture.runBackup(plan));
         const before = await s3State(s3, prefix);
         expect(before.size).toBe(4);
@@ -316,6 +374,8 @@ describe("one etcd member down (3-member cluster)", () => {
         }
         expect(expectKept(before, await s3State(s3, prefix))).toEqual([]);
         // No failover inside one run: etcdctl snapshot save reads from exactly one member, and the plan says so.
-        expect(() => planEtcdBackup(fixture.input(s3Store(s3), { endpoints: etcd.endpoints }))).toThrow(/endpoints[\s\S]*exactly one client URL/);
+        expect(() => planEtcdBackup(fixture.input(s3Store(s3), { endpoints: etcd.endpoints }))).toThrow(
+            /endpoints[\s\S]*exactly one client URL/,
+        );
     });
 });

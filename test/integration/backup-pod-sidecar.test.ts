@@ -89,7 +89,10 @@ test("a sidecar's exit code at the end does not fail the pod", async () => {
 
 test("an init container failing after a sidecar fails the pod there; the container never starts", async () => {
     const { result, order } = await run({
-        initContainers: [sidecar(0), sh("check", `until [ "$(grep -c side-start /w/order)" -ge 2 ]; do sleep 0.1; done; echo check-fails >> /w/order; exit 4`)],
+        initContainers: [
+            sidecar(0),
+            sh("check", `until [ "$(grep -c side-start /w/order)" -ge 2 ]; do sleep 0.1; done; echo check-fails >> /w/order; exit 4`),
+        ],
         containers: [sh("main", "echo main-done >> /w/order")],
     });
     expectPodFailed(result);
@@ -99,6 +102,8 @@ test("an init container failing after a sidecar fails the pod there; the contain
 });
 
 test("restartPolicy other than Always on an init container, or any on a container, is refused", async () => {
-    await expect(run({ initContainers: [sh("x", "true", { restartPolicy: "OnFailure" })], containers: [sh("main", "true")] })).rejects.toThrow(/only "Always"/);
+    await expect(
+        run({ initContainers: [sh("x", "true", { restartPolicy: "OnFailure" })], containers: [sh("main", "true")] }),
+    ).rejects.toThrow(/only "Always"/);
     await expect(run({ containers: [sh("main", "true", { restartPolicy: "Always" })] })).rejects.toThrow(/init containers only/);
 });

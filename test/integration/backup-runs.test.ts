@@ -88,11 +88,17 @@ function truncateSnapshot(name: string, afterFile?: string): Record<string, unkn
     };
 }
 
-
-
 /** S3 store input for `prefix` in the bucket, at `endpoint` (default MinIO itself). */
-function s3Input(prefix: string, overrides: Partial<EtcdBackupPlanInput> = {}, endpoint = s3.endpoint, secretAccessKey = s3.secretAccessKey): EtcdBackupPlanInput {
-    return baseInput({ s3: { endpoint, bucket: s3.bucket, accessKeyId: s3.accessKeyId, secretAccessKey } }, { keep: 1, compression: "none", prefix, ...overrides });
+function s3Input(
+    prefix: string,
+    overrides: Partial<EtcdBackupPlanInput> = {},
+    endpoint = s3.endpoint,
+    secretAccessKey = s3.secretAccessKey,
+): EtcdBackupPlanInput {
+    return baseInput(
+        { s3: { endpoint, bucket: s3.bucket, accessKeyId: s3.accessKeyId, secretAccessKey } },
+        { keep: 1, compression: "none", prefix, ...overrides },
+    );
 }
 
 /**
@@ -103,7 +109,13 @@ function s3Input(prefix: string, overrides: Partial<EtcdBackupPlanInput> = {}, e
  */
 async function storeWithSealedBackup(prefix: string): Promise<{ expectUnchanged(): Promise<void> }> {
     const dir = `minio:${s3.bucket}/${prefix}/it-prod`;
-    const hashes = async () => new Map((await rclone(["hashsum", "sha256", "--download", dir])).split("\n").filter(Boolean).map((line) => line.split(/\s+/, 2).reverse() as [string, string]));
+    const hashes = async () =>
+        new Map(
+            (await rclone(["hashsum", "sha256", "--download", dir]))
+                .split("\n")
+                .filter(Boolean)
+                .map((line) => line.split(/\s+/, 2).reverse() as [string, string]),
+        );
     expectSucceeded(await runBackup(planEtcdBackup(s3Input(prefix))));
     const before = await hashes();
     expect([...before.keys()].filter((f) => f.endsWith(".sha256") || f === "latest.json")).toHaveLength(2);
@@ -133,7 +145,15 @@ beforeAll(async () => {
             image: ETCD_35_IMAGE,
             publishClientPorts: { ip: "127.0.0.1", firstHostPort: etcdPort! },
         };
-        const none = { caCertPem: "", serverCertPem: "", serverKeyPem: "", peerCertPem: "", peerKeyPem: "", healthcheckCertPem: "", healthcheckKeyPem: "" };
+        const none = {
+            caCertPem: "",
+            serverCertPem: "",
+            serverKeyPem: "",
+            peerCertPem: "",
+            peerKeyPem: "",
+            healthcheckCertPem: "",
+            healthcheckKeyPem: "",
+        };
         const members = planEtcdCluster(input, () => none).topology.members;
         const pki = issueEtcdPki(planEtcdPki({ clusterName: input.clusterName, members }));
         return { pki, cluster: planEtcdCluster(input, (member) => memberCertificateFiles(pki, member.name)) };
@@ -149,8 +169,13 @@ beforeAll(async () => {
     fs.writeFileSync(path.join(certDir, "ca.crt"), pki.caCertPem, { mode: 0o644 });
     fs.writeFileSync(path.join(certDir, "healthcheck-client.crt"), pki.clients.healthcheck.certPem, { mode: 0o644 });
     fs.writeFileSync(path.join(certDir, "healthcheck-client.key"), pki.clients.healthcheck.keyPem, { mode: 0o600 });
-    const tls = [`--cacert=${path.join(certDir, "ca.crt")}`, `--cert=${path.join(certDir, "healthcheck-client.crt")}`, `--key=${path.join(certDir, "healthcheck-client.key")}`];
-    etcdctl = async (args) => (await run(BIN.etcdctl, [`--endpoints=https://127.0.0.1:${etcdPort}`, "--command-timeout=10s", ...tls, ...args])).stdout;
+    const tls = [
+        `--cacert=${path.join(certDir, "ca.crt")}`,
+        `--cert=${path.join(certDir, "healthcheck-client.crt")}`,
+        `--key=${path.join(certDir, "healthcheck-client.key")}`,
+    ];
+    etcdctl = async (args) =>
+        (await run(BIN.etcdctl, [`--endpoints=https://127.0.0.1:${etcdPort}`, "--command-timeout=10s", ...tls, ...args])).stdout;
     await etcdctl(["put", "/registry/configmaps/default/backup-probe", "seed-001"]);
     for (let i = 0; i < 40; i++) await etcdctl(["put", `/registry/secrets/default/s${i}`, randomBytes(200).toString("hex")]);
 
@@ -213,17 +238,34 @@ describe("EtcdBackup pod on real etcd 3.5, in Docker", () => {
         const status = await snapshotStatus(dbFile);
         expect(object).toContain(`-rev${status.revision}.db`);
         const metadata = JSON.parse(fs.readFileSync(path.join(dir, `${base}.json`), "utf8"));
-        expect(metadata).toMatchObject({ cluster: "it-prod", object, revision: status.revision, size: stored.length, sha256: sha, compression: "gzip", node: "cp-1", etcdImage: ETCD_35_IMAGE });
+        expect(metadata).toMatchObject({
+            cluster: "it-prod",
+            object,
+            revision: status.revision,
+            size: stored.length,
+            sha256: sha,
+            compression: "gzip",
+            node: "cp-1",
+            etcdImage: ETCD_35_IMAGE,
+        });
         expect(metadata.snapshotSize).toBe(fs.statSync(dbFile).size);
         // The marker names the sealed backup, with the time in its name.
         const latest = JSON.parse(fs.readFileSync(path.join(dir, "latest.json"), "utf8"));
-        expect(latest).toEqual({ cluster: "it-prod", object, revision: status.revision, sha256: sha, createdAt: base.slice("etcd-snapshot-".length, -`-rev${status.revision}`.length), sealedAt: expect.stringMatching(/^\d{8}T\d{6}Z$/) });
+        expect(latest).toEqual({
+            cluster: "it-prod",
+            object,
+            revision: status.revision,
+            sha256: sha,
+            createdAt: base.slice("etcd-snapshot-".length, -`-rev${status.revision}`.length),
+            sealedAt: expect.stringMatching(/^\d{8}T\d{6}Z$/),
+        });
 
         expect(await restoreAndRead(workDir, dbFile, "/registry/configmaps/default/backup-probe")).toBe("seed-001");
 
         // Every step logged; the verify init container's etcdutl JSON is in its log.
         // The transfer sidecar uploads and reads back; "upload" seals after verify and applies retention.
-        for (const step of ["inspect", "prepare", "upload", "verify", "idle"]) expect(result.logs.transfer).toMatch(new RegExp(`step=${step} `));
+        for (const step of ["inspect", "prepare", "upload", "verify", "idle"])
+            expect(result.logs.transfer).toMatch(new RegExp(`step=${step} `));
         for (const step of ["wait", "seal", "retention", "done"]) expect(result.logs.upload).toMatch(new RegExp(`step=${step} `));
         expect(JSON.parse(result.logs.verify!.trim().split("\n").pop()!).revision).toBe(status.revision);
     });
@@ -232,7 +274,16 @@ describe("EtcdBackup pod on real etcd 3.5, in Docker", () => {
         const keep = 2;
         const plan = planEtcdBackup(
             baseInput(
-                { s3: { endpoint: s3.endpoint, bucket: s3.bucket, region: "us-east-1", accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey, prefix: undefined } as any },
+                {
+                    s3: {
+                        endpoint: s3.endpoint,
+                        bucket: s3.bucket,
+                        region: "us-east-1",
+                        accessKeyId: s3.accessKeyId,
+                        secretAccessKey: s3.secretAccessKey,
+                        prefix: undefined,
+                    } as any,
+                },
                 { keep, compression: "none", prefix: "nightly" },
             ),
         );
@@ -249,7 +300,13 @@ describe("EtcdBackup pod on real etcd 3.5, in Docker", () => {
 
             for (const spec of result.plan.containers) {
                 const inspect = await result.live.inspect(spec.name);
-                const visible = JSON.stringify([inspect.Config.Env, inspect.Config.Cmd, inspect.Config.Entrypoint, inspect.Args, inspect.Path]);
+                const visible = JSON.stringify([
+                    inspect.Config.Env,
+                    inspect.Config.Cmd,
+                    inspect.Config.Entrypoint,
+                    inspect.Args,
+                    inspect.Path,
+                ]);
                 expect(visible).not.toContain(s3.secretAccessKey);
                 expect(visible).not.toContain(s3.accessKeyId);
             }
@@ -277,7 +334,9 @@ describe("EtcdBackup pod on real etcd 3.5, in Docker", () => {
         const result = await runBackup(planEtcdBackup(s3Input("wrong-credentials", {}, s3.endpoint, "wrong-secret-0123456789")));
         expectPodFailed(result);
         expect(result.failedContainer).toBe("upload");
-        expect(result.output).toMatch(/step=upload error="upload of etcd-snapshot-\S+ to s3:\/\/etcd-backups\/wrong-credentials\/it-prod failed"/);
+        expect(result.output).toMatch(
+            /step=upload error="upload of etcd-snapshot-\S+ to s3:\/\/etcd-backups\/wrong-credentials\/it-prod failed"/,
+        );
         expect(result.output).not.toContain("wrong-secret-0123456789");
         await store.expectUnchanged();
     });
@@ -290,43 +349,64 @@ describe("EtcdBackup pod on real etcd 3.5, in Docker", () => {
         const result = await runBackup(planEtcdBackup(s3Input("unreachable", {}, `http://127.0.0.1:${closedPort}`)));
         expectPodFailed(result);
         expect(result.failedContainer).toBe("upload");
-        expect(result.output).toMatch(/step=upload error="upload of etcd-snapshot-\S+ to s3:\/\/etcd-backups\/unreachable\/it-prod failed"/);
+        expect(result.output).toMatch(
+            /step=upload error="upload of etcd-snapshot-\S+ to s3:\/\/etcd-backups\/unreachable\/it-prod failed"/,
+        );
         expect(result.output).toMatch(/connection refused/);
         expect(result.output).not.toMatch(/step=(seal|marker|retention) /);
         console.log(`unreachable store: failed after ${Date.now() - started} ms`);
         await store.expectUnchanged();
     });
 
-    test.each<[ProxyFault]>([["hang"], ["die"]])("store fault \"%s\" mid-upload: the run fails at step=upload in bounded time; nothing sealed, nothing deleted, latest.json unchanged", async (fault) => {
-        // A store of its own, holding one sealed backup made straight to MinIO.
-        const prefix = `fault-${fault}`;
-        const store = await storeWithSealedBackup(prefix);
-        // Big enough that the fault comes in the middle of the snapshot's upload.
-        for (let i = 0; i < 8; i++) await etcdctl(["put", `/registry/configmaps/default/${prefix}-${i}`, randomBytes(50_000).toString("hex")]);
+    test.each<[ProxyFault]>([["hang"], ["die"]])(
+        'store fault "%s" mid-upload: the run fails at step=upload in bounded time; nothing sealed, nothing deleted, latest.json unchanged',
+        async (fault) => {
+            // A store of its own, holding one sealed backup made straight to MinIO.
+            const prefix = `fault-${fault}`;
+            const store = await storeWithSealedBackup(prefix);
+            // Big enough that the fault comes in the middle of the snapshot's upload.
+            for (let i = 0; i < 8; i++)
+                await etcdctl(["put", `/registry/configmaps/default/${prefix}-${i}`, randomBytes(50_000).toString("hex")]);
 
-        const proxy = await startFaultProxy({ host: "127.0.0.1", port: Number(new URL(s3.endpoint).port) }, fault, 200_000);
-        try {
-            const started = Date.now();
-            const result = await runBackup(planEtcdBackup(s3Input(prefix, { storeTimeouts: { connectSeconds: 2, ioSeconds: 4, retries: 1 } }, `http://127.0.0.1:${proxy.port}`)));
-            const seconds = (Date.now() - started) / 1000;
-            expect(proxy.tripped()).toBe(true);
-            expectPodFailed(result);
-            expect(result.failedContainer).toBe("upload");
-            expect(result.output).toMatch(/step=upload error="upload of etcd-snapshot-\S+ to s3:\/\/etcd-backups\/fault-\w+\/it-prod failed"/);
-            expect(result.output).not.toMatch(/step=(seal|marker|retention)/);
-            console.log(`store that ${fault}s after ${proxy.forwarded()} bytes: the run failed after ${seconds.toFixed(1)} s`);
-            expect(seconds).toBeLessThan(120);
-        } finally {
-            await proxy.close();
-        }
-        // The store as it was: the old backup sealed and intact, no new sidecar, the marker naming the old one.
-        await store.expectUnchanged();
-    });
+            const proxy = await startFaultProxy({ host: "127.0.0.1", port: Number(new URL(s3.endpoint).port) }, fault, 200_000);
+            try {
+                const started = Date.now();
+                const result = await runBackup(
+                    planEtcdBackup(
+                        s3Input(
+                            prefix,
+                            { storeTimeouts: { connectSeconds: 2, ioSeconds: 4, retries: 1 } },
+                            `http://127.0.0.1:${proxy.port}`,
+                        ),
+                    ),
+                );
+                const seconds = (Date.now() - started) / 1000;
+                expect(proxy.tripped()).toBe(true);
+                expectPodFailed(result);
+                expect(result.failedContainer).toBe("upload");
+                expect(result.output).toMatch(
+                    /step=upload error="upload of etcd-snapshot-\S+ to s3:\/\/etcd-backups\/fault-\w+\/it-prod failed"/,
+                );
+                expect(result.output).not.toMatch(/step=(seal|marker|retention)/);
+                console.log(`store that ${fault}s after ${proxy.forwarded()} bytes: the run failed after ${seconds.toFixed(1)} s`);
+                expect(seconds).toBeLessThan(120);
+            } finally {
+                await proxy.close();
+            }
+            // The store as it was: the old backup sealed and intact, no new sidecar, the marker naming the old one.
+            await store.expectUnchanged();
+        },
+    );
 
     test("etcd unreachable: the snapshot init container fails, nothing is uploaded", async () => {
         const storeDir = fs.mkdtempSync(path.join(workDir, "store-"));
         const [closedPort] = await freePorts(1);
-        const plan = planEtcdBackup(baseInput({ hostPath: { path: "/var/backups/etcd" } }, { endpoints: [`https://127.0.0.1:${closedPort}`], snapshotTimeoutSeconds: 10 }));
+        const plan = planEtcdBackup(
+            baseInput(
+                { hostPath: { path: "/var/backups/etcd" } },
+                { endpoints: [`https://127.0.0.1:${closedPort}`], snapshotTimeoutSeconds: 10 },
+            ),
+        );
         const result = await runBackup(plan, storeDir);
         expectPodFailed(result);
         expect(result.failedContainer).toBe("snapshot");
@@ -346,20 +426,23 @@ describe("EtcdBackup pod on real etcd 3.5, in Docker", () => {
         return { storeDir, dir, before: fs.readdirSync(dir).sort() };
     }
 
-    test.each<[boolean]>([[true], [false]])("truncated snapshot (sidecarUpload %s): etcdutl snapshot status fails the verify init container; nothing sealed, nothing deleted", async (sidecarUpload) => {
-        const { storeDir, dir, before } = storeWithOldBackup();
-        const plan = planEtcdBackup(baseInput({ hostPath: { path: "/var/backups/etcd" } }, { keep: 1, sidecarUpload }));
-        // Fault injection: one extra init container (uploader image) cuts the saved snapshot short
-        // right after the real snapshot, before the sidecar and the real verify container.
-        const pod = (plan.cronJob as any).spec.jobTemplate.spec.template.spec;
-        pod.initContainers.splice(1, 0, truncateSnapshot("truncate"));
-        const result = await runBackup(plan, storeDir);
-        expectPodFailed(result);
-        expect(result.failedContainer).toBe("verify");
-        if (!sidecarUpload) expect(fs.readdirSync(dir).sort()).toEqual(before); // nothing uploaded at all
-        expect(fs.readdirSync(dir).filter((f) => f.endsWith(".sha256"))).toEqual(before.filter((f) => f.endsWith(".sha256")));
-        expect(fs.readdirSync(dir).filter((f) => before.includes(f))).toEqual(before);
-    });
+    test.each<[boolean]>([[true], [false]])(
+        "truncated snapshot (sidecarUpload %s): etcdutl snapshot status fails the verify init container; nothing sealed, nothing deleted",
+        async (sidecarUpload) => {
+            const { storeDir, dir, before } = storeWithOldBackup();
+            const plan = planEtcdBackup(baseInput({ hostPath: { path: "/var/backups/etcd" } }, { keep: 1, sidecarUpload }));
+            // Fault injection: one extra init container (uploader image) cuts the saved snapshot short
+            // right after the real snapshot, before the sidecar and the real verify container.
+            const pod = (plan.cronJob as any).spec.jobTemplate.spec.template.spec;
+            pod.initContainers.splice(1, 0, truncateSnapshot("truncate"));
+            const result = await runBackup(plan, storeDir);
+            expectPodFailed(result);
+            expect(result.failedContainer).toBe("verify");
+            if (!sidecarUpload) expect(fs.readdirSync(dir).sort()).toEqual(before); // nothing uploaded at all
+            expect(fs.readdirSync(dir).filter((f) => f.endsWith(".sha256"))).toEqual(before.filter((f) => f.endsWith(".sha256")));
+            expect(fs.readdirSync(dir).filter((f) => before.includes(f))).toEqual(before);
+        },
+    );
 
     test("sidecar uploaded and read back, then etcdutl snapshot status fails: the pod fails at verify, the upload stays unsealed, nothing deleted", async () => {
         const { storeDir, dir, before } = storeWithOldBackup();

@@ -44,12 +44,23 @@ beforeAll(async () => {
     const etcd = startProcess({
         name: "etcd",
         command: BIN.etcd,
-        args: [`--data-dir=${dataDir}`, `--listen-client-urls=http://127.0.0.1:${client}`, `--advertise-client-urls=http://127.0.0.1:${client}`, `--listen-peer-urls=http://127.0.0.1:${peer}`, `--initial-advertise-peer-urls=http://127.0.0.1:${peer}`, `--initial-cluster=default=http://127.0.0.1:${peer}`],
+        args: [
+            `--data-dir=${dataDir}`,
+            `--listen-client-urls=http://127.0.0.1:${client}`,
+            `--advertise-client-urls=http://127.0.0.1:${client}`,
+            `--listen-peer-urls=http://127.0.0.1:${peer}`,
+            `--initial-advertise-peer-urls=http://127.0.0.1:${peer}`,
+            `--initial-cluster=default=http://127.0.0.1:${peer}`,
+        ],
         logFile: path.join(root, "etcd.log"),
     });
     try {
         const ctl = (args: string[]) => run(BIN.etcdctl, [`--endpoints=http://127.0.0.1:${client}`, "--command-timeout=5s", ...args]);
-        await waitFor("etcd answers", async () => (await ctl(["put", "/probe", "1"]), true), { deadlineMs: 30_000, aborted: () => (etcd.isRunning() ? undefined : "etcd exited"), describe: () => etcd.logTail() });
+        await waitFor("etcd answers", async () => (await ctl(["put", "/probe", "1"]), true), {
+            deadlineMs: 30_000,
+            aborted: () => (etcd.isRunning() ? undefined : "etcd exited"),
+            describe: () => etcd.logTail(),
+        });
         for (let i = 0; i < 30; i++) await ctl(["put", `/registry/k${i}`, `value-${i}`]);
         snapshotFile = path.join(root, "snapshot.db");
         await ctl(["snapshot", "save", snapshotFile]);
@@ -94,7 +105,13 @@ interface PreparedRun {
     collect(code: number | null, stdout: string, stderr: string): ScriptRun;
 }
 
-function prepareScript(store: string, phase: string, overrides: Partial<BackupScriptArgs> = {}, fault: Fault = "none", work?: string): PreparedRun {
+function prepareScript(
+    store: string,
+    phase: string,
+    overrides: Partial<BackupScriptArgs> = {},
+    fault: Fault = "none",
+    work?: string,
+): PreparedRun {
     const id = ++runCount;
     const dir = work ?? path.join(root, `work-${id}`);
     if (!work) {
@@ -125,7 +142,9 @@ function prepareScript(store: string, phase: string, overrides: Partial<BackupSc
     // each tool is wrapped by a function (prepended to the script) that logs its
     // arguments and runs the applet.
     const toolLog = path.join(root, `tools-${id}.log`);
-    const toolWrappers = ["sha256sum", "gzip", "gunzip", "wc"].map((tool) => `${tool}() { echo "${tool} $*" >> '${toolLog}'; command ${tool} "$@"; }\n`).join("");
+    const toolWrappers = ["sha256sum", "gzip", "gunzip", "wc"]
+        .map((tool) => `${tool}() { echo "${tool} $*" >> '${toolLog}'; command ${tool} "$@"; }\n`)
+        .join("");
     const scriptFile = path.join(root, `backup-${id}.sh`);
     fs.writeFileSync(scriptFile, renderBackupScript(args).replace("\nset -o pipefail\n", `\nset -o pipefail\n${toolWrappers}`));
     const fakeBin = path.join(root, `fakebin-${id}`);
@@ -161,11 +180,26 @@ exec ${RCLONE} "$@"
         work: dir,
         args: ["sh", scriptFile, phase],
         env: { PATH: `${fakeBin}:${appletDir}`, RCLONE_CONFIG: conf, HOME: dir, NODE_NAME: "cp-1" },
-        collect: (code, stdout, stderr) => ({ code: code ?? -1, stdout, stderr, calls: lines(callLog), tools: lines(toolLog).map((l) => l.trim()).sort(), work: dir }),
+        collect: (code, stdout, stderr) => ({
+            code: code ?? -1,
+            stdout,
+            stderr,
+            calls: lines(callLog),
+            tools: lines(toolLog)
+                .map((l) => l.trim())
+                .sort(),
+            work: dir,
+        }),
     };
 }
 
-function runScript(store: string, phase: string, overrides: Partial<BackupScriptArgs> = {}, fault: Fault = "none", work?: string): ScriptRun {
+function runScript(
+    store: string,
+    phase: string,
+    overrides: Partial<BackupScriptArgs> = {},
+    fault: Fault = "none",
+    work?: string,
+): ScriptRun {
     const run = prepareScript(store, phase, overrides, fault, work);
     const result = spawnSync(BUSYBOX, run.args, { encoding: "utf8", env: run.env, timeout: 60_000 });
     return run.collect(result.status, result.stdout, result.stderr);
@@ -180,14 +214,22 @@ interface StartedRun {
     done: Promise<ScriptRun>;
 }
 
-function startScript(store: string, phase: string, overrides: Partial<BackupScriptArgs> = {}, fault: Fault = "none", work?: string): StartedRun {
+function startScript(
+    store: string,
+    phase: string,
+    overrides: Partial<BackupScriptArgs> = {},
+    fault: Fault = "none",
+    work?: string,
+): StartedRun {
     const run = prepareScript(store, phase, overrides, fault, work);
     const child = spawn(BUSYBOX, run.args, { env: run.env, stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "";
     let stderr = "";
     child.stdout!.on("data", (d: Buffer) => (stdout += d.toString("utf8")));
     child.stderr!.on("data", (d: Buffer) => (stderr += d.toString("utf8")));
-    const done = new Promise<ScriptRun>((resolve) => child.on("close", (code, signal) => resolve(run.collect(code ?? (signal ? 128 : -1), stdout, stderr))));
+    const done = new Promise<ScriptRun>((resolve) =>
+        child.on("close", (code, signal) => resolve(run.collect(code ?? (signal ? 128 : -1), stdout, stderr))),
+    );
     startedRuns.push(child);
     return { child, work: run.work, output: () => stdout + stderr, done };
 }
@@ -221,7 +263,8 @@ function freshWork(): string {
     return dir;
 }
 
-const listing = (store: string) => (fs.existsSync(path.join(store, "etcd-backup/prod")) ? fs.readdirSync(path.join(store, "etcd-backup/prod")).sort() : []);
+const listing = (store: string) =>
+    fs.existsSync(path.join(store, "etcd-backup/prod")) ? fs.readdirSync(path.join(store, "etcd-backup/prod")).sort() : [];
 const verb = (call: string) => call.split(" ")[0]!;
 const objectOf = (r: ScriptRun) => /step=done object=\S+\/(etcd-snapshot-\S+)/.exec(r.stdout)?.[1];
 
@@ -257,11 +300,25 @@ describe("uploader script on a real snapshot and a real rclone store", () => {
             `copyto ${r.work}/latest.json store:${dir}/latest.json`,
         ]);
         expect(verbs.indexOf("deletefile")).toBeGreaterThan(6);
-        expect(JSON.parse(fs.readFileSync(path.join(dir, "latest.json"), "utf8"))).toMatchObject({ cluster: "prod", object, revision: expect.any(Number) });
+        expect(JSON.parse(fs.readFileSync(path.join(dir, "latest.json"), "utf8"))).toMatchObject({
+            cluster: "prod",
+            object,
+            revision: expect.any(Number),
+        });
         // Each expired backup: sidecar first, then the object, then its metadata.
         const deletes = r.calls.filter((c) => verb(c) === "deletefile").map((c) => path.posix.basename(c.split(" ")[1]!));
         expect(deletes).toEqual(old.slice(0, 2).flatMap((o) => [`${o}.sha256`, o, o.replace(/\.db\.gz$/, ".json")]));
-        expect(listing(store)).toEqual([old[2]!, `${old[2]}.sha256`, old[2]!.replace(/\.db\.gz$/, ".json"), object, `${object}.sha256`, object.replace(/\.db\.gz$/, ".json"), "latest.json"].sort());
+        expect(listing(store)).toEqual(
+            [
+                old[2]!,
+                `${old[2]}.sha256`,
+                old[2]!.replace(/\.db\.gz$/, ".json"),
+                object,
+                `${object}.sha256`,
+                object.replace(/\.db\.gz$/, ".json"),
+                "latest.json",
+            ].sort(),
+        );
         expect(r.stdout).toMatch(/step=verify size=\d+ sha256=[0-9a-f]{64} verified=true/);
     });
 
@@ -283,22 +340,25 @@ describe("uploader script on a real snapshot and a real rclone store", () => {
         expect(after.filter((f) => !before.includes(f)).some((f) => f.endsWith(".sha256"))).toBe(false);
     });
 
-    test.each<["gzip" | "none"]>([["gzip"], ["none"]])("phases upload + finalize (%s): the read-back, decompressed copy equals the snapshot; sealing waits for finalize", (compression) => {
-        const store = newStore();
-        const up = runScript(store, "upload", { compression, restoreDrill: true });
-        expect(up.stderr).toBe("");
-        expect(up.code).toBe(0);
-        expect(fs.readFileSync(path.join(up.work, "drill", "snapshot.db")).equals(fs.readFileSync(snapshotFile))).toBe(true);
-        expect(fs.existsSync(path.join(up.work, "snapshot.db"))).toBe(false); // the drill must use the store's copy
-        expect(listing(store).some((f) => f.endsWith(".sha256"))).toBe(false);
-        expect(up.calls.map(verb)).not.toContain("deletefile");
+    test.each<["gzip" | "none"]>([["gzip"], ["none"]])(
+        "phases upload + finalize (%s): the read-back, decompressed copy equals the snapshot; sealing waits for finalize",
+        (compression) => {
+            const store = newStore();
+            const up = runScript(store, "upload", { compression, restoreDrill: true });
+            expect(up.stderr).toBe("");
+            expect(up.code).toBe(0);
+            expect(fs.readFileSync(path.join(up.work, "drill", "snapshot.db")).equals(fs.readFileSync(snapshotFile))).toBe(true);
+            expect(fs.existsSync(path.join(up.work, "snapshot.db"))).toBe(false); // the drill must use the store's copy
+            expect(listing(store).some((f) => f.endsWith(".sha256"))).toBe(false);
+            expect(up.calls.map(verb)).not.toContain("deletefile");
 
-        const fin = runScript(store, "finalize", { compression, restoreDrill: true }, "none", up.work);
-        expect(fin.stderr).toBe("");
-        expect(fin.code).toBe(0);
-        expect(fin.stdout).toMatch(/step=drill object=etcd-snapshot-\S+ passed the restore drill/);
-        expect(listing(store).filter((f) => f.endsWith(".sha256"))).toHaveLength(1);
-    });
+            const fin = runScript(store, "finalize", { compression, restoreDrill: true }, "none", up.work);
+            expect(fin.stderr).toBe("");
+            expect(fin.code).toBe(0);
+            expect(fin.stdout).toMatch(/step=drill object=etcd-snapshot-\S+ passed the restore drill/);
+            expect(listing(store).filter((f) => f.endsWith(".sha256"))).toHaveLength(1);
+        },
+    );
 
     // Full passes over the data: the snapshot is hashed once (with gzip: compressed, the
     // stream hashed and counted and uploaded in the same pass), the stored object once on
@@ -311,39 +371,54 @@ describe("uploader script on a real snapshot and a real rclone store", () => {
         ["none", "all", [], ["hashsum sha256", "hashsum sha256 --download OBJECT"]],
         ["gzip", "upload", ["gunzip -c", "gzip -1 -c", "sha256sum", "sha256sum", "wc -c"], ["hashsum sha256", "hashsum sha256"]],
         ["none", "upload", [], ["hashsum sha256", "hashsum sha256"]],
-    ])("passes (%s, phase %s): each hash computed once; metadata and sidecar hold the right sha256s", (compression, phase, expectedTools, expectedHashsums) => {
-        const store = newStore();
-        const r = runScript(store, phase, { compression, restoreDrill: phase === "upload" });
-        expect(r.stderr).toBe("");
-        expect(r.code).toBe(0);
-        const dir = path.join(store, "etcd-backup/prod");
-        const object = listing(store).find((f) => /\.db(\.gz)?$/.test(f))!;
-        expect(r.tools).toEqual([...expectedTools].sort());
-        const named = (t: string) => t.replace("OBJECT", `store:${dir}/${object}`);
-        expect(r.calls.filter((c) => verb(c) === "hashsum")).toEqual(expectedHashsums.map(named));
-        expect(r.calls.filter((c) => c.includes(path.join(r.work, "snapshot.db")))).toEqual([]);
-        expect(fs.readdirSync(r.work).filter((f) => f.endsWith(".gz"))).toEqual([]);
-        const sha256 = (data: Buffer) => createHash("sha256").update(data).digest("hex");
-        const stored = fs.readFileSync(path.join(dir, object));
-        const metadata = JSON.parse(fs.readFileSync(path.join(dir, object.replace(/\.db(\.gz)?$/, ".json")), "utf8"));
-        const snapshot = fs.readFileSync(snapshotFile);
-        expect(metadata).toMatchObject({ object, size: stored.length, sha256: sha256(stored), snapshotSize: snapshot.length, snapshotSha256: sha256(snapshot), compression });
-        expect(compression === "gzip" ? gunzipSync(stored).equals(snapshot) : stored.equals(snapshot)).toBe(true);
-        if (phase === "all") expect(fs.readFileSync(path.join(dir, `${object}.sha256`), "utf8")).toBe(`${sha256(stored)}  ${object}\n`);
-        // Nothing of the single-pass plumbing is left in the work directory.
-        expect(fs.readdirSync(r.work).filter((f) => f.endsWith(".fifo"))).toEqual([]);
-    });
+    ])(
+        "passes (%s, phase %s): each hash computed once; metadata and sidecar hold the right sha256s",
+        (compression, phase, expectedTools, expectedHashsums) => {
+            const store = newStore();
+            const r = runScript(store, phase, { compression, restoreDrill: phase === "upload" });
+            expect(r.stderr).toBe("");
+            expect(r.code).toBe(0);
+            const dir = path.join(store, "etcd-backup/prod");
+            const object = listing(store).find((f) => /\.db(\.gz)?$/.test(f))!;
+            expect(r.tools).toEqual([...expectedTools].sort());
+            const named = (t: string) => t.replace("OBJECT", `store:${dir}/${object}`);
+            expect(r.calls.filter((c) => verb(c) === "hashsum")).toEqual(expectedHashsums.map(named));
+            expect(r.calls.filter((c) => c.includes(path.join(r.work, "snapshot.db")))).toEqual([]);
+            expect(fs.readdirSync(r.work).filter((f) => f.endsWith(".gz"))).toEqual([]);
+            const sha256 = (data: Buffer) => createHash("sha256").update(data).digest("hex");
+            const stored = fs.readFileSync(path.join(dir, object));
+            const metadata = JSON.parse(fs.readFileSync(path.join(dir, object.replace(/\.db(\.gz)?$/, ".json")), "utf8"));
+            const snapshot = fs.readFileSync(snapshotFile);
+            expect(metadata).toMatchObject({
+                object,
+                size: stored.length,
+                sha256: sha256(stored),
+                snapshotSize: snapshot.length,
+                snapshotSha256: sha256(snapshot),
+                compression,
+            });
+            expect(compression === "gzip" ? gunzipSync(stored).equals(snapshot) : stored.equals(snapshot)).toBe(true);
+            if (phase === "all") expect(fs.readFileSync(path.join(dir, `${object}.sha256`), "utf8")).toBe(`${sha256(stored)}  ${object}\n`);
+            // Nothing of the single-pass plumbing is left in the work directory.
+            expect(fs.readdirSync(r.work).filter((f) => f.endsWith(".fifo"))).toEqual([]);
+        },
+    );
 
-    test.each<["gzip" | "none"]>([["gzip"], ["none"]])("phase upload (%s), object corrupted on the store: fails at step=verify, no drill copy counts, seals nothing", (compression) => {
-        const store = newStore();
-        const r = runScript(store, "upload", { compression, restoreDrill: true }, "corrupt-cat");
-        expect(r.code).not.toBe(0);
-        expect(r.stderr).toMatch(/step=verify error="(sha256 read back is [0-9a-f]{64}, expected [0-9a-f]{64}|cannot read \S+ back from the store \(or decompress it\))"/);
-        expect(r.stdout).not.toMatch(/verified=true|next=restore-drill/);
-        expect(fs.existsSync(path.join(r.work, "backup-state.env"))).toBe(false); // finalize cannot seal it
-        expect(listing(store).some((f) => f.endsWith(".sha256"))).toBe(false);
-        expect(r.calls.map(verb)).not.toContain("deletefile");
-    });
+    test.each<["gzip" | "none"]>([["gzip"], ["none"]])(
+        "phase upload (%s), object corrupted on the store: fails at step=verify, no drill copy counts, seals nothing",
+        (compression) => {
+            const store = newStore();
+            const r = runScript(store, "upload", { compression, restoreDrill: true }, "corrupt-cat");
+            expect(r.code).not.toBe(0);
+            expect(r.stderr).toMatch(
+                /step=verify error="(sha256 read back is [0-9a-f]{64}, expected [0-9a-f]{64}|cannot read \S+ back from the store \(or decompress it\))"/,
+            );
+            expect(r.stdout).not.toMatch(/verified=true|next=restore-drill/);
+            expect(fs.existsSync(path.join(r.work, "backup-state.env"))).toBe(false); // finalize cannot seal it
+            expect(listing(store).some((f) => f.endsWith(".sha256"))).toBe(false);
+            expect(r.calls.map(verb)).not.toContain("deletefile");
+        },
+    );
 
     test("sidecar layout: finalize waits for the transfer's marker and seals only then; the idle sidecar stops at once on SIGTERM and does nothing when restarted", async () => {
         const store = newStore();
@@ -387,7 +462,9 @@ describe("uploader script on a real snapshot and a real rclone store", () => {
         const transfer = startScript(store, "transfer", sidecar, "refuse-upload", work);
         await until("the sidecar idles", () => /step=idle /.test(transfer.output()), transfer.output);
         expect(transfer.output()).toMatch(/transfer ended \(failed\)/);
-        expect(fs.readFileSync(path.join(work, "transfer.failed"), "utf8")).toMatch(/step=upload error="upload of etcd-snapshot-\S+ to file:\S+ failed"/);
+        expect(fs.readFileSync(path.join(work, "transfer.failed"), "utf8")).toMatch(
+            /step=upload error="upload of etcd-snapshot-\S+ to file:\S+ failed"/,
+        );
         const finalize = runScript(store, "finalize", sidecar, "none", work);
         expect(finalize.code).not.toBe(0);
         expect(finalize.stderr).toMatch(/step=wait the transfer sidecar failed; its last lines:/);
@@ -398,28 +475,31 @@ describe("uploader script on a real snapshot and a real rclone store", () => {
         expect((await stopSidecar(transfer)).code).toBe(0);
     });
 
-    test.each<["gzip" | "none"]>([["gzip"], ["none"]])("sidecar layout with a drill (%s): the transfer leaves the drill copy and keeps the snapshot; await removes it; finalize logs the drill and seals", async (compression) => {
-        const store = newStore();
-        const work = freshWork();
-        const opts = { transferSidecar: true, restoreDrill: true, compression };
-        const transfer = startScript(store, "transfer", opts, "none", work);
-        await until("the sidecar idles", () => /step=idle /.test(transfer.output()), transfer.output);
-        expect(transfer.output()).toMatch(/next=restore-drill/);
-        expect(fs.readFileSync(path.join(work, "drill", "snapshot.db")).equals(fs.readFileSync(snapshotFile))).toBe(true);
-        expect(fs.existsSync(path.join(work, "snapshot.db"))).toBe(true); // verify may still be reading it
-        expect(listing(store).some((f) => f.endsWith(".sha256"))).toBe(false);
-        const awaited = runScript(store, "await", opts, "none", work);
-        expect(awaited.stderr).toBe("");
-        expect(awaited.code).toBe(0);
-        expect(awaited.calls).toEqual([]);
-        expect(fs.existsSync(path.join(work, "snapshot.db"))).toBe(false);
-        const fin = runScript(store, "finalize", opts, "none", work);
-        expect(fin.stderr).toBe("");
-        expect(fin.code).toBe(0);
-        expect(fin.stdout).toMatch(/step=drill object=etcd-snapshot-\S+ passed the restore drill/);
-        expect(listing(store).filter((f) => f.endsWith(".sha256"))).toHaveLength(1);
-        expect((await stopSidecar(transfer)).code).toBe(0);
-    });
+    test.each<["gzip" | "none"]>([["gzip"], ["none"]])(
+        "sidecar layout with a drill (%s): the transfer leaves the drill copy and keeps the snapshot; await removes it; finalize logs the drill and seals",
+        async (compression) => {
+            const store = newStore();
+            const work = freshWork();
+            const opts = { transferSidecar: true, restoreDrill: true, compression };
+            const transfer = startScript(store, "transfer", opts, "none", work);
+            await until("the sidecar idles", () => /step=idle /.test(transfer.output()), transfer.output);
+            expect(transfer.output()).toMatch(/next=restore-drill/);
+            expect(fs.readFileSync(path.join(work, "drill", "snapshot.db")).equals(fs.readFileSync(snapshotFile))).toBe(true);
+            expect(fs.existsSync(path.join(work, "snapshot.db"))).toBe(true); // verify may still be reading it
+            expect(listing(store).some((f) => f.endsWith(".sha256"))).toBe(false);
+            const awaited = runScript(store, "await", opts, "none", work);
+            expect(awaited.stderr).toBe("");
+            expect(awaited.code).toBe(0);
+            expect(awaited.calls).toEqual([]);
+            expect(fs.existsSync(path.join(work, "snapshot.db"))).toBe(false);
+            const fin = runScript(store, "finalize", opts, "none", work);
+            expect(fin.stderr).toBe("");
+            expect(fin.code).toBe(0);
+            expect(fin.stdout).toMatch(/step=drill object=etcd-snapshot-\S+ passed the restore drill/);
+            expect(listing(store).filter((f) => f.endsWith(".sha256"))).toHaveLength(1);
+            expect((await stopSidecar(transfer)).code).toBe(0);
+        },
+    );
 
     test("finalize without a finished upload phase fails and touches nothing", () => {
         const store = newStore();
@@ -450,8 +530,14 @@ describe("uploader script on a real snapshot and a real rclone store", () => {
         // The new one and 1 more of the newest, the newest of 4 older days, and older weeks' newest.
         expect(expected.length).toBeGreaterThanOrEqual(2 + 4);
         expect(expected.length).toBeLessThan(old.length - 40);
-        const sealed = listing(store).filter((f) => f.endsWith(".sha256")).map((f) => f.replace(/\.sha256$/, ""));
+        const sealed = listing(store)
+            .filter((f) => f.endsWith(".sha256"))
+            .map((f) => f.replace(/\.sha256$/, ""));
         expect(sealed.sort()).toEqual([...expected].sort());
-        expect(r.stdout).toMatch(new RegExp(`step=retention good=${old.length + 1} keep=2 keep_daily=5 keep_weekly=3 kept=${expected.length} deleted=${old.length + 1 - expected.length}`));
+        expect(r.stdout).toMatch(
+            new RegExp(
+                `step=retention good=${old.length + 1} keep=2 keep_daily=5 keep_weekly=3 kept=${expected.length} deleted=${old.length + 1 - expected.length}`,
+            ),
+        );
     });
 });

@@ -16,7 +16,17 @@ import { dockerAvailable, uniqueRunId, withFreeSubnet } from "../harness/docker"
 import { run } from "../harness/exec";
 import { ETCD_35_IMAGE, SSHD_IMAGE, UPLOADER_IMAGE, requireImages } from "../support/images";
 import { PodRun, expectPodFailed } from "../support/pod-to-docker";
-import { BIN, BackupFixture, HOST_STORE_PATH, SftpServer, expectSucceeded, hostRclone, reportedObject, restoreAndRead, snapshotStatus } from "../support/backup-fixture";
+import {
+    BIN,
+    BackupFixture,
+    HOST_STORE_PATH,
+    SftpServer,
+    expectSucceeded,
+    hostRclone,
+    reportedObject,
+    restoreAndRead,
+    snapshotStatus,
+} from "../support/backup-fixture";
 
 jest.setTimeout(120_000);
 
@@ -68,7 +78,12 @@ describe("SFTP store (Debian openssh-server)", () => {
     const dir = () => path.join(sftp.storeDir, "etcd-backup", "it-prod");
 
     test("password auth: keep+1 runs keep exactly the newest 2; the newest restores and holds the data", async () => {
-        const plan = planEtcdBackup(fixture.input({ sftp: { host: "127.0.0.1", port: sftp.port, user: "backup", password: sftp.password, knownHosts: sftp.knownHosts } }, { keep: 2, compression: "gzip" }));
+        const plan = planEtcdBackup(
+            fixture.input(
+                { sftp: { host: "127.0.0.1", port: sftp.port, user: "backup", password: sftp.password, knownHosts: sftp.knownHosts } },
+                { keep: 2, compression: "gzip" },
+            ),
+        );
         const made: string[] = [];
         for (let i = 0; i < 3; i++) {
             await fixture.etcd.etcdctl(["put", "/registry/configmaps/default/run", `sftp-${i}`]);
@@ -81,7 +96,9 @@ describe("SFTP store (Debian openssh-server)", () => {
         expect(files(dir())).toEqual([...made.slice(-2).flatMap(backupSet), MARKER].sort());
         const newest = made[2]!;
         const stored = fs.readFileSync(path.join(dir(), newest));
-        expect(fs.readFileSync(path.join(dir(), `${newest}.sha256`), "utf8")).toBe(`${createHash("sha256").update(stored).digest("hex")}  ${newest}\n`);
+        expect(fs.readFileSync(path.join(dir(), `${newest}.sha256`), "utf8")).toBe(
+            `${createHash("sha256").update(stored).digest("hex")}  ${newest}\n`,
+        );
         const db = gunzipTo(stored, path.join(workDir, "sftp-newest.db"));
         expect(await restoreAndRead(workDir, db, "/registry/configmaps/default/run")).toBe("sftp-2");
         // sshd saw password logins of user backup.
@@ -90,7 +107,19 @@ describe("SFTP store (Debian openssh-server)", () => {
 
     test("private key auth into an absolute directory", async () => {
         const plan = planEtcdBackup(
-            fixture.input({ sftp: { host: "127.0.0.1", port: sftp.port, user: "backup", privateKey: sftp.privateKey, knownHosts: sftp.knownHosts, path: "/home/backup/vault" } }, { compression: "none" }),
+            fixture.input(
+                {
+                    sftp: {
+                        host: "127.0.0.1",
+                        port: sftp.port,
+                        user: "backup",
+                        privateKey: sftp.privateKey,
+                        knownHosts: sftp.knownHosts,
+                        path: "/home/backup/vault",
+                    },
+                },
+                { compression: "none" },
+            ),
         );
         expect(plan.storeSecret.stringData["ssh-key"]).toContain("OPENSSH PRIVATE KEY");
         const result = await fixture.runBackup(plan);
@@ -108,7 +137,16 @@ describe("SFTP store (Debian openssh-server)", () => {
         const password = "sftp-crypt-pass-51d0a2";
         const plan = planEtcdBackup(
             fixture.input(
-                { sftp: { host: "127.0.0.1", port: sftp.port, user: "backup", password: sftp.password, knownHosts: sftp.knownHosts, path: "crypted" } },
+                {
+                    sftp: {
+                        host: "127.0.0.1",
+                        port: sftp.port,
+                        user: "backup",
+                        password: sftp.password,
+                        knownHosts: sftp.knownHosts,
+                        path: "crypted",
+                    },
+                },
                 { compression: "none", encryption: { password }, restoreDrill: "restore" },
             ),
         );
@@ -129,11 +167,18 @@ describe("SFTP store (Debian openssh-server)", () => {
     test("wrong host key in knownHosts: fails at step=upload, deletes nothing", async () => {
         const before = files(dir());
         expect(before).toHaveLength(7); // two backups of three files and the marker
-        const plan = planEtcdBackup(fixture.input({ sftp: { host: "127.0.0.1", port: sftp.port, user: "backup", password: sftp.password, knownHosts: sftp.wrongKnownHosts } }, { keep: 1 }));
+        const plan = planEtcdBackup(
+            fixture.input(
+                { sftp: { host: "127.0.0.1", port: sftp.port, user: "backup", password: sftp.password, knownHosts: sftp.wrongKnownHosts } },
+                { keep: 1 },
+            ),
+        );
         const result = await fixture.runBackup(plan);
         expectPodFailed(result);
         expect(result.failedContainer).toBe("upload");
-        expect(result.output).toMatch(/step=upload error="upload of etcd-snapshot-\S+ to sftp:\/\/backup@127\.0\.0\.1:\d+\/etcd-backup\/it-prod failed"/);
+        expect(result.output).toMatch(
+            /step=upload error="upload of etcd-snapshot-\S+ to sftp:\/\/backup@127\.0\.0\.1:\d+\/etcd-backup\/it-prod failed"/,
+        );
         expect(result.output).toMatch(/knownhosts: key mismatch/);
         expect(result.output).not.toContain(sftp.password);
         expect(files(dir())).toEqual(before);
@@ -188,7 +233,9 @@ describe("client-side encryption (rclone crypt) on S3", () => {
         expect(await restoreAndRead(workDir, db, "/registry/configmaps/default/run")).toBe("encrypted-1");
 
         // The wrong key does not decrypt.
-        fs.writeFileSync(config, fs.readFileSync(config, "utf8").replace(rcloneObscure(password), rcloneObscure("not-the-password")), { mode: 0o600 });
+        fs.writeFileSync(config, fs.readFileSync(config, "utf8").replace(rcloneObscure(password), rcloneObscure("not-the-password")), {
+            mode: 0o600,
+        });
         await expect(hostRclone(config, ["cat", `secure:encrypted/it-prod/${object}`])).rejects.toThrow(/Failed to cat/);
     });
 });
@@ -201,7 +248,9 @@ describe("restore drill and retention tiers (hostPath store)", () => {
         const today = new Date();
         const names: string[] = [];
         for (let d = days; d >= 1; d--) {
-            const t = new Date(Date.UTC(today.getUTCFullYear(), today.getUTCMonth(), today.getUTCDate()) - d * 86_400_000 + 6 * 3_600_000).toISOString();
+            const t = new Date(
+                Date.UTC(today.getUTCFullYear(), today.getUTCMonth(), today.getUTCDate()) - d * 86_400_000 + 6 * 3_600_000,
+            ).toISOString();
             const object = `etcd-snapshot-${t.slice(0, 4)}${t.slice(5, 7)}${t.slice(8, 10)}T060000Z-rev1.db.gz`;
             fs.writeFileSync(path.join(dir, object), "old");
             fs.writeFileSync(path.join(dir, `${object}.sha256`), `0  ${object}\n`);
@@ -215,10 +264,20 @@ describe("restore drill and retention tiers (hostPath store)", () => {
         const old = fakeBackups(storeDir, 24);
         const policy = { keep: 2, daily: 4, weekly: 3 };
         const plan = planEtcdBackup(
-            fixture.input({ hostPath: { path: HOST_STORE_PATH } }, { restoreDrill: "restore", compression: "gzip", keep: policy.keep, keepDaily: policy.daily, keepWeekly: policy.weekly }),
+            fixture.input(
+                { hostPath: { path: HOST_STORE_PATH } },
+                { restoreDrill: "restore", compression: "gzip", keep: policy.keep, keepDaily: policy.daily, keepWeekly: policy.weekly },
+            ),
         );
         const pod = (plan.cronJob as any).spec.jobTemplate.spec.template.spec;
-        expect(pod.initContainers.map((c: any) => c.name)).toEqual(["snapshot", "transfer", "verify", "await-transfer", "drill-status", "drill-restore"]);
+        expect(pod.initContainers.map((c: any) => c.name)).toEqual([
+            "snapshot",
+            "transfer",
+            "verify",
+            "await-transfer",
+            "drill-status",
+            "drill-restore",
+        ]);
         expect(pod.containers.map((c: any) => c.name)).toEqual(["finalize"]);
 
         const result = await fixture.runBackup(plan, { storeDir });
@@ -233,7 +292,9 @@ describe("restore drill and retention tiers (hostPath store)", () => {
         expect(result.logs["await-transfer"]).toMatch(/step=wait object=\S+ .*uploaded and read back[\s\S]*next=restore-drill/);
         expect(result.logs.finalize).toMatch(/step=drill object=\S+ passed the restore drill/);
 
-        const sealed = files(path.join(storeDir, "etcd-backup", "it-prod")).filter((f) => f.endsWith(".sha256")).map((f) => f.replace(/\.sha256$/, ""));
+        const sealed = files(path.join(storeDir, "etcd-backup", "it-prod"))
+            .filter((f) => f.endsWith(".sha256"))
+            .map((f) => f.replace(/\.sha256$/, ""));
         const expected = retainedBackups([...old, object], policy);
         expect(expected.length).toBeLessThan(old.length); // the tiers did delete
         expect(sealed.sort()).toEqual([...expected].sort());
@@ -252,7 +313,11 @@ describe("restore drill and retention tiers (hostPath store)", () => {
                 pod.initContainers!.splice(at, 0, {
                     name: "damage",
                     image: UPLOADER_IMAGE,
-                    command: ["/bin/sh", "-c", "head -c 12288 /var/lib/etcd-backup/drill/snapshot.db > /var/lib/etcd-backup/t && mv /var/lib/etcd-backup/t /var/lib/etcd-backup/drill/snapshot.db"],
+                    command: [
+                        "/bin/sh",
+                        "-c",
+                        "head -c 12288 /var/lib/etcd-backup/drill/snapshot.db > /var/lib/etcd-backup/t && mv /var/lib/etcd-backup/t /var/lib/etcd-backup/drill/snapshot.db",
+                    ],
                     volumeMounts: [{ name: "work", mountPath: "/var/lib/etcd-backup" }],
                 });
             },

@@ -30,13 +30,23 @@ let storeFile: string;
 const made: MadeBackup[] = []; // newest last
 const revisions: number[] = [];
 
-const s3Store = (overrides: Record<string, string> = {}) => ({ s3: { endpoint: s3.endpoint, bucket: s3.bucket, accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey, provider: "Minio", ...overrides } });
+const s3Store = (overrides: Record<string, string> = {}) => ({
+    s3: {
+        endpoint: s3.endpoint,
+        bucket: s3.bucket,
+        accessKeyId: s3.accessKeyId,
+        secretAccessKey: s3.secretAccessKey,
+        provider: "Minio",
+        ...overrides,
+    },
+});
 const writeStoreFile = (name: string, description: unknown) => {
     const file = path.join(workDir, name);
     fs.writeFileSync(file, JSON.stringify(description), { mode: 0o600 });
     return file;
 };
-const ours = () => new Set(fs.readdirSync(os.tmpdir()).filter((n) => n.startsWith("etcd-recovery-backups-") || n.startsWith("etcd-recovery-store-")));
+const ours = () =>
+    new Set(fs.readdirSync(os.tmpdir()).filter((n) => n.startsWith("etcd-recovery-backups-") || n.startsWith("etcd-recovery-store-")));
 
 /** The CLI with fake io, recording every rclone command line. */
 async function cli(...argv: string[]): Promise<{ code: number; stdout: string; stderr: string; commandLines: string[] }> {
@@ -74,12 +84,31 @@ beforeAll(async () => {
     etcd = await startPlainEtcd(toolsBinDir(), "backups-minio");
     const staging = path.join(workDir, "staging");
     const now = Date.now();
-    for (let i = 0; i < 200; i++) await etcd.put(`/registry/configmaps/bulk/cm-${i}`, JSON.stringify({ kind: "ConfigMap", pad: "y".repeat(400) }));
+    for (let i = 0; i < 200; i++)
+        await etcd.put(`/registry/configmaps/bulk/cm-${i}`, JSON.stringify({ kind: "ConfigMap", pad: "y".repeat(400) }));
     for (const [i, hoursAgo] of [50, 26, 3].entries()) {
-        revisions.push(await etcd.put("/registry/configmaps/shop/app-config", JSON.stringify({ apiVersion: "v1", kind: "ConfigMap", metadata: { name: "app-config", namespace: "shop" }, data: { n: String(i) } })));
+        revisions.push(
+            await etcd.put(
+                "/registry/configmaps/shop/app-config",
+                JSON.stringify({
+                    apiVersion: "v1",
+                    kind: "ConfigMap",
+                    metadata: { name: "app-config", namespace: "shop" },
+                    data: { n: String(i) },
+                }),
+            ),
+        );
         const file = path.join(workDir, `s${i}.db`);
         await etcd.snapshotSave(file);
-        made.push(writeBackup({ dir: staging, snapshotFile: file, revision: revisions[i]!, at: new Date(now - hoursAgo * HOUR), cluster: "it-prod" }));
+        made.push(
+            writeBackup({
+                dir: staging,
+                snapshotFile: file,
+                revision: revisions[i]!,
+                at: new Date(now - hoursAgo * HOUR),
+                cluster: "it-prod",
+            }),
+        );
     }
     await s3.rclone(["copy", staging, `minio:${s3.bucket}/etcd-backup/it-prod`]);
     await s3.rclone(["copy", staging, `minio:${s3.bucket}/etcd-backup/it-tampered`]);
@@ -124,7 +153,21 @@ test("verify --all downloads each from MinIO and checks it; find says where app-
     expect(JSON.parse(verify.stdout).results.map((x: any) => [x.object, x.ok])).toEqual([...made].reverse().map((m) => [m.object, true]));
     expectNoSecrets(verify);
 
-    const find = await cli("find", "--store", storeFile, "--cluster", "it-prod", "--kind", "configmaps", "-n", "shop", "--name", "app-config", "-o", "json");
+    const find = await cli(
+        "find",
+        "--store",
+        storeFile,
+        "--cluster",
+        "it-prod",
+        "--kind",
+        "configmaps",
+        "-n",
+        "shop",
+        "--name",
+        "app-config",
+        "-o",
+        "json",
+    );
     expect(find.code).toBe(0);
     expect(JSON.parse(find.stdout).backups.map((b: any) => [b.object, b.state, b.modRevision, b.version, b.changed])).toEqual([
         [made[2]!.object, "present", revisions[2], 3, true],
@@ -141,7 +184,12 @@ test("an object replaced on the server (sidecar untouched) fails verify with bot
     await s3.rclone(["copyto", tampered, `minio:${s3.bucket}/etcd-backup/it-tampered/${made[1]!.object}`]);
     const r = await cli("verify", "--store", storeFile, "--cluster", "it-tampered", "--all");
     expect(r.code).toBe(3);
-    expect(r.stdout).toMatch(new RegExp(`^${made[1]!.object}\\s+FAILED\\s+sha256: SHA-256 of the download is [0-9a-f]{64}, the sidecar and metadata state ${made[1]!.sha256}`, "m"));
+    expect(r.stdout).toMatch(
+        new RegExp(
+            `^${made[1]!.object}\\s+FAILED\\s+sha256: SHA-256 of the download is [0-9a-f]{64}, the sidecar and metadata state ${made[1]!.sha256}`,
+            "m",
+        ),
+    );
     expect(r.stdout).toMatch(new RegExp(`^${made[2]!.object}\\s+ok\\s`, "m"));
     expect(r.stderr).toMatch(/FAILED: 1 of 3 backup\(s\) fail verification/);
 });
@@ -162,14 +210,30 @@ test("encrypted backups: without the key the .bin names are refused (exit 1); wi
 
 test("wrong credentials and a dead endpoint: exit 1 with rclone's error, nothing on stdout, no secret anywhere", async () => {
     const before = ours();
-    const wrong = await cli("ls", "--store", writeStoreFile("wrong.json", s3Store({ secretAccessKey: `${s3.secretAccessKey}x` })), "--cluster", "it-prod");
+    const wrong = await cli(
+        "ls",
+        "--store",
+        writeStoreFile("wrong.json", s3Store({ secretAccessKey: `${s3.secretAccessKey}x` })),
+        "--cluster",
+        "it-prod",
+    );
     expect(wrong.code).toBe(1);
     expect(wrong.stdout).toBe("");
     expect(wrong.stderr).toMatch(/error: rclone lsjson .* failed \(exit \d+\): .*(SignatureDoesNotMatch|signature)/i);
     expectNoSecrets(wrong);
 
     const [port] = await freePorts(1);
-    const dead = await cli("find", "--store", writeStoreFile("dead.json", s3Store({ endpoint: `http://127.0.0.1:${port}` })), "--cluster", "it-prod", "--kind", "configmaps", "--name", "x");
+    const dead = await cli(
+        "find",
+        "--store",
+        writeStoreFile("dead.json", s3Store({ endpoint: `http://127.0.0.1:${port}` })),
+        "--cluster",
+        "it-prod",
+        "--kind",
+        "configmaps",
+        "--name",
+        "x",
+    );
     expect(dead.code).toBe(1);
     expect(dead.stdout).toBe("");
     expect(dead.stderr).toMatch(/error: rclone lsjson .* failed \(exit \d+\):[\s\S]*connection refused/);

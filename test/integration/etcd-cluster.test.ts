@@ -6,7 +6,16 @@ import * as os from "os";
 import * as path from "path";
 import { issueEtcdPki, memberCertificateFiles, planEtcdCluster, planEtcdPki, planTopology } from "../../src";
 import { EtcdClusterPlanInput } from "../../src/etcd/plan";
-import { RealizedPlan, dockerAvailable, hostIn, realizePlan, removeByLabel, uniqueName, uniqueRunId, withFreeSubnet } from "../harness/docker";
+import {
+    RealizedPlan,
+    dockerAvailable,
+    hostIn,
+    realizePlan,
+    removeByLabel,
+    uniqueName,
+    uniqueRunId,
+    withFreeSubnet,
+} from "../harness/docker";
 import { run } from "../harness/exec";
 import { ETCD_35_IMAGE, requireImages } from "../support/images";
 
@@ -44,7 +53,13 @@ async function startCluster(planInput: Omit<EtcdClusterPlanInput, "network">) {
     };
     const endpoints = cluster.topology.clientEndpoints;
     const etcdctl = (args: string[], tls = files) =>
-        run(ETCDCTL, [`--endpoints=${endpoints.join(",")}`, "--command-timeout=10s", `--cacert=${tls.ca}`, ...(tls.cert ? [`--cert=${tls.cert}`, `--key=${tls.key}`] : []), ...args]);
+        run(ETCDCTL, [
+            `--endpoints=${endpoints.join(",")}`,
+            "--command-timeout=10s",
+            `--cacert=${tls.ca}`,
+            ...(tls.cert ? [`--cert=${tls.cert}`, `--key=${tls.key}`] : []),
+            ...args,
+        ]);
     return { input, subnet, cluster, live, pki, files, etcdctl, endpoints, write };
 }
 
@@ -93,7 +108,12 @@ describe("EtcdCluster plan on real etcd 3.5 in Docker", () => {
         for (const container of first.cluster.plan.containers) {
             for (const key of ["server.key", "peer.key", "healthcheck-client.key"]) {
                 const file = await first.live.readFile(container.name, `/etc/kubernetes/pki/etcd/${key}`);
-                expect({ container: container.name, key, mode: file.mode & 0o777, uid: file.uid }).toEqual({ container: container.name, key, mode: 0o600, uid: 0 });
+                expect({ container: container.name, key, mode: file.mode & 0o777, uid: file.uid }).toEqual({
+                    container: container.name,
+                    key,
+                    mode: 0o600,
+                    uid: 0,
+                });
                 expect(file.content.toString("utf8")).toMatch(/^-----BEGIN RSA PRIVATE KEY-----/);
             }
             const inspect = await first.live.inspect(container.name);
@@ -105,7 +125,11 @@ describe("EtcdCluster plan on real etcd 3.5 in Docker", () => {
         // With TLS 1.3 the client learns of the refusal after its handshake: it
         // sees the alert or, racing it, a dropped connection. The member says why.
         await expect(
-            first.etcdctl(["--command-timeout=3s", "get", "/registry", "--prefix", "--keys-only"], { ca: first.files.ca, cert: "", key: "" }),
+            first.etcdctl(["--command-timeout=3s", "get", "/registry", "--prefix", "--keys-only"], {
+                ca: first.files.ca,
+                cert: "",
+                key: "",
+            }),
         ).rejects.toThrow(/tls: certificate required|broken pipe|connection reset|context deadline exceeded/);
         const logs = (await Promise.all(first.cluster.plan.containers.map((c) => first.live.logs(c.name)))).join("\n");
         expect(logs).toMatch(/rejected connection on client endpoint.*(didn't provide a certificate|certificate required)/);
@@ -118,7 +142,9 @@ describe("EtcdCluster plan on real etcd 3.5 in Docker", () => {
             cert: first.write("intruder.pem", other.clients.admin.certPem, 0o644),
             key: first.write("intruder-key.pem", other.clients.admin.keyPem, 0o600),
         };
-        await expect(first.etcdctl(["--command-timeout=3s", "get", "/registry", "--prefix", "--keys-only"], tls)).rejects.toThrow(/context deadline exceeded/);
+        await expect(first.etcdctl(["--command-timeout=3s", "get", "/registry", "--prefix", "--keys-only"], tls)).rejects.toThrow(
+            /context deadline exceeded/,
+        );
         // The client only sees a dropped connection; the member says why.
         const logs = (await Promise.all(first.cluster.plan.containers.map((c) => first.live.logs(c.name)))).join("\n");
         expect(logs).toMatch(/rejected connection on client endpoint.*x509: certificate signed by unknown authority/);
@@ -126,7 +152,15 @@ describe("EtcdCluster plan on real etcd 3.5 in Docker", () => {
 
     test("a new cluster seeded from a snapshot of the first holds its data", async () => {
         const snapshot = path.join(workDir, "snapshot.db");
-        await run(ETCDCTL, [`--endpoints=https://${hostIn(first.subnet, 11)}:2379`, `--cacert=${first.files.ca}`, `--cert=${first.files.cert}`, `--key=${first.files.key}`, "snapshot", "save", snapshot]);
+        await run(ETCDCTL, [
+            `--endpoints=https://${hostIn(first.subnet, 11)}:2379`,
+            `--cacert=${first.files.ca}`,
+            `--cert=${first.files.cert}`,
+            `--key=${first.files.key}`,
+            "snapshot",
+            "save",
+            snapshot,
+        ]);
         const seeded = await startCluster({
             clusterName: SEEDED,
             size: 3,
@@ -140,7 +174,9 @@ describe("EtcdCluster plan on real etcd 3.5 in Docker", () => {
         ]);
         const value = await seeded.etcdctl(["get", "/registry/configmaps/default/seed004", "--print-value-only"]);
         expect(value.stdout.trim()).toBe("external-etcd");
-        const members = JSON.parse((await seeded.etcdctl(["member", "list", "-w", "json"])).stdout) as { members: { name: string; peerURLs: string[] }[] };
+        const members = JSON.parse((await seeded.etcdctl(["member", "list", "-w", "json"])).stdout) as {
+            members: { name: string; peerURLs: string[] }[];
+        };
         expect(members.members.map((m) => `${m.name}=${m.peerURLs[0]}`).sort()).toEqual([
             `etcd-0=https://${hostIn(seeded.subnet, 11)}:2380`,
             `etcd-1=https://${hostIn(seeded.subnet, 12)}:2380`,
@@ -186,7 +222,9 @@ describe("EtcdCluster plan on real etcd 3.5 in Docker", () => {
         const stored = (await first.etcdctl(["get", "/rolling/", "--prefix", "--keys-only"])).stdout.split("\n").filter((l) => l !== "");
         expect(acknowledged.filter((key) => !stored.includes(key))).toEqual([]);
         expect(acknowledged.length).toBeGreaterThan(0);
-        expect((await first.etcdctl(["get", "/registry/configmaps/default/seed004", "--print-value-only"])).stdout.trim()).toBe("external-etcd");
+        expect((await first.etcdctl(["get", "/registry/configmaps/default/seed004", "--print-value-only"])).stdout.trim()).toBe(
+            "external-etcd",
+        );
         console.log(
             `rolling replacement: ${acknowledgedDuringUpdate} writes acknowledged during the update, ${acknowledged.length} in all, ${failed} failed (no wait for a replaced member to catch up yet)`,
         );
@@ -196,16 +234,19 @@ describe("EtcdCluster plan on real etcd 3.5 in Docker", () => {
         const garbage = path.join(workDir, "garbage.db");
         fs.writeFileSync(garbage, Buffer.alloc(4096 * 4 + 32, 0x5a));
         const since = String(Math.floor(Date.now() / 1000) - 1);
-        await expect(
-            startCluster({ clusterName: BADSEED, size: 3, image: ETCD_35_IMAGE, seedSnapshotPath: garbage }),
-        ).rejects.toThrow(new RegExp(`${BADSEED}-etcd-0 was not started: ${BADSEED}-etcd-0-restore exited with code 1`));
+        await expect(startCluster({ clusterName: BADSEED, size: 3, image: ETCD_35_IMAGE, seedSnapshotPath: garbage })).rejects.toThrow(
+            new RegExp(`${BADSEED}-etcd-0 was not started: ${BADSEED}-etcd-0-restore exited with code 1`),
+        );
         const started = await run("docker", [
             "events",
             ...["--since", since, "--until", String(Math.ceil(Date.now() / 1000) + 1)],
             ...["--filter", `label=etcd-recovery.cluster=${BADSEED}`, "--filter", "event=start", "--format", "{{.Actor.Attributes.name}}"],
         ]);
         // Only restores ran; no member ever started (on an empty data dir it would have made a new, empty cluster).
-        const names = started.stdout.trim().split("\n").filter((l) => l !== "");
+        const names = started.stdout
+            .trim()
+            .split("\n")
+            .filter((l) => l !== "");
         expect(names.length).toBeGreaterThan(0);
         for (const name of names) expect(name).toMatch(/-restore$/);
     });

@@ -10,7 +10,16 @@ import * as os from "os";
 import * as path from "path";
 import type { DockerPlan, HealthCheckSpec } from "../../src/docker/plan";
 import { call, callJson } from "../harness/api";
-import { dockerAvailable, realizePlan, RealizedPlan, removeByLabel, RUN_LABEL, TEST_LABEL, uniqueName, uniqueRunId } from "../harness/docker";
+import {
+    dockerAvailable,
+    realizePlan,
+    RealizedPlan,
+    removeByLabel,
+    RUN_LABEL,
+    TEST_LABEL,
+    uniqueName,
+    uniqueRunId,
+} from "../harness/docker";
 import { readTar } from "../harness/tar";
 import { ETCD_34_IMAGE, ETCD_35_IMAGE, KUBE_APISERVER_IMAGE, requireImages, UPLOADER_IMAGE } from "../support/images";
 
@@ -54,7 +63,12 @@ afterAll(async () => {
 
 describe("image contents", () => {
     test("etcd 3.5 holds etcd, etcdctl, etcdutl and nothing else", async () => {
-        expect(await imageFiles(ETCD_35_IMAGE)).toEqual([...BASE_FILES, "usr/local/bin/etcd", "usr/local/bin/etcdctl", "usr/local/bin/etcdutl"]);
+        expect(await imageFiles(ETCD_35_IMAGE)).toEqual([
+            ...BASE_FILES,
+            "usr/local/bin/etcd",
+            "usr/local/bin/etcdctl",
+            "usr/local/bin/etcdutl",
+        ]);
     });
 
     test("etcd 3.4 holds etcd, etcdctl, their shared libraries and the loader, and no shell", async () => {
@@ -72,7 +86,15 @@ describe("image contents", () => {
 
     test("the uploader has rclone, a shell, busybox tools and CA certificates", async () => {
         const files = await imageFiles(UPLOADER_IMAGE);
-        for (const name of ["usr/local/bin/rclone", "bin/busybox", "bin/sh", "bin/sha256sum", "bin/gzip", "bin/tar", "etc/ssl/certs/ca-certificates.crt"]) {
+        for (const name of [
+            "usr/local/bin/rclone",
+            "bin/busybox",
+            "bin/sh",
+            "bin/sha256sum",
+            "bin/gzip",
+            "bin/tar",
+            "etc/ssl/certs/ca-certificates.crt",
+        ]) {
             expect(files).toContain(name);
         }
     });
@@ -82,7 +104,22 @@ describe("image contents", () => {
 async function outputOf(image: string, command: string[], entrypoint?: string[]): Promise<string> {
     await requireImages(image);
     const realized = await realizePlan(
-        { networks: [], volumes: [], containers: [{ name: `${ERH}-img-oneshot`, image, entrypoint, command, files: [], mounts: [], network: { none: true }, runToCompletion: true }] },
+        {
+            networks: [],
+            volumes: [],
+            containers: [
+                {
+                    name: `${ERH}-img-oneshot`,
+                    image,
+                    entrypoint,
+                    command,
+                    files: [],
+                    mounts: [],
+                    network: { none: true },
+                    runToCompletion: true,
+                },
+            ],
+        },
         { runId: RUN, timeoutMs: 60_000 },
     );
     try {
@@ -101,8 +138,12 @@ describe("image versions", () => {
         ["etcdctl 3.4", ETCD_34_IMAGE, ["etcdctl", "version"], /etcdctl version: 3\.4\.23\b/],
         ["kube-apiserver", KUBE_APISERVER_IMAGE, ["--version"], /Kubernetes v1\.34\.4\b/],
         // sha256("hello") through gzip and back: busybox's tools work.
-        ["uploader", UPLOADER_IMAGE, ["sh", "-c", "rclone version && printf hello | gzip | gzip -d | sha256sum"],
-            /rclone v1\.60\.1[\s\S]*2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824/],
+        [
+            "uploader",
+            UPLOADER_IMAGE,
+            ["sh", "-c", "rclone version && printf hello | gzip | gzip -d | sha256sum"],
+            /rclone v1\.60\.1[\s\S]*2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824/,
+        ],
     ])("%s", async (_what, image, command, expected) => {
         expect(await outputOf(image, command)).toMatch(expected);
     });
@@ -134,15 +175,17 @@ describe("an etcd 3.4 snapshot restored by etcd 3.5", () => {
         const old: DockerPlan = {
             networks: [],
             volumes: [],
-            containers: [{
-                name: `${ERH}-etcd34`,
-                image: ETCD_34_IMAGE,
-                command: ["etcd", "--name=old", "--data-dir=/var/lib/etcd/old"],
-                files: [],
-                mounts: [backup],
-                network: { none: true },
-                healthCheck: health(),
-            }],
+            containers: [
+                {
+                    name: `${ERH}-etcd34`,
+                    image: ETCD_34_IMAGE,
+                    command: ["etcd", "--name=old", "--data-dir=/var/lib/etcd/old"],
+                    files: [],
+                    mounts: [backup],
+                    network: { none: true },
+                    healthCheck: health(),
+                },
+            ],
         };
         const realizedOld = await realizePlan(old, { runId: RUN, timeoutMs: 60_000 });
         realizations.push(realizedOld);
@@ -158,10 +201,21 @@ describe("an etcd 3.4 snapshot restored by etcd 3.5", () => {
                 {
                     name: `${ERH}-restore`,
                     image: ETCD_35_IMAGE,
-                    command: ["etcdutl", "snapshot", "restore", "/backup/snapshot.db", "--name=new", "--data-dir=/var/lib/etcd/new",
-                        "--initial-cluster=new=http://localhost:2380", "--initial-advertise-peer-urls=http://localhost:2380"],
+                    command: [
+                        "etcdutl",
+                        "snapshot",
+                        "restore",
+                        "/backup/snapshot.db",
+                        "--name=new",
+                        "--data-dir=/var/lib/etcd/new",
+                        "--initial-cluster=new=http://localhost:2380",
+                        "--initial-advertise-peer-urls=http://localhost:2380",
+                    ],
                     files: [],
-                    mounts: [{ ...backup, readOnly: true }, { source: `${ERH}-restored`, target: "/var/lib/etcd" }],
+                    mounts: [
+                        { ...backup, readOnly: true },
+                        { source: `${ERH}-restored`, target: "/var/lib/etcd" },
+                    ],
                     network: { none: true },
                     runToCompletion: true,
                 },

@@ -17,7 +17,9 @@ function plan(containers: ContainerSpec[], internal = false): DockerPlan {
 
 describe("validatePlan", () => {
     test("accepts a well-formed plan", () => {
-        expect(() => validatePlan(plan([container("a"), container("b", { after: ["a"], mounts: [{ source: "vol", target: "/data" }] })]))).not.toThrow();
+        expect(() =>
+            validatePlan(plan([container("a"), container("b", { after: ["a"], mounts: [{ source: "vol", target: "/data" }] })])),
+        ).not.toThrow();
     });
 
     test.each<[string, DockerPlan, RegExp]>([
@@ -26,9 +28,21 @@ describe("validatePlan", () => {
         ["an unknown network", plan([container("a", { network: { name: "nope" } })]), /network nope is not in the plan/],
         ["an unknown volume", plan([container("a", { mounts: [{ source: "nope", target: "/x" }] })]), /volume nope is not in the plan/],
         ["a relative host path", plan([container("a", { mounts: [{ source: "rel", target: "/x", hostPath: true }] })]), /not absolute/],
-        ["a file with both contents", plan([container("a", { files: [{ path: "/f", content: "x", sourcePath: "/y", mode: 0o600 }] })]), /exactly one/],
+        [
+            "a file with both contents",
+            plan([container("a", { files: [{ path: "/f", content: "x", sourcePath: "/y", mode: 0o600 }] })]),
+            /exactly one/,
+        ],
         ["a relative file path", plan([container("a", { files: [{ path: "f", content: "x", mode: 0o600 }] })]), /absolute file path/],
-        ["a shell-less health check not in exec form", plan([container("a", { healthCheck: { test: ["etcdctl"], intervalSeconds: 1, timeoutSeconds: 1, retries: 1, startPeriodSeconds: 0 } })]), /exec form/],
+        [
+            "a shell-less health check not in exec form",
+            plan([
+                container("a", {
+                    healthCheck: { test: ["etcdctl"], intervalSeconds: 1, timeoutSeconds: 1, retries: 1, startPeriodSeconds: 0 },
+                }),
+            ]),
+            /exec form/,
+        ],
         ["a remote engine", plan([container("a", { dockerHost: "ssh://admin@10.0.0.5" })]), /local engine only/],
         ["duplicate container names", plan([container("a"), container("a")]), /two containers named a/],
         ["an unknown dependency", plan([container("a", { after: ["b"] })]), /starts after b, which is not in the plan/],
@@ -56,8 +70,17 @@ describe("containerConfig", () => {
                 hostname: "m1",
                 network: { name: "net", ipv4Address: "10.200.0.10", aliases: ["etcd-1"] },
                 ports: [{ internal: 2379 }, { internal: 2380, external: 12380, ip: "0.0.0.0" }],
-                mounts: [{ source: "vol", target: "/var/lib/etcd" }, { source: "/srv/backup", target: "/backup", hostPath: true, readOnly: true }],
-                healthCheck: { test: ["CMD", "etcdctl", "endpoint", "health"], intervalSeconds: 2, timeoutSeconds: 3, retries: 4, startPeriodSeconds: 1.5 },
+                mounts: [
+                    { source: "vol", target: "/var/lib/etcd" },
+                    { source: "/srv/backup", target: "/backup", hostPath: true, readOnly: true },
+                ],
+                healthCheck: {
+                    test: ["CMD", "etcdctl", "endpoint", "health"],
+                    intervalSeconds: 2,
+                    timeoutSeconds: 3,
+                    retries: 4,
+                    startPeriodSeconds: 1.5,
+                },
                 restart: "on-failure",
                 labels: { role: "member" },
             }),
@@ -123,7 +146,9 @@ describe("tar", () => {
     });
 
     test("refuses names that do not fit a ustar header", () => {
-        expect(() => writeTar([{ name: "x".repeat(300), type: "file", mode: 0o644, uid: 0, gid: 0, content: Buffer.alloc(0) }])).toThrow(/too long/);
+        expect(() => writeTar([{ name: "x".repeat(300), type: "file", mode: 0o644, uid: 0, gid: 0, content: Buffer.alloc(0) }])).toThrow(
+            /too long/,
+        );
     });
 });
 
@@ -142,6 +167,8 @@ describe("demultiplex", () => {
     });
 
     test("keeps text the engine wrote without frames", () => {
-        expect(demultiplex(Buffer.from("OCI runtime exec failed: no such file\r\n")).stdout.toString()).toBe("OCI runtime exec failed: no such file\r\n");
+        expect(demultiplex(Buffer.from("OCI runtime exec failed: no such file\r\n")).stdout.toString()).toBe(
+            "OCI runtime exec failed: no such file\r\n",
+        );
     });
 });

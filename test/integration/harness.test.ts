@@ -7,7 +7,18 @@
 import * as http from "http";
 import type { ContainerSpec, DockerPlan, HealthCheckSpec } from "../../src/docker/plan";
 import { callJson, callRaw } from "../harness/api";
-import { dockerAvailable, freeTestSubnet, hostIn, realizePlan, RealizedPlan, removeByLabel, RUN_LABEL, TEST_LABEL, uniqueName, uniqueRunId } from "../harness/docker";
+import {
+    dockerAvailable,
+    freeTestSubnet,
+    hostIn,
+    realizePlan,
+    RealizedPlan,
+    removeByLabel,
+    RUN_LABEL,
+    TEST_LABEL,
+    uniqueName,
+    uniqueRunId,
+} from "../harness/docker";
 import { ETCD_35_IMAGE, requireImages } from "../support/images";
 
 /** This run's own labels, names and subnets: cleanup removes only what this run created (another run may share the engine). */
@@ -178,7 +189,9 @@ describe("a realized plan on the shell-less etcd 3.5 image", () => {
         expect(a.Config.Hostname).toBe("etcd-a");
         expect(a.Config.Env).toContain("ETCD_LOG_LEVEL=warn");
         expect(a.Config.Labels).toMatchObject({ role: "member", [RUN_LABEL]: RUN });
-        expect(a.Mounts).toEqual([expect.objectContaining({ Type: "volume", Name: `${ERH}-data`, Destination: "/var/lib/etcd", RW: true })]);
+        expect(a.Mounts).toEqual([
+            expect.objectContaining({ Type: "volume", Name: `${ERH}-data`, Destination: "/var/lib/etcd", RW: true }),
+        ]);
         const db = await realized.readFile(`${ERH}-etcd-a`, "/var/lib/etcd/a/member/snap/db");
         expect(db.content.length).toBeGreaterThan(0);
         const published = await realized.inspect(`${ERH}-etcd-published`);
@@ -234,7 +247,13 @@ describe("a realized plan on the shell-less etcd 3.5 image", () => {
     test("exec passes standard input and reports exit codes", async () => {
         const put = await realized.exec(`${ERH}-etcd-a`, ["etcdctl", "put", "from-stdin"], { input: Buffer.from("hello from stdin") });
         expect(put).toMatchObject({ exitCode: 0, stdout: "OK\n" });
-        const get = await realized.exec(`${ERH}-etcd-b`, ["etcdctl", `--endpoints=http://${B_IP}:2379`, "get", "from-stdin", "--print-value-only"]);
+        const get = await realized.exec(`${ERH}-etcd-b`, [
+            "etcdctl",
+            `--endpoints=http://${B_IP}:2379`,
+            "get",
+            "from-stdin",
+            "--print-value-only",
+        ]);
         expect(get.stdout.trim()).toBe("hello from stdin");
         const missing = await realized.exec(`${ERH}-etcd-a`, ["etcdctl", "get", "--no-such-flag"]);
         expect(missing.exitCode).not.toBe(0);
@@ -293,7 +312,9 @@ describe("a failing run-to-completion container", () => {
 
     test("is only recorded, as by the provider, but the container after it is never created: realize throws with its logs and leaves nothing behind", async () => {
         await expect(realizePlan(failingPlan(), { runId: FAILING_RUN, timeoutMs: 60_000 })).rejects.toThrow(
-            new RegExp(`${ERH}-failing-after was not started: ${ERH}-failing-oneshot exited with code 1[\\s\\S]*last log lines of ${ERH}-failing-oneshot[\\s\\S]*missing\\.db`),
+            new RegExp(
+                `${ERH}-failing-after was not started: ${ERH}-failing-oneshot exited with code 1[\\s\\S]*last log lines of ${ERH}-failing-oneshot[\\s\\S]*missing\\.db`,
+            ),
         );
         expect(await leftovers(FAILING_RUN)).toEqual(NOTHING);
     });

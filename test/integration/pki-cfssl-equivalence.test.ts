@@ -32,7 +32,11 @@ const edgeConfig: CfsslConfig = {
             kubernetes: { expiry: "87600h", usages: ["signing", "key encipherment", "server auth", "client auth"] },
             client: { expiry: "8760h", usages: ["signing", "key encipherment", "client auth"] },
             "client-eku-only": { expiry: "1h", usages: ["client auth"] },
-            intermediate: { expiry: "43800h", usages: ["cert sign", "crl sign"], ca_constraint: { is_ca: true, max_path_len: 0, max_path_len_zero: true } },
+            intermediate: {
+                expiry: "43800h",
+                usages: ["cert sign", "crl sign"],
+                ca_constraint: { is_ca: true, max_path_len: 0, max_path_len_zero: true },
+            },
         },
     },
 };
@@ -62,7 +66,16 @@ const SIGN_CASES: Record<string, SignCase> = {
         ca: "seed",
         config: edgeConfig,
         profile: "kubernetes",
-        csr: { CN: "etcd-0", hosts: ["etcd-0"], key: { algo: "rsa", size: 2048 }, names: [{ C: "CN", O: "k8s" }, { O: "b", L: "北京" }, { O: "a", OU: "System", ST: "Beijing" }] },
+        csr: {
+            CN: "etcd-0",
+            hosts: ["etcd-0"],
+            key: { algo: "rsa", size: 2048 },
+            names: [
+                { C: "CN", O: "k8s" },
+                { O: "b", L: "北京" },
+                { O: "a", OU: "System", ST: "Beijing" },
+            ],
+        },
     },
     ipv6AndWildcards: {
         ca: "seed",
@@ -70,7 +83,18 @@ const SIGN_CASES: Record<string, SignCase> = {
         profile: "kubernetes",
         csr: {
             CN: "etcd-v6",
-            hosts: ["*.etcd.example.com", "kubernetes-*", "::1", "2001:db8::5", "::ffff:10.0.0.2", "10.0.0.1", "fe80::1:2", "ops@example.com", "spiffe://cluster/etcd", "localhost"],
+            hosts: [
+                "*.etcd.example.com",
+                "kubernetes-*",
+                "::1",
+                "2001:db8::5",
+                "::ffff:10.0.0.2",
+                "10.0.0.1",
+                "fe80::1:2",
+                "ops@example.com",
+                "spiffe://cluster/etcd",
+                "localhost",
+            ],
             key: { algo: "rsa", size: 2048 },
         },
     },
@@ -80,17 +104,41 @@ const SIGN_CASES: Record<string, SignCase> = {
         profile: "client",
         csr: { CN: "kube-apiserver-etcd-client", names: [{ O: "system:masters", OU: "R&D" }], key: { algo: "rsa", size: 2048 } },
     },
-    extKeyUsageOnly: { ca: "seed", config: edgeConfig, profile: "client-eku-only", csr: { CN: "", hosts: ["client.example"], key: { algo: "rsa", size: 2048 } } },
-    defaultProfileBackdate: { ca: "pathlen", config: edgeConfig, csr: { CN: "default-profile", hosts: ["d.example"], key: { algo: "rsa", size: 2048 } } },
+    extKeyUsageOnly: {
+        ca: "seed",
+        config: edgeConfig,
+        profile: "client-eku-only",
+        csr: { CN: "", hosts: ["client.example"], key: { algo: "rsa", size: 2048 } },
+    },
+    defaultProfileBackdate: {
+        ca: "pathlen",
+        config: edgeConfig,
+        csr: { CN: "default-profile", hosts: ["d.example"], key: { algo: "rsa", size: 2048 } },
+    },
     intermediate: {
         ca: "pathlen",
         config: edgeConfig,
         profile: "intermediate",
         csr: { CN: "intermediate", hosts: ["int.example", "10.9.9.9", "ca@example.com", "spiffe://a/b"], key: { algo: "rsa", size: 2048 } },
     },
-    ecdsaDefaultLeafUnderRsa4096: { ca: "rsa4096", config: seedConfig, profile: "kubernetes", csr: { CN: "ec-leaf", hosts: ["ec.example", "127.0.0.1"] } },
-    rsaLeafUnderEcdsaCa: { ca: "ecdsaDefault", config: seedConfig, profile: "kubernetes", csr: { CN: "rsa-leaf", hosts: ["rsa.example"], key: { algo: "rsa", size: 2048 } } },
-    pathlenzeroLeaf: { ca: "pathlenzero", config: seedConfig, profile: "kubernetes", csr: { CN: "p0-leaf", hosts: ["p0.example"], key: { algo: "rsa", size: 2048 } } },
+    ecdsaDefaultLeafUnderRsa4096: {
+        ca: "rsa4096",
+        config: seedConfig,
+        profile: "kubernetes",
+        csr: { CN: "ec-leaf", hosts: ["ec.example", "127.0.0.1"] },
+    },
+    rsaLeafUnderEcdsaCa: {
+        ca: "ecdsaDefault",
+        config: seedConfig,
+        profile: "kubernetes",
+        csr: { CN: "rsa-leaf", hosts: ["rsa.example"], key: { algo: "rsa", size: 2048 } },
+    },
+    pathlenzeroLeaf: {
+        ca: "pathlenzero",
+        config: seedConfig,
+        profile: "kubernetes",
+        csr: { CN: "p0-leaf", hosts: ["p0.example"], key: { algo: "rsa", size: 2048 } },
+    },
 };
 
 interface Issued extends CertificatePems {
@@ -123,7 +171,8 @@ async function cfssl(args: string[]): Promise<Issued> {
     const issuedAt = new Date();
     const { stdout } = await execFileAsync(CFSSL, args, { cwd: dir, maxBuffer: 4 << 20 });
     const out = JSON.parse(stdout) as { cert?: string; key?: string; csr?: string };
-    if (!out.cert || !out.key || !out.csr) throw new Error(`cfssl ${args.join(" ")} printed no cert/key/csr (fields: ${Object.keys(out).join(", ")})`);
+    if (!out.cert || !out.key || !out.csr)
+        throw new Error(`cfssl ${args.join(" ")} printed no cert/key/csr (fields: ${Object.keys(out).join(", ")})`);
     return { certPem: out.cert, keyPem: out.key, csrPem: out.csr, issuedAt };
 }
 
@@ -147,7 +196,9 @@ function verifyWithOpenssl(caCertFile: string, certPems: Record<string, string>)
         fs.writeFileSync(file(`${name}.pem`), pem);
         return file(`${name}.pem`);
     });
-    return openssl("verify", "-CAfile", caCertFile, ...files).trim().split("\n");
+    return openssl("verify", "-CAfile", caCertFile, ...files)
+        .trim()
+        .split("\n");
 }
 
 beforeAll(async () => {
@@ -174,7 +225,9 @@ beforeAll(async () => {
     for (const n of leafNames) {
         const c = SIGN_CASES[n];
         const ca = ourCas[c.ca]!;
-        ourLeaves[n] = ours(() => genCert({ caCertPem: ca.certPem, caKeyPem: ca.keyPem, config: c.config, profile: c.profile, csr: c.csr }));
+        ourLeaves[n] = ours(() =>
+            genCert({ caCertPem: ca.certPem, caKeyPem: ca.keyPem, config: c.config, profile: c.profile, csr: c.csr }),
+        );
     }
     (await theirLeafRuns).forEach((issued, i) => (theirLeaves[leafNames[i]] = issued));
 }, 120_000);
@@ -202,7 +255,8 @@ function differencesOf(theirs: Issued, theirIssuerPem: string, ourIssued: Issued
 }
 
 const NONE: Differences = { certificate: [], csr: [], key: [] };
-const theirCaFacts = (n: CaName): CertificateFacts => describeCertificate(theirCas[n]!.certPem, { issuerPem: theirCas[n]!.certPem, issuedAt: theirCas[n]!.issuedAt });
+const theirCaFacts = (n: CaName): CertificateFacts =>
+    describeCertificate(theirCas[n]!.certPem, { issuerPem: theirCas[n]!.certPem, issuedAt: theirCas[n]!.issuedAt });
 const theirLeafFacts = (n: string): CertificateFacts => {
     const c = SIGN_CASES[n];
     return describeCertificate(theirLeaves[n].certPem, { issuerPem: theirCas[c.ca]!.certPem, issuedAt: theirLeaves[n].issuedAt });
@@ -253,12 +307,22 @@ describe("cfssl gencert -ca -ca-key -config -profile  ≡  genCert", () => {
     test("cfssl's leaves are what the cases are about", () => {
         const etcd = theirLeafFacts("seedEtcd");
         expect(formatName(etcd.subject)).toBe("C=CN, ST=Beijing, L=Beijing, O=k8s, OU=System, CN=etcd");
-        expect(etcd.extensions.subjectAltName).toEqual({ critical: false, names: ["DNS:kubernetes-*", "IP:127.0.0.1", "IP:32.16.5.31", "IP:32.16.5.32", "IP:32.16.5.33"] });
+        expect(etcd.extensions.subjectAltName).toEqual({
+            critical: false,
+            names: ["DNS:kubernetes-*", "IP:127.0.0.1", "IP:32.16.5.31", "IP:32.16.5.32", "IP:32.16.5.33"],
+        });
         expect(etcd.extensions.keyUsage).toEqual({ critical: true, bits: ["digitalSignature", "keyEncipherment"] });
         expect(etcd.extensions.extKeyUsage).toEqual({ critical: false, purposes: ["serverAuth", "clientAuth"] });
         expect(etcd.extensions.basicConstraints).toEqual({ critical: true, ca: false, pathLen: null });
         expect(etcd.extensions.authorityKeyId).toEqual({ critical: false, keyIdOnly: true, matchesIssuerSki: true });
-        expect(etcd.extensions.order.map((e) => e.oid)).toEqual(["keyUsage", "extKeyUsage", "basicConstraints", "subjectKeyIdentifier", "authorityKeyIdentifier", "subjectAltName"]);
+        expect(etcd.extensions.order.map((e) => e.oid)).toEqual([
+            "keyUsage",
+            "extKeyUsage",
+            "basicConstraints",
+            "subjectKeyIdentifier",
+            "authorityKeyIdentifier",
+            "subjectAltName",
+        ]);
         expect(etcd.serial).toEqual({ positive: true, minimalEncoding: true, atMost159Bits: true, atLeast64Bits: true });
         expect(etcd.validity.lengthSeconds).toBe(87600 * 3600);
 
@@ -306,14 +370,20 @@ describe("cfssl gencert -ca -ca-key -config -profile  ≡  genCert", () => {
                 const caFile = file(`${tool}-${caName}-root.pem`);
                 fs.writeFileSync(caFile, cas[caName]!.certPem);
                 const signed = Object.keys(SIGN_CASES).filter((n) => SIGN_CASES[n].ca === caName);
-                const certs = Object.fromEntries([[`${tool}-${caName}-self`, cas[caName]!.certPem], ...signed.map((n) => [`${tool}-${n}`, leaves[n].certPem])]);
+                const certs = Object.fromEntries([
+                    [`${tool}-${caName}-self`, cas[caName]!.certPem],
+                    ...signed.map((n) => [`${tool}-${n}`, leaves[n].certPem]),
+                ]);
                 expect(verifyWithOpenssl(caFile, certs)).toEqual(Object.keys(certs).map((name) => `${file(`${name}.pem`)}: OK`));
             }
             for (const [n, issued] of [...Object.entries(cas), ...Object.entries(leaves)]) {
                 fs.writeFileSync(file(`${tool}-${n}.csr`), issued!.csrPem);
-                expect(execFileSync(OPENSSL, ["req", "-verify", "-noout", "-in", file(`${tool}-${n}.csr`)], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }).trim()).toMatch(
-                    /^(Certificate request self-signature verify OK|verify OK)?$/,
-                );
+                expect(
+                    execFileSync(OPENSSL, ["req", "-verify", "-noout", "-in", file(`${tool}-${n}.csr`)], {
+                        encoding: "utf8",
+                        stdio: ["ignore", "pipe", "pipe"],
+                    }).trim(),
+                ).toMatch(/^(Certificate request self-signature verify OK|verify OK)?$/);
             }
         }
     });
@@ -323,24 +393,35 @@ describe("cross-signing: each tool's CA key and certificate work in the other", 
     test.each(["seed", "ecdsaDefault"] as const)("genCert signs with cfssl's %s CA; openssl verifies against cfssl's CA", (caName) => {
         const theirCa = theirCas[caName]!;
         const c = SIGN_CASES[caName === "seed" ? "seedEtcd" : "rsaLeafUnderEcdsaCa"];
-        const leaf = ours(() => genCert({ caCertPem: theirCa.certPem, caKeyPem: theirCa.keyPem, config: c.config, profile: c.profile, csr: c.csr }));
+        const leaf = ours(() =>
+            genCert({ caCertPem: theirCa.certPem, caKeyPem: theirCa.keyPem, config: c.config, profile: c.profile, csr: c.csr }),
+        );
         const caFile = writeBare(`cross-theirs-${caName}-ca`, theirCa).cert;
-        expect(verifyWithOpenssl(caFile, { [`cross-ours-under-theirs-${caName}`]: leaf.certPem })).toEqual([`${file(`cross-ours-under-theirs-${caName}.pem`)}: OK`]);
+        expect(verifyWithOpenssl(caFile, { [`cross-ours-under-theirs-${caName}`]: leaf.certPem })).toEqual([
+            `${file(`cross-ours-under-theirs-${caName}.pem`)}: OK`,
+        ]);
         // Same CA: now even the issuer and the authority key id are the same bytes.
-        const theirsLeaf = describeCertificate(theirLeaves[caName === "seed" ? "seedEtcd" : "rsaLeafUnderEcdsaCa"].certPem, { issuerPem: theirCa.certPem });
+        const theirsLeaf = describeCertificate(theirLeaves[caName === "seed" ? "seedEtcd" : "rsaLeafUnderEcdsaCa"].certPem, {
+            issuerPem: theirCa.certPem,
+        });
         const oursLeaf = describeCertificate(leaf.certPem, { issuerPem: theirCa.certPem });
         expect(compareFacts(theirsLeaf, oursLeaf)).toEqual([]);
         expect(oursLeaf.extensions.authorityKeyId?.matchesIssuerSki).toBe(true);
     });
 
-    test.each(["seed", "ecdsaDefault"] as const)("cfssl signs with our %s CA (our key PEM); openssl verifies against our CA", async (caName) => {
-        const ourCa = writeBare(`cross-ours-${caName}-ca`, ourCas[caName]!);
-        const n = caName === "seed" ? "seedEtcd" : "rsaLeafUnderEcdsaCa";
-        const c = SIGN_CASES[n];
-        const leaf = await cfsslSign(ourCa, c, file(`${n}-csr.json`), file(`${n}-config.json`));
-        expect(verifyWithOpenssl(ourCa.cert, { [`cross-theirs-under-ours-${caName}`]: leaf.certPem })).toEqual([`${file(`cross-theirs-under-ours-${caName}.pem`)}: OK`]);
-        const theirsLeaf = describeCertificate(leaf.certPem, { issuerPem: ourCas[caName]!.certPem });
-        const oursLeaf = describeCertificate(ourLeaves[n].certPem, { issuerPem: ourCas[caName]!.certPem });
-        expect(compareFacts(theirsLeaf, oursLeaf)).toEqual([]);
-    });
+    test.each(["seed", "ecdsaDefault"] as const)(
+        "cfssl signs with our %s CA (our key PEM); openssl verifies against our CA",
+        async (caName) => {
+            const ourCa = writeBare(`cross-ours-${caName}-ca`, ourCas[caName]!);
+            const n = caName === "seed" ? "seedEtcd" : "rsaLeafUnderEcdsaCa";
+            const c = SIGN_CASES[n];
+            const leaf = await cfsslSign(ourCa, c, file(`${n}-csr.json`), file(`${n}-config.json`));
+            expect(verifyWithOpenssl(ourCa.cert, { [`cross-theirs-under-ours-${caName}`]: leaf.certPem })).toEqual([
+                `${file(`cross-theirs-under-ours-${caName}.pem`)}: OK`,
+            ]);
+            const theirsLeaf = describeCertificate(leaf.certPem, { issuerPem: ourCas[caName]!.certPem });
+            const oursLeaf = describeCertificate(ourLeaves[n].certPem, { issuerPem: ourCas[caName]!.certPem });
+            expect(compareFacts(theirsLeaf, oursLeaf)).toEqual([]);
+        },
+    );
 });

@@ -42,8 +42,20 @@ beforeAll(() => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), "pki-openssl-"));
     ca = initCa(caCsr);
     etcd = genCert({ caCertPem: ca.certPem, caKeyPem: ca.keyPem, config, profile: "kubernetes", csr: etcdCsr });
-    client = genCert({ caCertPem: ca.certPem, caKeyPem: ca.keyPem, config, profile: "kubernetes", csr: { CN: "kube-apiserver-etcd-client", key: { algo: "rsa", size: 2048 } } });
-    ecdsa = genCert({ caCertPem: ca.certPem, caKeyPem: ca.keyPem, config, profile: "kubernetes", csr: { CN: "etcd-ec", hosts: ["127.0.0.1"] } });
+    client = genCert({
+        caCertPem: ca.certPem,
+        caKeyPem: ca.keyPem,
+        config,
+        profile: "kubernetes",
+        csr: { CN: "kube-apiserver-etcd-client", key: { algo: "rsa", size: 2048 } },
+    });
+    ecdsa = genCert({
+        caCertPem: ca.certPem,
+        caKeyPem: ca.keyPem,
+        config,
+        profile: "kubernetes",
+        csr: { CN: "etcd-ec", hosts: ["127.0.0.1"] },
+    });
     writeBare("ca", ca);
     writeBare("etcd", etcd);
     writeBare("client", client);
@@ -63,18 +75,18 @@ function openslDates(pem: string): { notBefore: number; notAfter: number } {
 
 describe("openssl accepts what cfssl's procedure produces", () => {
     test("openssl verify -CAfile ca.pem etcd.pem", () => {
-        expect(openssl("verify", "-CAfile", file("ca.pem"), file("etcd.pem"), file("client.pem"), file("ecdsa.pem")).trim().split("\n")).toEqual([
-            `${file("etcd.pem")}: OK`,
-            `${file("client.pem")}: OK`,
-            `${file("ecdsa.pem")}: OK`,
-        ]);
+        expect(
+            openssl("verify", "-CAfile", file("ca.pem"), file("etcd.pem"), file("client.pem"), file("ecdsa.pem")).trim().split("\n"),
+        ).toEqual([`${file("etcd.pem")}: OK`, `${file("client.pem")}: OK`, `${file("ecdsa.pem")}: OK`]);
     });
 
     test("etcd.pem: subject, SANs (kubernetes-* and IPs), key usages, basic constraints", () => {
         const text = openssl("x509", "-text", "-noout", "-in", file("etcd.pem"));
         expect(text).toContain("Subject: C = CN, ST = Beijing, L = Beijing, O = k8s, OU = System, CN = etcd\n");
         expect(text).toContain("Issuer: C = CN, ST = Beijing, L = Beijing, O = k8s, OU = System, CN = etcd CA\n");
-        expect(text).toMatch(/X509v3 Subject Alternative Name: \n\s+DNS:kubernetes-\*, IP Address:127\.0\.0\.1, IP Address:32\.16\.5\.31, IP Address:32\.16\.5\.32, IP Address:32\.16\.5\.33\n/);
+        expect(text).toMatch(
+            /X509v3 Subject Alternative Name: \n\s+DNS:kubernetes-\*, IP Address:127\.0\.0\.1, IP Address:32\.16\.5\.31, IP Address:32\.16\.5\.32, IP Address:32\.16\.5\.33\n/,
+        );
         expect(text).toMatch(/X509v3 Key Usage: critical\n\s+Digital Signature, Key Encipherment\n/);
         expect(text).toMatch(/X509v3 Extended Key Usage: \n\s+TLS Web Server Authentication, TLS Web Client Authentication\n/);
         expect(text).toMatch(/X509v3 Basic Constraints: critical\n\s+CA:FALSE\n/);
@@ -121,7 +133,9 @@ describe("openssl accepts what cfssl's procedure produces", () => {
     test("openssl verify refuses a certificate against another CA", () => {
         const other = initCa({ ...caCsr, CN: "other CA" });
         fs.writeFileSync(file("other-ca.pem"), other.certPem);
-        expect(() => openssl("verify", "-CAfile", file("other-ca.pem"), file("etcd.pem"))).toThrow(/unable to get local issuer certificate/);
+        expect(() => openssl("verify", "-CAfile", file("other-ca.pem"), file("etcd.pem"))).toThrow(
+            /unable to get local issuer certificate/,
+        );
     });
 });
 
@@ -134,18 +148,24 @@ describe("mutual TLS on 127.0.0.1 (what etcd with --client-cert-auth does)", () 
         reply?: string;
     }
 
-    async function handshake(server: { cert: string; key: string; ca: string }, clientSide: { cert: string; key: string; ca: string }): Promise<HandshakeResult> {
+    async function handshake(
+        server: { cert: string; key: string; ca: string },
+        clientSide: { cert: string; key: string; ca: string },
+    ): Promise<HandshakeResult> {
         const result: HandshakeResult = { clientAuthorized: false };
         // rejectUnauthorized: false + our own check, so the test sees *why* a client is refused (node would only report "socket hang up")
-        const srv = tls.createServer({ cert: server.cert, key: server.key, ca: [server.ca], requestCert: true, rejectUnauthorized: false }, (socket) => {
-            if (!socket.authorized) {
-                result.serverError = String(socket.authorizationError);
-                socket.destroy();
-                return;
-            }
-            result.serverSawClient = (socket.getPeerCertificate() as tls.PeerCertificate).subject?.CN as string;
-            socket.end("hello from etcd\n");
-        });
+        const srv = tls.createServer(
+            { cert: server.cert, key: server.key, ca: [server.ca], requestCert: true, rejectUnauthorized: false },
+            (socket) => {
+                if (!socket.authorized) {
+                    result.serverError = String(socket.authorizationError);
+                    socket.destroy();
+                    return;
+                }
+                result.serverSawClient = (socket.getPeerCertificate() as tls.PeerCertificate).subject?.CN as string;
+                socket.end("hello from etcd\n");
+            },
+        );
         srv.on("tlsClientError", (err) => (result.serverError = err.message));
         await new Promise<void>((resolve) => srv.listen(0, "127.0.0.1", resolve));
         const port = (srv.address() as { port: number }).port;
@@ -170,19 +190,34 @@ describe("mutual TLS on 127.0.0.1 (what etcd with --client-cert-auth does)", () 
     }
 
     test("server: etcd.pem (IP SAN 127.0.0.1), client: a client certificate of the same CA → both authenticated", async () => {
-        const result = await handshake({ cert: etcd.certPem, key: etcd.keyPem, ca: ca.certPem }, { cert: client.certPem, key: client.keyPem, ca: ca.certPem });
+        const result = await handshake(
+            { cert: etcd.certPem, key: etcd.keyPem, ca: ca.certPem },
+            { cert: client.certPem, key: client.keyPem, ca: ca.certPem },
+        );
         expect(result).toEqual({ clientAuthorized: true, serverSawClient: "kube-apiserver-etcd-client", reply: "hello from etcd\n" });
     });
 
     test("an ECDSA leaf from the RSA CA works as server certificate", async () => {
-        const result = await handshake({ cert: ecdsa.certPem, key: ecdsa.keyPem, ca: ca.certPem }, { cert: client.certPem, key: client.keyPem, ca: ca.certPem });
+        const result = await handshake(
+            { cert: ecdsa.certPem, key: ecdsa.keyPem, ca: ca.certPem },
+            { cert: client.certPem, key: client.keyPem, ca: ca.certPem },
+        );
         expect(result).toMatchObject({ clientAuthorized: true, reply: "hello from etcd\n" });
     });
 
     test("a client certificate from another CA is rejected by the server", async () => {
         const other = initCa({ ...caCsr, CN: "other CA" });
-        const intruder = genCert({ caCertPem: other.certPem, caKeyPem: other.keyPem, config, profile: "kubernetes", csr: { CN: "intruder", key: { algo: "rsa", size: 2048 } } });
-        const result = await handshake({ cert: etcd.certPem, key: etcd.keyPem, ca: ca.certPem }, { cert: intruder.certPem, key: intruder.keyPem, ca: ca.certPem });
+        const intruder = genCert({
+            caCertPem: other.certPem,
+            caKeyPem: other.keyPem,
+            config,
+            profile: "kubernetes",
+            csr: { CN: "intruder", key: { algo: "rsa", size: 2048 } },
+        });
+        const result = await handshake(
+            { cert: etcd.certPem, key: etcd.keyPem, ca: ca.certPem },
+            { cert: intruder.certPem, key: intruder.keyPem, ca: ca.certPem },
+        );
         expect(result.serverSawClient).toBeUndefined();
         expect(result.reply).toBeUndefined();
         expect(result.serverError).toMatch(/^UNABLE_TO_(VERIFY_LEAF_SIGNATURE|GET_ISSUER_CERT_LOCALLY)$/);
@@ -191,7 +226,10 @@ describe("mutual TLS on 127.0.0.1 (what etcd with --client-cert-auth does)", () 
     test("a server certificate from another CA is rejected by the client", async () => {
         const other = initCa({ ...caCsr, CN: "other CA" });
         const impostor = genCert({ caCertPem: other.certPem, caKeyPem: other.keyPem, config, profile: "kubernetes", csr: etcdCsr });
-        const result = await handshake({ cert: impostor.certPem, key: impostor.keyPem, ca: ca.certPem }, { cert: client.certPem, key: client.keyPem, ca: ca.certPem });
+        const result = await handshake(
+            { cert: impostor.certPem, key: impostor.keyPem, ca: ca.certPem },
+            { cert: client.certPem, key: client.keyPem, ca: ca.certPem },
+        );
         expect(result.reply).toBeUndefined();
         expect(result.clientError).toMatch(/unable to get local issuer certificate|unable to verify the first certificate/);
     });

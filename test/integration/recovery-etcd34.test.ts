@@ -23,7 +23,18 @@ import {
     verifySnapshotFileSync,
     waitForRecoveryApi,
 } from "../../src/recovery";
-import { RealizedPlan, dockerAvailable, hostIn, realizePlan, removeByLabel, RUN_LABEL, TEST_LABEL, uniqueName, uniqueRunId, withFreeSubnet } from "../harness/docker";
+import {
+    RealizedPlan,
+    dockerAvailable,
+    hostIn,
+    realizePlan,
+    removeByLabel,
+    RUN_LABEL,
+    TEST_LABEL,
+    uniqueName,
+    uniqueRunId,
+    withFreeSubnet,
+} from "../harness/docker";
 import { run } from "../harness/exec";
 import { ETCD_34_IMAGE, ETCD_35_IMAGE, KUBE_APISERVER_IMAGE, UPLOADER_IMAGE, requireImages } from "../support/images";
 import { KUBECTL, KubeApi, startKubeApi } from "../support/kube-api";
@@ -60,7 +71,10 @@ async function timed<T>(label: string, action: () => Promise<T>): Promise<T> {
 function description(): OriginalCluster {
     return validateOriginalCluster(
         {
-            etcd: { version: "3.4.23", members: [{ name: "default", peerUrls: ["https://127.0.0.1:2380"], clientUrls: production.etcd.endpoints }] },
+            etcd: {
+                version: "3.4.23",
+                members: [{ name: "default", peerUrls: ["https://127.0.0.1:2380"], clientUrls: production.etcd.endpoints }],
+            },
             kubeApiserver: { version: "1.34.4", args: ["--etcd-prefix=/registry", "--service-cluster-ip-range=10.96.0.0/12"] },
             serviceClusterIpRange: "10.96.0.0/12",
         },
@@ -74,13 +88,36 @@ async function bringUp(name: string, etcdImage: string) {
     const { pki, env, live } = await withFreeSubnet(async (subnet) => {
         const addresses = recoveryAddresses(subnet);
         const pki = issueRecoveryPki(name, addresses, original);
-        const env = planRecoveryEnvironment({ name, original, snapshotPath, snapshotSha256: verifySnapshotFileSync(snapshotPath).sha256, subnet, etcdImage, kubeApiserverImage: KUBE_APISERVER_IMAGE }, pki.files);
-        const live = await timed(`${name}: realize (check, restore, etcd healthy)`, () => realizePlan(env.plan, { runId: RUN_ID, waitHealthy: true, timeoutMs: 150_000 }));
+        const env = planRecoveryEnvironment(
+            {
+                name,
+                original,
+                snapshotPath,
+                snapshotSha256: verifySnapshotFileSync(snapshotPath).sha256,
+                subnet,
+                etcdImage,
+                kubeApiserverImage: KUBE_APISERVER_IMAGE,
+            },
+            pki.files,
+        );
+        const live = await timed(`${name}: realize (check, restore, etcd healthy)`, () =>
+            realizePlan(env.plan, { runId: RUN_ID, waitHealthy: true, timeoutMs: 150_000 }),
+        );
         return { pki, env, live };
     });
     realized.push(live);
     const kubeconfigPath = path.join(workDir, `${name}.kubeconfig`);
-    fs.writeFileSync(kubeconfigPath, recoveryKubeconfig({ name, url: env.addresses.apiUrl, caCertPem: pki.kubeCaCertPem, certPem: pki.admin.certPem, keyPem: pki.admin.keyPem }), { mode: 0o600 });
+    fs.writeFileSync(
+        kubeconfigPath,
+        recoveryKubeconfig({
+            name,
+            url: env.addresses.apiUrl,
+            caCertPem: pki.kubeCaCertPem,
+            certPem: pki.admin.certPem,
+            keyPem: pki.admin.keyPem,
+        }),
+        { mode: 0o600 },
+    );
     await timed(`${name}: kube-apiserver /readyz`, () =>
         waitForRecoveryApi({
             apiUrl: env.addresses.apiUrl,
@@ -96,17 +133,24 @@ async function bringUp(name: string, etcdImage: string) {
 function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
     const tsNode = path.join(ROOT, "node_modules", ".bin", "ts-node");
     return new Promise((resolve) => {
-        execFile(tsNode, ["--transpile-only", "src/cli/recovery.ts", ...args, "--kubectl", KUBECTL], { cwd: ROOT, timeout: 90_000 }, (error, stdout, stderr) => {
-            const code = error ? (typeof (error as any).code === "number" ? (error as any).code : -1) : 0;
-            resolve({ code, stdout: String(stdout), stderr: String(stderr) });
-        });
+        execFile(
+            tsNode,
+            ["--transpile-only", "src/cli/recovery.ts", ...args, "--kubectl", KUBECTL],
+            { cwd: ROOT, timeout: 90_000 },
+            (error, stdout, stderr) => {
+                const code = error ? (typeof (error as any).code === "number" ? (error as any).code : -1) : 0;
+                resolve({ code, stdout: String(stdout), stderr: String(stderr) });
+            },
+        );
     });
 }
 
 /** A host command without stdin (the harness's run() writes stdin, which races with programs that exit at once). */
 function host(file: string, args: string[]): Promise<string> {
     return new Promise((resolve, reject) => {
-        const child = execFile(file, args, { timeout: 30_000 }, (error, stdout, stderr) => (error ? reject(new Error(`${file} ${args.join(" ")}: ${error.message} ${stderr}`)) : resolve(String(stdout))));
+        const child = execFile(file, args, { timeout: 30_000 }, (error, stdout, stderr) =>
+            error ? reject(new Error(`${file} ${args.join(" ")}: ${error.message} ${stderr}`)) : resolve(String(stdout)),
+        );
         child.stdin?.destroy();
     });
 }
@@ -130,7 +174,12 @@ const UNREACHABLE = /timed out|timeout|Network is unreachable|No route to host|H
  * any failure nc reports that is not about the network) throws ProbeBroke, so "isolated" can never come
  * from a broken probe. `nc` and `image` are parameters only for the controls that break it on purpose.
  */
-async function canConnect(network: string, address: string, port: number, probe: { nc?: string; image?: string } = {}): Promise<{ connected: boolean; reach: Reach; output: string }> {
+async function canConnect(
+    network: string,
+    address: string,
+    port: number,
+    probe: { nc?: string; image?: string } = {},
+): Promise<{ connected: boolean; reach: Reach; output: string }> {
     const nc = probe.nc ?? "nc";
     const script = [
         "echo PROBE-RAN",
@@ -141,7 +190,11 @@ async function canConnect(network: string, address: string, port: number, probe:
     const where = `the connection probe to ${address}:${port} on ${network}`;
     let output: string;
     try {
-        const r = await run("docker", ["run", "--rm", ...labels, "--network", network, "--entrypoint", "/bin/sh", probe.image ?? PROBE_IMAGE, "-c", script], { timeoutMs: 60_000 });
+        const r = await run(
+            "docker",
+            ["run", "--rm", ...labels, "--network", network, "--entrypoint", "/bin/sh", probe.image ?? PROBE_IMAGE, "-c", script],
+            { timeoutMs: 60_000 },
+        );
         output = r.stdout + r.stderr;
     } catch (error) {
         throw new ProbeBroke(`${where} broke: ${(error as Error).message}`);
@@ -169,9 +222,19 @@ async function createOutsideNetwork(name: string): Promise<{ subnet: string; gat
  * network has any more (a running run's rule is on its live environment's subnet, and stays).
  */
 async function removeStaleGuards(): Promise<void> {
-    const inUse = new Set((await host("docker", ["network", "inspect", "--format", "{{range .IPAM.Config}}{{.Subnet}} {{end}}", ...(await host("docker", ["network", "ls", "-q"])).split("\n").filter((l) => l.trim() !== "")]))
-        .split(/\s+/)
-        .filter((s) => s !== ""));
+    const inUse = new Set(
+        (
+            await host("docker", [
+                "network",
+                "inspect",
+                "--format",
+                "{{range .IPAM.Config}}{{.Subnet}} {{end}}",
+                ...(await host("docker", ["network", "ls", "-q"])).split("\n").filter((l) => l.trim() !== ""),
+            ])
+        )
+            .split(/\s+/)
+            .filter((s) => s !== ""),
+    );
     const rules = (await host("iptables", ["-S", "INPUT"])).split("\n");
     for (const rule of rules) {
         const match = new RegExp(`-s (\\S+) .*--comment "?etcd-recovery:(${ENV_35_BASE}-[0-9a-f]+)"?`).exec(rule);
@@ -183,21 +246,35 @@ beforeAll(async () => {
     await dockerAvailable();
     await requireImages(ETCD_35_IMAGE, ETCD_34_IMAGE, KUBE_APISERVER_IMAGE, PROBE_IMAGE);
     for (const tool of ["etcd", "etcdctl"]) {
-        if (!fs.existsSync(path.join(DEBIAN_ETCD_DIR, tool))) throw new Error(`${DEBIAN_ETCD_DIR}/${tool} is missing: apt-get install etcd-server etcd-client (Debian's etcd 3.4)`);
+        if (!fs.existsSync(path.join(DEBIAN_ETCD_DIR, tool)))
+            throw new Error(`${DEBIAN_ETCD_DIR}/${tool} is missing: apt-get install etcd-server etcd-client (Debian's etcd 3.4)`);
     }
-    if (!fs.existsSync(KUBECTL)) throw new Error(`kubectl not found at ${KUBECTL}: run bash scripts/setup (it builds kubectl) or set KUBECTL`);
+    if (!fs.existsSync(KUBECTL))
+        throw new Error(`kubectl not found at ${KUBECTL}: run bash scripts/setup (it builds kubectl) or set KUBECTL`);
     await removeByLabel(RUN_ID);
     // A run killed half-way may have left its guard rule; this run's environment has a name of its own.
     await removeStaleGuards();
     workDir = fs.mkdtempSync(path.join(os.tmpdir(), "recovery-etcd34-it-"));
 
-    production = await timed("production start (etcd 3.4 + kube-apiserver 1.34)", () => startKubeApi({ etcdBinaryDir: DEBIAN_ETCD_DIR, readyTimeoutMs: 120_000 }));
+    production = await timed("production start (etcd 3.4 + kube-apiserver 1.34)", () =>
+        startKubeApi({ etcdBinaryDir: DEBIAN_ETCD_DIR, readyTimeoutMs: 120_000 }),
+    );
     await production.kubectl(["create", "namespace", NAMESPACE]);
-    const configMap = (name: string, data: Record<string, string>) => ({ apiVersion: "v1", kind: "ConfigMap", metadata: { name, namespace: NAMESPACE, labels: { app: "shop" } }, data });
-    await production.kubectl(["apply", "-f", "-"], {
-        input: JSON.stringify({ apiVersion: "v1", kind: "List", items: [configMap("app-config", { currency: "EUR" }), configMap("limits", { maxOrders: "100" })] }),
+    const configMap = (name: string, data: Record<string, string>) => ({
+        apiVersion: "v1",
+        kind: "ConfigMap",
+        metadata: { name, namespace: NAMESPACE, labels: { app: "shop" } },
+        data,
     });
-    for (const name of ["app-config", "limits"]) originals[name] = JSON.parse(await production.kubectl(["get", "configmap", name, "-n", NAMESPACE, "-o", "json"]));
+    await production.kubectl(["apply", "-f", "-"], {
+        input: JSON.stringify({
+            apiVersion: "v1",
+            kind: "List",
+            items: [configMap("app-config", { currency: "EUR" }), configMap("limits", { maxOrders: "100" })],
+        }),
+    });
+    for (const name of ["app-config", "limits"])
+        originals[name] = JSON.parse(await production.kubectl(["get", "configmap", name, "-n", NAMESPACE, "-o", "json"]));
 
     const etcdctl = path.join(DEBIAN_ETCD_DIR, "etcdctl");
     const env = { ...process.env, ETCDCTL_API: "3" };
@@ -230,7 +307,21 @@ describe("an etcd 3.4 snapshot in the recovery environment", () => {
         recovery = await bringUp(ENV_35, ETCD_35_IMAGE);
         expect(await recovery.live.logs(recovery.env.containerNames.snapshotCheck)).toMatch(/"revision":\d+/);
 
-        const before = await timed("cli diff (before)", () => cli(["diff", "--kubeconfig", recovery.kubeconfigPath, "--live-kubeconfig", production.kubeconfigPath, "--kind", "configmaps", "-n", NAMESPACE, "-l", "app=shop"]));
+        const before = await timed("cli diff (before)", () =>
+            cli([
+                "diff",
+                "--kubeconfig",
+                recovery.kubeconfigPath,
+                "--live-kubeconfig",
+                production.kubeconfigPath,
+                "--kind",
+                "configmaps",
+                "-n",
+                NAMESPACE,
+                "-l",
+                "app=shop",
+            ]),
+        );
         expect(before.code).toBe(1);
         expect(before.stdout).toContain(`ConfigMap ${NAMESPACE}/app-config: missing in live (in the snapshot only)`);
         expect(before.stdout).toContain(`ConfigMap ${NAMESPACE}/limits: changed in live`);
@@ -238,7 +329,21 @@ describe("an etcd 3.4 snapshot in the recovery environment", () => {
         expect(before.stderr).toMatch(/snapshot \[1\/1\] configmaps -l app=shop in shop: 2 objects/);
 
         const outFile = path.join(workDir, "app-config.yaml");
-        const exported = await timed("cli export", () => cli(["export", "--kubeconfig", recovery.kubeconfigPath, "--kind", "configmaps", "-n", NAMESPACE, "--name", "app-config", "-o", outFile]));
+        const exported = await timed("cli export", () =>
+            cli([
+                "export",
+                "--kubeconfig",
+                recovery.kubeconfigPath,
+                "--kind",
+                "configmaps",
+                "-n",
+                NAMESPACE,
+                "--name",
+                "app-config",
+                "-o",
+                outFile,
+            ]),
+        );
         expect(exported).toMatchObject({ code: 0 });
         expect(fs.statSync(outFile).mode & 0o777).toBe(0o600);
         expect(fs.readFileSync(outFile, "utf8")).not.toMatch(/resourceVersion|uid:|creationTimestamp|managedFields/);
@@ -247,7 +352,21 @@ describe("an etcd 3.4 snapshot in the recovery environment", () => {
         const restored = JSON.parse(await production.kubectl(["get", "configmap", "app-config", "-n", NAMESPACE, "-o", "json"]));
         expect(cleanForApply(restored).object).toEqual(cleanForApply(originals["app-config"]).object);
 
-        const after = await timed("cli diff (after)", () => cli(["diff", "--kubeconfig", recovery.kubeconfigPath, "--live-kubeconfig", production.kubeconfigPath, "--kind", "configmaps", "-n", NAMESPACE, "-l", "app=shop"]));
+        const after = await timed("cli diff (after)", () =>
+            cli([
+                "diff",
+                "--kubeconfig",
+                recovery.kubeconfigPath,
+                "--live-kubeconfig",
+                production.kubeconfigPath,
+                "--kind",
+                "configmaps",
+                "-n",
+                NAMESPACE,
+                "-l",
+                "app=shop",
+            ]),
+        );
         expect(after.code).toBe(1);
         expect(after.stdout).toContain(`ConfigMap ${NAMESPACE}/app-config: same`);
         expect(after.stdout).toContain("2 objects: 0 missing in live, 1 changed, 1 same, 0 only in live");
@@ -263,7 +382,25 @@ describe("an etcd 3.4 snapshot in the recovery environment", () => {
         try {
             const outside = await createOutsideNetwork(OUTSIDE_NETWORK);
             const [OUTSIDE_GATEWAY, OUTSIDE_LISTENER_IP] = [outside.gateway, outside.listenerIp];
-            await run("docker", ["run", "-d", ...labels, "--name", `${RUN_ID}-listener`, "--network", OUTSIDE_NETWORK, "--ip", OUTSIDE_LISTENER_IP, "--entrypoint", "/bin/httpd", PROBE_IMAGE, "-f", "-p", "8080", "-h", "/tmp"]);
+            await run("docker", [
+                "run",
+                "-d",
+                ...labels,
+                "--name",
+                `${RUN_ID}-listener`,
+                "--network",
+                OUTSIDE_NETWORK,
+                "--ip",
+                OUTSIDE_LISTENER_IP,
+                "--entrypoint",
+                "/bin/httpd",
+                PROBE_IMAGE,
+                "-f",
+                "-p",
+                "8080",
+                "-h",
+                "/tmp",
+            ]);
 
             // Controls: the probes work, and the targets answer to whoever may reach them.
             const fromOutside = await canConnect(OUTSIDE_NETWORK, OUTSIDE_LISTENER_IP, 8080);
@@ -272,12 +409,16 @@ describe("an etcd 3.4 snapshot in the recovery environment", () => {
             expect((await canConnect(OUTSIDE_NETWORK, OUTSIDE_LISTENER_IP, 8081)).reach).toBe("refused");
             // ...and a probe that breaks says so instead of reporting "not connected": nc missing, a name that
             // refuses, an image the probe cannot run in (no shell).
-            await expect(canConnect(OUTSIDE_NETWORK, OUTSIDE_LISTENER_IP, 8080, { nc: "no-such-nc" })).rejects.toThrow(/broke: no-such-nc is not in/);
+            await expect(canConnect(OUTSIDE_NETWORK, OUTSIDE_LISTENER_IP, 8080, { nc: "no-such-nc" })).rejects.toThrow(
+                /broke: no-such-nc is not in/,
+            );
             // (an argument nc refuses stands for any failure that is not about the network, e.g. a name that does not resolve)
             const badArgument = canConnect(OUTSIDE_NETWORK, OUTSIDE_LISTENER_IP, 99999);
             await expect(badArgument).rejects.toThrow(ProbeBroke);
             await expect(badArgument).rejects.toThrow(/neither a refusal nor no answer[\s\S]*99999/);
-            await expect(canConnect(OUTSIDE_NETWORK, OUTSIDE_LISTENER_IP, 8080, { image: ETCD_35_IMAGE })).rejects.toThrow(/probe to .* broke: /);
+            await expect(canConnect(OUTSIDE_NETWORK, OUTSIDE_LISTENER_IP, 8080, { image: ETCD_35_IMAGE })).rejects.toThrow(
+                /probe to .* broke: /,
+            );
             expect((await canConnect(OUTSIDE_NETWORK, OUTSIDE_GATEWAY, hostPort)).connected).toBe(true);
             const apiserverIp = recovery.env.addresses.apiserverIp;
             expect((await canConnect(recoveryNetwork, apiserverIp, 6443)).connected).toBe(true);
@@ -297,12 +438,18 @@ describe("an etcd 3.4 snapshot in the recovery environment", () => {
             guardDelete = guard.delete;
             await host("sh", ["-c", guard.create]);
             await host("sh", ["-c", guard.create]); // idempotent: still one rule
-            expect((await host("iptables", ["-S", "INPUT"])).split("\n").filter((l) => l.includes(`"etcd-recovery:${ENV_35}"`))).toHaveLength(1);
+            expect(
+                (await host("iptables", ["-S", "INPUT"])).split("\n").filter((l) => l.includes(`"etcd-recovery:${ENV_35}"`)),
+            ).toHaveLength(1);
             expect((await canConnect(recoveryNetwork, OUTSIDE_GATEWAY, hostPort)).connected).toBe(false);
             expect((await canConnect(recoveryNetwork, recoveryGateway, hostPort)).connected).toBe(false);
             // ...while the host still reaches the API, and the environment's own traffic flows.
             expect((await canConnect(recoveryNetwork, apiserverIp, 6443)).connected).toBe(true);
-            const readyz = await exportObjects({ kubeconfigPath: recovery.kubeconfigPath, kubectl: KUBECTL, selections: [{ kind: "configmaps", namespace: NAMESPACE, name: "limits" }] });
+            const readyz = await exportObjects({
+                kubeconfigPath: recovery.kubeconfigPath,
+                kubectl: KUBECTL,
+                selections: [{ kind: "configmaps", namespace: NAMESPACE, name: "limits" }],
+            });
             expect(readyz.objects).toHaveLength(1);
             await host("sh", ["-c", guard.delete]);
             await expect(host("sh", ["-c", guard.check])).rejects.toThrow();
@@ -320,7 +467,11 @@ describe("an etcd 3.4 snapshot in the recovery environment", () => {
         const [check, restore] = env34.env.plan.containers;
         expect(check!.entrypoint).toEqual(["/usr/local/bin/etcdctl"]);
         expect(restore!.entrypoint?.[0] ?? restore!.command[0]).toMatch(/etcdctl/);
-        const exported = await exportObjects({ kubeconfigPath: env34.kubeconfigPath, kubectl: KUBECTL, selections: [{ kind: "configmaps", namespace: NAMESPACE, name: "limits" }] });
+        const exported = await exportObjects({
+            kubeconfigPath: env34.kubeconfigPath,
+            kubectl: KUBECTL,
+            selections: [{ kind: "configmaps", namespace: NAMESPACE, name: "limits" }],
+        });
         expect(exported.objects[0]).toEqual(cleanForApply(originals["limits"]).object);
         // Only this environment's containers go; the 3.5 one stays for nobody, and afterAll removes the rest.
         await env34.live.destroy();

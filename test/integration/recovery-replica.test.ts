@@ -11,7 +11,13 @@ import * as path from "path";
 import { issueEtcdPki } from "../../src/pki/etcd-pki-issue";
 import { kubeadmLayout, planEtcdPki } from "../../src/pki/etcd-pki-plan";
 import { memberCertificateFiles, planEtcdCluster } from "../../src/etcd/plan";
-import { issueRecoveryPki, recoveryKubeconfig, validateOriginalCluster, verifySnapshotFileSync, waitForRecoveryApi } from "../../src/recovery";
+import {
+    issueRecoveryPki,
+    recoveryKubeconfig,
+    validateOriginalCluster,
+    verifySnapshotFileSync,
+    waitForRecoveryApi,
+} from "../../src/recovery";
 import {
     ReplicaFiles,
     planReplicaEnvironment,
@@ -21,7 +27,16 @@ import {
     validateReplicaCertificates,
 } from "../../src/recovery/replica";
 import { replicaCertificatesFromKubeadm } from "../../src/recovery/import/replica-certificates";
-import { RealizedPlan, dockerAvailable, hostIn, realizePlan, removeByLabel, uniqueName, uniqueRunId, withFreeSubnet } from "../harness/docker";
+import {
+    RealizedPlan,
+    dockerAvailable,
+    hostIn,
+    realizePlan,
+    removeByLabel,
+    uniqueName,
+    uniqueRunId,
+    withFreeSubnet,
+} from "../harness/docker";
 import { run } from "../harness/exec";
 import { ETCD_35_IMAGE, KUBE_APISERVER_IMAGE, requireImages } from "../support/images";
 import { KUBECTL, runKubectl } from "../support/kube-api";
@@ -39,7 +54,12 @@ const ETCDCTL = path.join(process.env.ETCD_RECOVERY_CACHE ?? path.join(os.homedi
 const CONFIG_MAP = {
     apiVersion: "v1",
     kind: "ConfigMap",
-    metadata: { name: "app-config", namespace: "shop", uid: "0b7a4c3e-1d2f-4e5a-9b8c-7d6e5f4a3b2c", creationTimestamp: "2024-05-02T06:00:00Z" },
+    metadata: {
+        name: "app-config",
+        namespace: "shop",
+        uid: "0b7a4c3e-1d2f-4e5a-9b8c-7d6e5f4a3b2c",
+        creationTimestamp: "2024-05-02T06:00:00Z",
+    },
     data: { FEATURE_X: "on", "settings.yaml": "currency: EUR\n" },
 };
 
@@ -62,14 +82,27 @@ async function timed<T>(label: string, action: () => Promise<T>): Promise<T> {
 }
 
 function etcdctl(endpoints: string[], args: string[]) {
-    return run(ETCDCTL, [`--endpoints=${endpoints.join(",")}`, "--command-timeout=10s", `--cacert=${clientTls.ca}`, `--cert=${clientTls.cert}`, `--key=${clientTls.key}`, ...args]);
+    return run(ETCDCTL, [
+        `--endpoints=${endpoints.join(",")}`,
+        "--command-timeout=10s",
+        `--cacert=${clientTls.ca}`,
+        `--cert=${clientTls.cert}`,
+        `--key=${clientTls.key}`,
+        ...args,
+    ]);
 }
 
 /** What the Docker host has on its networks and routes, for replicaSubnetConflicts. */
 async function hostNetworks() {
     const ids = (await run("docker", ["network", "ls", "-q"])).stdout.split("\n").filter((l) => l.trim() !== "");
-    const inspected = JSON.parse((await run("docker", ["network", "inspect", ...ids])).stdout) as { Name: string; IPAM: { Config: { Subnet?: string }[] | null } }[];
-    const dockerNetworks = inspected.map((n) => ({ name: n.Name, subnets: (n.IPAM.Config ?? []).map((c) => c.Subnet ?? "").filter((s) => s !== "") }));
+    const inspected = JSON.parse((await run("docker", ["network", "inspect", ...ids])).stdout) as {
+        Name: string;
+        IPAM: { Config: { Subnet?: string }[] | null };
+    }[];
+    const dockerNetworks = inspected.map((n) => ({
+        name: n.Name,
+        subnets: (n.IPAM.Config ?? []).map((c) => c.Subnet ?? "").filter((s) => s !== ""),
+    }));
     const routes = (await run("ip", ["-4", "route"])).stdout.split("\n").filter((l) => l.trim() !== "");
     return { dockerNetworks, routes };
 }
@@ -91,7 +124,8 @@ beforeAll(async () => {
     await dockerAvailable();
     await requireImages(ETCD_35_IMAGE, KUBE_APISERVER_IMAGE);
     if (!fs.existsSync(ETCDCTL)) throw new Error(`${ETCDCTL} is missing: run bash scripts/tools.sh etcd`);
-    if (!fs.existsSync(KUBECTL)) throw new Error(`kubectl not found at ${KUBECTL}: run bash scripts/setup (it builds kubectl) or set KUBECTL`);
+    if (!fs.existsSync(KUBECTL))
+        throw new Error(`kubectl not found at ${KUBECTL}: run bash scripts/setup (it builds kubectl) or set KUBECTL`);
     await removeByLabel(RUN_ID);
     workDir = fs.mkdtempSync(path.join(os.tmpdir(), "recovery-replica-it-"));
     const write = (name: string, content: string, mode: number) => {
@@ -104,12 +138,21 @@ beforeAll(async () => {
         SUBNET = subnet;
         MEMBERS = ["etcd-a", "etcd-b", "etcd-c"].map((name, i) => ({ name, ip: hostIn(subnet, 11 + i) }));
         pki = issueEtcdPki(planEtcdPki({ clusterName: PROD, members: MEMBERS, keyAlgorithm: "ecdsa" }));
-        const cluster = planEtcdCluster({ clusterName: PROD, members: MEMBERS, network: { mode: "bridge", subnet: SUBNET }, image: ETCD_35_IMAGE }, (m) => memberCertificateFiles(pki, m.name));
-        production = await timed("production: 3 members healthy", () => realizePlan(cluster.plan, { runId: RUN_ID, waitHealthy: true, timeoutMs: 90_000 }));
+        const cluster = planEtcdCluster(
+            { clusterName: PROD, members: MEMBERS, network: { mode: "bridge", subnet: SUBNET }, image: ETCD_35_IMAGE },
+            (m) => memberCertificateFiles(pki, m.name),
+        );
+        production = await timed("production: 3 members healthy", () =>
+            realizePlan(cluster.plan, { runId: RUN_ID, waitHealthy: true, timeoutMs: 90_000 }),
+        );
         return cluster;
     });
     // The original client certificate files (production's admin client), of the PKI issued for S.
-    clientTls = { ca: write("ca.pem", pki.caCertPem, 0o644), cert: write("admin.pem", pki.clients.admin.certPem, 0o644), key: write("admin-key.pem", pki.clients.admin.keyPem, 0o600) };
+    clientTls = {
+        ca: write("ca.pem", pki.caCertPem, 0o644),
+        cert: write("admin.pem", pki.clients.admin.certPem, 0o644),
+        key: write("admin-key.pem", pki.clients.admin.keyPem, 0o600),
+    };
     const endpoints = cluster.topology.clientEndpoints;
     await etcdctl(endpoints, ["put", "/replica-test/greeting", "written before the incident"]);
     // kube-apiserver decodes JSON as well as protobuf from storage: a ConfigMap as a JSON object.
@@ -127,13 +170,21 @@ afterAll(async () => {
 });
 
 describe("RecoveryEnvironment plan, mode replica, on real etcd 3.5 + kube-apiserver 1.34 in Docker", () => {
-    const originalCluster = () => validateOriginalCluster(
-        {
-            etcd: { version: "3.5.35", members: MEMBERS.map((m) => ({ name: m.name, peerUrls: [`https://${m.ip}:2380`], clientUrls: [`https://${m.ip}:2379`] })) },
-            kubeApiserver: { version: "1.34.4", args: ["--etcd-prefix=/registry", `--advertise-address=${MEMBERS[0].ip}`] },
-        },
-        "production (hand-written description)",
-    );
+    const originalCluster = () =>
+        validateOriginalCluster(
+            {
+                etcd: {
+                    version: "3.5.35",
+                    members: MEMBERS.map((m) => ({
+                        name: m.name,
+                        peerUrls: [`https://${m.ip}:2380`],
+                        clientUrls: [`https://${m.ip}:2379`],
+                    })),
+                },
+                kubeApiserver: { version: "1.34.4", args: ["--etcd-prefix=/registry", `--advertise-address=${MEMBERS[0].ip}`] },
+            },
+            "production (hand-written description)",
+        );
 
     test("while production's network holds S, the host check names it (Docker would refuse the replica's network)", async () => {
         const original = originalCluster();
@@ -141,7 +192,11 @@ describe("RecoveryEnvironment plan, mode replica, on real etcd 3.5 + kube-apiser
         expect(replicaAddresses(members, original).subnet).toBe(SUBNET);
         const conflicts = replicaSubnetConflicts(SUBNET, await hostNetworks());
         const escaped = (text: string) => text.replace(/[.()/]/g, (c) => `\\${c}`);
-        expect(conflicts).toEqual([expect.stringMatching(new RegExp(`^Docker network "${escaped(`${PROD}-net`)}" \\(${escaped(SUBNET)}\\) overlaps ${escaped(SUBNET)}`))]);
+        expect(conflicts).toEqual([
+            expect.stringMatching(
+                new RegExp(`^Docker network "${escaped(`${PROD}-net`)}" \\(${escaped(SUBNET)}\\) overlaps ${escaped(SUBNET)}`),
+            ),
+        ]);
         await timed("production removed", () => production!.destroy());
         production = undefined;
         expect(replicaSubnetConflicts(SUBNET, await hostNetworks())).toEqual([]);
@@ -160,17 +215,32 @@ describe("RecoveryEnvironment plan, mode replica, on real etcd 3.5 + kube-apiser
             serviceAccount: fresh.files.serviceAccount,
         };
         const env = planReplicaEnvironment(
-            { name: REPLICA, original, snapshotPath, snapshotSha256: verifySnapshotFileSync(snapshotPath).sha256, etcdImage: ETCD_35_IMAGE, kubeApiserverImage: KUBE_APISERVER_IMAGE, initialClusterToken: `${PROD}-token` },
+            {
+                name: REPLICA,
+                original,
+                snapshotPath,
+                snapshotSha256: verifySnapshotFileSync(snapshotPath).sha256,
+                etcdImage: ETCD_35_IMAGE,
+                kubeApiserverImage: KUBE_APISERVER_IMAGE,
+                initialClusterToken: `${PROD}-token`,
+            },
             files,
         );
         expect(env.plan.networks).toEqual([expect.objectContaining({ subnet: SUBNET, gateway: hostIn(SUBNET, 1), internal: true })]);
-        replica = await timed("replica: check, 3 restores, 3 members healthy", () => realizePlan(env.plan, { runId: RUN_ID, waitHealthy: true, timeoutMs: 120_000 }));
+        replica = await timed("replica: check, 3 restores, 3 members healthy", () =>
+            realizePlan(env.plan, { runId: RUN_ID, waitHealthy: true, timeoutMs: 120_000 }),
+        );
 
         // Every original member, at its original address, answers the original client certificate.
         const endpoints = MEMBERS.map((m) => `https://${m.ip}:2379`);
-        const health = JSON.parse((await etcdctl(endpoints, ["endpoint", "health", "-w", "json"])).stdout) as { endpoint: string; health: boolean }[];
+        const health = JSON.parse((await etcdctl(endpoints, ["endpoint", "health", "-w", "json"])).stdout) as {
+            endpoint: string;
+            health: boolean;
+        }[];
         expect(health.map((h) => [h.endpoint, h.health]).sort()).toEqual(endpoints.map((e) => [e, true]));
-        const members = JSON.parse((await etcdctl(endpoints, ["member", "list", "-w", "json"])).stdout) as { members: { name: string; peerURLs: string[]; clientURLs: string[] }[] };
+        const members = JSON.parse((await etcdctl(endpoints, ["member", "list", "-w", "json"])).stdout) as {
+            members: { name: string; peerURLs: string[]; clientURLs: string[] }[];
+        };
         expect(members.members.map((m) => `${m.name}=${m.peerURLs.join(",")} ${m.clientURLs.join(",")}`).sort()).toEqual(
             MEMBERS.map((m) => `${m.name}=https://${m.ip}:2380 https://${m.ip}:2379`),
         );
@@ -207,8 +277,22 @@ describe("RecoveryEnvironment plan, mode replica, on real etcd 3.5 + kube-apiser
         );
         expect(env.addresses.apiserverIp).toBe(hostIn(SUBNET, 254));
         const kubeconfig = path.join(workDir, "replica.kubeconfig");
-        fs.writeFileSync(kubeconfig, recoveryKubeconfig({ name: REPLICA, url: env.addresses.apiUrl, caCertPem: fresh.kubeCaCertPem, certPem: fresh.admin.certPem, keyPem: fresh.admin.keyPem }), { mode: 0o600 });
-        const configMap = JSON.parse(await timed("kubectl get configmap", () => runKubectl(kubeconfig, ["get", "configmap", "app-config", "-n", "shop", "-o", "json"])));
+        fs.writeFileSync(
+            kubeconfig,
+            recoveryKubeconfig({
+                name: REPLICA,
+                url: env.addresses.apiUrl,
+                caCertPem: fresh.kubeCaCertPem,
+                certPem: fresh.admin.certPem,
+                keyPem: fresh.admin.keyPem,
+            }),
+            { mode: 0o600 },
+        );
+        const configMap = JSON.parse(
+            await timed("kubectl get configmap", () =>
+                runKubectl(kubeconfig, ["get", "configmap", "app-config", "-n", "shop", "-o", "json"]),
+            ),
+        );
         expect({ uid: configMap.metadata.uid, data: configMap.data }).toEqual({ uid: CONFIG_MAP.metadata.uid, data: CONFIG_MAP.data });
     });
 });

@@ -58,8 +58,18 @@ function productionDescription(withEncryption: boolean): OriginalCluster {
     const enc = production.encryption!;
     return validateOriginalCluster(
         {
-            etcd: { version: "3.5.35", members: [{ name: "default", peerUrls: ["https://127.0.0.1:2380"], clientUrls: production.etcd.endpoints }] },
-            kubeApiserver: { version: "1.34.4", args: ["--etcd-prefix=/registry", `--encryption-provider-config=${enc.configPath}`, "--service-cluster-ip-range=10.96.0.0/12"] },
+            etcd: {
+                version: "3.5.35",
+                members: [{ name: "default", peerUrls: ["https://127.0.0.1:2380"], clientUrls: production.etcd.endpoints }],
+            },
+            kubeApiserver: {
+                version: "1.34.4",
+                args: [
+                    "--etcd-prefix=/registry",
+                    `--encryption-provider-config=${enc.configPath}`,
+                    "--service-cluster-ip-range=10.96.0.0/12",
+                ],
+            },
             etcdPrefix: "/registry",
             serviceClusterIpRange: "10.96.0.0/12",
             ...(withEncryption ? { encryption: { configPath: enc.configPath, content: fs.readFileSync(enc.configPath, "utf8") } } : {}),
@@ -78,15 +88,35 @@ async function bringUp(base: string, original: OriginalCluster, snapshot: string
         const addresses = recoveryAddresses(subnet);
         const pki = issueRecoveryPki(name, addresses, original);
         const env = planRecoveryEnvironment(
-            { name, original, snapshotPath: snapshot, snapshotSha256: verifySnapshotFileSync(snapshot).sha256, subnet, etcdImage: ETCD_35_IMAGE, kubeApiserverImage: KUBE_APISERVER_IMAGE },
+            {
+                name,
+                original,
+                snapshotPath: snapshot,
+                snapshotSha256: verifySnapshotFileSync(snapshot).sha256,
+                subnet,
+                etcdImage: ETCD_35_IMAGE,
+                kubeApiserverImage: KUBE_APISERVER_IMAGE,
+            },
             pki.files,
         );
-        const live = await timed(`${base}: realize (check, restore, etcd healthy)`, () => realizePlan(env.plan, { runId: RUN_ID, waitHealthy: true, timeoutMs: 180_000 }));
+        const live = await timed(`${base}: realize (check, restore, etcd healthy)`, () =>
+            realizePlan(env.plan, { runId: RUN_ID, waitHealthy: true, timeoutMs: 180_000 }),
+        );
         return { addresses, pki, env, live };
     });
     realized.push(live);
     const kubeconfigPath = path.join(workDir, `${name}.kubeconfig`);
-    fs.writeFileSync(kubeconfigPath, recoveryKubeconfig({ name, url: env.addresses.apiUrl, caCertPem: pki.kubeCaCertPem, certPem: pki.admin.certPem, keyPem: pki.admin.keyPem }), { mode: 0o600 });
+    fs.writeFileSync(
+        kubeconfigPath,
+        recoveryKubeconfig({
+            name,
+            url: env.addresses.apiUrl,
+            caCertPem: pki.kubeCaCertPem,
+            certPem: pki.admin.certPem,
+            keyPem: pki.admin.keyPem,
+        }),
+        { mode: 0o600 },
+    );
     const waitReady = () =>
         timed(`${base}: kube-apiserver /readyz after realize`, () =>
             waitForRecoveryApi({
@@ -118,7 +148,8 @@ function comparable(object: any) {
 beforeAll(async () => {
     await dockerAvailable();
     await requireImages(ETCD_35_IMAGE, KUBE_APISERVER_IMAGE);
-    if (!fs.existsSync(KUBECTL)) throw new Error(`kubectl not found at ${KUBECTL}: run bash scripts/setup (it builds kubectl) or set KUBECTL`);
+    if (!fs.existsSync(KUBECTL))
+        throw new Error(`kubectl not found at ${KUBECTL}: run bash scripts/setup (it builds kubectl) or set KUBECTL`);
     requireTool("etcdctl");
     await removeByLabel(RUN_ID);
     workDir = fs.mkdtempSync(path.join(os.tmpdir(), "recovery-single-it-"));
@@ -133,7 +164,12 @@ beforeAll(async () => {
                 {
                     apiVersion: "v1",
                     kind: "ConfigMap",
-                    metadata: { name: "app-config", namespace: NAMESPACE, labels: { app: "shop", tier: "web" }, annotations: { "owner.example.com/team": "payments" } },
+                    metadata: {
+                        name: "app-config",
+                        namespace: NAMESPACE,
+                        labels: { app: "shop", tier: "web" },
+                        annotations: { "owner.example.com/team": "payments" },
+                    },
                     data: { "settings.yaml": "currency: EUR\nretries: 3\n", FEATURE_X: "on" },
                 },
                 {
@@ -232,11 +268,17 @@ describe("RecoveryEnvironment plan, mode single, on real etcd 3.5 + kube-apiserv
         const etcdUrl = `https://${env.addresses.etcdIp}:2379/version`;
         const etcdClient = pki.files.apiserverEtcdClient;
         expect(await httpsProbe(etcdUrl, { ca: etcdCa, cert: etcdClient.certPem, key: etcdClient.keyPem })).toEqual({ status: 200 });
-        expect(await httpsProbe(etcdUrl, { ca: etcdCa })).toEqual({ refused: expect.stringMatching(/certificate|alert|ECONNRESET|socket hang up/i) });
-        expect(await httpsProbe(etcdUrl, { ca: etcdCa, cert: foreign.certPem, key: foreign.keyPem })).toEqual({ refused: expect.stringMatching(/certificate|alert|ECONNRESET|socket hang up/i) });
+        expect(await httpsProbe(etcdUrl, { ca: etcdCa })).toEqual({
+            refused: expect.stringMatching(/certificate|alert|ECONNRESET|socket hang up/i),
+        });
+        expect(await httpsProbe(etcdUrl, { ca: etcdCa, cert: foreign.certPem, key: foreign.keyPem })).toEqual({
+            refused: expect.stringMatching(/certificate|alert|ECONNRESET|socket hang up/i),
+        });
 
         const secrets = `${env.addresses.apiUrl}/api/v1/namespaces/${NAMESPACE}/secrets`;
-        expect(await httpsProbe(secrets, { ca: pki.kubeCaCertPem, cert: pki.admin.certPem, key: pki.admin.keyPem })).toEqual({ status: 200 });
+        expect(await httpsProbe(secrets, { ca: pki.kubeCaCertPem, cert: pki.admin.certPem, key: pki.admin.keyPem })).toEqual({
+            status: 200,
+        });
         // kube-apiserver finishes the handshake (client certificates are optional there) and answers 401.
         expect(await httpsProbe(secrets, { ca: pki.kubeCaCertPem })).toEqual({ status: 401 });
         expect(await httpsProbe(secrets, { ca: pki.kubeCaCertPem, cert: foreign.certPem, key: foreign.keyPem })).toEqual({ status: 401 });
@@ -247,14 +289,26 @@ describe("RecoveryEnvironment plan, mode single, on real etcd 3.5 + kube-apiserv
         // The apiserver cannot list Secrets, so it never becomes ready; the wait says why instead of timing out.
         const ready = waitReady();
         await expect(ready).rejects.toThrow(RecoveryApiError);
-        await expect(ready).rejects.toThrow(/Secret objects encrypted at rest \(e\.g\. \/registry\/secrets\/shop\/db-credentials\).*cannot decrypt them.*Provide the original cluster's EncryptionConfiguration/s);
+        await expect(ready).rejects.toThrow(
+            /Secret objects encrypted at rest \(e\.g\. \/registry\/secrets\/shop\/db-credentials\).*cannot decrypt them.*Provide the original cluster's EncryptionConfiguration/s,
+        );
         // It still serves what it can read: unencrypted data...
-        const configMaps = await exportObjects({ kubeconfigPath, kubectl: KUBECTL, selections: [{ kind: "configmaps", namespace: NAMESPACE, name: "app-config" }] });
+        const configMaps = await exportObjects({
+            kubeconfigPath,
+            kubectl: KUBECTL,
+            selections: [{ kind: "configmaps", namespace: NAMESPACE, name: "app-config" }],
+        });
         expect(configMaps.objects[0].data.FEATURE_X).toBe("on");
         // ...the Secret does not.
-        const attempt = exportObjects({ kubeconfigPath, kubectl: KUBECTL, selections: [{ kind: "secrets", namespace: NAMESPACE, name: "db-credentials" }] });
+        const attempt = exportObjects({
+            kubeconfigPath,
+            kubectl: KUBECTL,
+            selections: [{ kind: "secrets", namespace: NAMESPACE, name: "db-credentials" }],
+        });
         await expect(attempt).rejects.toThrow(ExportError);
-        await expect(attempt).rejects.toThrow(/encrypted at rest.*cannot decrypt it.*Provide the original cluster's EncryptionConfiguration/s);
+        await expect(attempt).rejects.toThrow(
+            /encrypted at rest.*cannot decrypt it.*Provide the original cluster's EncryptionConfiguration/s,
+        );
     });
 
     test("a second deployment with snapshot B (object Y, not X) serves B only: fresh volume, every container of A replaced, nothing of A left", async () => {
@@ -275,12 +329,26 @@ describe("RecoveryEnvironment plan, mode single, on real etcd 3.5 + kube-apiserv
         const first = await bringUp("it-recovery-next", original, snapshotA);
         await first.waitReady();
         const name = first.name;
-        const get = (object: string) => exportObjects({ kubeconfigPath: first.kubeconfigPath, kubectl: KUBECTL, selections: [{ kind: "configmaps", namespace: NAMESPACE, name: object }] });
+        const get = (object: string) =>
+            exportObjects({
+                kubeconfigPath: first.kubeconfigPath,
+                kubectl: KUBECTL,
+                selections: [{ kind: "configmaps", namespace: NAMESPACE, name: object }],
+            });
         // Controls: A serves X and not Y.
         expect((await get("only-in-a")).objects[0].data).toEqual({ snapshot: "a" });
         await expect(get("only-in-b")).rejects.toThrow(/NotFound|not found/);
         const environment = async () =>
-            (await run("docker", ["ps", "-a", "--filter", `label=etcd-recovery.environment=${name}`, "--format", '{{.ID}} {{.Label "etcd-recovery.snapshot-sha256"}}'])).stdout
+            (
+                await run("docker", [
+                    "ps",
+                    "-a",
+                    "--filter",
+                    `label=etcd-recovery.environment=${name}`,
+                    "--format",
+                    '{{.ID}} {{.Label "etcd-recovery.snapshot-sha256"}}',
+                ])
+            ).stdout
                 .trim()
                 .split("\n")
                 .map((line) => line.split(" ") as [string, string]);
@@ -289,7 +357,15 @@ describe("RecoveryEnvironment plan, mode single, on real etcd 3.5 + kube-apiserv
 
         const plan = (snapshot: string, sha256: string) =>
             planRecoveryEnvironment(
-                { name, original, snapshotPath: snapshot, snapshotSha256: sha256, subnet: first.addresses.subnet, etcdImage: ETCD_35_IMAGE, kubeApiserverImage: KUBE_APISERVER_IMAGE },
+                {
+                    name,
+                    original,
+                    snapshotPath: snapshot,
+                    snapshotSha256: sha256,
+                    subnet: first.addresses.subnet,
+                    etcdImage: ETCD_35_IMAGE,
+                    kubeApiserverImage: KUBE_APISERVER_IMAGE,
+                },
                 first.pki.files,
             );
         const next = plan(snapshotB, shaB);
@@ -300,15 +376,24 @@ describe("RecoveryEnvironment plan, mode single, on real etcd 3.5 + kube-apiserv
         const unbound = {
             ...next.plan,
             volumes: first.env.plan.volumes,
-            containers: next.plan.containers.map((c) => ({ ...c, mounts: first.env.plan.containers.find((o) => o.name === c.name)!.mounts, labels: first.env.plan.containers.find((o) => o.name === c.name)!.labels })),
+            containers: next.plan.containers.map((c) => ({
+                ...c,
+                mounts: first.env.plan.containers.find((o) => o.name === c.name)!.mounts,
+                labels: first.env.plan.containers.find((o) => o.name === c.name)!.labels,
+            })),
         };
-        await expect(first.live.update(unbound)).rejects.toThrow(new RegExp(`${names.etcd} was not started: ${names.restore} exited with code 1[\\s\\S]*not empty`));
+        await expect(first.live.update(unbound)).rejects.toThrow(
+            new RegExp(`${names.etcd} was not started: ${names.restore} exited with code 1[\\s\\S]*not empty`),
+        );
 
         const report = await timed("it-recovery-next: update to snapshot B", () => first.live.update(next.plan));
         expect(report.replaced.sort()).toEqual([names.kubeApiserver, names.restore, names.snapshotCheck].sort());
         expect(report.created).toEqual([names.etcd]); // the failed control had deleted it
         expect(next.plan.volumes[0].name).not.toBe(first.env.plan.volumes[0].name);
-        const volumes = async () => (await run("docker", ["volume", "ls", "--filter", `label=etcd-recovery.environment=${name}`, "--format", "{{.Name}}"])).stdout.trim().split("\n");
+        const volumes = async () =>
+            (await run("docker", ["volume", "ls", "--filter", `label=etcd-recovery.environment=${name}`, "--format", "{{.Name}}"])).stdout
+                .trim()
+                .split("\n");
         expect(await volumes()).toEqual([next.plan.volumes[0].name]);
         await waitForRecoveryApi({
             apiUrl: next.addresses.apiUrl,
@@ -336,7 +421,9 @@ describe("RecoveryEnvironment plan, mode single, on real etcd 3.5 + kube-apiserv
         fs.writeFileSync(snapshotC, Buffer.concat([database, createHash("sha256").update(database).digest()]));
         const shaC = verifySnapshotFileSync(snapshotC).sha256;
         const bad = plan(snapshotC, shaC);
-        await expect(first.live.update(bad.plan)).rejects.toThrow(new RegExp(`${names.etcd} was not started: [^\\n]*${names.snapshotCheck} exited with code [1-9]`));
+        await expect(first.live.update(bad.plan)).rejects.toThrow(
+            new RegExp(`${names.etcd} was not started: [^\\n]*${names.snapshotCheck} exited with code [1-9]`),
+        );
         expect(await first.live.logs(names.snapshotCheck)).toMatch(/checksum|invalid/i);
         // Nothing serves C. What the docker provider does, the harness did: every container has a fixed name, so
         // the engine deleted B's etcd (gated on the check) before it replaced the check, and B does not keep serving.
@@ -368,11 +455,23 @@ describe("RecoveryEnvironment plan, mode single, on real etcd 3.5 + kube-apiserv
         await withFreeSubnet(async (subnet) => {
             const addresses = recoveryAddresses(subnet);
             const env = planRecoveryEnvironment(
-                { name, original, snapshotPath: garbagePath, snapshotSha256: fileSha256(garbagePath), subnet: addresses.subnet, etcdImage: ETCD_35_IMAGE, kubeApiserverImage: KUBE_APISERVER_IMAGE },
+                {
+                    name,
+                    original,
+                    snapshotPath: garbagePath,
+                    snapshotSha256: fileSha256(garbagePath),
+                    subnet: addresses.subnet,
+                    etcdImage: ETCD_35_IMAGE,
+                    kubeApiserverImage: KUBE_APISERVER_IMAGE,
+                },
                 issueRecoveryPki(name, addresses, original).files,
             );
             expect(env.plan.containers[0].name).toBe(`${name}-snapshot-check`);
-            await expect(realizePlan(env.plan, { runId: RUN_ID, timeoutMs: 60_000 })).rejects.toThrow(new RegExp(`${name}-etcd was not started: [^\\n]*${name}-snapshot-check exited with code 1[\\s\\S]*Error: invalid database`));
+            await expect(realizePlan(env.plan, { runId: RUN_ID, timeoutMs: 60_000 })).rejects.toThrow(
+                new RegExp(
+                    `${name}-etcd was not started: [^\\n]*${name}-snapshot-check exited with code 1[\\s\\S]*Error: invalid database`,
+                ),
+            );
         });
         // Only the check and the restore ever started (the engine's start events say so) ...
         const started = await run("docker", [

@@ -30,12 +30,24 @@ let s3: Awaited<ReturnType<BackupFixture["startMinio"]>>;
 let nodeDir: string;
 const made: Record<string, string> = {};
 
-const s3Store = () => ({ s3: { endpoint: s3.endpoint, bucket: s3.bucket, accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey, provider: "Minio" as const } });
+const s3Store = () => ({
+    s3: {
+        endpoint: s3.endpoint,
+        bucket: s3.bucket,
+        accessKeyId: s3.accessKeyId,
+        secretAccessKey: s3.secretAccessKey,
+        provider: "Minio" as const,
+    },
+});
 const outDir = (name: string) => fs.mkdtempSync(path.join(workDir, `${name}-`));
 const sha256 = (data: Buffer) => createHash("sha256").update(data).digest("hex");
 
 /** Runs the backup pod once after writing `value`, and returns the object name it reports. */
-async function backup(value: string, storage: Parameters<BackupFixture["input"]>[0], overrides: Parameters<BackupFixture["input"]>[1] = {}): Promise<string> {
+async function backup(
+    value: string,
+    storage: Parameters<BackupFixture["input"]>[0],
+    overrides: Parameters<BackupFixture["input"]>[1] = {},
+): Promise<string> {
     await fixture.etcd.etcdctl(["put", KEY, value]);
     const result = await fixture.runBackup(planEtcdBackup(fixture.input(storage, overrides)), { storeDir: nodeDir });
     expectSucceeded(result);
@@ -44,7 +56,13 @@ async function backup(value: string, storage: Parameters<BackupFixture["input"]>
 }
 
 /** fetchSnapshotFromStore, recording every rclone command line and the config file's mode while it ran. */
-async function fetchRecorded(options: FetchSnapshotOptions): Promise<{ result?: Awaited<ReturnType<typeof fetchSnapshotFromStore>>; error?: Error; commandLines: string[]; configModes: number[]; configDirs: string[] }> {
+async function fetchRecorded(options: FetchSnapshotOptions): Promise<{
+    result?: Awaited<ReturnType<typeof fetchSnapshotFromStore>>;
+    error?: Error;
+    commandLines: string[];
+    configModes: number[];
+    configDirs: string[];
+}> {
     const commandLines: string[] = [];
     const configModes: number[] = [];
     const configDirs = new Set<string>();
@@ -82,7 +100,11 @@ beforeAll(async () => {
     made.s3Old = await backup("from-backup-1", s3Store(), { compression: "gzip" });
     made.s3New = await backup("from-backup-2", s3Store(), { compression: "gzip" });
     made.plain = await backup("plain-on-node", { hostPath: { path: HOST_STORE_PATH } }, { prefix: "plain", compression: "none" });
-    made.crypt = await backup("crypt-on-node", { hostPath: { path: HOST_STORE_PATH } }, { prefix: "crypt", compression: "gzip", encryption: { password: "crypt-pw-7f1e", salt: "crypt-salt-c20a" } });
+    made.crypt = await backup(
+        "crypt-on-node",
+        { hostPath: { path: HOST_STORE_PATH } },
+        { prefix: "crypt", compression: "gzip", encryption: { password: "crypt-pw-7f1e", salt: "crypt-salt-c20a" } },
+    );
 }, 400_000);
 
 afterAll(async () => {
@@ -94,7 +116,12 @@ describe("fetchSnapshotFromStore on MinIO (S3)", () => {
     test("the newest sealed backup comes down, matches its sidecar and metadata, and restores with the newest data", async () => {
         const dir = outDir("s3-newest");
         const progress: string[] = [];
-        const { result, error, commandLines, configModes, configDirs } = await fetchRecorded({ store: s3Store(), cluster: "it-prod", dir, onProgress: (m) => progress.push(m) });
+        const { result, error, commandLines, configModes, configDirs } = await fetchRecorded({
+            store: s3Store(),
+            cluster: "it-prod",
+            dir,
+            onProgress: (m) => progress.push(m),
+        });
         if (error) throw error;
         expect(result!.object).toBe(made.s3New);
         expect(result!.path).toBe(path.join(dir, made.s3New!.replace(/\.gz$/, "")));
@@ -104,9 +131,17 @@ describe("fetchSnapshotFromStore on MinIO (S3)", () => {
         // What the store holds, read with an independent client: the object's hash is the sidecar's, the file is its gunzip.
         const storedRaw = await rawObject(`etcd-backup/it-prod/${made.s3New}`);
         expect(result!.objectSha256).toBe(sha256(storedRaw));
-        expect((await s3.rclone(["cat", `minio:${s3.bucket}/etcd-backup/it-prod/${made.s3New}.sha256`])).split(" ")[0]).toBe(result!.objectSha256);
+        expect((await s3.rclone(["cat", `minio:${s3.bucket}/etcd-backup/it-prod/${made.s3New}.sha256`])).split(" ")[0]).toBe(
+            result!.objectSha256,
+        );
         expect(fs.readFileSync(result!.path).equals(zlib.gunzipSync(storedRaw))).toBe(true);
-        expect(result!.metadata).toMatchObject({ cluster: "it-prod", object: made.s3New, sha256: result!.objectSha256, snapshotSha256: result!.snapshotSha256, compression: "gzip" });
+        expect(result!.metadata).toMatchObject({
+            cluster: "it-prod",
+            object: made.s3New,
+            sha256: result!.objectSha256,
+            snapshotSha256: result!.snapshotSha256,
+            compression: "gzip",
+        });
 
         const status = await snapshotStatus(result!.path);
         expect(result!.revision).toBe(status.revision);
@@ -150,7 +185,11 @@ describe("fetchSnapshotFromStore on MinIO (S3)", () => {
         const dir = outDir("s3-truncated");
         const { error } = await fetchRecorded({ store: s3Store(), cluster: "it-prod", dir });
         expect(error).toBeInstanceOf(StoreSnapshotError);
-        expect(error!.message).toMatch(new RegExp(`${name.replace(/\./g, "\\.")}.*(does not decompress .*: the object is truncated or corrupt|the download was truncated or the object is corrupt)`));
+        expect(error!.message).toMatch(
+            new RegExp(
+                `${name.replace(/\./g, "\\.")}.*(does not decompress .*: the object is truncated or corrupt|the download was truncated or the object is corrupt)`,
+            ),
+        );
         expect(fs.readdirSync(dir)).toEqual([]);
         await deleteObjects(`etcd-backup/it-prod/${name}`, `etcd-backup/it-prod/${name}.sha256`);
     });
@@ -168,7 +207,9 @@ describe("fetchSnapshotFromStore on MinIO (S3)", () => {
         const store = { s3: { ...s3Store().s3, secretAccessKey: "not-the-key-41c9" } };
         const { error, commandLines } = await fetchRecorded({ store, cluster: "it-prod", dir });
         expect(error).toBeInstanceOf(StoreSnapshotError);
-        expect(error!.message).toMatch(/rclone lsjson store:etcd-backups\/etcd-backup\/it-prod failed \(exit \d+\): .*(SignatureDoesNotMatch|AccessDenied|403)/s);
+        expect(error!.message).toMatch(
+            /rclone lsjson store:etcd-backups\/etcd-backup\/it-prod failed \(exit \d+\): .*(SignatureDoesNotMatch|AccessDenied|403)/s,
+        );
         expect(error!.message).not.toContain("not-the-key-41c9");
         for (const line of commandLines) expect(line).not.toContain("not-the-key-41c9");
         expect(fs.readdirSync(dir)).toEqual([]);
@@ -179,7 +220,12 @@ describe("fetchSnapshotFromStore on a node directory", () => {
     const plainDir = () => path.join(nodeDir, "plain", "it-prod");
 
     test("uncompressed backup, read in place", async () => {
-        const result = await fetchSnapshotFromStore({ store: { hostPath: { path: nodeDir } }, cluster: "it-prod", prefix: "plain", dir: outDir("local") });
+        const result = await fetchSnapshotFromStore({
+            store: { hostPath: { path: nodeDir } },
+            cluster: "it-prod",
+            prefix: "plain",
+            dir: outDir("local"),
+        });
         expect(result.object).toBe(made.plain);
         expect(result.storeUrl).toBe(`file://${plainDir()}/${made.plain}`);
         expect(fs.readFileSync(result.path).equals(fs.readFileSync(path.join(plainDir(), made.plain!)))).toBe(true);
@@ -191,10 +237,13 @@ describe("fetchSnapshotFromStore on a node directory", () => {
         fs.writeFileSync(storeFile, `hostPath:\n  path: ${nodeDir}\n`, { mode: 0o600 });
         const out: string[] = [];
         const err: string[] = [];
-        const code = await runRecoveryCli(["fetch", "--store", storeFile, "--cluster", "it-prod", "--prefix", "plain", "--dir", outDir("cli-out")], {
-            stdout: (t) => out.push(t),
-            stderr: (t) => err.push(t),
-        });
+        const code = await runRecoveryCli(
+            ["fetch", "--store", storeFile, "--cluster", "it-prod", "--prefix", "plain", "--dir", outDir("cli-out")],
+            {
+                stdout: (t) => out.push(t),
+                stderr: (t) => err.push(t),
+            },
+        );
         expect({ code, err: code === 0 ? "" : err.join("") }).toEqual({ code: 0, err: "" });
         const printed = JSON.parse(out.join(""));
         expect(printed.object).toBe(made.plain);
@@ -213,7 +262,9 @@ describe("fetchSnapshotFromStore on a node directory", () => {
         try {
             const { error } = await fetchRecorded({ store: { hostPath: { path: nodeDir } }, cluster: "it-prod", prefix: "plain", dir });
             expect(error).toBeInstanceOf(StoreSnapshotError);
-            expect(error!.message).toContain(`downloaded ${original.length} bytes with SHA-256 ${sha256(altered)}, but the store lists ${original.length} bytes and its sidecar says ${sha256(original)}`);
+            expect(error!.message).toContain(
+                `downloaded ${original.length} bytes with SHA-256 ${sha256(altered)}, but the store lists ${original.length} bytes and its sidecar says ${sha256(original)}`,
+            );
             expect(error!.message).toMatch(/the download was truncated or the object is corrupt; nothing was kept/);
             expect(fs.readdirSync(dir)).toEqual([]);
         } finally {
@@ -236,9 +287,9 @@ describe("fetchSnapshotFromStore on a node directory", () => {
         expect(await restoreAndRead(workDir, result.path, KEY)).toBe("crypt-on-node");
 
         const dir = outDir("crypt-nokey");
-        await expect(fetchSnapshotFromStore({ store: { hostPath: { path: nodeDir } }, cluster: "it-prod", prefix: "crypt", dir })).rejects.toThrow(
-            /holds encrypted backups \(rclone crypt, names ending in \.bin\): give encryption: \{ password, salt \}/,
-        );
+        await expect(
+            fetchSnapshotFromStore({ store: { hostPath: { path: nodeDir } }, cluster: "it-prod", prefix: "crypt", dir }),
+        ).rejects.toThrow(/holds encrypted backups \(rclone crypt, names ending in \.bin\): give encryption: \{ password, salt \}/);
         expect(fs.readdirSync(dir)).toEqual([]);
     });
 });

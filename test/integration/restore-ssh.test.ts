@@ -28,7 +28,8 @@ let connection: SshConnection;
 
 function sshKeygen(file: string): { privateKey: string; publicKey: string } {
     const result = spawnSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "", "-f", file], { encoding: "utf8" });
-    if (result.error || result.status !== 0) throw new Error(`ssh-keygen failed (${result.error?.message ?? result.stderr}): apt-get install openssh-client`);
+    if (result.error || result.status !== 0)
+        throw new Error(`ssh-keygen failed (${result.error?.message ?? result.stderr}): apt-get install openssh-client`);
     return { privateKey: fs.readFileSync(file, "utf8"), publicKey: fs.readFileSync(`${file}.pub`, "utf8").trim() };
 }
 
@@ -42,13 +43,18 @@ function realizeNode(subnet: string, clientPublicKey: string, hostPrivateKey: st
                 {
                     name: `${runId}-node`,
                     image: NODE_IMAGE,
-                    command: ["/bin/sh", "-c", "echo 'ops:x:1000:1000::/tmp:/bin/sh' >> /etc/passwd && echo \"ops:$(cat /etc/ops.hash):19000:0:99999:7:::\" >> /etc/shadow && exec /usr/sbin/sshd -D -e"],
+                    command: [
+                        "/bin/sh",
+                        "-c",
+                        "echo 'ops:x:1000:1000::/tmp:/bin/sh' >> /etc/passwd && echo \"ops:$(cat /etc/ops.hash):19000:0:99999:7:::\" >> /etc/shadow && exec /usr/sbin/sshd -D -e",
+                    ],
                     network: { name: `${runId}-net`, ipv4Address: ADDRESS },
                     mounts: [],
                     files: [
                         {
                             path: "/etc/ssh/sshd_config",
-                            content: "HostKey /etc/ssh/ssh_host_ed25519_key\nPermitRootLogin prohibit-password\nPasswordAuthentication yes\nKbdInteractiveAuthentication no\nUsePAM no\nPidFile /run/sshd.pid\n",
+                            content:
+                                "HostKey /etc/ssh/ssh_host_ed25519_key\nPermitRootLogin prohibit-password\nPasswordAuthentication yes\nKbdInteractiveAuthentication no\nUsePAM no\nPidFile /run/sshd.pid\n",
                             mode: 0o644,
                         },
                         { path: "/etc/ssh/ssh_host_ed25519_key", content: hostPrivateKey, mode: 0o600, secret: true },
@@ -109,7 +115,9 @@ test("quotes, $ and newlines need no escaping: the script is not a command line"
 
 test("a host key other than the pinned one stops the connection before anything runs", async () => {
     const other = sshKeygen(path.join(tmp, "other-host")).publicKey;
-    await expect(runScript({ ...connection, hostKey: other }, "touch /tmp/should-not-exist", 30_000)).rejects.toThrow(/host key is not the pinned hostKey/);
+    await expect(runScript({ ...connection, hostKey: other }, "touch /tmp/should-not-exist", 30_000)).rejects.toThrow(
+        /host key is not the pinned hostKey/,
+    );
     expect((await realized.exec(`${runId}-node`, ["test", "-e", "/tmp/should-not-exist"])).exitCode).toBe(1);
 });
 

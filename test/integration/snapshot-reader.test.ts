@@ -21,8 +21,19 @@ jest.setTimeout(240_000);
 const sha = (b: Buffer) => crypto.createHash("sha256").update(b).digest("hex");
 
 describe.each([
-    { version: "3.4", binDir: "/usr/bin", status: (file: string) => run(requireTool("etcdctl", "/usr/bin"), ["snapshot", "status", file, "-w", "json"], { env: { ...process.env, ETCDCTL_API: "3" } }) },
-    { version: "3.5", binDir: toolsBinDir(), status: (file: string) => run(requireTool("etcdutl"), ["snapshot", "status", file, "-w", "json"]) },
+    {
+        version: "3.4",
+        binDir: "/usr/bin",
+        status: (file: string) =>
+            run(requireTool("etcdctl", "/usr/bin"), ["snapshot", "status", file, "-w", "json"], {
+                env: { ...process.env, ETCDCTL_API: "3" },
+            }),
+    },
+    {
+        version: "3.5",
+        binDir: toolsBinDir(),
+        status: (file: string) => run(requireTool("etcdutl"), ["snapshot", "status", file, "-w", "json"]),
+    },
 ])("etcd $version", ({ version, binDir, status }) => {
     let etcd: PlainEtcd;
     let known: KnownContent;
@@ -45,8 +56,16 @@ describe.each([
     });
 
     test("holds exactly the revisions etcd kept after compaction, with the bytes written", () => {
-        const expected = heldWrites(known.writes, known.compactedAt).map((w) => ({ revision: w.revision, key: w.key, ...(w.value ? { sha256: sha(w.value) } : { deleted: true }) }));
-        const got = [...snapshot.revisions()].map((r) => ({ revision: r.revision.main, key: r.key, ...(r.revision.tombstone ? { deleted: true } : { sha256: sha(r.kv.value) }) }));
+        const expected = heldWrites(known.writes, known.compactedAt).map((w) => ({
+            revision: w.revision,
+            key: w.key,
+            ...(w.value ? { sha256: sha(w.value) } : { deleted: true }),
+        }));
+        const got = [...snapshot.revisions()].map((r) => ({
+            revision: r.revision.main,
+            key: r.key,
+            ...(r.revision.tombstone ? { deleted: true } : { sha256: sha(r.kv.value) }),
+        }));
         expect(got.length).toBe(expected.length);
         expect(got).toEqual(expected);
     });
@@ -56,7 +75,9 @@ describe.each([
         const revisions = known.writes.filter((w) => w.key === key).map((w) => w.revision);
         for (const rev of [known.compactedAt, revisions[revisions.length - 1]!, known.writes[known.writes.length - 1]!.revision]) {
             const fromEtcd = await etcd.getAt(key, rev);
-            const fromFile = objectValues(snapshot, { resources: ["configmaps"], namespace: "shop", name: "app-config" }, rev).map((v) => v.value);
+            const fromFile = objectValues(snapshot, { resources: ["configmaps"], namespace: "shop", name: "app-config" }, rev).map(
+                (v) => v.value,
+            );
             expect(fromFile.map(sha)).toEqual(fromEtcd.map(sha));
         }
         // Before the compaction etcd refuses (compacted) and the file holds nothing either.
@@ -64,7 +85,9 @@ describe.each([
         expect(objectValues(snapshot, { resources: ["configmaps"], namespace: "shop", name: "app-config" }, revisions[0]!)).toEqual([]);
         const bulk = "/registry/configmaps/bulk/cm-01234";
         const fromEtcd = await etcd.getAt(bulk, known.writes[known.writes.length - 1]!.revision);
-        expect(objectValues(snapshot, { resources: ["configmaps"], namespace: "bulk", name: "cm-01234" }).map((v) => sha(v.value))).toEqual(fromEtcd.map(sha));
+        expect(objectValues(snapshot, { resources: ["configmaps"], namespace: "bulk", name: "cm-01234" }).map((v) => sha(v.value))).toEqual(
+            fromEtcd.map(sha),
+        );
     });
 
     test("the 1 MiB value comes back whole from its overflow pages; the key bucket has branch pages", () => {
@@ -79,10 +102,21 @@ describe.each([
         const { objects } = latestObjects(snapshot, {});
         expect(objects.filter((o) => o.namespace === "bulk")).toHaveLength(known.bulkCount);
         const byKey = new Map(objects.map((o) => [o.key, o]));
-        expect(byKey.get("/registry/configmaps/shop/app-config")).toMatchObject({ version: 3, modRevision: known.writes.filter((w) => w.key === "/registry/configmaps/shop/app-config").pop()!.revision });
+        expect(byKey.get("/registry/configmaps/shop/app-config")).toMatchObject({
+            version: 3,
+            modRevision: known.writes.filter((w) => w.key === "/registry/configmaps/shop/app-config").pop()!.revision,
+        });
         expect(byKey.has("/registry/configmaps/shop/gone")).toBe(false);
-        expect(byKey.get("/registry/deployments/shop/web")!.encoding).toMatchObject({ type: "protobuf", apiVersion: "apps/v1", kind: "Deployment" });
-        expect(byKey.get("/registry/secrets/shop/db-password")!.encoding).toMatchObject({ type: "encrypted", provider: "aescbc", keyName: "key1" });
+        expect(byKey.get("/registry/deployments/shop/web")!.encoding).toMatchObject({
+            type: "protobuf",
+            apiVersion: "apps/v1",
+            kind: "Deployment",
+        });
+        expect(byKey.get("/registry/secrets/shop/db-password")!.encoding).toMatchObject({
+            type: "encrypted",
+            provider: "aescbc",
+            keyName: "key1",
+        });
         expect(byKey.get("/registry/example.com/widgets/shop/w1")!.resource).toBe("widgets.example.com");
     });
 
@@ -107,10 +141,13 @@ describe.each([
         const random = prng(version === "3.4" ? 34 : 35);
         for (let i = 0; i < 60; i++) {
             const length = Math.floor(random() * original.length);
-            expect(readAll(original.subarray(0, length), caseFile, `etcd ${version} cut at ${length}`, opts)).toBe(length === pages * 4096 ? "read" : "refused");
+            expect(readAll(original.subarray(0, length), caseFile, `etcd ${version} cut at ${length}`, opts)).toBe(
+                length === pages * 4096 ? "read" : "refused",
+            );
         }
         const outcomes = { read: 0, refused: 0 };
-        for (const { bytes, label } of flippedCopies(original, 4096, 120, version === "3.4" ? 3400 : 3500)) outcomes[readAll(bytes, caseFile, `etcd ${version} ${label}`, opts)]++;
+        for (const { bytes, label } of flippedCopies(original, 4096, 120, version === "3.4" ? 3400 : 3500))
+            outcomes[readAll(bytes, caseFile, `etcd ${version} ${label}`, opts)]++;
         expect(outcomes.read + outcomes.refused).toBe(120);
     });
 

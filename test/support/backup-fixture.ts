@@ -85,7 +85,10 @@ export class BackupFixture {
     etcd!: BackupEtcd;
 
     /** `label` prefixes every Docker object (and is what cleanup removes by). */
-    constructor(readonly label: string, readonly workDir: string) {}
+    constructor(
+        readonly label: string,
+        readonly workDir: string,
+    ) {}
 
     /** A real TLS etcd of `size` members (default 1) holding /registry/configmaps/default/backup-probe = seed-001 and 40 more keys. */
     async startEtcd(subnet: string, size = 1): Promise<StartedEtcd> {
@@ -97,7 +100,15 @@ export class BackupFixture {
             image: ETCD_35_IMAGE,
             publishClientPorts: { ip: "127.0.0.1", firstHostPort: port! },
         };
-        const none = { caCertPem: "", serverCertPem: "", serverKeyPem: "", peerCertPem: "", peerKeyPem: "", healthcheckCertPem: "", healthcheckKeyPem: "" };
+        const none = {
+            caCertPem: "",
+            serverCertPem: "",
+            serverKeyPem: "",
+            peerCertPem: "",
+            peerKeyPem: "",
+            healthcheckCertPem: "",
+            healthcheckKeyPem: "",
+        };
         const members = planEtcdCluster(input, () => none).topology.members;
         const pki = issueEtcdPki(planEtcdPki({ clusterName: input.clusterName, members }));
         const cluster = planEtcdCluster(input, (member) => memberCertificateFiles(pki, member.name));
@@ -113,11 +124,23 @@ export class BackupFixture {
         fs.writeFileSync(path.join(certDir, "ca.crt"), pki.caCertPem, { mode: 0o644 });
         fs.writeFileSync(path.join(certDir, "healthcheck-client.crt"), pki.clients.healthcheck.certPem, { mode: 0o644 });
         fs.writeFileSync(path.join(certDir, "healthcheck-client.key"), pki.clients.healthcheck.keyPem, { mode: 0o600 });
-        const tls = [`--cacert=${path.join(certDir, "ca.crt")}`, `--cert=${path.join(certDir, "healthcheck-client.crt")}`, `--key=${path.join(certDir, "healthcheck-client.key")}`];
-        const etcdctl = async (args: string[]) => (await run(BIN.etcdctl, [`--endpoints=${endpoints.join(",")}`, "--command-timeout=10s", ...tls, ...args])).stdout;
+        const tls = [
+            `--cacert=${path.join(certDir, "ca.crt")}`,
+            `--cert=${path.join(certDir, "healthcheck-client.crt")}`,
+            `--key=${path.join(certDir, "healthcheck-client.key")}`,
+        ];
+        const etcdctl = async (args: string[]) =>
+            (await run(BIN.etcdctl, [`--endpoints=${endpoints.join(",")}`, "--command-timeout=10s", ...tls, ...args])).stdout;
         await etcdctl(["put", "/registry/configmaps/default/backup-probe", "seed-001"]);
         for (let i = 0; i < 40; i++) await etcdctl(["put", `/registry/secrets/default/s${i}`, randomBytes(200).toString("hex")]);
-        const started: StartedEtcd = { port, endpoints, containers: members.map((m) => cluster.containerNames[m.name]!), live, certDir, etcdctl };
+        const started: StartedEtcd = {
+            port,
+            endpoints,
+            containers: members.map((m) => cluster.containerNames[m.name]!),
+            live,
+            certDir,
+            etcdctl,
+        };
         this.etcd = started;
         return started;
     }
@@ -131,7 +154,14 @@ export class BackupFixture {
         const minio = startProcess({
             name: "minio",
             command: BIN.minio,
-            args: ["server", dataDir ?? path.join(dir, "data"), "--address", `${address}:${s3Port}`, "--console-address", `127.0.0.1:${consolePort}`],
+            args: [
+                "server",
+                dataDir ?? path.join(dir, "data"),
+                "--address",
+                `${address}:${s3Port}`,
+                "--console-address",
+                `127.0.0.1:${consolePort}`,
+            ],
             logFile: path.join(dir, "minio.log"),
             env: { ...process.env, MINIO_ROOT_USER: accessKeyId, MINIO_ROOT_PASSWORD: secretAccessKey, MINIO_BROWSER: "off" },
         });
@@ -148,7 +178,16 @@ export class BackupFixture {
             aborted: () => (minio.isRunning() ? undefined : "minio exited"),
             describe: () => minio.logTail(),
         });
-        return { endpoint: `http://${address}:${s3Port}`, accessKeyId, secretAccessKey, bucket, rclone, rcloneConfig, stop: () => minio.stop(), logTail: () => minio.logTail() };
+        return {
+            endpoint: `http://${address}:${s3Port}`,
+            accessKeyId,
+            secretAccessKey,
+            bucket,
+            rclone,
+            rcloneConfig,
+            stop: () => minio.stop(),
+            logTail: () => minio.logTail(),
+        };
     }
 
     /**
@@ -160,7 +199,8 @@ export class BackupFixture {
         const dir = fs.mkdtempSync(path.join(this.workDir, "sftp-"));
         const [port] = await freePorts(1);
         // execFileSync: ssh-keygen ignores stdin, and run() writing to it could race its exit (EPIPE).
-        const keygen = async (file: string) => execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "", "-f", file], { stdio: ["ignore", "pipe", "pipe"] });
+        const keygen = async (file: string) =>
+            execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "", "-f", file], { stdio: ["ignore", "pipe", "pipe"] });
         await keygen(path.join(dir, "host_key"));
         await keygen(path.join(dir, "user_key"));
         await keygen(path.join(dir, "other_host_key"));
@@ -202,7 +242,12 @@ export class BackupFixture {
                         files: [
                             { path: "/etc/ssh/sshd_config", content: sshdConfig, mode: 0o644 },
                             { path: "/etc/ssh/host_key", content: read("host_key"), mode: 0o600, secret: true },
-                            { path: "/etc/shadow", content: `root:*:19000:0:99999:7:::\nsshd:*:19000:0:99999:7:::\nbackup:${hash}:19000:0:99999:7:::\n`, mode: 0o600, secret: true },
+                            {
+                                path: "/etc/shadow",
+                                content: `root:*:19000:0:99999:7:::\nsshd:*:19000:0:99999:7:::\nbackup:${hash}:19000:0:99999:7:::\n`,
+                                mode: 0o600,
+                                secret: true,
+                            },
                             { path: "/etc/ssh/authorized_keys/backup", content: read("user_key.pub"), mode: 0o644 },
                         ],
                         mounts: [{ source: storeDir, target: "/home/backup", hostPath: true }],
@@ -234,7 +279,10 @@ export class BackupFixture {
      * Runs the CronJob's pod once, as the Job controller would start it. `whileRunning` runs beside
      * the pod (fault injection); it gets the prefix of the pod's container names (`<prefix>-<container>`).
      */
-    async runBackup(plan: EtcdBackupPlan, opts: { storeDir?: string; editPod?: (pod: K8sPodSpec) => void; whileRunning?: (containerPrefix: string) => Promise<void> } = {}): Promise<PodRun> {
+    async runBackup(
+        plan: EtcdBackupPlan,
+        opts: { storeDir?: string; editPod?: (pod: K8sPodSpec) => void; whileRunning?: (containerPrefix: string) => Promise<void> } = {},
+    ): Promise<PodRun> {
         const runId = `${this.label}-${process.pid}-${++this.runCounter}`;
         this.runIds.push(runId);
         const pod = JSON.parse(JSON.stringify((plan.cronJob as any).spec.jobTemplate.spec.template.spec)) as K8sPodSpec;
@@ -246,7 +294,10 @@ export class BackupFixture {
             {
                 secrets,
                 configMaps: { [plan.scriptConfigMap.metadata.name]: plan.scriptConfigMap.data },
-                hostPaths: { "/etc/kubernetes/pki/etcd": this.etcd.certDir, ...(opts.storeDir ? { [HOST_STORE_PATH]: opts.storeDir } : {}) },
+                hostPaths: {
+                    "/etc/kubernetes/pki/etcd": this.etcd.certDir,
+                    ...(opts.storeDir ? { [HOST_STORE_PATH]: opts.storeDir } : {}),
+                },
                 fieldValues: { "spec.nodeName": "cp-1" },
             },
             runId,
@@ -329,7 +380,15 @@ export async function snapshotStatus(file: string): Promise<{ hash: number; revi
 /** Restores a snapshot file with etcdutl, starts etcd on it and reads a key. */
 export async function restoreAndRead(workDir: string, snapshotFile: string, key: string): Promise<string> {
     const dataDir = path.join(fs.mkdtempSync(path.join(workDir, "restore-")), "data");
-    await run(BIN.etcdutl, ["snapshot", "restore", snapshotFile, `--data-dir=${dataDir}`, "--name=r", "--initial-cluster=r=http://127.0.0.1:1", "--initial-advertise-peer-urls=http://127.0.0.1:1"]);
+    await run(BIN.etcdutl, [
+        "snapshot",
+        "restore",
+        snapshotFile,
+        `--data-dir=${dataDir}`,
+        "--name=r",
+        "--initial-cluster=r=http://127.0.0.1:1",
+        "--initial-advertise-peer-urls=http://127.0.0.1:1",
+    ]);
     const [client, peer] = await freePorts(2);
     const proc = startProcess({
         name: "etcd-restored",
@@ -350,7 +409,15 @@ export async function restoreAndRead(workDir: string, snapshotFile: string, key:
         await waitFor(
             "restored etcd answers",
             async () => {
-                value = (await run(BIN.etcdctl, [`--endpoints=http://127.0.0.1:${client}`, "--command-timeout=3s", "get", key, "--print-value-only"])).stdout.trim();
+                value = (
+                    await run(BIN.etcdctl, [
+                        `--endpoints=http://127.0.0.1:${client}`,
+                        "--command-timeout=3s",
+                        "get",
+                        key,
+                        "--print-value-only",
+                    ])
+                ).stdout.trim();
                 return true;
             },
             { deadlineMs: 30_000, aborted: () => (proc.isRunning() ? undefined : "etcd exited"), describe: () => proc.logTail() },

@@ -13,16 +13,7 @@ import * as path from "path";
 
 import { genCert, initCa } from "../../src/pki";
 import type { CfsslConfig, CfsslCsr } from "../../src/pki/cfssl-types";
-import {
-    forgetDirOnExit,
-    freePorts,
-    ManagedProcess,
-    removeDirOnExit,
-    requireTool,
-    startProcess,
-    toolsBinDir,
-    waitFor,
-} from "./processes";
+import { forgetDirOnExit, freePorts, ManagedProcess, removeDirOnExit, requireTool, startProcess, toolsBinDir, waitFor } from "./processes";
 
 export interface KubeApiOptions {
     /** Encrypt Secrets at rest with aescbc (an EncryptionConfiguration is written and passed). Default false. */
@@ -373,7 +364,12 @@ export async function startKubeApi(opts: KubeApiOptions = {}): Promise<KubeApi> 
                     const res = await tlsGet(`https://127.0.0.1:${kcmPort}/healthz`, adminTls);
                     return res.status === 200 && res.body.trim() === "ok";
                 },
-                { deadlineMs: readyTimeoutMs, intervalMs: 500, aborted: () => diedReason(kcm), describe: () => `kube-controller-manager log tail:\n${kcm.logTail()}` },
+                {
+                    deadlineMs: readyTimeoutMs,
+                    intervalMs: 500,
+                    aborted: () => diedReason(kcm),
+                    describe: () => `kube-controller-manager log tail:\n${kcm.logTail()}`,
+                },
             );
         }
 
@@ -390,7 +386,12 @@ export async function startKubeApi(opts: KubeApiOptions = {}): Promise<KubeApi> 
                 keyPem: pki.etcdClient.keyPem,
                 dataDir,
                 files: { caFile: etcdCaFile, certFile: etcdClientCert, keyFile: etcdClientKey },
-                etcdctlFlags: [`--endpoints=${etcdEndpoint}`, `--cacert=${etcdCaFile}`, `--cert=${etcdClientCert}`, `--key=${etcdClientKey}`],
+                etcdctlFlags: [
+                    `--endpoints=${etcdEndpoint}`,
+                    `--cacert=${etcdCaFile}`,
+                    `--cert=${etcdClientCert}`,
+                    `--key=${etcdClientKey}`,
+                ],
             },
             encryption,
             workDir,
@@ -410,7 +411,8 @@ export async function startKubeApi(opts: KubeApiOptions = {}): Promise<KubeApi> 
 
 /** kubectl of the tested Kubernetes release, built by `bash scripts/tools.sh kubectl` (part of scripts/setup). */
 export const KUBECTL =
-    process.env.KUBECTL ?? path.join(process.env.ETCD_RECOVERY_CACHE ?? path.join(os.homedir(), ".cache", "etcd-recovery"), "bin", "kubectl");
+    process.env.KUBECTL ??
+    path.join(process.env.ETCD_RECOVERY_CACHE ?? path.join(os.homedir(), ".cache", "etcd-recovery"), "bin", "kubectl");
 
 export function runKubectl(kubeconfigPath: string, args: string[], input?: string): Promise<string> {
     if (!fs.existsSync(KUBECTL)) {

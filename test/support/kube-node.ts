@@ -21,7 +21,15 @@ import * as path from "path";
 
 import { removeByLabel, RUN_LABEL, TEST_LABEL } from "../harness/docker";
 import { run } from "../harness/exec";
-import { ETCD_35_IMAGE, KUBE_APISERVER_IMAGE, KUBE_CONTROLLER_MANAGER_IMAGE, KUBE_NODE_IMAGE, KUBE_SCHEDULER_IMAGE, PAUSE_IMAGE, requireImages } from "./images";
+import {
+    ETCD_35_IMAGE,
+    KUBE_APISERVER_IMAGE,
+    KUBE_CONTROLLER_MANAGER_IMAGE,
+    KUBE_NODE_IMAGE,
+    KUBE_SCHEDULER_IMAGE,
+    PAUSE_IMAGE,
+    requireImages,
+} from "./images";
 import { SSHD_CONFIG } from "./kubelet-standin";
 import { requireTool, sshBanner, waitFor } from "./processes";
 
@@ -39,7 +47,14 @@ const UPSTREAM_NAMES: [local: string, upstream: string][] = [
 ];
 
 /** What the kubelet writes on the host at start (pkg/kubelet/cm setupKernelTunables); restored afterwards. */
-const KUBELET_HOST_SYSCTLS = ["vm/overcommit_memory", "vm/panic_on_oom", "kernel/panic", "kernel/panic_on_oops", "kernel/keys/root_maxkeys", "kernel/keys/root_maxbytes"];
+const KUBELET_HOST_SYSCTLS = [
+    "vm/overcommit_memory",
+    "vm/panic_on_oom",
+    "kernel/panic",
+    "kernel/panic_on_oops",
+    "kernel/keys/root_maxkeys",
+    "kernel/keys/root_maxbytes",
+];
 
 export interface KubeNodeOptions {
     /** Prefix of every Docker object of the node, and its run label. */
@@ -146,7 +161,20 @@ async function createNodeNetwork(name: string, runId: string): Promise<{ subnetP
     for (let attempt = 0; attempt < 20; attempt++) {
         const prefix = `10.250.${crypto.randomInt(1, 255)}`;
         try {
-            await docker(["network", "create", "--internal", "--subnet", `${prefix}.0/24`, "--gateway", `${prefix}.1`, "--label", `${TEST_LABEL}=1`, "--label", `${RUN_LABEL}=${runId}`, name]);
+            await docker([
+                "network",
+                "create",
+                "--internal",
+                "--subnet",
+                `${prefix}.0/24`,
+                "--gateway",
+                `${prefix}.1`,
+                "--label",
+                `${TEST_LABEL}=1`,
+                "--label",
+                `${RUN_LABEL}=${runId}`,
+                name,
+            ]);
             return { subnetPrefix: prefix };
         } catch (error) {
             if (!/overlap/i.test((error as Error).message)) throw error;
@@ -159,14 +187,17 @@ async function createNodeNetwork(name: string, runId: string): Promise<{ subnetP
 function importIntoNode(container: string, images: string[]): Promise<void> {
     return new Promise((resolve, reject) => {
         const save = spawn("docker", ["save", ...images], { stdio: ["ignore", "pipe", "pipe"] });
-        const load = spawn("docker", ["exec", "-i", container, "ctr", "-n", "k8s.io", "images", "import", "--all-platforms", "-"], { stdio: ["pipe", "pipe", "pipe"] });
+        const load = spawn("docker", ["exec", "-i", container, "ctr", "-n", "k8s.io", "images", "import", "--all-platforms", "-"], {
+            stdio: ["pipe", "pipe", "pipe"],
+        });
         let errors = "";
         save.stderr.on("data", (d) => (errors += d));
         load.stderr.on("data", (d) => (errors += d));
         save.stdout.pipe(load.stdin);
         let pending = 2;
         const done = (what: string) => (code: number | null) => {
-            if (code !== 0) reject(new Error(`${what} of ${images.join(", ")} into ${container} failed (exit ${code}): ${errors.slice(-2000)}`));
+            if (code !== 0)
+                reject(new Error(`${what} of ${images.join(", ")} into ${container} failed (exit ${code}): ${errors.slice(-2000)}`));
             else if (--pending === 0) resolve();
         };
         save.on("exit", done("docker save"));
@@ -201,7 +232,14 @@ export async function startKubeNode(options: KubeNodeOptions): Promise<KubeNode>
 
     const exec = async (args: string[], input?: string) => {
         return new Promise<{ exitCode: number; stdout: string; stderr: string }>((resolve, reject) => {
-            const child = spawn("docker", ["exec", ...(input !== undefined ? ["-i"] : []), "-e", "KUBECONFIG=/etc/kubernetes/admin.conf", name, ...args]);
+            const child = spawn("docker", [
+                "exec",
+                ...(input !== undefined ? ["-i"] : []),
+                "-e",
+                "KUBECONFIG=/etc/kubernetes/admin.conf",
+                name,
+                ...args,
+            ]);
             let stdout = "";
             let stderr = "";
             child.stdout.on("data", (d) => (stdout += d));
@@ -218,7 +256,11 @@ export async function startKubeNode(options: KubeNodeOptions): Promise<KubeNode>
         return result.stdout;
     };
     const logTail = async () => {
-        const result = await exec(["sh", "-c", "for f in /var/log/node.log /var/log/containerd.log /var/log/kubelet.log; do echo \"== $f\"; tail -n 30 \"$f\"; done"]);
+        const result = await exec([
+            "sh",
+            "-c",
+            'for f in /var/log/node.log /var/log/containerd.log /var/log/kubelet.log; do echo "== $f"; tail -n 30 "$f"; done',
+        ]);
         return result.stdout + result.stderr;
     };
 
@@ -227,15 +269,44 @@ export async function startKubeNode(options: KubeNodeOptions): Promise<KubeNode>
         const ip = `${subnetPrefix}.10`;
         await docker(["volume", "create", ...labels, volume]);
         await docker([
-            "run", "-d", "--name", name, "--hostname", name, ...labels,
+            "run",
+            "-d",
+            "--name",
+            name,
+            "--hostname",
+            name,
+            ...labels,
             // Everything --privileged would give, but CAP_SYS_RESOURCE (see above).
-            "--cap-add", "ALL", "--cap-drop", "SYS_RESOURCE",
-            "--security-opt", "seccomp=unconfined", "--security-opt", "apparmor=unconfined", "--security-opt", "systempaths=unconfined", "--security-opt", "label=disable",
-            "--device-cgroup-rule", "a *:* rwm", "--device", "/dev/kmsg",
-            "--cgroupns=private", "--network", networkName, "--ip", ip,
-            "--tmpfs", "/run:rw,exec,nosuid,nodev,mode=755", "--tmpfs", "/tmp:rw,exec,nosuid,nodev,mode=1777",
+            "--cap-add",
+            "ALL",
+            "--cap-drop",
+            "SYS_RESOURCE",
+            "--security-opt",
+            "seccomp=unconfined",
+            "--security-opt",
+            "apparmor=unconfined",
+            "--security-opt",
+            "systempaths=unconfined",
+            "--security-opt",
+            "label=disable",
+            "--device-cgroup-rule",
+            "a *:* rwm",
+            "--device",
+            "/dev/kmsg",
+            "--cgroupns=private",
+            "--network",
+            networkName,
+            "--ip",
+            ip,
+            "--tmpfs",
+            "/run:rw,exec,nosuid,nodev,mode=755",
+            "--tmpfs",
+            "/tmp:rw,exec,nosuid,nodev,mode=1777",
             // /var/lib/containerd needs a real filesystem under overlayfs snapshots: a volume, not the container's overlay.
-            "-v", `${volume}:/var`, "-v", "/usr:/usr:ro",
+            "-v",
+            `${volume}:/var`,
+            "-v",
+            "/usr:/usr:ro",
             KUBE_NODE_IMAGE,
         ]);
         const node = { name, ip };
@@ -252,28 +323,44 @@ export async function startKubeNode(options: KubeNodeOptions): Promise<KubeNode>
 
         await exec(["sh", "-c", "cat > /root/kubeadm.yaml"], renderKubeadmConfig(node));
         const init = await exec(["kubeadm", "init", "--config", "/root/kubeadm.yaml"]);
-        if (init.exitCode !== 0) throw new Error(`kubeadm init failed (exit ${init.exitCode}):\n${init.stdout.slice(-3000)}\n${init.stderr.slice(-3000)}\n${await logTail()}`);
+        if (init.exitCode !== 0)
+            throw new Error(
+                `kubeadm init failed (exit ${init.exitCode}):\n${init.stdout.slice(-3000)}\n${init.stderr.slice(-3000)}\n${await logTail()}`,
+            );
 
         const kubeconfig = await readFile("/etc/kubernetes/admin.conf");
         const kubeconfigFile = path.join(workDir, "admin.conf");
         fs.writeFileSync(kubeconfigFile, kubeconfig, { mode: 0o600 });
         const kubectl = async (args: string[], input?: string) =>
-            (await run(kubectlBin, ["--kubeconfig", kubeconfigFile, ...args], { timeoutMs: 300_000, ...(input !== undefined ? { input } : {}) })).stdout;
+            (
+                await run(kubectlBin, ["--kubeconfig", kubeconfigFile, ...args], {
+                    timeoutMs: 300_000,
+                    ...(input !== undefined ? { input } : {}),
+                })
+            ).stdout;
 
         const deadlineMs = options.readyTimeoutMs ?? 300_000;
         await kubectl(["wait", "--for=condition=Ready", `node/${name}`, `--timeout=${Math.round(deadlineMs / 1000)}s`]);
         await waitFor(
             "the four control-plane static pods are Ready",
             async () => {
-                const pods = JSON.parse(await kubectl(["-n", "kube-system", "get", "pods", "-o", "json"])).items as { metadata: { name: string }; status: { conditions?: { type: string; status: string }[] } }[];
+                const pods = JSON.parse(await kubectl(["-n", "kube-system", "get", "pods", "-o", "json"])).items as {
+                    metadata: { name: string };
+                    status: { conditions?: { type: string; status: string }[] };
+                }[];
                 const ready = pods.filter((p) => p.status.conditions?.some((c) => c.type === "Ready" && c.status === "True"));
-                return ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler"].every((c) => ready.some((p) => p.metadata.name === `${c}-${name}`));
+                return ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler"].every((c) =>
+                    ready.some((p) => p.metadata.name === `${c}-${name}`),
+                );
             },
             { deadlineMs, intervalMs: 1_000, describe: () => "" },
         );
         const startSshd = async (keys: { hostPrivateKey: string; clientPublicKey: string }) => {
             const write = async (file: string, content: string, mode: string) => {
-                const result = await exec(["sh", "-euc", `umask 077; mkdir -p "$(dirname ${file})"; cat > ${file}; chmod ${mode} ${file}`], content);
+                const result = await exec(
+                    ["sh", "-euc", `umask 077; mkdir -p "$(dirname ${file})"; cat > ${file}; chmod ${mode} ${file}`],
+                    content,
+                );
                 if (result.exitCode !== 0) throw new Error(`writing ${file} in ${name} failed: ${result.stderr}`);
             };
             await write("/etc/ssh/sshd_config", SSHD_CONFIG, "0644");
@@ -281,10 +368,28 @@ export async function startKubeNode(options: KubeNodeOptions): Promise<KubeNode>
             await write("/root/.ssh/authorized_keys", `${keys.clientPublicKey}\n`, "0600");
             // sshd re-executes itself by its absolute path; it daemonizes.
             const started = await exec(["/opt/kube/sbin/sshd", "-f", "/etc/ssh/sshd_config", "-E", "/var/log/sshd.log"]);
-            if (started.exitCode !== 0) throw new Error(`sshd did not start in ${name}: ${started.stderr}${await readFile("/var/log/sshd.log").catch(() => "")}`);
-            await waitFor(`sshd of ${name} greets on ${ip}:22`, async () => (await sshBanner(22, ip)).startsWith("SSH-2.0-OpenSSH"), { deadlineMs: 30_000, describe: () => "" });
+            if (started.exitCode !== 0)
+                throw new Error(`sshd did not start in ${name}: ${started.stderr}${await readFile("/var/log/sshd.log").catch(() => "")}`);
+            await waitFor(`sshd of ${name} greets on ${ip}:22`, async () => (await sshBanner(22, ip)).startsWith("SSH-2.0-OpenSSH"), {
+                deadlineMs: 30_000,
+                describe: () => "",
+            });
         };
-        return { name, container: name, ip, gatewayIp: `${subnetPrefix}.1`, kubeconfig, kubeconfigFile, kubectl, exec, readFile, importImages: (images) => importIntoNode(name, images), startSshd, logTail, stop };
+        return {
+            name,
+            container: name,
+            ip,
+            gatewayIp: `${subnetPrefix}.1`,
+            kubeconfig,
+            kubeconfigFile,
+            kubectl,
+            exec,
+            readFile,
+            importImages: (images) => importIntoNode(name, images),
+            startSshd,
+            logTail,
+            stop,
+        };
     } catch (error) {
         const tail = await logTail().catch(() => "");
         await stop().catch(() => undefined);

@@ -169,12 +169,29 @@ export function kubeApiserverFiles(node: KubeApiserverNode): ContainerFile[] {
     const kubeCa = initCa({ CN: "kubernetes", key: KEY });
     const apiserver = issue(kubeCa, "server", {
         CN: "kube-apiserver",
-        hosts: [node.address, "127.0.0.1", "10.96.0.1", "kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local"],
+        hosts: [
+            node.address,
+            "127.0.0.1",
+            "10.96.0.1",
+            "kubernetes",
+            "kubernetes.default",
+            "kubernetes.default.svc",
+            "kubernetes.default.svc.cluster.local",
+        ],
         key: KEY,
     });
     const admin = issue(kubeCa, "client", { CN: "kubernetes-admin", names: [{ O: "system:masters" }], key: KEY });
-    const sa = crypto.generateKeyPairSync("rsa", { modulusLength: 2048, publicKeyEncoding: { type: "spki", format: "pem" }, privateKeyEncoding: { type: "pkcs8", format: "pem" } });
-    const adminConf = renderKubeconfig({ url: `https://${node.address}:6443`, caPem: kubeCa.certPem, certPem: admin.certPem, keyPem: admin.keyPem });
+    const sa = crypto.generateKeyPairSync("rsa", {
+        modulusLength: 2048,
+        publicKeyEncoding: { type: "spki", format: "pem" },
+        privateKeyEncoding: { type: "pkcs8", format: "pem" },
+    });
+    const adminConf = renderKubeconfig({
+        url: `https://${node.address}:6443`,
+        caPem: kubeCa.certPem,
+        certPem: admin.certPem,
+        keyPem: admin.keyPem,
+    });
     const cert = (path: string, content: string): ContainerFile => ({ path, content, mode: 0o644 });
     const key = (path: string, content: string): ContainerFile => ({ path, content, mode: 0o600, secret: true });
     return [
@@ -216,8 +233,14 @@ export async function waitApiserverReady(realized: RealizedPlan, container: stri
         const ready = await kubectlOn(realized, container, ["get", "--raw=/readyz"]);
         if (ready.exitCode === 0 && ready.stdout.trim() === "ok") return;
         if (Date.now() > deadline) {
-            const logs = await realized.exec(container, ["/bin/sh", "-c", `tail -n 20 ${KUBELET_STANDIN_LOG} ${staticPodLog("etcd")} ${staticPodLog("kube-apiserver")} 2>&1`]);
-            throw new Error(`kube-apiserver /readyz on ${container}: not ok within ${timeoutMs / 1000}s; last: ${ready.stderr || ready.stdout}\n${logs.stdout}`);
+            const logs = await realized.exec(container, [
+                "/bin/sh",
+                "-c",
+                `tail -n 20 ${KUBELET_STANDIN_LOG} ${staticPodLog("etcd")} ${staticPodLog("kube-apiserver")} 2>&1`,
+            ]);
+            throw new Error(
+                `kube-apiserver /readyz on ${container}: not ok within ${timeoutMs / 1000}s; last: ${ready.stderr || ready.stdout}\n${logs.stdout}`,
+            );
         }
         await new Promise((resolve) => setTimeout(resolve, 1_000));
     }

@@ -11,7 +11,9 @@ const settings = require("@pulumi/pulumi/runtime/settings") as { waitForRPCs?: (
 /** Resolves once every resource registration started so far has reached the mocks. */
 export async function registrationsSettled(): Promise<void> {
     if (typeof settings.waitForRPCs !== "function") {
-        throw new Error("@pulumi/pulumi/runtime/settings has no waitForRPCs: the pinned @pulumi/pulumi changed; update test/support/mock-registrations.ts");
+        throw new Error(
+            "@pulumi/pulumi/runtime/settings has no waitForRPCs: the pinned @pulumi/pulumi changed; update test/support/mock-registrations.ts",
+        );
     }
     // Registrations can start from resolved Outputs after the queue drained once: drain until nothing new starts.
     for (let round = 0; round < 3; round++) {

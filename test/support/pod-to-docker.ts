@@ -73,7 +73,8 @@ const DEFAULT_GRACE_SECONDS = 30;
 /** An init container with restartPolicy Always (anything else there is refused, as the API server does). */
 function isSidecar(container: K8sContainer): boolean {
     if (container.restartPolicy === undefined) return false;
-    if (container.restartPolicy !== "Always") throw new Error(`init container ${container.name}: restartPolicy ${container.restartPolicy} (only "Always" is allowed)`);
+    if (container.restartPolicy !== "Always")
+        throw new Error(`init container ${container.name}: restartPolicy ${container.restartPolicy} (only "Always" is allowed)`);
     return true;
 }
 
@@ -91,7 +92,8 @@ function envOf(container: K8sContainer, data: PodData): Record<string, string> {
         if (entry.value !== undefined) env[entry.name] = expandVars(entry.value, env);
         else if (entry.valueFrom?.fieldRef) {
             const value = data.fieldValues?.[entry.valueFrom.fieldRef.fieldPath];
-            if (value === undefined) throw new Error(`env ${entry.name} of ${container.name}: no fieldValues["${entry.valueFrom.fieldRef.fieldPath}"] given`);
+            if (value === undefined)
+                throw new Error(`env ${entry.name} of ${container.name}: no fieldValues["${entry.valueFrom.fieldRef.fieldPath}"] given`);
             env[entry.name] = value;
         } else throw new Error(`env ${entry.name} of ${container.name}: only value and fieldRef are supported`);
     }
@@ -125,7 +127,10 @@ export function podToDockerPlan(pod: K8sPodSpec, data: PodData, prefix: string):
                 mounts.push({ source, target: mount.mountPath, hostPath: true, readOnly });
             } else if (volume.secret || volume.configMap) {
                 const content = volume.secret ? data.secrets[volume.secret.secretName] : data.configMaps[volume.configMap!.name];
-                if (!content) throw new Error(`${volume.secret ? "Secret" : "ConfigMap"} ${volume.secret?.secretName ?? volume.configMap?.name} has no data given`);
+                if (!content)
+                    throw new Error(
+                        `${volume.secret ? "Secret" : "ConfigMap"} ${volume.secret?.secretName ?? volume.configMap?.name} has no data given`,
+                    );
                 // Kubernetes' default mode for secret and configMap volumes is 0644.
                 const mode = (volume.secret ?? volume.configMap)!.defaultMode ?? 0o644;
                 for (const [key, text] of Object.entries(content)) {
@@ -161,7 +166,8 @@ export function podToDockerPlan(pod: K8sPodSpec, data: PodData, prefix: string):
         previous = [spec.name];
     }
     for (const container of pod.containers) {
-        if (container.restartPolicy !== undefined) throw new Error(`container ${container.name}: restartPolicy is for init containers only`);
+        if (container.restartPolicy !== undefined)
+            throw new Error(`container ${container.name}: restartPolicy is for init containers only`);
         const spec = translate(container, true, previous);
         plan.containers.push(spec);
         previous = [spec.name];
@@ -174,7 +180,10 @@ async function stopSidecars(plan: DockerPlan, live: RealizedPlan, graceSeconds: 
     const sidecars = plan.containers.filter((spec) => spec.labels?.[SIDECAR_LABEL] === "1").reverse();
     for (const spec of sidecars) {
         const { id } = live.containers[spec.name]!;
-        await call({ method: "POST", path: `/containers/${id}/stop`, query: { t: graceSeconds }, timeoutMs: (graceSeconds + 30) * 1000 }, [304]);
+        await call(
+            { method: "POST", path: `/containers/${id}/stop`, query: { t: graceSeconds }, timeoutMs: (graceSeconds + 30) * 1000 },
+            [304],
+        );
     }
 }
 
@@ -184,7 +193,8 @@ export type PodRun =
 
 /** Fails the test unless the pod failed; narrows the run to its failure fields. */
 export function expectPodFailed(result: PodRun): asserts result is Extract<PodRun, { succeeded: false }> {
-    if (result.succeeded) throw new Error(`expected the pod to fail, but every container succeeded; logs:\n${JSON.stringify(result.logs, null, 1)}`);
+    if (result.succeeded)
+        throw new Error(`expected the pod to fail, but every container succeeded; logs:\n${JSON.stringify(result.logs, null, 1)}`);
 }
 
 /**
@@ -206,6 +216,13 @@ export async function runPod(pod: K8sPodSpec, data: PodData, prefix: string, run
         const message = (error as Error).message;
         const failed = /container (\S+) exited with code (\d+)/.exec(message);
         if (!failed) throw error;
-        return { succeeded: false, failedContainer: failed[1]!.slice(prefix.length + 1), exitCode: Number(failed[2]), output: message, plan, durationMs: Date.now() - started };
+        return {
+            succeeded: false,
+            failedContainer: failed[1]!.slice(prefix.length + 1),
+            exitCode: Number(failed[2]),
+            output: message,
+            plan,
+            durationMs: Date.now() - started,
+        };
     }
 }

@@ -54,7 +54,9 @@ export async function startProcSampler(containers: string[], intervalMs = 25): P
     for (const container of containers) {
         const pid = Number((await run("docker", ["inspect", "--format", "{{.State.Pid}}", container])).stdout.trim());
         if (!(pid > 0) || readText(`/proc/${pid}/cmdline`) === undefined) {
-            throw new Error(`container ${container}: its init process (pid ${pid}) is not visible in /proc here; the process sampler reads the host's /proc and needs the Docker engine's PID namespace`);
+            throw new Error(
+                `container ${container}: its init process (pid ${pid}) is not visible in /proc here; the process sampler reads the host's /proc and needs the Docker engine's PID namespace`,
+            );
         }
         roots.add(pid);
     }
@@ -114,7 +116,10 @@ export function keyForms(pem: string): string[] {
 /** Each sampled command line or environment that holds one of `secrets`: which (index into secrets), and the text with the secret masked. */
 export function leaks(samples: ProcSamples, secrets: string[]): { where: string; secret: number; text: string }[] {
     const found: { where: string; secret: number; text: string }[] = [];
-    for (const [where, texts] of [["cmdline", samples.cmdlines], ["environ", samples.environs]] as const) {
+    for (const [where, texts] of [
+        ["cmdline", samples.cmdlines],
+        ["environ", samples.environs],
+    ] as const) {
         for (const text of texts) {
             secrets.forEach((secret, i) => {
                 if (text.includes(secret)) found.push({ where, secret: i, text: text.split(secret).join("<secret>").slice(0, 300) });

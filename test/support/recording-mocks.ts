@@ -29,7 +29,11 @@ export const unwrapSecrets = (v: any): any =>
         : v;
 
 /** Installs the mocks for `project`/`stack`; `extraState` adds outputs per resource. Returns the (live) record. */
-export function installRecordingMocks(project: string, stack: string, extraState: (args: pulumi.runtime.MockResourceArgs) => Record<string, unknown> = () => ({})): Registered[] {
+export function installRecordingMocks(
+    project: string,
+    stack: string,
+    extraState: (args: pulumi.runtime.MockResourceArgs) => Record<string, unknown> = () => ({}),
+): Registered[] {
     const registered: Registered[] = [];
     pulumi.runtime.setMocks(
         {
@@ -37,7 +41,13 @@ export function installRecordingMocks(project: string, stack: string, extraState
                 registered.push({ type: args.type, name: args.name, inputs: unwrapSecrets(args.inputs), wire: args.inputs });
                 const state: Record<string, unknown> = { ...args.inputs };
                 if (args.type.startsWith("pulumi-nodejs:dynamic")) {
-                    Object.assign(state, { certPem: `CERT(${args.name})`, keyPem: `SECRET-KEY(${args.name})`, csrPem: "", notAfter: "2099-01-01T00:00:00Z", serialNumber: "01" });
+                    Object.assign(state, {
+                        certPem: `CERT(${args.name})`,
+                        keyPem: `SECRET-KEY(${args.name})`,
+                        csrPem: "",
+                        notAfter: "2099-01-01T00:00:00Z",
+                        serialNumber: "01",
+                    });
                 }
                 // The docker provider records the exit code of a one-shot (attach) container it ran.
                 if (args.type === "docker:index/container:Container" && args.inputs.attach) state.exitCode = 0;

@@ -45,7 +45,7 @@ function readTlv(buf: Buffer, offset: number): { node: DerNode; end: number } {
 
 function readAll(buf: Buffer): DerNode[] {
     const nodes: DerNode[] = [];
-    for (let offset = 0; offset < buf.length; ) {
+    for (let offset = 0; offset < buf.length;) {
         const { node, end } = readTlv(buf, offset);
         nodes.push(node);
         offset = end;
@@ -251,7 +251,11 @@ function extensionFacts(extensions: DerNode | undefined, subjectPublicKey: DerNo
             case "2.5.29.19": {
                 const ca = value.children.find((c) => c.tag === 0x01);
                 const pathLen = value.children.find((c) => c.tag === 0x02);
-                facts.basicConstraints = { critical, ca: ca !== undefined && ca.content[0] !== 0, pathLen: pathLen ? pathLen.content.readUIntBE(0, pathLen.content.length) : null };
+                facts.basicConstraints = {
+                    critical,
+                    ca: ca !== undefined && ca.content[0] !== 0,
+                    pathLen: pathLen ? pathLen.content.readUIntBE(0, pathLen.content.length) : null,
+                };
                 break;
             }
             case "2.5.29.17":
@@ -259,7 +263,11 @@ function extensionFacts(extensions: DerNode | undefined, subjectPublicKey: DerNo
                 break;
             case "2.5.29.14": {
                 const sha1 = crypto.createHash("sha1").update(subjectPublicKey.content.subarray(1)).digest();
-                facts.subjectKeyId = { critical, method: sha1.equals(value.content) ? "sha1(subjectPublicKey)" : "other", octets: value.content.length };
+                facts.subjectKeyId = {
+                    critical,
+                    method: sha1.equals(value.content) ? "sha1(subjectPublicKey)" : "other",
+                    octets: value.content.length,
+                };
                 break;
             }
             case "2.5.29.35": {
@@ -267,7 +275,8 @@ function extensionFacts(extensions: DerNode | undefined, subjectPublicKey: DerNo
                 facts.authorityKeyId = {
                     critical,
                     keyIdOnly: keyId !== undefined && value.children.length === 1,
-                    matchesIssuerSki: issuerSki === undefined ? null : keyId !== undefined && issuerSki !== null && keyId.content.equals(issuerSki),
+                    matchesIssuerSki:
+                        issuerSki === undefined ? null : keyId !== undefined && issuerSki !== null && keyId.content.equals(issuerSki),
                 };
                 break;
             }
@@ -397,7 +406,11 @@ export function describeCertificate(pem: string, options: DescribeOptions = {}):
             backdateSeconds: options.issuedAt ? (options.issuedAt.getTime() - notBefore.getTime()) / 1000 : null,
         },
         publicKey: publicKeyFact(spki),
-        extensions: extensionFacts(extensions, spki.children[1], options.issuerPem === undefined ? undefined : subjectKeyIdOf(options.issuerPem)),
+        extensions: extensionFacts(
+            extensions,
+            spki.children[1],
+            options.issuerPem === undefined ? undefined : subjectKeyIdOf(options.issuerPem),
+        ),
         signedByIssuer,
     };
 }

@@ -38,7 +38,13 @@ describe("longestScheduleGapSeconds", () => {
 });
 
 describe("renderBackupAlertRule", () => {
-    const base = { cronJobName: "etcd-backup", namespace: "kube-system", schedule: "0 */6 * * *", activeDeadlineSeconds: 1800, labels: { app: "x" } };
+    const base = {
+        cronJobName: "etcd-backup",
+        namespace: "kube-system",
+        schedule: "0 */6 * * *",
+        activeDeadlineSeconds: 1800,
+        labels: { app: "x" },
+    };
 
     test("the limit is missedRuns × the longest gap + the run deadline (+1 h in zones with daylight saving)", () => {
         expect(renderBackupAlertRule(base).maxAgeSeconds).toBe(2 * 6 * HOUR + 1800);
@@ -51,14 +57,20 @@ describe("renderBackupAlertRule", () => {
 
     test("the rule names the CronJob's series only, carries the severity, and the object the extra labels", () => {
         const { rule } = renderBackupAlertRule({ ...base, severity: "warning", ruleLabels: { release: "kube-prometheus-stack" } });
-        expect(rule.metadata).toEqual({ name: "etcd-backup-alerts", namespace: "kube-system", labels: { app: "x", release: "kube-prometheus-stack" } });
+        expect(rule.metadata).toEqual({
+            name: "etcd-backup-alerts",
+            namespace: "kube-system",
+            labels: { app: "x", release: "kube-prometheus-stack" },
+        });
         const rules = rule.spec.groups[0]!.rules;
         expect(rules.map((r) => r.alert)).toEqual(["EtcdBackupTooOld", "EtcdBackupNeverSucceeded", "EtcdBackupJobFailed"]);
         for (const r of rules) {
             expect(r.labels).toEqual({ severity: "warning", etcd_recovery_backup: "etcd-backup" });
             expect(r.expr).toContain('namespace="kube-system"');
         }
-        expect(rules[0]!.expr).toBe('time() - max(kube_cronjob_status_last_successful_time{namespace="kube-system", cronjob="etcd-backup"}) > 45000');
+        expect(rules[0]!.expr).toBe(
+            'time() - max(kube_cronjob_status_last_successful_time{namespace="kube-system", cronjob="etcd-backup"}) > 45000',
+        );
         expect(rules[2]!.expr).toContain('owner_kind="CronJob", owner_name="etcd-backup"');
     });
 
@@ -73,7 +85,13 @@ describe("renderBackupAlertRule", () => {
 });
 
 describe("EtcdBackup plan with alerts", () => {
-    const input = { name: "etcd-backup", clusterName: "prod", schedule: "0 2 * * *", timeZone: "Asia/Shanghai", storage: { hostPath: { path: "/var/backups/etcd" } } } as const;
+    const input = {
+        name: "etcd-backup",
+        clusterName: "prod",
+        schedule: "0 2 * * *",
+        timeZone: "Asia/Shanghai",
+        storage: { hostPath: { path: "/var/backups/etcd" } },
+    } as const;
 
     test("no alerts: no rule, no limit", () => {
         const plan = planEtcdBackup(input);
@@ -105,16 +123,33 @@ describe("EtcdBackup plan with alerts", () => {
 });
 
 describe("storeTimeouts", () => {
-    const input = { name: "etcd-backup", clusterName: "prod", schedule: "0 2 * * *", storage: { hostPath: { path: "/var/backups/etcd" } } } as const;
+    const input = {
+        name: "etcd-backup",
+        clusterName: "prod",
+        schedule: "0 2 * * *",
+        storage: { hostPath: { path: "/var/backups/etcd" } },
+    } as const;
     const settings = (script: string) => script.split("\n").filter((line) => /^RCLONE_(CONNECT_TIMEOUT|IO_TIMEOUT|RETRIES)=/.test(line));
 
     test("defaults 10 s / 60 s / 3, or what is given, in the script's settings", () => {
-        expect(settings(planEtcdBackup(input).scriptConfigMap.data["backup.sh"]!)).toEqual(["RCLONE_CONNECT_TIMEOUT=10s", "RCLONE_IO_TIMEOUT=60s", "RCLONE_RETRIES=3"]);
+        expect(settings(planEtcdBackup(input).scriptConfigMap.data["backup.sh"]!)).toEqual([
+            "RCLONE_CONNECT_TIMEOUT=10s",
+            "RCLONE_IO_TIMEOUT=60s",
+            "RCLONE_RETRIES=3",
+        ]);
         const given = planEtcdBackup({ ...input, storeTimeouts: { connectSeconds: 2, ioSeconds: 4, retries: 1 } });
-        expect(settings(given.scriptConfigMap.data["backup.sh"]!)).toEqual(["RCLONE_CONNECT_TIMEOUT=2s", "RCLONE_IO_TIMEOUT=4s", "RCLONE_RETRIES=1"]);
+        expect(settings(given.scriptConfigMap.data["backup.sh"]!)).toEqual([
+            "RCLONE_CONNECT_TIMEOUT=2s",
+            "RCLONE_IO_TIMEOUT=4s",
+            "RCLONE_RETRIES=1",
+        ]);
     });
 
-    test.each([[{ connectSeconds: 0 }, "storeTimeouts.connectSeconds"], [{ ioSeconds: 1.5 }, "storeTimeouts.ioSeconds"], [{ retries: -1 }, "storeTimeouts.retries"]])("%j is refused naming %s", (bad, argument) => {
+    test.each([
+        [{ connectSeconds: 0 }, "storeTimeouts.connectSeconds"],
+        [{ ioSeconds: 1.5 }, "storeTimeouts.ioSeconds"],
+        [{ retries: -1 }, "storeTimeouts.retries"],
+    ])("%j is refused naming %s", (bad, argument) => {
         expect(() => planEtcdBackup({ ...input, storeTimeouts: bad })).toThrow(argument);
     });
 });

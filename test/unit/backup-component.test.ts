@@ -13,7 +13,13 @@ const registered: Registered[] = [];
 const secretPaths = (v: any, at = ""): string[] =>
     v && typeof v === "object" ? (v[SECRET_SIG] ? [at] : Object.entries(v).flatMap(([k, x]) => secretPaths(x, at ? `${at}.${k}` : k))) : [];
 const unwrap = (v: any): any =>
-    v && typeof v === "object" ? (v[SECRET_SIG] ? unwrap(v.value) : Array.isArray(v) ? v.map(unwrap) : Object.fromEntries(Object.entries(v).map(([k, x]) => [k, unwrap(x)]))) : v;
+    v && typeof v === "object"
+        ? v[SECRET_SIG]
+            ? unwrap(v.value)
+            : Array.isArray(v)
+              ? v.map(unwrap)
+              : Object.fromEntries(Object.entries(v).map(([k, x]) => [k, unwrap(x)]))
+        : v;
 
 pulumi.runtime.setMocks(
     {
@@ -37,7 +43,14 @@ const SECRET = "sk-zz9-very-secret";
 const args = (overrides: Partial<EtcdBackupArgs> = {}): EtcdBackupArgs => ({
     clusterName: "prod",
     schedule: "0 */6 * * *",
-    storage: { s3: { endpoint: "http://rgw:7480", bucket: "etcd-backups", accessKeyId: pulumi.secret("AKID-zz9"), secretAccessKey: pulumi.secret(SECRET) } },
+    storage: {
+        s3: {
+            endpoint: "http://rgw:7480",
+            bucket: "etcd-backups",
+            accessKeyId: pulumi.secret("AKID-zz9"),
+            secretAccessKey: pulumi.secret(SECRET),
+        },
+    },
     ...overrides,
 });
 /** Waits for every registration the component started. */
@@ -56,8 +69,16 @@ describe("EtcdBackup", () => {
         await settle();
         const rule = registered.find((r) => r.type === "kubernetes:monitoring.coreos.com/v1:PrometheusRule");
         expect(rule?.name).toBe("nightly-alerts");
-        expect(rule!.inputs.metadata).toMatchObject({ name: "nightly-alerts", namespace: "kube-system", labels: { release: "monitoring" } });
-        expect(rule!.inputs.spec.groups[0].rules.map((r: { alert: string }) => r.alert)).toEqual(["EtcdBackupTooOld", "EtcdBackupNeverSucceeded", "EtcdBackupJobFailed"]);
+        expect(rule!.inputs.metadata).toMatchObject({
+            name: "nightly-alerts",
+            namespace: "kube-system",
+            labels: { release: "monitoring" },
+        });
+        expect(rule!.inputs.spec.groups[0].rules.map((r: { alert: string }) => r.alert)).toEqual([
+            "EtcdBackupTooOld",
+            "EtcdBackupNeverSucceeded",
+            "EtcdBackupJobFailed",
+        ]);
         const without = new EtcdBackup("plain", args());
         expect(await value(without.maxBackupAgeSeconds)).toBeUndefined();
         expect(without.alertRule).toBeUndefined();
@@ -68,18 +89,24 @@ describe("EtcdBackup", () => {
         const backup = new EtcdBackup("nightly", args({ namespace: "etcd-backup", createNamespace: true }));
         expect(await value(backup.cronJobName)).toBe("nightly");
         expect(await value(backup.runNowCommand)).toBe("kubectl create job --from=cronjob/nightly nightly-manual -n etcd-backup");
-        expect(await value(backup.storeUrlPattern)).toBe("s3://etcd-backups/etcd-backup/prod/etcd-snapshot-<UTC timestamp>-rev<revision>.db");
-        expect(await value(backup.cronJob.urn)).toBe("urn:pulumi:test::etcd-recovery::etcd-recovery:index:EtcdBackup$kubernetes:batch/v1:CronJob::nightly-cronjob");
+        expect(await value(backup.storeUrlPattern)).toBe(
+            "s3://etcd-backups/etcd-backup/prod/etcd-snapshot-<UTC timestamp>-rev<revision>.db",
+        );
+        expect(await value(backup.cronJob.urn)).toBe(
+            "urn:pulumi:test::etcd-recovery::etcd-recovery:index:EtcdBackup$kubernetes:batch/v1:CronJob::nightly-cronjob",
+        );
         await settle();
         // Registration order depends on when each Output resolves; the set is what matters.
-        expect(registered.map((r) => `${r.type} ${r.name}`).sort()).toEqual([
-            "etcd-recovery:index:EtcdBackup nightly",
-            "kubernetes:core/v1:Namespace nightly-namespace",
-            "kubernetes:core/v1:ServiceAccount nightly-service-account",
-            "kubernetes:core/v1:Secret nightly-store-secret",
-            "kubernetes:core/v1:ConfigMap nightly-script",
-            "kubernetes:batch/v1:CronJob nightly-cronjob",
-        ].sort());
+        expect(registered.map((r) => `${r.type} ${r.name}`).sort()).toEqual(
+            [
+                "etcd-recovery:index:EtcdBackup nightly",
+                "kubernetes:core/v1:Namespace nightly-namespace",
+                "kubernetes:core/v1:ServiceAccount nightly-service-account",
+                "kubernetes:core/v1:Secret nightly-store-secret",
+                "kubernetes:core/v1:ConfigMap nightly-script",
+                "kubernetes:batch/v1:CronJob nightly-cronjob",
+            ].sort(),
+        );
         const cron = registered.find((r) => r.type === "kubernetes:batch/v1:CronJob")!;
         expect(cron.inputs.spec.concurrencyPolicy).toBe("Forbid");
         expect(cron.inputs.metadata).toMatchObject({ name: "nightly", namespace: "etcd-backup" });
@@ -98,13 +125,18 @@ describe("EtcdBackup", () => {
     });
 
     test("encryption password and salt (Pulumi secrets) only in the store Secret, obscured in rclone.conf", async () => {
-        const backup = new EtcdBackup("enc", args({ encryption: { password: pulumi.secret("crypt-pw-zz9"), salt: pulumi.secret("crypt-salt-zz9") } }));
+        const backup = new EtcdBackup(
+            "enc",
+            args({ encryption: { password: pulumi.secret("crypt-pw-zz9"), salt: pulumi.secret("crypt-salt-zz9") } }),
+        );
         expect(await value(backup.storeUrlPattern)).toMatch(/\.db\.bin$/);
         await settle();
         const secret = registered.find((r) => r.type === "kubernetes:core/v1:Secret")!;
         expect(secret.secretPaths).toEqual(["stringData"]);
         const conf = secret.inputs.stringData["rclone.conf"] as string;
-        expect(conf).toMatch(/\[crypt\]\ntype = crypt\nremote = store:etcd-backups\nfilename_encryption = off\ndirectory_name_encryption = false\npassword = [A-Za-z0-9_-]+\npassword2 = [A-Za-z0-9_-]+\n$/);
+        expect(conf).toMatch(
+            /\[crypt\]\ntype = crypt\nremote = store:etcd-backups\nfilename_encryption = off\ndirectory_name_encryption = false\npassword = [A-Za-z0-9_-]+\npassword2 = [A-Za-z0-9_-]+\n$/,
+        );
         for (const r of registered) {
             expect(JSON.stringify(r.inputs)).not.toContain("crypt-pw-zz9");
             expect(JSON.stringify(r.inputs)).not.toContain("crypt-salt-zz9");
@@ -114,7 +146,19 @@ describe("EtcdBackup", () => {
     });
 
     test("certificates from EtcdPki-style outputs go into a second Secret", async () => {
-        new EtcdBackup("pki", args({ certificates: { secret: { caPem: pulumi.output("-----BEGIN CERTIFICATE-----ca"), certPem: pulumi.output("-----BEGIN CERTIFICATE-----c"), keyPem: pulumi.secret("-----BEGIN RSA PRIVATE KEY-----k") } }, nodeRole: "any" }));
+        new EtcdBackup(
+            "pki",
+            args({
+                certificates: {
+                    secret: {
+                        caPem: pulumi.output("-----BEGIN CERTIFICATE-----ca"),
+                        certPem: pulumi.output("-----BEGIN CERTIFICATE-----c"),
+                        keyPem: pulumi.secret("-----BEGIN RSA PRIVATE KEY-----k"),
+                    },
+                },
+                nodeRole: "any",
+            }),
+        );
         await settle();
         const secret = registered.find((r) => r.name === "pki-etcd-client-secret")!;
         expect(secret.secretPaths).toEqual(["stringData"]);
@@ -126,8 +170,20 @@ describe("EtcdBackup", () => {
         ["bad cron", { schedule: "61 * * * *" }, /schedule: "61 \* \* \* \*"/],
         ["bad time zone", { timeZone: "Nowhere/Land" }, /timeZone: "Nowhere\/Land"/],
         ["keep < 1", { keep: 0 }, /keep: 0/],
-        ["missing credentials", { storage: { s3: { bucket: "etcd-backups", accessKeyId: pulumi.secret("a") } as any } }, /storage.s3.secretAccessKey: missing/],
-        ["password and key", { storage: { sftp: { host: "h", user: "u", password: pulumi.secret("p"), privateKey: pulumi.secret("k"), knownHosts: "h k" } } }, /give exactly one of password and privateKey/],
+        [
+            "missing credentials",
+            { storage: { s3: { bucket: "etcd-backups", accessKeyId: pulumi.secret("a") } as any } },
+            /storage.s3.secretAccessKey: missing/,
+        ],
+        [
+            "password and key",
+            {
+                storage: {
+                    sftp: { host: "h", user: "u", password: pulumi.secret("p"), privateKey: pulumi.secret("k"), knownHosts: "h k" },
+                },
+            },
+            /give exactly one of password and privateKey/,
+        ],
         ["unknown store", { storage: { azure: {} } as any }, /storage: \["azure"\]/],
     ])("%s: a ResourceError before any child exists", async (_case, overrides, message) => {
         expect(() => new EtcdBackup("bad", args(overrides))).toThrow(message);

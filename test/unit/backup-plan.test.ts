@@ -8,7 +8,13 @@ import { InputError } from "../../src/errors";
 const SECRET = "S3CR3T-value-zz9";
 const KEY_ID = "AKIA-KEYID-zz9";
 const s3 = { s3: { endpoint: "http://rgw.internal:7480", bucket: "etcd-backups", accessKeyId: KEY_ID, secretAccessKey: SECRET } };
-const base = (overrides: Partial<EtcdBackupPlanInput> = {}): EtcdBackupPlanInput => ({ name: "etcd-backup", clusterName: "prod", schedule: "*/30 * * * *", storage: s3, ...overrides });
+const base = (overrides: Partial<EtcdBackupPlanInput> = {}): EtcdBackupPlanInput => ({
+    name: "etcd-backup",
+    clusterName: "prod",
+    schedule: "*/30 * * * *",
+    storage: s3,
+    ...overrides,
+});
 const podOf = (plan: ReturnType<typeof planEtcdBackup>) => (plan.cronJob as any).spec.jobTemplate.spec.template.spec;
 
 function inputError(fn: () => unknown): InputError {
@@ -26,10 +32,23 @@ describe("planEtcdBackup", () => {
         const plan = planEtcdBackup(base({ timeZone: "Asia/Shanghai" }));
         expect(plan.cronJob.apiVersion).toBe("batch/v1");
         const spec = (plan.cronJob as any).spec;
-        expect(spec).toMatchObject({ schedule: "*/30 * * * *", timeZone: "Asia/Shanghai", concurrencyPolicy: "Forbid", startingDeadlineSeconds: 300, successfulJobsHistoryLimit: 3, failedJobsHistoryLimit: 3 });
+        expect(spec).toMatchObject({
+            schedule: "*/30 * * * *",
+            timeZone: "Asia/Shanghai",
+            concurrencyPolicy: "Forbid",
+            startingDeadlineSeconds: 300,
+            successfulJobsHistoryLimit: 3,
+            failedJobsHistoryLimit: 3,
+        });
         expect(spec.jobTemplate.spec).toMatchObject({ backoffLimit: 1, activeDeadlineSeconds: 1800 });
         const pod = podOf(plan);
-        expect(pod).toMatchObject({ restartPolicy: "Never", hostNetwork: true, dnsPolicy: "ClusterFirstWithHostNet", serviceAccountName: "etcd-backup", automountServiceAccountToken: false });
+        expect(pod).toMatchObject({
+            restartPolicy: "Never",
+            hostNetwork: true,
+            dnsPolicy: "ClusterFirstWithHostNet",
+            serviceAccountName: "etcd-backup",
+            automountServiceAccountToken: false,
+        });
         const [snapshot, ...others] = [...pod.initContainers, ...pod.containers];
         for (const c of others) expect(c.resources).toEqual({ requests: { cpu: "50m", memory: "64Mi" }, limits: { memory: "256Mi" } });
         // The snapshot container's limit holds the snapshot's page cache for the check and the upload.
@@ -49,7 +68,12 @@ describe("planEtcdBackup", () => {
         expect(pod.initContainers.map((c: any) => c.name)).toEqual(["snapshot", "transfer", "verify"]);
         const [snapshot, transfer, verify] = pod.initContainers;
         // Only the sidecar restarts; the kubelet starts "upload" after verify succeeded.
-        expect(transfer).toMatchObject({ name: "transfer", image: "rclone/rclone:1.60.1", restartPolicy: "Always", command: ["/bin/sh", "/etc/etcd-backup/script/backup.sh", "transfer"] });
+        expect(transfer).toMatchObject({
+            name: "transfer",
+            image: "rclone/rclone:1.60.1",
+            restartPolicy: "Always",
+            command: ["/bin/sh", "/etc/etcd-backup/script/backup.sh", "transfer"],
+        });
         for (const c of [snapshot, verify, ...pod.containers]) expect(c.restartPolicy).toBeUndefined();
         expect(transfer.volumeMounts).toEqual(pod.containers[0].volumeMounts);
         expect(transfer.env).toEqual(pod.containers[0].env);
@@ -65,28 +89,72 @@ describe("planEtcdBackup", () => {
             "save",
             "/var/lib/etcd-backup/snapshot.db",
         ]);
-        expect(verify).toMatchObject({ name: "verify", command: ["etcdutl"], args: ["snapshot", "status", "/var/lib/etcd-backup/snapshot.db", "--write-out=json"] });
+        expect(verify).toMatchObject({
+            name: "verify",
+            command: ["etcdutl"],
+            args: ["snapshot", "status", "/var/lib/etcd-backup/snapshot.db", "--write-out=json"],
+        });
         expect(pod.containers).toHaveLength(1);
-        expect(pod.containers[0]).toMatchObject({ name: "upload", image: "rclone/rclone:1.60.1", command: ["/bin/sh", "/etc/etcd-backup/script/backup.sh", "finalize"] });
+        expect(pod.containers[0]).toMatchObject({
+            name: "upload",
+            image: "rclone/rclone:1.60.1",
+            command: ["/bin/sh", "/etc/etcd-backup/script/backup.sh", "finalize"],
+        });
         const script = planEtcdBackup(base()).scriptConfigMap.data["backup.sh"]!;
         expect(script).toContain("\nTRANSFER_SIDECAR=true\n");
         expect(script).toContain("\nRESTORE_DRILL=false\n");
-        for (const c of [snapshot, transfer, verify, ...pod.containers]) expect(c.securityContext).toMatchObject({ readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] } });
+        for (const c of [snapshot, transfer, verify, ...pod.containers])
+            expect(c.securityContext).toMatchObject({
+                readOnlyRootFilesystem: true,
+                allowPrivilegeEscalation: false,
+                capabilities: { drop: ["ALL"] },
+            });
     });
 
-    test.each(Object.entries(CERTIFICATE_PRESETS))("certificate preset %s: read-only hostPath with the distribution's files", (preset, files) => {
-        const pod = podOf(planEtcdBackup(base({ certificates: { preset: preset as keyof typeof CERTIFICATE_PRESETS } })));
-        expect(pod.volumes.find((v: any) => v.name === "etcd-certs")).toEqual({ name: "etcd-certs", hostPath: { path: files.path, type: "Directory" } });
-        expect(pod.initContainers[0].volumeMounts).toContainEqual({ name: "etcd-certs", mountPath: "/etc/etcd-backup/pki", readOnly: true });
-        expect(pod.initContainers[0].args).toContain(`--cert=/etc/etcd-backup/pki/${files.certFile}`);
-        expect(pod.initContainers[0].env).toContainEqual({ name: "NODE_NAME", valueFrom: { fieldRef: { fieldPath: "spec.nodeName" } } });
-    });
+    test.each(Object.entries(CERTIFICATE_PRESETS))(
+        "certificate preset %s: read-only hostPath with the distribution's files",
+        (preset, files) => {
+            const pod = podOf(planEtcdBackup(base({ certificates: { preset: preset as keyof typeof CERTIFICATE_PRESETS } })));
+            expect(pod.volumes.find((v: any) => v.name === "etcd-certs")).toEqual({
+                name: "etcd-certs",
+                hostPath: { path: files.path, type: "Directory" },
+            });
+            expect(pod.initContainers[0].volumeMounts).toContainEqual({
+                name: "etcd-certs",
+                mountPath: "/etc/etcd-backup/pki",
+                readOnly: true,
+            });
+            expect(pod.initContainers[0].args).toContain(`--cert=/etc/etcd-backup/pki/${files.certFile}`);
+            expect(pod.initContainers[0].env).toContainEqual({
+                name: "NODE_NAME",
+                valueFrom: { fieldRef: { fieldPath: "spec.nodeName" } },
+            });
+        },
+    );
 
     test("certificates from a Secret (EtcdPki outputs): own Secret, mode 0400, never a hostPath", () => {
-        const plan = planEtcdBackup(base({ certificates: { secret: { caPem: "-----BEGIN CERTIFICATE-----ca", certPem: "-----BEGIN CERTIFICATE-----c", keyPem: "-----BEGIN RSA PRIVATE KEY-----k" } }, nodeRole: "any" }));
-        expect(plan.etcdClientSecret?.stringData).toEqual({ "ca.crt": "-----BEGIN CERTIFICATE-----ca", "tls.crt": "-----BEGIN CERTIFICATE-----c", "tls.key": "-----BEGIN RSA PRIVATE KEY-----k" });
+        const plan = planEtcdBackup(
+            base({
+                certificates: {
+                    secret: {
+                        caPem: "-----BEGIN CERTIFICATE-----ca",
+                        certPem: "-----BEGIN CERTIFICATE-----c",
+                        keyPem: "-----BEGIN RSA PRIVATE KEY-----k",
+                    },
+                },
+                nodeRole: "any",
+            }),
+        );
+        expect(plan.etcdClientSecret?.stringData).toEqual({
+            "ca.crt": "-----BEGIN CERTIFICATE-----ca",
+            "tls.crt": "-----BEGIN CERTIFICATE-----c",
+            "tls.key": "-----BEGIN RSA PRIVATE KEY-----k",
+        });
         const pod = podOf(plan);
-        expect(pod.volumes.find((v: any) => v.name === "etcd-certs")).toEqual({ name: "etcd-certs", secret: { secretName: "etcd-backup-etcd-client", defaultMode: 0o400 } });
+        expect(pod.volumes.find((v: any) => v.name === "etcd-certs")).toEqual({
+            name: "etcd-certs",
+            secret: { secretName: "etcd-backup-etcd-client", defaultMode: 0o400 },
+        });
         expect(pod.affinity).toBeUndefined();
         expect(JSON.stringify([plan.cronJob, plan.scriptConfigMap])).not.toContain("PRIVATE KEY");
     });
@@ -97,12 +165,16 @@ describe("planEtcdBackup", () => {
         ["master", "node-role.kubernetes.io/master", ["node-role.kubernetes.io/master"]],
     ])("node role %s: affinity and matching tolerations", (role, label, taints) => {
         const pod = podOf(planEtcdBackup(base({ nodeRole: role as any })));
-        expect(pod.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms).toEqual([{ matchExpressions: [{ key: label, operator: "Exists" }] }]);
+        expect(pod.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms).toEqual([
+            { matchExpressions: [{ key: label, operator: "Exists" }] },
+        ]);
         expect(pod.tolerations).toEqual(taints.map((key) => ({ key, operator: "Exists" })));
     });
 
     test("S3: credentials only in the store Secret's rclone.conf; CA bundle wired by path", () => {
-        const plan = planEtcdBackup(base({ storage: { s3: { ...s3.s3, caBundle: "-----BEGIN CERTIFICATE-----\nx\n-----END CERTIFICATE-----\n" } } }));
+        const plan = planEtcdBackup(
+            base({ storage: { s3: { ...s3.s3, caBundle: "-----BEGIN CERTIFICATE-----\nx\n-----END CERTIFICATE-----\n" } } }),
+        );
         expect(plan.storeSecret.stringData["rclone.conf"]).toBe(
             `[store]\ntype = s3\nprovider = Other\naccess_key_id = ${KEY_ID}\nsecret_access_key = ${SECRET}\nregion = us-east-1\nendpoint = http://rgw.internal:7480\nforce_path_style = true\nno_check_bucket = true\ndisable_checksum = true\n`,
         );
@@ -110,17 +182,48 @@ describe("planEtcdBackup", () => {
         expect(elsewhere).not.toContain(SECRET);
         expect(elsewhere).not.toContain(KEY_ID);
         expect(podOf(plan).containers[0].env).toContainEqual({ name: "RCLONE_CA_CERT", value: "/etc/etcd-backup/store/ca-bundle.pem" });
-        expect(podOf(plan).volumes).toContainEqual({ name: "store-config", secret: { secretName: "etcd-backup-store", defaultMode: 0o400 } });
+        expect(podOf(plan).volumes).toContainEqual({
+            name: "store-config",
+            secret: { secretName: "etcd-backup-store", defaultMode: 0o400 },
+        });
     });
 
     test("SFTP: obscured password or key file, known_hosts always checked", () => {
-        const password = planEtcdBackup(base({ storage: { sftp: { host: "10.0.0.9", port: 1022, user: "backup", password: "pw-zz9", knownHosts: "[10.0.0.9]:1022 ssh-ed25519 AAAA", path: "/srv/etcd" } } }));
+        const password = planEtcdBackup(
+            base({
+                storage: {
+                    sftp: {
+                        host: "10.0.0.9",
+                        port: 1022,
+                        user: "backup",
+                        password: "pw-zz9",
+                        knownHosts: "[10.0.0.9]:1022 ssh-ed25519 AAAA",
+                        path: "/srv/etcd",
+                    },
+                },
+            }),
+        );
         const conf = password.storeSecret.stringData["rclone.conf"]!;
-        expect(conf).toMatch(/^\[store\]\ntype = sftp\nhost = 10.0.0.9\nport = 1022\nuser = backup\npass = [A-Za-z0-9_-]+\nknown_hosts_file = \/etc\/etcd-backup\/store\/known_hosts\nshell_type = none\n$/);
+        expect(conf).toMatch(
+            /^\[store\]\ntype = sftp\nhost = 10.0.0.9\nport = 1022\nuser = backup\npass = [A-Za-z0-9_-]+\nknown_hosts_file = \/etc\/etcd-backup\/store\/known_hosts\nshell_type = none\n$/,
+        );
         expect(conf).not.toContain("pw-zz9");
         expect(JSON.stringify(password.objects)).not.toContain("pw-zz9");
-        expect(password.storeUrlPattern).toBe("sftp://backup@10.0.0.9:1022/srv/etcd/etcd-backup/prod/etcd-snapshot-<UTC timestamp>-rev<revision>.db");
-        const key = planEtcdBackup(base({ storage: { sftp: { host: "h", user: "u", privateKey: "-----BEGIN OPENSSH PRIVATE KEY-----\nk\n-----END OPENSSH PRIVATE KEY-----", knownHosts: "h ssh-ed25519 AAAA" } } }));
+        expect(password.storeUrlPattern).toBe(
+            "sftp://backup@10.0.0.9:1022/srv/etcd/etcd-backup/prod/etcd-snapshot-<UTC timestamp>-rev<revision>.db",
+        );
+        const key = planEtcdBackup(
+            base({
+                storage: {
+                    sftp: {
+                        host: "h",
+                        user: "u",
+                        privateKey: "-----BEGIN OPENSSH PRIVATE KEY-----\nk\n-----END OPENSSH PRIVATE KEY-----",
+                        knownHosts: "h ssh-ed25519 AAAA",
+                    },
+                },
+            }),
+        );
         expect(key.storeSecret.stringData["ssh-key"]).toContain("OPENSSH PRIVATE KEY");
         expect(key.storeSecret.stringData["rclone.conf"]).toContain("key_file = /etc/etcd-backup/store/ssh-key");
     });
@@ -139,14 +242,22 @@ describe("planEtcdBackup", () => {
         const plan = planEtcdBackup(base({ encryption: { password: "enc-pw-zz9" }, prefix: "nightly" }));
         const conf = plan.storeSecret.stringData["rclone.conf"]!;
         expect(conf).toContain("[store]\ntype = s3\n");
-        expect(conf).toMatch(/\n\[crypt\]\ntype = crypt\nremote = store:etcd-backups\nfilename_encryption = off\ndirectory_name_encryption = false\npassword = [A-Za-z0-9_-]+\n$/);
+        expect(conf).toMatch(
+            /\n\[crypt\]\ntype = crypt\nremote = store:etcd-backups\nfilename_encryption = off\ndirectory_name_encryption = false\npassword = [A-Za-z0-9_-]+\n$/,
+        );
         expect(conf).not.toContain("enc-pw-zz9");
         expect(JSON.stringify(plan.objects)).not.toContain("enc-pw-zz9");
         expect(plan.scriptConfigMap.data["backup.sh"]).toContain("\nREMOTE_DIR=crypt:nightly/prod\n");
         expect(plan.scriptConfigMap.data["backup.sh"]).toContain("\nENCRYPTED=true\n");
         expect(plan.storeUrlPattern).toBe("s3://etcd-backups/nightly/prod/etcd-snapshot-<UTC timestamp>-rev<revision>.db.bin");
         // Every store: SFTP (relative and absolute base), hostPath.
-        const sftp = (path?: string) => planEtcdBackup(base({ encryption: { password: "p" }, storage: { sftp: { host: "h", user: "u", password: "x", knownHosts: "h k", path } } }));
+        const sftp = (path?: string) =>
+            planEtcdBackup(
+                base({
+                    encryption: { password: "p" },
+                    storage: { sftp: { host: "h", user: "u", password: "x", knownHosts: "h k", path } },
+                }),
+            );
         expect(sftp().storeSecret.stringData["rclone.conf"]).toContain("remote = store:\n");
         expect(sftp("/srv/b").storeSecret.stringData["rclone.conf"]).toContain("remote = store:/srv/b\n");
         expect(sftp("/srv/b").scriptConfigMap.data["backup.sh"]).toContain("\nREMOTE_DIR=crypt:etcd-backup/prod\n");
@@ -162,32 +273,50 @@ describe("planEtcdBackup", () => {
         ["restore", true, ["snapshot", "transfer", "verify", "await-transfer", "drill-status", "drill-restore"]],
         ["status", false, ["snapshot", "verify", "upload", "drill-status"]],
         ["restore", false, ["snapshot", "verify", "upload", "drill-status", "drill-restore"]],
-    ])("restore drill %s (sidecarUpload %s): the copy from the store is waited for, drilled in the etcd image (exec form), then finalize", (drill, sidecarUpload, initNames) => {
-        const plan = planEtcdBackup(base({ restoreDrill: drill, sidecarUpload, etcdImage: "registry.local/etcd:3.5.21-0" }));
-        const pod = podOf(plan);
-        expect(pod.initContainers.map((c: any) => c.name)).toEqual(initNames);
-        const at = initNames.indexOf("drill-status");
-        const waiter = pod.initContainers[at - 1];
-        expect(waiter.command).toEqual(["/bin/sh", "/etc/etcd-backup/script/backup.sh", sidecarUpload ? "await" : "upload"]);
-        expect(waiter.restartPolicy).toBeUndefined();
-        expect(pod.initContainers[at]).toMatchObject({ image: "registry.local/etcd:3.5.21-0", command: ["etcdutl"], args: ["snapshot", "status", "/var/lib/etcd-backup/drill/snapshot.db", "--write-out=json"] });
-        if (drill === "restore") {
-            expect(pod.initContainers[at + 1]).toMatchObject({ command: ["etcdutl"], args: ["snapshot", "restore", "/var/lib/etcd-backup/drill/snapshot.db", "--data-dir=/var/lib/etcd-backup/drill/restore"] });
-        }
-        expect(pod.containers).toHaveLength(1);
-        expect(pod.containers[0]).toMatchObject({ name: "finalize", command: ["/bin/sh", "/etc/etcd-backup/script/backup.sh", "finalize"] });
-        expect(pod.containers[0].volumeMounts).toEqual(waiter.volumeMounts);
-        const script = plan.scriptConfigMap.data["backup.sh"]!;
-        expect(script).toContain("\nRESTORE_DRILL=true\n");
-        expect(script).toContain(`\nTRANSFER_SIDECAR=${sidecarUpload}\n`);
-    });
+    ])(
+        "restore drill %s (sidecarUpload %s): the copy from the store is waited for, drilled in the etcd image (exec form), then finalize",
+        (drill, sidecarUpload, initNames) => {
+            const plan = planEtcdBackup(base({ restoreDrill: drill, sidecarUpload, etcdImage: "registry.local/etcd:3.5.21-0" }));
+            const pod = podOf(plan);
+            expect(pod.initContainers.map((c: any) => c.name)).toEqual(initNames);
+            const at = initNames.indexOf("drill-status");
+            const waiter = pod.initContainers[at - 1];
+            expect(waiter.command).toEqual(["/bin/sh", "/etc/etcd-backup/script/backup.sh", sidecarUpload ? "await" : "upload"]);
+            expect(waiter.restartPolicy).toBeUndefined();
+            expect(pod.initContainers[at]).toMatchObject({
+                image: "registry.local/etcd:3.5.21-0",
+                command: ["etcdutl"],
+                args: ["snapshot", "status", "/var/lib/etcd-backup/drill/snapshot.db", "--write-out=json"],
+            });
+            if (drill === "restore") {
+                expect(pod.initContainers[at + 1]).toMatchObject({
+                    command: ["etcdutl"],
+                    args: [
+                        "snapshot",
+                        "restore",
+                        "/var/lib/etcd-backup/drill/snapshot.db",
+                        "--data-dir=/var/lib/etcd-backup/drill/restore",
+                    ],
+                });
+            }
+            expect(pod.containers).toHaveLength(1);
+            expect(pod.containers[0]).toMatchObject({
+                name: "finalize",
+                command: ["/bin/sh", "/etc/etcd-backup/script/backup.sh", "finalize"],
+            });
+            expect(pod.containers[0].volumeMounts).toEqual(waiter.volumeMounts);
+            const script = plan.scriptConfigMap.data["backup.sh"]!;
+            expect(script).toContain("\nRESTORE_DRILL=true\n");
+            expect(script).toContain(`\nTRANSFER_SIDECAR=${sidecarUpload}\n`);
+        },
+    );
 
     test("sidecarUpload false: the old sequential layout for Kubernetes < 1.29 (no restartPolicy anywhere)", () => {
         const plan = planEtcdBackup(base({ sidecarUpload: false }));
         const pod = podOf(plan);
         expect(pod.initContainers.map((c: any) => c.name)).toEqual(["snapshot", "verify"]);
         expect(pod.containers.map((c: any) => [c.name, c.command[2]])).toEqual([["upload", "all"]]);
-        expect(JSON.stringify(pod)).not.toContain("restartPolicy\":\"Always");
+        expect(JSON.stringify(pod)).not.toContain('restartPolicy":"Always');
         expect(plan.scriptConfigMap.data["backup.sh"]).toContain("\nTRANSFER_SIDECAR=false\n");
         expect(() => planEtcdBackup(base({ sidecarUpload: "yes" as any }))).toThrow(/sidecarUpload/);
     });
@@ -199,7 +328,8 @@ describe("planEtcdBackup", () => {
         expect(byName.get("verify")).toEqual({ memory: "512Mi", cpu: "1" });
         expect(byName.get("transfer")).toEqual({ memory: "512Mi", cpu: "1" });
         // Unset, it is 3Gi or the containers' limit when that is larger.
-        const snapshotLimit = (memory: string) => podOf(planEtcdBackup(base({ resources: { limits: { memory } } }))).initContainers[0].resources.limits.memory;
+        const snapshotLimit = (memory: string) =>
+            podOf(planEtcdBackup(base({ resources: { limits: { memory } } }))).initContainers[0].resources.limits.memory;
         expect(snapshotLimit("1Gi")).toBe("3Gi");
         expect(snapshotLimit("4Gi")).toBe("4Gi");
         // With a drill, the container that writes the drill copy (read next by etcdutl) gets it too.
@@ -207,8 +337,21 @@ describe("planEtcdBackup", () => {
             const pod = podOf(planEtcdBackup(base({ restoreDrill: "status", ...overrides })));
             return Object.fromEntries([...pod.initContainers, ...pod.containers].map((c: any) => [c.name, c.resources.limits.memory]));
         };
-        expect(limits({})).toEqual({ snapshot: "3Gi", transfer: "3Gi", verify: "256Mi", "await-transfer": "256Mi", "drill-status": "256Mi", finalize: "256Mi" });
-        expect(limits({ sidecarUpload: false })).toEqual({ snapshot: "3Gi", verify: "256Mi", upload: "3Gi", "drill-status": "256Mi", finalize: "256Mi" });
+        expect(limits({})).toEqual({
+            snapshot: "3Gi",
+            transfer: "3Gi",
+            verify: "256Mi",
+            "await-transfer": "256Mi",
+            "drill-status": "256Mi",
+            finalize: "256Mi",
+        });
+        expect(limits({ sidecarUpload: false })).toEqual({
+            snapshot: "3Gi",
+            verify: "256Mi",
+            upload: "3Gi",
+            "drill-status": "256Mi",
+            finalize: "256Mi",
+        });
     });
 
     test("retention tiers reach the script", () => {
@@ -219,7 +362,10 @@ describe("planEtcdBackup", () => {
 
     test("createNamespace adds a privileged Pod Security namespace first", () => {
         const plan = planEtcdBackup(base({ namespace: "etcd-backup", createNamespace: true }));
-        expect(plan.objects[0]).toMatchObject({ kind: "Namespace", metadata: { name: "etcd-backup", labels: { "pod-security.kubernetes.io/enforce": "privileged" } } });
+        expect(plan.objects[0]).toMatchObject({
+            kind: "Namespace",
+            metadata: { name: "etcd-backup", labels: { "pod-security.kubernetes.io/enforce": "privileged" } },
+        });
         expect(plan.objects.slice(1).every((o) => o.metadata.namespace === "etcd-backup")).toBe(true);
     });
 
@@ -231,10 +377,26 @@ describe("planEtcdBackup", () => {
         ["time zone case", { timeZone: "utc" }, /case-sensitive: use "UTC"/],
         ["keep 0", { keep: 0 }, /^keep: 0 — keep at least 1 backup/],
         ["keep fraction", { keep: 1.5 }, /^keep: 1.5/],
-        ["missing S3 secret", { storage: { s3: { bucket: "etcd-backups", accessKeyId: "a" } as any } }, /^storage.s3.secretAccessKey: missing — give the credential/],
-        ["missing SFTP credentials", { storage: { sftp: { host: "h", user: "u", knownHosts: "h k" } } }, /^storage.sftp: "neither password nor privateKey" — give exactly one/],
-        ["password and key", { storage: { sftp: { host: "h", user: "u", password: "p", privateKey: "k", knownHosts: "h k" } } }, /^storage.sftp: "password and privateKey" — give exactly one/],
-        ["SFTP without known_hosts", { storage: { sftp: { host: "h", user: "u", password: "p" } as any } }, /^storage.sftp.knownHosts: missing — .*host keys are always checked/],
+        [
+            "missing S3 secret",
+            { storage: { s3: { bucket: "etcd-backups", accessKeyId: "a" } as any } },
+            /^storage.s3.secretAccessKey: missing — give the credential/,
+        ],
+        [
+            "missing SFTP credentials",
+            { storage: { sftp: { host: "h", user: "u", knownHosts: "h k" } } },
+            /^storage.sftp: "neither password nor privateKey" — give exactly one/,
+        ],
+        [
+            "password and key",
+            { storage: { sftp: { host: "h", user: "u", password: "p", privateKey: "k", knownHosts: "h k" } } },
+            /^storage.sftp: "password and privateKey" — give exactly one/,
+        ],
+        [
+            "SFTP without known_hosts",
+            { storage: { sftp: { host: "h", user: "u", password: "p" } as any } },
+            /^storage.sftp.knownHosts: missing — .*host keys are always checked/,
+        ],
         ["unknown store", { storage: { gcs: { bucket: "b" } } as any }, /^storage: \["gcs"\] — give exactly one of/],
         ["two stores", { storage: { hostPath: { path: "/a" }, pvc: { claimName: "b" } } as any }, /^storage: \["hostPath","pvc"\]/],
         ["two endpoints", { endpoints: ["https://10.0.0.1:2379", "https://10.0.0.2:2379"] }, /^endpoints: .* exactly one client URL/],
@@ -242,12 +404,28 @@ describe("planEtcdBackup", () => {
         ["unknown preset", { certificates: { preset: "k3s" as any } }, /^certificates.preset: "k3s"/],
         ["keepDaily negative", { keepDaily: -1 }, /^keepDaily: -1 — give an integer >= 0/],
         ["keepWeekly fraction", { keepWeekly: 1.5 }, /^keepWeekly: 1.5 — give an integer >= 0/],
-        ["snapshotMemoryLimit not a quantity", { snapshotMemoryLimit: "3 GiB" }, /^snapshotMemoryLimit: "3 GiB" — give a Kubernetes memory quantity such as "3Gi"/],
-        ["snapshotMemoryLimit below the containers' limit", { snapshotMemoryLimit: "128Mi" }, /^snapshotMemoryLimit: "128Mi" — give at least the containers' memory limit \(256Mi\)/],
+        [
+            "snapshotMemoryLimit not a quantity",
+            { snapshotMemoryLimit: "3 GiB" },
+            /^snapshotMemoryLimit: "3 GiB" — give a Kubernetes memory quantity such as "3Gi"/,
+        ],
+        [
+            "snapshotMemoryLimit below the containers' limit",
+            { snapshotMemoryLimit: "128Mi" },
+            /^snapshotMemoryLimit: "128Mi" — give at least the containers' memory limit \(256Mi\)/,
+        ],
         ["unknown drill", { restoreDrill: "full" as any }, /^restoreDrill: "full" — give "off", "status" or "restore"/],
         ["encryption without password", { encryption: {} as any }, /^encryption.password: missing — give the credential/],
-        ["encryption password with a newline", { encryption: { password: "a\nb" } }, /^encryption.password: "<hidden>" — must be a single line/],
-        ["credential with a newline", { storage: { s3: { ...s3.s3, secretAccessKey: "a\nb" } } }, /^storage.s3.secretAccessKey: "<hidden>" — must be a single line/],
+        [
+            "encryption password with a newline",
+            { encryption: { password: "a\nb" } },
+            /^encryption.password: "<hidden>" — must be a single line/,
+        ],
+        [
+            "credential with a newline",
+            { storage: { s3: { ...s3.s3, secretAccessKey: "a\nb" } } },
+            /^storage.s3.secretAccessKey: "<hidden>" — must be a single line/,
+        ],
     ])("%s", (_case, overrides, message) => {
         const error = inputError(() => planEtcdBackup(base(overrides)));
         expect(error.message).toMatch(message);
@@ -256,10 +434,17 @@ describe("planEtcdBackup", () => {
 });
 
 describe("schedule and time zone validation", () => {
-    test.each(["0 */6 * * *", "*/5 1-5 * * mon-fri", "0 0 1,15 jan-jun ?", "@daily", "30 2 * * 0", "0 3 * * 7"])("accepts %s", (s) => expect(validateSchedule(s)).toBeTruthy());
-    test.each(["", "* * * * * *", "*/0 * * * *", "5-1 * * * *", "0 24 * * *", "0 0 0 * *", "0 0 * 13 *", "@every 1h", "a * * * *"])("rejects %j", (s) => expect(() => validateSchedule(s)).toThrow(InputError));
+    test.each(["0 */6 * * *", "*/5 1-5 * * mon-fri", "0 0 1,15 jan-jun ?", "@daily", "30 2 * * 0", "0 3 * * 7"])("accepts %s", (s) =>
+        expect(validateSchedule(s)).toBeTruthy(),
+    );
+    test.each(["", "* * * * * *", "*/0 * * * *", "5-1 * * * *", "0 24 * * *", "0 0 0 * *", "0 0 * 13 *", "@every 1h", "a * * * *"])(
+        "rejects %j",
+        (s) => expect(() => validateSchedule(s)).toThrow(InputError),
+    );
     test.each(["Etc/UTC", "UTC", "Europe/Berlin", "America/New_York"])("accepts %s", (tz) => expect(validateTimeZone(tz)).toBe(tz));
-    test.each(["", "Europe/Atlantis", "+01:00", "europe/berlin"])("rejects %j", (tz) => expect(() => validateTimeZone(tz)).toThrow(InputError));
+    test.each(["", "Europe/Atlantis", "+01:00", "europe/berlin"])("rejects %j", (tz) =>
+        expect(() => validateTimeZone(tz)).toThrow(InputError),
+    );
 });
 
 describe("renderBackupScript", () => {
@@ -286,7 +471,9 @@ describe("renderBackupScript", () => {
         expect(script).toContain("set -eu\nset -o pipefail\n");
         expect(script).toContain("ETCD_IMAGE='it'\\''s/etcd'");
         expect(script).toContain("\nKEEP=3\n");
-        const order = ["step=inspect", "step=upload", "step=verify", "step=seal", "step=retention", "step=done"].map((s) => script.indexOf(`\n${s}\n`));
+        const order = ["step=inspect", "step=upload", "step=verify", "step=seal", "step=retention", "step=done"].map((s) =>
+            script.indexOf(`\n${s}\n`),
+        );
         expect(order.every((i) => i > 0)).toBe(true);
         expect([...order].sort((a, b) => a - b)).toEqual(order);
         expect(script.indexOf("deletefile")).toBeGreaterThan(script.indexOf("\nstep=retention\n"));

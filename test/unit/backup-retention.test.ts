@@ -51,7 +51,11 @@ describe("retainedBackups", () => {
 
     test("days without backups do not count: a 20-day outage keeps the daily tier", () => {
         const names = [...hourly(5, 1, Date.UTC(2026, 0, 1)), name("20260125T000000Z")];
-        expect(retainedBackups(names, { keep: 1, daily: 3 })).toEqual([name("20260125T000000Z"), name("20260101T000000Z"), name("20251231T000000Z")]);
+        expect(retainedBackups(names, { keep: 1, daily: 3 })).toEqual([
+            name("20260125T000000Z"),
+            name("20260101T000000Z"),
+            name("20251231T000000Z"),
+        ]);
     });
 
     test("weekly: the newest of each ISO week (Monday to Sunday, UTC)", () => {
@@ -74,9 +78,22 @@ describe("the script's awk retention_keep agrees with retainedBackups()", () => 
     const BUSYBOX = "/bin/busybox";
     if (!fs.existsSync(BUSYBOX)) throw new Error(`${BUSYBOX} is missing: run apt-get install busybox-static`);
     const script = renderBackupScript({
-        clusterName: "c", remoteDir: "store:x", storeUrl: "file://x", keep: 1, keepDaily: 0, keepWeekly: 0, compression: "gzip", encrypted: false,
-        snapshotPath: "/w/s.db", drillSnapshotPath: "/w/d.db", workDir: "/w", etcdImage: "e", endpoint: "https://127.0.0.1:2379",
-        rcloneConnectTimeoutSeconds: 1, rcloneIoTimeoutSeconds: 1, rcloneRetries: 1,
+        clusterName: "c",
+        remoteDir: "store:x",
+        storeUrl: "file://x",
+        keep: 1,
+        keepDaily: 0,
+        keepWeekly: 0,
+        compression: "gzip",
+        encrypted: false,
+        snapshotPath: "/w/s.db",
+        drillSnapshotPath: "/w/d.db",
+        workDir: "/w",
+        etcdImage: "e",
+        endpoint: "https://127.0.0.1:2379",
+        rcloneConnectTimeoutSeconds: 1,
+        rcloneIoTimeoutSeconds: 1,
+        rcloneRetries: 1,
     });
     // busybox's awk, as in the uploader image.
     const applets = fs.mkdtempSync(path.join(os.tmpdir(), "retention-applets-"));
@@ -87,7 +104,7 @@ describe("the script's awk retention_keep agrees with retainedBackups()", () => 
 
     // A small deterministic PRNG, so a failure reproduces.
     let seed = 42;
-    const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
     const cases = Array.from({ length: 40 }, () => {
         const count = 1 + Math.floor(random() * 60);
         const start = Date.UTC(2023, 11, 1) + Math.floor(random() * 400) * 86_400_000;
@@ -97,7 +114,10 @@ describe("the script's awk retention_keep agrees with retainedBackups()", () => 
             names.add(name(`${t}Z`, i));
         }
         if (random() < 0.2) names.add("etcd-snapshot-unknown.db");
-        return { names: [...names], policy: { keep: 1 + Math.floor(random() * 4), daily: Math.floor(random() * 8), weekly: Math.floor(random() * 6) } };
+        return {
+            names: [...names],
+            policy: { keep: 1 + Math.floor(random() * 4), daily: Math.floor(random() * 8), weekly: Math.floor(random() * 6) },
+        };
     });
     test.each(cases.map((c, i) => [i, c] as const))("random case %i", (_i, { names, policy }) => {
         const newestFirst = [...names].sort().reverse();

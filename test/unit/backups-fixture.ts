@@ -26,7 +26,10 @@ export const sha256Hex = (data: Buffer) => createHash("sha256").update(data).dig
 
 /** yyyymmddThhmmssZ, as `date -u +%Y%m%dT%H%M%SZ`. */
 export function stamp(at: Date): string {
-    return at.toISOString().replace(/[-:]/g, "").replace(/\.\d{3}Z$/, "Z");
+    return at
+        .toISOString()
+        .replace(/[-:]/g, "")
+        .replace(/\.\d{3}Z$/, "Z");
 }
 
 export interface WriteBackupOptions {

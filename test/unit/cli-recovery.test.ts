@@ -12,7 +12,14 @@ import { diffObjects, lineDiff, maskSecretValues, renderDiffReport } from "../..
 const configMap = (data: Record<string, string>, extra: Record<string, unknown> = {}) => ({
     apiVersion: "v1",
     kind: "ConfigMap",
-    metadata: { name: "app-config", namespace: "shop", uid: "u-1", resourceVersion: "42", creationTimestamp: "2026-01-01T00:00:00Z", ...extra },
+    metadata: {
+        name: "app-config",
+        namespace: "shop",
+        uid: "u-1",
+        resourceVersion: "42",
+        creationTimestamp: "2026-01-01T00:00:00Z",
+        ...extra,
+    },
     data,
 });
 const secret = (password: string) => ({
@@ -25,7 +32,26 @@ const secret = (password: string) => ({
 
 describe("parseCliArgs", () => {
     test("export: each --kind starts a selection that the following flags refine", () => {
-        expect(parseCliArgs(["export", "--kubeconfig", "k", "--kind", "configmaps", "-n", "shop", "--name", "app-config", "--kind", "secrets", "-l", "app=shop", "-A", "-o", "out.yaml"])).toEqual({
+        expect(
+            parseCliArgs([
+                "export",
+                "--kubeconfig",
+                "k",
+                "--kind",
+                "configmaps",
+                "-n",
+                "shop",
+                "--name",
+                "app-config",
+                "--kind",
+                "secrets",
+                "-l",
+                "app=shop",
+                "-A",
+                "-o",
+                "out.yaml",
+            ]),
+        ).toEqual({
             command: "export",
             kubeconfig: "k",
             selections: [
@@ -38,7 +64,9 @@ describe("parseCliArgs", () => {
     });
 
     test("diff needs the live kubeconfig", () => {
-        expect(parseCliArgs(["diff", "--kubeconfig", "k", "--live-kubeconfig", "l", "--kind", "cm", "--owner-references", "keep"])).toMatchObject({
+        expect(
+            parseCliArgs(["diff", "--kubeconfig", "k", "--live-kubeconfig", "l", "--kind", "cm", "--owner-references", "keep"]),
+        ).toMatchObject({
             command: "diff",
             liveKubeconfig: "l",
             ownerReferences: "keep",
@@ -66,7 +94,11 @@ describe("diff (pure)", () => {
     test("missing, changed, same and live-only objects; server-set fields are no difference", () => {
         const diffs = diffObjects(
             [configMap({ a: "1", b: "2" }), secret("old"), { ...configMap({}), metadata: { name: "same", namespace: "shop", uid: "x" } }],
-            [configMap({ a: "1", b: "3" }, { uid: "u-9", resourceVersion: "99" }), { ...configMap({}), metadata: { name: "same", namespace: "shop", uid: "y" } }, { ...configMap({}), metadata: { name: "new", namespace: "shop" } }],
+            [
+                configMap({ a: "1", b: "3" }, { uid: "u-9", resourceVersion: "99" }),
+                { ...configMap({}), metadata: { name: "same", namespace: "shop", uid: "y" } },
+                { ...configMap({}), metadata: { name: "new", namespace: "shop" } },
+            ],
         );
         expect(diffs.map((d) => [d.object, d.state])).toEqual([
             ["ConfigMap shop/app-config", "changed"],
@@ -111,7 +143,10 @@ describe("runRecoveryCli against a stand-in kubectl", () => {
             `#!/bin/sh\necho "$@" >> "${dir}/calls"\nfor a in "$@"; do case "$a" in --kubeconfig=*) cfg="\${a#--kubeconfig=}";; esac; done\ncat "$cfg.json"\n`,
             { mode: 0o755 },
         );
-        fs.writeFileSync(path.join(dir, "recovery.json"), JSON.stringify({ apiVersion: "v1", kind: "List", items: [configMap({ a: "1" }, { managedFields: [{}] })] }));
+        fs.writeFileSync(
+            path.join(dir, "recovery.json"),
+            JSON.stringify({ apiVersion: "v1", kind: "List", items: [configMap({ a: "1" }, { managedFields: [{}] })] }),
+        );
         fs.writeFileSync(path.join(dir, "live.json"), JSON.stringify({ apiVersion: "v1", kind: "List", items: [configMap({ a: "2" })] }));
         fs.writeFileSync(path.join(dir, "same.json"), fs.readFileSync(path.join(dir, "recovery.json")));
     });
@@ -124,9 +159,14 @@ describe("runRecoveryCli against a stand-in kubectl", () => {
 
     test("export prints apply-ready YAML, progress on stderr", async () => {
         const { out, io: cliIo } = io();
-        const code = await runRecoveryCli(["export", "--kubeconfig", path.join(dir, "recovery"), "--kind", "configmaps", "-n", "shop", "--kubectl", kubectl], cliIo);
+        const code = await runRecoveryCli(
+            ["export", "--kubeconfig", path.join(dir, "recovery"), "--kind", "configmaps", "-n", "shop", "--kubectl", kubectl],
+            cliIo,
+        );
         expect(code).toBe(0);
-        expect(yaml.loadAll(out.stdout)).toEqual([{ apiVersion: "v1", kind: "ConfigMap", metadata: { name: "app-config", namespace: "shop" }, data: { a: "1" } }]);
+        expect(yaml.loadAll(out.stdout)).toEqual([
+            { apiVersion: "v1", kind: "ConfigMap", metadata: { name: "app-config", namespace: "shop" }, data: { a: "1" } },
+        ]);
         expect(out.stderr).toMatch(/^export \[1\/1\] configmaps in shop: 1 object \(\d+\.\d s\)\n$/);
         expect(fs.readFileSync(path.join(dir, "calls"), "utf8")).toContain("get configmaps --namespace shop --output=json");
     });
@@ -134,7 +174,12 @@ describe("runRecoveryCli against a stand-in kubectl", () => {
     test("export -o writes a 0600 file", async () => {
         const file = path.join(dir, "out.yaml");
         const { out, io: cliIo } = io();
-        expect(await runRecoveryCli(["export", "--kubeconfig", path.join(dir, "recovery"), "--kind", "cm", "-o", file, "--kubectl", kubectl], cliIo)).toBe(0);
+        expect(
+            await runRecoveryCli(
+                ["export", "--kubeconfig", path.join(dir, "recovery"), "--kind", "cm", "-o", file, "--kubectl", kubectl],
+                cliIo,
+            ),
+        ).toBe(0);
         expect(out.stdout).toBe("");
         expect(fs.statSync(file).mode & 0o777).toBe(0o600);
         expect(fs.readFileSync(file, "utf8")).toContain("kind: ConfigMap");
@@ -142,12 +187,42 @@ describe("runRecoveryCli against a stand-in kubectl", () => {
 
     test("diff exits 1 with a readable report when live differs, 0 when it agrees", async () => {
         const a = io();
-        expect(await runRecoveryCli(["diff", "--kubeconfig", path.join(dir, "recovery"), "--live-kubeconfig", path.join(dir, "live"), "--kind", "cm", "--kubectl", kubectl], a.io)).toBe(1);
+        expect(
+            await runRecoveryCli(
+                [
+                    "diff",
+                    "--kubeconfig",
+                    path.join(dir, "recovery"),
+                    "--live-kubeconfig",
+                    path.join(dir, "live"),
+                    "--kind",
+                    "cm",
+                    "--kubectl",
+                    kubectl,
+                ],
+                a.io,
+            ),
+        ).toBe(1);
         expect(a.out.stdout).toContain("ConfigMap shop/app-config: changed in live\n");
         expect(a.out.stdout).toContain("    -   a: '1'\n    +   a: '2'");
         expect(fs.readFileSync(path.join(dir, "calls"), "utf8")).toMatch(/--kubeconfig=.*live get cm --output=json --ignore-not-found/);
         const b = io();
-        expect(await runRecoveryCli(["diff", "--kubeconfig", path.join(dir, "recovery"), "--live-kubeconfig", path.join(dir, "same"), "--kind", "cm", "--kubectl", kubectl], b.io)).toBe(0);
+        expect(
+            await runRecoveryCli(
+                [
+                    "diff",
+                    "--kubeconfig",
+                    path.join(dir, "recovery"),
+                    "--live-kubeconfig",
+                    path.join(dir, "same"),
+                    "--kind",
+                    "cm",
+                    "--kubectl",
+                    kubectl,
+                ],
+                b.io,
+            ),
+        ).toBe(0);
         expect(b.out.stdout).toContain("1 objects: 0 missing in live, 0 changed, 1 same, 0 only in live");
     });
 
@@ -156,7 +231,9 @@ describe("runRecoveryCli against a stand-in kubectl", () => {
         expect(await runRecoveryCli(["export"], a.io)).toBe(2);
         expect(a.out.stderr).toMatch(/error: --kubeconfig FILE is required[\s\S]*usage:/);
         const b = io();
-        expect(await runRecoveryCli(["export", "--kubeconfig", "k", "--kind", "cm", "--kubectl", path.join(dir, "no-kubectl")], b.io)).toBe(2);
+        expect(await runRecoveryCli(["export", "--kubeconfig", "k", "--kind", "cm", "--kubectl", path.join(dir, "no-kubectl")], b.io)).toBe(
+            2,
+        );
         expect(b.out.stderr).toMatch(/kubectl not found at .*no-kubectl/);
     });
 });
@@ -175,13 +252,16 @@ describe("the etcd-recovery command (package.json bin)", () => {
     test("package.json names the built CLI, which starts with a node shebang", () => {
         const pkg = JSON.parse(fs.readFileSync(path.join(__dirname, "..", "..", "package.json"), "utf8"));
         expect(pkg.bin).toEqual({ "etcd-recovery": "bin/cli/recovery.js" });
-        expect(fs.readFileSync(path.join(__dirname, "..", "..", "src", "cli", "recovery.ts"), "utf8").startsWith("#!/usr/bin/env node\n")).toBe(true);
+        expect(
+            fs.readFileSync(path.join(__dirname, "..", "..", "src", "cli", "recovery.ts"), "utf8").startsWith("#!/usr/bin/env node\n"),
+        ).toBe(true);
     });
 });
 
 describe("parseFetchArgs", () => {
     const files: Record<string, string> = {
-        "s3.yaml": "s3:\n  bucket: backups\n  endpoint: https://10.0.0.5:9000\n  accessKeyId: AK\n  secretAccessKey: SK\nencryption:\n  password: pw\n",
+        "s3.yaml":
+            "s3:\n  bucket: backups\n  endpoint: https://10.0.0.5:9000\n  accessKeyId: AK\n  secretAccessKey: SK\nencryption:\n  password: pw\n",
         "two.yaml": "s3: { bucket: a }\nsftp: { host: b }\n",
         "bad.yaml": "s3: [unclosed\n",
     };
@@ -190,7 +270,9 @@ describe("parseFetchArgs", () => {
         return files[file]!;
     };
     test("the store and encryption come from the file; flags give cluster, prefix, object, dir", () => {
-        expect(parseFetchArgs(["--store", "s3.yaml", "--cluster", "prod", "--prefix", "p", "--object", "o.db.gz", "--dir", "/tmp/x"], read)).toEqual({
+        expect(
+            parseFetchArgs(["--store", "s3.yaml", "--cluster", "prod", "--prefix", "p", "--object", "o.db.gz", "--dir", "/tmp/x"], read),
+        ).toEqual({
             store: { s3: { bucket: "backups", endpoint: "https://10.0.0.5:9000", accessKeyId: "AK", secretAccessKey: "SK" } },
             encryption: { password: "pw" },
             cluster: "prod",
@@ -202,7 +284,9 @@ describe("parseFetchArgs", () => {
     test("errors name the flag or file and the fix", () => {
         expect(() => parseFetchArgs(["--cluster", "prod"], read)).toThrow(/fetch needs --store/);
         expect(() => parseFetchArgs(["--store", "s3.yaml"], read)).toThrow(/fetch needs --cluster/);
-        expect(() => parseFetchArgs(["--store", "two.yaml", "--cluster", "c"], read)).toThrow(/two.yaml: give exactly one store .*\["s3","sftp"\]/);
+        expect(() => parseFetchArgs(["--store", "two.yaml", "--cluster", "c"], read)).toThrow(
+            /two.yaml: give exactly one store .*\["s3","sftp"\]/,
+        );
         expect(() => parseFetchArgs(["--store", "bad.yaml", "--cluster", "c"], read)).toThrow(/bad.yaml: not a readable YAML/);
         expect(() => parseFetchArgs(["--store", "missing.yaml", "--cluster", "c"], read)).toThrow(/missing.yaml: not a readable/);
         expect(() => parseFetchArgs(["--password", "x"], read)).toThrow(/unknown flag "--password" for fetch/);

@@ -15,12 +15,23 @@ const registered: Registered[] = [];
 const isDynamic = (type: string) => type.startsWith("pulumi-nodejs:dynamic");
 /** Mocks see secret inputs in their wire form; tests look at the value. */
 const unwrap = (v: any): any =>
-    v && typeof v === "object" ? (v[SECRET_SIG] ? unwrap(v.value) : Array.isArray(v) ? v.map(unwrap) : Object.fromEntries(Object.entries(v).map(([k, x]) => [k, unwrap(x)]))) : v;
+    v && typeof v === "object"
+        ? v[SECRET_SIG]
+            ? unwrap(v.value)
+            : Array.isArray(v)
+              ? v.map(unwrap)
+              : Object.fromEntries(Object.entries(v).map(([k, x]) => [k, unwrap(x)]))
+        : v;
 
 pulumi.runtime.setMocks(
     {
         newResource(args) {
-            registered.push({ type: args.type, name: args.name, inputs: unwrap(args.inputs), ...(args.provider ? { provider: args.provider } : {}) });
+            registered.push({
+                type: args.type,
+                name: args.name,
+                inputs: unwrap(args.inputs),
+                ...(args.provider ? { provider: args.provider } : {}),
+            });
             const state: Record<string, unknown> = { ...args.inputs };
             if (isDynamic(args.type)) {
                 // Certificates are made by the dynamic provider, which these tests do not run.
@@ -70,7 +81,11 @@ describe("EtcdCluster", () => {
         expect(names("docker:index/network:Network")).toEqual(["prod-net"]);
         expect(names("docker:index/volume:Volume")).toEqual(["prod-etcd-0-data", "prod-etcd-1-data", "prod-etcd-2-data"]);
         expect(names("docker:index/container:Container")).toEqual(["prod-etcd-0", "prod-etcd-1", "prod-etcd-2"]);
-        expect(names("pulumi-nodejs:dynamic/etcd-recovery:Certificate").concat(names("pulumi-nodejs:dynamic/etcd-recovery:CertificateAuthority")).sort()).toEqual(
+        expect(
+            names("pulumi-nodejs:dynamic/etcd-recovery:Certificate")
+                .concat(names("pulumi-nodejs:dynamic/etcd-recovery:CertificateAuthority"))
+                .sort(),
+        ).toEqual(
             [
                 "prod-pki-ca",
                 "prod-pki-admin-client",
@@ -82,7 +97,9 @@ describe("EtcdCluster", () => {
         expect(await urn(cluster.docker.containers["prod-etcd-0"]!)).toBe(
             "urn:pulumi:test::etcd-recovery::etcd-recovery:index:EtcdCluster$docker:index/container:Container::prod-etcd-0",
         );
-        expect(await urn(cluster.pki)).toBe("urn:pulumi:test::etcd-recovery::etcd-recovery:index:EtcdCluster$etcd-recovery:index:EtcdPki::prod-pki");
+        expect(await urn(cluster.pki)).toBe(
+            "urn:pulumi:test::etcd-recovery::etcd-recovery:index:EtcdCluster$etcd-recovery:index:EtcdPki::prod-pki",
+        );
         expect(await urn(cluster.docker.networks["prod-net"]!)).toContain("EtcdCluster$docker:index/network:Network::prod-net");
     });
 
@@ -142,7 +159,14 @@ describe("EtcdCluster", () => {
         expect(restore.mustRun).toBe(false);
         expect(restore.attach).toBe(true);
         expect(restore.networkMode).toBe("none");
-        expect(restore.uploads).toEqual([{ file: "/var/lib/etcd-seed/snapshot.db", source: __filename, sourceHash: expect.stringMatching(/^[0-9a-f]{64}$/), permissions: "0600" }]);
+        expect(restore.uploads).toEqual([
+            {
+                file: "/var/lib/etcd-seed/snapshot.db",
+                source: __filename,
+                sourceHash: expect.stringMatching(/^[0-9a-f]{64}$/),
+                permissions: "0600",
+            },
+        ]);
     });
 
     test("dockerProvider (TypeScript-only, Any in the schema) is the provider of every Docker resource", async () => {
@@ -152,7 +176,8 @@ describe("EtcdCluster", () => {
         await registrationsSettled();
         const dockerResources = registered.filter((r) => r.type.startsWith("docker:index/"));
         expect(dockerResources.map((r) => r.name).sort()).toEqual(["dp-etcd-0", "dp-etcd-0-data", "dp-net"]);
-        for (const r of dockerResources) expect(r.provider).toMatch(/^urn:pulumi:test::etcd-recovery::pulumi:providers:docker::other-engine::/);
+        for (const r of dockerResources)
+            expect(r.provider).toMatch(/^urn:pulumi:test::etcd-recovery::pulumi:providers:docker::other-engine::/);
     });
 
     test.each([
@@ -164,8 +189,14 @@ describe("EtcdCluster", () => {
         [{ seedSnapshotPath: "/nonexistent/snap.db" }, /seedSnapshotPath: "\/nonexistent\/snap.db" — no such file/],
         [{ tunables: { electionTimeoutMs: 10 } }, /tunables.electionTimeoutMs: 10/],
         [{ tunables: { autoCompactionMode: "hourly" as never } }, /tunables.autoCompactionMode: "hourly" — use "periodic" or "revision"/],
-        [{ members: [{ name: "a", ip: "10.0.0.5" }], network: { mode: "host" as const, subnet: "10.0.0.0/24" } }, /network.subnet: "10.0.0.0\/24" — subnet is for network mode "bridge"/],
-        [{ members: [{ name: "a", ip: "10.0.0.5" }], network: { mode: "host" as const, internal: false } }, /network.internal: false — internal is for network mode "bridge"/],
+        [
+            { members: [{ name: "a", ip: "10.0.0.5" }], network: { mode: "host" as const, subnet: "10.0.0.0/24" } },
+            /network.subnet: "10.0.0.0\/24" — subnet is for network mode "bridge"/,
+        ],
+        [
+            { members: [{ name: "a", ip: "10.0.0.5" }], network: { mode: "host" as const, internal: false } },
+            /network.internal: false — internal is for network mode "bridge"/,
+        ],
     ])("refuses %j before creating anything", async (args, message) => {
         expect(() => new EtcdCluster("bad", args)).toThrow(message);
         await registrationsSettled();

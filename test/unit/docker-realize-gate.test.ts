@@ -32,8 +32,25 @@ const plan: DockerPlan = {
     networks: [],
     volumes: [{ name: "c-m0-data" }],
     containers: [
-        { name: "c-m0-restore", image: "etcd:3.5.21", command: ["etcdutl", "snapshot", "restore"], files: [], mounts: [{ source: "c-m0-data", target: "/var/lib/etcd" }], network: { none: true }, runToCompletion: true, firstRunOnly: true },
-        { name: "c-m0", image: "etcd:3.5.21", command: ["etcd"], files: [], mounts: [{ source: "c-m0-data", target: "/var/lib/etcd" }], network: { host: true }, after: ["c-m0-restore"] },
+        {
+            name: "c-m0-restore",
+            image: "etcd:3.5.21",
+            command: ["etcdutl", "snapshot", "restore"],
+            files: [],
+            mounts: [{ source: "c-m0-data", target: "/var/lib/etcd" }],
+            network: { none: true },
+            runToCompletion: true,
+            firstRunOnly: true,
+        },
+        {
+            name: "c-m0",
+            image: "etcd:3.5.21",
+            command: ["etcd"],
+            files: [],
+            mounts: [{ source: "c-m0-data", target: "/var/lib/etcd" }],
+            network: { host: true },
+            after: ["c-m0-restore"],
+        },
         { name: "c-m1", image: "etcd:3.5.21", command: ["etcd"], files: [], mounts: [], network: { host: true }, after: ["c-m0"] },
     ],
 };
@@ -45,19 +62,35 @@ interface Seen {
 
 function realize(): { seen: Map<string, Seen>; containers: ReturnType<typeof realizeDockerPlan>["containers"] } {
     const seen = new Map<string, Seen>();
-    const parent = new pulumi.ComponentResource("test:index:Parent", `parent-${registered.length}`, {}, {
-        transformations: [(args) => { seen.set(args.name, { opts: args.opts as pulumi.CustomResourceOptions, props: args.props }); return undefined; }],
-    });
+    const parent = new pulumi.ComponentResource(
+        "test:index:Parent",
+        `parent-${registered.length}`,
+        {},
+        {
+            transformations: [
+                (args) => {
+                    seen.set(args.name, { opts: args.opts as pulumi.CustomResourceOptions, props: args.props });
+                    return undefined;
+                },
+            ],
+        },
+    );
     return { seen, containers: realizeDockerPlan(plan, { parent, providerNamePrefix: "c" }).containers };
 }
 
-const settle = <T>(output: pulumi.Output<T>): Promise<T> => new Promise((resolve, reject) => {
-    (output as any).promise().then(resolve, reject);
-});
+const settle = <T>(output: pulumi.Output<T>): Promise<T> =>
+    new Promise((resolve, reject) => {
+        (output as any).promise().then(resolve, reject);
+    });
 
 test("oneShotFailure names the container that is not started, each failed one-shot with its exit code, and where its logs are", () => {
     expect(oneShotFailure("c-m0", [{ name: "c-m0-restore", exitCode: 0 }])).toBeUndefined();
-    expect(oneShotFailure("c-m0", [{ name: "c-m0-restore", exitCode: 1 }, { name: "check", exitCode: undefined }])).toBe(
+    expect(
+        oneShotFailure("c-m0", [
+            { name: "c-m0-restore", exitCode: 1 },
+            { name: "check", exitCode: undefined },
+        ]),
+    ).toBe(
         "c-m0 was not started: c-m0-restore exited with code 1, check recorded no exit code (see docker logs c-m0-restore; docker logs check). " +
             "Nothing was started on its result; fix the cause and run the update again.",
     );
@@ -85,7 +118,10 @@ function runGateProgram(exitCode: number): { status: number | null; registered: 
         encoding: "utf8",
         timeout: 60_000,
     });
-    const registered = result.stdout.split("\n").filter((l) => l.startsWith("registered ")).map((l) => l.slice("registered ".length));
+    const registered = result.stdout
+        .split("\n")
+        .filter((l) => l.startsWith("registered "))
+        .map((l) => l.slice("registered ".length));
     return { status: result.status, registered, stderr: result.stderr };
 }
 

@@ -29,5 +29,7 @@ test("a source file's upload has source, permissions and the file's SHA-256 as s
 test("a missing source file is an InputError naming sourcePath, the path and the fix", () => {
     const missing = path.join(dir, "missing.db");
     expect(() => containerUploadArgs({ path: "/x", sourcePath: missing, mode: 0o600 })).toThrow(InputError);
-    expect(() => containerUploadArgs({ path: "/x", sourcePath: missing, mode: 0o600 })).toThrow(/sourcePath.*missing\.db.*must exist on the machine that runs the deployment/s);
+    expect(() => containerUploadArgs({ path: "/x", sourcePath: missing, mode: 0o600 })).toThrow(
+        /sourcePath.*missing\.db.*must exist on the machine that runs the deployment/s,
+    );
 });

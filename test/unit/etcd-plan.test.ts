@@ -64,15 +64,27 @@ describe("planTopology", () => {
         [{ members: [{ name: "a", ip: "10.0.0.5" }] }, "members[0].ip", /inside network.subnet 172\.29\.0\.0\/24/],
         [{ members: [{ name: "a", ip: "172.29.0.255" }] }, "members[0].ip", /not its network or broadcast/],
         [{ members: [{ name: "a", ip: "172.29.0.1" }] }, "members[0].ip", /gateway/],
-        [{ members: [{ name: "a", ip: "172.29.0.9" }, { name: "b", ip: "172.29.0.9" }, { name: "c" }] }, "members[1].ip", /already uses this address/],
+        [
+            { members: [{ name: "a", ip: "172.29.0.9" }, { name: "b", ip: "172.29.0.9" }, { name: "c" }] },
+            "members[1].ip",
+            /already uses this address/,
+        ],
         [{ members: [{ name: "a" }, { name: "a" }, { name: "c" }] }, "members[1].name", /unique/],
         [{ members: [{ name: "Etcd_1" }] }, "members[0].name", /DNS-1123/],
         [{ members: [{ name: "a", ip: "1.2.3" }], network: { mode: "host" as const } }, "members[0].ip", /IPv4/],
         [{ members: [{ name: "a" }], network: { mode: "host" as const } }, "members[0].ip", /host IPv4 address/],
         [{ members: [{ name: "a", dockerHost: "ssh://x" }] }, "members[0].dockerHost", /mode: "host"/],
         // One network interface for both modes (the multi-language schema has no unions): bridge-only fields are refused with host.
-        [{ members: [{ name: "a", ip: "10.0.0.5" }], network: { mode: "host" as const, subnet: "10.0.0.0/24" } }, "network.subnet", /subnet is for network mode "bridge".*remove it, or use mode "bridge"/],
-        [{ members: [{ name: "a", ip: "10.0.0.5" }], network: { mode: "host" as const, internal: true } }, "network.internal", /internal is for network mode "bridge".*remove it, or use mode "bridge"/],
+        [
+            { members: [{ name: "a", ip: "10.0.0.5" }], network: { mode: "host" as const, subnet: "10.0.0.0/24" } },
+            "network.subnet",
+            /subnet is for network mode "bridge".*remove it, or use mode "bridge"/,
+        ],
+        [
+            { members: [{ name: "a", ip: "10.0.0.5" }], network: { mode: "host" as const, internal: true } },
+            "network.internal",
+            /internal is for network mode "bridge".*remove it, or use mode "bridge"/,
+        ],
         [{ members: [{ name: "a", ip: "10.0.0.5" }], network: { mode: "overlay" as never } }, "network.mode", /use "bridge" or "host"/],
         [{ initialClusterToken: "bad token" }, "initialClusterToken", /letters, digits/],
     ])("refuses %j naming %s", (extra, argument, fix) => {
@@ -91,7 +103,11 @@ describe("planTopology", () => {
             clusterName: "c",
             size: 1,
             network: { mode: "host" },
-            members: [{ name: "a", ip: "10.0.0.1", dockerHost: "ssh://h1" }, { name: "b", ip: "10.0.0.1", dockerHost: "ssh://h2" }, { name: "c", ip: "10.0.0.2" }],
+            members: [
+                { name: "a", ip: "10.0.0.1", dockerHost: "ssh://h1" },
+                { name: "b", ip: "10.0.0.1", dockerHost: "ssh://h2" },
+                { name: "c", ip: "10.0.0.2" },
+            ],
         });
         expect(t.members).toHaveLength(3);
     });
@@ -158,7 +174,13 @@ describe("planEtcdCluster", () => {
         expect(image).toBe(DEFAULT_ETCD_IMAGE);
         expect(etcdVersion).toBe("3.5.21");
         expect(plan.networks).toEqual([
-            { name: "prod-net", subnet: "172.29.0.0/24", gateway: "172.29.0.1", internal: false, labels: { "etcd-recovery.cluster": "prod" } },
+            {
+                name: "prod-net",
+                subnet: "172.29.0.0/24",
+                gateway: "172.29.0.1",
+                internal: false,
+                labels: { "etcd-recovery.cluster": "prod" },
+            },
         ]);
         expect(plan.volumes.map((v) => v.name)).toEqual(["prod-etcd-0-data", "prod-etcd-1-data", "prod-etcd-2-data"]);
         expect(plan.containers.map((c) => c.name)).toEqual(["prod-etcd-0", "prod-etcd-1", "prod-etcd-2"]);
@@ -269,7 +291,11 @@ describe("planEtcdCluster", () => {
         [{ image: "my.registry/etcd:latest" }, "etcdVersion", /set etcdVersion/],
         [{ publishClientPorts: { firstHostPort: 80 } }, "publishClientPorts.firstHostPort", /from 1024/],
         [{ publishClientPorts: { firstHostPort: 65534 } }, "publishClientPorts.firstHostPort", /below 65536/],
-        [{ network: { mode: "host" as const }, members: [{ name: "a", ip: "10.0.0.1" }], publishClientPorts: { firstHostPort: 30000 } }, "publishClientPorts", /remove publishClientPorts/],
+        [
+            { network: { mode: "host" as const }, members: [{ name: "a", ip: "10.0.0.1" }], publishClientPorts: { firstHostPort: 30000 } },
+            "publishClientPorts",
+            /remove publishClientPorts/,
+        ],
         [{ seedSnapshotPath: "" }, "seedSnapshotPath", /snapshot file/],
     ])("refuses %j", (extra, argument, fix) => {
         const error = inputError(() => planEtcdCluster({ clusterName: "c", ...extra }, files));
@@ -314,11 +340,19 @@ describe("planEtcdPki key algorithm", () => {
     const members = [{ name: "etcd-0", ip: "10.0.0.10" }];
     test('keyAlgorithm "ecdsa" asks every certificate for a P-256 key; RSA stays the default', () => {
         const keys = (plan: ReturnType<typeof planEtcdPki>) => [plan.caCsr, ...plan.certificates.map((c) => c.csr)].map((csr) => csr.key);
-        expect(new Set(keys(planEtcdPki({ clusterName: "c", members, keyAlgorithm: "ecdsa" })).map((k) => JSON.stringify(k)))).toEqual(new Set(['{"algo":"ecdsa","size":256}']));
-        expect(new Set(keys(planEtcdPki({ clusterName: "c", members })).map((k) => JSON.stringify(k)))).toEqual(new Set(['{"algo":"rsa","size":2048}']));
+        expect(new Set(keys(planEtcdPki({ clusterName: "c", members, keyAlgorithm: "ecdsa" })).map((k) => JSON.stringify(k)))).toEqual(
+            new Set(['{"algo":"ecdsa","size":256}']),
+        );
+        expect(new Set(keys(planEtcdPki({ clusterName: "c", members })).map((k) => JSON.stringify(k)))).toEqual(
+            new Set(['{"algo":"rsa","size":2048}']),
+        );
     });
     test("keySize with ecdsa, or an unknown algorithm, is refused naming the argument", () => {
-        expect(() => planEtcdPki({ clusterName: "c", members, keyAlgorithm: "ecdsa", keySize: 4096 })).toThrow(/keySize.*4096.*keyAlgorithm "rsa"/s);
-        expect(() => planEtcdPki({ clusterName: "c", members, keyAlgorithm: "dsa" as never })).toThrow(/keyAlgorithm.*dsa.*"rsa" or "ecdsa"/s);
+        expect(() => planEtcdPki({ clusterName: "c", members, keyAlgorithm: "ecdsa", keySize: 4096 })).toThrow(
+            /keySize.*4096.*keyAlgorithm "rsa"/s,
+        );
+        expect(() => planEtcdPki({ clusterName: "c", members, keyAlgorithm: "dsa" as never })).toThrow(
+            /keyAlgorithm.*dsa.*"rsa" or "ecdsa"/s,
+        );
     });
 });

@@ -21,7 +21,8 @@ import { containerConfig, networkConnection } from "../harness/docker";
 async function resolved(value: unknown): Promise<any> {
     if (value && typeof value === "object" && typeof (value as any).promise === "function") return resolved(await (value as any).promise());
     if (Array.isArray(value)) return Promise.all(value.map(resolved));
-    if (value && typeof value === "object") return Object.fromEntries(await Promise.all(Object.entries(value).map(async ([k, v]) => [k, await resolved(v)])));
+    if (value && typeof value === "object")
+        return Object.fromEntries(await Promise.all(Object.entries(value).map(async ([k, v]) => [k, await resolved(v)])));
     return value;
 }
 
@@ -59,7 +60,11 @@ async function providerView(input: docker.ContainerArgs) {
         mounts: (args.volumes ?? []).map((v: any) => `${v.volumeName ?? v.hostPath}:${v.containerPath}${v.readOnly ? ":ro" : ""}`).sort(),
         restart: args.restart ?? "no",
         networkMode: args.networkMode,
-        connections: (args.networksAdvanced ?? []).map((n: any) => ({ network: n.name, ipv4Address: n.ipv4Address ?? "", aliases: [...(n.aliases ?? [])].sort() })),
+        connections: (args.networksAdvanced ?? []).map((n: any) => ({
+            network: n.name,
+            ipv4Address: n.ipv4Address ?? "",
+            aliases: [...(n.aliases ?? [])].sort(),
+        })),
         uploads: (args.uploads ?? [])
             .map((u: any) => ({ file: u.file, mode: parseInt(u.permissions, 8), content: u.content ?? fs.readFileSync(u.source, "utf8") }))
             .sort((a: { file: string }, b: { file: string }) => a.file.localeCompare(b.file)),
@@ -86,12 +91,26 @@ function harnessView(spec: ContainerSpec) {
         bindings: Object.entries(body.HostConfig.PortBindings as Record<string, { HostIp: string; HostPort: string }[]>)
             .flatMap(([port, list]) => list.map((b) => `${port}=${b.HostIp}:${b.HostPort}`))
             .sort(),
-        healthcheck: health ? { test: health.Test, interval: health.Interval, timeout: health.Timeout, startPeriod: health.StartPeriod, retries: health.Retries } : undefined,
+        healthcheck: health
+            ? {
+                  test: health.Test,
+                  interval: health.Interval,
+                  timeout: health.Timeout,
+                  startPeriod: health.StartPeriod,
+                  retries: health.Retries,
+              }
+            : undefined,
         mounts: body.HostConfig.Mounts.map((m: any) => `${m.Source}:${m.Target}${m.ReadOnly ? ":ro" : ""}`).sort(),
         restart: body.HostConfig.RestartPolicy.Name,
         networkMode: body.HostConfig.NetworkMode,
         connections: connection
-            ? [{ network: connection.network, ipv4Address: connection.body.EndpointConfig.IPAMConfig.IPv4Address ?? "", aliases: [...(connection.body.EndpointConfig.Aliases ?? [])].sort() }]
+            ? [
+                  {
+                      network: connection.network,
+                      ipv4Address: connection.body.EndpointConfig.IPAMConfig.IPv4Address ?? "",
+                      aliases: [...(connection.body.EndpointConfig.Aliases ?? [])].sort(),
+                  },
+              ]
             : [],
         uploads: spec.files
             .map((f) => ({ file: f.path, mode: f.mode, content: f.content ?? fs.readFileSync(f.sourcePath!, "utf8") }))
@@ -107,13 +126,33 @@ fs.writeFileSync(snapshot, "not read as a snapshot here");
 
 function plans(): [string, ContainerSpec[]][] {
     const bridge = planEtcdCluster(
-        { clusterName: "parity", size: 3, network: { mode: "bridge", subnet: "172.31.199.0/24" }, publishClientPorts: { firstHostPort: 32379 }, seedSnapshotPath: snapshot },
+        {
+            clusterName: "parity",
+            size: 3,
+            network: { mode: "bridge", subnet: "172.31.199.0/24" },
+            publishClientPorts: { firstHostPort: 32379 },
+            seedSnapshotPath: snapshot,
+        },
         () => NO_CERTIFICATE_FILES,
     );
-    const host = planEtcdCluster({ clusterName: "parity-host", network: { mode: "host" }, members: [{ name: "a", ip: "10.0.0.1" }, { name: "b", ip: "10.0.0.2" }, { name: "c", ip: "10.0.0.3" }] }, () => NO_CERTIFICATE_FILES);
+    const host = planEtcdCluster(
+        {
+            clusterName: "parity-host",
+            network: { mode: "host" },
+            members: [
+                { name: "a", ip: "10.0.0.1" },
+                { name: "b", ip: "10.0.0.2" },
+                { name: "c", ip: "10.0.0.3" },
+            ],
+        },
+        () => NO_CERTIFICATE_FILES,
+    );
     const original = validateOriginalCluster(
         {
-            etcd: { version: "3.5.21", members: [{ name: "m", peerUrls: ["https://10.1.0.1:2380"], clientUrls: ["https://10.1.0.1:2379"] }] },
+            etcd: {
+                version: "3.5.21",
+                members: [{ name: "m", peerUrls: ["https://10.1.0.1:2380"], clientUrls: ["https://10.1.0.1:2379"] }],
+            },
             kubeApiserver: { version: "1.34.4", args: ["--etcd-prefix=/registry", "--service-cluster-ip-range=10.96.0.0/12"] },
             etcdPrefix: "/registry",
             serviceClusterIpRange: "10.96.0.0/12",

@@ -18,7 +18,12 @@ const HOUR = 3_600_000;
 
 const provider = pkiProvider as Required<pulumi.dynamic.ResourceProvider>;
 
-const caInputs = (extra: Partial<PkiProviderInputs> = {}): PkiProviderInputs => ({ kind: "CertificateAuthority", csr: caCsr, earlyRenewalHours: 0, ...extra });
+const caInputs = (extra: Partial<PkiProviderInputs> = {}): PkiProviderInputs => ({
+    kind: "CertificateAuthority",
+    csr: caCsr,
+    earlyRenewalHours: 0,
+    ...extra,
+});
 
 let caOuts: PkiProviderOutputs;
 let certInputs: PkiProviderInputs;
@@ -26,7 +31,16 @@ let certOuts: PkiProviderOutputs;
 
 beforeAll(async () => {
     caOuts = (await provider.create(caInputs())).outs as PkiProviderOutputs;
-    certInputs = { kind: "Certificate", caCertPem: caOuts.certPem, caKeyPem: caOuts.keyPem, config, profile: "kubernetes", csr: etcdCsr, earlyRenewalHours: 720, requireHosts: true };
+    certInputs = {
+        kind: "Certificate",
+        caCertPem: caOuts.certPem,
+        caKeyPem: caOuts.keyPem,
+        config,
+        profile: "kubernetes",
+        csr: etcdCsr,
+        earlyRenewalHours: 720,
+        requireHosts: true,
+    };
     certOuts = (await provider.create(certInputs)).outs as PkiProviderOutputs;
 });
 
@@ -37,7 +51,14 @@ describe("create", () => {
         expect(d.subject.CN).toBe("etcd CA");
         expect(caOuts.keyPem).toMatch(/^-----BEGIN RSA PRIVATE KEY-----/);
         expect(caOuts.csrPem).toMatch(/^-----BEGIN CERTIFICATE REQUEST-----/);
-        expect(caOuts).toMatchObject({ kind: "CertificateAuthority", adopted: false, notAfter: d.notAfter.toISOString(), notBefore: d.notBefore.toISOString(), serialNumber: d.serialHex, earlyRenewalHours: 0 });
+        expect(caOuts).toMatchObject({
+            kind: "CertificateAuthority",
+            adopted: false,
+            notAfter: d.notAfter.toISOString(),
+            notBefore: d.notBefore.toISOString(),
+            serialNumber: d.serialHex,
+            earlyRenewalHours: 0,
+        });
         expect(Date.parse(caOuts.notAfter) - Date.parse(caOuts.notBefore)).toBe(43800 * HOUR);
     });
 
@@ -72,10 +93,22 @@ describe("check: bad input fails in preview, naming the property", () => {
         ["csr", { csr: { ...etcdCsr, hosts: ["10.0.0.300"] } }, /csr.hosts\[0\]: "10.0.0.300" — this looks like an IP address/],
         ["csr", { csr: { ...etcdCsr, hosts: [] } }, /csr.hosts: \[\] — a server or peer certificate needs/],
         ["csr", { csr: { ...etcdCsr, key: { algo: "rsa", size: 1024 } } }, /csr.key.size: 1024/],
-        ["config", { config: { signing: { profiles: { kubernetes: { expiry: "10y", usages: ["signing"] } } } } }, /config.signing.profiles.kubernetes.expiry: "10y"/],
-        ["config", { config: { signing: { profiles: { kubernetes: { expiry: "1h", usages: ["sign"] } } } } }, /usages\[0\]: "sign" — use one of cfssl's usage names/],
+        [
+            "config",
+            { config: { signing: { profiles: { kubernetes: { expiry: "10y", usages: ["signing"] } } } } },
+            /config.signing.profiles.kubernetes.expiry: "10y"/,
+        ],
+        [
+            "config",
+            { config: { signing: { profiles: { kubernetes: { expiry: "1h", usages: ["sign"] } } } } },
+            /usages\[0\]: "sign" — use one of cfssl's usage names/,
+        ],
         ["profile", { profile: "etcd" }, /profile: "etcd" — use one of the profiles/],
-        ["caKeyPem", { caKeyPem: generateKeyPem({ algo: "rsa", size: 2048 }) }, /caKeyPem: "<private key PEM, \d+ characters>" — this key does not belong/],
+        [
+            "caKeyPem",
+            { caKeyPem: generateKeyPem({ algo: "rsa", size: 2048 }) },
+            /caKeyPem: "<private key PEM, \d+ characters>" — this key does not belong/,
+        ],
         ["earlyRenewalHours", { earlyRenewalHours: -1 }, /earlyRenewalHours: -1/],
     ])("%s", async (property, change, reason) => {
         const result = await provider.check({}, { ...certInputs, ...(change as Partial<PkiProviderInputs>) });
@@ -98,8 +131,16 @@ describe("check: bad input fails in preview, naming the property", () => {
 
 describe("diff: any input change replaces; renewal shows in a plain preview", () => {
     test("unchanged inputs, far from expiry: no changes", async () => {
-        expect(await provider.diff(certOuts.serialNumber, certOuts, certInputs)).toEqual({ changes: false, replaces: [], deleteBeforeReplace: false });
-        expect(await provider.diff(caOuts.serialNumber, caOuts, caInputs())).toEqual({ changes: false, replaces: [], deleteBeforeReplace: false });
+        expect(await provider.diff(certOuts.serialNumber, certOuts, certInputs)).toEqual({
+            changes: false,
+            replaces: [],
+            deleteBeforeReplace: false,
+        });
+        expect(await provider.diff(caOuts.serialNumber, caOuts, caInputs())).toEqual({
+            changes: false,
+            replaces: [],
+            deleteBeforeReplace: false,
+        });
     });
 
     test.each<[string, Partial<PkiProviderInputs>]>([
@@ -121,8 +162,16 @@ describe("diff: any input change replaces; renewal shows in a plain preview", ()
     });
 
     test("earlyRenewalHours or requireHosts changes update in place (no new certificate)", async () => {
-        expect(await provider.diff("id", certOuts, { ...certInputs, earlyRenewalHours: 100 })).toEqual({ changes: true, replaces: [], deleteBeforeReplace: false });
-        expect(await provider.diff("id", certOuts, { ...certInputs, requireHosts: false })).toEqual({ changes: true, replaces: [], deleteBeforeReplace: false });
+        expect(await provider.diff("id", certOuts, { ...certInputs, earlyRenewalHours: 100 })).toEqual({
+            changes: true,
+            replaces: [],
+            deleteBeforeReplace: false,
+        });
+        expect(await provider.diff("id", certOuts, { ...certInputs, requireHosts: false })).toEqual({
+            changes: true,
+            replaces: [],
+            deleteBeforeReplace: false,
+        });
         const updated = await provider.update("id", certOuts, { ...certInputs, earlyRenewalHours: 100 });
         expect(updated.outs).toEqual({ ...certOuts, earlyRenewalHours: 100 });
     });
@@ -133,7 +182,11 @@ describe("diff: any input change replaces; renewal shows in a plain preview", ()
 
     test("early renewal: notAfter within earlyRenewalHours → replace, without any refresh", async () => {
         const soon = { ...certOuts, notAfter: new Date(Date.now() + 10 * HOUR).toISOString() };
-        expect(await provider.diff("id", soon, certInputs)).toEqual({ changes: true, replaces: ["earlyRenewalHours"], deleteBeforeReplace: false });
+        expect(await provider.diff("id", soon, certInputs)).toEqual({
+            changes: true,
+            replaces: ["earlyRenewalHours"],
+            deleteBeforeReplace: false,
+        });
         expect(await provider.diff("id", soon, { ...certInputs, earlyRenewalHours: 9 })).toMatchObject({ replaces: [] });
     });
 
@@ -153,7 +206,14 @@ describe("diff: any input change replaces; renewal shows in a plain preview", ()
 
     test("state without digests (older provider) replaces everything rather than guessing", async () => {
         const { inputDigests: _, ...old } = certOuts;
-        expect((await provider.diff("id", old as PkiProviderOutputs, certInputs)).replaces).toEqual(["csr", "config", "profile", "caCertPem", "caKeyPem", "existing"]);
+        expect((await provider.diff("id", old as PkiProviderOutputs, certInputs)).replaces).toEqual([
+            "csr",
+            "config",
+            "profile",
+            "caCertPem",
+            "caKeyPem",
+            "existing",
+        ]);
     });
 });
 
@@ -162,7 +222,8 @@ describe("adoption of existing certificates", () => {
     const userCert = genCert({ caCertPem: userCa.certPem, caKeyPem: userCa.keyPem, config, profile: "kubernetes", csr: etcdCsr });
 
     test("an existing CA is kept as given, not regenerated", async () => {
-        const outs = (await provider.create(caInputs({ existing: { certPem: userCa.certPem, keyPem: userCa.keyPem } }))).outs as PkiProviderOutputs;
+        const outs = (await provider.create(caInputs({ existing: { certPem: userCa.certPem, keyPem: userCa.keyPem } })))
+            .outs as PkiProviderOutputs;
         expect(outs).toMatchObject({ certPem: userCa.certPem, keyPem: userCa.keyPem, csrPem: "", adopted: true });
         expect(outs.serialNumber).toBe(describeCertificate(userCa.certPem).serialHex);
         // certificates can then be issued from it
@@ -171,7 +232,14 @@ describe("adoption of existing certificates", () => {
     });
 
     test("an existing certificate signed by the CA is adopted", async () => {
-        const outs = (await provider.create({ ...certInputs, caCertPem: userCa.certPem, caKeyPem: userCa.keyPem, existing: { certPem: userCert.certPem, keyPem: userCert.keyPem } })).outs as PkiProviderOutputs;
+        const outs = (
+            await provider.create({
+                ...certInputs,
+                caCertPem: userCa.certPem,
+                caKeyPem: userCa.keyPem,
+                existing: { certPem: userCert.certPem, keyPem: userCert.keyPem },
+            })
+        ).outs as PkiProviderOutputs;
         expect(outs).toMatchObject({ certPem: userCert.certPem, keyPem: userCert.keyPem, adopted: true });
     });
 
@@ -183,12 +251,21 @@ describe("adoption of existing certificates", () => {
 
     test("an unreadable adopted certificate fails check on `existing`", async () => {
         const result = await provider.check({}, caInputs({ existing: { certPem: "not a certificate", keyPem: userCa.keyPem } }));
-        expect(result.failures).toEqual([{ property: "existing", reason: expect.stringMatching(/^existing.certPem: "not a certificate" — give a PEM "CERTIFICATE" block/) }]);
+        expect(result.failures).toEqual([
+            {
+                property: "existing",
+                reason: expect.stringMatching(/^existing.certPem: "not a certificate" — give a PEM "CERTIFICATE" block/),
+            },
+        ]);
     });
 
     test("a non-CA certificate cannot be adopted as CA; a certificate from another CA cannot be adopted under this one", async () => {
-        await expect(provider.create(caInputs({ existing: { certPem: userCert.certPem, keyPem: userCert.keyPem } }))).rejects.toThrow(/not a CA certificate/);
-        await expect(provider.create({ ...certInputs, existing: { certPem: userCert.certPem, keyPem: userCert.keyPem } })).rejects.toThrow(/not issued by caCertPem/);
+        await expect(provider.create(caInputs({ existing: { certPem: userCert.certPem, keyPem: userCert.keyPem } }))).rejects.toThrow(
+            /not a CA certificate/,
+        );
+        await expect(provider.create({ ...certInputs, existing: { certPem: userCert.certPem, keyPem: userCert.keyPem } })).rejects.toThrow(
+            /not issued by caCertPem/,
+        );
     });
 
     test("adopted certificates are not renewed by diff (renewing means dropping `existing`, which replaces)", async () => {
@@ -215,7 +292,9 @@ describe("the provider survives serialization into the state", () => {
             expect(describeCertificate(ca.certPem).isCa).toBe(true);
             const cert = (await loaded.create({ ...certInputs, caCertPem: ca.certPem, caKeyPem: ca.keyPem })).outs as PkiProviderOutputs;
             expect(isIssuedBy(cert.certPem, ca.certPem)).toBe(true);
-            expect(crypto.createPublicKey(cert.keyPem).export({ type: "spki", format: "der" })).toEqual(new crypto.X509Certificate(cert.certPem).publicKey.export({ type: "spki", format: "der" }));
+            expect(crypto.createPublicKey(cert.keyPem).export({ type: "spki", format: "der" })).toEqual(
+                new crypto.X509Certificate(cert.certPem).publicKey.export({ type: "spki", format: "der" }),
+            );
             expect((await loaded.diff("id", cert, { ...certInputs, caCertPem: ca.certPem, caKeyPem: ca.keyPem })).changes).toBe(false);
             expect((await loaded.check({}, { ...certInputs, profile: "x" })).failures![0].property).toBe("profile");
             // the text is stored in plain state; scans of the state for key material must not hit the provider's own code
@@ -231,7 +310,17 @@ describe("resources under pulumi mocks: keys are secrets", () => {
 
     beforeAll(async () => {
         await pulumi.runtime.setMocks({
-            newResource: (args) => ({ id: `${args.name}-id`, state: { ...args.inputs, certPem: `cert of ${args.name}`, keyPem: `KEY of ${args.name}`, csrPem: "", notAfter: "2035-01-01T00:00:00.000Z", serialNumber: "01" } }),
+            newResource: (args) => ({
+                id: `${args.name}-id`,
+                state: {
+                    ...args.inputs,
+                    certPem: `cert of ${args.name}`,
+                    keyPem: `KEY of ${args.name}`,
+                    csrPem: "",
+                    notAfter: "2035-01-01T00:00:00.000Z",
+                    serialNumber: "01",
+                },
+            }),
             call: () => ({}),
         });
     });
@@ -241,14 +330,21 @@ describe("resources under pulumi mocks: keys are secrets", () => {
 
     test("keyPem outputs are secret, certPem is not; additionalSecretOutputs names keyPem", async () => {
         const ca = new CertificateAuthority("etcd-ca", { csr: caCsr }, capture);
-        const cert = new Certificate("etcd", { caCertPem: ca.certPem, caKeyPem: ca.keyPem, config, profile: "kubernetes", csr: etcdCsr }, capture);
+        const cert = new Certificate(
+            "etcd",
+            { caCertPem: ca.certPem, caKeyPem: ca.keyPem, config, profile: "kubernetes", csr: etcdCsr },
+            capture,
+        );
         expect(await pulumi.isSecret(ca.keyPem)).toBe(true);
         expect(await pulumi.isSecret(cert.keyPem)).toBe(true);
         expect(await pulumi.isSecret(ca.certPem)).toBe(false);
         expect(await valueOf(cert.keyPem)).toBe("KEY of etcd");
         expect(await valueOf(cert.notAfter)).toBe("2035-01-01T00:00:00.000Z");
         for (const args of captured) expect((args.opts as pulumi.CustomResourceOptions).additionalSecretOutputs).toContain("keyPem");
-        expect(captured.map((a) => a.type)).toEqual(["pulumi-nodejs:dynamic/etcd-recovery:CertificateAuthority", "pulumi-nodejs:dynamic/etcd-recovery:Certificate"]);
+        expect(captured.map((a) => a.type)).toEqual([
+            "pulumi-nodejs:dynamic/etcd-recovery:CertificateAuthority",
+            "pulumi-nodejs:dynamic/etcd-recovery:Certificate",
+        ]);
     });
 
     test("secret inputs stay secret: caKeyPem and existing", async () => {

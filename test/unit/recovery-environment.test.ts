@@ -35,7 +35,10 @@ let dir: string;
 let snapshotPath: string;
 const original: OriginalCluster = validateOriginalCluster(
     {
-        etcd: { version: "3.4.23", members: [{ name: "etcd-1", peerUrls: ["https://10.40.0.11:2380"], clientUrls: ["https://10.40.0.11:2379"] }] },
+        etcd: {
+            version: "3.4.23",
+            members: [{ name: "etcd-1", peerUrls: ["https://10.40.0.11:2380"], clientUrls: ["https://10.40.0.11:2379"] }],
+        },
         kubeApiserver: { version: "1.34.4", args: [] },
         encryption: { configPath: "/etc/kubernetes/enc.yaml", content: ENCRYPTION },
     },
@@ -68,9 +71,18 @@ describe("RecoveryEnvironment (mocks)", () => {
         const names = (type: string) => registered.filter((r) => r.type === type).map((r) => r.name);
         expect(names("etcd-recovery:index:RecoveryEnvironment")).toEqual(["recovery"]);
         expect(names("etcd-recovery:index:EtcdPki")).toEqual(["recovery-etcd-pki"]);
-        expect(names("pulumi-nodejs:dynamic/etcd-recovery:CertificateAuthority").sort()).toEqual(["recovery-etcd-pki-ca", "recovery-kube-ca"]);
+        expect(names("pulumi-nodejs:dynamic/etcd-recovery:CertificateAuthority").sort()).toEqual([
+            "recovery-etcd-pki-ca",
+            "recovery-kube-ca",
+        ]);
         expect(names("pulumi-nodejs:dynamic/etcd-recovery:Certificate")).toEqual(
-            expect.arrayContaining(["recovery-apiserver-serving", "recovery-admin", "recovery-service-account", "recovery-etcd-pki-etcd-server", "recovery-etcd-pki-apiserver-client"]),
+            expect.arrayContaining([
+                "recovery-apiserver-serving",
+                "recovery-admin",
+                "recovery-service-account",
+                "recovery-etcd-pki-etcd-server",
+                "recovery-etcd-pki-apiserver-client",
+            ]),
         );
         // Docker names come from the stack and the component name.
         expect(names("docker:index/network:Network")).toEqual(["incident-42-recovery-net"]);
@@ -95,13 +107,20 @@ describe("RecoveryEnvironment (mocks)", () => {
         // The host guard: an iptables rule for this subnet, created by a local command before the containers.
         const guard = registered.find((r) => r.type === "command:local:Command")!;
         expect(guard.name).toBe("recovery-host-guard");
-        expect(guard.inputs.create).toBe(hostGuardCommands("incident-42-recovery", deriveRecoveryNaming("incident-42", "recovery").subnet).create);
+        expect(guard.inputs.create).toBe(
+            hostGuardCommands("incident-42-recovery", deriveRecoveryNaming("incident-42", "recovery").subnet).create,
+        );
         expect(guard.inputs.delete).toMatch(/^while iptables -D INPUT -s 172\.30\.\d+\.0\/24 .* -j DROP 2>\/dev\/null; do :; done$/);
-        expect(await value(env.etcdPki.urn)).toContain("etcd-recovery:index:RecoveryEnvironment$etcd-recovery:index:EtcdPki::recovery-etcd-pki");
+        expect(await value(env.etcdPki.urn)).toContain(
+            "etcd-recovery:index:RecoveryEnvironment$etcd-recovery:index:EtcdPki::recovery-etcd-pki",
+        );
     });
 
     test("guardHost: false leaves the host's firewall alone", async () => {
-        const env = new RecoveryEnvironment("noguard", args({ environmentName: "noguard-env", subnet: "172.31.79.0/24", guardHost: false }));
+        const env = new RecoveryEnvironment(
+            "noguard",
+            args({ environmentName: "noguard-env", subnet: "172.31.79.0/24", guardHost: false }),
+        );
         await settled(env);
         expect(env.hostGuard).toBeUndefined();
         expect(registered.filter((r) => r.type === "command:local:Command")).toEqual([]);
@@ -150,25 +169,54 @@ describe("RecoveryEnvironment (mocks)", () => {
     const dockerOrCertificate = (r: Registered) => r.type.startsWith("docker:") || r.type.startsWith("pulumi-nodejs:dynamic");
 
     test.each<[string, () => Partial<RecoveryEnvironmentArgs>, RegExp]>([
-        ["a corrupt snapshot", () => ({ snapshotPath: corrupt() }), /snapshot .*corrupt\.db is corrupt: the SHA-256 of its database does not match/],
+        [
+            "a corrupt snapshot",
+            () => ({ snapshotPath: corrupt() }),
+            /snapshot .*corrupt\.db is corrupt: the SHA-256 of its database does not match/,
+        ],
         ["a missing snapshot", () => ({ snapshotPath: path.join(dir, "none.db") }), /snapshot .*none\.db cannot be read/],
-        ["a subnet holding a production address", () => ({ subnet: "10.40.0.0/24" }), /subnet: "10\.40\.0\.0\/24" — it contains 10\.40\.0\.11, an address of the original cluster/],
-        ["no encryption config for an encrypting original", () => ({ original: { ...original, encryption: { configPath: "/etc/kubernetes/enc.yaml" } } }), /encryptionConfig: missing — the original kube-apiserver encrypts/],
+        [
+            "a subnet holding a production address",
+            () => ({ subnet: "10.40.0.0/24" }),
+            /subnet: "10\.40\.0\.0\/24" — it contains 10\.40\.0\.11, an address of the original cluster/,
+        ],
+        [
+            "no encryption config for an encrypting original",
+            () => ({ original: { ...original, encryption: { configPath: "/etc/kubernetes/enc.yaml" } } }),
+            /encryptionConfig: missing — the original kube-apiserver encrypts/,
+        ],
         ["a bad environment name", () => ({ environmentName: "Bad_Name" }), /name: "Bad_Name" — use a DNS-1123 label/],
         ["an unknown mode", () => ({ mode: "bogus" as any }), /mode: "bogus" — use "single"/],
         ["a broken description", () => ({ original: { ...original, etcdPrefix: "registry" } }), /original: etcdPrefix: "registry"/],
-        ["an export without a selection", () => ({ exportOnUp: { directory: dir, selections: [] } }), /exportOnUp\.selections: \[\] — select at least one kind/],
-        ["an export of a bad kind", () => ({ exportOnUp: { directory: dir, selections: [{ kind: "config maps" }] } }), /selections\[0\]\.kind: "config maps" — give a resource name/],
-        ["an export without a directory", () => ({ exportOnUp: { directory: "", selections: [{ kind: "configmaps" }] } }), /exportOnUp\.directory: "" — give the directory/],
+        [
+            "an export without a selection",
+            () => ({ exportOnUp: { directory: dir, selections: [] } }),
+            /exportOnUp\.selections: \[\] — select at least one kind/,
+        ],
+        [
+            "an export of a bad kind",
+            () => ({ exportOnUp: { directory: dir, selections: [{ kind: "config maps" }] } }),
+            /selections\[0\]\.kind: "config maps" — give a resource name/,
+        ],
+        [
+            "an export without a directory",
+            () => ({ exportOnUp: { directory: "", selections: [{ kind: "configmaps" }] } }),
+            /exportOnUp\.directory: "" — give the directory/,
+        ],
     ])("%s fails the preview before any child exists", async (_what, extra, message) => {
-        expect(() => new RecoveryEnvironment(`bad-${registered.length}-${Math.random().toString(36).slice(2, 7)}`, args(extra()))).toThrow(message);
+        expect(() => new RecoveryEnvironment(`bad-${registered.length}-${Math.random().toString(36).slice(2, 7)}`, args(extra()))).toThrow(
+            message,
+        );
         await registrationsSettled();
         expect(registered.filter(dockerOrCertificate)).toEqual([]);
     });
 
     test("exportOnUp: one RecoveryExport after the kube-apiserver container, kubeconfig secret on the wire, the file as an output", async () => {
         const exportDir = path.join(dir, "exports");
-        const env = new RecoveryEnvironment("with-export", args({ exportOnUp: { directory: exportDir, selections: [{ kind: "configmaps", namespace: "shop", name: "app-config" }] } }));
+        const env = new RecoveryEnvironment(
+            "with-export",
+            args({ exportOnUp: { directory: exportDir, selections: [{ kind: "configmaps", namespace: "shop", name: "app-config" }] } }),
+        );
         await settled(env);
         await value(env.exportedFile!);
         const exported = registered.filter((r) => r.type === "pulumi-nodejs:dynamic/etcd-recovery:RecoveryExport");
@@ -197,7 +245,9 @@ describe("RecoveryEnvironment (mocks)", () => {
             /environmentName: "incident-42-side-a" — another recovery environment on this Docker host already uses this name/,
         );
         const taken = await value(a.subnet);
-        expect(() => new RecoveryEnvironment("side-d", args({ subnet: taken }))).toThrow(new RegExp(`it overlaps ${taken.replace(/[./]/g, "\\$&")} of recovery environment "incident-42-side-a"`));
+        expect(() => new RecoveryEnvironment("side-d", args({ subnet: taken }))).toThrow(
+            new RegExp(`it overlaps ${taken.replace(/[./]/g, "\\$&")} of recovery environment "incident-42-side-a"`),
+        );
     });
 
     function corrupt(): string {
@@ -241,7 +291,9 @@ describe("names and subnets of side-by-side environments (pure)", () => {
         const a = { name: "a", subnet: "172.30.1.0/24" };
         expect(() => assertNoCollision({ name: "b", subnet: "172.30.2.0/24" }, [a])).not.toThrow();
         expect(() => assertNoCollision({ name: "a", subnet: "172.30.2.0/24" }, [a])).toThrow(/already uses this name/);
-        expect(() => assertNoCollision({ name: "b", subnet: "172.30.0.0/16" }, [a])).toThrow(/overlaps 172\.30\.1\.0\/24 of recovery environment "a"/);
+        expect(() => assertNoCollision({ name: "b", subnet: "172.30.0.0/16" }, [a])).toThrow(
+            /overlaps 172\.30\.1\.0\/24 of recovery environment "a"/,
+        );
         expect(() => assertSubnetAvoidsOriginal("172.30.1.0/24", original)).not.toThrow();
         expect(() => assertSubnetAvoidsOriginal("10.40.0.0/16", original)).toThrow(/contains 10\.40\.0\.11/);
     });

@@ -3,7 +3,16 @@
 import * as fs from "fs";
 import * as path from "path";
 import { InputError } from "../../src/errors";
-import { fromDescription, fromDockerInspect, fromDockerInspectFiles, fromKubeadmManifests, parseFlags, validateOriginalCluster, versionFromImage, withEncryptionConfig } from "../../src/recovery";
+import {
+    fromDescription,
+    fromDockerInspect,
+    fromDockerInspectFiles,
+    fromKubeadmManifests,
+    parseFlags,
+    validateOriginalCluster,
+    versionFromImage,
+    withEncryptionConfig,
+} from "../../src/recovery";
 
 const FIXTURES = path.join(__dirname, "..", "fixtures", "recovery");
 const read = (name: string) => fs.readFileSync(path.join(FIXTURES, name), "utf8");
@@ -25,7 +34,11 @@ describe("fromDockerInspect: seed 000 (RKE)", () => {
         const cluster = fromDockerInspectFiles([inspectFile("seed000-etcd-args.json"), inspectFile("seed000-kube-apiserver-args.json")]);
         expect(cluster.sources).toEqual(["seed000-etcd-args.json", "seed000-kube-apiserver-args.json"]);
         expect(cluster.etcd.members).toEqual([
-            { name: "etcd-k8s01", peerUrls: ["https://10.40.0.11:2380"], clientUrls: ["https://10.40.0.11:2379", "https://10.40.0.11:4001"] },
+            {
+                name: "etcd-k8s01",
+                peerUrls: ["https://10.40.0.11:2380"],
+                clientUrls: ["https://10.40.0.11:2379", "https://10.40.0.11:4001"],
+            },
             // Not inspected: its client URL comes from kube-apiserver's --etcd-servers, matched by host.
             { name: "etcd-k8s02", peerUrls: ["https://10.40.0.12:2380"], clientUrls: ["https://10.40.0.12:2379"] },
         ]);
@@ -41,14 +54,23 @@ describe("fromDockerInspect: seed 000 (RKE)", () => {
     });
 
     test("full docker inspect output of both nodes adds images, versions and the second member's own URLs", () => {
-        const cluster = fromDockerInspectFiles([inspectFile("rke-k8s01-docker-inspect.json"), inspectFile("rke-k8s02-etcd-docker-inspect.json")]);
+        const cluster = fromDockerInspectFiles([
+            inspectFile("rke-k8s01-docker-inspect.json"),
+            inspectFile("rke-k8s02-etcd-docker-inspect.json"),
+        ]);
         expect(cluster.etcd).toMatchObject({ image: "rancher/coreos-etcd:v3.3.10-rancher1", version: "3.3.10" });
         expect(cluster.kubeApiserver).toMatchObject({ image: "rancher/hyperkube:v1.15.3-rancher1", version: "1.15.3" });
-        expect(cluster.etcd.members[1]).toEqual({ name: "etcd-k8s02", peerUrls: ["https://10.40.0.12:2380"], clientUrls: ["https://10.40.0.12:2379", "https://10.40.0.12:4001"] });
+        expect(cluster.etcd.members[1]).toEqual({
+            name: "etcd-k8s02",
+            peerUrls: ["https://10.40.0.12:2380"],
+            clientUrls: ["https://10.40.0.12:2379", "https://10.40.0.12:4001"],
+        });
     });
 
     test("one file with both containers works alone", () => {
-        expect(fromDockerInspect(read("rke-k8s01-docker-inspect.json"), "rke-k8s01-docker-inspect.json").etcd.members.map((m) => m.name)).toEqual(["etcd-k8s01", "etcd-k8s02"]);
+        expect(
+            fromDockerInspect(read("rke-k8s01-docker-inspect.json"), "rke-k8s01-docker-inspect.json").etcd.members.map((m) => m.name),
+        ).toEqual(["etcd-k8s01", "etcd-k8s02"]);
     });
 
     test("data-shaping flags are read from any form", () => {
@@ -62,7 +84,11 @@ describe("fromDockerInspect: seed 000 (RKE)", () => {
             "--feature-gates=A=true",
             "--feature-gates=B=false",
         ]);
-        const etcd = JSON.stringify(["--name=m1", "--initial-advertise-peer-urls=https://10.0.0.1:2380", "--initial-cluster=m1=https://10.0.0.1:2380"]);
+        const etcd = JSON.stringify([
+            "--name=m1",
+            "--initial-advertise-peer-urls=https://10.0.0.1:2380",
+            "--initial-cluster=m1=https://10.0.0.1:2380",
+        ]);
         const cluster = fromDockerInspectFiles([
             { json: etcd, fileName: "etcd.json" },
             { json: api, fileName: "api.json" },
@@ -82,56 +108,92 @@ describe("fromDockerInspect: broken and contradictory input names the file and f
     const apiFile = inspectFile("seed000-kube-apiserver-args.json");
 
     test("not JSON", () => {
-        expect(thrown(() => fromDockerInspect("{oops", "inspect.json")).message).toMatch(/^inspect\.json: \(document\): .*give the output of docker inspect/);
+        expect(thrown(() => fromDockerInspect("{oops", "inspect.json")).message).toMatch(
+            /^inspect\.json: \(document\): .*give the output of docker inspect/,
+        );
     });
 
     test("a container that is neither etcd nor kube-apiserver", () => {
         const json = JSON.stringify([{ Name: "/kubelet", Path: "/usr/local/bin/kubelet", Args: ["--v=2"], Config: {} }]);
-        expect(thrown(() => fromDockerInspect(json, "kubelet.json")).message).toMatch(/^kubelet\.json: \[0\]\.Args: "\/kubelet" — this container is neither etcd nor kube-apiserver/);
+        expect(thrown(() => fromDockerInspect(json, "kubelet.json")).message).toMatch(
+            /^kubelet\.json: \[0\]\.Args: "\/kubelet" — this container is neither etcd nor kube-apiserver/,
+        );
     });
 
     test("kube-apiserver missing", () => {
-        expect(thrown(() => fromDockerInspect(read("seed000-etcd-args.json"), "seed000-etcd-args.json")).message).toMatch(/kube-apiserver: "missing".*give the kube-apiserver container's arguments too/);
+        expect(thrown(() => fromDockerInspect(read("seed000-etcd-args.json"), "seed000-etcd-args.json")).message).toMatch(
+            /kube-apiserver: "missing".*give the kube-apiserver container's arguments too/,
+        );
     });
 
     test("an etcd member whose own URL contradicts its --initial-cluster", () => {
-        const broken = etcdArgs.map((a) => (a.startsWith("--initial-advertise-peer-urls=") ? "--initial-advertise-peer-urls=https://10.40.0.99:2380" : a));
+        const broken = etcdArgs.map((a) =>
+            a.startsWith("--initial-advertise-peer-urls=") ? "--initial-advertise-peer-urls=https://10.40.0.99:2380" : a,
+        );
         const error = thrown(() => fromDockerInspectFiles([{ json: JSON.stringify(broken), fileName: "etcd.json" }, apiFile]));
         expect(error.argument).toBe("etcd.json: (argument list) --initial-advertise-peer-urls");
-        expect(error.message).toMatch(/--initial-cluster lists etcd-k8s01 at https:\/\/10\.40\.0\.11:2380; the arguments contradict each other/);
+        expect(error.message).toMatch(
+            /--initial-cluster lists etcd-k8s01 at https:\/\/10\.40\.0\.11:2380; the arguments contradict each other/,
+        );
     });
 
     test("two members that disagree on the cluster", () => {
-        const other = etcdArgs.map((a) => (a.startsWith("--initial-cluster=") ? "--initial-cluster=etcd-k8s01=https://10.40.0.11:2380,etcd-k8s03=https://10.40.0.13:2380" : a.replace("etcd-k8s01", "etcd-k8s03")));
-        const fixed = other.map((a) => a.replace("--initial-advertise-peer-urls=https://10.40.0.11:2380", "--initial-advertise-peer-urls=https://10.40.0.13:2380"));
+        const other = etcdArgs.map((a) =>
+            a.startsWith("--initial-cluster=")
+                ? "--initial-cluster=etcd-k8s01=https://10.40.0.11:2380,etcd-k8s03=https://10.40.0.13:2380"
+                : a.replace("etcd-k8s01", "etcd-k8s03"),
+        );
+        const fixed = other.map((a) =>
+            a.replace("--initial-advertise-peer-urls=https://10.40.0.11:2380", "--initial-advertise-peer-urls=https://10.40.0.13:2380"),
+        );
         const error = thrown(() =>
-            fromDockerInspectFiles([inspectFile("seed000-etcd-args.json"), { json: JSON.stringify(fixed), fileName: "k8s03.json" }, apiFile]),
+            fromDockerInspectFiles([
+                inspectFile("seed000-etcd-args.json"),
+                { json: JSON.stringify(fixed), fileName: "k8s03.json" },
+                apiFile,
+            ]),
         );
         expect(error.argument).toBe("k8s03.json: (argument list) --initial-cluster");
         expect(error.message).toMatch(/seed000-etcd-args\.json lists other members/);
     });
 
     test("a data-shaping flag given twice with different values", () => {
-        const api = JSON.stringify(["kube-apiserver", "--etcd-servers=https://10.40.0.11:2379", "--etcd-prefix=/registry", "--etcd-prefix=/other"]);
+        const api = JSON.stringify([
+            "kube-apiserver",
+            "--etcd-servers=https://10.40.0.11:2379",
+            "--etcd-prefix=/registry",
+            "--etcd-prefix=/other",
+        ]);
         const error = thrown(() => fromDockerInspectFiles([inspectFile("seed000-etcd-args.json"), { json: api, fileName: "api.json" }]));
         expect(error.argument).toBe("api.json: (argument list) --etcd-prefix");
     });
 
     test("two kube-apiservers that store data differently", () => {
-        const api2 = JSON.stringify(["kube-apiserver", "--etcd-servers=https://10.40.0.12:2379", "--etcd-prefix=/registry", "--storage-media-type=application/json"]);
-        const error = thrown(() => fromDockerInspectFiles([inspectFile("seed000-etcd-args.json"), apiFile, { json: api2, fileName: "api-k8s02.json" }]));
+        const api2 = JSON.stringify([
+            "kube-apiserver",
+            "--etcd-servers=https://10.40.0.12:2379",
+            "--etcd-prefix=/registry",
+            "--storage-media-type=application/json",
+        ]);
+        const error = thrown(() =>
+            fromDockerInspectFiles([inspectFile("seed000-etcd-args.json"), apiFile, { json: api2, fileName: "api-k8s02.json" }]),
+        );
         expect(error.argument).toBe("api-k8s02.json: (argument list) --storage-media-type");
         expect(error.message).toMatch(/must agree on it/);
     });
 
     test("etcd2 storage cannot be recovered", () => {
         const api = JSON.stringify(["kube-apiserver", "--etcd-servers=https://10.40.0.11:2379", "--storage-backend=etcd2"]);
-        expect(thrown(() => fromDockerInspectFiles([inspectFile("seed000-etcd-args.json"), { json: api, fileName: "api.json" }])).message).toMatch(/--storage-backend: "etcd2" — only etcd3/);
+        expect(
+            thrown(() => fromDockerInspectFiles([inspectFile("seed000-etcd-args.json"), { json: api, fileName: "api.json" }])).message,
+        ).toMatch(/--storage-backend: "etcd2" — only etcd3/);
     });
 
     test("an unknown storage media type", () => {
         const api = JSON.stringify(["kube-apiserver", "--etcd-servers=https://10.40.0.11:2379", "--storage-media-type=application/xml"]);
-        expect(thrown(() => fromDockerInspectFiles([inspectFile("seed000-etcd-args.json"), { json: api, fileName: "api.json" }])).argument).toBe("api.json: (argument list) --storage-media-type");
+        expect(
+            thrown(() => fromDockerInspectFiles([inspectFile("seed000-etcd-args.json"), { json: api, fileName: "api.json" }])).argument,
+        ).toBe("api.json: (argument list) --storage-media-type");
     });
 });
 
@@ -156,11 +218,18 @@ describe("fromKubeadmManifests: seed 004", () => {
     });
 
     test("not a Pod", () => {
-        expect(thrown(() => fromKubeadmManifests({ yaml: "kind: Deployment\n", fileName: "etcd.yaml" }, manifest("seed004-kube-apiserver.yaml"))).argument).toBe("etcd.yaml: kind");
+        expect(
+            thrown(() =>
+                fromKubeadmManifests({ yaml: "kind: Deployment\n", fileName: "etcd.yaml" }, manifest("seed004-kube-apiserver.yaml")),
+            ).argument,
+        ).toBe("etcd.yaml: kind");
     });
 
     test("broken YAML", () => {
-        expect(thrown(() => fromKubeadmManifests({ yaml: "a: [1,\n", fileName: "etcd.yaml" }, manifest("seed004-kube-apiserver.yaml"))).argument).toBe("etcd.yaml: (document)");
+        expect(
+            thrown(() => fromKubeadmManifests({ yaml: "a: [1,\n", fileName: "etcd.yaml" }, manifest("seed004-kube-apiserver.yaml")))
+                .argument,
+        ).toBe("etcd.yaml: (document)");
     });
 });
 
@@ -183,14 +252,30 @@ describe("hand-written descriptions", () => {
         [{ ...valid, etcdPrefx: "/x" }, "cluster.json: etcdPrefx", /unknown field/],
         [{ ...valid, etcdPrefix: "registry" }, "cluster.json: etcdPrefix", /absolute key prefix/],
         [{ ...valid, etcd: { members: [] } }, "cluster.json: etcd.members", /at least one etcd member/],
-        [{ ...valid, etcd: { members: [{ name: "m1", peerUrls: ["10.0.0.1:2380"] }] } }, "cluster.json: etcd.members[0].peerUrls[0]", /give a URL/],
         [
-            { ...valid, etcd: { members: [{ name: "m1", peerUrls: ["https://a:2380"] }, { name: "m1", peerUrls: ["https://b:2380"] }] } },
+            { ...valid, etcd: { members: [{ name: "m1", peerUrls: ["10.0.0.1:2380"] }] } },
+            "cluster.json: etcd.members[0].peerUrls[0]",
+            /give a URL/,
+        ],
+        [
+            {
+                ...valid,
+                etcd: {
+                    members: [
+                        { name: "m1", peerUrls: ["https://a:2380"] },
+                        { name: "m1", peerUrls: ["https://b:2380"] },
+                    ],
+                },
+            },
             "cluster.json: etcd.members[1].name",
             /unique/,
         ],
         [{ ...valid, encryption: { configPath: "enc.yaml" } }, "cluster.json: encryption.configPath", /absolute path/],
-        [{ ...valid, encryption: { configPath: "/enc.yaml", content: "hello" } }, "cluster.json: encryption.content", /EncryptionConfiguration/],
+        [
+            { ...valid, encryption: { configPath: "/enc.yaml", content: "hello" } },
+            "cluster.json: encryption.content",
+            /EncryptionConfiguration/,
+        ],
         [{ ...valid, featureGates: "A=true, B=false" }, "cluster.json: featureGates", /without spaces/],
         [{ ...valid, kubeApiserver: { version: "latest" } }, "cluster.json: kubeApiserver.version", /1\.34\.4/],
     ])("%j is refused at %s", (input, argument, fix) => {
@@ -200,7 +285,9 @@ describe("hand-written descriptions", () => {
     });
 
     test("the encryption config's content is never echoed in an error", () => {
-        const error = thrown(() => validateOriginalCluster({ ...valid, encryption: { configPath: "/e.yaml", content: "secret: c2VjcmV0" } }, "cluster.json"));
+        const error = thrown(() =>
+            validateOriginalCluster({ ...valid, encryption: { configPath: "/e.yaml", content: "secret: c2VjcmV0" } }, "cluster.json"),
+        );
         expect(error.message).not.toContain("c2VjcmV0");
     });
 

@@ -25,7 +25,10 @@ import { isIssuedBy } from "../../src/pki";
 
 const FIXTURES = path.join(__dirname, "..", "fixtures", "recovery");
 const seed000 = fromDockerInspectFiles(
-    ["rke-k8s01-docker-inspect.json", "rke-k8s02-etcd-docker-inspect.json"].map((f) => ({ json: fs.readFileSync(path.join(FIXTURES, f), "utf8"), fileName: f })),
+    ["rke-k8s01-docker-inspect.json", "rke-k8s02-etcd-docker-inspect.json"].map((f) => ({
+        json: fs.readFileSync(path.join(FIXTURES, f), "utf8"),
+        fileName: f,
+    })),
 );
 const ENCRYPTION = "apiVersion: apiserver.config.k8s.io/v1\nkind: EncryptionConfiguration\nresources: []\n";
 const encrypted: OriginalCluster = validateOriginalCluster(
@@ -78,8 +81,17 @@ describe("planRecoveryEnvironment, mode single", () => {
         ]);
         for (const c of env.plan.containers) expect(c.ports ?? []).toEqual([]);
         expect(env.plan.containers[0].network).toEqual({ none: true });
-        expect(env.plan.containers[3].network).toEqual({ name: "incident-42-net", ipv4Address: "172.31.215.20", aliases: ["kube-apiserver"] });
-        expect(env.addresses).toEqual({ subnet: "172.31.215.0/24", etcdIp: "172.31.215.11", apiserverIp: "172.31.215.20", apiUrl: "https://172.31.215.20:6443" });
+        expect(env.plan.containers[3].network).toEqual({
+            name: "incident-42-net",
+            ipv4Address: "172.31.215.20",
+            aliases: ["kube-apiserver"],
+        });
+        expect(env.addresses).toEqual({
+            subnet: "172.31.215.0/24",
+            etcdIp: "172.31.215.11",
+            apiserverIp: "172.31.215.20",
+            apiUrl: "https://172.31.215.20:6443",
+        });
         for (const c of env.plan.containers) expect(c.labels?.["etcd-recovery.environment"]).toBe("incident-42");
     });
 
@@ -96,21 +108,30 @@ describe("planRecoveryEnvironment, mode single", () => {
         expect(etcd(newer).mounts).toEqual([{ source: "incident-42-etcd-data-cdcdcdcdcdcd", target: "/var/lib/etcd" }]);
         // Unlike a cluster's seed, the restore runs for every snapshot.
         expect(env.plan.containers.some((c) => c.firstRunOnly)).toBe(false);
-        expect(() => planRecoveryEnvironment({ ...base, snapshotSha256: "not-a-hash", original: encrypted }, fakeFiles(ENCRYPTION))).toThrow(
-            /snapshotSha256: "not-a-hash" — give the 64 hex digits that verifySnapshotFile reports/,
-        );
+        expect(() =>
+            planRecoveryEnvironment({ ...base, snapshotSha256: "not-a-hash", original: encrypted }, fakeFiles(ENCRYPTION)),
+        ).toThrow(/snapshotSha256: "not-a-hash" — give the 64 hex digits that verifySnapshotFile reports/);
     });
 
     test("the snapshot is checked with etcdutl, restored with etcdutl (3.5 image)", () => {
         const [check, restore] = env.plan.containers;
-        expect([...(check.entrypoint ?? []), ...check.command]).toEqual(["/usr/local/bin/etcdutl", "snapshot", "status", "/var/lib/etcd-seed/snapshot.db", "--write-out=json"]);
+        expect([...(check.entrypoint ?? []), ...check.command]).toEqual([
+            "/usr/local/bin/etcdutl",
+            "snapshot",
+            "status",
+            "/var/lib/etcd-seed/snapshot.db",
+            "--write-out=json",
+        ]);
         expect(check.files).toEqual([{ path: "/var/lib/etcd-seed/snapshot.db", sourcePath: "/backups/snap.db", mode: 0o600 }]);
         expect(restore.entrypoint).toEqual(["/usr/local/bin/etcdutl"]);
         expect(restore.command.slice(0, 3)).toEqual(["snapshot", "restore", "/var/lib/etcd-seed/snapshot.db"]);
     });
 
     test("a 3.4 image checks and restores with etcdctl", () => {
-        const old = planRecoveryEnvironment({ ...base, original: encrypted, etcdImage: "quay.io/coreos/etcd:v3.4.23" }, fakeFiles(ENCRYPTION));
+        const old = planRecoveryEnvironment(
+            { ...base, original: encrypted, etcdImage: "quay.io/coreos/etcd:v3.4.23" },
+            fakeFiles(ENCRYPTION),
+        );
         expect(old.plan.containers[0].entrypoint).toEqual(["/usr/local/bin/etcdctl"]);
         expect(old.plan.containers[1].entrypoint).toEqual(["/usr/local/bin/etcdctl"]);
     });
@@ -138,7 +159,17 @@ describe("planRecoveryEnvironment, mode single", () => {
     test("only the original's data-shaping arguments are carried over from seed 000", () => {
         const rke = planRecoveryEnvironment({ ...base, original: seed000 }, fakeFiles());
         const carried = rke.kubeApiserverArgs.filter((a) => seed000.kubeApiserver.args.includes(a));
-        expect(carried.sort()).toEqual(["--etcd-prefix=/registry", "--runtime-config=authorization.k8s.io/v1beta1=true", "--service-cluster-ip-range=10.233.0.0/18", "--secure-port=6443", "--anonymous-auth=false", "--bind-address=0.0.0.0", "--profiling=false"].sort());
+        expect(carried.sort()).toEqual(
+            [
+                "--etcd-prefix=/registry",
+                "--runtime-config=authorization.k8s.io/v1beta1=true",
+                "--service-cluster-ip-range=10.233.0.0/18",
+                "--secure-port=6443",
+                "--anonymous-auth=false",
+                "--bind-address=0.0.0.0",
+                "--profiling=false",
+            ].sort(),
+        );
         // The image follows the original's version by default.
         expect(rke.kubeApiserverImage).toBe("registry.k8s.io/kube-apiserver:v1.15.3");
     });
@@ -152,8 +183,11 @@ describe("planRecoveryEnvironment, mode single", () => {
             ["/etc/kubernetes/recovery/sa.key", 0o600],
             ["/etc/kubernetes/recovery/encryption-config.yaml", 0o600],
         ]);
-        const everyArgument = env.plan.containers.flatMap((c) => [...(c.entrypoint ?? []), ...c.command, ...Object.values(c.env ?? {})]).join(" ");
-        for (const content of ["serving-key", "etcd-client-key", "sa-key", "EncryptionConfiguration", "hk"]) expect(everyArgument).not.toContain(content);
+        const everyArgument = env.plan.containers
+            .flatMap((c) => [...(c.entrypoint ?? []), ...c.command, ...Object.values(c.env ?? {})])
+            .join(" ");
+        for (const content of ["serving-key", "etcd-client-key", "sa-key", "EncryptionConfiguration", "hk"])
+            expect(everyArgument).not.toContain(content);
     });
 
     test.each([
@@ -212,7 +246,12 @@ describe("verifySnapshotFile", () => {
 
     test("an intact file passes with its size and hash", async () => {
         const { file, content } = snapshotFile("ok.db");
-        const expected = { path: file, sizeBytes: content.length, sha256: content.subarray(-32).toString("hex"), modifiedAt: fs.statSync(file).mtime.toISOString() };
+        const expected = {
+            path: file,
+            sizeBytes: content.length,
+            sha256: content.subarray(-32).toString("hex"),
+            modifiedAt: fs.statSync(file).mtime.toISOString(),
+        };
         await expect(verifySnapshotFile(file)).resolves.toEqual(expected);
         expect(verifySnapshotFileSync(file)).toEqual(expected);
     });
@@ -262,10 +301,18 @@ describe("cleanForApply", () => {
         expect(object).toEqual({
             apiVersion: "v1",
             kind: "ConfigMap",
-            metadata: { name: "app-config", namespace: "shop", labels: { app: "shop" }, annotations: { keep: "me" }, finalizers: ["example.com/keep"] },
+            metadata: {
+                name: "app-config",
+                namespace: "shop",
+                labels: { app: "shop" },
+                annotations: { keep: "me" },
+                finalizers: ["example.com/keep"],
+            },
             data: { a: "1" },
         });
-        expect(notes).toEqual([expect.stringMatching(/ConfigMap shop\/app-config: dropped ownerReference to Deployment web \(uid owner-uid/)]);
+        expect(notes).toEqual([
+            expect.stringMatching(/ConfigMap shop\/app-config: dropped ownerReference to Deployment web \(uid owner-uid/),
+        ]);
         expect(configMap.metadata.uid).toBe("u1"); // the input is untouched
     });
 
@@ -274,7 +321,13 @@ describe("cleanForApply", () => {
     });
 
     test("a Service loses its allocated cluster IP unless headless", () => {
-        const svc = (clusterIP: string) => cleanForApply({ apiVersion: "v1", kind: "Service", metadata: { name: "s" }, spec: { clusterIP, clusterIPs: [clusterIP], ports: [{ port: 80 }] } }).object.spec;
+        const svc = (clusterIP: string) =>
+            cleanForApply({
+                apiVersion: "v1",
+                kind: "Service",
+                metadata: { name: "s" },
+                spec: { clusterIP, clusterIPs: [clusterIP], ports: [{ port: 80 }] },
+            }).object.spec;
         expect(svc("10.96.0.10")).toEqual({ ports: [{ port: 80 }] });
         expect(svc("None").clusterIP).toBe("None");
     });
@@ -284,14 +337,22 @@ describe("cleanForApply", () => {
     });
 
     test("toApplyYaml writes one document per object", () => {
-        expect(toApplyYaml([{ kind: "A", apiVersion: "v1" }, { kind: "B", apiVersion: "v1" }])).toBe("---\nkind: A\napiVersion: v1\n---\nkind: B\napiVersion: v1\n");
+        expect(
+            toApplyYaml([
+                { kind: "A", apiVersion: "v1" },
+                { kind: "B", apiVersion: "v1" },
+            ]),
+        ).toBe("---\nkind: A\napiVersion: v1\n---\nkind: B\napiVersion: v1\n");
     });
 });
 
 describe("selectionArgs", () => {
     test.each([
         [{ kind: "configmaps", namespace: "shop", name: "app-config" }, ["get", "configmaps", "app-config", "--namespace", "shop"]],
-        [{ kind: "secrets", namespace: "shop", labelSelector: "app=shop" }, ["get", "secrets", "--namespace", "shop", "--selector", "app=shop"]],
+        [
+            { kind: "secrets", namespace: "shop", labelSelector: "app=shop" },
+            ["get", "secrets", "--namespace", "shop", "--selector", "app=shop"],
+        ],
         [{ kind: "widgets.example.com", allNamespaces: true }, ["get", "widgets.example.com", "--all-namespaces"]],
     ])("%j", (selection, args) => {
         expect(selectionArgs(selection)).toEqual(args);
@@ -310,7 +371,9 @@ describe("selectionArgs", () => {
 describe("explainKubeApiserverLog", () => {
     test("names the kind, a key and the fix when the log shows undecryptable data", () => {
         const log = `I1123 ok\nE1123 reflector.go:205] "Failed to watch" err="failed to list *v1.Secret: Internal error occurred: unable to transform key \\"/registry/secrets/shop/db\\": identity transformer tried to read encrypted data"\n`;
-        expect(explainKubeApiserverLog(log)).toMatch(/^the snapshot holds Secret objects encrypted at rest \(e\.g\. \/registry\/secrets\/shop\/db\).*Provide the original cluster's EncryptionConfiguration/);
+        expect(explainKubeApiserverLog(log)).toMatch(
+            /^the snapshot holds Secret objects encrypted at rest \(e\.g\. \/registry\/secrets\/shop\/db\).*Provide the original cluster's EncryptionConfiguration/,
+        );
     });
 
     test("says nothing for an ordinary log", () => {

@@ -35,7 +35,12 @@ const KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nsecret-key-body\n-----END OPEN
 
 function args(overrides: Partial<ControlPlaneRestoreArgs> = {}): ControlPlaneRestoreArgs {
     return {
-        nodes: [1, 2, 3].map((i) => ({ name: `cp-${i}`, address: `10.0.0.${10 + i}`, role: "both" as const, ssh: { privateKey: KEY, hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHostKey" } })),
+        nodes: [1, 2, 3].map((i) => ({
+            name: `cp-${i}`,
+            address: `10.0.0.${10 + i}`,
+            role: "both" as const,
+            ssh: { privateKey: KEY, hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHostKey" },
+        })),
         layout: "kubeadm",
         snapshot: { path: "/root/etcd-snapshot.db", sha256: "ab".repeat(32) },
         etcdVersion: "3.5.21",
@@ -63,12 +68,20 @@ test("one RemoteCommand per planned step, parented to the component, with the co
     }
     const restoreCp2 = steps.find((r) => r.name === "prod-restore-cp-2")!;
     expect(restoreCp2.inputs.create).toContain("etcdutl snapshot restore /root/etcd-snapshot.db --name=cp-2");
-    expect(restoreCp2.inputs.connection[SECRET_SIG] && restoreCp2.inputs.connection.value).toMatchObject({ host: "10.0.0.12", port: 22, user: "root", privateKey: KEY });
+    expect(restoreCp2.inputs.connection[SECRET_SIG] && restoreCp2.inputs.connection.value).toMatchObject({
+        host: "10.0.0.12",
+        port: 22,
+        user: "root",
+        privateKey: KEY,
+    });
     expect(await value(restore.report)).toBe("ran prod-report");
 });
 
 test("the dry run is a plain output without any credential", async () => {
-    const restore = new ControlPlaneRestore("prod", args({ nodes: args().nodes.map((n) => ({ ...n, ssh: { password: "hunter2-password" } })) }));
+    const restore = new ControlPlaneRestore(
+        "prod",
+        args({ nodes: args().nodes.map((n) => ({ ...n, ssh: { password: "hunter2-password" } })) }),
+    );
     const dryRun = await value(restore.dryRun);
     expect(dryRun).toContain("[1/29] preflight-cp-1 @ cp-1");
     expect(dryRun).not.toContain("hunter2-password");
@@ -76,10 +89,16 @@ test("the dry run is a plain output without any credential", async () => {
 });
 
 test("bad input fails with a ResourceError before any step exists", async () => {
-    expect(() => new ControlPlaneRestore("bad", args({ etcdVersion: "3.5" }))).toThrow(/etcdVersion: "3\.5" — give the etcd version on the nodes as major\.minor\.patch/);
+    expect(() => new ControlPlaneRestore("bad", args({ etcdVersion: "3.5" }))).toThrow(
+        /etcdVersion: "3\.5" — give the etcd version on the nodes as major\.minor\.patch/,
+    );
     // stepTimeoutSeconds is checked as StackedToExternalMigration checks it.
-    expect(() => new ControlPlaneRestore("slow", args({ stepTimeoutSeconds: 5 }))).toThrow(/stepTimeoutSeconds: 5 — give whole seconds ≥ 10, e.g. 900/);
-    expect(() => new ControlPlaneRestore("nokey", args({ nodes: args().nodes.map((n) => ({ ...n, ssh: {} })) }))).toThrow(/nodes\[0\]\.ssh: missing — give privateKey or password for cp-1/);
+    expect(() => new ControlPlaneRestore("slow", args({ stepTimeoutSeconds: 5 }))).toThrow(
+        /stepTimeoutSeconds: 5 — give whole seconds ≥ 10, e.g. 900/,
+    );
+    expect(() => new ControlPlaneRestore("nokey", args({ nodes: args().nodes.map((n) => ({ ...n, ssh: {} })) }))).toThrow(
+        /nodes\[0\]\.ssh: missing — give privateKey or password for cp-1/,
+    );
     await registrationsSettled();
     expect(registered.filter((r) => r.type.startsWith("pulumi-nodejs:dynamic")).map((r) => r.name)).toEqual([]);
 });
@@ -92,13 +111,32 @@ test("the check above can fail: a valid ControlPlaneRestore's steps are seen onc
 
 describe("RemoteCommand provider diff", () => {
     const olds: RemoteCommandOutputs = {
-        host: "10.0.0.11", port: 22, user: "root", create: "echo hi\n", triggers: [], description: "d",
-        stdout: "hi\n", stderr: "", startedAt: "t0", finishedAt: "t1",
+        host: "10.0.0.11",
+        port: 22,
+        user: "root",
+        create: "echo hi\n",
+        triggers: [],
+        description: "d",
+        stdout: "hi\n",
+        stderr: "",
+        startedAt: "t0",
+        finishedAt: "t1",
     };
-    const diff = (news: object) => remoteCommandProvider.diff!("id", olds, { connection: { host: "10.0.0.11", privateKey: "k1" }, create: "echo hi\n", triggers: [], description: "d", ...news });
+    const diff = (news: object) =>
+        remoteCommandProvider.diff!("id", olds, {
+            connection: { host: "10.0.0.11", privateKey: "k1" },
+            create: "echo hi\n",
+            triggers: [],
+            description: "d",
+            ...news,
+        });
 
     test("same command and target: no change, even with rotated credentials", async () => {
-        expect(await diff({ connection: { host: "10.0.0.11", privateKey: "rotated" } })).toEqual({ changes: false, replaces: [], deleteBeforeReplace: true });
+        expect(await diff({ connection: { host: "10.0.0.11", privateKey: "rotated" } })).toEqual({
+            changes: false,
+            replaces: [],
+            deleteBeforeReplace: true,
+        });
     });
 
     test("a new command, target or trigger replaces, which runs the command again", async () => {

@@ -72,9 +72,22 @@ describe('stage "snapshot"', () => {
         const migration = new StackedToExternalMigration("mig", snapshotArgs());
         const stepIds = await value(migration.stepIds);
         await value(migration.stepOutputs);
-        expect(stepIds).toEqual(["preflight-cp-1", "preflight-cp-2", "preflight-cp-3", "stop-control-plane-cp-1", "stop-control-plane-cp-2", "stop-control-plane-cp-3", "snapshot", "hand-off"]);
+        expect(stepIds).toEqual([
+            "preflight-cp-1",
+            "preflight-cp-2",
+            "preflight-cp-3",
+            "stop-control-plane-cp-1",
+            "stop-control-plane-cp-2",
+            "stop-control-plane-cp-3",
+            "snapshot",
+            "hand-off",
+        ]);
         expect(registered.filter((r) => r.type === "etcd-recovery:index:StackedToExternalMigration").map((r) => r.name)).toEqual(["mig"]);
-        expect(commands().map((r) => r.name).sort()).toEqual(stepIds.map((id) => `mig-${id}`).sort());
+        expect(
+            commands()
+                .map((r) => r.name)
+                .sort(),
+        ).toEqual(stepIds.map((id) => `mig-${id}`).sort());
         expect(files()).toEqual([]);
         for (const step of commands()) {
             expect(isSecretWire(step.inputs.connection)).toBe(true);
@@ -91,11 +104,17 @@ describe('stage "switch"', () => {
         const migration = new StackedToExternalMigration("mig", args());
         const stepIds = await value(migration.stepIds);
         await value(migration.stepOutputs);
-        expect(commands().map((r) => r.name).sort()).toEqual(stepIds.map((id) => `mig-${id}`).sort());
+        expect(
+            commands()
+                .map((r) => r.name)
+                .sort(),
+        ).toEqual(stepIds.map((id) => `mig-${id}`).sort());
         expect(stepIds[stepIds.length - 1]).toBe("verify");
         const staged = files();
         expect(staged.map((r) => r.name).sort()).toEqual(
-            ["cp-1", "cp-2", "cp-3"].flatMap((n) => ["apiserver-etcd-client.crt", "apiserver-etcd-client.key", "ca.crt"].map((f) => `mig-stage-${n}-${f}`)).sort(),
+            ["cp-1", "cp-2", "cp-3"]
+                .flatMap((n) => ["apiserver-etcd-client.crt", "apiserver-etcd-client.key", "ca.crt"].map((f) => `mig-stage-${n}-${f}`))
+                .sort(),
         );
         const key = staged.find((r) => r.name === "mig-stage-cp-2-apiserver-etcd-client.key")!;
         expect(key.inputs.path).toBe("/root/etcd-recovery-migration-staged/apiserver-etcd-client.key");
@@ -118,9 +137,14 @@ describe('stage "switch"', () => {
     });
 
     test("the dry run lists staged files without content and no credential", async () => {
-        const migration = new StackedToExternalMigration("mig", args({ nodes: args().nodes.map((n) => ({ ...n, ssh: { password: "hunter2-password" } })) }));
+        const migration = new StackedToExternalMigration(
+            "mig",
+            args({ nodes: args().nodes.map((n) => ({ ...n, ssh: { password: "hunter2-password" } })) }),
+        );
         const dryRun = await value(migration.dryRun);
-        expect(dryRun).toContain("cp-1:/root/etcd-recovery-migration-staged/apiserver-etcd-client.key mode 0600 from args.externalClient.keyPem (secret)");
+        expect(dryRun).toContain(
+            "cp-1:/root/etcd-recovery-migration-staged/apiserver-etcd-client.key mode 0600 from args.externalClient.keyPem (secret)",
+        );
         expect(dryRun).toContain("[1/19] preflight-cp-1 @ cp-1");
         for (const secret of ["hunter2-password", "client-key-body", "ssh-key-body"]) expect(dryRun).not.toContain(secret);
     });
@@ -137,9 +161,17 @@ describe('stage "switch"', () => {
 
 describe("validation: argument, bad value and fix, before any child exists", () => {
     test.each([
-        [args({ externalClient: undefined }), "externalClient", /stage "switch" installs the external cluster's client files: give \{ caCertPem, certPem, keyPem \}/],
+        [
+            args({ externalClient: undefined }),
+            "externalClient",
+            /stage "switch" installs the external cluster's client files: give \{ caCertPem, certPem, keyPem \}/,
+        ],
         [args({ externalClient: { caCertPem: "CA", certPem: "", keyPem: CLIENT_KEY } }), "externalClient.certPem", /give the PEM text/],
-        [snapshotArgs({ externalClient: { caCertPem: "CA", certPem: "C", keyPem: CLIENT_KEY } }), "externalClient", /stage "snapshot" installs nothing/],
+        [
+            snapshotArgs({ externalClient: { caCertPem: "CA", certPem: "C", keyPem: CLIENT_KEY } }),
+            "externalClient",
+            /stage "snapshot" installs nothing/,
+        ],
         [args({ stagingDir: "relative/dir" }), "stagingDir", /absolute directory path/],
         [args({ stagingDir: "/root/../etc" }), "stagingDir", /absolute directory path/],
         [args({ stepTimeoutSeconds: 1 }), "stepTimeoutSeconds", /≥ 10/],
@@ -148,14 +180,26 @@ describe("validation: argument, bad value and fix, before any child exists", () 
     });
 
     test("the component rethrows them (and the plan's) as ResourceErrors; nothing is registered", async () => {
-        expect(() => new StackedToExternalMigration("a", args({ externalClient: undefined }))).toThrow(/^externalClient: missing — stage "switch" installs/);
+        expect(() => new StackedToExternalMigration("a", args({ externalClient: undefined }))).toThrow(
+            /^externalClient: missing — stage "switch" installs/,
+        );
         expect(() => new StackedToExternalMigration("b", args({ externalEndpoints: ["https://127.0.0.1:2379"] }))).toThrow(
             /externalEndpoints\[0\]: "https:\/\/127\.0\.0\.1:2379" — this is the stacked etcd on the node itself/,
         );
-        expect(() => new StackedToExternalMigration("c", snapshotArgs({ externalClient: { caCertPem: "CA", certPem: "C", keyPem: CLIENT_KEY } }))).toThrow(/externalClient: "\(given\)"/);
-        expect(() => new StackedToExternalMigration("d", args({ nodes: args().nodes.map((n) => ({ ...n, ssh: {} })) }))).toThrow(/nodes\[0\]\.ssh: missing — give privateKey or password for cp-1/);
+        expect(
+            () =>
+                new StackedToExternalMigration(
+                    "c",
+                    snapshotArgs({ externalClient: { caCertPem: "CA", certPem: "C", keyPem: CLIENT_KEY } }),
+                ),
+        ).toThrow(/externalClient: "\(given\)"/);
+        expect(() => new StackedToExternalMigration("d", args({ nodes: args().nodes.map((n) => ({ ...n, ssh: {} })) }))).toThrow(
+            /nodes\[0\]\.ssh: missing — give privateKey or password for cp-1/,
+        );
         // layout is a LayoutPreset (the schema has no one-value enum): the others are refused at plan time.
-        expect(() => new StackedToExternalMigration("e", args({ layout: "rke" }))).toThrow(/^layout: "rke" — use "kubeadm": only kubeadm runs etcd stacked/);
+        expect(() => new StackedToExternalMigration("e", args({ layout: "rke" }))).toThrow(
+            /^layout: "rke" — use "kubeadm": only kubeadm runs etcd stacked/,
+        );
         await registrationsSettled();
         expect(dynamic()).toEqual([]);
     });
@@ -174,9 +218,21 @@ describe("validation: argument, bad value and fix, before any child exists", () 
 
 describe("RemoteFile provider", () => {
     const olds: RemoteFileOutputs = {
-        host: "10.0.0.11", port: 22, user: "root", path: "/root/s/k.key", mode: 0o600, content: "KEY", connection: { host: "10.0.0.11", privateKey: "k1" },
+        host: "10.0.0.11",
+        port: 22,
+        user: "root",
+        path: "/root/s/k.key",
+        mode: 0o600,
+        content: "KEY",
+        connection: { host: "10.0.0.11", privateKey: "k1" },
     };
-    const news = (overrides: object) => ({ connection: { host: "10.0.0.11", privateKey: "k1" }, path: "/root/s/k.key", content: "KEY", mode: 0o600, ...overrides });
+    const news = (overrides: object) => ({
+        connection: { host: "10.0.0.11", privateKey: "k1" },
+        path: "/root/s/k.key",
+        content: "KEY",
+        mode: 0o600,
+        ...overrides,
+    });
 
     test("the write command names the path and mode, never the content, and renames into place", () => {
         expect(writeFileCommand("/root/s/k.key", 0o600)).toBe(
@@ -192,12 +248,18 @@ describe("RemoteFile provider", () => {
         expect((await remoteFileProvider.check!({}, news({ mode: 0o1777 }))).failures?.map((f) => f.property)).toEqual(["mode"]);
         expect((await remoteFileProvider.check!({}, news({}))).failures).toEqual([]);
         // The same connection check as RemoteCommand (ssh-target.ts).
-        expect((await remoteFileProvider.check!({}, news({ connection: { host: "" } }))).failures?.map((f) => f.property)).toEqual(["connection"]);
+        expect((await remoteFileProvider.check!({}, news({ connection: { host: "" } }))).failures?.map((f) => f.property)).toEqual([
+            "connection",
+        ]);
     });
 
     test("diff: same content and target is no change, even with rotated credentials; new content rewrites in place; a new path or host replaces", async () => {
         const diff = (n: object) => remoteFileProvider.diff!("id", olds, news(n));
-        expect(await diff({ connection: { host: "10.0.0.11", privateKey: "rotated" } })).toEqual({ changes: false, replaces: [], deleteBeforeReplace: false });
+        expect(await diff({ connection: { host: "10.0.0.11", privateKey: "rotated" } })).toEqual({
+            changes: false,
+            replaces: [],
+            deleteBeforeReplace: false,
+        });
         expect(await diff({ content: "NEW" })).toEqual({ changes: true, replaces: [], deleteBeforeReplace: false });
         expect(await diff({ mode: 0o644 })).toEqual({ changes: true, replaces: [], deleteBeforeReplace: false });
         expect((await diff({ path: "/root/s/other.key" })).replaces).toEqual(["path"]);

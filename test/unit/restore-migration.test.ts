@@ -40,21 +40,37 @@ describe('stage "snapshot"', () => {
 
     test("order: preflight everywhere → stop every control plane → snapshot → hand-off", () => {
         expect(ids(plan.steps)).toEqual([
-            "preflight-master01", "preflight-master02", "preflight-master03",
-            "stop-control-plane-master01", "stop-control-plane-master02", "stop-control-plane-master03",
-            "snapshot", "hand-off",
+            "preflight-master01",
+            "preflight-master02",
+            "preflight-master03",
+            "stop-control-plane-master01",
+            "stop-control-plane-master02",
+            "stop-control-plane-master03",
+            "snapshot",
+            "hand-off",
         ]);
         for (const id of ["stop-control-plane-master01", "stop-control-plane-master03"]) {
             expect(step(plan.steps, id).dependsOn).toEqual(["preflight-master01", "preflight-master02", "preflight-master03"]);
         }
-        expect(step(plan.steps, "snapshot").dependsOn).toEqual(["stop-control-plane-master01", "stop-control-plane-master02", "stop-control-plane-master03"]);
-        expect(plan.steps.filter((s) => s.readOnly).map((s) => s.id)).toEqual(["preflight-master01", "preflight-master02", "preflight-master03", "hand-off"]);
+        expect(step(plan.steps, "snapshot").dependsOn).toEqual([
+            "stop-control-plane-master01",
+            "stop-control-plane-master02",
+            "stop-control-plane-master03",
+        ]);
+        expect(plan.steps.filter((s) => s.readOnly).map((s) => s.id)).toEqual([
+            "preflight-master01",
+            "preflight-master02",
+            "preflight-master03",
+            "hand-off",
+        ]);
         expect(plan.uploads).toEqual([]);
     });
 
     test("preflight checks the stacked etcd, the manifest flags and disk space; changes nothing", () => {
         const first = step(plan.steps, "preflight-master01").commands.join("\n");
-        expect(first).toContain("etcdctl --cacert=/etc/kubernetes/pki/etcd/ca.crt --cert=/etc/kubernetes/pki/etcd/healthcheck-client.crt --key=/etc/kubernetes/pki/etcd/healthcheck-client.key --endpoints=https://127.0.0.1:2379 --command-timeout=10s endpoint health");
+        expect(first).toContain(
+            "etcdctl --cacert=/etc/kubernetes/pki/etcd/ca.crt --cert=/etc/kubernetes/pki/etcd/healthcheck-client.crt --key=/etc/kubernetes/pki/etcd/healthcheck-client.key --endpoints=https://127.0.0.1:2379 --command-timeout=10s endpoint health",
+        );
         expect(first).toMatch(/du -k \/var\/lib\/etcd\/member\/snap\/db/);
         expect(first).toMatch(/df -Pk/);
         for (const flag of ["etcd-servers", "etcd-cafile", "etcd-certfile", "etcd-keyfile"]) expect(first).toContain(`'^ *- --${flag}='`);
@@ -80,7 +96,9 @@ describe('stage "snapshot"', () => {
         expect(text).toContain("chmod 0600 /var/lib/etcd-recovery-migration/stacked-etcd.db");
         expect(text).toContain("/usr/local/bin/etcdutl snapshot status /var/lib/etcd-recovery-migration/stacked-etcd.db -w table");
         expect(text).toContain("sha256sum stacked-etcd.db > stacked-etcd.db.sha256");
-        expect(text).toMatch(/mv \/var\/lib\/etcd-recovery-migration\/stacked-etcd.db \/var\/lib\/etcd-recovery-migration\/stacked-etcd.db.before-\$stamp/);
+        expect(text).toMatch(
+            /mv \/var\/lib\/etcd-recovery-migration\/stacked-etcd.db \/var\/lib\/etcd-recovery-migration\/stacked-etcd.db.before-\$stamp/,
+        );
         expect(text).not.toMatch(/\brm\b/);
         const handOff = step(plan.steps, "hand-off").commands.join("\n");
         expect(handOff).toContain("sha256sum -c stacked-etcd.db.sha256");
@@ -99,14 +117,24 @@ describe('stage "switch"', () => {
 
     test("order: preflight → install → rewrite → (all rewritten) stop stacked etcd → start control plane → readyz → verify", () => {
         expect(ids(plan.steps)).toEqual([
-            "preflight-master01", "preflight-master02", "preflight-master03",
-            "install-client-files-master01", "rewrite-apiserver-master01",
-            "install-client-files-master02", "rewrite-apiserver-master02",
-            "install-client-files-master03", "rewrite-apiserver-master03",
-            "stop-stacked-etcd-master01", "stop-stacked-etcd-master02", "stop-stacked-etcd-master03",
-            "start-control-plane-master01", "wait-readyz-master01",
-            "start-control-plane-master02", "wait-readyz-master02",
-            "start-control-plane-master03", "wait-readyz-master03",
+            "preflight-master01",
+            "preflight-master02",
+            "preflight-master03",
+            "install-client-files-master01",
+            "rewrite-apiserver-master01",
+            "install-client-files-master02",
+            "rewrite-apiserver-master02",
+            "install-client-files-master03",
+            "rewrite-apiserver-master03",
+            "stop-stacked-etcd-master01",
+            "stop-stacked-etcd-master02",
+            "stop-stacked-etcd-master03",
+            "start-control-plane-master01",
+            "wait-readyz-master01",
+            "start-control-plane-master02",
+            "wait-readyz-master02",
+            "start-control-plane-master03",
+            "wait-readyz-master03",
             "verify",
         ]);
         const preflights = ["preflight-master01", "preflight-master02", "preflight-master03"];
@@ -115,7 +143,11 @@ describe('stage "switch"', () => {
         }
         const rewrites = ["rewrite-apiserver-master01", "rewrite-apiserver-master02", "rewrite-apiserver-master03"];
         expect(step(plan.steps, "stop-stacked-etcd-master02").dependsOn).toEqual(rewrites);
-        expect(step(plan.steps, "start-control-plane-master01").dependsOn).toEqual(["stop-stacked-etcd-master01", "stop-stacked-etcd-master02", "stop-stacked-etcd-master03"]);
+        expect(step(plan.steps, "start-control-plane-master01").dependsOn).toEqual([
+            "stop-stacked-etcd-master01",
+            "stop-stacked-etcd-master02",
+            "stop-stacked-etcd-master03",
+        ]);
         expect(step(plan.steps, "verify").dependsOn).toEqual(["wait-readyz-master01", "wait-readyz-master02", "wait-readyz-master03"]);
         expect(step(plan.steps, "verify").node).toBe("master01");
     });
@@ -127,7 +159,9 @@ describe('stage "switch"', () => {
         );
         expect(first).toContain(`case "$(stat -c %a /root/etcd-external/apiserver-key.pem)" in *00) ;;`);
         expect(first).toContain(`echo "${SHA}  /var/lib/etcd-recovery-migration/stacked-etcd.db" | sha256sum -c -`);
-        expect(first).toContain(`--key=/root/etcd-external/apiserver-key.pem --command-timeout=10s get /registry/namespaces/ --prefix --keys-only`);
+        expect(first).toContain(
+            `--key=/root/etcd-external/apiserver-key.pem --command-timeout=10s get /registry/namespaces/ --prefix --keys-only`,
+        );
         expect(first).toContain(`missing=$(grep -vxF -f "$stored" /var/lib/etcd-recovery-migration/stacked-etcd.db.namespaces || true)`);
         expect(first).toContain("pgrep -x kube-apiserver");
         expect(step(plan.steps, "preflight-master02").commands.join("\n")).not.toContain("sha256sum");
@@ -136,13 +170,31 @@ describe('stage "switch"', () => {
     test("client files are copied under umask 077, given root and their mode (key 0600), renamed into place; a different old file kept", () => {
         const install = step(plan.steps, "install-client-files-master02").commands.join("\n");
         const key = "/etc/kubernetes/pki/etcd-external/apiserver-etcd-client.key";
-        expect(install).toContain(`(umask 077; cp /root/etcd-external/apiserver-key.pem ${key}.etcd-recovery-next); chown root:root ${key}.etcd-recovery-next; chmod 0600 ${key}.etcd-recovery-next; mv -f ${key}.etcd-recovery-next ${key}`);
-        expect(install).toContain("chmod 0644 /etc/kubernetes/pki/etcd-external/ca.crt.etcd-recovery-next; mv -f /etc/kubernetes/pki/etcd-external/ca.crt.etcd-recovery-next /etc/kubernetes/pki/etcd-external/ca.crt");
-        expect(install).toContain("cp -p /etc/kubernetes/pki/etcd-external/apiserver-etcd-client.key /etc/kubernetes/pki/etcd-external/apiserver-etcd-client.key.before-migration-$stamp");
+        expect(install).toContain(
+            `(umask 077; cp /root/etcd-external/apiserver-key.pem ${key}.etcd-recovery-next); chown root:root ${key}.etcd-recovery-next; chmod 0600 ${key}.etcd-recovery-next; mv -f ${key}.etcd-recovery-next ${key}`,
+        );
+        expect(install).toContain(
+            "chmod 0644 /etc/kubernetes/pki/etcd-external/ca.crt.etcd-recovery-next; mv -f /etc/kubernetes/pki/etcd-external/ca.crt.etcd-recovery-next /etc/kubernetes/pki/etcd-external/ca.crt",
+        );
+        expect(install).toContain(
+            "cp -p /etc/kubernetes/pki/etcd-external/apiserver-etcd-client.key /etc/kubernetes/pki/etcd-external/apiserver-etcd-client.key.before-migration-$stamp",
+        );
         expect(plan.uploads.filter((u) => u.node === "master02")).toEqual([
             { node: "master02", path: "/root/etcd-external/ca.pem", mode: 0o644, from: "EtcdCluster ext: caCertPem", secret: false },
-            { node: "master02", path: "/root/etcd-external/apiserver.pem", mode: 0o644, from: "EtcdCluster ext: pki.apiserverClient.certPem", secret: false },
-            { node: "master02", path: "/root/etcd-external/apiserver-key.pem", mode: 0o600, from: "EtcdCluster ext: pki.apiserverClient.keyPem", secret: true },
+            {
+                node: "master02",
+                path: "/root/etcd-external/apiserver.pem",
+                mode: 0o644,
+                from: "EtcdCluster ext: pki.apiserverClient.certPem",
+                secret: false,
+            },
+            {
+                node: "master02",
+                path: "/root/etcd-external/apiserver-key.pem",
+                mode: 0o600,
+                from: "EtcdCluster ext: pki.apiserverClient.keyPem",
+                secret: true,
+            },
         ]);
     });
 
@@ -159,13 +211,18 @@ describe('stage "switch"', () => {
         const stop = step(plan.steps, "stop-stacked-etcd-master03").commands.join("\n");
         expect(stop).toContain(`mv /etc/kubernetes/manifests/$m ${STOPPED_MANIFESTS_DIR}/$m`);
         expect(stop).toContain("for m in etcd.yaml;");
-        for (const s of plan.steps) expect(s.commands.join("\n")).not.toMatch(/rm -rf|rm -r |rm [^-]*\/var\/lib\/etcd|mv \/var\/lib\/etcd\b/);
+        for (const s of plan.steps)
+            expect(s.commands.join("\n")).not.toMatch(/rm -rf|rm -r |rm [^-]*\/var\/lib\/etcd|mv \/var\/lib\/etcd\b/);
     });
 
     test("readyz waits on each node's own apiserver and checks the running flags; verify reads the snapshot's namespaces back", () => {
         const ready = step(plan.steps, "wait-readyz-master02").commands.join("\n");
-        expect(ready).toContain("kubectl --kubeconfig=/etc/kubernetes/admin.conf --server=https://32.16.5.22:6443 --request-timeout=5s get --raw=/readyz");
-        expect(ready).toContain("pgrep -a kube-apiserver | grep -q -- --etcd-servers=https://32.16.5.31:2379,https://32.16.5.32:2379,https://32.16.5.33:2379");
+        expect(ready).toContain(
+            "kubectl --kubeconfig=/etc/kubernetes/admin.conf --server=https://32.16.5.22:6443 --request-timeout=5s get --raw=/readyz",
+        );
+        expect(ready).toContain(
+            "pgrep -a kube-apiserver | grep -q -- --etcd-servers=https://32.16.5.31:2379,https://32.16.5.32:2379,https://32.16.5.33:2379",
+        );
         const verify = step(plan.steps, "verify").commands.join("\n");
         expect(verify).toContain(`grep -vxF -f "$served" /var/lib/etcd-recovery-migration/stacked-etcd.db.namespaces`);
         expect(verify).toContain("--cacert=/etc/kubernetes/pki/etcd-external/ca.crt");
@@ -174,15 +231,23 @@ describe('stage "switch"', () => {
     test("freezeWrites: false has no start step and no stopped-apiserver check", () => {
         const live = planStackedToExternalMigration(input({ freezeWrites: false }));
         expect(ids(live.steps).filter((id) => id.startsWith("start-"))).toEqual([]);
-        expect(step(live.steps, "wait-readyz-master01").dependsOn).toEqual(["stop-stacked-etcd-master01", "stop-stacked-etcd-master02", "stop-stacked-etcd-master03"]);
+        expect(step(live.steps, "wait-readyz-master01").dependsOn).toEqual([
+            "stop-stacked-etcd-master01",
+            "stop-stacked-etcd-master02",
+            "stop-stacked-etcd-master03",
+        ]);
         expect(step(live.steps, "preflight-master01").commands.join("\n")).not.toContain("pgrep -x kube-apiserver");
     });
 
     test("the dry run lists every step on every node, the uploads without content, and nothing secret", () => {
         const text = renderMigrationDryRun(plan);
         for (const s of plan.steps) expect(text).toContain(`${s.id} @ ${s.node}`);
-        expect(text).toContain("master01:/root/etcd-external/apiserver-key.pem mode 0600 from EtcdCluster ext: pki.apiserverClient.keyPem (secret)");
-        expect(text).toContain("master02: preflight-master02 → install-client-files-master02 → rewrite-apiserver-master02 → stop-stacked-etcd-master02 → start-control-plane-master02 → wait-readyz-master02");
+        expect(text).toContain(
+            "master01:/root/etcd-external/apiserver-key.pem mode 0600 from EtcdCluster ext: pki.apiserverClient.keyPem (secret)",
+        );
+        expect(text).toContain(
+            "master02: preflight-master02 → install-client-files-master02 → rewrite-apiserver-master02 → stop-stacked-etcd-master02 → start-control-plane-master02 → wait-readyz-master02",
+        );
     });
 });
 
@@ -235,7 +300,8 @@ describe("the manifest rewrite, run for real on seed 004's kube-apiserver.yaml",
         );
         return step(plan.steps, "rewrite-apiserver-master01");
     }
-    const run = (s: RestoreStep) => execFileSync("sh", ["-eu", "-c", s.commands.join("\n")], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+    const run = (s: RestoreStep) =>
+        execFileSync("sh", ["-eu", "-c", s.commands.join("\n")], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
 
     test("sed and sh are here (the test needs them)", () => {
         expect(() => execFileSync("sed", ["--version"])).not.toThrow();
@@ -248,10 +314,18 @@ describe("the manifest rewrite, run for real on seed 004's kube-apiserver.yaml",
         const firstOut = run(s);
         expect(firstOut).toContain(`rewrote ${manifest}`);
         const after = fs.readFileSync(manifest, "utf8");
-        const expected = SEED_MANIFEST
-            .replace("--etcd-cafile=/etc/kubernetes/pki/etcd/ca.crt", "--etcd-cafile=/etc/kubernetes/pki/etcd-external/ca.crt")
-            .replace("--etcd-certfile=/etc/kubernetes/pki/apiserver-etcd-client.crt", "--etcd-certfile=/etc/kubernetes/pki/etcd-external/apiserver-etcd-client.crt")
-            .replace("--etcd-keyfile=/etc/kubernetes/pki/apiserver-etcd-client.key", "--etcd-keyfile=/etc/kubernetes/pki/etcd-external/apiserver-etcd-client.key")
+        const expected = SEED_MANIFEST.replace(
+            "--etcd-cafile=/etc/kubernetes/pki/etcd/ca.crt",
+            "--etcd-cafile=/etc/kubernetes/pki/etcd-external/ca.crt",
+        )
+            .replace(
+                "--etcd-certfile=/etc/kubernetes/pki/apiserver-etcd-client.crt",
+                "--etcd-certfile=/etc/kubernetes/pki/etcd-external/apiserver-etcd-client.crt",
+            )
+            .replace(
+                "--etcd-keyfile=/etc/kubernetes/pki/apiserver-etcd-client.key",
+                "--etcd-keyfile=/etc/kubernetes/pki/etcd-external/apiserver-etcd-client.key",
+            )
             .replace("--etcd-servers=https://127.0.0.1:2379\n", `--etcd-servers=${EXTERNAL.join(",")}\n`);
         expect(after).toBe(expected);
         expect(after).toContain("--etcd-servers-overrides=/events#https://127.0.0.1:2379"); // a different flag, left alone
@@ -300,16 +374,46 @@ describe("validation names argument, value and fix", () => {
         [{ layoutOverrides: { setJoinConfig: ["x"] } }, "layoutOverrides.setJoinConfig", /does not use this field/],
         [{ layoutOverrides: { etcdctl: "etcdctl --cert={node}.pem" } }, "layoutOverrides.etcdctl", /fills no \{placeholders\}/],
         [{ nodes: [] }, "nodes", /list every kubeadm control-plane node/],
-        [{ nodes: [{ name: "a", address: "10.0.0.1" }, { name: "b", address: "10.0.0.1" }] }, "nodes[1].address", /already has this address/],
-        [{ nodes: [{ name: "a", address: "10.0.0.1" }, { name: "a", address: "10.0.0.2" }] }, "nodes[1].name", /same name/],
+        [
+            {
+                nodes: [
+                    { name: "a", address: "10.0.0.1" },
+                    { name: "b", address: "10.0.0.1" },
+                ],
+            },
+            "nodes[1].address",
+            /already has this address/,
+        ],
+        [
+            {
+                nodes: [
+                    { name: "a", address: "10.0.0.1" },
+                    { name: "a", address: "10.0.0.2" },
+                ],
+            },
+            "nodes[1].name",
+            /same name/,
+        ],
         [{ externalEndpoints: [] }, "externalEndpoints", /client URLs/],
         [{ externalEndpoints: ["http://10.0.1.1:2379"] }, "externalEndpoints[0]", /https:\/\/host:port/],
         [{ externalEndpoints: ["https://10.0.1.1:2379|x"] }, "externalEndpoints[0]", /https:\/\/host:port/],
         [{ externalEndpoints: ["https://127.0.0.1:2379"] }, "externalEndpoints[0]", /stacked etcd on the node itself/],
         [{ externalEndpoints: ["https://10.0.1.1:2379", "https://10.0.1.1:2379"] }, "externalEndpoints[1]", /listed twice/],
-        [{ installPaths: { caFile: "/etc/kubernetes/pki/etcd/ca.crt", certFile: "/x/c.crt", keyFile: "/x/c.key" } }, "installPaths.caFile", /stacked etcd uses this path/],
-        [{ installPaths: { caFile: "/x/ca.crt", certFile: "/etc/kubernetes/pki/apiserver-etcd-client.crt", keyFile: "/x/c.key" } }, "installPaths.certFile", /stacked etcd uses this path/],
-        [{ installPaths: { caFile: "/x/ca.crt", certFile: "/x/c.crt", keyFile: "/x/c.crt" } }, "installPaths.keyFile", /another client file/],
+        [
+            { installPaths: { caFile: "/etc/kubernetes/pki/etcd/ca.crt", certFile: "/x/c.crt", keyFile: "/x/c.key" } },
+            "installPaths.caFile",
+            /stacked etcd uses this path/,
+        ],
+        [
+            { installPaths: { caFile: "/x/ca.crt", certFile: "/etc/kubernetes/pki/apiserver-etcd-client.crt", keyFile: "/x/c.key" } },
+            "installPaths.certFile",
+            /stacked etcd uses this path/,
+        ],
+        [
+            { installPaths: { caFile: "/x/ca.crt", certFile: "/x/c.crt", keyFile: "/x/c.crt" } },
+            "installPaths.keyFile",
+            /another client file/,
+        ],
         [{ installPaths: { caFile: "/x/ca crt", certFile: "/x/c.crt", keyFile: "/x/c.key" } }, "installPaths.caFile", /absolute path/],
         [{ clientFiles: undefined as never }, "clientFiles", /caCert, cert, key/],
         [{ snapshotPath: "/var/lib/etcd/snap.db" }, "snapshotPath", /outside etcd's data dir/],
@@ -329,7 +433,16 @@ describe("validation names argument, value and fix", () => {
 
     test("clientFiles: each needs a staged path of its own and a one-line origin", () => {
         const files = input().clientFiles;
-        expectInputError(() => planStackedToExternalMigration(input({ clientFiles: { ...files, key: { stagedPath: files.cert.stagedPath, from: "x" } } })), "clientFiles.key.stagedPath", /another client file/);
-        expectInputError(() => planStackedToExternalMigration(input({ clientFiles: { ...files, cert: { stagedPath: "/root/c.pem", from: "" } } })), "clientFiles.cert.from", /where the content comes from/);
+        expectInputError(
+            () =>
+                planStackedToExternalMigration(input({ clientFiles: { ...files, key: { stagedPath: files.cert.stagedPath, from: "x" } } })),
+            "clientFiles.key.stagedPath",
+            /another client file/,
+        );
+        expectInputError(
+            () => planStackedToExternalMigration(input({ clientFiles: { ...files, cert: { stagedPath: "/root/c.pem", from: "" } } })),
+            "clientFiles.cert.from",
+            /where the content comes from/,
+        );
     });
 });

@@ -21,16 +21,34 @@ describe("all-members path (seed 001)", () => {
 
     test("the order: preflight → stop control plane → stop etcd → move aside → restore → ownership → start → health → start control plane → restart → report", () => {
         expect(ids(plan.steps)).toEqual([
-            "preflight-cp-1", "preflight-cp-2", "preflight-cp-3",
-            "stop-control-plane-cp-1", "stop-control-plane-cp-2", "stop-control-plane-cp-3",
-            "stop-etcd-cp-1", "stop-etcd-cp-2", "stop-etcd-cp-3",
-            "move-data-cp-1", "restore-cp-1", "ownership-cp-1",
-            "move-data-cp-2", "restore-cp-2", "ownership-cp-2",
-            "move-data-cp-3", "restore-cp-3", "ownership-cp-3",
-            "start-etcd-cp-1", "start-etcd-cp-2", "start-etcd-cp-3",
+            "preflight-cp-1",
+            "preflight-cp-2",
+            "preflight-cp-3",
+            "stop-control-plane-cp-1",
+            "stop-control-plane-cp-2",
+            "stop-control-plane-cp-3",
+            "stop-etcd-cp-1",
+            "stop-etcd-cp-2",
+            "stop-etcd-cp-3",
+            "move-data-cp-1",
+            "restore-cp-1",
+            "ownership-cp-1",
+            "move-data-cp-2",
+            "restore-cp-2",
+            "ownership-cp-2",
+            "move-data-cp-3",
+            "restore-cp-3",
+            "ownership-cp-3",
+            "start-etcd-cp-1",
+            "start-etcd-cp-2",
+            "start-etcd-cp-3",
             "wait-healthy",
-            "start-control-plane-cp-1", "start-control-plane-cp-2", "start-control-plane-cp-3",
-            "restart-components-cp-1", "restart-components-cp-2", "restart-components-cp-3",
+            "start-control-plane-cp-1",
+            "start-control-plane-cp-2",
+            "start-control-plane-cp-3",
+            "restart-components-cp-1",
+            "restart-components-cp-2",
+            "restart-components-cp-3",
             "report",
         ]);
     });
@@ -86,9 +104,13 @@ describe("all-members path (seed 001)", () => {
     });
 
     test("kubeadm stops static pods by moving manifests aside and waits for the processes to end", () => {
-        expect(step(plan.steps, "stop-etcd-cp-1").commands.join("\n")).toContain("mv /etc/kubernetes/manifests/$m /etc/kubernetes/manifests.stopped-by-etcd-recovery/$m");
+        expect(step(plan.steps, "stop-etcd-cp-1").commands.join("\n")).toContain(
+            "mv /etc/kubernetes/manifests/$m /etc/kubernetes/manifests.stopped-by-etcd-recovery/$m",
+        );
         expect(step(plan.steps, "stop-etcd-cp-1").commands.join("\n")).toContain("pgrep -x etcd");
-        expect(step(plan.steps, "stop-control-plane-cp-1").commands.join("\n")).toContain("kube-apiserver.yaml kube-controller-manager.yaml kube-scheduler.yaml");
+        expect(step(plan.steps, "stop-control-plane-cp-1").commands.join("\n")).toContain(
+            "kube-apiserver.yaml kube-controller-manager.yaml kube-scheduler.yaml",
+        );
         expect(step(plan.steps, "restart-components-cp-1").commands).toEqual(["systemctl restart kubelet"]);
     });
 
@@ -117,7 +139,9 @@ describe("presets", () => {
     test("rke: docker containers; etcdutl from the etcd container's image with the snapshot and data dirs mounted", () => {
         const plan = planControlPlaneRestore(input({ layout: "rke", snapshot: { path: "/opt/rke/etcd-snapshots/s.db", sha256: SHA } }));
         expect(step(plan.steps, "stop-etcd-cp-1").commands).toEqual(["docker stop etcd"]);
-        expect(step(plan.steps, "stop-control-plane-cp-1").commands).toEqual(["docker stop kube-apiserver kube-controller-manager kube-scheduler"]);
+        expect(step(plan.steps, "stop-control-plane-cp-1").commands).toEqual([
+            "docker stop kube-apiserver kube-controller-manager kube-scheduler",
+        ]);
         expect(step(plan.steps, "restore-cp-1").commands.join("\n")).toContain(
             "docker run --rm --net=none --entrypoint etcdutl -v /opt/rke/etcd-snapshots:/opt/rke/etcd-snapshots:ro -v /var/lib:/var/lib \"$(docker inspect --format '{{.Config.Image}}' etcd)\" snapshot restore /opt/rke/etcd-snapshots/s.db",
         );
@@ -126,7 +150,10 @@ describe("presets", () => {
 
     test("every field is overridable; placeholders are filled per node", () => {
         const plan = planControlPlaneRestore(
-            input({ layout: "kubespray", layoutOverrides: { dataDir: "/data/etcd", stopEtcd: ["svc stop etcd-{memberName} on {address}"] } }),
+            input({
+                layout: "kubespray",
+                layoutOverrides: { dataDir: "/data/etcd", stopEtcd: ["svc stop etcd-{memberName} on {address}"] },
+            }),
         );
         expect(step(plan.steps, "stop-etcd-cp-2").commands).toEqual(["svc stop etcd-cp-2 on 10.0.0.12"]);
         expect(step(plan.steps, "move-data-cp-2").commands.join("\n")).toContain("mv /data/etcd /data/etcd.before-restore-$stamp");
@@ -154,9 +181,21 @@ describe("broken nodes and roles", () => {
         );
         expect(plan.steps.some((s) => s.node === "etcd-2")).toBe(false);
         expect(plan.initialCluster).toBe("etcd-1=https://10.0.0.21:2380,etcd-3=https://10.0.0.23:2380,etcd-4=https://10.0.0.24:2380");
-        expect(ids(plan.steps.filter((s) => s.node === "api-1"))).toEqual(["preflight-api-1", "stop-control-plane-api-1", "start-control-plane-api-1", "restart-components-api-1"]);
+        expect(ids(plan.steps.filter((s) => s.node === "api-1"))).toEqual([
+            "preflight-api-1",
+            "stop-control-plane-api-1",
+            "start-control-plane-api-1",
+            "restart-components-api-1",
+        ]);
         expect(ids(plan.steps.filter((s) => s.node === "etcd-1"))).toEqual([
-            "preflight-etcd-1", "stop-etcd-etcd-1", "move-data-etcd-1", "restore-etcd-1", "ownership-etcd-1", "start-etcd-etcd-1", "wait-healthy", "report",
+            "preflight-etcd-1",
+            "stop-etcd-etcd-1",
+            "move-data-etcd-1",
+            "restore-etcd-1",
+            "ownership-etcd-1",
+            "start-etcd-etcd-1",
+            "wait-healthy",
+            "report",
         ]);
         expect(step(plan.steps, "preflight-api-1").commands.join("\n")).not.toContain("snapshot");
         expect(renderDryRun(plan)).toContain("node etcd-2: root@10.0.0.22:22 (etcd) — BROKEN: skipped, left out of the cluster");
@@ -168,15 +207,34 @@ describe("quorum-lost path (seeds 002, 003)", () => {
 
     test("the seed member is restored alone, then the others are added and started one by one", () => {
         expect(ids(plan.steps)).toEqual([
-            "preflight-cp-1", "preflight-cp-2", "preflight-cp-3",
-            "stop-control-plane-cp-1", "stop-control-plane-cp-2", "stop-control-plane-cp-3",
-            "stop-etcd-cp-1", "stop-etcd-cp-2", "stop-etcd-cp-3",
-            "move-data-cp-1", "move-data-cp-2", "move-data-cp-3",
-            "restore-cp-1", "ownership-cp-1", "start-etcd-cp-1", "wait-healthy-cp-1",
-            "member-add-cp-2", "join-cp-2", "wait-healthy-cp-2",
-            "member-add-cp-3", "join-cp-3", "wait-healthy-cp-3",
-            "start-control-plane-cp-1", "start-control-plane-cp-2", "start-control-plane-cp-3",
-            "restart-components-cp-1", "restart-components-cp-2", "restart-components-cp-3",
+            "preflight-cp-1",
+            "preflight-cp-2",
+            "preflight-cp-3",
+            "stop-control-plane-cp-1",
+            "stop-control-plane-cp-2",
+            "stop-control-plane-cp-3",
+            "stop-etcd-cp-1",
+            "stop-etcd-cp-2",
+            "stop-etcd-cp-3",
+            "move-data-cp-1",
+            "move-data-cp-2",
+            "move-data-cp-3",
+            "restore-cp-1",
+            "ownership-cp-1",
+            "start-etcd-cp-1",
+            "wait-healthy-cp-1",
+            "member-add-cp-2",
+            "join-cp-2",
+            "wait-healthy-cp-2",
+            "member-add-cp-3",
+            "join-cp-3",
+            "wait-healthy-cp-3",
+            "start-control-plane-cp-1",
+            "start-control-plane-cp-2",
+            "start-control-plane-cp-3",
+            "restart-components-cp-1",
+            "restart-components-cp-2",
+            "restart-components-cp-3",
             "report",
         ]);
         expect(step(plan.steps, "restore-cp-1").commands.join("\n")).toContain("--initial-cluster=cp-1=https://10.0.0.11:2380 ");
@@ -205,12 +263,23 @@ describe("quorum-lost path (seeds 002, 003)", () => {
 
 describe("versions", () => {
     test("--bump-revision/--mark-compacted only where etcdutl has them (3.5.10+)", () => {
-        expect([supportsBumpRevision("3.5.9"), supportsBumpRevision("3.5.10"), supportsBumpRevision("v3.6.0"), supportsBumpRevision("3.4.30")]).toEqual([false, true, true, false]);
+        expect([
+            supportsBumpRevision("3.5.9"),
+            supportsBumpRevision("3.5.10"),
+            supportsBumpRevision("v3.6.0"),
+            supportsBumpRevision("3.4.30"),
+        ]).toEqual([false, true, true, false]);
         const old = planControlPlaneRestore(input({ etcdVersion: "3.5.9" }));
         expect(old.bumpRevision).toBe(0);
         expect(step(old.steps, "restore-cp-1").commands.join("\n")).not.toContain("--bump-revision");
-        expectInputError(() => planControlPlaneRestore(input({ etcdVersion: "3.5.9", bumpRevision: 5 })), "bumpRevision", /added in 3\.5\.10/);
-        expect(planControlPlaneRestore(input({ bumpRevision: 0 })).steps.some((s) => s.commands.join().includes("--bump-revision"))).toBe(false);
+        expectInputError(
+            () => planControlPlaneRestore(input({ etcdVersion: "3.5.9", bumpRevision: 5 })),
+            "bumpRevision",
+            /added in 3\.5\.10/,
+        );
+        expect(planControlPlaneRestore(input({ bumpRevision: 0 })).steps.some((s) => s.commands.join().includes("--bump-revision"))).toBe(
+            false,
+        );
     });
 
     test("etcd 3.4 restores with etcdctl", () => {
@@ -222,26 +291,118 @@ describe("versions", () => {
 
 describe("validation names argument, value and fix", () => {
     test.each([
-        ["an even member count", { nodes: [1, 2].map((i) => ({ name: `n${i}`, address: `10.0.0.${i}`, role: "etcd" as const })) }, "nodes (etcd members that are not broken)", /tolerate/],
-        ["duplicate addresses", { nodes: [{ name: "a", address: "10.0.0.1", role: "both" as const }, { name: "b", address: "10.0.0.1", role: "both" as const }, { name: "c", address: "10.0.0.3", role: "both" as const }] }, "nodes[1].address", /already has this address/],
-        ["duplicate names", { nodes: [{ name: "a", address: "10.0.0.1", role: "both" as const }, { name: "a", address: "10.0.0.2", role: "both" as const }] }, "nodes[1].name", /same name/],
-        ["duplicate member names", { nodes: [{ name: "a", address: "10.0.0.1", role: "etcd" as const, etcdMemberName: "m" }, { name: "b", address: "10.0.0.2", role: "etcd" as const, etcdMemberName: "m" }, { name: "c", address: "10.0.0.3", role: "etcd" as const }] }, "nodes[1].etcdMemberName", /unique/],
-        ["a member name on a control-plane-only node", { nodes: [{ name: "a", address: "10.0.0.1", role: "control-plane" as const, etcdMemberName: "m" }, { name: "b", address: "10.0.0.2", role: "etcd" as const }] }, "nodes[0].etcdMemberName", /only etcd nodes/],
-        ["no etcd node left", { nodes: [{ name: "a", address: "10.0.0.1", role: "etcd" as const, broken: true }, { name: "b", address: "10.0.0.2", role: "control-plane" as const }] }, "nodes", /at least one reachable node/],
+        [
+            "an even member count",
+            { nodes: [1, 2].map((i) => ({ name: `n${i}`, address: `10.0.0.${i}`, role: "etcd" as const })) },
+            "nodes (etcd members that are not broken)",
+            /tolerate/,
+        ],
+        [
+            "duplicate addresses",
+            {
+                nodes: [
+                    { name: "a", address: "10.0.0.1", role: "both" as const },
+                    { name: "b", address: "10.0.0.1", role: "both" as const },
+                    { name: "c", address: "10.0.0.3", role: "both" as const },
+                ],
+            },
+            "nodes[1].address",
+            /already has this address/,
+        ],
+        [
+            "duplicate names",
+            {
+                nodes: [
+                    { name: "a", address: "10.0.0.1", role: "both" as const },
+                    { name: "a", address: "10.0.0.2", role: "both" as const },
+                ],
+            },
+            "nodes[1].name",
+            /same name/,
+        ],
+        [
+            "duplicate member names",
+            {
+                nodes: [
+                    { name: "a", address: "10.0.0.1", role: "etcd" as const, etcdMemberName: "m" },
+                    { name: "b", address: "10.0.0.2", role: "etcd" as const, etcdMemberName: "m" },
+                    { name: "c", address: "10.0.0.3", role: "etcd" as const },
+                ],
+            },
+            "nodes[1].etcdMemberName",
+            /unique/,
+        ],
+        [
+            "a member name on a control-plane-only node",
+            {
+                nodes: [
+                    { name: "a", address: "10.0.0.1", role: "control-plane" as const, etcdMemberName: "m" },
+                    { name: "b", address: "10.0.0.2", role: "etcd" as const },
+                ],
+            },
+            "nodes[0].etcdMemberName",
+            /only etcd nodes/,
+        ],
+        [
+            "no etcd node left",
+            {
+                nodes: [
+                    { name: "a", address: "10.0.0.1", role: "etcd" as const, broken: true },
+                    { name: "b", address: "10.0.0.2", role: "control-plane" as const },
+                ],
+            },
+            "nodes",
+            /at least one reachable node/,
+        ],
         ["a bad address", { nodes: [{ name: "a", address: "10.0.0", role: "both" as const }] }, "nodes[0].address", /IPv4/],
-        ["a bad role", { nodes: [{ name: "a", address: "10.0.0.1", role: "master" as never }] }, "nodes[0].role", /"etcd", "control-plane" or "both"/],
+        [
+            "a bad role",
+            { nodes: [{ name: "a", address: "10.0.0.1", role: "master" as never }] },
+            "nodes[0].role",
+            /"etcd", "control-plane" or "both"/,
+        ],
         ["a bad sha256", { snapshot: { path: "/root/s.db", sha256: "abc" } }, "snapshot.sha256", /64 lower-case hex/],
         ["a relative snapshot path", { snapshot: { path: "s.db", sha256: SHA } }, "snapshot.path", /absolute path/],
         ["a snapshot path with a quote", { snapshot: { path: "/root/it's.db", sha256: SHA } }, "snapshot.path", /without quotes/],
         // One path rule for every runbook (validate.ts): what goes unquoted into a shell line.
-        ["a snapshot path with a space", { snapshot: { path: "/root/my snapshot.db", sha256: SHA } }, "snapshot.path", /letters, digits and _ \. \/ @ \+ - only/],
-        ["a data dir with a ';'", { layoutOverrides: { dataDir: "/var/lib/etcd;reboot" } }, "layoutOverrides.dataDir", /without quotes, spaces/],
+        [
+            "a snapshot path with a space",
+            { snapshot: { path: "/root/my snapshot.db", sha256: SHA } },
+            "snapshot.path",
+            /letters, digits and _ \. \/ @ \+ - only/,
+        ],
+        [
+            "a data dir with a ';'",
+            { layoutOverrides: { dataDir: "/var/lib/etcd;reboot" } },
+            "layoutOverrides.dataDir",
+            /without quotes, spaces/,
+        ],
         ["a data dir with a trailing '/'", { layoutOverrides: { dataDir: "/var/lib/etcd/" } }, "layoutOverrides.dataDir", /trailing '\/'/],
-        ["an SSH port out of range", { nodes: [{ name: "a", address: "10.0.0.1", role: "both" as const, ssh: { port: 70000 } }] }, "nodes[0].ssh.port", /TCP port/],
-        ["a bad SSH user", { nodes: [{ name: "a", address: "10.0.0.1", role: "both" as const, ssh: { user: "ro ot" } }] }, "nodes[0].ssh.user", /login name/],
+        [
+            "an SSH port out of range",
+            { nodes: [{ name: "a", address: "10.0.0.1", role: "both" as const, ssh: { port: 70000 } }] },
+            "nodes[0].ssh.port",
+            /TCP port/,
+        ],
+        [
+            "a bad SSH user",
+            { nodes: [{ name: "a", address: "10.0.0.1", role: "both" as const, ssh: { user: "ro ot" } }] },
+            "nodes[0].ssh.user",
+            /login name/,
+        ],
         ["an unknown layout", { layout: "k3s" as never }, "layout", /kubeadm, kubespray, rke/],
-        ["an unknown override", { layoutOverrides: { dataDirectory: "/x" } as never }, "layoutOverrides.dataDirectory", /not a layout field/],
-        ["an unknown placeholder", { layoutOverrides: { startEtcd: ["start {host}"] } }, "layoutOverrides.startEtcd[0]", /unknown placeholder \{host\}/],
+        [
+            "an unknown override",
+            { layoutOverrides: { dataDirectory: "/x" } as never },
+            "layoutOverrides.dataDirectory",
+            /not a layout field/,
+        ],
+        [
+            "an unknown placeholder",
+            { layoutOverrides: { startEtcd: ["start {host}"] } },
+            "layoutOverrides.startEtcd[0]",
+            /unknown placeholder \{host\}/,
+        ],
         ["a bad owner", { layoutOverrides: { dataDirOwner: "etcd etcd" } }, "layoutOverrides.dataDirOwner", /user:group/],
         ["a bad version", { etcdVersion: "latest" }, "etcdVersion", /major\.minor\.patch/],
         ["a bad mode", { mode: "force" as never }, "mode", /quorum-lost/],

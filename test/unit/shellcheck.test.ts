@@ -14,7 +14,9 @@ const ROOT = path.resolve(__dirname, "../..");
 
 const version = spawnSync("shellcheck", ["--version"], { encoding: "utf8" });
 if (version.error || version.status !== 0) {
-    throw new Error(`shellcheck is missing (${version.error?.message ?? version.stderr}): run bash scripts/setup (it installs Debian's shellcheck), or apt-get install shellcheck`);
+    throw new Error(
+        `shellcheck is missing (${version.error?.message ?? version.stderr}): run bash scripts/setup (it installs Debian's shellcheck), or apt-get install shellcheck`,
+    );
 }
 
 /** .sh files, and under scripts/ also extensionless files whose first line is a sh or bash #!. */
@@ -37,10 +39,18 @@ function shellcheck(args: string[], files: string[]): { status: number | null; o
 }
 
 describe("shellcheck", () => {
-    const sources = [...shellFiles(path.join(ROOT, "src"), false), ...shellFiles(path.join(ROOT, "scripts"), true)].map((f) => path.relative(ROOT, f)).sort();
+    const sources = [...shellFiles(path.join(ROOT, "src"), false), ...shellFiles(path.join(ROOT, "scripts"), true)]
+        .map((f) => path.relative(ROOT, f))
+        .sort();
 
     test("finds the shell files, the uploader's parts among them", () => {
-        for (const file of ["src/backup/uploader/bolt.sh", "src/backup/uploader/retention.sh", "src/backup/uploader/uploader.sh", "scripts/tools.sh", "scripts/setup"]) {
+        for (const file of [
+            "src/backup/uploader/bolt.sh",
+            "src/backup/uploader/retention.sh",
+            "src/backup/uploader/uploader.sh",
+            "scripts/tools.sh",
+            "scripts/setup",
+        ]) {
             expect(sources).toContain(file);
         }
     });
@@ -75,9 +85,15 @@ describe("shellcheck", () => {
                 for (const encrypted of [false, true]) {
                     for (const restoreDrill of [false, true]) {
                         for (const transferSidecar of [false, true]) {
-                            const file = path.join(dir, `backup-${compression}-${encrypted ? "crypt" : "plain"}-${restoreDrill ? "drill" : "nodrill"}-${transferSidecar ? "sidecar" : "sequential"}.sh`);
+                            const file = path.join(
+                                dir,
+                                `backup-${compression}-${encrypted ? "crypt" : "plain"}-${restoreDrill ? "drill" : "nodrill"}-${transferSidecar ? "sidecar" : "sequential"}.sh`,
+                            );
                             const remoteDir = encrypted ? "crypt:nightly/prod" : base.remoteDir;
-                            fs.writeFileSync(file, renderBackupScript({ ...base, compression, encrypted, remoteDir, restoreDrill, transferSidecar }));
+                            fs.writeFileSync(
+                                file,
+                                renderBackupScript({ ...base, compression, encrypted, remoteDir, restoreDrill, transferSidecar }),
+                            );
                             files.push(file);
                         }
                     }

@@ -35,7 +35,10 @@ test("ls -n shop --kind: JSON with encodings", async () => {
     expect(r.code).toBe(0);
     const objects = JSON.parse(r.stdout) as { key: string; encoding: unknown }[];
     expect(objects.map((o) => [o.key, o.encoding])).toEqual([
-        ["/registry/deployments/shop/web", { type: "protobuf", apiVersion: "apps/v1", kind: "Deployment", contentEncoding: "", contentType: "" }],
+        [
+            "/registry/deployments/shop/web",
+            { type: "protobuf", apiVersion: "apps/v1", kind: "Deployment", contentEncoding: "", contentType: "" },
+        ],
         ["/registry/secrets/shop/big", { type: "json" }],
         ["/registry/secrets/shop/db-password", { type: "encrypted", provider: "aescbc", providerVersion: "v1", keyName: "key1" }],
     ]);
@@ -65,7 +68,9 @@ test("get: pretty JSON, --rev for an earlier one, deletions and protobuf/encrypt
     const proto = await cli("get", FIXTURE, "--kind", "deployments.apps", "-n", "shop", "--name", "web");
     expect(proto.code).toBe(1);
     expect(proto.stdout).toBe("");
-    expect(proto.stderr).toMatch(/protobuf \(apps\/v1\/Deployment.*RecoveryEnvironment.*etcd-recovery export --kubeconfig FILE --kind deployments -n shop --name web/);
+    expect(proto.stderr).toMatch(
+        /protobuf \(apps\/v1\/Deployment.*RecoveryEnvironment.*etcd-recovery export --kubeconfig FILE --kind deployments -n shop --name web/,
+    );
     const secret = await cli("get", FIXTURE, "--kind", "secrets", "-n", "shop", "--name", "db-password");
     expect(secret.code).toBe(1);
     expect(secret.stderr).toMatch(/encrypted at rest \(provider aescbc v1, key "key1".*never decrypts/);
@@ -104,7 +109,9 @@ test("a copied db is read with a note; a damaged one warns and exits 1; an unrea
     fs.writeFileSync(cut, bytes.subarray(0, 5 * 4096));
     const cr = await cli("stats", cut);
     expect(cr.code).toBe(2);
-    expect(cr.stderr).toMatch(/^error: snapshot .*cut\.db page \d: the database has \d+ pages by its meta page but the file holds 5: it is truncated/);
+    expect(cr.stderr).toMatch(
+        /^error: snapshot .*cut\.db page \d: the database has \d+ pages by its meta page but the file holds 5: it is truncated/,
+    );
     const none = await cli("ls", path.join(tmp, "nope.db"));
     expect(none.code).toBe(2);
     expect(none.stderr).toMatch(/cannot read .*nope\.db: ENOENT/);
@@ -134,7 +141,12 @@ test("usage errors name the flag, the value and the fix, exit 2", async () => {
         expect(r.stderr + r.stdout).toMatch(message);
     }
     expect((await cli("--help")).code).toBe(0);
-    expect(parseSnapshotArgs(["ls", "f.db", "--kind", "a", "--kind", "b,c", "-A"])).toMatchObject({ kinds: ["a", "b", "c"], allNamespaces: true, etcdPrefix: "/registry", output: "table" });
+    expect(parseSnapshotArgs(["ls", "f.db", "--kind", "a", "--kind", "b,c", "-A"])).toMatchObject({
+        kinds: ["a", "b", "c"],
+        allNamespaces: true,
+        etcdPrefix: "/registry",
+        output: "table",
+    });
 });
 
 test("--etcd-prefix: another prefix finds nothing in a /registry snapshot", async () => {

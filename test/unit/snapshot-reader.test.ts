@@ -49,7 +49,13 @@ function withSnapshot<T>(file: string, use: (s: Snapshot) => T): T {
 
 describe("on a snapshot from etcd 3.5", () => {
     test("every revision held, oldest first, with the exact values written", () => {
-        const got = withSnapshot(FIXTURE, (s) => [...s.revisions()].map((r) => ({ revision: r.revision.main, key: r.key, ...(r.revision.tombstone ? { deleted: true } : { sha256: sha(r.kv.value), size: r.kv.value.length }) })));
+        const got = withSnapshot(FIXTURE, (s) =>
+            [...s.revisions()].map((r) => ({
+                revision: r.revision.main,
+                key: r.key,
+                ...(r.revision.tombstone ? { deleted: true } : { sha256: sha(r.kv.value), size: r.kv.value.length }),
+            })),
+        );
         expect(got).toEqual(EXPECTED.held);
     });
 
@@ -67,12 +73,35 @@ describe("on a snapshot from etcd 3.5", () => {
     test("ls: the latest live revision per object; deletions and compacted revisions are not there", () => {
         const { objects, outsideNamespace } = withSnapshot(FIXTURE, (s) => latestObjects(s, { namespace: "shop" }));
         const byKey = new Map(objects.map((o) => [o.key, o]));
-        expect(byKey.get("/registry/configmaps/shop/app-config")).toMatchObject({ resource: "configmaps", namespace: "shop", name: "app-config", createRevision: 3, modRevision: 9, version: 3, encoding: { type: "json" } });
+        expect(byKey.get("/registry/configmaps/shop/app-config")).toMatchObject({
+            resource: "configmaps",
+            namespace: "shop",
+            name: "app-config",
+            createRevision: 3,
+            modRevision: 9,
+            version: 3,
+            encoding: { type: "json" },
+        });
         expect(byKey.has("/registry/configmaps/shop/gone")).toBe(false);
         expect(byKey.has("/registry/configmaps/shop/old-gone")).toBe(false);
-        expect(byKey.get("/registry/deployments/shop/web")!.encoding).toEqual({ type: "protobuf", apiVersion: "apps/v1", kind: "Deployment", contentEncoding: "", contentType: "" });
-        expect(byKey.get("/registry/secrets/shop/db-password")!.encoding).toEqual({ type: "encrypted", provider: "aescbc", providerVersion: "v1", keyName: "key1" });
-        expect(byKey.get("/registry/example.com/widgets/shop/w1")).toMatchObject({ resource: "widgets.example.com", namespace: "shop", name: "w1" });
+        expect(byKey.get("/registry/deployments/shop/web")!.encoding).toEqual({
+            type: "protobuf",
+            apiVersion: "apps/v1",
+            kind: "Deployment",
+            contentEncoding: "",
+            contentType: "",
+        });
+        expect(byKey.get("/registry/secrets/shop/db-password")!.encoding).toEqual({
+            type: "encrypted",
+            provider: "aescbc",
+            providerVersion: "v1",
+            keyName: "key1",
+        });
+        expect(byKey.get("/registry/example.com/widgets/shop/w1")).toMatchObject({
+            resource: "widgets.example.com",
+            namespace: "shop",
+            name: "w1",
+        });
         // Cluster-scoped objects match any namespace filter.
         expect(byKey.get("/registry/namespaces/shop")).toMatchObject({ resource: "namespaces", name: "shop" });
         expect(byKey.get("/registry/namespaces/shop")!.namespace).toBeUndefined();
@@ -81,20 +110,33 @@ describe("on a snapshot from etcd 3.5", () => {
         expect(outsideNamespace).toBe(201); // 200 bulk + the kubernetes Service in default
         const all = withSnapshot(FIXTURE, (s) => latestObjects(s, {}));
         expect(all.objects.filter((o) => o.namespace === "bulk")).toHaveLength(200);
-        expect(all.objects.find((o) => o.key === "/registry/services/specs/default/kubernetes")).toMatchObject({ resource: "services", namespace: "default", name: "kubernetes" });
+        expect(all.objects.find((o) => o.key === "/registry/services/specs/default/kubernetes")).toMatchObject({
+            resource: "services",
+            namespace: "default",
+            name: "kubernetes",
+        });
         expect(all.objects.some((o) => o.key === "outside/the/prefix")).toBe(false);
     });
 
     test("history: both held revisions of app-config, and the deletion of gone", () => {
         const history = withSnapshot(FIXTURE, (s) => objectHistory(s, { resources: ["configmaps"], namespace: "shop" }));
-        expect(history.filter((h) => h.name === "app-config").map((h) => [h.revision, h.version])).toEqual([[8, 2], [9, 3]]);
-        expect(history.filter((h) => h.name === "gone").map((h) => [h.revision, h.deleted])).toEqual([[10, false], [11, true]]);
+        expect(history.filter((h) => h.name === "app-config").map((h) => [h.revision, h.version])).toEqual([
+            [8, 2],
+            [9, 3],
+        ]);
+        expect(history.filter((h) => h.name === "gone").map((h) => [h.revision, h.deleted])).toEqual([
+            [10, false],
+            [11, true],
+        ]);
         expect(history.some((h) => h.name === "old-gone")).toBe(false);
     });
 
     test("values at a revision: the latest at or before it, nothing before the compaction", () => {
         withSnapshot(FIXTURE, (s) => {
-            const at = (rev?: number) => objectValues(s, { resources: ["configmaps"], namespace: "shop", name: "app-config" }, rev).map((v) => JSON.parse(v.value.toString()).data.color);
+            const at = (rev?: number) =>
+                objectValues(s, { resources: ["configmaps"], namespace: "shop", name: "app-config" }, rev).map(
+                    (v) => JSON.parse(v.value.toString()).data.color,
+                );
             expect(at()).toEqual(["blue"]);
             expect(at(8)).toEqual(["green"]);
             expect(at(7)).toEqual([]);
@@ -105,7 +147,12 @@ describe("on a snapshot from etcd 3.5", () => {
         const stats = withSnapshot(FIXTURE, (s) => snapshotStats(s));
         expect(stats.hash.state).toBe("ok");
         expect(stats.compactedRevision).toBe(EXPECTED.compactedAt);
-        expect(stats.revisions).toEqual({ count: EXPECTED.held.length, deletions: 1, oldest: EXPECTED.held[0]!.revision, newest: EXPECTED.held[EXPECTED.held.length - 1]!.revision });
+        expect(stats.revisions).toEqual({
+            count: EXPECTED.held.length,
+            deletions: 1,
+            oldest: EXPECTED.held[0]!.revision,
+            newest: EXPECTED.held[EXPECTED.held.length - 1]!.revision,
+        });
         expect(stats.pages.inUse + stats.pages.free).toBe(stats.pages.total);
         expect(stats.pages.total * stats.pageSize).toBe(stats.dbSize);
         expect(stats.fileSize).toBe(stats.dbSize + 32);
@@ -197,9 +244,17 @@ describe("pure parts", () => {
     test("Kubernetes keys", () => {
         expect(parseObjectKey("/registry/configmaps/ns/a")).toEqual({ resource: "configmaps", namespace: "ns", name: "a" });
         expect(parseObjectKey("/registry/namespaces/ns")).toEqual({ resource: "namespaces", name: "ns" });
-        expect(parseObjectKey("/registry/example.com/widgets/ns/w")).toEqual({ resource: "widgets.example.com", namespace: "ns", name: "w" });
+        expect(parseObjectKey("/registry/example.com/widgets/ns/w")).toEqual({
+            resource: "widgets.example.com",
+            namespace: "ns",
+            name: "w",
+        });
         expect(parseObjectKey("/registry/example.com/clusterwidgets/w")).toEqual({ resource: "clusterwidgets.example.com", name: "w" });
-        expect(parseObjectKey("/registry/services/endpoints/default/kubernetes")).toEqual({ resource: "endpoints", namespace: "default", name: "kubernetes" });
+        expect(parseObjectKey("/registry/services/endpoints/default/kubernetes")).toEqual({
+            resource: "endpoints",
+            namespace: "default",
+            name: "kubernetes",
+        });
         expect(parseObjectKey("/registry/minions/node-1")).toEqual({ resource: "nodes", name: "node-1" });
         expect(parseObjectKey("/other/configmaps/ns/a", "/other/")).toEqual({ resource: "configmaps", namespace: "ns", name: "a" });
         expect(parseObjectKey("/registry/configmaps/ns/a", "/other")).toBeUndefined();
@@ -211,8 +266,16 @@ describe("pure parts", () => {
 
     test("value encodings", () => {
         expect(classifyValue(Buffer.from(' {"a":1}'))).toEqual({ type: "json" });
-        expect(classifyValue(Buffer.from("k8s:enc:kms:v2:my-kms:xxxx"))).toEqual({ type: "encrypted", provider: "kms", providerVersion: "v2", keyName: "my-kms" });
-        expect(classifyValue(Buffer.from("k8s\0\x0a\x05", "latin1"))).toMatchObject({ type: "protobuf", problem: expect.stringMatching(/does not decode/) });
+        expect(classifyValue(Buffer.from("k8s:enc:kms:v2:my-kms:xxxx"))).toEqual({
+            type: "encrypted",
+            provider: "kms",
+            providerVersion: "v2",
+            keyName: "my-kms",
+        });
+        expect(classifyValue(Buffer.from("k8s\0\x0a\x05", "latin1"))).toMatchObject({
+            type: "protobuf",
+            problem: expect.stringMatching(/does not decode/),
+        });
         expect(classifyValue(Buffer.from([1, 2, 3]))).toEqual({ type: "other" });
     });
 });

@@ -50,7 +50,13 @@ function baseExtensions(): object[] {
         { name: "basicConstraints", critical: true, cA: false },
         { name: "subjectKeyIdentifier" },
         { name: "authorityKeyIdentifier", keyIdentifier: caSki() },
-        { name: "subjectAltName", altNames: [{ type: 2, value: "etcd.example" }, { type: 7, ip: "10.0.0.1" }] },
+        {
+            name: "subjectAltName",
+            altNames: [
+                { type: 2, value: "etcd.example" },
+                { type: 7, ip: "10.0.0.1" },
+            ],
+        },
     ];
 }
 
@@ -89,7 +95,8 @@ function leafCertificate(variant: Variant = {}): string {
 
 const caPem = caCertificate();
 const facts = (pem: string) => describeCertificate(pem, { issuerPem: caPem, issuedAt: ISSUED_AT });
-const replaceExtension = (name: string, replacement: object) => baseExtensions().map((e) => ((e as { name: string }).name === name ? replacement : e));
+const replaceExtension = (name: string, replacement: object) =>
+    baseExtensions().map((e) => ((e as { name: string }).name === name ? replacement : e));
 
 describe("describeCertificate", () => {
     test("reads every field of a leaf", () => {
@@ -151,7 +158,7 @@ describe("compareFacts reports what differs (negative self-checks)", () => {
         const withoutEku = leafCertificate({ extensions: baseExtensions().filter((e) => (e as { name: string }).name !== "extKeyUsage") });
         const differences = compareFacts(facts(leafCertificate()), facts(withoutEku));
         expect(differences).toContain('extensions.order.1.oid: expected "extKeyUsage", actual "basicConstraints"');
-        expect(differences).toContain("extensions.order.5.oid: expected \"subjectAltName\", actual <absent>");
+        expect(differences).toContain('extensions.order.5.oid: expected "subjectAltName", actual <absent>');
         expect(differences).toContain('extensions.extKeyUsage.purposes.0: expected "serverAuth", actual <absent>');
     });
 
@@ -159,12 +166,20 @@ describe("compareFacts reports what differs (negative self-checks)", () => {
         // @types/node-forge types valueTagClass as a tag class; forge reads it as the string type
         const utf8O = { shortName: "O", value: "k8s", valueTagClass: forge.asn1.Type.UTF8 } as unknown as forge.pki.CertificateField;
         const utf8 = leafCertificate({ subject: [subject[0], utf8O, subject[2]] });
-        expect(compareFacts(facts(leafCertificate()), facts(utf8))).toEqual(['subject.1.0.encoding: expected "PrintableString", actual "UTF8String"']);
+        expect(compareFacts(facts(leafCertificate()), facts(utf8))).toEqual([
+            'subject.1.0.encoding: expected "PrintableString", actual "UTF8String"',
+        ]);
     });
 
     test("SAN order", () => {
         const swapped = leafCertificate({
-            extensions: replaceExtension("subjectAltName", { name: "subjectAltName", altNames: [{ type: 7, ip: "10.0.0.1" }, { type: 2, value: "etcd.example" }] }),
+            extensions: replaceExtension("subjectAltName", {
+                name: "subjectAltName",
+                altNames: [
+                    { type: 7, ip: "10.0.0.1" },
+                    { type: 2, value: "etcd.example" },
+                ],
+            }),
         });
         const differences = compareFacts(facts(leafCertificate()), facts(swapped));
         expect(differences).toContain('extensions.subjectAltName.names.0: expected "DNS:etcd.example", actual "IP:10.0.0.1"');
@@ -172,7 +187,9 @@ describe("compareFacts reports what differs (negative self-checks)", () => {
 
     test("validity length one hour longer", () => {
         const longer = leafCertificate({ lengthMs: ONE_YEAR + 3600_000 });
-        expect(compareFacts(facts(leafCertificate()), facts(longer))).toEqual([`validity.lengthSeconds: expected ${8760 * 3600}, actual ${8761 * 3600}`]);
+        expect(compareFacts(facts(leafCertificate()), facts(longer))).toEqual([
+            `validity.lengthSeconds: expected ${8760 * 3600}, actual ${8761 * 3600}`,
+        ]);
     });
 
     test("backdate: a minute of rounding is tolerated, ten minutes are not", () => {
@@ -183,8 +200,12 @@ describe("compareFacts reports what differs (negative self-checks)", () => {
     });
 
     test("authority key id that is not the issuer's SKI", () => {
-        const wrongAki = leafCertificate({ extensions: replaceExtension("authorityKeyIdentifier", { name: "authorityKeyIdentifier", keyIdentifier: "x".repeat(20) }) });
-        expect(compareFacts(facts(leafCertificate()), facts(wrongAki))).toEqual(["extensions.authorityKeyId.matchesIssuerSki: expected true, actual false"]);
+        const wrongAki = leafCertificate({
+            extensions: replaceExtension("authorityKeyIdentifier", { name: "authorityKeyIdentifier", keyIdentifier: "x".repeat(20) }),
+        });
+        expect(compareFacts(facts(leafCertificate()), facts(wrongAki))).toEqual([
+            "extensions.authorityKeyId.matchesIssuerSki: expected true, actual false",
+        ]);
     });
 
     test("serial shape: 160 bits, non-minimal, negative, under 64 bits", () => {
@@ -194,22 +215,35 @@ describe("compareFacts reports what differs (negative self-checks)", () => {
             cert.sign(caKey, forge.md.sha256.create());
             return facts(forge.pki.certificateToPem(cert));
         };
-        expect(compareFacts(facts(leafCertificate()), withSerial("00" + "ff".repeat(20)))).toEqual(["serial.atMost159Bits: expected true, actual false"]);
+        expect(compareFacts(facts(leafCertificate()), withSerial("00" + "ff".repeat(20)))).toEqual([
+            "serial.atMost159Bits: expected true, actual false",
+        ]);
         // forge strips a superfluous leading zero, so the content octets are checked directly
         expect(serialShape(Buffer.from("00" + "7f".repeat(19), "hex")).minimalEncoding).toBe(false);
         expect(serialShape(Buffer.from("ff80", "hex")).minimalEncoding).toBe(false);
         expect(serialShape(Buffer.from("ff80", "hex")).positive).toBe(false);
-        expect(serialShape(Buffer.from("00" + "80".repeat(19), "hex"))).toEqual({ positive: true, minimalEncoding: true, atMost159Bits: true, atLeast64Bits: true });
+        expect(serialShape(Buffer.from("00" + "80".repeat(19), "hex"))).toEqual({
+            positive: true,
+            minimalEncoding: true,
+            atMost159Bits: true,
+            atLeast64Bits: true,
+        });
         expect(serialShape(Buffer.from("7f".repeat(7), "hex")).atLeast64Bits).toBe(false);
     });
 
     test("signature by another key", () => {
         const other = forge.pki.privateKeyFromPem(
-            crypto.generateKeyPairSync("rsa", { modulusLength: 2048, privateKeyEncoding: { type: "pkcs1", format: "pem" }, publicKeyEncoding: { type: "spki", format: "pem" } }).privateKey,
+            crypto.generateKeyPairSync("rsa", {
+                modulusLength: 2048,
+                privateKeyEncoding: { type: "pkcs1", format: "pem" },
+                publicKeyEncoding: { type: "spki", format: "pem" },
+            }).privateKey,
         );
         const cert = forge.pki.certificateFromPem(leafCertificate());
         cert.sign(other, forge.md.sha256.create());
-        expect(compareFacts(facts(leafCertificate()), facts(forge.pki.certificateToPem(cert)))).toEqual(["signedByIssuer: expected true, actual false"]);
+        expect(compareFacts(facts(leafCertificate()), facts(forge.pki.certificateToPem(cert)))).toEqual([
+            "signedByIssuer: expected true, actual false",
+        ]);
     });
 });
 
@@ -226,7 +260,9 @@ describe("describePrivateKey and describeCsr", () => {
         const csr = forge.pki.createCertificationRequest();
         csr.publicKey = caPublic;
         csr.setSubject(subject);
-        csr.setAttributes([{ name: "extensionRequest", extensions: [{ name: "subjectAltName", altNames: [{ type: 2, value: "etcd.example" }] }] }]);
+        csr.setAttributes([
+            { name: "extensionRequest", extensions: [{ name: "subjectAltName", altNames: [{ type: 2, value: "etcd.example" }] }] },
+        ]);
         csr.sign(caKey, forge.md.sha256.create());
         const f = describeCsr(forge.pki.certificationRequestToPem(csr));
         expect(formatName(f.subject)).toBe("C=CN, O=k8s, CN=etcd");

@@ -4,7 +4,14 @@
  * manifests) shares.
  */
 import { InputError } from "../../errors";
-import { DEFAULT_ETCD_PREFIX, STORAGE_MEDIA_TYPES, OriginalCluster, OriginalEtcdMember, validateOriginalCluster, versionFromImage } from "../source";
+import {
+    DEFAULT_ETCD_PREFIX,
+    STORAGE_MEDIA_TYPES,
+    OriginalCluster,
+    OriginalEtcdMember,
+    validateOriginalCluster,
+    versionFromImage,
+} from "../source";
 
 /** One container's arguments as found in a file. */
 export interface FoundContainer {
@@ -31,7 +38,11 @@ export function parseFlags(container: FoundContainer): Map<string, string> {
         if (!arg.startsWith("-")) {
             // The binary's name (hyperkube/RKE put it first), nothing else is positional.
             if (i === 0) continue;
-            throw new InputError(`${container.file}: ${container.field}[${i}]`, arg, "expected a --flag; is a value missing its flag, or are two containers' arguments mixed?");
+            throw new InputError(
+                `${container.file}: ${container.field}[${i}]`,
+                arg,
+                "expected a --flag; is a value missing its flag, or are two containers' arguments mixed?",
+            );
         }
         const body = arg.replace(/^--?/, "");
         const eq = body.indexOf("=");
@@ -53,7 +64,11 @@ export function parseFlags(container: FoundContainer): Map<string, string> {
         } else if (MERGED_FLAGS.has(name)) {
             flags.set(name, `${previous},${value}`);
         } else {
-            throw new InputError(`${container.file}: ${container.field} --${name}`, [previous, value], "the flag is given twice with different values; keep the one the container really runs with");
+            throw new InputError(
+                `${container.file}: ${container.field} --${name}`,
+                [previous, value],
+                "the flag is given twice with different values; keep the one the container really runs with",
+            );
         }
     }
     return flags;
@@ -71,7 +86,8 @@ export type ContainerRole = "etcd" | "kube-apiserver";
 export function roleOf(path: string | undefined, args: string[]): ContainerRole | undefined {
     const names = [binaryName(path), binaryName(args[0])];
     if (names.includes("kube-apiserver") || args.some((a) => a.startsWith("--etcd-servers"))) return "kube-apiserver";
-    if (names.includes("etcd") || args.some((a) => /^--(initial-cluster|initial-advertise-peer-urls|listen-peer-urls)(=|$)/.test(a))) return "etcd";
+    if (names.includes("etcd") || args.some((a) => /^--(initial-cluster|initial-advertise-peer-urls|listen-peer-urls)(=|$)/.test(a)))
+        return "etcd";
     return undefined;
 }
 
@@ -96,7 +112,11 @@ function parseInitialCluster(value: string, container: FoundContainer): Map<stri
     for (const entry of splitList(value)) {
         const eq = entry.indexOf("=");
         if (eq <= 0) {
-            throw new InputError(`${container.file}: ${container.field} --initial-cluster`, entry, "entries are name=peer-url, e.g. etcd-k8s01=https://10.40.0.11:2380");
+            throw new InputError(
+                `${container.file}: ${container.field} --initial-cluster`,
+                entry,
+                "entries are name=peer-url, e.g. etcd-k8s01=https://10.40.0.11:2380",
+            );
         }
         const name = entry.slice(0, eq);
         members.set(name, [...(members.get(name) ?? []), entry.slice(eq + 1)]);
@@ -117,13 +137,23 @@ function membersFromEtcd(etcdContainers: FoundContainer[], apiserverFlags: Map<s
         const at = (flag: string) => `${container.file}: ${container.field} --${flag}`;
         const name = flags.get("name") ?? "default";
         const ownPeerUrls = splitList(flags.get("initial-advertise-peer-urls") ?? "http://localhost:2380");
-        const initial = flags.has("initial-cluster") ? parseInitialCluster(flags.get("initial-cluster")!, container) : new Map([[name, ownPeerUrls]]);
+        const initial = flags.has("initial-cluster")
+            ? parseInitialCluster(flags.get("initial-cluster")!, container)
+            : new Map([[name, ownPeerUrls]]);
         if (!initial.has(name)) {
-            throw new InputError(at("name"), name, `this member is not in its own --initial-cluster (${[...initial.keys()].join(", ")}); the arguments contradict each other`);
+            throw new InputError(
+                at("name"),
+                name,
+                `this member is not in its own --initial-cluster (${[...initial.keys()].join(", ")}); the arguments contradict each other`,
+            );
         }
         const listed = [...initial.get(name)!].sort().join(",");
         if (listed !== [...ownPeerUrls].sort().join(",")) {
-            throw new InputError(at("initial-advertise-peer-urls"), ownPeerUrls.join(","), `--initial-cluster lists ${name} at ${listed}; the arguments contradict each other`);
+            throw new InputError(
+                at("initial-advertise-peer-urls"),
+                ownPeerUrls.join(","),
+                `--initial-cluster lists ${name} at ${listed}; the arguments contradict each other`,
+            );
         }
         if (cluster && !sameMembers(cluster.members, initial)) {
             throw new InputError(
@@ -163,13 +193,25 @@ const DATA_SHAPING_FLAGS = [
  * (one per control-plane node) must agree on every argument that shapes
  * stored data.
  */
-export function describeFromContainers(etcdContainers: FoundContainer[], apiserverContainers: FoundContainer[], sources: string[]): OriginalCluster {
+export function describeFromContainers(
+    etcdContainers: FoundContainer[],
+    apiserverContainers: FoundContainer[],
+    sources: string[],
+): OriginalCluster {
     const label = sources.join(", ");
     if (apiserverContainers.length === 0) {
-        throw new InputError(`${label}: kube-apiserver`, "missing", "give the kube-apiserver container's arguments too: its --etcd-prefix, encryption and storage flags decide how to read the snapshot");
+        throw new InputError(
+            `${label}: kube-apiserver`,
+            "missing",
+            "give the kube-apiserver container's arguments too: its --etcd-prefix, encryption and storage flags decide how to read the snapshot",
+        );
     }
     if (etcdContainers.length === 0) {
-        throw new InputError(`${label}: etcd`, "missing", "give at least one etcd container's arguments too: its --name and --initial-cluster describe the members");
+        throw new InputError(
+            `${label}: etcd`,
+            "missing",
+            "give at least one etcd container's arguments too: its --name and --initial-cluster describe the members",
+        );
     }
     const parsed = apiserverContainers.map((c) => ({ container: c, flags: parseFlags(c) }));
     const first = parsed[0];
@@ -188,7 +230,11 @@ export function describeFromContainers(etcdContainers: FoundContainer[], apiserv
     const apiAt = (flag: string) => `${first.container.file}: ${first.container.field} --${flag}`;
     const backend = flags.get("storage-backend");
     if (backend !== undefined && backend !== "etcd3") {
-        throw new InputError(apiAt("storage-backend"), backend, "only etcd3 storage can be recovered (etcd2 was removed in Kubernetes 1.13)");
+        throw new InputError(
+            apiAt("storage-backend"),
+            backend,
+            "only etcd3 storage can be recovered (etcd2 was removed in Kubernetes 1.13)",
+        );
     }
     const mediaType = flags.get("storage-media-type");
     if (mediaType !== undefined && !(STORAGE_MEDIA_TYPES as readonly string[]).includes(mediaType)) {
@@ -203,13 +249,20 @@ export function describeFromContainers(etcdContainers: FoundContainer[], apiserv
         const found = [...new Set(containers.map((c) => c.image).filter((i): i is string => !!i))];
         const versions = new Set(found.map(versionFromImage));
         if (versions.size > 1) {
-            throw new InputError(`${label}: ${what} image`, found, "the containers run different versions (an upgrade in progress?); give the files of one version");
+            throw new InputError(
+                `${label}: ${what} image`,
+                found,
+                "the containers run different versions (an upgrade in progress?); give the files of one version",
+            );
         }
         return found[0];
     };
     const etcdImage = images(etcdContainers, "etcd");
     const apiImage = images(apiserverContainers, "kube-apiserver");
-    const args = first.container.args[0] !== undefined && !first.container.args[0].startsWith("-") ? first.container.args.slice(1) : first.container.args;
+    const args =
+        first.container.args[0] !== undefined && !first.container.args[0].startsWith("-")
+            ? first.container.args.slice(1)
+            : first.container.args;
     return validateOriginalCluster(
         {
             sources,

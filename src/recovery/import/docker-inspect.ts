@@ -26,7 +26,11 @@ function classify(file: InspectFile, into: Classified): void {
     try {
         parsed = JSON.parse(file.json);
     } catch (error) {
-        throw new InputError(`${file.fileName}: (document)`, "(not JSON)", `give the output of docker inspect as JSON: ${(error as Error).message}`);
+        throw new InputError(
+            `${file.fileName}: (document)`,
+            "(not JSON)",
+            `give the output of docker inspect as JSON: ${(error as Error).message}`,
+        );
     }
     const add = (container: FoundContainer, role: ReturnType<typeof roleOf>, nameForError: string) => {
         if (role === "etcd") into.etcd.push(container);
@@ -45,13 +49,23 @@ function classify(file: InspectFile, into: Classified): void {
         return;
     }
     if (!Array.isArray(parsed) || parsed.length === 0) {
-        throw new InputError(`${file.fileName}: (document)`, Array.isArray(parsed) ? "[]" : typeof parsed, "give docker inspect output (a non-empty JSON array of containers) or a container's Args list");
+        throw new InputError(
+            `${file.fileName}: (document)`,
+            Array.isArray(parsed) ? "[]" : typeof parsed,
+            "give docker inspect output (a non-empty JSON array of containers) or a container's Args list",
+        );
     }
     parsed.forEach((entry: unknown, i: number) => {
         const field = `[${i}]`;
-        if (typeof entry !== "object" || entry === null) throw new InputError(`${file.fileName}: ${field}`, entry, "each element of docker inspect output is a container object");
+        if (typeof entry !== "object" || entry === null)
+            throw new InputError(`${file.fileName}: ${field}`, entry, "each element of docker inspect output is a container object");
         const c = entry as { Name?: unknown; Path?: unknown; Args?: unknown; Config?: { Image?: unknown } };
-        if (!isStringList(c.Args)) throw new InputError(`${file.fileName}: ${field}.Args`, c.Args, "docker inspect gives every container an Args list; is this docker inspect output?");
+        if (!isStringList(c.Args))
+            throw new InputError(
+                `${file.fileName}: ${field}.Args`,
+                c.Args,
+                "docker inspect gives every container an Args list; is this docker inspect output?",
+            );
         const path = typeof c.Path === "string" ? c.Path : undefined;
         const image = typeof c.Config?.Image === "string" ? c.Config.Image : undefined;
         add({ file: file.fileName, field: `${field}.Args`, image, args: c.Args }, roleOf(path, c.Args), String(c.Name ?? path ?? field));
@@ -68,5 +82,9 @@ export function fromDockerInspectFiles(files: InspectFile[]): OriginalCluster {
     if (files.length === 0) throw new InputError("files", files, "give at least one docker inspect file");
     const found: Classified = { etcd: [], apiserver: [] };
     for (const file of files) classify(file, found);
-    return describeFromContainers(found.etcd, found.apiserver, files.map((f) => f.fileName));
+    return describeFromContainers(
+        found.etcd,
+        found.apiserver,
+        files.map((f) => f.fileName),
+    );
 }

@@ -17,7 +17,11 @@ function containerOf(file: ManifestFile, component: "etcd" | "kube-apiserver"): 
     try {
         doc = yaml.load(file.yaml);
     } catch (error) {
-        throw new InputError(`${file.fileName}: (document)`, "(not YAML)", `give the static pod manifest as kubeadm wrote it: ${(error as Error).message.split("\n")[0]}`);
+        throw new InputError(
+            `${file.fileName}: (document)`,
+            "(not YAML)",
+            `give the static pod manifest as kubeadm wrote it: ${(error as Error).message.split("\n")[0]}`,
+        );
     }
     const pod = doc as { kind?: unknown; metadata?: { name?: unknown; labels?: Record<string, unknown> }; spec?: { containers?: unknown } };
     if (typeof doc !== "object" || doc === null || pod.kind !== "Pod") {
@@ -25,13 +29,20 @@ function containerOf(file: ManifestFile, component: "etcd" | "kube-apiserver"): 
     }
     const labelled = pod.metadata?.labels?.component ?? pod.metadata?.name;
     if (labelled !== component) {
-        throw new InputError(`${file.fileName}: metadata.labels.component`, labelled, `expected the ${component} manifest here (${component}.yaml)`);
+        throw new InputError(
+            `${file.fileName}: metadata.labels.component`,
+            labelled,
+            `expected the ${component} manifest here (${component}.yaml)`,
+        );
     }
     const containers = pod.spec?.containers;
     if (!Array.isArray(containers) || containers.length === 0) {
         throw new InputError(`${file.fileName}: spec.containers`, containers, "the manifest has no containers");
     }
-    const index = containers.findIndex((c: { name?: unknown; command?: unknown }) => c?.name === component || (Array.isArray(c?.command) && String(c.command[0]).endsWith(component)));
+    const index = containers.findIndex(
+        (c: { name?: unknown; command?: unknown }) =>
+            c?.name === component || (Array.isArray(c?.command) && String(c.command[0]).endsWith(component)),
+    );
     const at = `spec.containers[${index < 0 ? 0 : index}]`;
     const container = containers[index < 0 ? 0 : index] as { command?: unknown; args?: unknown; image?: unknown };
     const list = (value: unknown, field: string): string[] => {
@@ -42,8 +53,14 @@ function containerOf(file: ManifestFile, component: "etcd" | "kube-apiserver"): 
         return value as string[];
     };
     const args = [...list(container.command, "command"), ...list(container.args, "args")];
-    if (args.length === 0) throw new InputError(`${file.fileName}: ${at}.command`, "missing", `the ${component} container has neither command nor args`);
-    return { file: file.fileName, field: `${at}.command`, args, ...(typeof container.image === "string" ? { image: container.image } : {}) };
+    if (args.length === 0)
+        throw new InputError(`${file.fileName}: ${at}.command`, "missing", `the ${component} container has neither command nor args`);
+    return {
+        file: file.fileName,
+        field: `${at}.command`,
+        args,
+        ...(typeof container.image === "string" ? { image: container.image } : {}),
+    };
 }
 
 /** The etcd and kube-apiserver static pod manifests of one control-plane node (more nodes: more files). */

@@ -51,15 +51,24 @@ function stateOf(json: string, fileName: string): { state: Record<string, any>; 
     try {
         parsed = JSON.parse(json);
     } catch (error) {
-        throw new InputError(`${fileName}: (document)`, "(not JSON)", `give cluster.rkestate or Rancher's cluster.spec as JSON: ${(error as Error).message}`);
+        throw new InputError(
+            `${fileName}: (document)`,
+            "(not JSON)",
+            `give cluster.rkestate or Rancher's cluster.spec as JSON: ${(error as Error).message}`,
+        );
     }
     if (isRecord(parsed) && isRecord(parsed.metadata) && "fullState" in parsed.metadata) {
         const full = parsed.metadata.fullState;
-        if (typeof full !== "string") throw new InputError(`${fileName}: metadata.fullState`, full, "cluster.spec holds the RKE state as a JSON string here");
+        if (typeof full !== "string")
+            throw new InputError(`${fileName}: metadata.fullState`, full, "cluster.spec holds the RKE state as a JSON string here");
         return stateOf(full, `${fileName} (metadata.fullState)`);
     }
     if (!isRecord(parsed) || !isRecord(parsed.currentState)) {
-        throw new InputError(`${fileName}: currentState`, isRecord(parsed) ? parsed.currentState : parsed, "give cluster.rkestate (with currentState) or cluster.spec (with metadata.fullState)");
+        throw new InputError(
+            `${fileName}: currentState`,
+            isRecord(parsed) ? parsed.currentState : parsed,
+            "give cluster.rkestate (with currentState) or cluster.spec (with metadata.fullState)",
+        );
     }
     return { state: parsed, fileName };
 }
@@ -75,7 +84,8 @@ function withExtraArgs(defaults: [string, string][], service: unknown, fileName:
     if (extra !== undefined && extra !== null) {
         if (!isRecord(extra)) throw new InputError(`${fileName}: ${field}.extraArgs`, extra, "extra_args is a map of flag name to value");
         for (const [flag, value] of Object.entries(extra)) {
-            if (typeof value !== "string") throw new InputError(`${fileName}: ${field}.extraArgs.${flag}`, value, "extra_args values are strings");
+            if (typeof value !== "string")
+                throw new InputError(`${fileName}: ${field}.extraArgs.${flag}`, value, "extra_args values are strings");
             flags.set(flag, value);
         }
     }
@@ -83,21 +93,47 @@ function withExtraArgs(defaults: [string, string][], service: unknown, fileName:
 }
 
 /** The etcd nodes with their member name and URLs, as RKE names them. */
-function etcdMembers(nodes: unknown, fileName: string): { name: string; peerUrl: string; clientUrl: string; legacyClientUrl: string; field: string }[] {
-    if (!Array.isArray(nodes) || nodes.length === 0) throw new InputError(`${fileName}: ${STATE_PATH}.nodes`, nodes, "the state lists no nodes; is this the state of a cluster RKE brought up?");
+function etcdMembers(
+    nodes: unknown,
+    fileName: string,
+): { name: string; peerUrl: string; clientUrl: string; legacyClientUrl: string; field: string }[] {
+    if (!Array.isArray(nodes) || nodes.length === 0)
+        throw new InputError(
+            `${fileName}: ${STATE_PATH}.nodes`,
+            nodes,
+            "the state lists no nodes; is this the state of a cluster RKE brought up?",
+        );
     const members = nodes.flatMap((node: RkeNode, i: number) => {
         const field = `${STATE_PATH}.nodes[${i}]`;
         if (!isRecord(node)) throw new InputError(`${fileName}: ${field}`, node, "each node is an object with address and role");
-        if (!Array.isArray(node.role) || node.role.some((r) => typeof r !== "string")) throw new InputError(`${fileName}: ${field}.role`, node.role, 'give the node\'s roles, e.g. ["controlplane", "etcd", "worker"]');
+        if (!Array.isArray(node.role) || node.role.some((r) => typeof r !== "string"))
+            throw new InputError(
+                `${fileName}: ${field}.role`,
+                node.role,
+                'give the node\'s roles, e.g. ["controlplane", "etcd", "worker"]',
+            );
         if (!(node.role as string[]).includes("etcd")) return [];
         const address = text(node.address);
         if (!address) throw new InputError(`${fileName}: ${field}.address`, node.address, "an etcd node needs its address");
         const internal = text(node.internalAddress) ?? address;
         const host = internal.includes(":") ? `[${internal}]` : internal;
         // RKE advertises the legacy client port 4001 too (its etcd's --advertise-client-urls).
-        return [{ name: `etcd-${text(node.hostnameOverride) ?? address}`, peerUrl: `https://${host}:2380`, clientUrl: `https://${host}:2379`, legacyClientUrl: `https://${host}:4001`, field }];
+        return [
+            {
+                name: `etcd-${text(node.hostnameOverride) ?? address}`,
+                peerUrl: `https://${host}:2380`,
+                clientUrl: `https://${host}:2379`,
+                legacyClientUrl: `https://${host}:4001`,
+                field,
+            },
+        ];
     });
-    if (members.length === 0) throw new InputError(`${fileName}: ${STATE_PATH}.nodes[*].role`, "no etcd role", "no node has the etcd role; an RKE cluster has at least one");
+    if (members.length === 0)
+        throw new InputError(
+            `${fileName}: ${STATE_PATH}.nodes[*].role`,
+            "no etcd role",
+            "no node has the etcd role; an RKE cluster has at least one",
+        );
     return members;
 }
 
@@ -105,7 +141,12 @@ function etcdMembers(nodes: unknown, fileName: string): { name: string; peerUrl:
 export function fromRkeState(json: string, file: string): OriginalCluster {
     const { state, fileName } = stateOf(json, file);
     const config = state.currentState.rkeConfig;
-    if (!isRecord(config)) throw new InputError(`${fileName}: ${STATE_PATH}`, config, "the state has no current rkeConfig; was `rke up` ever completed for this cluster?");
+    if (!isRecord(config))
+        throw new InputError(
+            `${fileName}: ${STATE_PATH}`,
+            config,
+            "the state has no current rkeConfig; was `rke up` ever completed for this cluster?",
+        );
     const services = isRecord(config.services) ? config.services : {};
     const images = isRecord(config.systemImages) ? config.systemImages : {};
     const etcdService = services.etcd;
@@ -148,7 +189,9 @@ export function fromRkeState(json: string, file: string): OriginalCluster {
                     ["storage-backend", "etcd3"],
                     ["etcd-servers", members.map((m) => m.clientUrl).join(",")],
                     ...(etcdPath ? [["etcd-prefix", etcdPath] as [string, string]] : []),
-                    ...(text(api.serviceClusterIpRange) ? [["service-cluster-ip-range", api.serviceClusterIpRange] as [string, string]] : []),
+                    ...(text(api.serviceClusterIpRange)
+                        ? [["service-cluster-ip-range", api.serviceClusterIpRange] as [string, string]]
+                        : []),
                     ...(encryption ? [["encryption-provider-config", RKE_ENCRYPTION_CONFIG_PATH] as [string, string]] : []),
                 ],
                 api,
@@ -159,18 +202,25 @@ export function fromRkeState(json: string, file: string): OriginalCluster {
     };
     const cluster = describeFromContainers(etcdContainers, [apiserver], [fileName]);
     const content = text(state.currentState.encryptionConfig);
-    return encryption && content !== undefined ? withEncryptionConfig(cluster, content, `${fileName}: currentState.encryptionConfig`) : cluster;
+    return encryption && content !== undefined
+        ? withEncryptionConfig(cluster, content, `${fileName}: currentState.encryptionConfig`)
+        : cluster;
 }
 
 /** The certificates RKE keeps in the state (for mode "replica" and for reading the original CA). */
 export function rkeCertificateBundle(json: string, file: string): RkeCertificate[] {
     const { state, fileName } = stateOf(json, file);
     const bundle = state.currentState.certificatesBundle;
-    if (!isRecord(bundle)) throw new InputError(`${fileName}: currentState.certificatesBundle`, bundle, "the state holds no certificates bundle");
+    if (!isRecord(bundle))
+        throw new InputError(`${fileName}: currentState.certificatesBundle`, bundle, "the state holds no certificates bundle");
     return Object.entries(bundle).map(([name, entry]) => {
         const field = `currentState.certificatesBundle.${name}`;
         if (!isRecord(entry) || !text(entry.certificatePEM)?.includes("BEGIN CERTIFICATE")) {
-            throw new InputError(`${fileName}: ${field}.certificatePEM`, "(not a PEM certificate)", "each bundle entry holds certificatePEM");
+            throw new InputError(
+                `${fileName}: ${field}.certificatePEM`,
+                "(not a PEM certificate)",
+                "each bundle entry holds certificatePEM",
+            );
         }
         return {
             name,
