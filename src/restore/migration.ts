@@ -516,7 +516,14 @@ class MigrationSteps {
         const stopped = this.manifest(this.context.stoppedManifestsDir, "kube-apiserver.yaml");
         return [
             `if [ -f ${running} ] && [ -f ${stopped} ]; then echo "${node.name}: both ${running} and ${stopped} exist; keep the one kube-apiserver should run with and move the other out of both dirs" >&2; exit 1; fi`,
-            `if [ -f ${running} ]; then manifest=${running}; elif [ -f ${stopped} ]; then manifest=${stopped}; else echo "${node.name}: no kube-apiserver.yaml in ${this.context.manifestsDir} or ${this.context.stoppedManifestsDir}: not a kubeadm control-plane node" >&2; exit 1; fi`,
+            [
+                `if [ -f ${running} ]; then manifest=${running}`,
+                `elif [ -f ${stopped} ]; then manifest=${stopped}`,
+                `else`,
+                `    echo "${node.name}: no kube-apiserver.yaml in ${this.context.manifestsDir} or ${this.context.stoppedManifestsDir}: not a kubeadm control-plane node" >&2`,
+                `    exit 1`,
+                `fi`,
+            ].join("\n"),
         ];
     }
 
@@ -578,7 +585,14 @@ class MigrationSteps {
             commands: [
                 `mkdir -p -m 0700 ${posixDirname(path)}`,
                 // A snapshot from an earlier run is kept, never overwritten.
-                `if [ -e ${this.snapshot} ]; then stamp=$(date -u +%Y%m%dT%H%M%SZ); mv ${this.snapshot} ${this.snapshot}.before-$stamp; mv -f ${this.snapshot}.sha256 ${this.snapshot}.sha256.before-$stamp 2>/dev/null || true; echo "kept the earlier snapshot as ${path}.before-$stamp"; fi`,
+                [
+                    `if [ -e ${this.snapshot} ]; then`,
+                    `    stamp=$(date -u +%Y%m%dT%H%M%SZ)`,
+                    `    mv ${this.snapshot} ${this.snapshot}.before-$stamp`,
+                    `    mv -f ${this.snapshot}.sha256 ${this.snapshot}.sha256.before-$stamp 2>/dev/null || true`,
+                    `    echo "kept the earlier snapshot as ${path}.before-$stamp"`,
+                    `fi`,
+                ].join("\n"),
                 `(umask 077; ${this.stackedEtcdctl()} snapshot save ${this.snapshot})`,
                 `chmod 0600 ${this.snapshot}`,
                 `${this.context.layout.etcdutl} snapshot status ${this.snapshot} -w table`,
@@ -654,7 +668,13 @@ class MigrationSteps {
                     // Seeded, not empty: the external cluster holds the snapshot's namespaces.
                     `stored=$(mktemp); ${this.stagedEtcdctl()} get /registry/namespaces/ --prefix --keys-only | sed -n 's|^/registry/namespaces/||p' | sort > "$stored"`,
                     `missing=$(grep -vxF -f "$stored" ${this.snapshot}.namespaces || true); rm -f "$stored"`,
-                    `if [ -n "$missing" ]; then echo "namespaces of the snapshot missing in the external cluster: $missing" >&2; echo "the external cluster was not seeded from ${this.context.snapshotPath}: set EtcdCluster seedSnapshotPath to it (a new cluster restores it before its first start)" >&2; exit 1; fi`,
+                    [
+                        `if [ -n "$missing" ]; then`,
+                        `    echo "namespaces of the snapshot missing in the external cluster: $missing" >&2`,
+                        `    echo "the external cluster was not seeded from ${this.context.snapshotPath}: set EtcdCluster seedSnapshotPath to it (a new cluster restores it before its first start)" >&2`,
+                        `    exit 1`,
+                        `fi`,
+                    ].join("\n"),
                 );
             }
             commands.push(`if [ ! -f ${etcdManifest} ]; then echo "note: ${etcdManifest} is already gone on ${node.name}"; fi`);
@@ -758,7 +778,16 @@ class MigrationSteps {
             description: `Wait until kube-apiserver on ${node.name} answers /readyz (etcd check included) and runs with the external --etcd-servers (up to ${this.context.readyTimeout}s)`,
             commands: [
                 `deadline=$(( $(date +%s) + ${this.context.readyTimeout} ))`,
-                `until ${kubectl} get --raw=/readyz >/dev/null 2>&1; do if [ "$(date +%s)" -ge "$deadline" ]; then ${kubectl} get --raw='/readyz?verbose' >&2 || true; echo "kube-apiserver on ${node.name} is not ready after ${this.context.readyTimeout}s" >&2; exit 1; fi; sleep 3; done`,
+                [
+                    `until ${kubectl} get --raw=/readyz >/dev/null 2>&1; do`,
+                    `    if [ "$(date +%s)" -ge "$deadline" ]; then`,
+                    `        ${kubectl} get --raw='/readyz?verbose' >&2 || true`,
+                    `        echo "kube-apiserver on ${node.name} is not ready after ${this.context.readyTimeout}s" >&2`,
+                    `        exit 1`,
+                    `    fi`,
+                    `    sleep 3`,
+                    `done`,
+                ].join("\n"),
                 `${kubectl} get --raw='/readyz/etcd'; echo`,
                 // The running process, not just the file: the kubelet really restarted it with the new flags.
                 `if ! pgrep -a kube-apiserver | grep -q -- ${shellQuote(this.context.apiserverEtcdFlags[0])}; then echo "kube-apiserver on ${node.name} does not run with ${this.context.apiserverEtcdFlags[0]}" >&2; exit 1; fi`,

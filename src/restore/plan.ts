@@ -484,9 +484,21 @@ class PlanContext {
             description: `Move ${dir} on ${node.name} aside to ${dir}.before-restore-<UTC timestamp> (kept, never deleted)`,
             commands: [
                 `stamp=$(date -u +%Y%m%dT%H%M%SZ)`,
-                `if mountpoint -q ${dir} 2>/dev/null; then mkdir ${dir}/before-restore-$stamp; for e in ${dir}/* ${dir}/.[!.]*; do case "$e" in ${dir}/before-restore-*) ;; *) if [ -e "$e" ]; then mv "$e" ${dir}/before-restore-$stamp/; fi ;; esac; done; echo "old data kept in ${dir}/before-restore-$stamp"; ` +
-                    `elif [ -e ${dir} ]; then mv ${dir} ${dir}.before-restore-$stamp; echo "old data kept in ${dir}.before-restore-$stamp"; ` +
-                    `else echo "no ${dir} on ${node.name}: nothing to move"; fi`,
+                [
+                    `if mountpoint -q ${dir} 2>/dev/null; then`,
+                    // A mount point cannot be renamed: its contents move into a directory inside it.
+                    `    mkdir ${dir}/before-restore-$stamp`,
+                    `    for e in ${dir}/* ${dir}/.[!.]*; do`,
+                    `        case "$e" in ${dir}/before-restore-*) ;; *) if [ -e "$e" ]; then mv "$e" ${dir}/before-restore-$stamp/; fi ;; esac`,
+                    `    done`,
+                    `    echo "old data kept in ${dir}/before-restore-$stamp"`,
+                    `elif [ -e ${dir} ]; then`,
+                    `    mv ${dir} ${dir}.before-restore-$stamp`,
+                    `    echo "old data kept in ${dir}.before-restore-$stamp"`,
+                    `else`,
+                    `    echo "no ${dir} on ${node.name}: nothing to move"`,
+                    `fi`,
+                ].join("\n"),
             ],
             dependsOn: after,
         });
@@ -695,7 +707,8 @@ export function renderStepList(steps: RestoreStep[]): string[] {
             `[${i + 1}/${steps.length}] ${step.id} @ ${step.node}${step.dependsOn.length ? ` (after ${step.dependsOn.join(", ")})` : ""}`,
         );
         out.push(`    # ${step.description}`);
-        for (const command of step.commands) out.push(`    $ ${command}`);
+        // A command of several lines (an if … fi block) keeps its lines together, indented under its "$".
+        for (const command of step.commands) out.push(`    $ ${command.split("\n").join("\n      ")}`);
     });
     return out;
 }

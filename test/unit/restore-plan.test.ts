@@ -118,7 +118,8 @@ describe("all-members path (seed 001)", () => {
         const text = renderDryRun(plan);
         for (const s of plan.steps) {
             expect(text).toContain(`${s.id} @ ${s.node}`);
-            for (const c of s.commands) expect(text).toContain(`    $ ${c}`);
+            // A block of several lines keeps them together, continuation lines indented under the "$".
+            for (const c of s.commands) expect(text).toContain(`    $ ${c.split("\n").join("\n      ")}`);
         }
         expect(text).toContain("node cp-1: root@10.0.0.11:22 (both, member cp-1)");
         expect(text).toContain("cp-1: preflight-cp-1 → stop-control-plane-cp-1 → stop-etcd-cp-1 → move-data-cp-1 → restore-cp-1");

@@ -9,6 +9,8 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { BackupScriptArgs, renderBackupScript } from "../../src/backup/script";
+import { planStackedToExternalMigration } from "../../src/restore/migration";
+import { planControlPlaneRestore, RestoreStep } from "../../src/restore/plan";
 
 const ROOT = path.resolve(__dirname, "../..");
 
@@ -101,6 +103,60 @@ describe("shellcheck", () => {
             }
             expect(files).toHaveLength(16);
             expect(shellcheck(["--shell=sh"], files)).toEqual({ status: 0, output: "" });
+        } finally {
+            fs.rmSync(dir, { recursive: true, force: true });
+        }
+    });
+
+    test("every runbook step is clean as POSIX sh, as the nodes run it (set -x, then its lines)", () => {
+        const SHA = "ab".repeat(32);
+        const restoreNodes = [1, 2, 3].map((i) => ({ name: `cp-${i}`, address: `10.0.0.${10 + i}`, role: "both" as const }));
+        const runbooks: { name: string; steps: RestoreStep[] }[] = [];
+        for (const layout of ["kubeadm", "rke", "kubespray"] as const) {
+            for (const mode of ["all-members", "quorum-lost"] as const) {
+                const plan = planControlPlaneRestore({
+                    nodes: restoreNodes,
+                    layout,
+                    mode,
+                    snapshot: { path: "/root/etcd-snapshot.db", sha256: SHA },
+                    etcdVersion: "3.5.21",
+                });
+                runbooks.push({ name: `restore-${layout}-${mode}`, steps: plan.steps });
+            }
+        }
+        for (const stage of ["snapshot", "switch"] as const) {
+            const plan = planStackedToExternalMigration({
+                stage,
+                ...(stage === "switch" ? { seededSnapshotSha256: SHA } : {}),
+                nodes: [1, 2, 3].map((i) => ({ name: `master0${i}`, address: `10.0.1.${10 + i}` })),
+                layout: "kubeadm",
+                externalEndpoints: ["https://10.0.2.11:2379", "https://10.0.2.12:2379", "https://10.0.2.13:2379"],
+                clientFiles: {
+                    caCert: { stagedPath: "/root/etcd-external/ca.pem", from: "EtcdCluster ext: caCertPem" },
+                    cert: { stagedPath: "/root/etcd-external/apiserver.pem", from: "EtcdCluster ext: pki.apiserverClient.certPem" },
+                    key: { stagedPath: "/root/etcd-external/apiserver-key.pem", from: "EtcdCluster ext: pki.apiserverClient.keyPem" },
+                },
+            });
+            runbooks.push({ name: `migration-${stage}`, steps: plan.steps });
+        }
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "shellcheck-runbooks-"));
+        try {
+            const files = runbooks.flatMap(({ name, steps }) =>
+                steps.map((step) => {
+                    const file = path.join(dir, `${name}--${step.id}.sh`);
+                    // What src/restore/realize.ts hands to `sh -eu -s` on the node.
+                    fs.writeFileSync(file, ["set -x", ...step.commands].join("\n") + "\n");
+                    return file;
+                }),
+            );
+            expect(files.length).toBeGreaterThan(60);
+            // Warnings and errors only: paths and names are validated to a safe character set
+            // (src/restore/validate.ts), so the unquoted-expansion notes (SC2086) say nothing here.
+            // Excluded by design: SC2043 (a layout's loop over its list of one manifest or
+            // container), SC2046 ($(date ...) as a timestamp suffix), SC2174 (mkdir -p -m on a
+            // directory whose parents exist).
+            const checked = shellcheck(["--shell=sh", "--severity=warning", "--exclude=SC2043,SC2046,SC2174"], files);
+            expect(checked).toEqual({ status: 0, output: "" });
         } finally {
             fs.rmSync(dir, { recursive: true, force: true });
         }
