@@ -21,12 +21,11 @@ import { randomBytes } from "crypto";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { issueEtcdPki, memberCertificateFiles, planEtcdCluster, planEtcdPki } from "../src";
 import { memoryBytes, planEtcdBackup, EtcdBackupPlan } from "../src/backup/plan";
 import { EtcdClusterPlanInput } from "../src/etcd/plan";
 import { RealizedPlan, RUN_LABEL, TEST_LABEL, dockerAvailable, realizePlan, removeByLabel } from "../test/harness/docker";
 import { run } from "../test/harness/exec";
-import { BIN, BackupFixture } from "../test/support/backup-fixture";
+import { BIN, BackupFixture, planIssuedEtcdCluster, writeKubeadmClientCerts } from "../test/support/backup-fixture";
 import { ETCD_35_IMAGE, UPLOADER_IMAGE, requireImages } from "../test/support/images";
 import { K8sPodSpec, runPod } from "../test/support/pod-to-docker";
 import { freePorts } from "../test/support/processes";
@@ -118,24 +117,10 @@ async function startBigEtcd(workDir: string): Promise<BigEtcd> {
         publishClientPorts: { ip: "127.0.0.1", firstHostPort: port! },
         tunables: { quotaBackendBytes: 4 * 1024 ** 3 },
     };
-    const none = {
-        caCertPem: "",
-        serverCertPem: "",
-        serverKeyPem: "",
-        peerCertPem: "",
-        peerKeyPem: "",
-        healthcheckCertPem: "",
-        healthcheckKeyPem: "",
-    };
-    const members = planEtcdCluster(input, () => none).topology.members;
-    const pki = issueEtcdPki(planEtcdPki({ clusterName: input.clusterName, members }));
-    const cluster = planEtcdCluster(input, (member) => memberCertificateFiles(pki, member.name));
+    const { pki, cluster } = planIssuedEtcdCluster(input);
     const live = await realizePlan(cluster.plan, { runId: `${LABEL}-etcd`, waitHealthy: true, timeoutMs: 120_000 });
 
-    const certDir = fs.mkdtempSync(path.join(workDir, "pki-etcd-"));
-    fs.writeFileSync(path.join(certDir, "ca.crt"), pki.caCertPem, { mode: 0o644 });
-    fs.writeFileSync(path.join(certDir, "healthcheck-client.crt"), pki.clients.healthcheck.certPem, { mode: 0o644 });
-    fs.writeFileSync(path.join(certDir, "healthcheck-client.key"), pki.clients.healthcheck.keyPem, { mode: 0o600 });
+    const certDir = writeKubeadmClientCerts(workDir, pki);
     const tls = ["ca.crt", "healthcheck-client.crt", "healthcheck-client.key"].map(
         (file, i) => `--${["cacert", "cert", "key"][i]}=${path.join(certDir, file)}`,
     );

@@ -9,15 +9,21 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import * as zlib from "zlib";
-import { issueEtcdPki, memberCertificateFiles, planEtcdCluster, planEtcdPki } from "../../src";
 import { EtcdBackupPlan, EtcdBackupPlanInput, planEtcdBackup } from "../../src/backup/plan";
-import { EtcdClusterPlanInput } from "../../src/etcd/plan";
 import { RealizedPlan, dockerAvailable, realizePlan, removeByLabel, uniqueRunId, withFreeSubnet } from "../harness/docker";
 import { run } from "../harness/exec";
 import { ETCD_35_IMAGE, UPLOADER_IMAGE, requireImages } from "../support/images";
 import { K8sPodSpec, PodRun, expectPodFailed, runPod } from "../support/pod-to-docker";
 import { ManagedProcess, freePorts, startProcess, waitFor } from "../support/processes";
-import { BIN, expectSucceeded, reportedObject, restoreAndRead, snapshotStatus } from "../support/backup-fixture";
+import {
+    BIN,
+    expectSucceeded,
+    planIssuedEtcdCluster,
+    reportedObject,
+    restoreAndRead,
+    snapshotStatus,
+    writeKubeadmClientCerts,
+} from "../support/backup-fixture";
 import { ProxyFault, startFaultProxy } from "../support/fault-proxy";
 
 const RUN_PREFIX = "it-backup";
@@ -137,27 +143,14 @@ beforeAll(async () => {
     // A real 1-member TLS etcd, client port published on 127.0.0.1 only.
     [etcdPort] = await freePorts(1);
     // This run's own names and a free test subnet: a second run on the machine never collides with this one.
-    const planFor = (subnet: string) => {
-        const input: EtcdClusterPlanInput = {
+    const planFor = (subnet: string) =>
+        planIssuedEtcdCluster({
             clusterName: ETCD_RUN_ID,
             size: 1,
             network: { mode: "bridge", subnet },
             image: ETCD_35_IMAGE,
             publishClientPorts: { ip: "127.0.0.1", firstHostPort: etcdPort! },
-        };
-        const none = {
-            caCertPem: "",
-            serverCertPem: "",
-            serverKeyPem: "",
-            peerCertPem: "",
-            peerKeyPem: "",
-            healthcheckCertPem: "",
-            healthcheckKeyPem: "",
-        };
-        const members = planEtcdCluster(input, () => none).topology.members;
-        const pki = issueEtcdPki(planEtcdPki({ clusterName: input.clusterName, members }));
-        return { pki, cluster: planEtcdCluster(input, (member) => memberCertificateFiles(pki, member.name)) };
-    };
+        });
     const { pki } = await withFreeSubnet(async (subnet) => {
         const planned = planFor(subnet);
         etcd = await realizePlan(planned.cluster.plan, { runId: ETCD_RUN_ID, waitHealthy: true, timeoutMs: 120_000 });
@@ -165,10 +158,7 @@ beforeAll(async () => {
     });
 
     // The kubeadm layout on a control-plane node: /etc/kubernetes/pki/etcd.
-    certDir = fs.mkdtempSync(path.join(workDir, "pki-etcd-"));
-    fs.writeFileSync(path.join(certDir, "ca.crt"), pki.caCertPem, { mode: 0o644 });
-    fs.writeFileSync(path.join(certDir, "healthcheck-client.crt"), pki.clients.healthcheck.certPem, { mode: 0o644 });
-    fs.writeFileSync(path.join(certDir, "healthcheck-client.key"), pki.clients.healthcheck.keyPem, { mode: 0o600 });
+    certDir = writeKubeadmClientCerts(workDir, pki);
     const tls = [
         `--cacert=${path.join(certDir, "ca.crt")}`,
         `--cert=${path.join(certDir, "healthcheck-client.crt")}`,

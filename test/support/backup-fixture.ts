@@ -11,14 +11,30 @@ import { randomBytes } from "crypto";
 import * as fs from "fs";
 import * as net from "net";
 import * as path from "path";
-import { issueEtcdPki, memberCertificateFiles, planEtcdCluster, planEtcdPki } from "../../src";
+import { EtcdPkiPems, issueEtcdPki, memberCertificateFiles, planEtcdCluster, planEtcdPki } from "../../src";
 import { EtcdBackupPlan, EtcdBackupPlanInput } from "../../src/backup/plan";
-import { EtcdClusterPlanInput } from "../../src/etcd/plan";
+import { EtcdClusterPlan, EtcdClusterPlanInput, NO_CERTIFICATE_FILES } from "../../src/etcd/plan";
 import { RealizedPlan, realizePlan, removeByLabel } from "../harness/docker";
 import { run } from "../harness/exec";
 import { ETCD_35_IMAGE, SSHD_IMAGE, UPLOADER_IMAGE } from "./images";
 import { K8sPodSpec, PodRun, runPod } from "./pod-to-docker";
 import { ManagedProcess, freePorts, requireTool, sshBanner, startProcess, waitFor } from "./processes";
+
+/** A test etcd cluster's plan with real certificates: members from a first plan, their PKI issued, then the plan with its files. */
+export function planIssuedEtcdCluster(input: EtcdClusterPlanInput): { pki: EtcdPkiPems<string>; cluster: EtcdClusterPlan<string> } {
+    const members = planEtcdCluster(input, () => NO_CERTIFICATE_FILES).topology.members;
+    const pki = issueEtcdPki(planEtcdPki({ clusterName: input.clusterName, members }));
+    return { pki, cluster: planEtcdCluster(input, (member) => memberCertificateFiles(pki, member.name)) };
+}
+
+/** The kubeadm layout on a control-plane node (/etc/kubernetes/pki/etcd): the CA and the healthcheck client pair, key 0600. */
+export function writeKubeadmClientCerts(workDir: string, pki: EtcdPkiPems<string>): string {
+    const certDir = fs.mkdtempSync(path.join(workDir, "pki-etcd-"));
+    fs.writeFileSync(path.join(certDir, "ca.crt"), pki.caCertPem, { mode: 0o644 });
+    fs.writeFileSync(path.join(certDir, "healthcheck-client.crt"), pki.clients.healthcheck.certPem, { mode: 0o644 });
+    fs.writeFileSync(path.join(certDir, "healthcheck-client.key"), pki.clients.healthcheck.keyPem, { mode: 0o600 });
+    return certDir;
+}
 
 export const BIN = {
     etcd: requireTool("etcd"),
@@ -100,18 +116,8 @@ export class BackupFixture {
             image: ETCD_35_IMAGE,
             publishClientPorts: { ip: "127.0.0.1", firstHostPort: port! },
         };
-        const none = {
-            caCertPem: "",
-            serverCertPem: "",
-            serverKeyPem: "",
-            peerCertPem: "",
-            peerKeyPem: "",
-            healthcheckCertPem: "",
-            healthcheckKeyPem: "",
-        };
-        const members = planEtcdCluster(input, () => none).topology.members;
-        const pki = issueEtcdPki(planEtcdPki({ clusterName: input.clusterName, members }));
-        const cluster = planEtcdCluster(input, (member) => memberCertificateFiles(pki, member.name));
+        const { pki, cluster } = planIssuedEtcdCluster(input);
+        const members = cluster.topology.members;
         const runId = `${this.label}-etcd`;
         await removeByLabel(runId);
         this.runIds.push(runId);
@@ -119,11 +125,7 @@ export class BackupFixture {
         this.liveRuns.push(live);
         const endpoints = members.map((_, i) => `https://127.0.0.1:${port + i}`);
 
-        // The kubeadm layout on a control-plane node: /etc/kubernetes/pki/etcd.
-        const certDir = fs.mkdtempSync(path.join(this.workDir, "pki-etcd-"));
-        fs.writeFileSync(path.join(certDir, "ca.crt"), pki.caCertPem, { mode: 0o644 });
-        fs.writeFileSync(path.join(certDir, "healthcheck-client.crt"), pki.clients.healthcheck.certPem, { mode: 0o644 });
-        fs.writeFileSync(path.join(certDir, "healthcheck-client.key"), pki.clients.healthcheck.keyPem, { mode: 0o600 });
+        const certDir = writeKubeadmClientCerts(this.workDir, pki);
         const tls = [
             `--cacert=${path.join(certDir, "ca.crt")}`,
             `--cert=${path.join(certDir, "healthcheck-client.crt")}`,
