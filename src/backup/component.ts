@@ -4,7 +4,7 @@ import { planOrFail, typeToken } from "../component";
 import {
     BackupEncryption,
     BackupStore,
-    CertificatePems,
+    EtcdClientPems,
     CertificateSource,
     EtcdBackupPlan,
     EtcdBackupPlanInput,
@@ -51,7 +51,7 @@ export interface BackupEncryptionInput extends BackupEncryption<pulumi.Input<str
 }
 
 /** An etcd client certificate as PEMs (e.g. from EtcdPki outputs), put into a Secret `<name>-etcd-client`. */
-export interface CertificatePemsInput extends CertificatePems<pulumi.Input<string>> {
+export interface EtcdClientPemsInput extends EtcdClientPems<pulumi.Input<string>> {
     /** The etcd CA certificate, PEM. */
     caPem: pulumi.Input<string>;
     /** The client certificate, PEM. */
@@ -63,7 +63,7 @@ export interface CertificatePemsInput extends CertificatePems<pulumi.Input<strin
 /** The etcd client certificate: exactly one of `preset`, `hostPath` and `secret`. */
 export interface CertificateSourceInput extends CertificateSource<pulumi.Input<string>> {
     /** PEMs, e.g. from EtcdPki outputs: put into a Secret `<name>-etcd-client`. */
-    secret?: CertificatePemsInput;
+    secret?: EtcdClientPemsInput;
 }
 
 /**

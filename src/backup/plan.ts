@@ -103,7 +103,7 @@ export interface CertificateHostPath {
 }
 
 /** An etcd client certificate as PEMs (e.g. from EtcdPki outputs), put into a Secret `<name>-etcd-client`. */
-export interface CertificatePems<S = string> {
+export interface EtcdClientPems<S = string> {
     /** The etcd CA certificate, PEM. */
     caPem: S;
     /** The client certificate, PEM. */
@@ -119,7 +119,7 @@ export interface CertificateSource<S = string> {
     /** A certificate already on the nodes, by directory and file names. */
     hostPath?: CertificateHostPath;
     /** PEMs, e.g. from EtcdPki outputs: put into a Secret `<name>-etcd-client`. */
-    secret?: CertificatePems<S>;
+    secret?: EtcdClientPems<S>;
 }
 
 /** rclone's S3 provider: "AWS", "Ceph", "Minio" or "Other". */
