@@ -5,29 +5,37 @@
  * language host built from the pulumi-yaml module (scripts/tools.sh
  * language-yaml): `pulumi package get-schema`, then `pulumi up`,
  * `preview --expect-no-changes` and `destroy` under the real engine, offline.
+ * examples/yaml-backup does the same with an EtcdBackup through the real
+ * kubernetes provider against a throw-away etcd + kube-apiserver.
  */
+import * as crypto from "crypto";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
+import * as zlib from "zlib";
 
 import { run } from "../harness/exec";
+import { KubeApi, startKubeApi } from "../support/kube-api";
 import { requireTool } from "../support/processes";
-import { OfflineStack, offlineEnv, offlineStack, runPulumi, uniqueStackName } from "../support/pulumi";
+import { listFiles, OfflineStack, offlineEnv, offlineStack, requireResourcePlugin, runPulumi, uniqueStackName } from "../support/pulumi";
 import { expectPkiProgramLifecycle } from "../support/pki-program";
+import { SECRET_SIG } from "../support/secret-marker";
 
 jest.setTimeout(10 * 60_000);
 
 const REPO = path.resolve(__dirname, "../..");
 const EXAMPLE = path.join(REPO, "examples/yaml-pki");
 const RESTORE_EXAMPLE = path.join(REPO, "examples/yaml-restore-plan");
+const BACKUP_EXAMPLE = path.join(REPO, "examples/yaml-backup");
 const PROVIDER = path.join(REPO, "plugin/pulumi-resource-etcd-recovery");
 
 let stack: OfflineStack | undefined;
 
 beforeAll(async () => {
     requireTool("pulumi-language-yaml");
-    // The plugin runs bin/provider.js: build it from this checkout's sources (what `npm install` / prepare does).
-    await run("npx", ["tsc", "-p", "tsconfig.build.json"], { cwd: REPO, timeoutMs: 300_000 });
+    // The plugin runs bin/provider.js: build it from this checkout's sources as `npm install` / prepare does
+    // (tsc, then the .sh files the backup modules read when they load: EtcdBackup is served too).
+    await run("npm", ["run", "build"], { cwd: REPO, timeoutMs: 300_000 });
 });
 
 afterAll(async () => {
@@ -52,7 +60,13 @@ test("pulumi package get-schema prints the components with their arguments, desc
                     properties: Record<string, unknown>;
                 }
             >;
-            types: Record<string, { enum?: { value: string }[]; properties?: Record<string, { $ref?: string; description?: string }> }>;
+            types: Record<
+                string,
+                {
+                    enum?: { value: string }[];
+                    properties?: Record<string, { $ref?: string; type?: string; description?: string; items?: { $ref?: string } }>;
+                }
+            >;
         };
         expect(schema.name).toBe("etcd-recovery");
         const pki = schema.resources["etcd-recovery:index:EtcdPki"]!;
@@ -71,7 +85,9 @@ test("pulumi package get-schema prints the components with their arguments, desc
         expect(restore.requiredInputs).toEqual(["etcdVersion", "layout", "nodes", "snapshot"]);
         expect(restore.inputProperties.layout!.$ref).toBe("#/types/etcd-recovery:index:LayoutPreset");
         expect(schema.types["etcd-recovery:index:LayoutPreset"]!.enum!.map((e) => e.value)).toEqual(["kubeadm", "rke", "kubespray"]);
-        expect(schema.types["etcd-recovery:index:NodeRole"]!.enum!.map((e) => e.value)).toEqual(["etcd", "control-plane", "both"]);
+        // Sorted: the analyzer lists an enum's values in the order TypeScript created the literal types, and
+        // "control-plane" and "etcd" are also values of EtcdBackup's BackupNodeRole, which it reads first.
+        expect(schema.types["etcd-recovery:index:NodeRole"]!.enum!.map((e) => e.value).sort()).toEqual(["both", "control-plane", "etcd"]);
         expect(schema.types["etcd-recovery:index:RestoreMode"]!.enum!.map((e) => e.value)).toEqual(["all-members", "quorum-lost"]);
         expect(Object.keys(restore.properties).sort()).toEqual(["dryRun", "report", "stepIds", "stepOutputs"]);
 
@@ -119,6 +135,67 @@ test("pulumi package get-schema prints the components with their arguments, desc
             expect.arrayContaining(["kubeconfig", "apiUrl", "snapshotRevision", "containerNames", "exportedFile"]),
         );
 
+        const backup = schema.resources["etcd-recovery:index:EtcdBackup"]!;
+        expect(backup.isComponent).toBe(true);
+        expect(backup.requiredInputs).toEqual(["clusterName", "schedule", "storage"]);
+        // Every input described; the only Any is the TypeScript-only Kubernetes provider (other languages use `providers`).
+        const undescribed = Object.entries(backup.inputProperties).filter(([, property]) => !property.description);
+        expect(undescribed.map(([name]) => name)).toEqual(["provider"]);
+        const anyInputs = Object.entries(backup.inputProperties).filter(([, property]) => property.$ref === "pulumi.json#/Any");
+        expect(anyInputs.map(([name]) => name)).toEqual(["provider"]);
+        expect(backup.inputProperties.keep!.description).toContain("Default 5");
+        expect(backup.inputProperties.storage!.$ref).toBe("#/types/etcd-recovery:index:BackupStoreInput");
+        const typeRef = (name: string) => `#/types/etcd-recovery:index:${name}`;
+        const properties = (name: string) => schema.types[`etcd-recovery:index:${name}`]!.properties!;
+        expect(Object.fromEntries(Object.entries(properties("BackupStoreInput")).map(([name, p]) => [name, p.$ref]))).toEqual({
+            s3: typeRef("S3StoreInput"),
+            sftp: typeRef("SftpStoreInput"),
+            hostPath: typeRef("HostPathStore"),
+            pvc: typeRef("PvcStore"),
+        });
+        expect(properties("S3StoreInput").secretAccessKey).toMatchObject({
+            type: "string",
+            description: expect.stringContaining("secret"),
+        });
+        expect(properties("S3StoreInput").provider!.$ref).toBe(typeRef("S3Provider"));
+        expect(properties("SftpStoreInput").privateKey!.type).toBe("string");
+        expect(backup.inputProperties.certificates!.$ref).toBe(typeRef("CertificateSourceInput"));
+        expect(properties("CertificateSourceInput").preset!.$ref).toBe(typeRef("CertificatePreset"));
+        expect(properties("CertificateSourceInput").secret!.$ref).toBe(typeRef("EtcdClientPemsInput"));
+        expect(backup.inputProperties.nodeRole!.$ref).toBe(typeRef("BackupNodeRole"));
+        expect(backup.inputProperties.nodeLabel!.$ref).toBe(typeRef("BackupNodeLabel"));
+        expect(backup.inputProperties.restoreDrill!.$ref).toBe(typeRef("RestoreDrill"));
+        expect(backup.inputProperties.compression!.$ref).toBe(typeRef("BackupCompression"));
+        expect(enumValues("BackupNodeRole")).toEqual(["control-plane", "etcd", "master", "any"]);
+        expect(enumValues("CertificatePreset")).toEqual(["kubeadm", "rke", "kubespray"]);
+        expect(enumValues("S3Provider")).toEqual(["AWS", "Ceph", "Minio", "Other"]);
+        expect(enumValues("RestoreDrill")).toEqual(["off", "status", "restore"]);
+        expect(enumValues("BackupCompression")).toEqual(["none", "gzip"]);
+        // Every property of every object type EtcdBackup's inputs reach is described, and none is Any.
+        const reached = new Set<string>();
+        const visit = (ref: string | undefined) => {
+            const name = ref?.startsWith("#/types/") ? ref.slice("#/types/".length) : undefined;
+            if (!name || reached.has(name)) return;
+            reached.add(name);
+            for (const [field, property] of Object.entries(schema.types[name]!.properties ?? {})) {
+                expect({ [`${name}.${field}`]: property.description !== undefined && property.$ref !== "pulumi.json#/Any" }).toEqual({
+                    [`${name}.${field}`]: true,
+                });
+                visit(property.$ref ?? property.items?.$ref);
+            }
+        };
+        for (const property of Object.values(backup.inputProperties)) visit(property.$ref);
+        expect(reached.size).toBeGreaterThanOrEqual(14); // control: the walk reached the nested types
+        // The CronJob and the PrometheusRule are TypeScript-only (resources of another package); their names are outputs.
+        expect(Object.keys(backup.properties).sort()).toEqual([
+            "alertRuleName",
+            "cronJobName",
+            "maxBackupAgeSeconds",
+            "namespace",
+            "runNowCommand",
+            "storeUrlPattern",
+        ]);
+
         const migration = schema.resources["etcd-recovery:index:StackedToExternalMigration"]!;
         expect(migration.isComponent).toBe(true);
         expect(migration.requiredInputs).toEqual(["externalEndpoints", "layout", "nodes", "stage"]);
@@ -163,4 +240,110 @@ test("a ControlPlaneRestore from YAML previews its runbook (up would run it over
     } finally {
         await restore.cleanup();
     }
+});
+
+describe("an EtcdBackup from YAML (examples/yaml-backup) through the real kubernetes provider", () => {
+    const namespace = `yaml-backup-${crypto.randomBytes(3).toString("hex")}`;
+    const secrets = {
+        s3AccessKeyId: "AKIA-yaml-4e1c07",
+        s3SecretAccessKey: "s3-secret-yaml-9d3a5b17",
+        encryptionPassword: "crypt-yaml-60f2e8c4",
+    };
+    let api: KubeApi | undefined;
+    let backupStack: OfflineStack | undefined;
+    const get = async (kind: string, name: string) => JSON.parse(await api!.kubectl(["get", kind, name, "-n", namespace, "-o", "json"]));
+
+    beforeAll(async () => {
+        requireResourcePlugin("kubernetes"); // before starting anything: fail fast with the fix
+        api = await startKubeApi({ controllers: true }); // the garbage collector completes the provider's foreground deletes
+        await api.kubectl(["create", "namespace", namespace]);
+        backupStack = await offlineStack({
+            workDir: BACKUP_EXAMPLE,
+            stackName: uniqueStackName("yaml-backup"),
+            config: {
+                kubeconfig: { value: api.kubeconfig, secret: true },
+                namespace: { value: namespace },
+                ...Object.fromEntries(Object.entries(secrets).map(([key, value]) => [key, { value, secret: true }])),
+            },
+        });
+    });
+
+    afterAll(async () => {
+        if (backupStack) {
+            await backupStack.stack.destroy().catch(() => undefined);
+            await backupStack.cleanup().catch(() => undefined);
+        }
+        if (api) await api.stop();
+    });
+
+    test("preview shows the component and its four objects; no credential in the output", async () => {
+        const preview = await backupStack!.stack.preview();
+        // The stack, the kubernetes provider, the component, ServiceAccount, store Secret, script ConfigMap, CronJob.
+        expect(preview.changeSummary).toEqual({ create: 7 });
+        expect(preview.stdout).toContain("etcd-recovery:index:EtcdBackup");
+        expect(preview.stdout).toContain("kubernetes:batch/v1:CronJob");
+        for (const value of Object.values(secrets)) expect(preview.stdout).not.toContain(value);
+    });
+
+    test("up creates the CronJob the plan renders; the credentials only in the store Secret", async () => {
+        const up = await backupStack!.stack.up();
+        expect(up.summary.result).toBe("succeeded");
+        expect(up.outputs.cronJobName!.value).toBe("backup");
+        expect(up.outputs.runNowCommand!.value).toBe(`kubectl create job --from=cronjob/backup backup-manual -n ${namespace}`);
+        expect(up.outputs.storeUrlPattern!.value).toBe(
+            "s3://etcd-backups/etcd-backup/prod/etcd-snapshot-<UTC timestamp>-rev<revision>.db.bin",
+        );
+        const cronJob = await get("cronjob", "backup");
+        expect(cronJob.spec).toMatchObject({ schedule: "0 */6 * * *", timeZone: "Europe/Berlin", concurrencyPolicy: "Forbid" });
+        const pod = cronJob.spec.jobTemplate.spec.template.spec;
+        // The enums arrived as values: restoreDrill "status" adds the drill, nodeRole "control-plane" the placement.
+        expect(pod.initContainers.map((c: { name: string }) => c.name)).toEqual([
+            "snapshot",
+            "transfer",
+            "verify",
+            "await-transfer",
+            "drill-status",
+        ]);
+        expect(pod.tolerations).toEqual([{ key: "node-role.kubernetes.io/control-plane", operator: "Exists" }]);
+        const secret = await get("secret", "backup-store");
+        const rcloneConf = Buffer.from(secret.data["rclone.conf"], "base64").toString("utf8");
+        expect(rcloneConf).toContain(`access_key_id = ${secrets.s3AccessKeyId}`);
+        expect(rcloneConf).toContain(`secret_access_key = ${secrets.s3SecretAccessKey}`);
+        expect(rcloneConf).toContain("endpoint = https://rgw.example.internal:7480");
+        expect(rcloneConf).not.toContain(secrets.encryptionPassword); // obscured
+        const configMap = await get("configmap", "backup-script");
+        for (const value of Object.values(secrets)) {
+            expect(JSON.stringify(configMap)).not.toContain(value);
+            expect(JSON.stringify(cronJob)).not.toContain(value);
+        }
+    });
+
+    test("the kubeconfig key and every store credential are in the state only as ciphertext", async () => {
+        const clientKeyData = /client-key-data: (\S+)/.exec(api!.kubeconfig)?.[1];
+        expect(clientKeyData?.length).toBeGreaterThan(100);
+        const exported = await backupStack!.readState();
+        expect(exported).toContain("backup-script"); // positive control: this is the stack's state
+        expect(exported).toContain(SECRET_SIG); // the secrets are there, encrypted
+        for (const file of listFiles(backupStack!.stateDir)) {
+            const raw = fs.readFileSync(file);
+            const text = file.endsWith(".gz") ? zlib.gunzipSync(raw).toString("utf8") : raw.toString("utf8");
+            for (const value of [clientKeyData!, ...Object.values(secrets)])
+                expect({ file, leaks: text.includes(value) }).toEqual({ file, leaks: false });
+        }
+    });
+
+    test("preview afterwards changes nothing; destroy removes every object", async () => {
+        const preview = await backupStack!.stack.preview({ expectNoChanges: true });
+        expect(Object.entries(preview.changeSummary).filter(([op, count]) => op !== "same" && count > 0)).toEqual([]);
+        const destroy = await backupStack!.stack.destroy();
+        expect(destroy.summary.result).toBe("succeeded");
+        for (const [kind, name] of [
+            ["cronjob", "backup"],
+            ["secret", "backup-store"],
+            ["configmap", "backup-script"],
+            ["serviceaccount", "backup"],
+        ]) {
+            await expect(api!.kubectl(["get", kind!, name!, "-n", namespace])).rejects.toThrow(/NotFound|not found/);
+        }
+    });
 });
