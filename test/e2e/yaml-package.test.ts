@@ -8,18 +8,21 @@
  * examples/yaml-backup does the same with an EtcdBackup through the real
  * kubernetes provider against a throw-away etcd + kube-apiserver.
  */
-import * as crypto from "crypto";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import * as zlib from "zlib";
 
 import { run } from "../harness/exec";
-import { KubeApi, startKubeApi } from "../support/kube-api";
+import {
+    BackupProgram,
+    expectBackupObjectsGone,
+    expectCredentialsOnlyInStoreSecret,
+    expectSecretsOnlyAsCiphertext,
+    startBackupProgram,
+} from "../support/backup-program";
 import { requireTool } from "../support/processes";
-import { listFiles, OfflineStack, offlineEnv, offlineStack, requireResourcePlugin, runPulumi, uniqueStackName } from "../support/pulumi";
+import { OfflineStack, offlineEnv, offlineStack, runPulumi, uniqueStackName } from "../support/pulumi";
 import { expectPkiProgramLifecycle } from "../support/pki-program";
-import { SECRET_SIG } from "../support/secret-marker";
 
 jest.setTimeout(10 * 60_000);
 
@@ -243,57 +246,38 @@ test("a ControlPlaneRestore from YAML previews its runbook (up would run it over
 });
 
 describe("an EtcdBackup from YAML (examples/yaml-backup) through the real kubernetes provider", () => {
-    const namespace = `yaml-backup-${crypto.randomBytes(3).toString("hex")}`;
-    const secrets = {
-        s3AccessKeyId: "AKIA-yaml-4e1c07",
-        s3SecretAccessKey: "s3-secret-yaml-9d3a5b17",
-        encryptionPassword: "crypt-yaml-60f2e8c4",
-    };
-    let api: KubeApi | undefined;
-    let backupStack: OfflineStack | undefined;
-    const get = async (kind: string, name: string) => JSON.parse(await api!.kubectl(["get", kind, name, "-n", namespace, "-o", "json"]));
+    let program: BackupProgram | undefined;
 
     beforeAll(async () => {
-        requireResourcePlugin("kubernetes"); // before starting anything: fail fast with the fix
-        api = await startKubeApi({ controllers: true }); // the garbage collector completes the provider's foreground deletes
-        await api.kubectl(["create", "namespace", namespace]);
-        backupStack = await offlineStack({
-            workDir: BACKUP_EXAMPLE,
-            stackName: uniqueStackName("yaml-backup"),
-            config: {
-                kubeconfig: { value: api.kubeconfig, secret: true },
-                namespace: { value: namespace },
-                ...Object.fromEntries(Object.entries(secrets).map(([key, value]) => [key, { value, secret: true }])),
-            },
+        program = await startBackupProgram(BACKUP_EXAMPLE, "yaml-backup", {
+            s3AccessKeyId: "AKIA-yaml-4e1c07",
+            s3SecretAccessKey: "s3-secret-yaml-9d3a5b17",
+            encryptionPassword: "crypt-yaml-60f2e8c4",
         });
     });
 
     afterAll(async () => {
-        if (backupStack) {
-            await backupStack.stack.destroy().catch(() => undefined);
-            await backupStack.cleanup().catch(() => undefined);
-        }
-        if (api) await api.stop();
+        await program?.stop();
     });
 
     test("preview shows the component and its four objects; no credential in the output", async () => {
-        const preview = await backupStack!.stack.preview();
+        const preview = await program!.stack.stack.preview();
         // The stack, the kubernetes provider, the component, ServiceAccount, store Secret, script ConfigMap, CronJob.
         expect(preview.changeSummary).toEqual({ create: 7 });
         expect(preview.stdout).toContain("etcd-recovery:index:EtcdBackup");
         expect(preview.stdout).toContain("kubernetes:batch/v1:CronJob");
-        for (const value of Object.values(secrets)) expect(preview.stdout).not.toContain(value);
+        for (const value of Object.values(program!.secrets)) expect(preview.stdout).not.toContain(value);
     });
 
     test("up creates the CronJob the plan renders; the credentials only in the store Secret", async () => {
-        const up = await backupStack!.stack.up();
+        const up = await program!.stack.stack.up();
         expect(up.summary.result).toBe("succeeded");
         expect(up.outputs.cronJobName!.value).toBe("backup");
-        expect(up.outputs.runNowCommand!.value).toBe(`kubectl create job --from=cronjob/backup backup-manual -n ${namespace}`);
+        expect(up.outputs.runNowCommand!.value).toBe(`kubectl create job --from=cronjob/backup backup-manual -n ${program!.namespace}`);
         expect(up.outputs.storeUrlPattern!.value).toBe(
             "s3://etcd-backups/etcd-backup/prod/etcd-snapshot-<UTC timestamp>-rev<revision>.db.bin",
         );
-        const cronJob = await get("cronjob", "backup");
+        const cronJob = await program!.get("cronjob", "backup");
         expect(cronJob.spec).toMatchObject({ schedule: "0 */6 * * *", timeZone: "Europe/Berlin", concurrencyPolicy: "Forbid" });
         const pod = cronJob.spec.jobTemplate.spec.template.spec;
         // The enums arrived as values: restoreDrill "status" adds the drill, nodeRole "control-plane" the placement.
@@ -305,45 +289,20 @@ describe("an EtcdBackup from YAML (examples/yaml-backup) through the real kubern
             "drill-status",
         ]);
         expect(pod.tolerations).toEqual([{ key: "node-role.kubernetes.io/control-plane", operator: "Exists" }]);
-        const secret = await get("secret", "backup-store");
-        const rcloneConf = Buffer.from(secret.data["rclone.conf"], "base64").toString("utf8");
-        expect(rcloneConf).toContain(`access_key_id = ${secrets.s3AccessKeyId}`);
-        expect(rcloneConf).toContain(`secret_access_key = ${secrets.s3SecretAccessKey}`);
+        const rcloneConf = Buffer.from((await program!.get("secret", "backup-store")).data["rclone.conf"], "base64").toString("utf8");
         expect(rcloneConf).toContain("endpoint = https://rgw.example.internal:7480");
-        expect(rcloneConf).not.toContain(secrets.encryptionPassword); // obscured
-        const configMap = await get("configmap", "backup-script");
-        for (const value of Object.values(secrets)) {
-            expect(JSON.stringify(configMap)).not.toContain(value);
-            expect(JSON.stringify(cronJob)).not.toContain(value);
-        }
+        await expectCredentialsOnlyInStoreSecret(program!, "backup");
     });
 
     test("the kubeconfig key and every store credential are in the state only as ciphertext", async () => {
-        const clientKeyData = /client-key-data: (\S+)/.exec(api!.kubeconfig)?.[1];
-        expect(clientKeyData?.length).toBeGreaterThan(100);
-        const exported = await backupStack!.readState();
-        expect(exported).toContain("backup-script"); // positive control: this is the stack's state
-        expect(exported).toContain(SECRET_SIG); // the secrets are there, encrypted
-        for (const file of listFiles(backupStack!.stateDir)) {
-            const raw = fs.readFileSync(file);
-            const text = file.endsWith(".gz") ? zlib.gunzipSync(raw).toString("utf8") : raw.toString("utf8");
-            for (const value of [clientKeyData!, ...Object.values(secrets)])
-                expect({ file, leaks: text.includes(value) }).toEqual({ file, leaks: false });
-        }
+        await expectSecretsOnlyAsCiphertext(program!, "backup");
     });
 
     test("preview afterwards changes nothing; destroy removes every object", async () => {
-        const preview = await backupStack!.stack.preview({ expectNoChanges: true });
+        const preview = await program!.stack.stack.preview({ expectNoChanges: true });
         expect(Object.entries(preview.changeSummary).filter(([op, count]) => op !== "same" && count > 0)).toEqual([]);
-        const destroy = await backupStack!.stack.destroy();
+        const destroy = await program!.stack.stack.destroy();
         expect(destroy.summary.result).toBe("succeeded");
-        for (const [kind, name] of [
-            ["cronjob", "backup"],
-            ["secret", "backup-store"],
-            ["configmap", "backup-script"],
-            ["serviceaccount", "backup"],
-        ]) {
-            await expect(api!.kubectl(["get", kind!, name!, "-n", namespace])).rejects.toThrow(/NotFound|not found/);
-        }
+        await expectBackupObjectsGone(program!, "backup");
     });
 });
