@@ -1,6 +1,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { planOrFail, typeToken } from "../component";
+import { InputError } from "../errors";
 import {
     BackupEncryption,
     BackupStore,
@@ -88,34 +89,57 @@ export interface EtcdBackupArgs extends EtcdBackupSettings, Pick<EtcdBackupKuber
     encryption?: BackupEncryptionInput;
 }
 
-type SecretPath = {
-    get: (args: EtcdBackupArgs) => pulumi.Input<string> | undefined;
-    set: (input: EtcdBackupPlanInput<pulumi.Input<string>>, value: string) => void;
-};
+/** Every argument that may hold a secret or a not-yet-known PEM, as its path in the arguments. */
+const SECRET_PATHS = [
+    ["storage", "s3", "accessKeyId"],
+    ["storage", "s3", "secretAccessKey"],
+    ["storage", "sftp", "password"],
+    ["storage", "sftp", "privateKey"],
+    ["encryption", "password"],
+    ["encryption", "salt"],
+    ["certificates", "secret", "caPem"],
+    ["certificates", "secret", "certPem"],
+    ["certificates", "secret", "keyPem"],
+] as const;
 
-/** Every argument that may hold a secret or a not-yet-known PEM. */
-const SECRET_PATHS: SecretPath[] = [
-    { get: (a) => a.storage?.s3?.accessKeyId, set: (i, v) => (i.storage.s3!.accessKeyId = v) },
-    { get: (a) => a.storage?.s3?.secretAccessKey, set: (i, v) => (i.storage.s3!.secretAccessKey = v) },
-    { get: (a) => a.storage?.sftp?.password, set: (i, v) => (i.storage.sftp!.password = v) },
-    { get: (a) => a.storage?.sftp?.privateKey, set: (i, v) => (i.storage.sftp!.privateKey = v) },
-    { get: (a) => a.encryption?.password, set: (i, v) => (i.encryption!.password = v) },
-    { get: (a) => a.encryption?.salt, set: (i, v) => (i.encryption!.salt = v) },
-    { get: (a) => a.certificates?.secret?.caPem, set: (i, v) => (i.certificates!.secret!.caPem = v) },
-    { get: (a) => a.certificates?.secret?.certPem, set: (i, v) => (i.certificates!.secret!.certPem = v) },
-    { get: (a) => a.certificates?.secret?.keyPem, set: (i, v) => (i.certificates!.secret!.keyPem = v) },
-];
+/** The value at `path`; undefined where the path ends early. */
+function valueAt(root: unknown, path: readonly string[]): unknown {
+    return path.reduce<unknown>(
+        (node, key) => (node !== null && typeof node === "object" ? (node as Record<string, unknown>)[key] : undefined),
+        root,
+    );
+}
 
-/** The plan input with the given values (placeholders or the resolved secrets) in the secret slots. */
+/**
+ * The plan input with the given values (placeholders or the resolved secrets) in the secret slots. Only those
+ * slots may be Outputs: the objects around them decide which objects exist, so they must be known at preview
+ * (from another language, an object that is itself an Output, e.g. a whole secret, arrives as one).
+ */
 function planInputWith(name: string, args: EtcdBackupArgs, values: (string | undefined)[]): EtcdBackupPlanInput<string> {
     const { provider: _provider, cronJobName: _cronJobName, ...rest } = args;
+    const slots = new Set(SECRET_PATHS.map((path) => path.join(".")));
+    const outputAt = (node: unknown, at: string[]): string | undefined => {
+        if (pulumi.Output.isInstance(node)) return slots.has(at.join(".")) ? undefined : at.join(".");
+        if (node === null || typeof node !== "object") return undefined;
+        for (const [key, value] of Object.entries(node)) {
+            const found = outputAt(value, [...at, key]);
+            if (found !== undefined) return found;
+        }
+        return undefined;
+    };
+    const misplaced = outputAt(rest, []);
+    if (misplaced !== undefined) {
+        throw new InputError(misplaced, "an Output", "give it as a plain value: only credentials and PEMs may be Outputs (secrets)");
+    }
     const input = JSON.parse(
         JSON.stringify({ ...rest, name }, (_k, v) => (pulumi.Output.isInstance(v) ? undefined : v)),
-    ) as EtcdBackupPlanInput<pulumi.Input<string>>;
-    SECRET_PATHS.forEach((p, index) => {
-        if (values[index] !== undefined) p.set(input, values[index]!);
+    ) as EtcdBackupPlanInput<string>;
+    SECRET_PATHS.forEach((path, index) => {
+        const parent = valueAt(input, path.slice(0, -1));
+        if (values[index] !== undefined && parent !== null && typeof parent === "object")
+            (parent as Record<string, unknown>)[path[path.length - 1]!] = values[index];
     });
-    return input as EtcdBackupPlanInput<string>;
+    return input;
 }
 
 /** What EtcdBackup keeps out of the multi-language schema (other packages' resources): read through getters. */
@@ -156,7 +180,7 @@ export class EtcdBackup extends pulumi.ComponentResource {
     constructor(name: string, args: EtcdBackupArgs, opts?: pulumi.ComponentResourceOptions) {
         super(typeToken("EtcdBackup"), name, {}, opts);
         const objectName = args.cronJobName ?? name;
-        const given = SECRET_PATHS.map((p) => p.get(args));
+        const given = SECRET_PATHS.map((path) => valueAt(args, path) as pulumi.Input<string> | undefined);
         // Validate everything before any child exists; secret slots hold placeholders.
         const placeholderPlan: EtcdBackupPlan = planOrFail(this, () =>
             planEtcdBackup(

@@ -189,6 +189,18 @@ describe("EtcdBackup", () => {
             /give exactly one of password and privateKey/,
         ],
         ["unknown store", { storage: { azure: {} } as any }, /storage: \["azure"\]/],
+        // From another language a whole object arrives as one Output when it is a secret: its structure is unknown.
+        [
+            "a store that is an Output",
+            { storage: pulumi.secret({ hostPath: { path: "/var/backups" } }) as any },
+            /^storage: "an Output" — give it as a plain value: only credentials and PEMs may be Outputs/,
+        ],
+        ["a plain argument that is an Output", { clusterName: pulumi.output("prod") as any }, /^clusterName: "an Output"/],
+        [
+            "an Output beside the credentials",
+            { storage: { s3: { bucket: pulumi.output("b"), accessKeyId: "a", secretAccessKey: "s" } as any } },
+            /^storage.s3.bucket: "an Output"/,
+        ],
         ["no store", { storage: {} }, /^storage: \{\} — give exactly one of s3, sftp, hostPath, pvc/],
         [
             "two stores",
