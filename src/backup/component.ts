@@ -5,11 +5,11 @@ import { InputError } from "../errors";
 import {
     BackupEncryption,
     BackupStore,
-    EtcdClientPems,
     CertificateSource,
     EtcdBackupPlan,
     EtcdBackupPlanInput,
     EtcdBackupSettings,
+    EtcdClientPems,
     RenderedKubeObject,
     S3Store,
     SftpStore,
