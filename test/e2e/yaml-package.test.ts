@@ -245,6 +245,30 @@ test("a ControlPlaneRestore from YAML previews its runbook (up would run it over
     }
 });
 
+test("an EtcdBackup from YAML with two stores fails the preview with the error naming storage, before anything is created", async () => {
+    const secret = "s3-secret-two-stores-1f0c";
+    const invalid = await offlineStack({
+        workDir: path.resolve(__dirname, "../fixtures/e2e/yaml-backup-two-stores"),
+        stackName: uniqueStackName("yaml-two-stores"),
+        config: { s3SecretAccessKey: { value: secret, secret: true } },
+    });
+    try {
+        const failure = await invalid.stack.preview().then(
+            () => new Error("the preview succeeded"),
+            (error: Error) => error,
+        );
+        // The engine's output escapes the quotes; the keys arrive sorted.
+        expect(failure.message).toMatch(
+            /EtcdBackup resource 'backup' has a problem: storage: \[\\?"hostPath\\?",\\?"s3\\?"\] — give exactly one of s3, sftp, hostPath, pvc, not 2/,
+        );
+        expect(failure.message).not.toContain(secret);
+        // No child was registered: the error came first (no kubeconfig here, and the kubernetes provider was never asked).
+        expect(failure.message).not.toMatch(/kubernetes:(core|batch)/);
+    } finally {
+        await invalid.cleanup();
+    }
+});
+
 describe("an EtcdBackup from YAML (examples/yaml-backup) through the real kubernetes provider", () => {
     let program: BackupProgram | undefined;
 
