@@ -89,23 +89,45 @@ export { realizeDockerPlan } from "./docker/realize";
 export { InputError } from "./errors";
 
 // Scheduled backups: the EtcdBackup CronJob (@pulumi/kubernetes) and its pure plan.
-export { EtcdBackup, EtcdBackupArgs } from "./backup/component";
 export {
+    BackupEncryptionInput,
+    BackupStoreInput,
+    CertificateSourceInput,
+    EtcdBackup,
+    EtcdBackupArgs,
+    EtcdBackupKubernetesArgs,
+    EtcdClientPemsInput,
+    S3StoreInput,
+    SftpStoreInput,
+} from "./backup/component";
+export {
+    BackupCompression,
     BackupEncryption,
+    BackupNodeLabel,
+    BackupNodeRole,
     BackupStore,
     CERTIFICATE_PRESETS,
+    CertificateHostPath,
     CertificatePreset,
     CertificateSource,
     DEFAULT_UPLOADER_IMAGE,
     EtcdBackupPlan,
     EtcdBackupPlanInput,
+    EtcdBackupSettings,
+    EtcdClientPems,
+    HostPathStore,
     NODE_ROLE_PRESETS,
     NodeRolePreset,
     planEtcdBackup,
+    PvcStore,
     RenderedKubeObject,
+    ResourceQuantities,
     ResourceRequirements,
+    RestoreDrill,
+    S3Provider,
     S3Store,
     SftpStore,
+    StoreTimeouts,
 } from "./backup/plan";
 export { validateSchedule, validateTimeZone } from "./backup/validate";
 export { retainedBackups, RetentionPolicy } from "./backup/retention";

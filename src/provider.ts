@@ -12,6 +12,7 @@ import * as path from "path";
 
 import { componentProviderHost } from "@pulumi/pulumi/provider/experimental";
 
+import { EtcdBackup } from "./backup/component";
 import { EtcdCluster } from "./etcd/cluster";
 import { EtcdPki } from "./pki/etcd-pki";
 import { RecoveryEnvironment } from "./recovery/environment";
@@ -19,7 +20,7 @@ import { ControlPlaneRestore } from "./restore/component";
 import { StackedToExternalMigration } from "./restore/migration-component";
 
 /** The components in the multi-language schema. */
-export const PLUGIN_COMPONENTS = [EtcdPki, EtcdCluster, RecoveryEnvironment, ControlPlaneRestore, StackedToExternalMigration];
+export const PLUGIN_COMPONENTS = [EtcdPki, EtcdCluster, EtcdBackup, RecoveryEnvironment, ControlPlaneRestore, StackedToExternalMigration];
 
 if (require.main === module) {
     // bin/provider.js (or src/provider.ts): the package root is one level up.

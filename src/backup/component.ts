@@ -1,58 +1,153 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { planOrFail, typeToken } from "../component";
-import { BackupStore, CertificateSource, EtcdBackupPlan, EtcdBackupPlanInput, RenderedKubeObject, planEtcdBackup } from "./plan";
+import { InputError } from "../errors";
+import {
+    BackupEncryption,
+    BackupStore,
+    CertificateSource,
+    EtcdBackupPlan,
+    EtcdBackupPlanInput,
+    EtcdBackupSettings,
+    EtcdClientPems,
+    RenderedKubeObject,
+    S3Store,
+    SftpStore,
+    planEtcdBackup,
+} from "./plan";
+
+// The argument types below are the plan's with every secret a Pulumi input: named, non-generic
+// interfaces, as the multi-language schema needs them (a generic instance has no schema type).
+
+/** An S3 bucket (AWS, Ceph RGW, MinIO, …); the credentials are Pulumi inputs (secrets). */
+export interface S3StoreInput extends S3Store<pulumi.Input<string>> {
+    /** Access key id (a Pulumi secret). */
+    accessKeyId: pulumi.Input<string>;
+    /** Secret access key (a Pulumi secret). */
+    secretAccessKey: pulumi.Input<string>;
+}
+
+/** A directory on an SFTP server; password or private key as a Pulumi input (secret). */
+export interface SftpStoreInput extends SftpStore<pulumi.Input<string>> {
+    /** Password (a Pulumi secret). Exactly one of password and privateKey. */
+    password?: pulumi.Input<string>;
+    /** Private key PEM (a Pulumi secret). Exactly one of password and privateKey. */
+    privateKey?: pulumi.Input<string>;
+}
+
+/** Where backups are written: exactly one of `s3`, `sftp`, `hostPath` and `pvc`. */
+export interface BackupStoreInput extends BackupStore<pulumi.Input<string>> {
+    /** An S3 bucket (AWS, Ceph RGW, MinIO, …). */
+    s3?: S3StoreInput;
+    /** A directory on an SFTP server. */
+    sftp?: SftpStoreInput;
+}
+
+/** Client-side encryption with rclone crypt on any store (see BackupEncryption); password and salt as Pulumi inputs (secrets). */
+export interface BackupEncryptionInput extends BackupEncryption<pulumi.Input<string>> {
+    /** The encryption password (a Pulumi secret). Lose it and the backups are unreadable. */
+    password: pulumi.Input<string>;
+    /** rclone crypt's password2 (salt, a Pulumi secret). Default: none (rclone's built-in salt). */
+    salt?: pulumi.Input<string>;
+}
+
+/** An etcd client certificate as PEMs (e.g. from EtcdPki outputs), put into a Secret `<name>-etcd-client`. */
+export interface EtcdClientPemsInput extends EtcdClientPems<pulumi.Input<string>> {
+    /** The etcd CA certificate, PEM. */
+    caPem: pulumi.Input<string>;
+    /** The client certificate, PEM. */
+    certPem: pulumi.Input<string>;
+    /** The client key, PEM (a Pulumi secret). */
+    keyPem: pulumi.Input<string>;
+}
+
+/** The etcd client certificate: exactly one of `preset`, `hostPath` and `secret`. */
+export interface CertificateSourceInput extends CertificateSource<pulumi.Input<string>> {
+    /** PEMs, e.g. from EtcdPki outputs: put into a Secret `<name>-etcd-client`. */
+    secret?: EtcdClientPemsInput;
+}
 
 /**
- * Arguments of EtcdBackup: those of the plan (see EtcdBackupPlanInput for
- * every default), with credentials and PEMs as Pulumi inputs (secrets).
+ * Arguments that are TypeScript-only: through `Pick<>` the multi-language schema sees the provider as Any
+ * (a reference would tie the schema to one version of the kubernetes package); from other languages, give
+ * the provider in the component's resource options (`providers`) instead.
  */
-export interface EtcdBackupArgs extends Omit<EtcdBackupPlanInput<pulumi.Input<string>>, "name"> {
-    /** Name of the CronJob and prefix of the other objects. Default: the resource name. */
-    cronJobName?: string;
+export interface EtcdBackupKubernetesArgs {
     /** The Kubernetes provider. Default: the default provider. */
     provider?: k8s.Provider;
 }
 
-type SecretPath = {
-    get: (args: EtcdBackupArgs) => pulumi.Input<string> | undefined;
-    set: (input: EtcdBackupPlanInput<pulumi.Input<string>>, value: string) => void;
-};
-
-/** Every argument that may hold a secret or a not-yet-known PEM. */
-const SECRET_PATHS: SecretPath[] = [
-    { get: (a) => s3Of(a.storage)?.accessKeyId, set: (i, v) => (s3Of(i.storage)!.accessKeyId = v) },
-    { get: (a) => s3Of(a.storage)?.secretAccessKey, set: (i, v) => (s3Of(i.storage)!.secretAccessKey = v) },
-    { get: (a) => sftpOf(a.storage)?.password, set: (i, v) => (sftpOf(i.storage)!.password = v) },
-    { get: (a) => sftpOf(a.storage)?.privateKey, set: (i, v) => (sftpOf(i.storage)!.privateKey = v) },
-    { get: (a) => a.encryption?.password, set: (i, v) => (i.encryption!.password = v) },
-    { get: (a) => a.encryption?.salt, set: (i, v) => (i.encryption!.salt = v) },
-    { get: (a) => secretCertsOf(a.certificates)?.caPem, set: (i, v) => (secretCertsOf(i.certificates)!.caPem = v) },
-    { get: (a) => secretCertsOf(a.certificates)?.certPem, set: (i, v) => (secretCertsOf(i.certificates)!.certPem = v) },
-    { get: (a) => secretCertsOf(a.certificates)?.keyPem, set: (i, v) => (secretCertsOf(i.certificates)!.keyPem = v) },
-];
-
-function s3Of<S>(storage: BackupStore<S> | undefined) {
-    return storage && typeof storage === "object" && "s3" in storage ? storage.s3 : undefined;
-}
-function sftpOf<S>(storage: BackupStore<S> | undefined) {
-    return storage && typeof storage === "object" && "sftp" in storage ? storage.sftp : undefined;
-}
-function secretCertsOf<S>(certificates: CertificateSource<S> | undefined) {
-    return certificates && typeof certificates === "object" && "secret" in certificates ? certificates.secret : undefined;
+/** Arguments of EtcdBackup (see EtcdBackupSettings for every default); credentials and PEMs are Pulumi inputs (secrets). */
+export interface EtcdBackupArgs extends EtcdBackupSettings, Pick<EtcdBackupKubernetesArgs, "provider"> {
+    /** Name of the CronJob and prefix of the other objects. Default: the resource name. */
+    cronJobName?: string;
+    /** The etcd client certificate: exactly one of preset, hostPath and secret. Default { preset: "kubeadm" }. */
+    certificates?: CertificateSourceInput;
+    /** Where backups are written: exactly one of s3, sftp, hostPath and pvc. */
+    storage: BackupStoreInput;
+    /** Client-side encryption (rclone crypt) on any store. Default: none. */
+    encryption?: BackupEncryptionInput;
 }
 
-/** The plan input with the given values (placeholders or the resolved secrets) in the secret slots. */
+/** Every argument that may hold a secret or a not-yet-known PEM, as its path in the arguments. */
+const SECRET_PATHS = [
+    ["storage", "s3", "accessKeyId"],
+    ["storage", "s3", "secretAccessKey"],
+    ["storage", "sftp", "password"],
+    ["storage", "sftp", "privateKey"],
+    ["encryption", "password"],
+    ["encryption", "salt"],
+    ["certificates", "secret", "caPem"],
+    ["certificates", "secret", "certPem"],
+    ["certificates", "secret", "keyPem"],
+] as const;
+
+/** The value at `path`; undefined where the path ends early. */
+function valueAt(root: unknown, path: readonly string[]): unknown {
+    return path.reduce<unknown>(
+        (node, key) => (node !== null && typeof node === "object" ? (node as Record<string, unknown>)[key] : undefined),
+        root,
+    );
+}
+
+/**
+ * The plan input with the given values (placeholders or the resolved secrets) in the secret slots. Only those
+ * slots may be Outputs: the objects around them decide which objects exist, so they must be known at preview
+ * (from another language, an object that is itself an Output, e.g. a whole secret, arrives as one).
+ */
 function planInputWith(name: string, args: EtcdBackupArgs, values: (string | undefined)[]): EtcdBackupPlanInput<string> {
     const { provider: _provider, cronJobName: _cronJobName, ...rest } = args;
+    const slots = new Set(SECRET_PATHS.map((path) => path.join(".")));
+    const outputAt = (node: unknown, at: string[]): string | undefined => {
+        if (pulumi.Output.isInstance(node)) return slots.has(at.join(".")) ? undefined : at.join(".");
+        if (node === null || typeof node !== "object") return undefined;
+        for (const [key, value] of Object.entries(node)) {
+            const found = outputAt(value, [...at, key]);
+            if (found !== undefined) return found;
+        }
+        return undefined;
+    };
+    const misplaced = outputAt(rest, []);
+    if (misplaced !== undefined) {
+        throw new InputError(misplaced, "an Output", "give it as a plain value: only credentials and PEMs may be Outputs (secrets)");
+    }
     const input = JSON.parse(
         JSON.stringify({ ...rest, name }, (_k, v) => (pulumi.Output.isInstance(v) ? undefined : v)),
-    ) as EtcdBackupPlanInput<pulumi.Input<string>>;
-    SECRET_PATHS.forEach((p, index) => {
-        if (values[index] !== undefined) p.set(input, values[index]!);
+    ) as EtcdBackupPlanInput<string>;
+    SECRET_PATHS.forEach((path, index) => {
+        const parent = valueAt(input, path.slice(0, -1));
+        if (values[index] !== undefined && parent !== null && typeof parent === "object")
+            (parent as Record<string, unknown>)[path[path.length - 1]!] = values[index];
     });
-    return input as EtcdBackupPlanInput<string>;
+    return input;
 }
+
+/** What EtcdBackup keeps out of the multi-language schema (other packages' resources): read through getters. */
+interface EtcdBackupTypeScriptOnly {
+    cronJob: k8s.batch.v1.CronJob;
+    alertRule?: k8s.apiextensions.CustomResource;
+}
+const TYPESCRIPT_ONLY = new WeakMap<EtcdBackup, EtcdBackupTypeScriptOnly>();
 
 /**
  * The hand-written scheduled etcd backup, done right: a CronJob whose pod saves
@@ -61,22 +156,31 @@ function planInputWith(name: string, args: EtcdBackupArgs, values: (string | und
  * back before any old backup is deleted. Credentials live only in a Secret.
  */
 export class EtcdBackup extends pulumi.ComponentResource {
+    /** Name of the CronJob (and prefix of the backup's other objects). */
     public readonly cronJobName: pulumi.Output<string>;
+    /** Namespace of the backup's objects. */
     public readonly namespace: pulumi.Output<string>;
     /** Where backups land, e.g. s3://bucket/etcd-backup/prod/etcd-snapshot-<UTC timestamp>-rev<revision>.db.gz */
     public readonly storeUrlPattern: pulumi.Output<string>;
     /** `kubectl create job --from=cronjob/<name> <name>-manual -n <ns>`: run a backup now. */
     public readonly runNowCommand: pulumi.Output<string>;
-    public readonly cronJob: k8s.batch.v1.CronJob;
-    /** With `alerts`: the PrometheusRule of the freshness alerts. */
-    public readonly alertRule?: k8s.apiextensions.CustomResource;
+    /** The CronJob: for `dependsOn` in your own program. TypeScript only. */
+    public get cronJob(): k8s.batch.v1.CronJob {
+        return TYPESCRIPT_ONLY.get(this)!.cronJob;
+    }
+    /** With `alerts`: the PrometheusRule of the freshness alerts; else undefined. TypeScript only. */
+    public get alertRule(): k8s.apiextensions.CustomResource | undefined {
+        return TYPESCRIPT_ONLY.get(this)!.alertRule;
+    }
+    /** With `alerts`: name of the PrometheusRule (in `namespace`); else undefined. */
+    public readonly alertRuleName: pulumi.Output<string | undefined>;
     /** With `alerts`: seconds without a successful run before EtcdBackupTooOld fires; else undefined. */
     public readonly maxBackupAgeSeconds: pulumi.Output<number | undefined>;
 
     constructor(name: string, args: EtcdBackupArgs, opts?: pulumi.ComponentResourceOptions) {
         super(typeToken("EtcdBackup"), name, {}, opts);
         const objectName = args.cronJobName ?? name;
-        const given = SECRET_PATHS.map((p) => p.get(args));
+        const given = SECRET_PATHS.map((path) => valueAt(args, path) as pulumi.Input<string> | undefined);
         // Validate everything before any child exists; secret slots hold placeholders.
         const placeholderPlan: EtcdBackupPlan = planOrFail(this, () =>
             planEtcdBackup(
@@ -131,20 +235,19 @@ export class EtcdBackup extends pulumi.ComponentResource {
             { metadata: meta(placeholderPlan.scriptConfigMap), data: placeholderPlan.scriptConfigMap.data },
             childOpts(after),
         );
-        this.cronJob = new k8s.batch.v1.CronJob(
+        const cronJob = new k8s.batch.v1.CronJob(
             `${name}-cronjob`,
             { metadata: meta(placeholderPlan.cronJob), spec: placeholderPlan.cronJob.spec as k8s.types.input.batch.v1.CronJobSpec },
             childOpts([serviceAccount, storeSecret, script, ...(etcdClientSecret ? [etcdClientSecret] : [])]),
         );
 
+        let alertRule: k8s.apiextensions.CustomResource | undefined;
         if (placeholderPlan.alertRule) {
             const { apiVersion, kind, metadata, spec } = placeholderPlan.alertRule;
-            this.alertRule = new k8s.apiextensions.CustomResource(
-                `${name}-alerts`,
-                { apiVersion, kind, metadata, spec },
-                childOpts([this.cronJob]),
-            );
+            alertRule = new k8s.apiextensions.CustomResource(`${name}-alerts`, { apiVersion, kind, metadata, spec }, childOpts([cronJob]));
         }
+        TYPESCRIPT_ONLY.set(this, { cronJob, ...(alertRule ? { alertRule } : {}) });
+        this.alertRuleName = pulumi.output(placeholderPlan.alertRule?.metadata.name);
         this.maxBackupAgeSeconds = pulumi.output(placeholderPlan.maxBackupAgeSeconds);
         this.cronJobName = pulumi.output(placeholderPlan.cronJobName);
         this.namespace = pulumi.output(placeholderPlan.namespace);
@@ -156,6 +259,7 @@ export class EtcdBackup extends pulumi.ComponentResource {
             storeUrlPattern: this.storeUrlPattern,
             runNowCommand: this.runNowCommand,
             maxBackupAgeSeconds: this.maxBackupAgeSeconds,
+            alertRuleName: this.alertRuleName,
         });
     }
 }

@@ -35,12 +35,23 @@ import { DEFAULT_ETCD_IMAGE } from "../etcd/plan";
 import { InputError } from "../errors";
 import { renderBackupScript } from "./script";
 import { BACKUP_NAME_PATTERN, backupObjectExtension, renderBackupStore, validateStoreClusterName, validateStorePrefix } from "./store";
-import { validateSchedule, validateTimeZone } from "./validate";
+import { exactlyOneOf, validateSchedule, validateTimeZone } from "./validate";
 
 /** Upstream rclone image (alpine with a shell); pinned, override for air-gapped registries. */
 export const DEFAULT_UPLOADER_IMAGE = "rclone/rclone:1.60.1";
 
-/** Where each distribution keeps an etcd client certificate on control-plane/etcd nodes. */
+/**
+ * Where each distribution keeps an etcd client certificate on control-plane/etcd nodes:
+ * "kubeadm" (the health-check client certificate kubeadm makes for etcd probes), "rke" (RKE1:
+ * kube-apiserver's own etcd client certificate), "kubespray" (the per-node admin certificate).
+ */
+export const CertificatePreset = { kubeadm: "kubeadm", rke: "rke", kubespray: "kubespray" } as const;
+export type CertificatePreset = (typeof CertificatePreset)[keyof typeof CertificatePreset];
+
+/** The options of CertificateSource (exactly one is given). */
+const CERTIFICATE_SOURCES = ["preset", "hostPath", "secret"] as const;
+
+/** The files of each CertificatePreset. */
 export const CERTIFICATE_PRESETS = {
     /** kubeadm: the health-check client certificate kubeadm makes for etcd probes. */
     kubeadm: { path: "/etc/kubernetes/pki/etcd", caFile: "ca.crt", certFile: "healthcheck-client.crt", keyFile: "healthcheck-client.key" },
@@ -48,8 +59,15 @@ export const CERTIFICATE_PRESETS = {
     rke: { path: "/etc/kubernetes/ssl", caFile: "kube-ca.pem", certFile: "kube-node.pem", keyFile: "kube-node-key.pem" },
     /** kubespray: the per-node admin certificate; $(NODE_NAME) is the Kubernetes node name (kubespray's inventory name). */
     kubespray: { path: "/etc/ssl/etcd/ssl", caFile: "ca.pem", certFile: "admin-$(NODE_NAME).pem", keyFile: "admin-$(NODE_NAME)-key.pem" },
-} as const;
-export type CertificatePreset = keyof typeof CERTIFICATE_PRESETS;
+} as const satisfies Record<CertificatePreset, CertificateHostPath>;
+
+/**
+ * The nodes the backup runs on: "control-plane" (default), "etcd" (RKE: label and NoExecute taint
+ * node-role.kubernetes.io/etcd), "master" (clusters from before Kubernetes 1.20), or "any" (no
+ * placement: for explicit endpoints with Secret certificates).
+ */
+export const BackupNodeRole = { controlPlane: "control-plane", etcd: "etcd", master: "master", any: "any" } as const;
+export type BackupNodeRole = (typeof BackupNodeRole)[keyof typeof BackupNodeRole];
 
 /** Node label and taints of the nodes that run etcd, per distribution. */
 export const NODE_ROLE_PRESETS = {
@@ -59,23 +77,67 @@ export const NODE_ROLE_PRESETS = {
     /** Clusters from before Kubernetes 1.20. */
     master: { labelKey: "node-role.kubernetes.io/master", taintKeys: ["node-role.kubernetes.io/master"] },
 } as const;
+/** The BackupNodeRole values that place the pod (all but "any"). */
 export type NodeRolePreset = keyof typeof NODE_ROLE_PRESETS;
 
-export type CertificateSource<S = string> =
-    | { preset: CertificatePreset }
-    | { hostPath: { path: string; caFile: string; certFile: string; keyFile: string } }
+/** Nodes chosen by a label of your own, instead of a BackupNodeRole. */
+export interface BackupNodeLabel {
+    /** The node label that marks the nodes running etcd, e.g. "example.com/etcd". */
+    labelKey: string;
+    /** Required label value. Default: any value (the label only has to exist). */
+    labelValue?: string;
+    /** Taint keys of those nodes to tolerate (any effect). Default none. */
+    tolerateTaints?: string[];
+}
+
+/** An etcd client certificate already on the nodes: a directory and the file names in it. */
+export interface CertificateHostPath {
+    /** Absolute directory on the node, mounted read-only. */
+    path: string;
+    /** CA certificate file name inside `path`. */
+    caFile: string;
+    /** Client certificate file name inside `path` ($(NODE_NAME) is the Kubernetes node name). */
+    certFile: string;
+    /** Client key file name inside `path`. */
+    keyFile: string;
+}
+
+/** An etcd client certificate as PEMs (e.g. from EtcdPki outputs), put into a Secret `<name>-etcd-client`. */
+export interface EtcdClientPems<S = string> {
+    /** The etcd CA certificate, PEM. */
+    caPem: S;
+    /** The client certificate, PEM. */
+    certPem: S;
+    /** The client key, PEM (a Pulumi secret). */
+    keyPem: S;
+}
+
+/** The etcd client certificate: exactly one of `preset`, `hostPath` and `secret`. */
+export interface CertificateSource<S = string> {
+    /** The certificate a distribution keeps on its control-plane/etcd nodes: "kubeadm", "rke" or "kubespray". */
+    preset?: CertificatePreset;
+    /** A certificate already on the nodes, by directory and file names. */
+    hostPath?: CertificateHostPath;
     /** PEMs, e.g. from EtcdPki outputs: put into a Secret `<name>-etcd-client`. */
-    | { secret: { caPem: S; certPem: S; keyPem: S } };
+    secret?: EtcdClientPems<S>;
+}
+
+/** rclone's S3 provider: "AWS", "Ceph", "Minio" or "Other". */
+export const S3Provider = { AWS: "AWS", Ceph: "Ceph", Minio: "Minio", Other: "Other" } as const;
+export type S3Provider = (typeof S3Provider)[keyof typeof S3Provider];
 
 export interface S3Store<S = string> {
     /** S3 API URL (Ceph RGW, MinIO, …). Default: AWS for `region`. */
     endpoint?: string;
+    /** The bucket (it must exist: it is never created). */
     bucket: string;
     /** Default "us-east-1". */
     region?: string;
     /** rclone S3 provider. Default "Other" with an endpoint, "AWS" without. */
-    provider?: "AWS" | "Ceph" | "Minio" | "Other";
+    provider?: S3Provider;
+    /** Access key id (a Pulumi secret). */
     accessKeyId: S;
+    /** Secret access key (a Pulumi secret). */
     secretAccessKey: S;
     /** Path-style bucket addressing. Default true (Ceph, MinIO). */
     forcePathStyle?: boolean;
@@ -84,17 +146,32 @@ export interface S3Store<S = string> {
 }
 
 export interface SftpStore<S = string> {
+    /** Host name or IP address of the SFTP server. */
     host: string;
     /** Default 22. */
     port?: number;
+    /** Login name. */
     user: string;
-    /** Exactly one of password and privateKey. */
+    /** Password (a Pulumi secret). Exactly one of password and privateKey. */
     password?: S;
+    /** Private key PEM (a Pulumi secret). Exactly one of password and privateKey. */
     privateKey?: S;
     /** known_hosts lines for the server (required: host keys are always checked). */
     knownHosts: string;
     /** Base directory on the server (absolute, or relative to the login directory). Default: the login directory. */
     path?: string;
+}
+
+/** A directory on the node that runs the job (created if missing). */
+export interface HostPathStore {
+    /** Absolute directory on the node. */
+    path: string;
+}
+
+/** A PersistentVolumeClaim in the backup's namespace. */
+export interface PvcStore {
+    /** Name of the existing claim. */
+    claimName: string;
 }
 
 /**
@@ -110,29 +187,66 @@ export interface BackupEncryption<S = string> {
     salt?: S;
 }
 
-export type BackupStore<S = string> =
-    | { s3: S3Store<S> }
-    | { sftp: SftpStore<S> }
+/** Where backups are written: exactly one of `s3`, `sftp`, `hostPath` and `pvc`. */
+export interface BackupStore<S = string> {
+    /** An S3 bucket (AWS, Ceph RGW, MinIO, …). */
+    s3?: S3Store<S>;
+    /** A directory on an SFTP server. */
+    sftp?: SftpStore<S>;
     /** A directory on the node that runs the job. */
-    | { hostPath: { path: string } }
-    | { pvc: { claimName: string } };
-
-export interface ResourceRequirements {
-    requests?: { cpu?: string; memory?: string };
-    limits?: { cpu?: string; memory?: string };
+    hostPath?: HostPathStore;
+    /** A PersistentVolumeClaim. */
+    pvc?: PvcStore;
 }
 
-/** Inputs of the plan; `S` is the type of secret values (string here, placeholders in the component). */
-export interface EtcdBackupPlanInput<S = string> {
-    /** Name of the CronJob and the prefix of every other object. */
-    name: string;
+/** CPU and memory quantities of one container. */
+export interface ResourceQuantities {
+    /** e.g. "50m". */
+    cpu?: string;
+    /** e.g. "64Mi". */
+    memory?: string;
+}
+
+export interface ResourceRequirements {
+    /** Default cpu "50m", memory "64Mi". */
+    requests?: ResourceQuantities;
+    /** Default memory "256Mi", no cpu limit. */
+    limits?: ResourceQuantities;
+}
+
+/**
+ * After upload and read-back, check the copy from the store with the etcd image: "off", "status"
+ * (`etcdutl snapshot status`) or "restore" (also a trial `etcdutl snapshot restore`).
+ */
+export const RestoreDrill = { off: "off", status: "status", restore: "restore" } as const;
+export type RestoreDrill = (typeof RestoreDrill)[keyof typeof RestoreDrill];
+
+/** Compression of the uploaded snapshot: "none" or "gzip". */
+export const BackupCompression = { none: "none", gzip: "gzip" } as const;
+export type BackupCompression = (typeof BackupCompression)[keyof typeof BackupCompression];
+
+/** rclone's limits against a store that stops answering. */
+export interface StoreTimeouts {
+    /** Seconds to connect. Default 10. */
+    connectSeconds?: number;
+    /** Seconds without a byte moving before a transfer fails. Default 60. */
+    ioSeconds?: number;
+    /** Retries of each operation. Default 3. */
+    retries?: number;
+}
+
+/**
+ * What configures an EtcdBackup besides its name and the arguments that hold secrets
+ * (certificates, storage, encryption): shared by the plan input and EtcdBackupArgs.
+ */
+export interface EtcdBackupSettings {
     /** Default "kube-system" (hostPath and hostNetwork need a privileged namespace). */
     namespace?: string;
     /** Create the namespace (labelled for the privileged Pod Security level). Default false. */
     createNamespace?: boolean;
     /** Name of the cluster in object paths. */
     clusterName: string;
-    /** 5-field cron expression or @hourly/@daily/… */
+    /** 5-field cron expression, or a macro: `@hourly`, `@daily`, … */
     schedule: string;
     /** IANA time zone of the schedule. Default "Etc/UTC". */
     timeZone?: string;
@@ -140,26 +254,23 @@ export interface EtcdBackupPlanInput<S = string> {
     endpoints?: string[];
     /** Run on the node's network so 127.0.0.1:2379 is the local member. Default true. */
     hostNetwork?: boolean;
-    /** Default { preset: "kubeadm" }. */
-    certificates?: CertificateSource<S>;
-    /** Nodes to run on. Default "control-plane"; "any" for explicit endpoints with Secret certificates. */
-    nodeRole?: NodeRolePreset | "any" | { labelKey: string; labelValue?: string; tolerateTaints?: string[] };
-    storage: BackupStore<S>;
+    /** Nodes to run on: "control-plane", "etcd" (RKE), "master" (before 1.20) or "any". Default "control-plane"; "any" for explicit endpoints with Secret certificates. */
+    nodeRole?: BackupNodeRole;
+    /** Nodes to run on, by a label of your own (instead of nodeRole). Default: nodeRole's nodes. */
+    nodeLabel?: BackupNodeLabel;
     /** Keep the newest N good backups. Default 5 (the BACKUP_COUNTS of a typical hand-written backup script). */
     keep?: number;
     /** Also keep the newest good backup of each of the newest D UTC days that have one. Default 0. */
     keepDaily?: number;
     /** Also keep the newest good backup of each of the newest W ISO weeks (UTC) that have one. Default 0. */
     keepWeekly?: number;
-    /** Client-side encryption (rclone crypt) on any store. Default: none. */
-    encryption?: BackupEncryption<S>;
     /**
      * After upload and read-back, check the copy from the store with the etcd image:
      * "status" runs `etcdutl snapshot status`, "restore" also a trial
      * `etcdutl snapshot restore` into a temporary directory. A failed drill fails
      * the Job and nothing is sealed or deleted. Default "off".
      */
-    restoreDrill?: "off" | "status" | "restore";
+    restoreDrill?: RestoreDrill;
     /**
      * Upload (and read back) while `etcdutl snapshot status` checks the snapshot: the uploader
      * runs as a native sidecar (an init container with restartPolicy Always; Kubernetes ≥ 1.29)
@@ -173,21 +284,22 @@ export interface EtcdBackupPlanInput<S = string> {
      * etcd node busy for ~20 s per GiB and makes the job ~1.8× slower; choose it when the
      * store's space or bandwidth matters more than the CPU next to etcd.
      */
-    compression?: "gzip" | "none";
+    compression?: BackupCompression;
     /** Path prefix inside the store. Default "etcd-backup". */
     prefix?: string;
-    /** Default DEFAULT_ETCD_IMAGE; use the version of the cluster's etcd. */
+    /** The etcd image (etcdctl, etcdutl). Default DEFAULT_ETCD_IMAGE (a pinned registry.k8s.io/etcd); use the version of the cluster's etcd. */
     etcdImage?: string;
-    /** Default DEFAULT_UPLOADER_IMAGE. */
+    /** The uploader image (rclone with a shell). Default DEFAULT_UPLOADER_IMAGE (a pinned rclone/rclone). */
     uploaderImage?: string;
-    /** Default 300. */
+    /** The CronJob's startingDeadlineSeconds: a run missed by more than this is skipped. Default 300. */
     startingDeadlineSeconds?: number;
-    /** Default 1800. */
+    /** The Job's activeDeadlineSeconds: a run taking longer fails. Default 1800. */
     activeDeadlineSeconds?: number;
-    /** Default 1. */
+    /** The Job's backoffLimit (retries of a failed run). Default 1. */
     backoffLimit?: number;
-    /** Defaults 3 and 3. */
+    /** Successful Jobs the CronJob keeps. Default 3. */
     successfulJobsHistoryLimit?: number;
+    /** Failed Jobs the CronJob keeps. Default 3. */
     failedJobsHistoryLimit?: number;
     /** etcdctl --command-timeout for the snapshot; also how long an unreachable etcd takes to fail the job (etcdctl 3.5 retries refused dials until then). Default 300. */
     snapshotTimeoutSeconds?: number;
@@ -218,7 +330,19 @@ export interface EtcdBackupPlanInput<S = string> {
      * `retries` (default 3) of each operation. A hanging store then fails the run at
      * step=upload in bounded time, with nothing sealed or deleted.
      */
-    storeTimeouts?: { connectSeconds?: number; ioSeconds?: number; retries?: number };
+    storeTimeouts?: StoreTimeouts;
+}
+
+/** Inputs of the plan; `S` is the type of secret values (string here, placeholders in the component). */
+export interface EtcdBackupPlanInput<S = string> extends EtcdBackupSettings {
+    /** Name of the CronJob and the prefix of every other object. */
+    name: string;
+    /** The etcd client certificate: exactly one of preset, hostPath and secret. Default { preset: "kubeadm" }. */
+    certificates?: CertificateSource<S>;
+    /** Where backups are written: exactly one of s3, sftp, hostPath and pvc. */
+    storage: BackupStore<S>;
+    /** Client-side encryption (rclone crypt) on any store. Default: none. */
+    encryption?: BackupEncryption<S>;
 }
 
 /** A Kubernetes object as plain JSON. */
@@ -323,14 +447,15 @@ function certificateMount(
     source: CertificateSource<string>,
     name: string,
 ): { files: { ca: string; cert: string; key: string }; volume: Record<string, unknown>; secret?: Record<string, string> } {
-    if ("preset" in source) {
-        const preset = CERTIFICATE_PRESETS[source.preset];
-        if (!preset)
-            throw new InputError("certificates.preset", source.preset, `give one of ${Object.keys(CERTIFICATE_PRESETS).join(", ")}`);
-        return certificateMount({ hostPath: preset }, name);
+    const kind = exactlyOneOf("certificates", source, CERTIFICATE_SOURCES, '{ preset: "kubeadm" }');
+    if (kind === "preset") {
+        const presets = Object.values(CertificatePreset) as string[];
+        if (!presets.includes(source.preset!))
+            throw new InputError("certificates.preset", source.preset, `give one of ${presets.join(", ")}`);
+        return certificateMount({ hostPath: CERTIFICATE_PRESETS[source.preset!] }, name);
     }
-    if ("hostPath" in source) {
-        const h = source.hostPath;
+    if (kind === "hostPath") {
+        const h = source.hostPath!;
         if (!h.path?.startsWith("/"))
             throw new InputError("certificates.hostPath.path", h.path, "give the absolute directory holding the etcd client certificate");
         for (const [field, file] of Object.entries({ caFile: h.caFile, certFile: h.certFile, keyFile: h.keyFile })) {
@@ -342,52 +467,57 @@ function certificateMount(
             volume: { name: "etcd-certs", hostPath: { path: h.path, type: "Directory" } },
         };
     }
-    if ("secret" in source) {
-        const s = source.secret;
-        const pem = (field: string, value: string, marker: RegExp) => {
-            if (typeof value !== "string" || !marker.test(value))
-                throw new InputError(
-                    `certificates.secret.${field}`,
-                    field === "keyPem" ? "<hidden>" : value,
-                    "give a PEM (e.g. from EtcdPki outputs)",
-                );
-            return value;
-        };
-        return {
-            files: { ca: `${CERT_DIR}/ca.crt`, cert: `${CERT_DIR}/tls.crt`, key: `${CERT_DIR}/tls.key` },
-            volume: { name: "etcd-certs", secret: { secretName: `${name}-etcd-client`, defaultMode: 0o400 } },
-            secret: {
-                "ca.crt": pem("caPem", s.caPem, /BEGIN CERTIFICATE|^__SECRET/),
-                "tls.crt": pem("certPem", s.certPem, /BEGIN CERTIFICATE|^__SECRET/),
-                "tls.key": pem("keyPem", s.keyPem, /PRIVATE KEY|^__SECRET/),
-            },
-        };
-    }
-    throw new InputError(
-        "certificates",
-        source,
-        'give { preset: "kubeadm" | "rke" | "kubespray" }, { hostPath: {...} } or { secret: {...} }',
-    );
+    const s = source.secret!;
+    const pem = (field: string, value: string, marker: RegExp) => {
+        if (typeof value !== "string" || !marker.test(value))
+            throw new InputError(
+                `certificates.secret.${field}`,
+                field === "keyPem" ? "<hidden>" : value,
+                "give a PEM (e.g. from EtcdPki outputs)",
+            );
+        return value;
+    };
+    return {
+        files: { ca: `${CERT_DIR}/ca.crt`, cert: `${CERT_DIR}/tls.crt`, key: `${CERT_DIR}/tls.key` },
+        volume: { name: "etcd-certs", secret: { secretName: `${name}-etcd-client`, defaultMode: 0o400 } },
+        secret: {
+            "ca.crt": pem("caPem", s.caPem, /BEGIN CERTIFICATE|^__SECRET/),
+            "tls.crt": pem("certPem", s.certPem, /BEGIN CERTIFICATE|^__SECRET/),
+            "tls.key": pem("keyPem", s.keyPem, /PRIVATE KEY|^__SECRET/),
+        },
+    };
 }
 
-function placement(nodeRole: EtcdBackupPlanInput["nodeRole"]): Record<string, unknown> {
-    const role = nodeRole ?? "control-plane";
-    if (role === "any") return {};
+/** Node affinity and tolerations of the job's pod: by nodeRole, or by nodeLabel (not both). */
+function placement(nodeRole: BackupNodeRole | undefined, nodeLabel: BackupNodeLabel | undefined): Record<string, unknown> {
+    const roles = Object.values(BackupNodeRole).join(", ");
+    if (nodeRole !== undefined && nodeLabel !== undefined) {
+        throw new InputError("nodeRole", nodeRole, "give nodeRole or nodeLabel, not both: remove nodeRole to place the job by nodeLabel");
+    }
     let labelKey: string;
     let labelValue: string | undefined;
     let taints: readonly string[];
-    if (typeof role === "string") {
-        const preset = NODE_ROLE_PRESETS[role as NodeRolePreset];
-        if (!preset)
-            throw new InputError("nodeRole", role, `give one of ${[...Object.keys(NODE_ROLE_PRESETS), "any"].join(", ")} or { labelKey }`);
+    if (nodeLabel !== undefined) {
+        if (typeof nodeLabel?.labelKey !== "string" || nodeLabel.labelKey === "")
+            throw new InputError("nodeLabel.labelKey", nodeLabel?.labelKey, "give the node label that marks etcd nodes");
+        labelKey = nodeLabel.labelKey;
+        labelValue = nodeLabel.labelValue;
+        taints = nodeLabel.tolerateTaints ?? [];
+    } else {
+        const role = nodeRole ?? BackupNodeRole.controlPlane;
+        if (typeof role !== "string") {
+            throw new InputError(
+                "nodeRole",
+                role,
+                `give one of ${roles}; a label of your own goes in nodeLabel: { labelKey, labelValue?, tolerateTaints? }`,
+            );
+        }
+        if (!(Object.values(BackupNodeRole) as string[]).includes(role))
+            throw new InputError("nodeRole", role, `give one of ${roles}, or a label of your own in nodeLabel: { labelKey }`);
+        if (role === BackupNodeRole.any) return {};
+        const preset = NODE_ROLE_PRESETS[role];
         labelKey = preset.labelKey;
         taints = preset.taintKeys;
-    } else {
-        if (typeof role.labelKey !== "string" || role.labelKey === "")
-            throw new InputError("nodeRole.labelKey", role.labelKey, "give the node label that marks etcd nodes");
-        labelKey = role.labelKey;
-        labelValue = role.labelValue;
-        taints = role.tolerateTaints ?? [];
     }
     const expression =
         labelValue === undefined ? { key: labelKey, operator: "Exists" } : { key: labelKey, operator: "In", values: [labelValue] };
@@ -455,10 +585,10 @@ export function planEtcdBackup(input: EtcdBackupPlanInput<string>): EtcdBackupPl
         { configDir: STORE_CONFIG_DIR, localStoreMount: LOCAL_STORE_DIR },
     );
     const storeVolume =
-        store.kind === "hostPath" && "hostPath" in input.storage
-            ? { name: "store", hostPath: { path: input.storage.hostPath.path, type: "DirectoryOrCreate" } }
-            : store.kind === "pvc" && "pvc" in input.storage
-              ? { name: "store", persistentVolumeClaim: { claimName: input.storage.pvc.claimName } }
+        store.kind === "hostPath"
+            ? { name: "store", hostPath: { path: input.storage.hostPath!.path, type: "DirectoryOrCreate" } }
+            : store.kind === "pvc"
+              ? { name: "store", persistentVolumeClaim: { claimName: input.storage.pvc!.claimName } }
               : undefined;
     const etcdImage = input.etcdImage ?? DEFAULT_ETCD_IMAGE;
     const uploaderImage = input.uploaderImage ?? DEFAULT_UPLOADER_IMAGE;
@@ -562,7 +692,7 @@ export function planEtcdBackup(input: EtcdBackupPlanInput<string>): EtcdBackupPl
         hostNetwork,
         dnsPolicy: hostNetwork ? "ClusterFirstWithHostNet" : "ClusterFirst",
         priorityClassName: namespace === "kube-system" ? "system-cluster-critical" : undefined,
-        ...placement(input.nodeRole),
+        ...placement(input.nodeRole, input.nodeLabel),
         initContainers: [
             etcdContainer(
                 "snapshot",

@@ -20,6 +20,7 @@
 import { InputError } from "../errors";
 import type { BackupEncryption, BackupStore } from "./plan";
 import { rcloneObscure, rcloneSection } from "./rclone";
+import { exactlyOneOf } from "./validate";
 
 /** EtcdBackup's default path prefix inside the store. */
 export const DEFAULT_STORE_PREFIX = "etcd-backup";
@@ -130,8 +131,12 @@ export interface StoreRenderOptions {
     arguments?: StoreArgumentNames;
 }
 
+/** The stores, as the keys of BackupStore (exactly one is given). */
+export const STORE_KINDS = ["s3", "sftp", "hostPath", "pvc"] as const;
+export type StoreKind = (typeof STORE_KINDS)[number];
+
 export interface RenderedBackupStore {
-    kind: "s3" | "sftp" | "hostPath" | "pvc";
+    kind: StoreKind;
     /** rclone.conf: the store section, then the crypt section when encrypted (holds credentials). */
     rcloneConfig: string;
     /** Files the configuration names, by name inside configDir (CA bundle, SSH key, known_hosts). */
@@ -213,12 +218,9 @@ function renderStoreSection(
     localStoreMount: string | undefined,
     at: string,
 ): StoreSection {
-    const keys = storage && typeof storage === "object" ? Object.keys(storage) : [];
-    if (keys.length !== 1 || !["s3", "sftp", "hostPath", "pvc"].includes(keys[0]!)) {
-        throw new InputError(at, keys.length ? keys : storage, "give exactly one of { s3 }, { sftp }, { hostPath }, { pvc }");
-    }
-    if ("s3" in storage) {
-        const s3 = storage.s3;
+    const kind = exactlyOneOf(at, storage, STORE_KINDS, "{ s3: { bucket, accessKeyId, secretAccessKey } }");
+    if (kind === "s3") {
+        const s3 = storage.s3!;
         if (typeof s3.bucket !== "string" || !/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(s3.bucket)) {
             throw new InputError(`${at}.s3.bucket`, s3.bucket, "give an S3 bucket name (3-63 lower-case letters, digits, '.', '-')");
         }
@@ -255,8 +257,8 @@ function renderStoreSection(
             storeUrl: `s3://${storePath(s3.bucket, dir)}`,
         };
     }
-    if ("sftp" in storage) {
-        const sftp = storage.sftp;
+    if (kind === "sftp") {
+        const sftp = storage.sftp!;
         if (typeof sftp.host !== "string" || sftp.host === "" || /[\s/]/.test(sftp.host))
             throw new InputError(`${at}.sftp.host`, sftp.host, "give a host name or IP address");
         const port = sftp.port ?? 22;
@@ -311,7 +313,7 @@ function renderStoreSection(
         };
     }
     const local = rcloneSection(STORE_REMOTE, { type: "local" });
-    if ("hostPath" in storage) {
+    if (kind === "hostPath") {
         const p = storage.hostPath?.path;
         if (typeof p !== "string" || !p.startsWith("/"))
             throw new InputError(`${at}.hostPath.path`, p, "give an absolute directory on the node");

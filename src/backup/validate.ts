@@ -89,3 +89,23 @@ export function validateTimeZone(timeZone: unknown): string {
     if (!/^[A-Za-z]/.test(timeZone)) throw new InputError("timeZone", timeZone, fix);
     return timeZone;
 }
+
+/**
+ * The one option an argument made of optional siblings holds (storage: exactly one of s3, sftp,
+ * hostPath and pvc; certificates: of preset, hostPath and secret): its key. Absent or null keys
+ * do not count. Errors name the argument and the keys given, never their values (credentials).
+ */
+export function exactlyOneOf<K extends string>(argument: string, value: unknown, options: readonly K[], example: string): K {
+    const choices = `exactly one of ${options.join(", ")}`;
+    if (value === null || typeof value !== "object" || Array.isArray(value)) {
+        throw new InputError(argument, Array.isArray(value) ? "an array" : value, `give an object with ${choices}, e.g. ${example}`);
+    }
+    const given = Object.keys(value).filter((key) => (value as Record<string, unknown>)[key] != null);
+    const unknown = given.filter((key) => !(options as readonly string[]).includes(key));
+    if (unknown.length > 0) {
+        throw new InputError(argument, given, `${unknown.map((key) => JSON.stringify(key)).join(", ")} is not an option: give ${choices}`);
+    }
+    if (given.length === 0) throw new InputError(argument, {}, `give ${choices}, e.g. ${example}`);
+    if (given.length > 1) throw new InputError(argument, given, `give ${choices}, not ${given.length}: keep one and remove the others`);
+    return given[0] as K;
+}

@@ -39,8 +39,9 @@ beforeAll(async () => {
     // `python` first on PATH, so the virtualenv goes there.
     savedPath = process.env.PATH;
     process.env.PATH = `${path.join(venv, "bin")}${path.delimiter}${process.env.PATH ?? ""}`;
-    // The plugin runs bin/provider.js: build it from this checkout's sources (what `npm install` / prepare does).
-    await run("npx", ["tsc", "-p", "tsconfig.build.json"], { cwd: REPO, timeoutMs: 300_000 });
+    // The plugin runs bin/provider.js: build it from this checkout's sources as `npm install` / prepare does
+    // (tsc, then the .sh files the backup modules read when they load: EtcdBackup is served too).
+    await run("npm", ["run", "build"], { cwd: REPO, timeoutMs: 300_000 });
 });
 
 afterAll(async () => {

@@ -86,6 +86,15 @@ const variants: [string, EtcdBackupPlanInput][] = [
         },
     ],
     [
+        "hostPath, nodes by a label of your own with a value and tolerated taints",
+        {
+            ...base,
+            name: "b-node-label",
+            nodeLabel: { labelKey: "example.com/etcd", labelValue: "true", tolerateTaints: ["example.com/etcd"] },
+            storage: { hostPath: { path: "/var/backups/etcd" } },
+        },
+    ],
+    [
         "PVC, own namespace",
         { ...base, name: "b-pvc", namespace: "etcd-backup", createNamespace: true, storage: { pvc: { claimName: "etcd-backups" } } },
     ],

@@ -79,9 +79,13 @@ describe("EtcdBackup", () => {
             "EtcdBackupNeverSucceeded",
             "EtcdBackupJobFailed",
         ]);
+        // The PrometheusRule itself is TypeScript-only (a getter); its name is the output other languages read.
+        expect(await value(backup.alertRule!.urn)).toMatch(/\$kubernetes:monitoring.coreos.com\/v1:PrometheusRule::nightly-alerts$/);
+        expect(await value(backup.alertRuleName)).toBe("nightly-alerts");
         const without = new EtcdBackup("plain", args());
         expect(await value(without.maxBackupAgeSeconds)).toBeUndefined();
         expect(without.alertRule).toBeUndefined();
+        expect(await value(without.alertRuleName)).toBeUndefined();
         await settle(); // its registrations must not land in the next test
     });
 
@@ -185,6 +189,39 @@ describe("EtcdBackup", () => {
             /give exactly one of password and privateKey/,
         ],
         ["unknown store", { storage: { azure: {} } as any }, /storage: \["azure"\]/],
+        // From another language a whole object arrives as one Output when it is a secret: its structure is unknown.
+        [
+            "a store that is an Output",
+            { storage: pulumi.secret({ hostPath: { path: "/var/backups" } }) as any },
+            /^storage: "an Output" — give it as a plain value: only credentials and PEMs may be Outputs/,
+        ],
+        ["a plain argument that is an Output", { clusterName: pulumi.output("prod") as any }, /^clusterName: "an Output"/],
+        [
+            "an Output beside the credentials",
+            { storage: { s3: { bucket: pulumi.output("b"), accessKeyId: "a", secretAccessKey: "s" } as any } },
+            /^storage.s3.bucket: "an Output"/,
+        ],
+        ["no store", { storage: {} }, /^storage: \{\} — give exactly one of s3, sftp, hostPath, pvc/],
+        [
+            "two stores",
+            { storage: { hostPath: { path: "/var/backups" }, pvc: { claimName: "etcd-backups" } } },
+            /^storage: \["hostPath","pvc"\] — give exactly one of s3, sftp, hostPath, pvc, not 2/,
+        ],
+        [
+            "preset and PEMs",
+            {
+                certificates: {
+                    preset: "kubeadm",
+                    secret: { caPem: pulumi.output("ca"), certPem: pulumi.output("c"), keyPem: pulumi.secret("k") },
+                },
+            },
+            /^certificates: \["preset","secret"\] — give exactly one of preset, hostPath, secret, not 2/,
+        ],
+        [
+            "nodeRole and nodeLabel",
+            { nodeRole: "etcd", nodeLabel: { labelKey: "example.com/etcd" } },
+            /^nodeRole: "etcd" — give nodeRole or nodeLabel, not both/,
+        ],
     ])("%s: a ResourceError before any child exists", async (_case, overrides, message) => {
         expect(() => new EtcdBackup("bad", args(overrides))).toThrow(message);
         await settle();

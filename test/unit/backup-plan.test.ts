@@ -397,8 +397,11 @@ describe("planEtcdBackup", () => {
             { storage: { sftp: { host: "h", user: "u", password: "p" } as any } },
             /^storage.sftp.knownHosts: missing — .*host keys are always checked/,
         ],
-        ["unknown store", { storage: { gcs: { bucket: "b" } } as any }, /^storage: \["gcs"\] — give exactly one of/],
-        ["two stores", { storage: { hostPath: { path: "/a" }, pvc: { claimName: "b" } } as any }, /^storage: \["hostPath","pvc"\]/],
+        [
+            "unknown store",
+            { storage: { gcs: { bucket: "b" } } as any },
+            /^storage: \["gcs"\] — "gcs" is not an option: give exactly one of s3, sftp, hostPath, pvc$/,
+        ],
         ["two endpoints", { endpoints: ["https://10.0.0.1:2379", "https://10.0.0.2:2379"] }, /^endpoints: .* exactly one client URL/],
         ["no hostNetwork, no endpoints", { hostNetwork: false }, /^endpoints: missing — without hostNetwork/],
         ["unknown preset", { certificates: { preset: "k3s" as any } }, /^certificates.preset: "k3s"/],
@@ -479,5 +482,106 @@ describe("renderBackupScript", () => {
         expect(script.indexOf("deletefile")).toBeGreaterThan(script.indexOf("\nstep=retention\n"));
         expect(script).not.toMatch(/\\\$\{/); // the TypeScript escape never reaches the shell
         expect(script).toContain('"${NODE_NAME:-}"');
+    });
+});
+
+describe("exactly one of the sibling options (the schema's form of a union)", () => {
+    const sftp = { host: "h", user: "u", password: SECRET, knownHosts: "h k" };
+    const pems = {
+        caPem: "-----BEGIN CERTIFICATE-----a",
+        certPem: "-----BEGIN CERTIFICATE-----c",
+        keyPem: `-----BEGIN PRIVATE KEY-----${SECRET}`,
+    };
+    test.each<[string, Partial<EtcdBackupPlanInput>, RegExp]>([
+        [
+            "no store",
+            { storage: {} },
+            /^storage: \{\} — give exactly one of s3, sftp, hostPath, pvc, e\.g\. \{ s3: \{ bucket, accessKeyId, secretAccessKey \} \}$/,
+        ],
+        [
+            "only absent stores",
+            { storage: { s3: undefined, sftp: null as any } },
+            /^storage: \{\} — give exactly one of s3, sftp, hostPath, pvc/,
+        ],
+        [
+            "two stores",
+            { storage: { hostPath: { path: "/a" }, pvc: { claimName: "b" } } },
+            /^storage: \["hostPath","pvc"\] — give exactly one of s3, sftp, hostPath, pvc, not 2: keep one and remove the others$/,
+        ],
+        ["two stores with credentials", { storage: { ...s3, sftp } }, /^storage: \["s3","sftp"\] — give exactly one of/],
+        [
+            "a store that is not an object",
+            { storage: "s3://bucket" as any },
+            /^storage: "s3:\/\/bucket" — give an object with exactly one of s3/,
+        ],
+        [
+            "no certificate source",
+            { certificates: {} },
+            /^certificates: \{\} — give exactly one of preset, hostPath, secret, e\.g\. \{ preset: "kubeadm" \}$/,
+        ],
+        [
+            "preset and PEMs",
+            { certificates: { preset: "kubeadm", secret: pems } },
+            /^certificates: \["preset","secret"\] — give exactly one of preset, hostPath, secret, not 2/,
+        ],
+        ["unknown certificate source", { certificates: { vault: "x" } as any }, /^certificates: \["vault"\] — "vault" is not an option/],
+        [
+            "preset named like an Object property",
+            { certificates: { preset: "constructor" as any } },
+            /^certificates.preset: "constructor" — give one of kubeadm, rke, kubespray$/,
+        ],
+        [
+            "nodeRole and nodeLabel",
+            { nodeRole: "etcd", nodeLabel: { labelKey: "example.com/etcd" } },
+            /^nodeRole: "etcd" — give nodeRole or nodeLabel, not both: remove nodeRole/,
+        ],
+        [
+            "nodeRole as an object (before nodeLabel existed)",
+            { nodeRole: { labelKey: "example.com/etcd" } as any },
+            /^nodeRole: \{"labelKey":"example.com\/etcd"\} — give one of control-plane, etcd, master, any; a label of your own goes in nodeLabel/,
+        ],
+        [
+            "unknown nodeRole",
+            { nodeRole: "worker" as any },
+            /^nodeRole: "worker" — give one of control-plane, etcd, master, any, or a label of your own in nodeLabel/,
+        ],
+        ["nodeRole named like an Object property", { nodeRole: "toString" as any }, /^nodeRole: "toString" — give one of/],
+        ["nodeLabel without labelKey", { nodeLabel: { labelValue: "true" } as any }, /^nodeLabel.labelKey: missing — give the node label/],
+    ])("%s: an InputError naming the argument and the keys given, never a credential", (_case, overrides, message) => {
+        const error = inputError(() => planEtcdBackup(base(overrides)));
+        expect(error.message).toMatch(message);
+        expect(error.message).not.toContain(SECRET);
+        expect(error.message).not.toContain(KEY_ID);
+    });
+
+    test("controls: each single option is accepted, and absent siblings do not count", () => {
+        for (const storage of [
+            s3,
+            { sftp },
+            { hostPath: { path: "/var/backups" } },
+            { pvc: { claimName: "etcd-backups" } },
+            { ...s3, pvc: undefined },
+        ])
+            expect(planEtcdBackup(base({ storage })).storeUrlPattern).toMatch(/^(s3|sftp|file|pvc):\/\//);
+        for (const certificates of [{ preset: "rke" as const }, { hostPath: { ...CERTIFICATE_PRESETS.kubeadm } }, { secret: pems }])
+            expect(podOf(planEtcdBackup(base({ certificates }))).volumes.find((v: any) => v.name === "etcd-certs")).toBeDefined();
+    });
+
+    test("nodeLabel: affinity on the label (with or without a value) and the given taints tolerated", () => {
+        const exists = podOf(planEtcdBackup(base({ nodeLabel: { labelKey: "example.com/etcd", tolerateTaints: ["example.com/etcd"] } })));
+        expect(exists.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms).toEqual([
+            { matchExpressions: [{ key: "example.com/etcd", operator: "Exists" }] },
+        ]);
+        expect(exists.tolerations).toEqual([{ key: "example.com/etcd", operator: "Exists" }]);
+        const valued = podOf(planEtcdBackup(base({ nodeLabel: { labelKey: "example.com/role", labelValue: "etcd" } })));
+        expect(valued.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms).toEqual([
+            { matchExpressions: [{ key: "example.com/role", operator: "In", values: ["etcd"] }] },
+        ]);
+        expect(valued.tolerations).toEqual([]);
+    });
+
+    test("nodeRole any: no placement; the default is control-plane", () => {
+        expect(podOf(planEtcdBackup(base({ nodeRole: "any" }))).affinity).toBeUndefined();
+        expect(podOf(planEtcdBackup(base())).tolerations).toEqual([{ key: "node-role.kubernetes.io/control-plane", operator: "Exists" }]);
     });
 });
