@@ -13,7 +13,9 @@
  * pod's terminationGracePeriodSeconds (default 30) before SIGKILL. Their exit
  * codes do not decide the pod's result. One difference: when an init
  * container or a container fails, the harness removes the pod's containers at
- * once (SIGKILL), where the kubelet would send sidecars SIGTERM first.
+ * once (SIGKILL), where the kubelet would send sidecars SIGTERM first; what the
+ * sidecars had logged by then is kept in the failure's output, as `kubectl
+ * logs -c <sidecar>` still shows it on a failed pod.
  *
  * The pod's volumes become:
  *   emptyDir → a Docker volume; hostPath → a bind mount of a test directory
@@ -22,7 +24,7 @@
  * Only hostNetwork pods are supported (a pod network would need a CNI).
  */
 import type { ContainerFile, ContainerSpec, DockerPlan, VolumeMount } from "../../src/docker/plan";
-import { call } from "../harness/api";
+import { call, demultiplex } from "../harness/api";
 import { RealizedPlan, realizePlan } from "../harness/docker";
 
 export interface PodData {
@@ -187,6 +189,35 @@ async function stopSidecars(plan: DockerPlan, live: RealizedPlan, graceSeconds: 
     }
 }
 
+/**
+ * Reads the sidecars' logs every `intervalMs` while the pod runs (a failed run's containers are
+ * removed before it is reported); `stop()` ends the polling and returns the last logs read.
+ */
+function watchSidecarLogs(plan: DockerPlan, intervalMs = 500): { stop: () => Promise<Record<string, string>> } {
+    const names = plan.containers.filter((spec) => spec.labels?.[SIDECAR_LABEL] === "1").map((spec) => spec.name);
+    const logs: Record<string, string> = {};
+    let running = true;
+    const poll = (async () => {
+        while (running) {
+            for (const name of names) {
+                const response = await call(
+                    { method: "GET", path: `/containers/${name}/logs`, query: { stdout: 1, stderr: 1 } },
+                    [404],
+                ).catch(() => undefined);
+                if (response && response.status === 200) logs[name] = demultiplex(response.body).combined.toString("utf8");
+            }
+            await new Promise((resolve) => setTimeout(resolve, intervalMs));
+        }
+    })();
+    return {
+        stop: async () => {
+            running = false;
+            await poll;
+            return logs;
+        },
+    };
+}
+
 export type PodRun =
     | { succeeded: true; live: RealizedPlan; logs: Record<string, string>; plan: DockerPlan; durationMs: number }
     | { succeeded: false; failedContainer: string; exitCode: number; output: string; plan: DockerPlan; durationMs: number };
@@ -205,6 +236,7 @@ export function expectPodFailed(result: PodRun): asserts result is Extract<PodRu
 export async function runPod(pod: K8sPodSpec, data: PodData, prefix: string, runId: string, timeoutMs = 180_000): Promise<PodRun> {
     const plan = podToDockerPlan(pod, data, prefix);
     const started = Date.now();
+    const sidecarLogs = watchSidecarLogs(plan);
     try {
         // A kubelet fails the pod at the first container that exits non-zero (restartPolicy Never).
         const live = await realizePlan(plan, { runId, waitHealthy: false, timeoutMs, oneShotFailure: "fail" });
@@ -216,13 +248,18 @@ export async function runPod(pod: K8sPodSpec, data: PodData, prefix: string, run
         const message = (error as Error).message;
         const failed = /container (\S+) exited with code (\d+)/.exec(message);
         if (!failed) throw error;
+        const sidecars = Object.entries(await sidecarLogs.stop()).map(
+            ([name, text]) => `\n--- last log lines of sidecar ${name}:\n${text.split("\n").slice(-40).join("\n")}`,
+        );
         return {
             succeeded: false,
             failedContainer: failed[1]!.slice(prefix.length + 1),
             exitCode: Number(failed[2]),
-            output: message,
+            output: message + sidecars.join(""),
             plan,
             durationMs: Date.now() - started,
         };
+    } finally {
+        await sidecarLogs.stop();
     }
 }
