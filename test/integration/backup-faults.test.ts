@@ -352,6 +352,18 @@ describe("one etcd member down (3-member cluster)", () => {
             );
             expect(metadata.endpoints).toEqual(offered);
             expect(metadata.endpoint).toBeUndefined(); // the gateway does not say which member served
+            // The client key stays a file: in no container's command, env or log (the gateway has none of it).
+            const keyBody = fs
+                .readFileSync(path.join(etcd.certDir, "healthcheck-client.key"), "utf8")
+                .split("\n")
+                .filter((line) => line && !line.startsWith("-----"))[1]!;
+            const visible = [...Object.values(result.logs)];
+            for (const spec of result.plan.containers) {
+                const inspect = await result.live.inspect(spec.name);
+                visible.push(JSON.stringify([inspect.Config.Env, inspect.Config.Cmd, inspect.Config.Entrypoint, inspect.Args]));
+                if (spec.name.endsWith("-etcd-gateway")) expect(inspect.Mounts).toEqual([]);
+            }
+            for (const text of visible) expect(text).not.toContain(keyBody);
         } finally {
             await etcd.live.start(etcd.containers[1]!);
             await etcd.live.waitHealthy(etcd.containers[1]!, 120_000);
