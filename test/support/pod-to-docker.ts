@@ -24,7 +24,8 @@
  * Only hostNetwork pods are supported (a pod network would need a CNI).
  */
 import type { ContainerFile, ContainerSpec, DockerPlan, VolumeMount } from "../../src/docker/plan";
-import { call, demultiplex } from "../harness/api";
+import * as http from "http";
+import { call, demultiplex, engineSocket } from "../harness/api";
 import { RealizedPlan, realizePlan } from "../harness/docker";
 
 export interface PodData {
@@ -190,29 +191,60 @@ async function stopSidecars(plan: DockerPlan, live: RealizedPlan, graceSeconds: 
 }
 
 /**
- * Reads the sidecars' logs every `intervalMs` while the pod runs (a failed run's containers are
- * removed before it is reported); `stop()` ends the polling and returns the last logs read.
+ * Follows each sidecar's log while the pod runs (a failed run's containers are removed before it is
+ * reported, and a sidecar's last lines may come just before): one `follow` request per container
+ * start, which the engine ends when the container stops or is removed; each request returns the
+ * whole log so far. `stop()` ends the following and returns what was read.
  */
-function watchSidecarLogs(plan: DockerPlan, intervalMs = 500): { stop: () => Promise<Record<string, string>> } {
+function followSidecarLogs(plan: DockerPlan): { stop: () => Promise<Record<string, string>> } {
     const names = plan.containers.filter((spec) => spec.labels?.[SIDECAR_LABEL] === "1").map((spec) => spec.name);
     const logs: Record<string, string> = {};
+    const active = new Set<http.ClientRequest>();
     let running = true;
-    const poll = (async () => {
+    /** One follow request: resolves once the engine ends the stream (or the request fails). */
+    const followOnce = (name: string) =>
+        new Promise<void>((resolve) => {
+            const chunks: Buffer[] = [];
+            const req = http.request(
+                {
+                    socketPath: engineSocket(),
+                    path: `/containers/${name}/logs?follow=1&stdout=1&stderr=1`,
+                    agent: false,
+                    headers: { Host: "docker" },
+                },
+                (res) => {
+                    res.on("data", (chunk: Buffer) => {
+                        chunks.push(chunk);
+                        if (res.statusCode === 200) logs[name] = demultiplex(Buffer.concat(chunks)).combined.toString("utf8");
+                    });
+                    res.on("close", () => resolve());
+                },
+            );
+            active.add(req);
+            req.on("close", () => {
+                active.delete(req);
+                resolve();
+            });
+            req.on("error", () => resolve());
+            req.end();
+        });
+    const follow = async (name: string) => {
         while (running) {
-            for (const name of names) {
-                const response = await call(
-                    { method: "GET", path: `/containers/${name}/logs`, query: { stdout: 1, stderr: 1 } },
-                    [404],
-                ).catch(() => undefined);
-                if (response && response.status === 200) logs[name] = demultiplex(response.body).combined.toString("utf8");
-            }
-            await new Promise((resolve) => setTimeout(resolve, intervalMs));
+            // Ends on 404 (not created yet, or removed) or when the container stops (a restart, the
+            // end of the pod); the next request reads the whole log again.
+            await followOnce(name);
+            if (running) await new Promise((resolve) => setTimeout(resolve, 200));
         }
-    })();
+    };
+    const following = Promise.all(names.map(follow));
     return {
         stop: async () => {
             running = false;
-            await poll;
+            // The engine ends a stream when its container goes; give the last bytes a moment to arrive.
+            const deadline = Date.now() + 2000;
+            while (active.size > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+            for (const req of active) req.destroy();
+            await following;
             return logs;
         },
     };
@@ -236,7 +268,7 @@ export function expectPodFailed(result: PodRun): asserts result is Extract<PodRu
 export async function runPod(pod: K8sPodSpec, data: PodData, prefix: string, runId: string, timeoutMs = 180_000): Promise<PodRun> {
     const plan = podToDockerPlan(pod, data, prefix);
     const started = Date.now();
-    const sidecarLogs = watchSidecarLogs(plan);
+    const sidecarLogs = followSidecarLogs(plan);
     try {
         // A kubelet fails the pod at the first container that exits non-zero (restartPolicy Never).
         const live = await realizePlan(plan, { runId, waitHealthy: false, timeoutMs, oneShotFailure: "fail" });
