@@ -326,6 +326,12 @@ describe("one etcd member down (3-member cluster)", () => {
     const failoverInput = (prefix: string, offered: string[], overrides: Partial<EtcdBackupPlanInput> = {}) =>
         fixture.input(s3Store(s3), { keep: 2, compression: "none", prefix, endpoints: offered, ...overrides });
     const portOf = (endpoint: string) => new URL(endpoint).port;
+    /** A write with 2 of 3 members; retried while the two elect a leader (the one gone may have led). */
+    const writeWhileDown = (key: string) =>
+        waitFor(`put ${key} with 2 of 3 members`, async () => (await etcd.etcdctl(["put", key, "written-with-2-of-3"]), true), {
+            deadlineMs: 60_000,
+            intervalMs: 1000,
+        });
     /** The gateway's line for a member it skipped because the connection was refused. */
     const skipped = (endpoint: string) =>
         new RegExp(`"deactivated endpoint","address":"127\\.0\\.0\\.1:${portOf(endpoint)}".*connect: connection refused`);
@@ -336,7 +342,7 @@ describe("one etcd member down (3-member cluster)", () => {
         const plan = planEtcdBackup(failoverInput(prefix, offered));
         await etcd.live.stop(etcd.containers[1]!);
         try {
-            await etcd.etcdctl(["put", "/registry/configmaps/default/while-down", "written-with-2-of-3"]);
+            await writeWhileDown("/registry/configmaps/default/while-down");
             const result = await fixture.runBackup(plan);
             expectSucceeded(result);
             console.log(`stopped member first: the run took ${result.durationMs} ms`);
@@ -377,10 +383,12 @@ describe("one etcd member down (3-member cluster)", () => {
         const paused = etcd.live.containers[etcd.containers[2]!]!.id;
         await call({ method: "POST", path: `/containers/${paused}/pause` });
         try {
-            await etcd.etcdctl(["put", "/registry/configmaps/default/while-paused", "written-with-2-of-3"]);
+            await writeWhileDown("/registry/configmaps/default/while-paused");
             const result = await fixture.runBackup(plan);
             expectSucceeded(result);
             console.log(`paused member first: the run took ${result.durationMs} ms`);
+            // The gateway's first pick is the first endpoint: the run waited out the paused member.
+            expect(result.durationMs).toBeGreaterThan(15_000);
             // Nothing to skip: the paused member's port still accepts connections.
             expect(result.logs["etcd-gateway"]).not.toMatch(/deactivated endpoint/);
             const object = reportedObject(result);
