@@ -15,6 +15,17 @@ const base = (overrides: Partial<EtcdBackupPlanInput> = {}): EtcdBackupPlanInput
     storage: s3,
     ...overrides,
 });
+/** Client certificates from a Secret (EtcdPki outputs), on any node. */
+const SECRET_CERTIFICATES: Partial<EtcdBackupPlanInput> = {
+    certificates: {
+        secret: {
+            caPem: "-----BEGIN CERTIFICATE-----ca",
+            certPem: "-----BEGIN CERTIFICATE-----c",
+            keyPem: "-----BEGIN RSA PRIVATE KEY-----k",
+        },
+    },
+    nodeRole: "any",
+};
 const podOf = (plan: ReturnType<typeof planEtcdBackup>) => (plan.cronJob as any).spec.jobTemplate.spec.template.spec;
 
 function inputError(fn: () => unknown): InputError {
@@ -135,14 +146,7 @@ describe("planEtcdBackup", () => {
     test("certificates from a Secret (EtcdPki outputs): own Secret, mode 0400, never a hostPath", () => {
         const plan = planEtcdBackup(
             base({
-                certificates: {
-                    secret: {
-                        caPem: "-----BEGIN CERTIFICATE-----ca",
-                        certPem: "-----BEGIN CERTIFICATE-----c",
-                        keyPem: "-----BEGIN RSA PRIVATE KEY-----k",
-                    },
-                },
-                nodeRole: "any",
+                ...SECRET_CERTIFICATES,
             }),
         );
         expect(plan.etcdClientSecret?.stringData).toEqual({
@@ -369,14 +373,7 @@ describe("planEtcdBackup", () => {
         const plan = planEtcdBackup(
             base({
                 endpoints: ["https://10.0.0.11:2379", "https://10.0.0.12:2379"],
-                certificates: {
-                    secret: {
-                        caPem: "-----BEGIN CERTIFICATE-----ca",
-                        certPem: "-----BEGIN CERTIFICATE-----c",
-                        keyPem: "-----BEGIN RSA PRIVATE KEY-----k",
-                    },
-                },
-                nodeRole: "any",
+                ...SECRET_CERTIFICATES,
             }),
         );
         const pod = podOf(plan);
