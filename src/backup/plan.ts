@@ -22,6 +22,14 @@
  * applies retention. A failed drill fails the pod before anything is sealed
  * or deleted.
  *
+ * With several endpoints, init container `etcd-gateway` comes first: `etcd gateway
+ * start` from the etcd image as a native sidecar, a TCP proxy on 127.0.0.1 that
+ * connects each client connection to the first member that accepts it; `snapshot`
+ * talks to it (TLS end to end: etcdctl checks the member's certificate for
+ * 127.0.0.1, the member etcdctl's client certificate). (`etcd grpc-proxy` would
+ * pick members by health, but refuses client certificates with a Common Name,
+ * which every distribution's etcd client certificate has.)
+ *
  * `sidecarUpload: false` (Kubernetes < 1.29) runs the same steps one after
  * another: snapshot → verify → container `upload` (phase all), or with a
  * drill init `upload` → drill-status → drill-restore → container `finalize`.
@@ -250,8 +258,19 @@ export interface EtcdBackupSettings {
     schedule: string;
     /** IANA time zone of the schedule. Default "Etc/UTC". */
     timeZone?: string;
-    /** One etcd client URL (etcdctl snapshot save talks to one member). Default ["https://127.0.0.1:2379"] with hostNetwork. */
+    /**
+     * etcd client URLs (scheme://host:port). One: etcdctl snapshot save talks to that member.
+     * Several: an `etcd gateway` sidecar in the pod forwards to the first member that accepts the
+     * connection, so a member that is down does not fail the backup (docs/backup.md: Failover).
+     * Default ["https://127.0.0.1:2379"] with hostNetwork.
+     */
     endpoints?: string[];
+    /**
+     * With several endpoints: the port on 127.0.0.1 where the pod's etcd gateway listens (on the
+     * node's network with hostNetwork, so pick a port nothing on the etcd nodes uses). Ignored
+     * with one endpoint. Default 23799.
+     */
+    gatewayPort?: number;
     /** Run on the node's network so 127.0.0.1:2379 is the local member. Default true. */
     hostNetwork?: boolean;
     /** Nodes to run on: "control-plane", "etcd" (RKE), "master" (before 1.20) or "any". Default "control-plane"; "any" for explicit endpoints with Secret certificates. */
@@ -443,6 +462,62 @@ function integerAtLeast(argument: string, value: number | undefined, fallback: n
     return n;
 }
 
+/** Default gatewayPort: next to etcd's own 2379-2381 and the gateway's 23790 without taking either. */
+export const DEFAULT_GATEWAY_PORT = 23799;
+
+/** scheme://host[:port][/]: what etcdctl and the etcd gateway both take. Host: a DNS name, IPv4 or [IPv6]. */
+const CLIENT_URL = /^(https?):\/\/([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::(\d{1,5}))?\/?$/;
+
+/**
+ * The etcd client URLs to back up from: 1..N, each a client URL, none twice, one scheme; with
+ * several, each with its port (the gateway dials host:port) and none the gateway's own address.
+ */
+function validateEndpoints(value: unknown, gatewayPort: number): string[] {
+    if (!Array.isArray(value) || value.length === 0) {
+        throw new InputError("endpoints", value, 'give a list of etcd client URLs such as ["https://10.0.0.11:2379"]');
+    }
+    const several = value.length > 1;
+    const seen = new Map<string, number>();
+    const schemes = new Set<string>();
+    value.forEach((endpoint, i) => {
+        const match = typeof endpoint === "string" ? CLIENT_URL.exec(endpoint) : null;
+        const port = match?.[3] === undefined ? undefined : Number(match[3]);
+        if (!match || (port !== undefined && (port < 1 || port > 65535))) {
+            throw new InputError(`endpoints[${i}]`, endpoint, "give an etcd client URL such as https://10.0.0.11:2379 (no path, no user)");
+        }
+        if (several && port === undefined) {
+            throw new InputError(
+                `endpoints[${i}]`,
+                endpoint,
+                "give the port (e.g. https://10.0.0.11:2379): the etcd gateway dials host:port",
+            );
+        }
+        const host = match[2]!.toLowerCase();
+        const key = `${match[1]}://${host}:${port ?? ""}`;
+        const first = seen.get(key);
+        if (first !== undefined) {
+            throw new InputError(`endpoints[${i}]`, endpoint, `endpoints[${first}] is the same member: give each member once`);
+        }
+        seen.set(key, i);
+        schemes.add(match[1]!);
+        if (several && port === gatewayPort && ["127.0.0.1", "localhost"].includes(host)) {
+            throw new InputError(
+                `endpoints[${i}]`,
+                endpoint,
+                `this is where the pod's etcd gateway listens (gatewayPort ${gatewayPort}): set gatewayPort to a free port`,
+            );
+        }
+    });
+    if (schemes.size > 1) {
+        throw new InputError(
+            "endpoints",
+            value,
+            "give every endpoint the same scheme (https with TLS, http without): the gateway forwards raw TCP",
+        );
+    }
+    return value as string[];
+}
+
 function certificateMount(
     source: CertificateSource<string>,
     name: string,
@@ -568,15 +643,20 @@ export function planEtcdBackup(input: EtcdBackupPlanInput<string>): EtcdBackupPl
             "without hostNetwork, 127.0.0.1 is the pod itself: give the etcd client URL, or keep hostNetwork: true",
         );
     }
-    const endpoints = input.endpoints ?? ["https://127.0.0.1:2379"];
-    if (!Array.isArray(endpoints) || endpoints.length !== 1 || !/^https?:\/\/[^\s,]+$/.test(endpoints[0]!)) {
+    const gatewayPort = integerAtLeast("gatewayPort", input.gatewayPort, DEFAULT_GATEWAY_PORT);
+    if (gatewayPort > 65535) throw new InputError("gatewayPort", input.gatewayPort, "give a TCP port between 1 and 65535");
+    const endpoints = validateEndpoints(input.endpoints ?? ["https://127.0.0.1:2379"], gatewayPort);
+    // Several members: etcdctl snapshot save takes one endpoint, so it talks to the pod's gateway,
+    // which forwards the connection (TLS end to end) to the first member that accepts it.
+    const gateway = endpoints.length > 1;
+    if (gateway && !sidecarUpload) {
         throw new InputError(
             "endpoints",
             input.endpoints,
-            "give exactly one client URL such as https://127.0.0.1:2379: etcdctl snapshot save reads from one member",
+            "several endpoints need the etcd gateway as a native sidecar (Kubernetes >= 1.29, sidecarUpload: true): give one endpoint or keep sidecarUpload true",
         );
     }
-    const endpoint = endpoints[0]!;
+    const snapshotEndpoint = gateway ? `${new URL(endpoints[0]!).protocol}//127.0.0.1:${gatewayPort}` : endpoints[0]!;
 
     const certs = certificateMount(input.certificates ?? { preset: "kubeadm" }, name);
     // The pod reads the Secret's files at STORE_CONFIG_DIR and a directory store at its mount, LOCAL_STORE_DIR.
@@ -632,7 +712,7 @@ export function planEtcdBackup(input: EtcdBackupPlanInput<string>): EtcdBackupPl
         snapshotPath: SNAPSHOT_PATH,
         workDir: WORK_DIR,
         etcdImage,
-        endpoint,
+        endpoint: endpoints.join(","),
         rcloneConnectTimeoutSeconds: integerAtLeast("storeTimeouts.connectSeconds", input.storeTimeouts?.connectSeconds, 10),
         rcloneIoTimeoutSeconds: integerAtLeast("storeTimeouts.ioSeconds", input.storeTimeouts?.ioSeconds, 60),
         rcloneRetries: integerAtLeast("storeTimeouts.retries", input.storeTimeouts?.retries, 3),
@@ -685,6 +765,18 @@ export function planEtcdBackup(input: EtcdBackupPlanInput<string>): EtcdBackupPl
         resources: restoreDrill !== "off" && (phase === "transfer" || phase === "upload") ? fileWriterResources : resources,
         securityContext,
     });
+    // A native sidecar (started before "snapshot", stopped after the pod's work): a TCP proxy, so
+    // it needs no certificate and no volume; the members still see etcdctl's client certificate
+    // and etcdctl checks theirs. --retry-delay: how soon a member that refused is tried again.
+    const gatewayContainer = {
+        name: "etcd-gateway",
+        restartPolicy: "Always",
+        image: etcdImage,
+        command: ["etcd"],
+        args: ["gateway", "start", `--endpoints=${endpoints.join(",")}`, `--listen-addr=127.0.0.1:${gatewayPort}`, "--retry-delay=5s"],
+        resources,
+        securityContext,
+    };
     const podSpec = {
         serviceAccountName: name,
         automountServiceAccountToken: false,
@@ -694,11 +786,12 @@ export function planEtcdBackup(input: EtcdBackupPlanInput<string>): EtcdBackupPl
         priorityClassName: namespace === "kube-system" ? "system-cluster-critical" : undefined,
         ...placement(input.nodeRole, input.nodeLabel),
         initContainers: [
+            ...(gateway ? [gatewayContainer] : []),
             etcdContainer(
                 "snapshot",
                 ["etcdctl"],
                 [
-                    `--endpoints=${endpoint}`,
+                    `--endpoints=${snapshotEndpoint}`,
                     `--cacert=${certs.files.ca}`,
                     `--cert=${certs.files.cert}`,
                     `--key=${certs.files.key}`,

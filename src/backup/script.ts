@@ -63,7 +63,7 @@ export interface BackupScriptArgs {
     /** Scratch directory (the same emptyDir). */
     workDir: string;
     etcdImage: string;
-    /** The etcd endpoint the snapshot came from (metadata only). */
+    /** The etcd endpoint the snapshot came from, or the endpoints offered to the gateway, comma separated (metadata only). */
     endpoint: string;
     /** True when REMOTE_DIR is an rclone crypt remote (metadata only: the script is the same). */
     encrypted: boolean;

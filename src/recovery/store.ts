@@ -63,7 +63,10 @@ export interface BackupMetadata {
     encrypted?: boolean;
     createdAt?: string;
     node?: string;
+    /** The member the snapshot came from (a backup given one endpoint). */
     endpoint?: string;
+    /** The endpoints offered (a backup given several: the etcd gateway picked one, not recorded). */
+    endpoints?: string[];
     etcdImage?: string;
 }
 

@@ -222,6 +222,32 @@ test("a store that refuses connections fails the Job (kubectl sees condition Fai
     expect((await pulumiStack.stack.up()).summary.result).toBe("succeeded");
 });
 
+test("two endpoints, the first refusing connections: the kubelet runs the etcd gateway as a native sidecar before the snapshot, the Job completes and seals from the node's member", async () => {
+    const before = await storeObjects();
+    // Nothing listens on 2378 in the node's network namespace (the pod's, with hostNetwork).
+    const offered = ["https://127.0.0.1:2378", "https://127.0.0.1:2379"];
+    await pulumiStack.stack.setConfig("endpoints", { value: JSON.stringify(offered) });
+    expect((await pulumiStack.stack.up()).summary.result).toBe("succeeded");
+
+    const started = Date.now();
+    await node.kubectl(["-n", NAMESPACE, "create", "job", "--from=cronjob/etcd-backup", "manual-failover"]);
+    const outcome = await jobOutcome("manual-failover", 300_000);
+    if (outcome !== "Complete") throw new Error(`manual-failover ${outcome}:\n${await describeJob("manual-failover")}`);
+    console.log(`failover Job completed in ${Date.now() - started} ms`);
+    const [pod] = await jobPods("manual-failover");
+    expect(pod!.spec.initContainers.slice(0, 3).map((c) => [c.name, c.restartPolicy])).toEqual([
+        ["etcd-gateway", "Always"],
+        ["snapshot", undefined],
+        ["transfer", "Always"],
+    ]);
+    const gatewayLog = await node.kubectl(["-n", NAMESPACE, "logs", pod!.metadata.name, "-c", "etcd-gateway"]);
+    expect(gatewayLog).toMatch(/"deactivated endpoint","address":"127\.0\.0\.1:2378".*connection refused/);
+    expect((await storeObjects()).length).toBeGreaterThan(before.length);
+
+    await pulumiStack.stack.removeConfig("endpoints");
+    expect((await pulumiStack.stack.up()).summary.result).toBe("succeeded");
+});
+
 test("the CronJob fires on its schedule (the real cronjob controller) and the scheduled run seals a second backup", async () => {
     const before = await storeObjects();
     await pulumiStack.stack.setConfig("schedule", { value: "* * * * *" });

@@ -8,9 +8,11 @@
 // - the backup pod killed (SIGKILL, as when its node dies) while the upload hangs half-way: nothing
 //   sealed, nothing changed; what the killed run left behind is listed as unsealed and never
 //   counted, and the next run seals;
-// - one etcd member down: a backup whose endpoint is a healthy member succeeds (and holds a write
-//   made while the member was down); a backup whose endpoint is the stopped member fails at the
-//   snapshot, naming it, with the store untouched. EtcdBackup takes exactly one endpoint.
+// - one etcd member down: a backup given every endpoint, the stopped member first, seals through
+//   the pod's etcd gateway (and holds a write made while the member was down); so does one whose
+//   first member accepts connections but never answers (paused); control: with every member
+//   stopped it fails at the snapshot within its timeout, the gateway naming each endpoint, the
+//   store untouched; with one endpoint (no gateway), the stopped member fails the snapshot, named.
 //
 // Every test makes its own store (prefix, directory or server) and seeds its own sealed backup.
 import { createHash, randomBytes } from "crypto";
@@ -23,7 +25,7 @@ import { dockerAvailable, freeTestSubnet, uniqueRunId } from "../harness/docker"
 import { call, callJson } from "../harness/api";
 import { run } from "../harness/exec";
 import { ETCD_35_IMAGE, SSHD_IMAGE, UPLOADER_IMAGE, requireImages } from "../support/images";
-import { expectPodFailed } from "../support/pod-to-docker";
+import { PodRun, expectPodFailed } from "../support/pod-to-docker";
 import { waitFor } from "../support/processes";
 import {
     BackupFixture,
@@ -320,30 +322,112 @@ describe("backup pod killed mid-upload", () => {
 });
 
 describe("one etcd member down (3-member cluster)", () => {
-    test("the endpoint is a healthy member: the backup succeeds and holds a write made while the other member was down", async () => {
+    /** Where the backup with every endpoint keeps its objects; `offered` lists the stopped member first. */
+    const failoverInput = (prefix: string, offered: string[], overrides: Partial<EtcdBackupPlanInput> = {}) =>
+        fixture.input(s3Store(s3), { keep: 2, compression: "none", prefix, endpoints: offered, ...overrides });
+    const portOf = (endpoint: string) => new URL(endpoint).port;
+    /** A write with 2 of 3 members; retried while the two elect a leader (the one gone may have led). */
+    const writeWhileDown = (key: string) =>
+        waitFor(`put ${key} with 2 of 3 members`, async () => (await etcd.etcdctl(["put", key, "written-with-2-of-3"]), true), {
+            deadlineMs: 60_000,
+            intervalMs: 1000,
+        });
+    /** The gateway's line for a member it skipped because the connection was refused. */
+    const skipped = (endpoint: string) =>
+        new RegExp(`"deactivated endpoint","address":"127\\.0\\.0\\.1:${portOf(endpoint)}".*connect: connection refused`);
+
+    test("all three endpoints, the stopped member first: the gateway skips it, the backup seals and holds a write made while the member was down; the metadata lists the endpoints offered", async () => {
         const prefix = "member-down";
-        const plan = planEtcdBackup(fixture.input(s3Store(s3), { keep: 2, compression: "none", prefix, endpoints: [etcd.endpoints[0]!] }));
-        await etcd.live.stop(etcd.containers[2]!);
+        const offered = [etcd.endpoints[1]!, etcd.endpoints[0]!, etcd.endpoints[2]!];
+        const plan = planEtcdBackup(failoverInput(prefix, offered));
+        await etcd.live.stop(etcd.containers[1]!);
         try {
-            await etcd.etcdctl(["put", "/registry/configmaps/default/while-down", "written-with-2-of-3"]);
+            await writeWhileDown("/registry/configmaps/default/while-down");
             const result = await fixture.runBackup(plan);
             expectSucceeded(result);
-            const object = reportedObject(result);
+            console.log(`stopped member first: the run took ${result.durationMs} ms`);
+            expect(result.logs["etcd-gateway"]).toMatch(skipped(offered[0]!));
+            expect(result.logs.snapshot).toMatch(/Snapshot saved at \/var\/lib\/etcd-backup\/snapshot\.db/);
             expect(result.logs.upload).toMatch(/step=seal sealed=/);
+            const object = reportedObject(result);
             const local = path.join(workDir, `${prefix}-${object}`);
             await s3.rclone(["copyto", `minio:${s3.bucket}/${prefix}/${CLUSTER}/${object}`, local]);
             expect(await restoreAndRead(workDir, local, "/registry/configmaps/default/while-down")).toBe("written-with-2-of-3");
             const metadata = JSON.parse(
                 await s3.rclone(["cat", `minio:${s3.bucket}/${prefix}/${CLUSTER}/${object.replace(/\.db$/, ".json")}`]),
             );
-            expect(metadata.endpoint).toBe(etcd.endpoints[0]);
+            expect(metadata.endpoints).toEqual(offered);
+            expect(metadata.endpoint).toBeUndefined(); // the gateway does not say which member served
+            // The client key stays a file: in no container's command, env or log (the gateway has none of it).
+            const keyBody = fs
+                .readFileSync(path.join(etcd.certDir, "healthcheck-client.key"), "utf8")
+                .split("\n")
+                .filter((line) => line && !line.startsWith("-----"))[1]!;
+            const visible = [...Object.values(result.logs)];
+            for (const spec of result.plan.containers) {
+                const inspect = await result.live.inspect(spec.name);
+                visible.push(JSON.stringify([inspect.Config.Env, inspect.Config.Cmd, inspect.Config.Entrypoint, inspect.Args]));
+                if (spec.name.endsWith("-etcd-gateway")) expect(inspect.Mounts).toEqual([]);
+            }
+            for (const text of visible) expect(text).not.toContain(keyBody);
         } finally {
-            await etcd.live.start(etcd.containers[2]!);
+            await etcd.live.start(etcd.containers[1]!);
+            await etcd.live.waitHealthy(etcd.containers[1]!, 120_000);
+        }
+    });
+
+    test("a member that accepts the connection but never answers (paused), offered first: the snapshot comes from the next member after gRPC's 20 s connect timeout", async () => {
+        const prefix = "member-hangs";
+        const offered = [etcd.endpoints[2]!, etcd.endpoints[0]!, etcd.endpoints[1]!];
+        const plan = planEtcdBackup(failoverInput(prefix, offered, { snapshotTimeoutSeconds: 90, activeDeadlineSeconds: 600 }));
+        const paused = etcd.live.containers[etcd.containers[2]!]!.id;
+        await call({ method: "POST", path: `/containers/${paused}/pause` });
+        try {
+            await writeWhileDown("/registry/configmaps/default/while-paused");
+            const result = await fixture.runBackup(plan);
+            expectSucceeded(result);
+            console.log(`paused member first: the run took ${result.durationMs} ms`);
+            // The gateway's first pick is the first endpoint: the run waited out the paused member.
+            expect(result.durationMs).toBeGreaterThan(15_000);
+            // Nothing to skip: the paused member's port still accepts connections.
+            expect(result.logs["etcd-gateway"]).not.toMatch(/deactivated endpoint/);
+            const object = reportedObject(result);
+            const local = path.join(workDir, `${prefix}-${object}`);
+            await s3.rclone(["copyto", `minio:${s3.bucket}/${prefix}/${CLUSTER}/${object}`, local]);
+            expect(await restoreAndRead(workDir, local, "/registry/configmaps/default/while-paused")).toBe("written-with-2-of-3");
+        } finally {
+            await call({ method: "POST", path: `/containers/${paused}/unpause` });
             await etcd.live.waitHealthy(etcd.containers[2]!, 120_000);
         }
     });
 
-    test("the endpoint is the stopped member: the snapshot fails naming it, nothing is uploaded, the sealed backup and latest.json are unchanged; several endpoints are refused at plan time", async () => {
+    test("control: every member stopped: the snapshot fails within snapshotTimeoutSeconds, the gateway's log names each endpoint refused, nothing is uploaded, the sealed backup and latest.json are unchanged", async () => {
+        const prefix = "all-down";
+        const offered = [...etcd.endpoints];
+        const plan = planEtcdBackup(failoverInput(prefix, offered, { keep: 1, snapshotTimeoutSeconds: 10 }));
+        expectSucceeded(await fixture.runBackup(plan));
+        const before = await s3State(s3, prefix);
+        expect(before.size).toBe(4);
+
+        for (const member of etcd.containers) await etcd.live.stop(member);
+        let result: PodRun;
+        try {
+            result = await fixture.runBackup(plan);
+        } finally {
+            await Promise.all(etcd.containers.map((member) => etcd.live.start(member)));
+            for (const member of etcd.containers) await etcd.live.waitHealthy(member, 120_000);
+        }
+        expectPodFailed(result);
+        console.log(`every member down: the run failed after ${result.durationMs} ms`);
+        expect(result.failedContainer).toBe("snapshot");
+        expect(result.output).toMatch(/context deadline exceeded/);
+        for (const endpoint of offered) expect(result.output).toMatch(skipped(endpoint));
+        // etcdctl gives up at --command-timeout=10s; the rest is starting and removing containers.
+        expect(result.durationMs).toBeLessThan(40_000);
+        expect(expectKept(before, await s3State(s3, prefix))).toEqual([]);
+    });
+
+    test("one endpoint, the stopped member: the snapshot fails naming it, nothing is uploaded, the sealed backup and latest.json are unchanged (no gateway with one endpoint)", async () => {
         const prefix = "endpoint-down";
         const plan = planEtcdBackup(
             fixture.input(s3Store(s3), {
@@ -365,7 +449,8 @@ describe("one etcd member down (3-member cluster)", () => {
             expectPodFailed(result);
             console.log(`endpoint's member down: the run failed after ${Date.now() - started} ms`);
             expect(result.failedContainer).toBe("snapshot");
-            const port = new URL(etcd.endpoints[1]!).port;
+            expect(result.plan.containers.map((c) => c.name)).not.toContain(expect.stringMatching(/-etcd-gateway$/));
+            const port = portOf(etcd.endpoints[1]!);
             expect(result.output).toMatch(new RegExp(`dial tcp 127\\.0\\.0\\.1:${port}: connect: connection refused`));
             expect(result.output).toMatch(/context deadline exceeded/);
         } finally {
@@ -373,9 +458,12 @@ describe("one etcd member down (3-member cluster)", () => {
             await etcd.live.waitHealthy(etcd.containers[1]!, 120_000);
         }
         expect(expectKept(before, await s3State(s3, prefix))).toEqual([]);
-        // No failover inside one run: etcdctl snapshot save reads from exactly one member, and the plan says so.
-        expect(() => planEtcdBackup(fixture.input(s3Store(s3), { endpoints: etcd.endpoints }))).toThrow(
-            /endpoints[\s\S]*exactly one client URL/,
+        // Failover needs the gateway as a native sidecar, and each member once.
+        expect(() => planEtcdBackup(fixture.input(s3Store(s3), { endpoints: etcd.endpoints, sidecarUpload: false }))).toThrow(
+            /^endpoints: .* several endpoints need the etcd gateway as a native sidecar/,
+        );
+        expect(() => planEtcdBackup(fixture.input(s3Store(s3), { endpoints: [etcd.endpoints[0]!, etcd.endpoints[0]!] }))).toThrow(
+            /^endpoints\[1\]: .* endpoints\[0\] is the same member/,
         );
     });
 });

@@ -1,7 +1,8 @@
 // pod-to-docker runs native sidecars (init containers with restartPolicy Always) the way the
 // kubelet does, which the EtcdBackup pod's transfer sidecar relies on: started in order, running
 // beside the later init containers and the containers, restarted when they exit, stopped with
-// SIGTERM after the containers, and their exit codes not deciding the pod's result. Checked with
+// SIGTERM after the containers, their exit codes not deciding the pod's result, and their logs kept
+// in a failed pod's output. Checked with
 // small shell containers (uploader image) that write what they see into a shared host directory.
 import * as fs from "fs";
 import * as os from "os";
@@ -41,7 +42,8 @@ const sh = (name: string, script: string, extra: Record<string, unknown> = {}) =
 const sidecar = (termExit: number) =>
     sh(
         "side",
-        `echo side-start >> /w/order
+        `echo side-says-hello
+echo side-start >> /w/order
 if [ "$(grep -c side-start /w/order)" -eq 1 ]; then exit 3; fi
 trap 'echo side-term >> /w/order; exit ${termExit}' TERM
 while :; do sleep 1 & wait $!; done`,
@@ -99,6 +101,10 @@ test("an init container failing after a sidecar fails the pod there; the contain
     expect(result.failedContainer).toBe("check");
     expect(result.exitCode).toBe(4);
     expect(order).not.toContain("main-done");
+    // What the sidecar logged (both starts, the last one just before the failure) stays in the output,
+    // as `kubectl logs -c side` shows it on the failed pod.
+    const sidecarLog = result.output.split(`--- last log lines of sidecar ${result.plan.containers[0]!.name}:\n`)[1] ?? "";
+    expect(sidecarLog.match(/side-says-hello/g)).toHaveLength(2);
 });
 
 test("restartPolicy other than Always on an init container, or any on a container, is refused", async () => {

@@ -108,6 +108,17 @@ const variants: [string, EtcdBackupPlanInput][] = [
         },
     ],
     [
+        "three endpoints (the etcd gateway sidecar first), drill (status)",
+        {
+            ...base,
+            name: "b-failover",
+            endpoints: ["https://10.0.0.11:2379", "https://10.0.0.12:2379", "https://etcd-3.internal:2379"],
+            gatewayPort: 24000,
+            restoreDrill: "status",
+            storage: { hostPath: { path: "/var/backups/etcd" } },
+        },
+    ],
+    [
         "no sidecar, drill (restore)",
         {
             ...base,
@@ -151,10 +162,12 @@ test.each(variants)("%s: accepted by kube-apiserver", async (_name, input) => {
     expect(cron.spec.jobTemplate.spec.template.spec.containers.map((c: any) => c.name)).toEqual(
         rendered.containers.map((c: any) => c.name),
     );
-    // The native sidecar survives the server's validation and defaulting: restartPolicy Always on "transfer" only.
+    // The native sidecars survive the server's validation and defaulting: restartPolicy Always on
+    // "transfer" only, and on "etcd-gateway" with several endpoints.
     const sidecars = (spec: any) => spec.initContainers.filter((c: any) => c.restartPolicy === "Always").map((c: any) => c.name);
     const sidecar = input.sidecarUpload ?? true;
-    expect(sidecars(cron.spec.jobTemplate.spec.template.spec)).toEqual(sidecar ? ["transfer"] : []);
-    const leading = rendered.initContainers.map((c: any) => c.name).slice(0, sidecar ? 3 : 2);
-    expect(leading).toEqual(sidecar ? ["snapshot", "transfer", "verify"] : ["snapshot", "verify"]);
+    const gateway = (input.endpoints?.length ?? 1) > 1 ? ["etcd-gateway"] : [];
+    expect(sidecars(cron.spec.jobTemplate.spec.template.spec)).toEqual(sidecar ? [...gateway, "transfer"] : []);
+    const leading = rendered.initContainers.map((c: any) => c.name).slice(0, gateway.length + (sidecar ? 3 : 2));
+    expect(leading).toEqual(sidecar ? [...gateway, "snapshot", "transfer", "verify"] : ["snapshot", "verify"]);
 });

@@ -13,7 +13,9 @@
  * pod's terminationGracePeriodSeconds (default 30) before SIGKILL. Their exit
  * codes do not decide the pod's result. One difference: when an init
  * container or a container fails, the harness removes the pod's containers at
- * once (SIGKILL), where the kubelet would send sidecars SIGTERM first.
+ * once (SIGKILL), where the kubelet would send sidecars SIGTERM first; what the
+ * sidecars had logged by then is kept in the failure's output, as `kubectl
+ * logs -c <sidecar>` still shows it on a failed pod.
  *
  * The pod's volumes become:
  *   emptyDir → a Docker volume; hostPath → a bind mount of a test directory
@@ -22,7 +24,8 @@
  * Only hostNetwork pods are supported (a pod network would need a CNI).
  */
 import type { ContainerFile, ContainerSpec, DockerPlan, VolumeMount } from "../../src/docker/plan";
-import { call } from "../harness/api";
+import * as http from "http";
+import { call, demultiplex, engineSocket } from "../harness/api";
 import { RealizedPlan, realizePlan } from "../harness/docker";
 
 export interface PodData {
@@ -187,6 +190,66 @@ async function stopSidecars(plan: DockerPlan, live: RealizedPlan, graceSeconds: 
     }
 }
 
+/**
+ * Follows each sidecar's log while the pod runs (a failed run's containers are removed before it is
+ * reported, and a sidecar's last lines may come just before): one `follow` request per container
+ * start, which the engine ends when the container stops or is removed; each request returns the
+ * whole log so far. `stop()` ends the following and returns what was read.
+ */
+function followSidecarLogs(plan: DockerPlan): { stop: () => Promise<Record<string, string>> } {
+    const names = plan.containers.filter((spec) => spec.labels?.[SIDECAR_LABEL] === "1").map((spec) => spec.name);
+    const logs: Record<string, string> = {};
+    const active = new Set<http.ClientRequest>();
+    let running = true;
+    /** One follow request: resolves once the engine ends the stream (or the request fails). */
+    const followOnce = (name: string) =>
+        new Promise<void>((resolve) => {
+            const chunks: Buffer[] = [];
+            const req = http.request(
+                {
+                    socketPath: engineSocket(),
+                    path: `/containers/${name}/logs?follow=1&stdout=1&stderr=1`,
+                    agent: false,
+                    headers: { Host: "docker" },
+                },
+                (res) => {
+                    res.on("data", (chunk: Buffer) => {
+                        chunks.push(chunk);
+                        if (res.statusCode === 200) logs[name] = demultiplex(Buffer.concat(chunks)).combined.toString("utf8");
+                    });
+                    res.on("close", () => resolve());
+                },
+            );
+            active.add(req);
+            req.on("close", () => {
+                active.delete(req);
+                resolve();
+            });
+            req.on("error", () => resolve());
+            req.end();
+        });
+    const follow = async (name: string) => {
+        while (running) {
+            // Ends on 404 (not created yet, or removed) or when the container stops (a restart, the
+            // end of the pod); the next request reads the whole log again.
+            await followOnce(name);
+            if (running) await new Promise((resolve) => setTimeout(resolve, 200));
+        }
+    };
+    const following = Promise.all(names.map(follow));
+    return {
+        stop: async () => {
+            running = false;
+            // The engine ends a stream when its container goes; give the last bytes a moment to arrive.
+            const deadline = Date.now() + 2000;
+            while (active.size > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+            for (const req of active) req.destroy();
+            await following;
+            return logs;
+        },
+    };
+}
+
 export type PodRun =
     | { succeeded: true; live: RealizedPlan; logs: Record<string, string>; plan: DockerPlan; durationMs: number }
     | { succeeded: false; failedContainer: string; exitCode: number; output: string; plan: DockerPlan; durationMs: number };
@@ -205,6 +268,7 @@ export function expectPodFailed(result: PodRun): asserts result is Extract<PodRu
 export async function runPod(pod: K8sPodSpec, data: PodData, prefix: string, runId: string, timeoutMs = 180_000): Promise<PodRun> {
     const plan = podToDockerPlan(pod, data, prefix);
     const started = Date.now();
+    const sidecarLogs = followSidecarLogs(plan);
     try {
         // A kubelet fails the pod at the first container that exits non-zero (restartPolicy Never).
         const live = await realizePlan(plan, { runId, waitHealthy: false, timeoutMs, oneShotFailure: "fail" });
@@ -216,13 +280,18 @@ export async function runPod(pod: K8sPodSpec, data: PodData, prefix: string, run
         const message = (error as Error).message;
         const failed = /container (\S+) exited with code (\d+)/.exec(message);
         if (!failed) throw error;
+        const sidecars = Object.entries(await sidecarLogs.stop()).map(
+            ([name, text]) => `\n--- last log lines of sidecar ${name}:\n${text.split("\n").slice(-40).join("\n")}`,
+        );
         return {
             succeeded: false,
             failedContainer: failed[1]!.slice(prefix.length + 1),
             exitCode: Number(failed[2]),
-            output: message,
+            output: message + sidecars.join(""),
             plan,
             durationMs: Date.now() - started,
         };
+    } finally {
+        await sidecarLogs.stop();
     }
 }

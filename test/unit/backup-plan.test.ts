@@ -15,6 +15,17 @@ const base = (overrides: Partial<EtcdBackupPlanInput> = {}): EtcdBackupPlanInput
     storage: s3,
     ...overrides,
 });
+/** Client certificates from a Secret (EtcdPki outputs), on any node. */
+const SECRET_CERTIFICATES: Partial<EtcdBackupPlanInput> = {
+    certificates: {
+        secret: {
+            caPem: "-----BEGIN CERTIFICATE-----ca",
+            certPem: "-----BEGIN CERTIFICATE-----c",
+            keyPem: "-----BEGIN RSA PRIVATE KEY-----k",
+        },
+    },
+    nodeRole: "any",
+};
 const podOf = (plan: ReturnType<typeof planEtcdBackup>) => (plan.cronJob as any).spec.jobTemplate.spec.template.spec;
 
 function inputError(fn: () => unknown): InputError {
@@ -135,14 +146,7 @@ describe("planEtcdBackup", () => {
     test("certificates from a Secret (EtcdPki outputs): own Secret, mode 0400, never a hostPath", () => {
         const plan = planEtcdBackup(
             base({
-                certificates: {
-                    secret: {
-                        caPem: "-----BEGIN CERTIFICATE-----ca",
-                        certPem: "-----BEGIN CERTIFICATE-----c",
-                        keyPem: "-----BEGIN RSA PRIVATE KEY-----k",
-                    },
-                },
-                nodeRole: "any",
+                ...SECRET_CERTIFICATES,
             }),
         );
         expect(plan.etcdClientSecret?.stringData).toEqual({
@@ -311,6 +315,77 @@ describe("planEtcdBackup", () => {
         },
     );
 
+    test("one endpoint: no gateway, etcdctl talks to the member itself; the metadata names it", () => {
+        const plan = planEtcdBackup(base({ endpoints: ["https://10.0.0.11:2379"], nodeRole: "any" }));
+        const pod = podOf(plan);
+        expect(pod.initContainers.map((c: any) => c.name)).toEqual(["snapshot", "transfer", "verify"]);
+        expect(pod.initContainers[0].args[0]).toBe("--endpoints=https://10.0.0.11:2379");
+        expect(plan.scriptConfigMap.data["backup.sh"]).toContain("\nENDPOINT=https://10.0.0.11:2379\n");
+        // gatewayPort is ignored with one endpoint (a list that shrinks to one keeps working).
+        expect(podOf(planEtcdBackup(base({ endpoints: ["https://10.0.0.11:2379"], nodeRole: "any", gatewayPort: 2379 })))).toEqual(pod);
+    });
+
+    test("several endpoints: an etcd gateway sidecar (exec form, no volume, no certificate) before the snapshot, which talks to it on 127.0.0.1", () => {
+        const endpoints = ["https://10.0.0.11:2379", "https://10.0.0.12:2379", "https://etcd-3.internal:2379"];
+        const plan = planEtcdBackup(base({ endpoints, etcdImage: "registry.local/etcd:3.5.21-0" }));
+        const pod = podOf(plan);
+        expect(pod.initContainers.map((c: any) => c.name)).toEqual(["etcd-gateway", "snapshot", "transfer", "verify"]);
+        const [gateway, snapshot] = pod.initContainers;
+        expect(gateway).toEqual({
+            name: "etcd-gateway",
+            restartPolicy: "Always",
+            image: "registry.local/etcd:3.5.21-0",
+            command: ["etcd"],
+            args: [
+                "gateway",
+                "start",
+                "--endpoints=https://10.0.0.11:2379,https://10.0.0.12:2379,https://etcd-3.internal:2379",
+                "--listen-addr=127.0.0.1:23799",
+                "--retry-delay=5s",
+            ],
+            resources: { requests: { cpu: "50m", memory: "64Mi" }, limits: { memory: "256Mi" } },
+            securityContext: {
+                runAsUser: 0,
+                allowPrivilegeEscalation: false,
+                readOnlyRootFilesystem: true,
+                capabilities: { drop: ["ALL"] },
+                seccompProfile: { type: "RuntimeDefault" },
+            },
+        });
+        // Everything else is the one-endpoint pod but the endpoint etcdctl dials.
+        const single = podOf(planEtcdBackup(base({ endpoints: [endpoints[0]!], etcdImage: "registry.local/etcd:3.5.21-0" })));
+        expect(snapshot).toEqual({
+            ...single.initContainers[0],
+            args: ["--endpoints=https://127.0.0.1:23799", ...single.initContainers[0].args.slice(1)],
+        });
+        expect({ ...pod, initContainers: pod.initContainers.slice(1) }).toEqual({
+            ...single,
+            initContainers: [snapshot, ...single.initContainers.slice(1)],
+        });
+        expect(plan.scriptConfigMap.data["backup.sh"]).toContain(`\nENDPOINT=${endpoints.join(",")}\n`);
+
+        const custom = podOf(planEtcdBackup(base({ endpoints: ["http://10.0.0.11:2379", "http://10.0.0.12:2379"], gatewayPort: 24000 })));
+        expect(custom.initContainers[0].args).toContain("--listen-addr=127.0.0.1:24000");
+        expect(custom.initContainers[1].args[0]).toBe("--endpoints=http://127.0.0.1:24000"); // http members: no TLS to the gateway either
+    });
+
+    test("several endpoints with certificates from a Secret: the key stays in the Secret volume, mounted by snapshot only", () => {
+        const plan = planEtcdBackup(
+            base({
+                endpoints: ["https://10.0.0.11:2379", "https://10.0.0.12:2379"],
+                ...SECRET_CERTIFICATES,
+            }),
+        );
+        const pod = podOf(plan);
+        expect(JSON.stringify([plan.cronJob, plan.scriptConfigMap])).not.toContain("PRIVATE KEY");
+        const mountsCerts = [...pod.initContainers, ...pod.containers]
+            .filter((c: any) => (c.volumeMounts ?? []).some((m: any) => m.name === "etcd-certs"))
+            .map((c: any) => c.name);
+        expect(mountsCerts).toEqual(["snapshot"]);
+        expect(pod.initContainers[0].volumeMounts).toBeUndefined();
+        expect(pod.initContainers[0].env).toBeUndefined();
+    });
+
     test("sidecarUpload false: the old sequential layout for Kubernetes < 1.29 (no restartPolicy anywhere)", () => {
         const plan = planEtcdBackup(base({ sidecarUpload: false }));
         const pod = podOf(plan);
@@ -402,7 +477,49 @@ describe("planEtcdBackup", () => {
             { storage: { gcs: { bucket: "b" } } as any },
             /^storage: \["gcs"\] — "gcs" is not an option: give exactly one of s3, sftp, hostPath, pvc$/,
         ],
-        ["two endpoints", { endpoints: ["https://10.0.0.1:2379", "https://10.0.0.2:2379"] }, /^endpoints: .* exactly one client URL/],
+        ["two stores", { storage: { hostPath: { path: "/a" }, pvc: { claimName: "b" } } as any }, /^storage: \["hostPath","pvc"\]/],
+        ["no endpoints", { endpoints: [] }, /^endpoints: \[\] — give a list of etcd client URLs/],
+        ["endpoints not a list", { endpoints: "https://10.0.0.1:2379" as any }, /^endpoints: "https:\/\/10.0.0.1:2379" — give a list/],
+        ["endpoint without scheme", { endpoints: ["10.0.0.1:2379"] }, /^endpoints\[0\]: "10.0.0.1:2379" — give an etcd client URL such as/],
+        [
+            "endpoint with a path",
+            { endpoints: ["https://10.0.0.1:2379/v3"] },
+            /^endpoints\[0\]: "https:\/\/10.0.0.1:2379\/v3" — give an etcd client URL/,
+        ],
+        ["endpoint with a user", { endpoints: ["https://root@10.0.0.1:2379"] }, /^endpoints\[0\]: .* \(no path, no user\)/],
+        ["endpoint with a quote", { endpoints: ['https://10.0.0.1:2379"'] }, /^endpoints\[0\]: /],
+        [
+            "endpoint port 70000",
+            { endpoints: ["https://10.0.0.1:70000"] },
+            /^endpoints\[0\]: "https:\/\/10.0.0.1:70000" — give an etcd client URL/,
+        ],
+        [
+            "two endpoints, one without a port",
+            { endpoints: ["https://10.0.0.1:2379", "https://etcd-2"] },
+            /^endpoints\[1\]: "https:\/\/etcd-2" — give the port .* the etcd gateway dials host:port/,
+        ],
+        [
+            "the same member twice",
+            { endpoints: ["https://ETCD-1.internal:2379", "https://10.0.0.2:2379", "https://etcd-1.internal:2379/"] },
+            /^endpoints\[2\]: "https:\/\/etcd-1.internal:2379\/" — endpoints\[0\] is the same member: give each member once/,
+        ],
+        [
+            "mixed schemes",
+            { endpoints: ["https://10.0.0.1:2379", "http://10.0.0.2:2379"] },
+            /^endpoints: \["https:\/\/10.0.0.1:2379","http:\/\/10.0.0.2:2379"\] — give every endpoint the same scheme/,
+        ],
+        [
+            "an endpoint on the gateway's address",
+            { endpoints: ["https://127.0.0.1:2379", "https://localhost:23799"] },
+            /^endpoints\[1\]: "https:\/\/localhost:23799" — this is where the pod's etcd gateway listens \(gatewayPort 23799\): set gatewayPort/,
+        ],
+        ["gatewayPort 0", { gatewayPort: 0 }, /^gatewayPort: 0 — give an integer >= 1/],
+        ["gatewayPort 70000", { gatewayPort: 70000 }, /^gatewayPort: 70000 — give a TCP port between 1 and 65535/],
+        [
+            "several endpoints without native sidecars",
+            { endpoints: ["https://10.0.0.1:2379", "https://10.0.0.2:2379"], sidecarUpload: false },
+            /^endpoints: .* — several endpoints need the etcd gateway as a native sidecar \(Kubernetes >= 1.29, sidecarUpload: true\)/,
+        ],
         ["no hostNetwork, no endpoints", { hostNetwork: false }, /^endpoints: missing — without hostNetwork/],
         ["unknown preset", { certificates: { preset: "k3s" as any } }, /^certificates.preset: "k3s"/],
         ["keepDaily negative", { keepDaily: -1 }, /^keepDaily: -1 — give an integer >= 0/],

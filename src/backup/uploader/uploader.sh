@@ -130,11 +130,17 @@ else
 fi
 case "$snapshot_sha256:$sha256" in *[!0-9a-f:]*|:*|*:) fail "no sha256 of $SNAPSHOT / $object";; esac
 printf '%s  %s\n' "$sha256" "$object" > "$WORK/$object.sha256"
+# One endpoint: the member the snapshot came from. Several (comma separated): the ones offered to
+# the etcd gateway, which does not log which one served, so none is named.
+case "$ENDPOINT" in
+  *,*) endpoint_field="\"endpoints\":[\"$(printf '%s' "$ENDPOINT" | sed 's/,/","/g')\"]";;
+  *) endpoint_field="\"endpoint\":\"$ENDPOINT\"";;
+esac
 # One line of JSON: each backslash-newline below joins two lines of the here-document.
 cat > "$WORK/$base.json" <<METADATA
 {"cluster":"$CLUSTER_NAME","object":"$object","revision":$revision,"size":$size,"sha256":"$sha256",\
 "snapshotSize":$snapshot_size,"snapshotSha256":"$snapshot_sha256","compression":"$COMPRESSION","encrypted":$ENCRYPTED,\
-"createdAt":"$stamp","node":"${NODE_NAME:-}","endpoint":"$ENDPOINT","etcdImage":"$ETCD_IMAGE"}
+"createdAt":"$stamp","node":"${NODE_NAME:-}",$endpoint_field,"etcdImage":"$ETCD_IMAGE"}
 METADATA
 rc copyto "$WORK/$base.json" "$REMOTE_DIR/$base.json" || fail "upload of $base.json to $STORE_URL failed"
 log "uploaded=$STORE_URL/$object size=$size sha256=$sha256 snapshot_sha256=$snapshot_sha256"
