@@ -750,6 +750,9 @@ function providerInputs(spec: ContainerSpec): string {
  * - every container has a fixed name, so replacement is delete-before-replace:
  *   the old one is deleted when the engine reaches it, i.e. once the steps of
  *   the containers it starts after are done;
+ * - a container gated on one-shots gets no step at all, not even the delete of
+ *   its old self, unless they all exited 0: the program computes the gate
+ *   label before it registers the container;
  * - before a one-shot is deleted for its replacement, the containers gated on
  *   it in the previous deployment (their gate label is computed from its exit
  *   code, a property dependency) are deleted first, since the engine finds they
@@ -807,6 +810,9 @@ async function updateAsTheEngineDoes(
     for (const name of changed) if (previous.get(name)!.runToCompletion) cascade(name);
 
     await walkAsTheEngineDoes(ordered, async (spec) => {
+        // The gate label is an input: the program computes it before it registers the container, so a failed
+        // one-shot stops the container's step before anything happens to it (no delete of the old one either).
+        await gateOnOneShots(spec, planSpecs, state.exitCodes, state.ids);
         const old = previous.get(spec.name);
         if (!old) {
             await createAndStart(spec, planSpecs, state);
