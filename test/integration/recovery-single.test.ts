@@ -516,12 +516,10 @@ describe("RecoveryEnvironment plan, mode single, on real etcd 3.5 + kube-apiserv
         expect(back.created).toEqual([names.etcd]);
         expect(back.replaced).toEqual([]);
         expect(back.unchanged.sort()).toEqual([names.kubeApiserver, names.restore, names.snapshotCheck].sort());
-        expect(back.steps).toEqual([
-            `create ${names.etcd}`,
-            ...[good.containerNames.restore, good.containerNames.snapshotCheck]
-                .map((n) => `delete ${n}`)
-                .sort((a, b) => back.steps.indexOf(a) - back.steps.indexOf(b)),
-        ]);
+        expect(back.steps[0]).toBe(`create ${names.etcd}`);
+        expect(back.steps.slice(1).sort()).toEqual(
+            [`delete ${good.containerNames.restore}`, `delete ${good.containerNames.snapshotCheck}`].sort(),
+        );
         expect(await volumes()).toEqual([planB.plan.volumes[0].name]);
         await waitForApi();
         expect((await get("only-in-b")).objects[0].data).toEqual({ snapshot: "b" });
