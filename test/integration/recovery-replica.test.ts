@@ -5,7 +5,6 @@
 // certificates — read from kubeadm-style pki directories — and the ORIGINAL
 // client certificate reads the data from every member over mTLS, and a
 // kube-apiserver serves it.
-import { createHash } from "crypto";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
@@ -40,6 +39,7 @@ import {
     withFreeSubnet,
 } from "../harness/docker";
 import { run } from "../harness/exec";
+import { writeUnopenableSnapshot } from "../support/fake-snapshot";
 import { ETCD_35_IMAGE, KUBE_APISERVER_IMAGE, requireImages } from "../support/images";
 import { KUBECTL, runKubectl } from "../support/kube-api";
 
@@ -306,11 +306,8 @@ describe("RecoveryEnvironment plan, mode replica, on real etcd 3.5 + kube-apiser
         const { planFor, env } = replicaPlans!;
         const memberIds = MEMBERS.map((m) => replica!.containers[`${REPLICA}-${m.name}`].id);
         // Both bbolt meta pages altered, the trailing SHA-256 recomputed: the file check passes, etcdutl cannot open it.
-        const database = fs.readFileSync(snapshotPath).subarray(0, -32);
-        const pageSize = database.readUInt32LE(24);
-        for (const meta of [0, pageSize]) database[meta + 64] ^= 0xff;
         const badPath = path.join(workDir, "snapshot-bad.db");
-        fs.writeFileSync(badPath, Buffer.concat([database, createHash("sha256").update(database).digest()]));
+        writeUnopenableSnapshot(snapshotPath, badPath);
         const bad = planFor(badPath);
         await expect(timed("replica: update to a bad snapshot", () => replica!.update(bad.plan))).rejects.toThrow(
             new RegExp(`was not started: [^\\n]*${bad.containerNames.snapshotCheck} exited with code [1-9]`),

@@ -3,7 +3,6 @@
 // Secret; the recovery environment is realized from last snapshot in the real
 // Docker engine (etcd 3.5 + kube-apiserver images), the two objects are
 // exported from it and applied back to production.
-import { createHash } from "crypto";
 import * as fs from "fs";
 import * as https from "https";
 import * as os from "os";
@@ -29,6 +28,7 @@ import { fileSha256 } from "../../src/docker/realize";
 import { genCert, initCa } from "../../src/pki";
 import { RealizedPlan, dockerAvailable, realizePlan, removeByLabel, uniqueName, uniqueRunId, withFreeSubnet } from "../harness/docker";
 import { run } from "../harness/exec";
+import { writeUnopenableSnapshot } from "../support/fake-snapshot";
 import { ETCD_35_IMAGE, KUBE_APISERVER_IMAGE, requireImages } from "../support/images";
 import { KUBECTL, KubeApi, startKubeApi } from "../support/kube-api";
 import { requireTool } from "../support/processes";
@@ -449,11 +449,8 @@ describe("RecoveryEnvironment plan, mode single, on real etcd 3.5 + kube-apiserv
 
         // Snapshot C passes the file check (its hash is intact) but is no database the engine's check can open:
         // both bbolt meta pages altered, the trailing SHA-256 recomputed.
-        const database = fs.readFileSync(planB.plan.containers[0].files[0].sourcePath!).subarray(0, -32);
-        const pageSize = database.readUInt32LE(24);
-        for (const meta of [0, pageSize]) database[meta + 64] ^= 0xff; // txid: the meta checksum no longer matches
         const snapshotC = path.join(workDir, "snapshot-c.db");
-        fs.writeFileSync(snapshotC, Buffer.concat([database, createHash("sha256").update(database).digest()]));
+        writeUnopenableSnapshot(planB.plan.containers[0].files[0].sourcePath!, snapshotC);
         const shaC = verifySnapshotFileSync(snapshotC).sha256;
         const bad = plan(snapshotC, shaC);
         await expect(timed("it-recovery-next: update to bad snapshot C", () => first.live.update(bad.plan))).rejects.toThrow(
