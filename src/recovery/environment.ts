@@ -21,6 +21,7 @@ import {
     RECOVERY_MEMBER_NAME,
     RecoveryContainerNames,
     RecoveryEnvironmentPlan,
+    RecoveryEnvironmentPlanInput,
     RecoveryFiles,
     RecoveryMode,
     planRecoveryEnvironment,
@@ -29,6 +30,7 @@ import {
 import { recoveryKubeconfig, recoveryServingHosts } from "./pki";
 import {
     ReplicaCertificates,
+    ReplicaEnvironmentPlanInput,
     ReplicaFiles,
     ReplicaPemPair,
     deriveReplicaSubnet,
@@ -79,7 +81,21 @@ export interface RecoveryEnvironmentDockerArgs {
     dockerProvider?: docker.Provider;
 }
 
-export interface RecoveryEnvironmentArgs extends Pick<RecoveryEnvironmentDockerArgs, "dockerProvider"> {
+/** Arguments of mode "replica" only (refused in mode "single"). */
+export interface RecoveryEnvironmentReplicaArgs {
+    /**
+     * Mode "replica" only, and required there: the original etcd CA, each member's server and peer certificate and key,
+     * and an etcd client certificate and key (replicaCertificatesFromKubeadm, replicaCertificatesFromRkeBundle).
+     * Checked before anything is created (keys match, issued by the CA, not expired, SANs name each member's IP); keys become secrets.
+     */
+    replicaCertificates?: ReplicaCertificatesInput;
+    /** Mode "replica": kube-apiserver's address on the original subnet. Default: the highest free address of it. */
+    apiserverIp?: string;
+    /** Mode "replica": the restored cluster's --initial-cluster-token. Default "etcd-cluster" (RKE's clusters use "etcd-cluster-1"). */
+    initialClusterToken?: string;
+}
+
+export interface RecoveryEnvironmentArgs extends Pick<RecoveryEnvironmentDockerArgs, "dockerProvider">, RecoveryEnvironmentReplicaArgs {
     /**
      * The original cluster, from an importer (fromDockerInspectFiles, fromKubeadmManifests,
      * fromRkeState) or a hand-written description (it is validated again here).
@@ -93,18 +109,6 @@ export interface RecoveryEnvironmentArgs extends Pick<RecoveryEnvironmentDockerA
      * "replica": every original member with its name, IP (on the original subnet) and ORIGINAL certificates (replicaCertificates).
      */
     mode?: RecoveryMode;
-    // mode "replica" (begin)
-    /**
-     * Mode "replica" only, and required there: the original etcd CA, each member's server and peer certificate and key,
-     * and an etcd client certificate and key (replicaCertificatesFromKubeadm, replicaCertificatesFromRkeBundle).
-     * Checked before anything is created (keys match, issued by the CA, not expired, SANs name each member's IP); keys become secrets.
-     */
-    replicaCertificates?: ReplicaCertificatesInput;
-    /** Mode "replica": kube-apiserver's address on the original subnet. Default: the highest free address of it. */
-    apiserverIp?: string;
-    /** Mode "replica": the restored cluster's --initial-cluster-token. Default "etcd-cluster" (RKE's clusters use "etcd-cluster-1"). */
-    initialClusterToken?: string;
-    // mode "replica" (end)
     /** Prefix of every Docker network, volume and container. Default: `<stack>-<component name>` (see deriveRecoveryNaming). */
     environmentName?: string;
     /**
@@ -257,36 +261,19 @@ export class RecoveryEnvironment extends pulumi.ComponentResource {
             ...(args.etcdVersion !== undefined ? { etcdVersion: args.etcdVersion } : {}),
             ...(args.kubeApiserverImage !== undefined ? { kubeApiserverImage: args.kubeApiserverImage } : {}),
         };
-        // mode "replica" (begin)
-        const replicaInput = {
-            ...planInput,
-            ...(args.apiserverIp !== undefined ? { apiserverIp: args.apiserverIp } : {}),
-            ...(args.initialClusterToken !== undefined ? { initialClusterToken: args.initialClusterToken } : {}),
-        };
-        const replicaCertificates = args.replicaCertificates;
-        if (replica) {
-            planOrFail(this, () => {
-                if (replicaCertificates === undefined) {
-                    throw new InputError(
-                        "replicaCertificates",
-                        undefined,
-                        'mode "replica" starts the members with the original certificates: give them (replicaCertificatesFromKubeadm, replicaCertificatesFromRkeBundle), or use mode "single"',
-                    );
-                }
-                validateReplicaCertificates(original, replicaCertificates);
-                planReplicaEnvironment(replicaInput, placeholderReplicaFiles(replicaCertificates, encryptionConfig !== undefined));
-            });
-        } else if (replicaCertificates !== undefined || args.apiserverIp !== undefined || args.initialClusterToken !== undefined) {
-            throw fail(
-                new InputError(
-                    "replicaCertificates",
-                    "(given)",
-                    'replicaCertificates, apiserverIp and initialClusterToken are for mode "replica"; set mode: "replica" or remove them',
-                ),
+        const replicaInput = replicaPlanInput(planInput, args);
+        const replicaCertificates = replica
+            ? planOrFail(this, () => checkReplicaCertificates(original, args.replicaCertificates))
+            : undefined;
+        if (replicaCertificates !== undefined) {
+            planOrFail(this, () =>
+                planReplicaEnvironment(replicaInput, placeholderReplicaFiles(replicaCertificates, encryptionConfig !== undefined)),
             );
         } else {
-            // mode "replica" (end)
-            planOrFail(this, () => planRecoveryEnvironment(planInput, placeholderFiles(encryptionConfig !== undefined)));
+            planOrFail(this, () => {
+                refuseReplicaArgs(args);
+                planRecoveryEnvironment(planInput, placeholderFiles(encryptionConfig !== undefined));
+            });
         }
         environmentsInThisProgram.set(naming.name, naming);
 
@@ -418,7 +405,39 @@ export class RecoveryEnvironment extends pulumi.ComponentResource {
     }
 }
 
-// mode "replica" (begin)
+/** The plan input of mode "replica": mode single's and the replica's own arguments. */
+function replicaPlanInput(planInput: RecoveryEnvironmentPlanInput, args: RecoveryEnvironmentReplicaArgs): ReplicaEnvironmentPlanInput {
+    return {
+        ...planInput,
+        ...(args.apiserverIp !== undefined ? { apiserverIp: args.apiserverIp } : {}),
+        ...(args.initialClusterToken !== undefined ? { initialClusterToken: args.initialClusterToken } : {}),
+    };
+}
+
+/** Mode "replica" starts the members with the original certificates: they must be given, and fit the original. */
+function checkReplicaCertificates(original: OriginalCluster, certificates: ReplicaCertificatesInput | undefined): ReplicaCertificatesInput {
+    if (certificates === undefined) {
+        throw new InputError(
+            "replicaCertificates",
+            undefined,
+            'mode "replica" starts the members with the original certificates: give them (replicaCertificatesFromKubeadm, replicaCertificatesFromRkeBundle), or use mode "single"',
+        );
+    }
+    validateReplicaCertificates(original, certificates);
+    return certificates;
+}
+
+/** Mode "single" refuses the replica's arguments instead of ignoring them. */
+function refuseReplicaArgs(args: RecoveryEnvironmentReplicaArgs): void {
+    if (args.replicaCertificates !== undefined || args.apiserverIp !== undefined || args.initialClusterToken !== undefined) {
+        throw new InputError(
+            "replicaCertificates",
+            "(given)",
+            'replicaCertificates, apiserverIp and initialClusterToken are for mode "replica"; set mode: "replica" or remove them',
+        );
+    }
+}
+
 /** Name as in mode single; subnet: the given one, else the original's, from the members' IPs. */
 function replicaNaming(name: string, args: RecoveryEnvironmentArgs, original: OriginalCluster): RecoveryNaming {
     const environment = args.environmentName ?? deriveRecoveryNaming(pulumi.getStack(), name).name;
@@ -441,7 +460,6 @@ function placeholderReplicaFiles(certs: ReplicaCertificates<string>, withEncrypt
     const { etcd: _fresh, apiserverEtcdClient: _client, ...api } = placeholderFiles(withEncryption);
     return { etcd: certs, ...api };
 }
-// mode "replica" (end)
 
 /** Empty files, for validating the plan before any certificate exists. */
 function placeholderFiles(withEncryption: boolean): RecoveryFiles<string> {

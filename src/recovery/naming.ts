@@ -11,7 +11,11 @@ import { OriginalCluster } from "./source";
 /** Derived subnets are /24 networks inside this /16 (256 slots). */
 export const RECOVERY_SUBNET_POOL = "172.30.0.0/16";
 const MAX_LABEL = 63;
-/** Room left for the longest suffix a plan adds ("-kube-apiserver", "-snapshot-check", "-etcd-data"). */
+/**
+ * Room left for the longest suffix a plan adds ("-kube-apiserver", "-snapshot-check", "-etcd-data"). Volumes
+ * and one-shot containers also end in the snapshot's short hash (bindToSnapshot); Docker accepts those longer
+ * names (container and volume names are not DNS labels), and the fixed names stay within 63 characters.
+ */
 export const MAX_ENVIRONMENT_NAME = MAX_LABEL - "-snapshot-check".length;
 
 export interface RecoveryNaming {

@@ -35,7 +35,8 @@ export interface RecoveryEnvironmentPlanInput {
     snapshotPath: string;
     /**
      * The snapshot's SHA-256 as verifySnapshotFile reports it. The data volumes and every container are bound
-     * to it: a new snapshot gives fresh volumes and new containers, never the old data behind new outputs.
+     * to it (bindToSnapshot): a new snapshot gives fresh volumes and new containers, never the old data behind
+     * new outputs.
      */
     snapshotSha256: string;
     /** "single" (default) here; mode "replica" is planned by planReplicaEnvironment (replica.ts), which takes the original certificates. */
@@ -73,9 +74,9 @@ export interface RecoveryAddresses {
 
 /** The environment's container names. */
 export interface RecoveryContainerNames {
-    /** The one-shot container that checks the snapshot (`etcdutl snapshot status`). */
+    /** The one-shot container that checks the snapshot (`etcdutl snapshot status`); ends in the snapshot's short hash. */
     snapshotCheck: string;
-    /** The one-shot container that restores the snapshot into the data volume. */
+    /** The one-shot container that restores the snapshot into the data volume; ends in the snapshot's short hash. */
     restore: string;
     /** The etcd member. */
     etcd: string;
@@ -288,48 +289,71 @@ export function recoveryApiserverContainer<C>(args: {
 /** Label on every container of a recovery environment: the SHA-256 of the snapshot it serves. */
 export const SNAPSHOT_SHA256_LABEL = "etcd-recovery.snapshot-sha256";
 
+/** Hex digits of the snapshot's SHA-256 in the names bound to it. */
+const SNAPSHOT_NAME_HASH_LENGTH = 12;
+
+/** The name a volume or one-shot container gets when bound to a snapshot: its own name and the snapshot's short hash. */
+export function snapshotBoundName(name: string, snapshotSha256: string): string {
+    return `${name}-${snapshotSha256.slice(0, SNAPSHOT_NAME_HASH_LENGTH)}`;
+}
+
 /**
- * Binds a plan to one snapshot: its volumes get the snapshot's short hash in
- * their names (fresh, empty ones for a new snapshot, so the restore never
- * meets old data) and every container the snapshot's SHA-256 as a label, so
- * that a new snapshot replaces etcd and kube-apiserver too. Without it the
- * engine replaces only the containers whose files changed (the check and the
- * restore) and the old etcd keeps serving the old snapshot.
+ * Binds a plan to one snapshot, so that an update to a new snapshot never
+ * takes the running environment down before the new snapshot proved good:
+ * - volumes and one-shot containers (the check, the restores) get the
+ *   snapshot's short hash in their names. A new snapshot makes NEW resources,
+ *   created beside the running ones: no replacement, so the engine deletes
+ *   nothing that depends on them (it would for a delete-before-replace of a
+ *   one-shot of the same name). The old ones leave the program and the engine
+ *   deletes them only at the end of an update that succeeded; after a failed
+ *   one they stay, unchanged, and going back to the old snapshot runs nothing
+ *   again (its restore never meets its own, non-empty volume);
+ * - etcd and kube-apiserver keep fixed names (fixed addresses users reach).
+ *   Every container gets the snapshot's SHA-256 as a label, so they are
+ *   replaced too; their gate label (src/docker/one-shot.ts) names the new
+ *   one-shots and is computed from their exit codes, so the old etcd is
+ *   deleted only once the new snapshot's check and restore exited 0.
  */
 export function bindToSnapshot<C>(plan: DockerPlan<C>, snapshotSha256: string): DockerPlan<C> {
     if (!/^[0-9a-f]{64}$/.test(snapshotSha256)) {
         throw new InputError("snapshotSha256", snapshotSha256, "give the 64 hex digits that verifySnapshotFile reports for the snapshot");
     }
-    const volumeName = (name: string) => `${name}-${snapshotSha256.slice(0, 12)}`;
+    const bound = (name: string) => snapshotBoundName(name, snapshotSha256);
     const volumes = new Set(plan.volumes.map((v) => v.name));
+    const oneShots = new Set(plan.containers.filter((c) => c.runToCompletion).map((c) => c.name));
+    const containerName = (name: string) => (oneShots.has(name) ? bound(name) : name);
     return {
         networks: plan.networks,
-        volumes: plan.volumes.map((v) => ({ ...v, name: volumeName(v.name) })),
+        volumes: plan.volumes.map((v) => ({ ...v, name: bound(v.name) })),
         containers: plan.containers.map((c) => ({
             ...c,
-            mounts: c.mounts.map((m) => (!m.hostPath && volumes.has(m.source) ? { ...m, source: volumeName(m.source) } : m)),
+            name: containerName(c.name),
+            mounts: c.mounts.map((m) => (!m.hostPath && volumes.has(m.source) ? { ...m, source: bound(m.source) } : m)),
+            ...(c.after !== undefined ? { after: c.after.map(containerName) } : {}),
             labels: { ...(c.labels ?? {}), [SNAPSHOT_SHA256_LABEL]: snapshotSha256 },
         })),
     };
 }
 
-export function planRecoveryEnvironment<C>(input: RecoveryEnvironmentPlanInput, files: RecoveryFiles<C>): RecoveryEnvironmentPlan<C> {
-    assertDns1123Label(input.name, "name");
-    const mode = input.mode ?? "single";
-    // mode "replica" (begin): its plan needs the original certificates, so it has its own function.
-    if (mode === "replica")
+/** planRecoveryEnvironment plans mode "single"; a replica needs the original certificates, so it has its own planner. */
+function checkSingleMode(mode: unknown): void {
+    if (mode === RecoveryMode.replica)
         throw new InputError(
             "mode",
             mode,
             "plan a replica with planReplicaEnvironment (src/recovery/replica.ts): it takes the original members' certificates",
         );
-    // mode "replica" (end)
-    if (mode !== "single")
+    if (mode !== RecoveryMode.single)
         throw new InputError(
             "mode",
             mode,
             'use "single" (one fresh member, fresh certificates) or "replica" (the original members, IPs and certificates)',
         );
+}
+
+export function planRecoveryEnvironment<C>(input: RecoveryEnvironmentPlanInput, files: RecoveryFiles<C>): RecoveryEnvironmentPlan<C> {
+    assertDns1123Label(input.name, "name");
+    checkSingleMode(input.mode ?? RecoveryMode.single);
     const { original, etcdImage, etcdVersion, kubeApiserverImage } = checkCommonRecoveryInput(input, files.encryptionConfig !== undefined);
     const addresses = recoveryAddresses(input.subnet ?? DEFAULT_RECOVERY_SUBNET);
     const labels = { "etcd-recovery.environment": input.name };
@@ -384,7 +408,12 @@ export function planRecoveryEnvironment<C>(input: RecoveryEnvironmentPlanInput, 
             input.snapshotSha256,
         ),
         addresses,
-        containerNames: { snapshotCheck: snapshotCheck.name, restore: restore.name, etcd: member.name, kubeApiserver: apiserver.name },
+        containerNames: {
+            snapshotCheck: snapshotBoundName(snapshotCheck.name, input.snapshotSha256),
+            restore: snapshotBoundName(restore.name, input.snapshotSha256),
+            etcd: member.name,
+            kubeApiserver: apiserver.name,
+        },
         etcdImage,
         kubeApiserverImage,
         kubeApiserverArgs,

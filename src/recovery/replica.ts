@@ -45,6 +45,7 @@ import {
     checkCommonRecoveryInput,
     recoveryApiserverArgs,
     recoveryApiserverContainer,
+    snapshotBoundName,
     snapshotCheckContainer,
 } from "./plan";
 import { OriginalCluster } from "./source";
@@ -90,8 +91,9 @@ export interface ReplicaMember {
     ip: string;
     peerUrls: string[];
     clientUrls: string[];
-    /** Container (and hostname) of the member and of its restore. */
+    /** Container (and hostname) of the member: a fixed name. */
     container: string;
+    /** The member's restore and data volume; in a plan, bound to the snapshot (its short hash ends their names). */
     restoreContainer: string;
     volume: string;
 }
@@ -597,19 +599,21 @@ export function planReplicaEnvironment<C>(input: ReplicaEnvironmentPlanInput, fi
         input.snapshotSha256,
     );
     const { gateway, ...recoveryAddresses } = addresses;
+    const bound = (name: string) => snapshotBoundName(name, input.snapshotSha256);
+    const boundMembers = members.map((m) => ({ ...m, restoreContainer: bound(m.restoreContainer), volume: bound(m.volume) }));
     return {
         plan,
         addresses: recoveryAddresses,
         containerNames: {
-            snapshotCheck: snapshotCheck.name,
-            restore: members[0].restoreContainer,
+            snapshotCheck: bound(snapshotCheck.name),
+            restore: boundMembers[0].restoreContainer,
             etcd: members[0].container,
             kubeApiserver: apiserver.name,
         },
         etcdImage,
         kubeApiserverImage,
         kubeApiserverArgs,
-        members,
+        members: boundMembers,
         gateway,
         initialCluster,
         initialClusterToken: token,

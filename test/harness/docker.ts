@@ -742,18 +742,29 @@ function providerInputs(spec: ContainerSpec): string {
 /**
  * A second `pulumi up` of a changed plan, as the engine and the docker provider
  * do it:
+ * - a container whose name is new is created, beside whatever runs: a new
+ *   name is a new resource, never a replacement of another one;
  * - a container whose inputs changed is replaced; every input of a
  *   docker_container is ForceNew except the restart policy (updated in place);
  * - a container marked firstRunOnly keeps its old inputs (ignoreChanges);
  * - every container has a fixed name, so replacement is delete-before-replace:
  *   the old one is deleted when the engine reaches it, i.e. once the steps of
  *   the containers it starts after are done;
- * - before a one-shot is deleted, the containers gated on it (their gate label
- *   is computed from its exit code, a property dependency) are deleted first,
- *   since the engine finds they must be replaced too (calculateDependentReplacements);
- *   a plain `after` (dependsOn) never makes the engine replace anything;
- * - volumes and networks with a new name are created first and the ones no
- *   longer in the plan deleted last, with the containers that are gone.
+ * - a container gated on one-shots gets no step at all, not even the delete of
+ *   its old self, unless they all exited 0: the program computes the gate
+ *   label before it registers the container;
+ * - before a one-shot is deleted for its replacement, the containers gated on
+ *   it in the previous deployment (their gate label is computed from its exit
+ *   code, a property dependency) are deleted first, since the engine finds they
+ *   must be replaced too (calculateDependentReplacements walks the old
+ *   dependency graph); a plain `after` (dependsOn) never makes the engine
+ *   replace anything;
+ * - volumes and networks with a new name are created first;
+ * - containers, volumes and networks no longer in the plan are deleted last,
+ *   dependents first, and only when every other step succeeded: the engine
+ *   generates those deletes once the program has finished without an error
+ *   (performDeletes); a failed update deletes none of them, and they stay
+ *   for the next one.
  */
 async function updateAsTheEngineDoes(
     next: DockerPlan,
@@ -783,13 +794,15 @@ async function updateAsTheEngineDoes(
             )
             .map((spec) => spec.name),
     );
+    // The previous deployment's containers gated on a one-shot (the engine's old dependency graph).
     const gatedOn = (oneShot: string) =>
-        ordered.filter((spec) => (spec.after ?? []).includes(oneShot) && previous.get(oneShot)?.runToCompletion);
+        [...previous.values()].filter((old) => (old.after ?? []).includes(oneShot) && previous.get(oneShot)?.runToCompletion);
     // Containers the engine deletes before a one-shot they are gated on, and replaces.
     const cascaded = new Set<string>();
     const cascade = (name: string) => {
         for (const dependent of gatedOn(name)) {
-            if (cascaded.has(dependent.name) || !previous.has(dependent.name)) continue;
+            // One no longer in the plan is deleted all the same (the engine's delete-replacement), and not recreated.
+            if (cascaded.has(dependent.name)) continue;
             cascaded.add(dependent.name);
             cascade(dependent.name);
         }
@@ -797,6 +810,9 @@ async function updateAsTheEngineDoes(
     for (const name of changed) if (previous.get(name)!.runToCompletion) cascade(name);
 
     await walkAsTheEngineDoes(ordered, async (spec) => {
+        // The gate label is an input: the program computes it before it registers the container, so a failed
+        // one-shot stops the container's step before anything happens to it (no delete of the old one either).
+        await gateOnOneShots(spec, planSpecs, state.exitCodes, state.ids);
         const old = previous.get(spec.name);
         if (!old) {
             await createAndStart(spec, planSpecs, state);
@@ -820,10 +836,12 @@ async function updateAsTheEngineDoes(
         }
     });
 
+    // Reached only when every step above succeeded (walkAsTheEngineDoes throws otherwise).
     const kept = new Set(next.containers.map((c) => c.name));
-    for (const spec of startOrder([...previous.values()].filter((c) => !kept.has(c.name))).reverse()) {
-        await deleteContainer(spec.name, state);
-        report.deleted.push(spec.name);
+    // Dependents first: the reverse of the order they were created in (a container is created after those it starts after).
+    for (const name of [...previous.keys()].filter((c) => !kept.has(c)).reverse()) {
+        await deleteContainer(name, state);
+        report.deleted.push(name);
     }
     const keptVolumes = new Set(next.volumes.map((v) => v.name));
     for (const name of [...resources.volumes].filter((v) => !keptVolumes.has(v))) {

@@ -319,3 +319,83 @@ describe("a failing run-to-completion container", () => {
         expect(await leftovers(FAILING_RUN)).toEqual(NOTHING);
     });
 });
+
+describe("update() as the engine does it: new names are created beside, removed ones deleted last and only after success", () => {
+    const UPDATE_RUN = uniqueRunId("harness-test-update");
+    const check = (version: string) => `${ERH}-upd-check-${version}`;
+    const serve = `${ERH}-upd-serve`;
+    /** A one-shot bound to `version` by name (and its volume), and a long-running container gated on it. */
+    const versionPlan = (version: string, checkPasses: boolean, checkCommand?: string[]): DockerPlan => ({
+        networks: [],
+        volumes: [{ name: `${ERH}-upd-data-${version}` }],
+        containers: [
+            {
+                name: check(version),
+                image: ETCD_35_IMAGE,
+                command: checkCommand ?? (checkPasses ? ["etcdutl", "version"] : ["etcdutl", "snapshot", "status", "/data/missing.db"]),
+                files: [],
+                mounts: [{ source: `${ERH}-upd-data-${version}`, target: "/data" }],
+                network: { none: true },
+                runToCompletion: true,
+            },
+            {
+                name: serve,
+                image: ETCD_35_IMAGE,
+                command: ["etcd", "--data-dir=/tmp/data"],
+                files: [],
+                mounts: [],
+                network: { none: true },
+                labels: { version },
+                after: [check(version)],
+            },
+        ],
+    });
+    const volumes = async () => {
+        const filters = JSON.stringify({ label: [`${TEST_LABEL}=1`, `${RUN_LABEL}=${UPDATE_RUN}`] });
+        const listed = await callJson<{ Volumes: { Name: string }[] | null }>({ method: "GET", path: "/volumes", query: { filters } });
+        return (listed.Volumes ?? []).map((v) => v.Name).sort();
+    };
+    let live: RealizedPlan | undefined;
+
+    afterAll(async () => {
+        await live?.destroy();
+        await removeByLabel(UPDATE_RUN);
+    });
+
+    test("a failed update leaves what ran running and the removed one-shot in place; the next good one replaces, then deletes both old ones last", async () => {
+        live = await realizePlan(versionPlan("a", true), { runId: UPDATE_RUN, timeoutMs: 60_000 });
+        const serving = live.containers[serve].id;
+
+        // The new one-shot fails: the gated container is not touched (no replacement was due before the gate).
+        await expect(live.update(versionPlan("b", false))).rejects.toThrow(
+            new RegExp(`${serve} was not started: ${check("b")} exited with code 1`),
+        );
+        expect(live.containers[serve].id).toBe(serving);
+        expect((await live.inspect(serve)).State.Running).toBe(true);
+        // Nothing was deleted: a's one-shot and volume are still there, b's are left beside them.
+        expect(live.exitCodes).toEqual({ [check("a")]: 0, [check("b")]: 1 });
+        expect(await volumes()).toEqual([`${ERH}-upd-data-a`, `${ERH}-upd-data-b`]);
+
+        const report = await live.update(versionPlan("c", true));
+        expect(report.created).toEqual([check("c")]);
+        expect(report.replaced).toEqual([serve]);
+        expect(report.deleted).toEqual([check("b"), check("a")]);
+        expect(report.steps).toEqual([
+            `create ${check("c")}`,
+            `delete ${serve}`,
+            `create ${serve}`,
+            `delete ${check("b")}`,
+            `delete ${check("a")}`,
+        ]);
+        expect(Object.keys(live.exitCodes)).toEqual([check("c")]);
+        expect(await volumes()).toEqual([`${ERH}-upd-data-c`]);
+    });
+
+    test("control: a one-shot of the same name whose inputs changed is replaced delete-before-replace, and the container gated on it is deleted first", async () => {
+        const report = await live!.update(versionPlan("c", true, ["etcdutl", "version", "--help"]));
+        expect(report.replaced.sort()).toEqual([check("c"), serve].sort());
+        expect(report.steps).toEqual([`delete ${serve}`, `delete ${check("c")}`, `create ${check("c")}`, `create ${serve}`]);
+        await live!.destroy();
+        expect(await leftovers(UPDATE_RUN)).toEqual(NOTHING);
+    });
+});

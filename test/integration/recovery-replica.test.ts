@@ -25,6 +25,7 @@ import {
     replicaMembers,
     replicaSubnetConflicts,
     validateReplicaCertificates,
+    ReplicaEnvironmentPlan,
 } from "../../src/recovery/replica";
 import { replicaCertificatesFromKubeadm } from "../../src/recovery/import/replica-certificates";
 import {
@@ -38,6 +39,7 @@ import {
     withFreeSubnet,
 } from "../harness/docker";
 import { run } from "../harness/exec";
+import { writeUnopenableSnapshot } from "../support/fake-snapshot";
 import { ETCD_35_IMAGE, KUBE_APISERVER_IMAGE, requireImages } from "../support/images";
 import { KUBECTL, runKubectl } from "../support/kube-api";
 
@@ -70,6 +72,8 @@ let snapshotPath: string;
 /** The original client certificate files (production's admin client). */
 let clientTls: { ca: string; cert: string; key: string };
 let pki: ReturnType<typeof issueEtcdPki>;
+/** The replica's plan and how to plan it for another snapshot (the update test). */
+let replicaPlans: { planFor: (snapshot: string) => ReplicaEnvironmentPlan<string>; env: ReplicaEnvironmentPlan<string> } | undefined;
 const timings: Record<string, number> = {};
 
 async function timed<T>(label: string, action: () => Promise<T>): Promise<T> {
@@ -214,18 +218,21 @@ describe("RecoveryEnvironment plan, mode replica, on real etcd 3.5 + kube-apiser
             apiserverServing: fresh.files.apiserverServing,
             serviceAccount: fresh.files.serviceAccount,
         };
-        const env = planReplicaEnvironment(
-            {
-                name: REPLICA,
-                original,
-                snapshotPath,
-                snapshotSha256: verifySnapshotFileSync(snapshotPath).sha256,
-                etcdImage: ETCD_35_IMAGE,
-                kubeApiserverImage: KUBE_APISERVER_IMAGE,
-                initialClusterToken: `${PROD}-token`,
-            },
-            files,
-        );
+        const planFor = (snapshot: string) =>
+            planReplicaEnvironment(
+                {
+                    name: REPLICA,
+                    original,
+                    snapshotPath: snapshot,
+                    snapshotSha256: verifySnapshotFileSync(snapshot).sha256,
+                    etcdImage: ETCD_35_IMAGE,
+                    kubeApiserverImage: KUBE_APISERVER_IMAGE,
+                    initialClusterToken: `${PROD}-token`,
+                },
+                files,
+            );
+        const env = planFor(snapshotPath);
+        replicaPlans = { planFor, env };
         expect(env.plan.networks).toEqual([expect.objectContaining({ subnet: SUBNET, gateway: hostIn(SUBNET, 1), internal: true })]);
         replica = await timed("replica: check, 3 restores, 3 members healthy", () =>
             realizePlan(env.plan, { runId: RUN_ID, waitHealthy: true, timeoutMs: 120_000 }),
@@ -294,5 +301,39 @@ describe("RecoveryEnvironment plan, mode replica, on real etcd 3.5 + kube-apiser
             ),
         );
         expect({ uid: configMap.metadata.uid, data: configMap.data }).toEqual({ uid: CONFIG_MAP.metadata.uid, data: CONFIG_MAP.data });
+    });
+    test("an update to a snapshot that fails the check in the engine fails loudly, and the members keep serving; back to the snapshot removes its leftovers", async () => {
+        const { planFor, env } = replicaPlans!;
+        const memberIds = MEMBERS.map((m) => replica!.containers[`${REPLICA}-${m.name}`].id);
+        // Both bbolt meta pages altered, the trailing SHA-256 recomputed: the file check passes, etcdutl cannot open it.
+        const badPath = path.join(workDir, "snapshot-bad.db");
+        writeUnopenableSnapshot(snapshotPath, badPath);
+        const bad = planFor(badPath);
+        await expect(timed("replica: update to a bad snapshot", () => replica!.update(bad.plan))).rejects.toThrow(
+            new RegExp(`was not started: [^\\n]*${bad.containerNames.snapshotCheck} exited with code [1-9]`),
+        );
+        // The members were not touched: same containers, the data read from each.
+        expect(MEMBERS.map((m) => replica!.containers[`${REPLICA}-${m.name}`].id)).toEqual(memberIds);
+        for (const member of MEMBERS) {
+            const value = await etcdctl([`https://${member.ip}:2379`], ["get", "/replica-test/greeting", "--print-value-only"]);
+            expect(value.stdout.trim()).toBe("written before the incident");
+        }
+        // The bad snapshot's check, restores and volumes stay for inspection, beside the serving ones.
+        const badOneShots = [bad.containerNames.snapshotCheck, ...bad.members.map((m) => m.restoreContainer)];
+        for (const name of badOneShots) expect(replica!.exitCodes[name]).toBeDefined();
+        const volumes = async () =>
+            (await run("docker", ["volume", "ls", "--format", "{{.Name}}"])).stdout
+                .split("\n")
+                .filter((v) => v.startsWith(`${REPLICA}-`))
+                .sort();
+        expect(await volumes()).toEqual([...env.members, ...bad.members].map((m) => m.volume).sort());
+
+        // Back to the good snapshot: nothing runs again; the bad snapshot's one-shots and volumes are deleted.
+        const back = await timed("replica: back to the good snapshot", () => replica!.update(env.plan));
+        expect(back.created).toEqual([]);
+        expect(back.replaced).toEqual([]);
+        expect(back.deleted.sort()).toEqual(badOneShots.sort());
+        expect(MEMBERS.map((m) => replica!.containers[`${REPLICA}-${m.name}`].id)).toEqual(memberIds);
+        expect(await volumes()).toEqual(env.members.map((m) => m.volume).sort());
     });
 });

@@ -3,7 +3,6 @@
 // Secret; the recovery environment is realized from last snapshot in the real
 // Docker engine (etcd 3.5 + kube-apiserver images), the two objects are
 // exported from it and applied back to production.
-import { createHash } from "crypto";
 import * as fs from "fs";
 import * as https from "https";
 import * as os from "os";
@@ -22,12 +21,14 @@ import {
     cleanForApply,
     SnapshotError,
     RecoveryApiError,
+    RecoveryEnvironmentPlan,
     waitForRecoveryApi,
 } from "../../src/recovery";
 import { fileSha256 } from "../../src/docker/realize";
 import { genCert, initCa } from "../../src/pki";
 import { RealizedPlan, dockerAvailable, realizePlan, removeByLabel, uniqueName, uniqueRunId, withFreeSubnet } from "../harness/docker";
 import { run } from "../harness/exec";
+import { writeUnopenableSnapshot } from "../support/fake-snapshot";
 import { ETCD_35_IMAGE, KUBE_APISERVER_IMAGE, requireImages } from "../support/images";
 import { KUBECTL, KubeApi, startKubeApi } from "../support/kube-api";
 import { requireTool } from "../support/processes";
@@ -311,7 +312,19 @@ describe("RecoveryEnvironment plan, mode single, on real etcd 3.5 + kube-apiserv
         );
     });
 
-    test("a second deployment with snapshot B (object Y, not X) serves B only: fresh volume, every container of A replaced, nothing of A left", async () => {
+    /** The environment of the update tests: A, then B; the later tests update it to bad snapshots and back to B. */
+    let updated: {
+        first: Awaited<ReturnType<typeof bringUp>>;
+        plan: (snapshot: string, sha256: string) => RecoveryEnvironmentPlan<string>;
+        planB: RecoveryEnvironmentPlan<string>;
+        snapshotA: string;
+        get: (object: string) => ReturnType<typeof exportObjects>;
+        environment: () => Promise<[string, string][]>;
+        volumes: () => Promise<string[]>;
+        waitForApi: () => Promise<unknown>;
+    };
+
+    test("a second deployment with snapshot B (object Y, not X) serves B only: fresh volume and one-shots, etcd and kube-apiserver replaced, nothing of A left", async () => {
         const original = productionDescription(true);
         const etcdctl = requireTool("etcdctl");
         const saveSnapshot = async (file: string) => {
@@ -352,6 +365,11 @@ describe("RecoveryEnvironment plan, mode single, on real etcd 3.5 + kube-apiserv
                 .trim()
                 .split("\n")
                 .map((line) => line.split(" ") as [string, string]);
+        const volumes = async () =>
+            (await run("docker", ["volume", "ls", "--filter", `label=etcd-recovery.environment=${name}`, "--format", "{{.Name}}"])).stdout
+                .trim()
+                .split("\n")
+                .sort();
         const containersOfA = await environment();
         expect(containersOfA.map(([, sha]) => sha)).toEqual([shaA, shaA, shaA, shaA]);
 
@@ -370,37 +388,46 @@ describe("RecoveryEnvironment plan, mode single, on real etcd 3.5 + kube-apiserv
             );
         const next = plan(snapshotB, shaB);
         const names = next.containerNames;
+        const namesOfA = first.env.containerNames;
+        // The one-shots carry the snapshot's short hash in their names; etcd and kube-apiserver keep theirs.
+        expect([names.snapshotCheck, names.restore]).toEqual([
+            `${name}-snapshot-check-${shaB.slice(0, 12)}`,
+            `${name}-etcd-restore-${shaB.slice(0, 12)}`,
+        ]);
+        expect([names.etcd, names.kubeApiserver]).toEqual([namesOfA.etcd, namesOfA.kubeApiserver]);
 
-        // Control: the same update with the old plan shape (volume and containers not bound to the snapshot)
-        // fails loudly: the restore meets the old data dir, and etcd is not started on it.
+        // Control: the same update with the old plan shape (volume and one-shots not bound to the snapshot: A's
+        // names, B's file) fails loudly: the one-shots are replaced, the engine deletes etcd (gated on them) first,
+        // the restore meets the old data dir, and etcd is not started on it.
         const unbound = {
             ...next.plan,
             volumes: first.env.plan.volumes,
-            containers: next.plan.containers.map((c) => ({
-                ...c,
-                mounts: first.env.plan.containers.find((o) => o.name === c.name)!.mounts,
-                labels: first.env.plan.containers.find((o) => o.name === c.name)!.labels,
-            })),
+            containers: next.plan.containers.map((c, i) => {
+                const old = first.env.plan.containers[i];
+                return { ...c, name: old.name, mounts: old.mounts, labels: old.labels, ...(old.after ? { after: old.after } : {}) };
+            }),
         };
         await expect(first.live.update(unbound)).rejects.toThrow(
-            new RegExp(`${names.etcd} was not started: ${names.restore} exited with code 1[\\s\\S]*not empty`),
+            new RegExp(`${names.etcd} was not started: ${namesOfA.restore} exited with code 1[\\s\\S]*not empty`),
         );
+        expect(first.live.containers[names.etcd]).toBeUndefined();
 
         const report = await timed("it-recovery-next: update to snapshot B", () => first.live.update(next.plan));
-        expect(report.replaced.sort()).toEqual([names.kubeApiserver, names.restore, names.snapshotCheck].sort());
-        expect(report.created).toEqual([names.etcd]); // the failed control had deleted it
+        // B's one-shots are new resources; etcd too (the failed control had deleted it); A's one-shots go last.
+        expect(report.created.sort()).toEqual([names.etcd, names.restore, names.snapshotCheck].sort());
+        expect(report.replaced).toEqual([names.kubeApiserver]);
+        expect(report.deleted.sort()).toEqual([namesOfA.restore, namesOfA.snapshotCheck].sort());
+        expect(report.steps.slice(-2).sort()).toEqual([`delete ${namesOfA.restore}`, `delete ${namesOfA.snapshotCheck}`].sort());
         expect(next.plan.volumes[0].name).not.toBe(first.env.plan.volumes[0].name);
-        const volumes = async () =>
-            (await run("docker", ["volume", "ls", "--filter", `label=etcd-recovery.environment=${name}`, "--format", "{{.Name}}"])).stdout
-                .trim()
-                .split("\n");
         expect(await volumes()).toEqual([next.plan.volumes[0].name]);
-        await waitForRecoveryApi({
-            apiUrl: next.addresses.apiUrl,
-            tls: { caPem: first.pki.kubeCaCertPem, certPem: first.pki.admin.certPem, keyPem: first.pki.admin.keyPem },
-            readLog: () => first.live.logs(names.kubeApiserver),
-            timeoutMs: 120_000,
-        });
+        const waitForApi = () =>
+            waitForRecoveryApi({
+                apiUrl: next.addresses.apiUrl,
+                tls: { caPem: first.pki.kubeCaCertPem, certPem: first.pki.admin.certPem, keyPem: first.pki.admin.keyPem },
+                readLog: () => first.live.logs(names.kubeApiserver),
+                timeoutMs: 120_000,
+            });
+        await waitForApi();
         // B's data, and nothing of A's: Y is there, X is not.
         expect((await get("only-in-b")).objects[0].data).toEqual({ snapshot: "b" });
         await expect(get("only-in-a")).rejects.toThrow(/NotFound|not found/);
@@ -411,26 +438,86 @@ describe("RecoveryEnvironment plan, mode single, on real etcd 3.5 + kube-apiserv
         // A third deployment of the same plan changes nothing.
         const again = await first.live.update(next.plan);
         expect(again.steps).toEqual([]);
+        updated = { first, plan, planB: next, snapshotA, get, environment, volumes, waitForApi };
+    });
+
+    test("an update to snapshot C that fails the check in the engine fails loudly, and B keeps serving (same etcd, same volume); back to B removes C's leftovers", async () => {
+        const { first, plan, planB, get, environment, volumes } = updated;
+        const names = planB.containerNames;
+        const etcdOfB = first.live.containers[names.etcd].id;
+        const apiserverOfB = first.live.containers[names.kubeApiserver].id;
 
         // Snapshot C passes the file check (its hash is intact) but is no database the engine's check can open:
         // both bbolt meta pages altered, the trailing SHA-256 recomputed.
-        const database = fs.readFileSync(snapshotB).subarray(0, -32);
-        const pageSize = database.readUInt32LE(24);
-        for (const meta of [0, pageSize]) database[meta + 64] ^= 0xff; // txid: the meta checksum no longer matches
         const snapshotC = path.join(workDir, "snapshot-c.db");
-        fs.writeFileSync(snapshotC, Buffer.concat([database, createHash("sha256").update(database).digest()]));
+        writeUnopenableSnapshot(planB.plan.containers[0].files[0].sourcePath!, snapshotC);
         const shaC = verifySnapshotFileSync(snapshotC).sha256;
         const bad = plan(snapshotC, shaC);
-        await expect(first.live.update(bad.plan)).rejects.toThrow(
-            new RegExp(`${names.etcd} was not started: [^\\n]*${names.snapshotCheck} exited with code [1-9]`),
+        await expect(timed("it-recovery-next: update to bad snapshot C", () => first.live.update(bad.plan))).rejects.toThrow(
+            new RegExp(`${names.etcd} was not started: [^\\n]*${bad.containerNames.snapshotCheck} exited with code [1-9]`),
         );
-        expect(await first.live.logs(names.snapshotCheck)).toMatch(/checksum|invalid/i);
-        // Nothing serves C. What the docker provider does, the harness did: every container has a fixed name, so
-        // the engine deleted B's etcd (gated on the check) before it replaced the check, and B does not keep serving.
-        const containersAfterC = await environment();
-        expect(containersAfterC.filter(([, sha]) => sha === shaC)).toHaveLength(2); // the check and the restore, exited
-        expect(first.live.containers[names.etcd]).toBeUndefined();
-        expect((await volumes()).sort()).toEqual([next.plan.volumes[0].name, bad.plan.volumes[0].name].sort());
+        expect(await first.live.logs(bad.containerNames.snapshotCheck)).toMatch(/checksum|invalid/i);
+
+        // B keeps serving: the same etcd and kube-apiserver containers, running, and B's object is read through them.
+        expect(first.live.containers[names.etcd].id).toBe(etcdOfB);
+        expect(first.live.containers[names.kubeApiserver].id).toBe(apiserverOfB);
+        expect((await first.live.inspect(names.etcd)).State.Running).toBe(true);
+        expect((await get("only-in-b")).objects[0].data).toEqual({ snapshot: "b" });
+        // B's volume is there, and C's one-shots (exited) and volume are left for inspection.
+        expect(await volumes()).toEqual([planB.plan.volumes[0].name, bad.plan.volumes[0].name].sort());
+        const shas = (await environment()).map(([, sha]) => sha);
+        expect(shas.filter((sha) => sha === shaC)).toHaveLength(2);
+        expect(shas.filter((sha) => sha !== shaC)).toHaveLength(4);
+        for (const oneShot of [bad.containerNames.snapshotCheck, bad.containerNames.restore])
+            expect((await first.live.inspect(oneShot)).State.ExitCode).not.toBe(0);
+
+        // Back to B: nothing of B changes (no restore runs again), and C's leftovers are removed.
+        const back = await timed("it-recovery-next: back to B after C", () => first.live.update(planB.plan));
+        expect(back.created).toEqual([]);
+        expect(back.replaced).toEqual([]);
+        expect(back.deleted.sort()).toEqual([bad.containerNames.restore, bad.containerNames.snapshotCheck].sort());
+        expect(back.steps.every((step) => step.startsWith("delete "))).toBe(true);
+        expect(first.live.containers[names.etcd].id).toBe(etcdOfB);
+        expect(await volumes()).toEqual([planB.plan.volumes[0].name]);
+        expect((await environment()).map(([, sha]) => sha)).toEqual(
+            Array(4).fill(planB.plan.containers[0].labels!["etcd-recovery.snapshot-sha256"]),
+        );
+        expect((await get("only-in-b")).objects[0].data).toEqual({ snapshot: "b" });
+    });
+
+    test("an update to snapshot D whose check and restore pass but on which etcd cannot start: the engine sees no failure (no health wait), so B's etcd and one-shots are gone; back to B restores B again and serves it", async () => {
+        const { first, plan, planB, snapshotA, get, environment, volumes, waitForApi } = updated;
+        const names = planB.containerNames;
+        // D: a good snapshot (A's file) on which etcd exits at once. No snapshot that etcdutl checks and restores but
+        // etcd refuses is cheap to make, so a flag etcd refuses stands for it: either way etcd exits after the gate
+        // passed. Its restart policy restarts it, so the provider's read after the start sees it running: like the
+        // docker provider (which waits for health only with `wait: true`), the harness's update steps succeed, and
+        // only the test's own health wait fails.
+        const good = plan(snapshotA, verifySnapshotFileSync(snapshotA).sha256);
+        const d = {
+            ...good.plan,
+            containers: good.plan.containers.map((c) => (c.name === names.etcd ? { ...c, command: [...c.command, "--no-such-flag"] } : c)),
+        };
+        await expect(
+            timed("it-recovery-next: update to D (etcd cannot start)", () => first.live.update(d, { timeoutMs: 30_000 })),
+        ).rejects.toThrow(new RegExp(`container ${names.etcd} is not healthy in time`));
+        expect((await first.live.logs(names.etcd)).match(/no-such-flag/)).not.toBeNull();
+        // The engine's update succeeded: D's one-shots exited 0, etcd and kube-apiserver were replaced, and B's
+        // one-shots and volume were deleted at its end. Nothing serves.
+        expect(first.live.exitCodes).toEqual({ [good.containerNames.snapshotCheck]: 0, [good.containerNames.restore]: 0 });
+        expect(await volumes()).toEqual([good.plan.volumes[0].name]);
+        const shaD = good.plan.containers[0].labels!["etcd-recovery.snapshot-sha256"];
+        expect((await environment()).map(([, sha]) => sha)).toEqual(Array(4).fill(shaD));
+
+        // Back to B: B is checked and restored again, into a fresh volume (the snapshot file is what holds B), etcd
+        // and kube-apiserver are replaced, and D's leftovers go last.
+        const back = await timed("it-recovery-next: back to B after D", () => first.live.update(planB.plan));
+        expect(back.created.sort()).toEqual([names.restore, names.snapshotCheck].sort());
+        expect(back.replaced.sort()).toEqual([names.etcd, names.kubeApiserver].sort());
+        expect(back.deleted.sort()).toEqual([good.containerNames.restore, good.containerNames.snapshotCheck].sort());
+        expect(await volumes()).toEqual([planB.plan.volumes[0].name]);
+        await waitForApi();
+        expect((await get("only-in-b")).objects[0].data).toEqual({ snapshot: "b" });
     });
 
     test("a corrupt or truncated snapshot is refused before any container exists", async () => {
@@ -452,6 +539,7 @@ describe("RecoveryEnvironment plan, mode single, on real etcd 3.5 + kube-apiserv
         const original = productionDescription(true);
         const name = uniqueName("it-recovery-bad");
         const since = String(Math.floor(Date.now() / 1000) - 1);
+        let oneShots: string[] = [];
         await withFreeSubnet(async (subnet) => {
             const addresses = recoveryAddresses(subnet);
             const env = planRecoveryEnvironment(
@@ -466,10 +554,11 @@ describe("RecoveryEnvironment plan, mode single, on real etcd 3.5 + kube-apiserv
                 },
                 issueRecoveryPki(name, addresses, original).files,
             );
-            expect(env.plan.containers[0].name).toBe(`${name}-snapshot-check`);
+            expect(env.plan.containers[0].name).toBe(env.containerNames.snapshotCheck);
+            oneShots = [env.containerNames.restore, env.containerNames.snapshotCheck].sort();
             await expect(realizePlan(env.plan, { runId: RUN_ID, timeoutMs: 60_000 })).rejects.toThrow(
                 new RegExp(
-                    `${name}-etcd was not started: [^\\n]*${name}-snapshot-check exited with code 1[\\s\\S]*Error: invalid database`,
+                    `${name}-etcd was not started: [^\\n]*${env.containerNames.snapshotCheck} exited with code 1[\\s\\S]*Error: invalid database`,
                 ),
             );
         });
@@ -479,7 +568,7 @@ describe("RecoveryEnvironment plan, mode single, on real etcd 3.5 + kube-apiserv
             ...["--since", since, "--until", String(Math.ceil(Date.now() / 1000) + 1)],
             ...["--filter", `label=etcd-recovery.environment=${name}`, "--filter", "event=start", "--format", "{{.Actor.Attributes.name}}"],
         ]);
-        expect(started.stdout.trim().split("\n").sort()).toEqual([`${name}-etcd-restore`, `${name}-snapshot-check`]);
+        expect(started.stdout.trim().split("\n").sort()).toEqual(oneShots);
         // ... and the harness removed what it created.
         const left = await run("docker", ["ps", "-a", "--filter", `label=etcd-recovery.environment=${name}`, "--format", "{{.Names}}"]);
         expect(left.stdout.trim()).toBe("");

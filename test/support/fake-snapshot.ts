@@ -16,3 +16,14 @@ export function writeFakeSnapshot(file: string, pages = 4, fill = 3): Buffer {
     fs.writeFileSync(file, content);
     return content;
 }
+
+/**
+ * Copies a real snapshot with both bbolt meta pages altered (their txid, so the meta checksums no longer match)
+ * and the trailing SHA-256 recomputed: the file check on this machine passes, etcdutl cannot open it.
+ */
+export function writeUnopenableSnapshot(from: string, to: string): void {
+    const database = fs.readFileSync(from).subarray(0, -32);
+    const pageSize = database.readUInt32LE(24);
+    for (const meta of [0, pageSize]) database[meta + 64] ^= 0xff;
+    fs.writeFileSync(to, Buffer.concat([database, createHash("sha256").update(database).digest()]));
+}

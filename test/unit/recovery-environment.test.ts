@@ -89,9 +89,10 @@ describe("RecoveryEnvironment (mocks)", () => {
         // The data volume is bound to the snapshot (its short SHA-256): a new snapshot gets a fresh one.
         const sha256 = verifySnapshotFileSync(snapshotPath).sha256;
         expect(names("docker:index/volume:Volume")).toEqual([`incident-42-recovery-etcd-data-${sha256.slice(0, 12)}`]);
+        // So are the one-shots (check and restore): a new snapshot makes new ones beside the running environment.
         expect(names("docker:index/container:Container")).toEqual([
-            "incident-42-recovery-snapshot-check",
-            "incident-42-recovery-etcd-restore",
+            `incident-42-recovery-snapshot-check-${sha256.slice(0, 12)}`,
+            `incident-42-recovery-etcd-restore-${sha256.slice(0, 12)}`,
             "incident-42-recovery-etcd",
             "incident-42-recovery-kube-apiserver",
         ]);

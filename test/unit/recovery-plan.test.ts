@@ -21,6 +21,7 @@ import {
     verifySnapshotFile,
     verifySnapshotFileSync,
 } from "../../src/recovery";
+import { bindToSnapshot } from "../../src/recovery/plan";
 import { isIssuedBy } from "../../src/pki";
 
 const FIXTURES = path.join(__dirname, "..", "fixtures", "recovery");
@@ -74,9 +75,9 @@ describe("planRecoveryEnvironment, mode single", () => {
             expect.objectContaining({ name: "incident-42-net", subnet: "172.31.215.0/24", internal: true }),
         ]);
         expect(env.plan.containers.map((c) => [c.name, c.runToCompletion ?? false, c.after ?? []])).toEqual([
-            ["incident-42-snapshot-check", true, []],
-            ["incident-42-etcd-restore", true, []],
-            ["incident-42-etcd", false, ["incident-42-etcd-restore", "incident-42-snapshot-check"]],
+            ["incident-42-snapshot-check-abababababab", true, []],
+            ["incident-42-etcd-restore-abababababab", true, []],
+            ["incident-42-etcd", false, ["incident-42-etcd-restore-abababababab", "incident-42-snapshot-check-abababababab"]],
             ["incident-42-kube-apiserver", false, ["incident-42-etcd"]],
         ]);
         for (const c of env.plan.containers) expect(c.ports ?? []).toEqual([]);
@@ -111,6 +112,70 @@ describe("planRecoveryEnvironment, mode single", () => {
         expect(() =>
             planRecoveryEnvironment({ ...base, snapshotSha256: "not-a-hash", original: encrypted }, fakeFiles(ENCRYPTION)),
         ).toThrow(/snapshotSha256: "not-a-hash" — give the 64 hex digits that verifySnapshotFile reports/);
+    });
+
+    test("the one-shots are bound to the snapshot by name, etcd and kube-apiserver keep theirs: a new snapshot makes new one-shots, `after` follows", () => {
+        const newer = planRecoveryEnvironment({ ...base, snapshotSha256: "cd".repeat(32), original: encrypted }, fakeFiles(ENCRYPTION));
+        const shape = (p: typeof env) => p.plan.containers.map((c) => [c.name, c.after ?? []]);
+        expect(shape(newer)).toEqual([
+            ["incident-42-snapshot-check-cdcdcdcdcdcd", []],
+            ["incident-42-etcd-restore-cdcdcdcdcdcd", []],
+            ["incident-42-etcd", ["incident-42-etcd-restore-cdcdcdcdcdcd", "incident-42-snapshot-check-cdcdcdcdcdcd"]],
+            ["incident-42-kube-apiserver", ["incident-42-etcd"]],
+        ]);
+        expect(newer.containerNames).toEqual({
+            snapshotCheck: "incident-42-snapshot-check-cdcdcdcdcdcd",
+            restore: "incident-42-etcd-restore-cdcdcdcdcdcd",
+            etcd: "incident-42-etcd",
+            kubeApiserver: "incident-42-kube-apiserver",
+        });
+        // Between the two snapshots, only the fixed names are shared: every one-shot and volume of the newer one is new.
+        const names = (p: typeof env) => [...p.plan.containers.map((c) => c.name), ...p.plan.volumes.map((v) => v.name)];
+        expect(names(newer).filter((n) => names(env).includes(n))).toEqual(["incident-42-etcd", "incident-42-kube-apiserver"]);
+        for (const p of [env, newer]) {
+            const byName = new Map(p.plan.containers.map((c) => [c.name, c]));
+            // Every `after` names a container of the plan, and each one-shot's name is what containerNames says.
+            for (const c of p.plan.containers) for (const a of c.after ?? []) expect(byName.has(a)).toBe(true);
+            expect(byName.get(p.containerNames.snapshotCheck)?.runToCompletion).toBe(true);
+            expect(byName.get(p.containerNames.restore)?.runToCompletion).toBe(true);
+            expect(byName.get(p.containerNames.etcd)?.runToCompletion).toBeUndefined();
+        }
+        // bindToSnapshot renames the one-shots of any plan, and nothing else; a host path is never renamed.
+        const bound = bindToSnapshot(
+            {
+                networks: [{ name: "n" }],
+                volumes: [{ name: "data" }],
+                containers: [
+                    {
+                        name: "once",
+                        image: "i",
+                        command: [],
+                        files: [],
+                        mounts: [{ source: "data", target: "/d" }],
+                        network: { none: true },
+                        runToCompletion: true,
+                    },
+                    {
+                        name: "serve",
+                        image: "i",
+                        command: [],
+                        files: [],
+                        mounts: [
+                            { source: "data", target: "/d" },
+                            { source: "/srv", target: "/srv", hostPath: true },
+                        ],
+                        network: { name: "n" },
+                        after: ["once"],
+                    },
+                ],
+            },
+            "0123456789ab".repeat(5) + "cdef",
+        );
+        expect(bound.containers.map((c) => [c.name, c.after, c.mounts.map((m) => m.source)])).toEqual([
+            ["once-0123456789ab", undefined, ["data-0123456789ab"]],
+            ["serve", ["once-0123456789ab"], ["data-0123456789ab", "/srv"]],
+        ]);
+        expect(bound.networks).toEqual([{ name: "n" }]);
     });
 
     test("the snapshot is checked with etcdutl, restored with etcdutl (3.5 image)", () => {

@@ -22,6 +22,7 @@ import {
     fromDockerInspectFiles,
     planRecoveryEnvironment,
     validateOriginalCluster,
+    verifySnapshotFileSync,
 } from "../../src/recovery";
 import { replicaCertificatesFromKubeadm, replicaCertificatesFromRkeBundle } from "../../src/recovery/import/replica-certificates";
 import { RkeCertificate } from "../../src/recovery/import/rke";
@@ -110,14 +111,25 @@ describe("planReplicaEnvironment on seed 000 (RKE, two members)", () => {
 
     test("check beside the restores → members (after their restore and the check) → kube-apiserver, each restore in exec form with the member's own identity", () => {
         expect(env.plan.containers.map((c) => [c.name, c.runToCompletion ?? false, c.after ?? []])).toEqual([
-            ["incident-7-snapshot-check", true, []],
-            ["incident-7-etcd-k8s01-restore", true, []],
-            ["incident-7-etcd-k8s01", false, ["incident-7-etcd-k8s01-restore", "incident-7-snapshot-check"]],
-            ["incident-7-etcd-k8s02-restore", true, []],
-            ["incident-7-etcd-k8s02", false, ["incident-7-etcd-k8s02-restore", "incident-7-snapshot-check"]],
+            ["incident-7-snapshot-check-abababababab", true, []],
+            ["incident-7-etcd-k8s01-restore-abababababab", true, []],
+            ["incident-7-etcd-k8s01", false, ["incident-7-etcd-k8s01-restore-abababababab", "incident-7-snapshot-check-abababababab"]],
+            ["incident-7-etcd-k8s02-restore-abababababab", true, []],
+            ["incident-7-etcd-k8s02", false, ["incident-7-etcd-k8s02-restore-abababababab", "incident-7-snapshot-check-abababababab"]],
             ["incident-7-kube-apiserver", false, ["incident-7-etcd-k8s01", "incident-7-etcd-k8s02"]],
         ]);
-        const restore = byName.get("incident-7-etcd-k8s02-restore")!;
+        // The members' restores and volumes are bound to the snapshot by name (the members themselves are not).
+        expect(env.members.map((m) => [m.container, m.restoreContainer, m.volume])).toEqual([
+            ["incident-7-etcd-k8s01", "incident-7-etcd-k8s01-restore-abababababab", "incident-7-etcd-k8s01-data-abababababab"],
+            ["incident-7-etcd-k8s02", "incident-7-etcd-k8s02-restore-abababababab", "incident-7-etcd-k8s02-data-abababababab"],
+        ]);
+        expect(env.containerNames).toEqual({
+            snapshotCheck: "incident-7-snapshot-check-abababababab",
+            restore: "incident-7-etcd-k8s01-restore-abababababab",
+            etcd: "incident-7-etcd-k8s01",
+            kubeApiserver: "incident-7-kube-apiserver",
+        });
+        const restore = byName.get("incident-7-etcd-k8s02-restore-abababababab")!;
         // etcd 3.5: etcdutl; no shell anywhere.
         expect(restore.entrypoint).toEqual(["/usr/local/bin/etcdutl"]);
         expect(restore.command).toEqual([
@@ -535,14 +547,16 @@ describe("RecoveryEnvironment, mode replica (mocks)", () => {
         const names = (type: string) => registered.filter((r) => r.type === type).map((r) => r.name);
         expect(names("etcd-recovery:index:EtcdPki")).toEqual([]);
         expect(() => env.etcdPki).toThrow(/mode "replica" runs the original etcd certificates/);
+        // The one-shots end in the snapshot's short hash; the members and kube-apiserver keep fixed names.
+        const short = verifySnapshotFileSync(snapshotPath).sha256.slice(0, 12);
         expect(names("docker:index/container:Container").sort()).toEqual(
             [
-                "incident-7-replica-snapshot-check",
-                "incident-7-replica-etcd-a-restore",
+                `incident-7-replica-snapshot-check-${short}`,
+                `incident-7-replica-etcd-a-restore-${short}`,
                 "incident-7-replica-etcd-a",
-                "incident-7-replica-etcd-b-restore",
+                `incident-7-replica-etcd-b-restore-${short}`,
                 "incident-7-replica-etcd-b",
-                "incident-7-replica-etcd-c-restore",
+                `incident-7-replica-etcd-c-restore-${short}`,
                 "incident-7-replica-etcd-c",
                 "incident-7-replica-kube-apiserver",
             ].sort(),
