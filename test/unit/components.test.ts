@@ -269,7 +269,7 @@ describe("EtcdPki", () => {
 
     test("an existing CA is adopted, not generated", async () => {
         new EtcdPki("adopt", { clusterName: "prod", members, existingCa: { certPem: "MY-CA", keyPem: pulumi.secret("MY-CA-KEY") } });
-        await new Promise((r) => setTimeout(r, 50));
+        await registrationsSettled();
         const ca = registered.find((r) => r.name === "adopt-ca")!.inputs;
         expect(ca.existing.certPem).toBe("MY-CA");
     });
