@@ -77,6 +77,13 @@ export interface ContainerSpec<C = string> {
     network: { name: string; ipv4Address?: string; aliases?: string[] } | { host: true } | { none: true };
     ports?: PortMapping[];
     healthCheck?: HealthCheckSpec;
+    /**
+     * Seconds the deployment waits, after the start, for Docker to report the
+     * container healthy (the provider's `wait`/`waitTimeout`; needs `healthCheck`).
+     * Not healthy by then fails the create and so the update; the container is
+     * left as it is and replaced by the next update that changes it.
+     */
+    waitHealthySeconds?: number;
     user?: string;
     hostname?: string;
     labels?: Record<string, string>;

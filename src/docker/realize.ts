@@ -178,6 +178,7 @@ export function containerArgs(container: ContainerSpec<pulumi.Input<string>>): d
             ip: p.ip ?? "127.0.0.1",
         })),
         ...(container.healthCheck ? { healthcheck: healthcheckArgs(container.healthCheck) } : {}),
+        ...(container.waitHealthySeconds !== undefined ? { wait: true, waitTimeout: container.waitHealthySeconds } : {}),
         ...(container.user ? { user: container.user } : {}),
         // With host networking the container has the host's name (the engine refuses both together).
         ...(container.hostname && !("host" in network) ? { hostname: container.hostname } : {}),

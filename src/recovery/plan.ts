@@ -286,6 +286,16 @@ export function recoveryApiserverContainer<C>(args: {
     };
 }
 
+/**
+ * How long `pulumi up` waits for a recovery environment's etcd to be healthy
+ * before it fails (and so keeps the previous snapshot's one-shots and volume).
+ * The restore has already written the data dir, so start-up is opening the
+ * bbolt file and its hash check: seconds for small snapshots, minutes for
+ * multi-GB ones on slow disks. 5 minutes covers those; a crashing etcd costs
+ * that long before the error (the provider does not stop on "unhealthy").
+ */
+export const RECOVERY_ETCD_HEALTH_WAIT_SECONDS = 300;
+
 /** Label on every container of a recovery environment: the SHA-256 of the snapshot it serves. */
 export const SNAPSHOT_SHA256_LABEL = "etcd-recovery.snapshot-sha256";
 
@@ -401,7 +411,12 @@ export function planRecoveryEnvironment<C>(input: RecoveryEnvironmentPlanInput, 
                     // The check runs beside the restore (which verifies the hash too and only writes the fresh
                     // volume); etcd starts only after both succeeded. Saves the check's time from the RTO.
                     { ...restoreForEverySnapshot, labels: { ...(restore.labels ?? {}), ...labels } },
-                    { ...member, labels: { ...(member.labels ?? {}), ...labels }, after: [...(member.after ?? []), snapshotCheck.name] },
+                    {
+                        ...member,
+                        labels: { ...(member.labels ?? {}), ...labels },
+                        after: [...(member.after ?? []), snapshotCheck.name],
+                        waitHealthySeconds: RECOVERY_ETCD_HEALTH_WAIT_SECONDS,
+                    },
                     apiserver,
                 ],
             },

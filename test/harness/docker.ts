@@ -651,6 +651,8 @@ interface EngineState {
     ids: Map<string, string>;
     exitCodes: Map<string, number>;
     steps: string[];
+    /** Containers whose create failed after the ID was set: the engine keeps them with init errors. */
+    initErrors: Set<string>;
 }
 
 /**
@@ -678,8 +680,45 @@ async function createAndStart(spec: ContainerSpec, plan: Map<string, ContainerSp
             state.specs.delete(spec.name);
             throw error;
         }
+        if (spec.waitHealthySeconds !== undefined) {
+            try {
+                await waitHealthyAsTheProviderDoes(spec.name, id, spec.waitHealthySeconds);
+            } catch (error) {
+                // The provider returns the error with the ID set and does not remove the container: the engine
+                // records it with an init error, the update fails, and the container stays as it is.
+                state.initErrors.add(spec.name);
+                throw error;
+            }
+        }
     }
 }
+
+/**
+ * The provider's `wait: true` (resourceDockerContainerCreate): after the start
+ * it inspects the container every second until Docker reports it healthy, and
+ * fails the create with "container failed to be in healthy state" once
+ * `waitTimeout` seconds are over. It does not stop early on "unhealthy" or on
+ * an exited container; a container without a health check fails at once.
+ */
+async function waitHealthyAsTheProviderDoes(name: string, id: string, waitTimeoutSeconds: number): Promise<void> {
+    const deadline = Date.now() + waitTimeoutSeconds * 1000;
+    for (;;) {
+        const info = await inspectContainer(id);
+        if (!info.State?.Health) {
+            throw new Error(`creating ${name}: you have supplied a 'wait' argument, but the container does not have a healthcheck defined`);
+        }
+        if (info.State.Health.Status === "healthy") return;
+        if (Date.now() >= deadline) {
+            throw new Error(
+                `creating ${name}: container failed to be in healthy state (waited ${waitTimeoutSeconds} s)\n${describeFor(name, await containerLogs(id))}`,
+            );
+        }
+        await new Promise((resolve) => setTimeout(resolve, PROVIDER_WAIT_POLL_MS));
+    }
+}
+
+/** The provider's wait polls once a second. */
+const PROVIDER_WAIT_POLL_MS = 1000;
 
 async function deleteContainer(name: string, state: EngineState): Promise<void> {
     const id = state.ids.get(name);
@@ -688,6 +727,7 @@ async function deleteContainer(name: string, state: EngineState): Promise<void> 
     state.ids.delete(name);
     state.specs.delete(name);
     state.exitCodes.delete(name);
+    state.initErrors.delete(name);
     state.steps.push(`delete ${name}`);
     await removeContainer(id);
 }
@@ -830,6 +870,12 @@ async function updateAsTheEngineDoes(
                 body: { RestartPolicy: { Name: spec.restart ?? "no" } },
             });
             state.specs.set(spec.name, { ...old, restart: spec.restart });
+            state.initErrors.delete(spec.name);
+            report.updated.push(spec.name);
+        } else if (state.initErrors.has(spec.name)) {
+            // Unchanged but with an init error: the engine sends an empty update (no replaceOnChanges), the
+            // provider's update does nothing (no second wait), and the init error is cleared.
+            state.initErrors.delete(spec.name);
             report.updated.push(spec.name);
         } else {
             report.unchanged.push(spec.name);
@@ -873,6 +919,7 @@ export async function realizePlan(plan: DockerPlan, opts: RealizeOptions = {}): 
         ids: new Map(),
         exitCodes: new Map(),
         steps: [],
+        initErrors: new Set(),
     };
     const networks = new Map<string, string>();
     const volumes = new Set<string>();

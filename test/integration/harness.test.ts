@@ -399,3 +399,86 @@ describe("update() as the engine does it: new names are created beside, removed 
         expect(await leftovers(UPDATE_RUN)).toEqual(NOTHING);
     });
 });
+
+describe("update() with the provider's wait for health (wait: true, waitTimeout)", () => {
+    const WAIT_RUN = uniqueRunId("harness-test-wait");
+    const check = (version: string) => `${ERH}-wait-check-${version}`;
+    const serve = `${ERH}-wait-serve`;
+    /** A one-shot bound to `version`, and etcd gated on it whose health check passes only if `healthy`. */
+    const versionPlan = (version: string, healthy: boolean): DockerPlan => ({
+        networks: [],
+        volumes: [{ name: `${ERH}-wait-data-${version}` }],
+        containers: [
+            {
+                name: check(version),
+                image: ETCD_35_IMAGE,
+                command: ["etcdutl", "version"],
+                files: [],
+                mounts: [{ source: `${ERH}-wait-data-${version}`, target: "/data" }],
+                network: { none: true },
+                runToCompletion: true,
+            },
+            {
+                name: serve,
+                image: ETCD_35_IMAGE,
+                command: ["etcd", "--data-dir=/tmp/data"],
+                files: [],
+                mounts: [],
+                network: { none: true },
+                labels: { version },
+                // Port 1 never answers: the check never passes, as with an etcd that crash-loops.
+                healthCheck: {
+                    ...HEALTH,
+                    test: [
+                        ...HEALTH.test.slice(0, 2),
+                        healthy ? "--endpoints=http://127.0.0.1:2379" : "--endpoints=http://127.0.0.1:1",
+                        "endpoint",
+                        "health",
+                    ],
+                },
+                waitHealthySeconds: 5,
+                restart: "unless-stopped",
+                after: [check(version)],
+            },
+        ],
+    });
+    const volumes = async () => {
+        const filters = JSON.stringify({ label: [`${TEST_LABEL}=1`, `${RUN_LABEL}=${WAIT_RUN}`] });
+        const listed = await callJson<{ Volumes: { Name: string }[] | null }>({ method: "GET", path: "/volumes", query: { filters } });
+        return (listed.Volumes ?? []).map((v) => v.Name).sort();
+    };
+    let live: RealizedPlan | undefined;
+
+    afterAll(async () => {
+        await live?.destroy();
+        await removeByLabel(WAIT_RUN);
+    });
+
+    test("not healthy in time fails the update with the provider's error and leaves the container; nothing is deleted; the same inputs again are an empty update (no second wait); new inputs replace it", async () => {
+        live = await realizePlan(versionPlan("a", true), { runId: WAIT_RUN, timeoutMs: 60_000 });
+
+        await expect(live.update(versionPlan("b", false), { timeoutMs: 60_000 })).rejects.toThrow(
+            new RegExp(`creating ${serve}: container failed to be in healthy state`),
+        );
+        const unhealthy = live.containers[serve].id;
+        expect((await live.inspect(serve)).Config.Labels.version).toBe("b");
+        expect(live.exitCodes).toEqual({ [check("a")]: 0, [check("b")]: 0 });
+        expect(await volumes()).toEqual([`${ERH}-wait-data-a`, `${ERH}-wait-data-b`]);
+
+        // The same plan again: the engine's step for the container with the init error is an empty update, the
+        // provider does not wait again, so the engine succeeds and deletes a's leftovers; only the harness's own
+        // health wait after the update notices.
+        await expect(live.update(versionPlan("b", false), { timeoutMs: 10_000 })).rejects.toThrow(
+            new RegExp(`container ${serve} is not healthy in time`),
+        );
+        expect(live.containers[serve].id).toBe(unhealthy);
+        expect(await volumes()).toEqual([`${ERH}-wait-data-b`]);
+
+        // Control: a healthy one replaces it and the update succeeds.
+        const report = await live.update(versionPlan("c", true), { timeoutMs: 60_000 });
+        expect(report.replaced).toEqual([serve]);
+        expect(live.containers[serve].id).not.toBe(unhealthy);
+        await live.destroy();
+        expect(await leftovers(WAIT_RUN)).toEqual(NOTHING);
+    });
+});

@@ -23,6 +23,7 @@ import {
     RecoveryApiError,
     RecoveryEnvironmentPlan,
     waitForRecoveryApi,
+    RECOVERY_ETCD_HEALTH_WAIT_SECONDS,
 } from "../../src/recovery";
 import { fileSha256 } from "../../src/docker/realize";
 import { genCert, initCa } from "../../src/pki";
@@ -485,36 +486,68 @@ describe("RecoveryEnvironment plan, mode single, on real etcd 3.5 + kube-apiserv
         expect((await get("only-in-b")).objects[0].data).toEqual({ snapshot: "b" });
     });
 
-    test("an update to snapshot D whose check and restore pass but on which etcd cannot start: the engine sees no failure (no health wait), so B's etcd and one-shots are gone; back to B restores B again and serves it", async () => {
+    test("an update to snapshot D whose check and restore pass but on which etcd cannot start fails on etcd's health (the provider's wait); B's one-shots and volume stay, and back to B serves B without a second restore; without the wait (control) the same update reports success and B's one-shots are gone", async () => {
         const { first, plan, planB, snapshotA, get, environment, volumes, waitForApi } = updated;
         const names = planB.containerNames;
+        const restoreOfB = first.live.containers[names.restore].id;
+        const checkOfB = first.live.containers[names.snapshotCheck].id;
+        const apiserverOfB = first.live.containers[names.kubeApiserver].id;
+        const shaB = planB.plan.containers[0].labels!["etcd-recovery.snapshot-sha256"];
         // D: a good snapshot (A's file) on which etcd exits at once. No snapshot that etcdutl checks and restores but
         // etcd refuses is cheap to make, so a flag etcd refuses stands for it: either way etcd exits after the gate
-        // passed. Its restart policy restarts it, so the provider's read after the start sees it running: like the
-        // docker provider (which waits for health only with `wait: true`), the harness's update steps succeed, and
-        // only the test's own health wait fails.
+        // passed, and its restart policy keeps it reading as running. The plan's wait (RECOVERY_ETCD_HEALTH_WAIT_SECONDS)
+        // is shortened here so that the failure costs 20 s, not 5 minutes.
         const good = plan(snapshotA, verifySnapshotFileSync(snapshotA).sha256);
-        const d = {
+        const shaD = good.plan.containers[0].labels!["etcd-recovery.snapshot-sha256"];
+        const withD = (wait: number | undefined) => ({
             ...good.plan,
-            containers: good.plan.containers.map((c) => (c.name === names.etcd ? { ...c, command: [...c.command, "--no-such-flag"] } : c)),
-        };
+            containers: good.plan.containers.map((c) =>
+                c.name === names.etcd ? { ...c, command: [...c.command, "--no-such-flag"], waitHealthySeconds: wait } : c,
+            ),
+        });
+        expect(good.plan.containers.find((c) => c.name === names.etcd)!.waitHealthySeconds).toBe(RECOVERY_ETCD_HEALTH_WAIT_SECONDS);
+
         await expect(
-            timed("it-recovery-next: update to D (etcd cannot start)", () => first.live.update(d, { timeoutMs: 30_000 })),
-        ).rejects.toThrow(new RegExp(`container ${names.etcd} is not healthy in time`));
+            timed("it-recovery-next: update to D (etcd cannot start), with the wait", () => first.live.update(withD(20))),
+        ).rejects.toThrow(new RegExp(`creating ${names.etcd}: container failed to be in healthy state`));
         expect((await first.live.logs(names.etcd)).match(/no-such-flag/)).not.toBeNull();
-        // The engine's update succeeded: D's one-shots exited 0, etcd and kube-apiserver were replaced, and B's
-        // one-shots and volume were deleted at its end. Nothing serves.
+        // The update failed at etcd: kube-apiserver got no step, and nothing was deleted at the end. B's one-shots
+        // (same containers) and volume are there beside D's; D's etcd stays as the provider left it.
+        expect(first.live.containers[names.kubeApiserver].id).toBe(apiserverOfB);
+        expect(first.live.containers[names.restore].id).toBe(restoreOfB);
+        expect(first.live.containers[names.snapshotCheck].id).toBe(checkOfB);
+        expect(await volumes()).toEqual([planB.plan.volumes[0].name, good.plan.volumes[0].name].sort());
+        const shas = (await environment()).map(([, sha]) => sha);
+        expect(shas.filter((sha) => sha === shaD)).toHaveLength(3);
+        expect(shas.filter((sha) => sha === shaB)).toHaveLength(3);
+
+        // Back to B: only etcd is replaced (D's etcd by B's, on B's volume); no restore runs again.
+        const back = await timed("it-recovery-next: back to B after D (with the wait)", () => first.live.update(planB.plan));
+        expect(back.created).toEqual([]);
+        expect(back.replaced).toEqual([names.etcd]);
+        expect(back.deleted.sort()).toEqual([good.containerNames.restore, good.containerNames.snapshotCheck].sort());
+        expect(first.live.containers[names.restore].id).toBe(restoreOfB);
+        expect(first.live.containers[names.snapshotCheck].id).toBe(checkOfB);
+        expect(await volumes()).toEqual([planB.plan.volumes[0].name]);
+        await waitForApi();
+        expect((await get("only-in-b")).objects[0].data).toEqual({ snapshot: "b" });
+
+        // Control: the same update without the wait is what the engine saw before: success, etcd and kube-apiserver
+        // replaced, B's one-shots and volume deleted at its end. Only the test's own health wait fails.
+        await expect(
+            timed("it-recovery-next: update to D without the wait (control)", () =>
+                first.live.update(withD(undefined), { timeoutMs: 30_000 }),
+            ),
+        ).rejects.toThrow(new RegExp(`container ${names.etcd} is not healthy in time`));
         expect(first.live.exitCodes).toEqual({ [good.containerNames.snapshotCheck]: 0, [good.containerNames.restore]: 0 });
         expect(await volumes()).toEqual([good.plan.volumes[0].name]);
-        const shaD = good.plan.containers[0].labels!["etcd-recovery.snapshot-sha256"];
         expect((await environment()).map(([, sha]) => sha)).toEqual(Array(4).fill(shaD));
 
-        // Back to B: B is checked and restored again, into a fresh volume (the snapshot file is what holds B), etcd
-        // and kube-apiserver are replaced, and D's leftovers go last.
-        const back = await timed("it-recovery-next: back to B after D", () => first.live.update(planB.plan));
-        expect(back.created.sort()).toEqual([names.restore, names.snapshotCheck].sort());
-        expect(back.replaced.sort()).toEqual([names.etcd, names.kubeApiserver].sort());
-        expect(back.deleted.sort()).toEqual([good.containerNames.restore, good.containerNames.snapshotCheck].sort());
+        // Back to B from there: B is checked and restored again, into a fresh volume (the snapshot file holds B).
+        const again = await timed("it-recovery-next: back to B after D without the wait", () => first.live.update(planB.plan));
+        expect(again.created.sort()).toEqual([names.restore, names.snapshotCheck].sort());
+        expect(again.replaced.sort()).toEqual([names.etcd, names.kubeApiserver].sort());
+        expect(again.deleted.sort()).toEqual([good.containerNames.restore, good.containerNames.snapshotCheck].sort());
         expect(await volumes()).toEqual([planB.plan.volumes[0].name]);
         await waitForApi();
         expect((await get("only-in-b")).objects[0].data).toEqual({ snapshot: "b" });

@@ -14,7 +14,13 @@ import * as path from "path";
 import type { ContainerSpec } from "../../src/docker/plan";
 import { containerArgs } from "../../src/docker/realize";
 import { NO_CERTIFICATE_FILES, planEtcdCluster } from "../../src/etcd/plan";
-import { issueRecoveryPki, planRecoveryEnvironment, recoveryAddresses, validateOriginalCluster } from "../../src/recovery";
+import {
+    RECOVERY_ETCD_HEALTH_WAIT_SECONDS,
+    issueRecoveryPki,
+    planRecoveryEnvironment,
+    recoveryAddresses,
+    validateOriginalCluster,
+} from "../../src/recovery";
 import { containerConfig, networkConnection } from "../harness/docker";
 
 /** Resolves Inputs (secrets are Outputs) to plain values. */
@@ -69,6 +75,8 @@ async function providerView(input: docker.ContainerArgs) {
             .map((u: any) => ({ file: u.file, mode: parseInt(u.permissions, 8), content: u.content ?? fs.readFileSync(u.source, "utf8") }))
             .sort((a: { file: string }, b: { file: string }) => a.file.localeCompare(b.file)),
         runsToItsEnd: args.attach === true && args.mustRun === false,
+        // `wait` polls for "healthy" after the start, for `waitTimeout` seconds (default 60).
+        waitsHealthyFor: args.wait === true ? (args.waitTimeout ?? 60) : undefined,
     };
 }
 
@@ -116,6 +124,7 @@ function harnessView(spec: ContainerSpec) {
             .map((f) => ({ file: f.path, mode: f.mode, content: f.content ?? fs.readFileSync(f.sourcePath!, "utf8") }))
             .sort((a, b) => a.file.localeCompare(b.file)),
         runsToItsEnd: spec.runToCompletion === true,
+        waitsHealthyFor: spec.waitHealthySeconds,
     };
 }
 
@@ -183,4 +192,14 @@ test("the comparison sees a difference (positive control)", async () => {
     const args = containerArgs(spec);
     expect(harnessView({ ...spec, command: [...spec.command, "--extra"] })).not.toEqual(await providerView(args));
     expect(harnessView({ ...spec, files: spec.files.map((f) => ({ ...f, mode: 0o644 })) })).not.toEqual(await providerView(args));
+    expect(harnessView({ ...spec, waitHealthySeconds: 5 })).not.toEqual(await providerView(args));
+});
+
+test("only the recovery environment's etcd waits for health (the EtcdCluster members and one-shots do not)", async () => {
+    const waiting = plans().flatMap(([what, containers]) =>
+        containers
+            .filter((c) => containerArgs(c).wait === true)
+            .map((c) => [what, c.name, containerArgs(c).waitTimeout, c.healthCheck !== undefined]),
+    );
+    expect(waiting).toEqual([["RecoveryEnvironment", "parity-recovery-etcd", RECOVERY_ETCD_HEALTH_WAIT_SECONDS, true]]);
 });
