@@ -128,13 +128,25 @@ function httpGet(url: string): Promise<{ status: number; body: string }> {
     });
 }
 
+/** The engine's filter for a run's labelled objects. */
+const runFilters = (runId: string) => JSON.stringify({ label: [`${TEST_LABEL}=1`, `${RUN_LABEL}=${runId}`] });
+
+/** Names of a run's volumes, sorted. */
+async function volumesOfRun(runId: string): Promise<string[]> {
+    const listed = await callJson<{ Volumes: { Name: string }[] | null }>({
+        method: "GET",
+        path: "/volumes",
+        query: { filters: runFilters(runId) },
+    });
+    return (listed.Volumes ?? []).map((v) => v.Name).sort();
+}
+
 /** What the engine still holds with a run's labels. */
 async function leftovers(runId: string): Promise<{ containers: number; networks: number; volumes: number }> {
-    const filters = JSON.stringify({ label: [`${TEST_LABEL}=1`, `${RUN_LABEL}=${runId}`] });
+    const filters = runFilters(runId);
     const containers = await callJson<unknown[]>({ method: "GET", path: "/containers/json", query: { all: 1, filters } });
     const networks = await callJson<unknown[]>({ method: "GET", path: "/networks", query: { filters } });
-    const volumes = await callJson<{ Volumes: unknown[] | null }>({ method: "GET", path: "/volumes", query: { filters } });
-    return { containers: containers.length, networks: networks.length, volumes: (volumes.Volumes ?? []).length };
+    return { containers: containers.length, networks: networks.length, volumes: (await volumesOfRun(runId)).length };
 }
 
 const NOTHING = { containers: 0, networks: 0, volumes: 0 };
@@ -350,11 +362,7 @@ describe("update() as the engine does it: new names are created beside, removed 
             },
         ],
     });
-    const volumes = async () => {
-        const filters = JSON.stringify({ label: [`${TEST_LABEL}=1`, `${RUN_LABEL}=${UPDATE_RUN}`] });
-        const listed = await callJson<{ Volumes: { Name: string }[] | null }>({ method: "GET", path: "/volumes", query: { filters } });
-        return (listed.Volumes ?? []).map((v) => v.Name).sort();
-    };
+    const volumes = () => volumesOfRun(UPDATE_RUN);
     let live: RealizedPlan | undefined;
 
     afterAll(async () => {
@@ -442,11 +450,7 @@ describe("update() with the provider's wait for health (wait: true, waitTimeout)
             },
         ],
     });
-    const volumes = async () => {
-        const filters = JSON.stringify({ label: [`${TEST_LABEL}=1`, `${RUN_LABEL}=${WAIT_RUN}`] });
-        const listed = await callJson<{ Volumes: { Name: string }[] | null }>({ method: "GET", path: "/volumes", query: { filters } });
-        return (listed.Volumes ?? []).map((v) => v.Name).sort();
-    };
+    const volumes = () => volumesOfRun(WAIT_RUN);
     let live: RealizedPlan | undefined;
 
     afterAll(async () => {
