@@ -93,7 +93,11 @@ test("an init container failing after a sidecar fails the pod there; the contain
     const { result, order } = await run({
         initContainers: [
             sidecar(0),
-            sh("check", `until [ "$(grep -c side-start /w/order)" -ge 2 ]; do sleep 0.1; done; echo check-fails >> /w/order; exit 4`),
+            // The pause lets the runner's log follow of the sidecar's second start attach before the pod fails.
+            sh(
+                "check",
+                `until [ "$(grep -c side-start /w/order)" -ge 2 ]; do sleep 0.1; done; sleep 2; echo check-fails >> /w/order; exit 4`,
+            ),
         ],
         containers: [sh("main", "echo main-done >> /w/order")],
     });
